@@ -1,0 +1,46 @@
+"""commonplace-create-review-run NOTE GATE_OR_LENS... --runner LABEL --model M"""
+
+from __future__ import annotations
+
+import argparse
+
+from commonplace.cli import app
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("note", help="the note to review (path)")
+    parser.add_argument("gates", nargs="+", metavar="GATE_OR_LENS", help="gate ids or lenses")
+    parser.add_argument(
+        "--runner", required=True, help="who executes the review (e.g. live-agent, claude-code)"
+    )
+    app.add_model(parser)
+    app.add_db(parser)
+    app.add_json(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commonplace.review.runs import create_review_run
+
+    batch = create_review_run(
+        app.workspace(args),
+        note=args.note,
+        gate_refs=args.gates,
+        runner=args.runner,
+        model=args.model,
+        effort=args.effort,
+    )
+    created = batch.runs[0]
+    payload = {
+        "review_run_id": created.review_run_id,
+        "batch_id": batch.batch_id,
+        "note_path": created.note_path,
+        "model_id": created.model_id,
+        "runner": batch.runner,
+        "gate_ids": list(created.gate_ids),
+        "skipped": [{"gate_id": s.gate_id, "reason": s.reason} for s in batch.skipped],
+    }
+    lines = [f"review run {created.review_run_id} for {created.note_path} ({created.model_id})"]
+    lines += [f"  gate {g}" for g in created.gate_ids]
+    lines += [f"  skipped {s.gate_id}: {s.reason}" for s in batch.skipped]
+    app.emit(args, payload, "\n".join(lines))
+    return 0

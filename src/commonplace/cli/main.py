@@ -1,0 +1,106 @@
+"""Entry points: the seed console scripts and the umbrella `commonplace` command."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from commonplace.cli.app import CommandSpec, run
+
+COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        CommandSpec(
+            "create-review-run",
+            "commonplace.cli.create_review_run",
+            "Create one review run for a note and the applicable gates named.",
+        ),
+        CommandSpec(
+            "write-gate-review",
+            "commonplace.cli.write_gate_review",
+            "Record one gate review into a running review run.",
+        ),
+        CommandSpec(
+            "finalize-review-run",
+            "commonplace.cli.finalize_review_run",
+            "Check a run's coverage, complete it and accept its reviews.",
+        ),
+        CommandSpec(
+            "review-target-selector",
+            "commonplace.cli.review_target_selector",
+            "List the stale (note, gate) pairs of a model partition and why.",
+        ),
+        CommandSpec(
+            "resolve-gates",
+            "commonplace.cli.resolve_gates",
+            "Print the gate ids and texts that gate ids or lenses name.",
+        ),
+        CommandSpec(
+            "ack-gate-review",
+            "commonplace.cli.ack_gate_review",
+            "Accept the current note and gate versions without a new review.",
+        ),
+        CommandSpec(
+            "reap-stale-runs",
+            "commonplace.cli.reap_stale_runs",
+            "Fail review runs abandoned in the running state.",
+        ),
+        CommandSpec(
+            "review-store",
+            "commonplace.cli.review_store",
+            "Check the review store's integrity, migrate it, or count what it holds.",
+        ),
+    )
+}
+
+
+def _entry(name: str) -> NoReturn:
+    raise SystemExit(run(COMMANDS[name]))
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """`commonplace <command> ...`: the same commands without the prefix."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: commonplace <command> [options]\n\ncommands:")
+        for spec in COMMANDS.values():
+            print(f"  {spec.name:24} {spec.help}")
+        raise SystemExit(0 if args else 2)
+    name = args[0].removeprefix("commonplace-")
+    if name not in COMMANDS:
+        print(f"error: unknown command {args[0]!r} (see commonplace --help)", file=sys.stderr)
+        raise SystemExit(2)
+    raise SystemExit(run(COMMANDS[name], args[1:], prog=f"commonplace {name}"))
+
+
+def create_review_run() -> NoReturn:
+    _entry("create-review-run")
+
+
+def write_gate_review() -> NoReturn:
+    _entry("write-gate-review")
+
+
+def finalize_review_run() -> NoReturn:
+    _entry("finalize-review-run")
+
+
+def review_target_selector() -> NoReturn:
+    _entry("review-target-selector")
+
+
+def resolve_gates() -> NoReturn:
+    _entry("resolve-gates")
+
+
+def ack_gate_review() -> NoReturn:
+    _entry("ack-gate-review")
+
+
+def reap_stale_runs() -> NoReturn:
+    _entry("reap-stale-runs")
+
+
+def review_store() -> NoReturn:
+    _entry("review-store")

@@ -1,0 +1,49 @@
+"""commonplace-review-store check|migrate|stats"""
+
+from __future__ import annotations
+
+import argparse
+
+from commonplace.cli import app
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("check", "migrate", "stats"))
+    app.add_db(parser)
+    app.add_json(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commonplace.review import storecheck
+
+    ws = app.workspace(args)
+    if args.action == "migrate":
+        before, after = ws.store.migrate()
+        app.emit(
+            args,
+            {"path": str(ws.store.path), "from_version": before, "to_version": after},
+            f"{ws.store.path}: schema version {before} -> {after}",
+        )
+        return 0
+    if args.action == "stats":
+        stats = storecheck.store_stats(ws.store)
+        app.emit(args, stats, "\n".join(f"{k}: {v}" for k, v in stats.items()))
+        return 0
+    report = storecheck.check_store(ws.store)
+    app.emit(
+        args,
+        {
+            "ok": report.ok,
+            "schema_version": report.schema_version,
+            "violations": list(report.violations),
+            "running_runs": report.running_runs,
+        },
+        lambda: "\n".join(
+            [
+                *report.violations,
+                f"{'ok' if report.ok else 'FAILED'}: {len(report.violations)} "
+                f"violation(s), {report.running_runs} run(s) running",
+            ]
+        ),
+    )
+    return 0 if report.ok else 1

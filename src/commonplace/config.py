@@ -1,0 +1,122 @@
+"""Where the knowledge base is and how it is laid out (SPEC 2).
+
+The KB root is the nearest directory, walking up from the working directory,
+that holds `commonplace.toml`, a `pyproject.toml` with `[tool.commonplace]`, or
+`.git`. Every setting has a default matching the seeds' layout.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from commonplace.errors import UserError
+
+CONFIG_FILE = "commonplace.toml"
+STORE_ENV = "COMMONPLACE_REVIEW_DB"
+
+
+@dataclass(frozen=True)
+class Config:
+    kb_root: Path
+    scan_roots: tuple[str, ...] = ("kb/notes", "kb/reference")
+    gates_dir: str = "kb/instructions/review-gates"
+    reports_dir: str = "kb/reports"
+    store: str = "kb/reports/review-store.sqlite"
+    model_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    runners: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    source: Path | None = None
+
+    @property
+    def gates_path(self) -> Path:
+        return self.kb_root / self.gates_dir
+
+    @property
+    def reports_path(self) -> Path:
+        return self.kb_root / self.reports_dir
+
+    def store_path(self, override: str | os.PathLike[str] | None = None) -> Path:
+        """`--db` (relative to the working directory), then the environment
+        variable, then the configured path (both relative to the KB root)."""
+        if override:
+            return Path(override).absolute()
+        env = os.environ.get(STORE_ENV, "").strip()
+        if env:
+            return self.kb_root / env if not os.path.isabs(env) else Path(env)
+        return self.kb_root / self.store
+
+
+def find_kb_root(start: Path) -> tuple[Path, Path | None, dict[str, Any]]:
+    """Return (root, config file or None, raw settings) for the KB containing `start`."""
+    start = start.absolute()
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_FILE
+        if candidate.is_file():
+            return directory, candidate, _load_toml(candidate)
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file():
+            tool = _load_toml(pyproject).get("tool", {})
+            if isinstance(tool, dict) and isinstance(tool.get("commonplace"), dict):
+                return directory, pyproject, tool["commonplace"]
+        if (directory / ".git").exists():
+            return directory, None, {}
+    raise UserError(
+        f"no knowledge base found at or above {start} "
+        f"(looked for {CONFIG_FILE}, pyproject.toml with [tool.commonplace], or .git)"
+    )
+
+
+def load_config(start: Path | None = None) -> Config:
+    root, source, raw = find_kb_root(start or Path.cwd())
+    where = source.name if source else "defaults"
+    known = {"scan_roots", "gates_dir", "reports_dir", "store", "models", "defaults", "runners"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise UserError(f"{where}: unknown setting(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    if "scan_roots" in raw:
+        roots = raw["scan_roots"]
+        if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
+            raise UserError(f"{where}: scan_roots must be a list of paths")
+        values["scan_roots"] = tuple(_inside(root, r, where, "scan_roots") for r in roots)
+    for key in ("gates_dir", "reports_dir", "store"):
+        if key in raw:
+            if not isinstance(raw[key], str) or not raw[key].strip():
+                raise UserError(f"{where}: {key} must be a path")
+            values[key] = _inside(root, raw[key], where, key)
+    for key, target in (("models", "model_aliases"), ("defaults", "defaults")):
+        table = raw.get(key, {})
+        if not isinstance(table, dict):
+            raise UserError(f"{where}: [{key}] must be a table")
+        values[target] = MappingProxyType(dict(table))
+    if not all(isinstance(v, str) for v in values["model_aliases"].values()):
+        raise UserError(f"{where}: every [models] alias must map to a model name")
+    runners = raw.get("runners", {})
+    if not isinstance(runners, dict) or not all(isinstance(v, dict) for v in runners.values()):
+        raise UserError(f"{where}: [runners.<name>] entries must be tables")
+    values["runners"] = MappingProxyType({k: MappingProxyType(v) for k, v in runners.items()})
+    return Config(kb_root=root, source=source, **values)
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _inside(root: Path, value: str, where: str, key: str) -> str:
+    """A configured path must stay inside the KB; return it KB-relative, POSIX."""
+    resolved = (root / value).resolve()
+    try:
+        return resolved.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise UserError(f"{where}: {key} points outside the knowledge base: {value}") from None

@@ -1,0 +1,129 @@
+"""YAML frontmatter: finding it, parsing it, and reading a few fields fast.
+
+Reading every note's frontmatter with a full YAML parser dominates the
+selector on large KBs, so `read_fields` answers the common simple forms
+(`key: word`, `key: [a, b]`, block lists of words) directly and falls back to
+PyYAML's C loader for anything else. Both paths give the same values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_WORD = re.compile(r"(?:[A-Za-z_]|\./|\.\./)[A-Za-z0-9_./-]*\Z")
+_YAML_WORDS = frozenset(
+    w
+    for b in ("yes", "no", "true", "false", "on", "off", "null")
+    for w in (b, b.title(), b.upper())
+)
+_TOP_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*?))?[ \t]*\Z")
+
+
+class FrontmatterError(ValueError):
+    """The frontmatter block is present but is not a YAML mapping."""
+
+
+def split(text: str) -> tuple[str | None, str]:
+    """Return (frontmatter text or None, body). A block must open on the first
+    line with `---` and close with a line `---` or `...`."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not (text.startswith("---\n") or text.startswith("---\r\n")):
+        return None, text
+    start = text.index("\n") + 1
+    pos = start
+    while pos <= len(text):
+        end = text.find("\n", pos)
+        line = text[pos:] if end < 0 else text[pos:end]
+        if line.rstrip("\r") in ("---", "..."):
+            body = "" if end < 0 else text[end + 1 :]
+            return text[start:pos], body
+        if end < 0:
+            break
+        pos = end + 1
+    return None, text
+
+
+def parse(block: str) -> dict[str, Any]:
+    """Parse a frontmatter block into a mapping (empty block: empty mapping)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        value = yaml.load(block, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise FrontmatterError(f"invalid YAML in frontmatter: {_first_line(exc)}") from exc
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FrontmatterError("frontmatter is not a mapping")
+    return value
+
+
+def read_fields(block: str, keys: frozenset[str]) -> dict[str, Any]:
+    """The values of `keys` present in the block, as `parse` would give them."""
+    found: dict[str, Any] = {}
+    current: str | None = None
+    items: list[str] | None = None
+    for line in block.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line[0] in " \t-":
+            if current is None:
+                continue
+            stripped = line.strip()
+            if items is None or not stripped.startswith("- ") or not _simple(stripped[2:].strip()):
+                return _slow(block, keys)
+            items.append(stripped[2:].strip())
+            continue
+        if current is not None:
+            found[current] = items or None
+        current, items = None, None
+        match = _TOP_KEY.match(line)
+        if match is None:
+            return _slow(block, keys)
+        key, value = match.group(1), match.group(2)
+        if key not in keys:
+            continue
+        if key in found:
+            return _slow(block, keys)
+        if value is None or value == "":
+            current, items = key, []
+            continue
+        parsed = _inline(value)
+        if parsed is _UNSURE:
+            return _slow(block, keys)
+        found[key] = parsed
+    if current is not None:
+        found[current] = items or None
+    return found
+
+
+_UNSURE = object()
+
+
+def _simple(word: str) -> bool:
+    return bool(_WORD.match(word)) and word not in _YAML_WORDS
+
+
+def _inline(value: str) -> Any:
+    if _simple(value):
+        return value
+    if value.startswith("[") and value.endswith("]"):
+        inner = value[1:-1].strip()
+        if not inner:
+            return []
+        words = [w.strip() for w in inner.split(",")]
+        if all(_simple(w) for w in words):
+            return words
+    return _UNSURE
+
+
+def _slow(block: str, keys: frozenset[str]) -> dict[str, Any]:
+    data = parse(block)
+    return {k: data[k] for k in keys if k in data}
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,125 @@
+"""Provenance from git: blob ids computed in-process, and the KB's git state
+read with a constant number of git calls per command (SPEC 3)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from commonplace import process
+from commonplace.errors import UserError
+
+
+def blob_sha(data: bytes) -> str:
+    """The git blob id of `data`, as `git hash-object` computes it."""
+    digest = hashlib.sha1(b"blob %d\0" % len(data), usedforsecurity=False)
+    digest.update(data)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class GitState:
+    """What git says about the files of one KB, keyed by KB-relative POSIX path.
+
+    A path is *clean* when the KB is a git repository with a HEAD commit and git
+    reports no change, staging, untracked or ignored state for it.
+    """
+
+    is_repo: bool
+    head: str | None = None
+    dirty: frozenset[str] = frozenset()
+    ignored: frozenset[str] = frozenset()
+
+    def is_ignored(self, key: str) -> bool:
+        if key in self.ignored:
+            return True
+        return any(key.startswith(d) for d in self.ignored if d.endswith("/"))
+
+    def is_clean(self, key: str) -> bool:
+        return (
+            self.is_repo
+            and self.head is not None
+            and key not in self.dirty
+            and not self.is_ignored(key)
+        )
+
+    def is_dirty(self, key: str) -> bool:
+        """Uncommitted in any way. Outside a git repository nothing is dirty."""
+        return self.is_repo and not self.is_clean(key)
+
+    def commit_for(self, key: str) -> str | None:
+        return self.head if self.is_clean(key) else None
+
+
+def read_state(kb_root: Path, pathspecs: Iterable[str]) -> GitState:
+    """Two git calls: where the KB sits in its repository, then one status."""
+    if shutil.which("git") is None:
+        return GitState(is_repo=False)
+    where = process.run(
+        ["git", "rev-parse", "--show-toplevel", "--show-prefix"], cwd=kb_root, check=False
+    )
+    if not where.ok:
+        return GitState(is_repo=False)
+    lines = where.stdout.decode("utf-8", "surrogateescape").splitlines()
+    prefix = lines[1] if len(lines) > 1 else ""
+    specs = [s for s in pathspecs if s] or ["."]
+    status = process.run(
+        [
+            "git",
+            "-c",
+            "core.quotepath=off",
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "-z",
+            "--untracked-files=all",
+            "--ignored=matching",
+            "--",
+            *specs,
+        ],
+        cwd=kb_root,
+        check=False,
+    )
+    if not status.ok:
+        raise UserError(f"cannot read git state of the knowledge base: {status.describe()}")
+    return _parse_status(status.stdout, prefix)
+
+
+def _parse_status(raw: bytes, prefix: str) -> GitState:
+    head: str | None = None
+    dirty: set[str] = set()
+    ignored: set[str] = set()
+    records = raw.decode("utf-8", "surrogateescape").split("\0")
+    skip_next = False
+    for record in records:
+        if skip_next:  # the original path of a rename or copy
+            skip_next = False
+            _add(dirty, record, prefix)
+            continue
+        if not record:
+            continue
+        kind = record[0]
+        if record.startswith("# branch.oid "):
+            oid = record[len("# branch.oid ") :]
+            head = None if oid == "(initial)" else oid
+        elif kind == "1":
+            _add(dirty, record.split(" ", 8)[8], prefix)
+        elif kind == "2":
+            _add(dirty, record.split(" ", 9)[9], prefix)
+            skip_next = True
+        elif kind == "u":
+            _add(dirty, record.split(" ", 10)[10], prefix)
+        elif kind == "?":
+            _add(dirty, record[2:], prefix)
+        elif kind == "!":
+            _add(ignored, record[2:], prefix)
+    return GitState(is_repo=True, head=head, dirty=frozenset(dirty), ignored=frozenset(ignored))
+
+
+def _add(into: set[str], path: str, prefix: str) -> None:
+    # git reports paths from the repository top; keys are relative to the KB root.
+    if path.startswith(prefix):
+        into.add(path[len(prefix) :])

@@ -1,0 +1,1 @@
+"""The knowledge base: notes, gates and lenses as files on disk (SPEC 1-3)."""

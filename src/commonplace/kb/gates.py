@@ -1,0 +1,164 @@
+"""Gates and lenses: resolving references, reading gate files, applicability."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from commonplace import frontmatter
+from commonplace.config import Config
+from commonplace.errors import UserError
+from commonplace.kb.files import KbFile, read_file
+from commonplace.kb.notes import NoteFacts, is_index, normalize_type
+from commonplace.kb.paths import canonical_ref
+
+WATCHABLE = ("title", "description", "body", "frontmatter")
+
+
+@dataclass(frozen=True)
+class Gate:
+    id: str
+    file: KbFile
+    description: str
+    body: str
+    watches: tuple[str, ...]
+    requires_traits: frozenset[str] | None
+    requires_types: frozenset[str] | None
+
+    @property
+    def key(self) -> str:
+        return self.file.key
+
+    @property
+    def sha(self) -> str:
+        return self.file.sha
+
+    @property
+    def lens(self) -> str:
+        return self.id.rsplit("/", 1)[0]
+
+    def applies_to(self, facts: NoteFacts) -> bool:
+        if self.requires_traits is not None and not (self.requires_traits & facts.traits):
+            return False
+        return self.requires_types is None or facts.type in self.requires_types
+
+    def skip_reason(self, facts: NoteFacts) -> str:
+        """Why the gate does not apply (call only when it does not)."""
+        if self.requires_traits is not None and not (self.requires_traits & facts.traits):
+            return "requires trait " + " or ".join(sorted(self.requires_traits))
+        return "requires type " + " or ".join(sorted(self.requires_types or ()))
+
+
+def list_lenses(config: Config) -> list[str]:
+    root = config.gates_path
+    if not root.is_dir():
+        raise UserError(f"gates directory not found: {config.gates_dir}")
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def lens_gate_ids(config: Config, lens: str) -> list[str]:
+    folder = config.gates_path / lens
+    return [
+        f"{lens}/{p.name[:-3]}"
+        for p in sorted(folder.iterdir())
+        if p.name.endswith(".md") and p.is_file() and not _is_gate_doc(p.name)
+    ]
+
+
+def resolve_gate_ids(config: Config, refs: Iterable[str], *, cwd: Path | None = None) -> list[str]:
+    """Expand gate ids and lens names into gate ids, in order, without repeats."""
+    ids: dict[str, None] = {}
+    for raw in refs:
+        ref = _ref_from_path(config, raw, cwd) or canonical_ref(raw)
+        if ref is None:
+            raise UserError(f"gate not found: {raw} (gate ids look like <lens>/<name>)")
+        path = config.gates_path / ref
+        if path.is_dir():
+            found = lens_gate_ids(config, ref)
+            if not found:
+                raise UserError(f"lens {ref} has no gates")
+            ids.update(dict.fromkeys(found))
+        elif path.with_name(path.name + ".md").is_file() and "/" in ref:
+            ids[ref] = None
+        else:
+            raise UserError(f"gate not found: {raw}")
+    if not ids:
+        raise UserError("no gates named")
+    return list(ids)
+
+
+def is_lens(config: Config, ref: str) -> bool:
+    canonical = canonical_ref(ref)
+    return canonical is not None and (config.gates_path / canonical).is_dir()
+
+
+def all_gate_ids(config: Config) -> list[str]:
+    return [g for lens in list_lenses(config) for g in lens_gate_ids(config, lens)]
+
+
+def load_gate(config: Config, gate_id: str) -> Gate:
+    key = posixpath.join(config.gates_dir, gate_id + ".md")
+    if canonical_ref(gate_id) != gate_id or not (config.kb_root / key).is_file():
+        raise UserError(f"gate not found: {gate_id}")
+    file = read_file(config.kb_root, key)
+    block, body = frontmatter.split(file.text)
+    try:
+        meta = frontmatter.parse(block) if block is not None else {}
+    except frontmatter.FrontmatterError as exc:
+        raise UserError(f"gate {gate_id}: {exc}") from None
+    watches = meta.get("watches", ["body"])
+    if isinstance(watches, str):
+        watches = [watches]
+    if not isinstance(watches, list) or not all(w in WATCHABLE for w in watches):
+        raise UserError(f"gate {gate_id}: watches must list some of {', '.join(WATCHABLE)}")
+    description = meta.get("description", "")
+    return Gate(
+        id=gate_id,
+        file=file,
+        description=description if isinstance(description, str) else "",
+        body=body.lstrip("\n"),
+        watches=tuple(watches),
+        requires_traits=_requirement(meta, "requires_trait", gate_id, None),
+        requires_types=_requirement(meta, "requires-type", gate_id, key),
+    )
+
+
+def load_gates(config: Config, gate_ids: Iterable[str]) -> list[Gate]:
+    return [load_gate(config, g) for g in gate_ids]
+
+
+def _requirement(
+    meta: dict[str, object], name: str, gate_id: str, type_owner: str | None
+) -> frozenset[str] | None:
+    value = meta.get(name)
+    if value is None or value == "" or value == []:
+        return None
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise UserError(f"gate {gate_id}: {name} must be a string or a list of strings")
+    if type_owner is not None:
+        values = [normalize_type(v, type_owner) for v in values]
+    return frozenset(values)
+
+
+def _is_gate_doc(name: str) -> bool:
+    return is_index(name) or name.lower() == "readme.md"
+
+
+def _ref_from_path(config: Config, raw: str, cwd: Path | None) -> str | None:
+    """Accept a path to a gate file (`kb/instructions/review-gates/prose/x.md`)."""
+    if not raw.endswith(".md"):
+        return None
+    for base in (cwd, config.kb_root):
+        if base is None:
+            continue
+        path = (base / raw).resolve()
+        try:
+            rel = path.relative_to(config.gates_path.resolve()).as_posix()
+        except ValueError:
+            continue
+        if path.is_file():
+            return rel[:-3]
+    return None

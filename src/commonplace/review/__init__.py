@@ -1,0 +1,1 @@
+"""Review runs: the store, the lifecycle that owns them, and what reads them."""

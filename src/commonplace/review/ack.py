@@ -1,0 +1,122 @@
+"""Trivial-change acknowledgements: accepting the current note and gate
+versions of pairs without a new review (SPEC 11)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from commonplace.errors import UserError
+from commonplace.git import GitState
+from commonplace.kb.files import KbFile
+from commonplace.kb.gates import Gate
+from commonplace.kb.notes import note_facts
+from commonplace.review.lifecycle import utc_now
+from commonplace.review.store import Store
+
+if TYPE_CHECKING:
+    from commonplace.workspace import Workspace
+
+TRIVIAL_CHANGE_ACK = "trivial-change-ack"
+
+
+@dataclass(frozen=True)
+class AckedPair:
+    note_path: str
+    gate_id: str
+    model_id: str
+    note_sha: str
+    gate_sha: str
+    acceptance_event_id: int
+
+
+def ack_pairs(
+    store: Store,
+    git: GitState,
+    *,
+    note: KbFile,
+    gates: Sequence[Gate],
+    model_id: str,
+    expect_note_sha: str | None = None,
+) -> list[AckedPair]:
+    """Accept the current versions of (note, gate) pairs, all or nothing.
+
+    Every gate must apply to the note and be committed; with `expect_note_sha`
+    the note must still be the version that was inspected.
+    """
+    if expect_note_sha is not None and expect_note_sha != note.sha:
+        raise UserError(
+            f"{note.key} has changed: its SHA is {note.sha}, not the expected "
+            f"{expect_note_sha}; nothing acked"
+        )
+    facts = note_facts(note)
+    refused = [f"{g.id} ({g.skip_reason(facts)})" for g in gates if not g.applies_to(facts)]
+    if refused:
+        raise UserError(
+            f"gates that do not apply to {note.key}: {', '.join(refused)}; nothing acked"
+        )
+    dirty = [g.id for g in gates if git.is_dirty(g.key)]
+    if dirty:
+        raise UserError(
+            f"dirty gates are fatal: {', '.join(dirty)} ha"
+            f"{'s' if len(dirty) == 1 else 've'} uncommitted changes; nothing acked"
+        )
+    now = utc_now()
+    commit = git.commit_for(note.key)
+    acked = []
+    with store.write() as conn:
+        conn.executemany(
+            "INSERT OR IGNORE INTO snapshots (sha, text) VALUES (?, ?)",
+            [(note.sha, note.text), *((g.sha, g.file.text) for g in gates)],
+        )
+        for gate in gates:
+            event_id = conn.execute(
+                "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
+                " accepted_note_sha, accepted_note_commit, accepted_gate_sha, accepted_at,"
+                " acceptance_kind) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                (note.key, gate.id, model_id, note.sha, commit, gate.sha, now, TRIVIAL_CHANGE_ACK),
+            ).lastrowid
+            acked.append(
+                AckedPair(note.key, gate.id, model_id, note.sha, gate.sha, int(event_id or 0))
+            )
+    return acked
+
+
+def ack_gate_review(
+    ws: Workspace,
+    *,
+    note_ref: str,
+    gate_refs: Sequence[str],
+    model: str,
+    effort: str | None = None,
+    expect_note_sha: str | None = None,
+) -> list[AckedPair]:
+    """The ack command: one note, gates or lenses. Gates named one by one must
+    apply; gates reached through a lens are taken only where they apply."""
+    from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
+    from commonplace.kb.notes import resolve_notes
+    from commonplace.review.runs import partition_for
+
+    partition = partition_for(ws, model, effort)
+    git = ws.git_state()
+    notes = resolve_notes(ws.config, git, [note_ref], cwd=ws.cwd)
+    if len(notes) != 1:
+        raise UserError(f"{note_ref} names {len(notes)} notes; ack one note at a time")
+    facts = note_facts(notes[0])
+    chosen: dict[str, Gate] = {}
+    for ref in gate_refs:
+        named_alone = not is_lens(ws.config, ref)
+        for gate in load_gates(ws.config, resolve_gate_ids(ws.config, [ref], cwd=ws.cwd)):
+            if named_alone or gate.applies_to(facts):
+                chosen.setdefault(gate.id, gate)
+    if not chosen:
+        raise UserError(f"none of the gates named applies to {notes[0].key}; nothing acked")
+    return ack_pairs(
+        ws.store,
+        git,
+        note=notes[0],
+        gates=list(chosen.values()),
+        model_id=partition.model_id,
+        expect_note_sha=expect_note_sha,
+    )

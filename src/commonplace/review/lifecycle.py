@@ -1,0 +1,510 @@
+"""The lifecycle of a review run: the only code that inserts runs, changes
+their status, rekeys them, or appends `full-review` acceptance (SPEC 6).
+
+Every transition is a guarded `UPDATE ... WHERE id = ? AND status = 'running'`
+whose row count is checked inside a `BEGIN IMMEDIATE` transaction, so racing
+finalizers produce exactly one outcome and a clear error for the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from commonplace.errors import UserError
+from commonplace.review.partitions import Partition
+from commonplace.review.protocol.decisions import (
+    Decision,
+    Finding,
+    canonical_rationale,
+    parse_decision,
+    parse_findings,
+)
+from commonplace.review.store import Connection, Store
+from commonplace.review.targets import Plan, SkippedPair
+
+ABANDONED = "abandoned"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Packing(StrEnum):
+    NOTE = "note"
+    GATE = "gate"
+    EXPLICIT = "explicit"
+
+
+class RunNotFinalizable(UserError):
+    """The run does not exist or is already final; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class CreatedRun:
+    review_run_id: int
+    note_path: str
+    model_id: str
+    gate_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CreatedBatch:
+    batch_id: int
+    runner: str
+    model_id: str
+    runs: tuple[CreatedRun, ...]
+    skipped: tuple[SkippedPair, ...]
+
+
+@dataclass(frozen=True)
+class PendingReview:
+    """A parsed gate review waiting to be recorded."""
+
+    gate_id: str
+    decision: Decision
+    rationale_markdown: str
+    findings: tuple[Finding, ...] = ()
+
+    @classmethod
+    def from_text(cls, gate_id: str, text: str, decision: Decision | None = None) -> PendingReview:
+        chosen = decision or parse_decision(text)
+        return cls(gate_id, chosen, canonical_rationale(text, chosen), parse_findings(text))
+
+
+@dataclass(frozen=True)
+class ExecutionData:
+    """What execution left behind; every field optional."""
+
+    telemetry: Mapping[str, Any] | None = None
+    debug_log: str | None = None
+    raw_output: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedReview:
+    review_run_id: int
+    gate_id: str
+    gate_review_id: int
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    review_run_id: int
+    status: RunStatus
+    model_id: str
+    reason: str | None = None
+    accepted: int = 0
+    rekeyed_from: str | None = None
+    accepted_gate_ids: tuple[str, ...] = field(default=())
+
+
+class _Refused(Exception):
+    """Finalization found the run's reviews unacceptable; the run must fail."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# --- create -----------------------------------------------------------------
+
+
+def create_batch(
+    store: Store,
+    plan: Plan,
+    *,
+    packing: Packing,
+    runner: str,
+    partition: Partition,
+    owned_by_this_process: bool = False,
+) -> CreatedBatch:
+    """Insert the batch, one run per target and each run's gate set, and the
+    snapshots of every text involved, in one transaction."""
+    if not runner.strip():
+        raise UserError("--runner must name a runner or an executor label")
+    now = utc_now()
+    host, pid = (socket.gethostname(), os.getpid()) if owned_by_this_process else (None, None)
+    runs: list[CreatedRun] = []
+    with store.write() as conn:
+        snapshots = {t.note.sha: t.note.text for t in plan.targets}
+        snapshots.update({g.sha: g.file.text for t in plan.targets for g in t.gates})
+        conn.executemany(
+            "INSERT OR IGNORE INTO snapshots (sha, text) VALUES (?, ?)", snapshots.items()
+        )
+        batch_id = conn.execute(
+            "INSERT INTO review_batches (packing, executor, requested_model, requested_effort,"
+            " requested_model_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                packing.value,
+                runner,
+                partition.requested_model,
+                partition.effort,
+                partition.model_id,
+                now,
+            ),
+        ).lastrowid
+        for target in plan.targets:
+            run_id = conn.execute(
+                "INSERT INTO review_runs (batch_id, note_path, model_id, runner,"
+                " reviewed_note_sha, reviewed_note_commit, started_at, status, host, pid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                (
+                    batch_id,
+                    target.note.key,
+                    partition.model_id,
+                    runner,
+                    target.note.sha,
+                    target.note_commit,
+                    now,
+                    host,
+                    pid,
+                ),
+            ).lastrowid
+            assert run_id is not None
+            conn.executemany(
+                "INSERT INTO review_run_gates (review_run_id, gate_id, gate_sha, ordinal)"
+                " VALUES (?, ?, ?, ?)",
+                [(run_id, g.id, g.sha, i) for i, g in enumerate(target.gates)],
+            )
+            runs.append(
+                CreatedRun(
+                    run_id, target.note.key, partition.model_id, tuple(g.id for g in target.gates)
+                )
+            )
+    assert batch_id is not None
+    return CreatedBatch(batch_id, runner, partition.model_id, tuple(runs), plan.skipped)
+
+
+def record_prompt(store: Store, batch_id: int, *, sha256: str, chars: int, version: str) -> None:
+    """Remember which prompt served a batch."""
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE review_batches SET prompt_sha256 = ?, prompt_chars = ?,"
+            " prompt_format_version = ? WHERE id = ?",
+            (sha256, chars, version, batch_id),
+        )
+
+
+# --- the split path -----------------------------------------------------------
+
+
+def record_gate_review(
+    store: Store, review_run_id: int, gate_id: str, text: str, decision: Decision | None = None
+) -> RecordedReview:
+    """Record one gate review into a running run (the split gate-by-gate path)."""
+    if not text.strip():
+        raise UserError("the gate review is empty")
+    review = PendingReview.from_text(gate_id, text, decision)
+    try:
+        with store.write(create=False) as conn:
+            run = _running_run(conn, review_run_id, "write into")
+            gate_review_id = _insert_reviews(conn, run, [review])[0]
+    except _Refused as refusal:
+        raise UserError(f"{refusal}; nothing written") from None
+    return RecordedReview(review_run_id, gate_id, gate_review_id, review.decision)
+
+
+# --- execution data -------------------------------------------------------------
+
+
+def attach_execution_data(
+    store: Store,
+    execution: ExecutionData,
+    *,
+    review_run_ids: Sequence[int] = (),
+    batch_id: int | None = None,
+) -> None:
+    """Store telemetry, debug log and raw output on runs and their batch.
+    Values already present are kept when the new value is absent. Never fails
+    or rekeys a run."""
+    with store.write(create=False) as conn:
+        _attach(conn, execution, review_run_ids, batch_id)
+
+
+def _attach(
+    conn: Connection, execution: ExecutionData, run_ids: Iterable[int], batch_id: int | None
+) -> None:
+    telemetry = _telemetry_json(execution.telemetry)
+    for run_id in run_ids:
+        conn.execute(
+            "UPDATE review_runs SET telemetry_json = COALESCE(?, telemetry_json),"
+            " debug_log = COALESCE(?, debug_log),"
+            " raw_bundle_markdown = COALESCE(?, raw_bundle_markdown) WHERE id = ?",
+            (telemetry, execution.debug_log, execution.raw_output, run_id),
+        )
+    if batch_id is not None:
+        conn.execute(
+            "UPDATE review_batches SET telemetry_json = COALESCE(?, telemetry_json),"
+            " debug_log = COALESCE(?, debug_log) WHERE id = ?",
+            (telemetry, execution.debug_log, batch_id),
+        )
+
+
+# --- finalize -----------------------------------------------------------------------
+
+
+def record_and_finalize_run(
+    store: Store,
+    review_run_id: int,
+    *,
+    reviews: Sequence[PendingReview] = (),
+    actual_model_id: str | None = None,
+    execution: ExecutionData | None = None,
+) -> RunOutcome:
+    """Record reviews, rekey to the actual partition, check coverage, complete
+    the run and accept its pass/warn/fail reviews, all in one transaction.
+
+    When the reviews are unacceptable, nothing of that remains and the run is
+    failed with the reason in a second transaction. A run that is not running
+    raises `RunNotFinalizable` and is left as it was.
+    """
+    try:
+        with store.write(create=False) as conn:
+            run = _running_run(conn, review_run_id, "finalize")
+            if execution is not None:
+                _attach(conn, execution, [review_run_id], None)
+            _insert_reviews(conn, run, reviews)
+            rekeyed_from = _rekey(conn, run, actual_model_id)
+            model_id = actual_model_id if rekeyed_from else run["model_id"]
+            _check_coverage(conn, review_run_id)
+            finished = utc_now()
+            _transition(conn, review_run_id, RunStatus.COMPLETED, finished, None)
+            accepted = _accept(conn, review_run_id, finished)
+            _close_batch_if_done(conn, run["batch_id"], finished)
+    except _Refused as refusal:
+        return fail_run(store, review_run_id, str(refusal), execution=execution)
+    return RunOutcome(
+        review_run_id,
+        RunStatus.COMPLETED,
+        model_id,
+        None,
+        len(accepted),
+        rekeyed_from,
+        tuple(accepted),
+    )
+
+
+def fail_run(
+    store: Store, review_run_id: int, reason: str, *, execution: ExecutionData | None = None
+) -> RunOutcome:
+    """Fail a running run with a reason, keeping whatever execution data exists."""
+    reason = reason.strip() or "failed without a reason"
+    with store.write(create=False) as conn:
+        run = _running_run(conn, review_run_id, "fail")
+        if execution is not None:
+            _attach(conn, execution, [review_run_id], None)
+        finished = utc_now()
+        _transition(conn, review_run_id, RunStatus.FAILED, finished, reason)
+        _close_batch_if_done(conn, run["batch_id"], finished)
+    return RunOutcome(review_run_id, RunStatus.FAILED, run["model_id"], reason)
+
+
+def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[int]:
+    """Fail runs left `running` longer than `older_than`, or owned by a process
+    of this host that is gone, with reason `abandoned`."""
+    cutoff = (datetime.now(UTC) - older_than).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    host = socket.gethostname()
+    with store.read() as conn:
+        rows = conn.execute(
+            "SELECT id, started_at, host, pid FROM review_runs WHERE status = 'running' ORDER BY id"
+        ).fetchall()
+    stale = [
+        row["id"]
+        for row in rows
+        if row["started_at"] <= cutoff
+        or (row["host"] == host and row["pid"] is not None and not _alive(row["pid"]))
+    ]
+    if dry_run:
+        return stale
+    reaped = []
+    for run_id in stale:
+        try:
+            fail_run(store, run_id, ABANDONED)
+        except RunNotFinalizable:
+            continue  # it finished meanwhile
+        reaped.append(run_id)
+    return reaped
+
+
+# --- internals -----------------------------------------------------------------------
+
+
+def _running_run(conn: Connection, review_run_id: int, verb: str) -> Any:
+    run = conn.execute(
+        "SELECT id, batch_id, note_path, model_id, status, reviewed_note_sha,"
+        " reviewed_note_commit FROM review_runs WHERE id = ?",
+        (review_run_id,),
+    ).fetchone()
+    if run is None:
+        raise RunNotFinalizable(f"review run {review_run_id} not found")
+    if run["status"] != RunStatus.RUNNING:
+        raise RunNotFinalizable(
+            f"cannot {verb} review run {review_run_id}: it is already {run['status']};"
+            " nothing changed"
+        )
+    return run
+
+
+def _insert_reviews(conn: Connection, run: Any, reviews: Sequence[PendingReview]) -> list[int]:
+    if not reviews:
+        return []
+    gate_shas = dict(
+        conn.execute(
+            "SELECT gate_id, gate_sha FROM review_run_gates WHERE review_run_id = ?", (run["id"],)
+        ).fetchall()
+    )
+    done = {
+        r[0]
+        for r in conn.execute(
+            "SELECT gate_id FROM gate_reviews WHERE review_run_id = ?", (run["id"],)
+        )
+    }
+    now = utc_now()
+    ids = []
+    for review in reviews:
+        if review.gate_id not in gate_shas:
+            raise _Refused(
+                f"gate {review.gate_id} is not part of review run {run['id']}"
+                f" (its gates: {', '.join(sorted(gate_shas))})"
+            )
+        if review.gate_id in done:
+            raise _Refused(f"gate {review.gate_id} already has a review in review run {run['id']}")
+        done.add(review.gate_id)
+        cursor = conn.execute(
+            "INSERT INTO gate_reviews (review_run_id, note_path, gate_id, model_id, decision,"
+            " rationale_markdown, findings_json, gate_sha, reviewed_note_sha,"
+            " reviewed_note_commit, reviewed_at, review_kind)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'full-review')",
+            (
+                run["id"],
+                run["note_path"],
+                review.gate_id,
+                run["model_id"],
+                review.decision.value,
+                review.rationale_markdown,
+                json.dumps([{"severity": f.severity, "text": f.text} for f in review.findings]),
+                gate_shas[review.gate_id],
+                run["reviewed_note_sha"],
+                run["reviewed_note_commit"],
+                now,
+            ),
+        )
+        ids.append(int(cursor.lastrowid or 0))
+    return ids
+
+
+def _rekey(conn: Connection, run: Any, actual_model_id: str | None) -> str | None:
+    """Move the run and its reviews to the partition actually used. Runs before
+    any acceptance is written, inside the finalizing transaction."""
+    if not actual_model_id or actual_model_id == run["model_id"]:
+        return None
+    updated = conn.execute(
+        "UPDATE review_runs SET model_id = ?, rekeyed_from = ? WHERE id = ? AND status = 'running'",
+        (actual_model_id, run["model_id"], run["id"]),
+    ).rowcount
+    if updated != 1:
+        raise RunNotFinalizable(f"review run {run['id']} changed while it was being rekeyed")
+    conn.execute(
+        "UPDATE gate_reviews SET model_id = ? WHERE review_run_id = ?",
+        (actual_model_id, run["id"]),
+    )
+    return str(run["model_id"])
+
+
+def _check_coverage(conn: Connection, review_run_id: int) -> None:
+    rows = conn.execute(
+        "SELECT g.gate_id, g.gate_sha, r.gate_sha AS reviewed_sha FROM review_run_gates g"
+        " LEFT JOIN gate_reviews r ON r.review_run_id = g.review_run_id AND r.gate_id = g.gate_id"
+        " WHERE g.review_run_id = ? ORDER BY g.ordinal",
+        (review_run_id,),
+    ).fetchall()
+    if not rows:
+        raise _Refused(f"review run {review_run_id} has no gates")
+    missing = [r["gate_id"] for r in rows if r["reviewed_sha"] is None]
+    mismatched = [
+        r["gate_id"]
+        for r in rows
+        if r["reviewed_sha"] is not None and r["reviewed_sha"] != r["gate_sha"]
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing gate reviews: {', '.join(missing)}")
+    if mismatched:
+        problems.append(f"gate provenance mismatch: {', '.join(mismatched)}")
+    if problems:
+        raise _Refused("; ".join(problems))
+
+
+def _transition(
+    conn: Connection, review_run_id: int, status: RunStatus, at: str, reason: str | None
+) -> None:
+    updated = conn.execute(
+        "UPDATE review_runs SET status = ?, completed_at = ?, failure_reason = ?"
+        " WHERE id = ? AND status = 'running'",
+        (status.value, at, reason, review_run_id),
+    ).rowcount
+    if updated != 1:
+        raise RunNotFinalizable(f"review run {review_run_id} is no longer running; nothing changed")
+
+
+def _accept(conn: Connection, review_run_id: int, at: str) -> list[str]:
+    """One `full-review` acceptance per reviewed gate with a real verdict."""
+    rows = conn.execute(
+        "SELECT r.id, r.note_path, r.gate_id, r.model_id, r.reviewed_note_sha,"
+        " r.reviewed_note_commit, r.gate_sha FROM gate_reviews r"
+        " JOIN review_run_gates g ON g.review_run_id = r.review_run_id AND g.gate_id = r.gate_id"
+        " WHERE r.review_run_id = ? AND r.decision IN ('pass', 'warn', 'fail')"
+        " ORDER BY g.ordinal",
+        (review_run_id,),
+    ).fetchall()
+    conn.executemany(
+        "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
+        " accepted_note_sha, accepted_note_commit, accepted_gate_sha, accepted_at,"
+        " acceptance_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'full-review')",
+        [
+            (
+                r["note_path"],
+                r["gate_id"],
+                r["model_id"],
+                r["id"],
+                r["reviewed_note_sha"],
+                r["reviewed_note_commit"],
+                r["gate_sha"],
+                at,
+            )
+            for r in rows
+        ],
+    )
+    return [r["gate_id"] for r in rows]
+
+
+def _close_batch_if_done(conn: Connection, batch_id: int, at: str) -> None:
+    conn.execute(
+        "UPDATE review_batches SET finished_at = ? WHERE id = ? AND finished_at IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM review_runs WHERE batch_id = ? AND status = 'running')",
+        (at, batch_id, batch_id),
+    )
+
+
+def _telemetry_json(telemetry: Mapping[str, Any] | None) -> str | None:
+    return None if telemetry is None else json.dumps(telemetry, sort_keys=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,150 @@
+"""Ordered, append-only schema migrations. Migration N sets `user_version` N.
+
+Never edit a released migration; add the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    statements: tuple[str, ...]
+
+
+_RUN_STATUS_RULES = """
+    CHECK (
+        (status = 'running' AND completed_at IS NULL AND failure_reason IS NULL)
+        OR (status = 'completed' AND completed_at IS NOT NULL AND failure_reason IS NULL)
+        OR (status = 'failed' AND completed_at IS NOT NULL
+            AND failure_reason IS NOT NULL AND failure_reason <> '')
+    )
+"""
+
+M001_INITIAL = Migration(
+    "m001_initial",
+    (
+        """CREATE TABLE snapshots (
+            sha TEXT PRIMARY KEY,
+            text TEXT NOT NULL
+        )""",
+        """CREATE TABLE review_batches (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            packing TEXT NOT NULL CHECK (packing IN ('note', 'gate', 'explicit')),
+            executor TEXT NOT NULL,
+            requested_model TEXT NOT NULL,
+            requested_effort TEXT,
+            requested_model_id TEXT NOT NULL,
+            prompt_sha256 TEXT,
+            prompt_chars INTEGER,
+            prompt_format_version TEXT,
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            telemetry_json TEXT,
+            debug_log TEXT
+        )""",
+        f"""CREATE TABLE review_runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            batch_id INTEGER NOT NULL REFERENCES review_batches(id),
+            note_path TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            runner TEXT NOT NULL,
+            reviewed_note_sha TEXT NOT NULL REFERENCES snapshots(sha),
+            reviewed_note_commit TEXT,
+            started_at TEXT NOT NULL,
+            completed_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'completed', 'failed')),
+            failure_reason TEXT,
+            telemetry_json TEXT,
+            raw_bundle_markdown TEXT,
+            debug_log TEXT,
+            rekeyed_from TEXT,
+            host TEXT,
+            pid INTEGER,
+            {_RUN_STATUS_RULES}
+        )""",
+        "CREATE INDEX review_runs_by_batch ON review_runs(batch_id)",
+        "CREATE INDEX review_runs_by_status ON review_runs(status, started_at)",
+        "CREATE INDEX review_runs_by_note ON review_runs(note_path, model_id)",
+        """CREATE TABLE review_run_gates (
+            review_run_id INTEGER NOT NULL REFERENCES review_runs(id),
+            gate_id TEXT NOT NULL,
+            gate_sha TEXT NOT NULL REFERENCES snapshots(sha),
+            ordinal INTEGER NOT NULL CHECK (ordinal >= 0),
+            PRIMARY KEY (review_run_id, gate_id),
+            UNIQUE (review_run_id, ordinal)
+        )""",
+        """CREATE TABLE gate_reviews (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            review_run_id INTEGER NOT NULL REFERENCES review_runs(id),
+            note_path TEXT NOT NULL,
+            gate_id TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            decision TEXT NOT NULL
+                CHECK (decision IN ('pass', 'warn', 'fail', 'error', 'unknown')),
+            rationale_markdown TEXT NOT NULL,
+            findings_json TEXT NOT NULL DEFAULT '[]',
+            gate_sha TEXT NOT NULL,
+            reviewed_note_sha TEXT NOT NULL,
+            reviewed_note_commit TEXT,
+            reviewed_at TEXT NOT NULL,
+            review_kind TEXT NOT NULL DEFAULT 'full-review'
+                CHECK (review_kind IN ('full-review')),
+            UNIQUE (review_run_id, gate_id),
+            FOREIGN KEY (review_run_id, gate_id)
+                REFERENCES review_run_gates(review_run_id, gate_id)
+        )""",
+        "CREATE INDEX gate_reviews_by_key ON gate_reviews(note_path, gate_id, model_id)",
+        """CREATE TABLE acceptance_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            note_path TEXT NOT NULL,
+            gate_id TEXT NOT NULL,
+            model_id TEXT NOT NULL,
+            accepted_review_id INTEGER REFERENCES gate_reviews(id),
+            accepted_note_sha TEXT NOT NULL,
+            accepted_note_commit TEXT,
+            accepted_gate_sha TEXT NOT NULL,
+            accepted_at TEXT NOT NULL,
+            acceptance_kind TEXT NOT NULL CHECK (acceptance_kind IN (
+                'full-review', 'trivial-change-ack', 'gate-migration',
+                'migration-import', 'manual-override')),
+            CHECK (acceptance_kind <> 'full-review' OR accepted_review_id IS NOT NULL)
+        )""",
+        """CREATE INDEX acceptance_events_by_key
+            ON acceptance_events(note_path, gate_id, model_id, id)""",
+        "CREATE INDEX acceptance_events_by_model ON acceptance_events(model_id)",
+        "CREATE INDEX acceptance_events_by_review ON acceptance_events(accepted_review_id)",
+        # Append-only: keys may be rekeyed (model partitions, relocations), but
+        # what was accepted, when and why never changes, and nothing is deleted.
+        """CREATE TRIGGER acceptance_events_append_only_update
+            BEFORE UPDATE OF id, accepted_review_id, accepted_note_sha, accepted_note_commit,
+                accepted_gate_sha, accepted_at, acceptance_kind ON acceptance_events
+            BEGIN SELECT RAISE(ABORT, 'acceptance_events is append-only'); END""",
+        """CREATE TRIGGER acceptance_events_append_only_delete
+            BEFORE DELETE ON acceptance_events
+            BEGIN SELECT RAISE(ABORT, 'acceptance_events is append-only'); END""",
+        """CREATE VIEW current_gate_acceptances AS
+            SELECT e.* FROM acceptance_events AS e
+            WHERE e.id = (
+                SELECT MAX(x.id) FROM acceptance_events AS x
+                WHERE x.note_path = e.note_path AND x.gate_id = e.gate_id
+                    AND x.model_id = e.model_id
+            )""",
+        """CREATE TABLE model_alias_resolutions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            requested_model TEXT NOT NULL,
+            requested_effort TEXT,
+            resolved_model TEXT NOT NULL,
+            resolved_model_id TEXT NOT NULL,
+            observed_at TEXT NOT NULL,
+            batch_id INTEGER REFERENCES review_batches(id)
+        )""",
+        """CREATE INDEX model_alias_resolutions_by_request
+            ON model_alias_resolutions(requested_model, id)""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL,)

@@ -1,0 +1,1 @@
+"""The pair protocol: decisions, findings, and (later) prompts and parsing."""

@@ -1,0 +1,161 @@
+"""The review store: the one module that opens the SQLite file (SPEC 5).
+
+It resolves nothing about *where* the file is (that is `Config.store_path`);
+it creates the file with owner-only permissions, opens connections with the
+pragmas every caller needs, applies migrations, and offers transactions.
+Writers use `BEGIN IMMEDIATE` so that racing processes queue on the busy
+timeout instead of failing half-way with `database is locked`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from commonplace.errors import UserError
+from commonplace.review.migrations import MIGRATIONS
+
+BUSY_TIMEOUT_MS = 60_000
+
+Connection = sqlite3.Connection
+Row = sqlite3.Row
+IntegrityError = sqlite3.IntegrityError
+
+
+class Store:
+    """One review store file. A store that does not exist yet reads as empty
+    and is created only by the first write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._in_memory = False
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connection(self, *, create: bool) -> sqlite3.Connection:
+        if self._conn is not None and create and self._in_memory:
+            self.close()
+        if self._conn is None:
+            # Reading a store that was never written gives an empty schema in
+            # memory, so read paths never create the file as a side effect.
+            self._in_memory = not (self.exists or create)
+            if self._in_memory:
+                self._conn = _connect(None)
+            else:
+                self._conn = _connect(self.path) if self.exists else _create(self.path)
+            _migrate(self._conn, self.path)
+        return self._conn
+
+    def migrate(self) -> tuple[int, int]:
+        """Create or upgrade the store file; (version before, version after)."""
+        before = 0
+        if self.exists:
+            probe = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
+            try:
+                before = _user_version(probe)
+            finally:
+                probe.close()
+        return before, _user_version(self.connection(create=True))
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        yield self.connection(create=False)
+
+    @contextmanager
+    def write(self, *, create: bool = True) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction: committed on success, rolled back
+        on any exception. Without `create`, a missing store is an error."""
+        if not create and not self.exists:
+            raise UserError(f"no review store at {self.path}")
+        conn = self.connection(create=True)
+        if conn.in_transaction:
+            raise RuntimeError("nested store transaction")
+        _execute(conn, "BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
+
+
+def _connect(path: Path | None) -> sqlite3.Connection:
+    target = ":memory:" if path is None else str(path)
+    try:
+        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if path is not None:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"cannot open review store {path}: {exc}") from None
+    return conn
+
+
+def _create(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise UserError(f"cannot create review store {path}: {exc.strerror}") from None
+    return _connect(path)
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    known = len(MIGRATIONS)
+    version = _user_version(conn)
+    if version > known:
+        raise UserError(
+            f"review store {path} has schema version {version}, newer than this "
+            f"commonplace-review understands ({known}); upgrade commonplace-review"
+        )
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        _execute(conn, "BEGIN IMMEDIATE")
+        try:
+            if _user_version(conn) >= number:  # another process got there first
+                conn.rollback()
+                continue
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
+def schema_version(store: Store) -> int:
+    with store.read() as conn:
+        return _user_version(conn)
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _execute(conn: sqlite3.Connection, sql: str) -> None:
+    try:
+        conn.execute(sql)
+    except sqlite3.OperationalError as exc:
+        raise UserError(f"review store is unavailable: {exc}") from None

@@ -1,0 +1,106 @@
+"""`review-store check` and `stats`: integrity and the store's own invariants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from commonplace.git import blob_sha
+from commonplace.review.store import Store, schema_version
+
+# Each invariant is a query returning one row per violation and a message format.
+_INVARIANTS: tuple[tuple[str, str], ...] = (
+    (
+        "SELECT g.review_run_id, g.gate_id FROM review_run_gates g JOIN review_runs r"
+        " ON r.id = g.review_run_id LEFT JOIN gate_reviews v"
+        " ON v.review_run_id = g.review_run_id AND v.gate_id = g.gate_id AND v.gate_sha = g.gate_sha"
+        " WHERE r.status = 'completed' AND v.id IS NULL",
+        "completed review run {} has no review of its gate {}",
+    ),
+    (
+        "SELECT r.id, '' FROM review_runs r WHERE NOT EXISTS"
+        " (SELECT 1 FROM review_run_gates g WHERE g.review_run_id = r.id)",
+        "review run {} has no gates{}",
+    ),
+    (
+        "SELECT e.id, COALESCE(r.status, 'missing') FROM acceptance_events e"
+        " LEFT JOIN gate_reviews v ON v.id = e.accepted_review_id"
+        " LEFT JOIN review_runs r ON r.id = v.review_run_id"
+        " WHERE e.acceptance_kind = 'full-review' AND (r.status IS NOT 'completed')",
+        "full-review acceptance {} comes from a review run that is {}",
+    ),
+    (
+        "SELECT e.id, v.id FROM acceptance_events e JOIN gate_reviews v"
+        " ON v.id = e.accepted_review_id WHERE v.note_path <> e.note_path"
+        " OR v.gate_id <> e.gate_id OR v.model_id <> e.model_id"
+        " OR v.reviewed_note_sha <> e.accepted_note_sha OR v.gate_sha <> e.accepted_gate_sha",
+        "acceptance {} does not match the review {} it accepts",
+    ),
+    (
+        "SELECT e.id, v.decision FROM acceptance_events e JOIN gate_reviews v"
+        " ON v.id = e.accepted_review_id WHERE v.decision NOT IN ('pass', 'warn', 'fail')",
+        "acceptance {} accepts a review whose decision is {}",
+    ),
+    (
+        "SELECT v.id, v.review_run_id FROM gate_reviews v JOIN review_runs r"
+        " ON r.id = v.review_run_id WHERE v.note_path <> r.note_path OR v.model_id <> r.model_id",
+        "gate review {} does not match its review run {}",
+    ),
+    (
+        "SELECT b.id, '' FROM review_batches b WHERE NOT EXISTS"
+        " (SELECT 1 FROM review_runs r WHERE r.batch_id = b.id)",
+        "review batch {} has no runs{}",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    schema_version: int
+    violations: tuple[str, ...]
+    running_runs: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def check_store(store: Store) -> CheckReport:
+    violations: list[str] = []
+    with store.read() as conn:
+        for (result,) in conn.execute("PRAGMA integrity_check"):
+            if result != "ok":
+                violations.append(f"sqlite integrity: {result}")
+        for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
+            violations.append(f"{table} row {rowid} points at a missing {parent} row")
+        for sql, message in _INVARIANTS:
+            violations.extend(message.format(*row) for row in conn.execute(sql))
+        for sha, text in conn.execute("SELECT sha, text FROM snapshots"):
+            if blob_sha(text.encode("utf-8")) != sha:
+                violations.append(f"snapshot {sha} does not hash to its key")
+        running = conn.execute(
+            "SELECT COUNT(*) FROM review_runs WHERE status = 'running'"
+        ).fetchone()[0]
+    return CheckReport(schema_version(store), tuple(violations), running)
+
+
+def store_stats(store: Store) -> dict[str, object]:
+    with store.read() as conn:
+
+        def grouped(sql: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in conn.execute(sql)}
+
+        return {
+            "schema_version": schema_version(store),
+            "batches": conn.execute("SELECT COUNT(*) FROM review_batches").fetchone()[0],
+            "runs": grouped("SELECT status, COUNT(*) FROM review_runs GROUP BY status"),
+            "gate_reviews": grouped(
+                "SELECT decision, COUNT(*) FROM gate_reviews GROUP BY decision"
+            ),
+            "acceptance_events": grouped(
+                "SELECT acceptance_kind, COUNT(*) FROM acceptance_events GROUP BY acceptance_kind"
+            ),
+            "partitions": grouped(
+                "SELECT model_id, COUNT(*) FROM current_gate_acceptances GROUP BY model_id"
+            ),
+            "snapshots": conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0],
+        }

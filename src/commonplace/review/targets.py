@@ -1,0 +1,74 @@
+"""Turning requested (note, gates) into what a run will review: applicable
+gates at their committed versions, and the pairs skipped with a reason."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from commonplace.config import Config
+from commonplace.errors import UserError
+from commonplace.git import GitState
+from commonplace.kb.files import KbFile
+from commonplace.kb.gates import Gate, load_gate
+from commonplace.kb.notes import note_facts
+
+PAIR_SEPARATOR = " :: "
+
+
+@dataclass(frozen=True)
+class SkippedPair:
+    note_path: str
+    gate_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    note: KbFile
+    note_commit: str | None
+    gates: tuple[Gate, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    targets: tuple[RunTarget, ...]
+    skipped: tuple[SkippedPair, ...]
+
+
+def plan_runs(
+    config: Config, git: GitState, requests: Sequence[tuple[KbFile, Sequence[str]]]
+) -> Plan:
+    """One target per note with its applicable gates, in the order requested.
+
+    Refuses reserved separators in keys and gates with uncommitted changes (the
+    accepted baseline must be committed gate text); a note with no applicable
+    gate is skipped whole, and a plan with nothing to review is an error.
+    """
+    gates: dict[str, Gate] = {}
+    targets: list[RunTarget] = []
+    skipped: list[SkippedPair] = []
+    for note, gate_ids in requests:
+        if PAIR_SEPARATOR in note.key:
+            raise UserError(f"note path {note.key!r} contains the reserved '{PAIR_SEPARATOR}'")
+        facts = note_facts(note)
+        applicable: list[Gate] = []
+        for gate_id in dict.fromkeys(gate_ids):
+            gate = gates.get(gate_id) or gates.setdefault(gate_id, load_gate(config, gate_id))
+            if gate.applies_to(facts):
+                applicable.append(gate)
+            else:
+                skipped.append(SkippedPair(note.key, gate_id, gate.skip_reason(facts)))
+        if applicable:
+            targets.append(RunTarget(note, git.commit_for(note.key), tuple(applicable)))
+    dirty = sorted({g.id for t in targets for g in t.gates if git.is_dirty(g.key)})
+    if dirty:
+        raise UserError(
+            f"dirty gates are fatal: {', '.join(dirty)} ha{'s' if len(dirty) == 1 else 've'} "
+            "uncommitted changes; commit the gate text first, because accepted reviews "
+            "must point at committed gates"
+        )
+    if not targets:
+        detail = "; ".join(f"{s.note_path} :: {s.gate_id}: {s.reason}" for s in skipped)
+        raise UserError(f"no applicable gates to review ({detail})")
+    return Plan(tuple(targets), tuple(skipped))

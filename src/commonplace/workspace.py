@@ -1,0 +1,31 @@
+"""What one command works on: the KB's configuration, its review store, and
+the directory the command was started from."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from commonplace.config import Config, load_config
+from commonplace.git import GitState, read_state
+from commonplace.review.store import Store
+
+
+@dataclass(frozen=True)
+class Workspace:
+    config: Config
+    store: Store
+    cwd: Path
+
+    def git_state(self) -> GitState:
+        """The KB's git state over the notes and gates (two git calls)."""
+        return read_state(self.config.kb_root, [*self.config.scan_roots, self.config.gates_dir])
+
+
+def open_workspace(
+    *, db: str | os.PathLike[str] | None = None, cwd: Path | None = None
+) -> Workspace:
+    here = (cwd or Path.cwd()).absolute()
+    config = load_config(here)
+    return Workspace(config=config, store=Store(config.store_path(db)), cwd=here)
