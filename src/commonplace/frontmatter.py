@@ -17,7 +17,7 @@ _YAML_WORDS = frozenset(
     for b in ("yes", "no", "true", "false", "on", "off", "null")
     for w in (b, b.title(), b.upper())
 )
-_TOP_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):(?:[ \t]+(.*?))?[ \t]*\Z")
+_CLOSER = re.compile(r"^(?:---|\.\.\.)\r?$", re.MULTILINE)
 
 
 class FrontmatterError(ValueError):
@@ -32,17 +32,10 @@ def split(text: str) -> tuple[str | None, str]:
     if not (text.startswith("---\n") or text.startswith("---\r\n")):
         return None, text
     start = text.index("\n") + 1
-    pos = start
-    while pos <= len(text):
-        end = text.find("\n", pos)
-        line = text[pos:] if end < 0 else text[pos:end]
-        if line.rstrip("\r") in ("---", "..."):
-            body = "" if end < 0 else text[end + 1 :]
-            return text[start:pos], body
-        if end < 0:
-            break
-        pos = end + 1
-    return None, text
+    close = _CLOSER.search(text, start)
+    if close is None:
+        return None, text
+    return text[start : close.start()], text[close.end() + 1 :]
 
 
 def parse(block: str) -> dict[str, Any]:
@@ -64,31 +57,30 @@ def parse(block: str) -> dict[str, Any]:
 def read_fields(block: str, keys: frozenset[str]) -> dict[str, Any]:
     """The values of `keys` present in the block, as `parse` would give them."""
     found: dict[str, Any] = {}
-    current: str | None = None
-    items: list[str] | None = None
-    for line in block.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if line[0] in " \t-":
-            if current is None:
-                continue
+    current: str | None = None  # a wanted key whose block list is being read
+    items: list[str] = []
+    for line in block.split("\n"):
+        line = line.rstrip("\r")
+        if not line or line[0] in " \t-#":
             stripped = line.strip()
-            if items is None or not stripped.startswith("- ") or not _simple(stripped[2:].strip()):
+            if current is None or not stripped or stripped[0] == "#":
+                continue
+            if not stripped.startswith("- ") or not _simple(stripped[2:].strip()):
                 return _slow(block, keys)
             items.append(stripped[2:].strip())
             continue
         if current is not None:
             found[current] = items or None
-        current, items = None, None
-        match = _TOP_KEY.match(line)
-        if match is None:
+            current = None
+        key, colon, value = line.partition(":")
+        if not (colon and key.replace("-", "_").isidentifier()) or value[:1] not in ("", " ", "\t"):
             return _slow(block, keys)
-        key, value = match.group(1), match.group(2)
         if key not in keys:
             continue
         if key in found:
             return _slow(block, keys)
-        if value is None or value == "":
+        value = value.strip()
+        if not value:
             current, items = key, []
             continue
         parsed = _inline(value)

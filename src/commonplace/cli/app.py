@@ -8,28 +8,28 @@ unexpected error (exit 3) with a short report, Ctrl-C is 130.
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
-import re
 import sys
-import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
 
+# Start-up time matters for every command, so this module imports only what
+# parsing needs; everything else is imported where it is used.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import timedelta
+    from typing import Any, NoReturn
+
     from commonplace.workspace import Workspace
 
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
-@dataclass(frozen=True)
 class CommandSpec:
-    name: str
-    module: str
-    help: str
+    """A command: its name after `commonplace-`, its module, its one-line help."""
+
+    __slots__ = ("help", "module", "name")
+
+    def __init__(self, name: str, module: str, help: str) -> None:
+        self.name, self.module, self.help = name, module, help
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,6 +65,8 @@ def workspace(args: argparse.Namespace) -> Workspace:
 def emit(args: argparse.Namespace, payload: Any, text: str | Callable[[], str]) -> None:
     """Print the JSON payload with --json, else the human text."""
     if getattr(args, "json", False):
+        import json
+
         json.dump(payload, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
     else:
@@ -75,6 +77,8 @@ def emit(args: argparse.Namespace, payload: Any, text: str | Callable[[], str]) 
 
 def read_text_input(path: str | None) -> str:
     """The text of `--input-file PATH` (`-` for stdin), or stdin when absent."""
+    from pathlib import Path
+
     from commonplace.errors import UserError
 
     if path is None or path == "-":
@@ -94,11 +98,12 @@ def read_text_input(path: str | None) -> str:
         raise UserError(f"{where} is not UTF-8 text") from None
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-
-
 def duration(value: str) -> timedelta:
-    match = _DURATION.match(value)
+    """`0s`, `90m`, `2h`, `1d` (a bare number is seconds)."""
+    import re
+    from datetime import timedelta
+
+    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", value)
     if match is None:
         raise argparse.ArgumentTypeError(f"not a duration (try 0s, 90m, 2h, 1d): {value}")
     unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2) or "s"]
@@ -116,6 +121,8 @@ def positive_int(value: str) -> int:
 
 
 def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    import importlib
+
     module = importlib.import_module(spec.module)
     parser = Parser(prog=prog or f"commonplace-{spec.name}", description=spec.help)
     module.add_arguments(parser)
@@ -131,6 +138,9 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
     except BrokenPipeError:
         return 1
     except Exception as exc:  # the unexpected tier: a short report, not a crash dump
+        import traceback
+        from pathlib import Path
+
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         where = f"{Path(frame.filename).name}:{frame.lineno}"
         return _fail(args, f"unexpected error: {type(exc).__name__}: {exc} (at {where})", 3)
@@ -139,6 +149,8 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:
     print(f"error: {message}", file=sys.stderr)
     if getattr(args, "json", False):
+        import json
+
         json.dump({"error": message, "exit_code": code}, sys.stdout)
         sys.stdout.write("\n")
     return code

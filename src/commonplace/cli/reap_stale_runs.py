@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
 
 from commonplace.cli import app
 
@@ -12,7 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--older-than",
         type=app.duration,
-        default=timedelta(hours=2),
+        default="2h",
         metavar="DURATION",
         help="running longer than this (0s, 90m, 2h; default 2h)",
     )

