@@ -28,9 +28,10 @@ def sh(*argv: str, cwd: Path, stdin: str | None = None, show: bool = True) -> st
     if show:
         print(f"\n$ {' '.join(argv)}")
     exe = BIN / argv[0] if (BIN / argv[0]).exists() else argv[0]
-    done = subprocess.run([str(exe), *argv[1:]], cwd=cwd, input=stdin, text=True,
-                          capture_output=True, check=False)
-    if show and not argv[-1] == "--json":
+    done = subprocess.run(
+        [str(exe), *argv[1:]], cwd=cwd, input=stdin, text=True, capture_output=True, check=False
+    )
+    if show and argv[-1] != "--json":
         sys.stdout.write(done.stdout)
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
@@ -42,34 +43,76 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="commonplace-demo-") as tmp:
         kb = Path(tmp) / "example-kb"
         shutil.copytree(HERE / "example-kb", kb)
-        env = {"GIT_AUTHOR_NAME": "demo", "GIT_AUTHOR_EMAIL": "demo@example.invalid",
-               "GIT_COMMITTER_NAME": "demo", "GIT_COMMITTER_EMAIL": "demo@example.invalid"}
+        env = {
+            "GIT_AUTHOR_NAME": "demo",
+            "GIT_AUTHOR_EMAIL": "demo@example.invalid",
+            "GIT_COMMITTER_NAME": "demo",
+            "GIT_COMMITTER_EMAIL": "demo@example.invalid",
+        }
         os.environ.update(env)
-        for argv in (["git", "init", "-q"], ["git", "add", "-A"],
-                     ["git", "commit", "-q", "-m", "example KB"]):
+        for argv in (
+            ["git", "init", "-q"],
+            ["git", "add", "-A"],
+            ["git", "commit", "-q", "-m", "example KB"],
+        ):
             sh(*argv, cwd=kb, show=False)
         print(f"Example KB copied to {kb} (a fresh git repository).")
 
         print("\n== 1. What is stale for the partition 'demo'?")
         sh("commonplace-review-target-selector", "--all-gates", "--model", MODEL, cwd=kb)
-        stale = json.loads(sh("commonplace-review-target-selector", "--all-gates", "--model",
-                              MODEL, "--json", cwd=kb, show=False))
+        stale = json.loads(
+            sh(
+                "commonplace-review-target-selector",
+                "--all-gates",
+                "--model",
+                MODEL,
+                "--json",
+                cwd=kb,
+                show=False,
+            )
+        )
         by_note: dict[str, list[str]] = {}
         for pair in stale:
             by_note.setdefault(pair["note_path"], []).append(pair["gate_id"])
 
-        print("\n== 2. Review each note: create a run, write one gate review per gate "
-              "(STAND-IN REVIEWER, not an LLM), finalize")
+        print(
+            "\n== 2. Review each note: create a run, write one gate review per gate "
+            "(STAND-IN REVIEWER, not an LLM), finalize"
+        )
         for note, gates in by_note.items():
-            created = json.loads(sh("commonplace-create-review-run", note, *gates, "--runner",
-                                    "stand-in-reviewer", "--model", MODEL, "--json", cwd=kb))
+            created = json.loads(
+                sh(
+                    "commonplace-create-review-run",
+                    note,
+                    *gates,
+                    "--runner",
+                    "stand-in-reviewer",
+                    "--model",
+                    MODEL,
+                    "--json",
+                    cwd=kb,
+                )
+            )
             run_id = str(created["review_run_id"])
             for gate in created["gate_ids"]:
                 gate_file = f"kb/instructions/review-gates/{gate}.md"
-                text = sh(sys.executable, str(HERE / "stand-in-reviewer.py"), note, gate_file,
-                          cwd=kb, show=False)
-                sh("commonplace-write-gate-review", "--review-run-id", run_id, "--gate", gate,
-                   cwd=kb, stdin=text)
+                text = sh(
+                    sys.executable,
+                    str(HERE / "stand-in-reviewer.py"),
+                    note,
+                    gate_file,
+                    cwd=kb,
+                    show=False,
+                )
+                sh(
+                    "commonplace-write-gate-review",
+                    "--review-run-id",
+                    run_id,
+                    "--gate",
+                    gate,
+                    cwd=kb,
+                    stdin=text,
+                )
             sh("commonplace-finalize-review-run", "--review-run-id", run_id, cwd=kb)
 
         print("\n== 3. Nothing is stale now")
@@ -78,18 +121,29 @@ def main() -> None:
         print("\n== 4. Edit a note and commit: its pairs become note-changed, with a diff")
         note = next(iter(by_note))
         path = kb / note
-        path.write_text(path.read_text(encoding="utf-8") + "\nOne more line, added later.\n",
-                        encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8") + "\nOne more line, added later.\n", encoding="utf-8"
+        )
         sh("git", "commit", "-qam", "edit a note", cwd=kb, show=False)
-        changed = json.loads(sh("commonplace-review-target-selector", "--all-gates", "--model",
-                                MODEL, "--json", cwd=kb))
+        changed = json.loads(
+            sh(
+                "commonplace-review-target-selector",
+                "--all-gates",
+                "--model",
+                MODEL,
+                "--json",
+                cwd=kb,
+            )
+        )
         print(json.dumps(changed[0], indent=2))
 
         print("\n== 5. What the store holds, and its invariants")
         sh("commonplace-review-store", "stats", cwd=kb)
         sh("commonplace-review-store", "check", cwd=kb)
-        print("\nDemo finished: every review above came from the stand-in reviewer. Real "
-              "reviews use claude-code, codex or a configured command runner (see README).")
+        print(
+            "\nDemo finished: every review above came from the stand-in reviewer. Real "
+            "reviews use claude-code, codex or a configured command runner (see README)."
+        )
 
 
 if __name__ == "__main__":

@@ -75,8 +75,10 @@ def _write_json(stale: list[StaleNote]) -> None:
 
     def tail(gate: StaleGate) -> str:
         if gate.diff is not None:
-            return f'{json.dumps(gate.gate_id)}, "reason": "{gate.reason.value}",' \
+            return (
+                f'{json.dumps(gate.gate_id)}, "reason": "{gate.reason.value}",'
                 f' "diff": {json.dumps(gate.diff)}'
+            )
         text = tails.get((gate.gate_id, gate.reason))
         if text is None:
             text = f'{json.dumps(gate.gate_id)}, "reason": "{gate.reason.value}"'

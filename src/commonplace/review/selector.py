@@ -63,10 +63,17 @@ def select_stale(
     include_diff: bool = False,
 ) -> list[StalePair]:
     """Stale applicable pairs sorted by note then gate."""
-    return flatten(select_stale_by_note(
-        store, git, notes=notes, gates=gates, model_id=model_id, reasons=reasons,
-        include_diff=include_diff,
-    ))
+    return flatten(
+        select_stale_by_note(
+            store,
+            git,
+            notes=notes,
+            gates=gates,
+            model_id=model_id,
+            reasons=reasons,
+            include_diff=include_diff,
+        )
+    )
 
 
 def select_stale_by_note(
@@ -104,7 +111,8 @@ def select_stale_by_note(
                 for g in applicable
             )
             routing = applicable_for[facts] = (
-                applicable, tuple(g for g in all_missing if g.reason in wanted)
+                applicable,
+                tuple(g for g in all_missing if g.reason in wanted),
             )
         applicable, unreviewed = routing
         seen = accepted.get(note.key)

@@ -12,7 +12,8 @@ _INVARIANTS: tuple[tuple[str, str], ...] = (
     (
         "SELECT g.review_run_id, g.gate_id FROM review_run_gates g JOIN review_runs r"
         " ON r.id = g.review_run_id LEFT JOIN gate_reviews v"
-        " ON v.review_run_id = g.review_run_id AND v.gate_id = g.gate_id AND v.gate_sha = g.gate_sha"
+        " ON v.review_run_id = g.review_run_id AND v.gate_id = g.gate_id"
+        " AND v.gate_sha = g.gate_sha"
         " WHERE r.status = 'completed' AND v.id IS NULL",
         "completed review run {} has no review of its gate {}",
     ),
