@@ -17,6 +17,7 @@ _YAML_WORDS = frozenset(
     for b in ("yes", "no", "true", "false", "on", "off", "null")
     for w in (b, b.title(), b.upper())
 )
+_OPENERS = {'"': '"', "'": "'", "[": "]", "{": "}"}
 _CLOSER = re.compile(r"^(?:---|\.\.\.)\r?$", re.MULTILINE)
 
 
@@ -57,38 +58,50 @@ def parse(block: str) -> dict[str, Any]:
 def read_fields(block: str, keys: frozenset[str]) -> dict[str, Any]:
     """The values of `keys` present in the block, as `parse` would give them."""
     found: dict[str, Any] = {}
-    current: str | None = None  # a wanted key whose block list is being read
-    items: list[str] = []
+    items: list[str] | None = None  # the block list of the wanted key just read
+    wanted_last = False  # the previous top-level key is one of `keys`
+    last = ""
     for line in block.split("\n"):
         line = line.rstrip("\r")
         if not line or line[0] in " \t-#":
             stripped = line.strip()
-            if current is None or not stripped or stripped[0] == "#":
+            if not wanted_last or not stripped or stripped[0] == "#":
                 continue
-            if not stripped.startswith("- ") or not _simple(stripped[2:].strip()):
+            if items is None or not stripped.startswith("- "):
+                return _slow(block, keys)  # a continued scalar or a nested value
+            word = stripped[2:].strip()
+            if not _simple(word):
                 return _slow(block, keys)
-            items.append(stripped[2:].strip())
+            items.append(word)
             continue
-        if current is not None:
-            found[current] = items or None
-            current = None
+        if items is not None:
+            found[last] = items or None
+            items = None
         key, colon, value = line.partition(":")
-        if not (colon and key.replace("-", "_").isidentifier()) or value[:1] not in ("", " ", "\t"):
+        if (
+            not (colon and key.replace("-", "_").isidentifier())
+            or key in _YAML_WORDS
+            or value[:1] not in ("", " ", "\t")
+        ):
             return _slow(block, keys)
-        if key not in keys:
+        value = value.strip()
+        opener = value[:1]
+        if opener in _OPENERS and (len(value) < 2 or not value.endswith(_OPENERS[opener])):
+            return _slow(block, keys)  # a quoted or flow value continued on later lines
+        wanted_last, last = key in keys, key
+        if not wanted_last:
             continue
         if key in found:
             return _slow(block, keys)
-        value = value.strip()
         if not value:
-            current, items = key, []
+            items = []
             continue
         parsed = _inline(value)
         if parsed is _UNSURE:
             return _slow(block, keys)
         found[key] = parsed
-    if current is not None:
-        found[current] = items or None
+    if items is not None:
+        found[last] = items or None
     return found
 
 

@@ -7,6 +7,7 @@ import hashlib
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from commonplace import process
@@ -33,10 +34,12 @@ class GitState:
     dirty: frozenset[str] = frozenset()
     ignored: frozenset[str] = frozenset()
 
+    @cached_property
+    def _ignored_dirs(self) -> tuple[str, ...]:
+        return tuple(d for d in self.ignored if d.endswith("/") or d == "")
+
     def is_ignored(self, key: str) -> bool:
-        if key in self.ignored:
-            return True
-        return any(key.startswith(d) for d in self.ignored if d.endswith("/"))
+        return key in self.ignored or key.startswith(self._ignored_dirs)
 
     def is_clean(self, key: str) -> bool:
         return (
@@ -123,3 +126,5 @@ def _add(into: set[str], path: str, prefix: str) -> None:
     # git reports paths from the repository top; keys are relative to the KB root.
     if path.startswith(prefix):
         into.add(path[len(prefix) :])
+    elif path.endswith("/") and prefix.startswith(path):
+        into.add("")  # a directory above the KB root: everything in the KB

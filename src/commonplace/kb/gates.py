@@ -80,7 +80,11 @@ def resolve_gate_ids(config: Config, refs: Iterable[str], *, cwd: Path | None = 
             if not found:
                 raise UserError(f"lens {ref} has no gates")
             ids.update(dict.fromkeys(found))
-        elif path.with_name(path.name + ".md").is_file() and "/" in ref:
+        elif (
+            "/" in ref
+            and path.with_name(path.name + ".md").is_file()
+            and not _is_gate_doc(path.name + ".md")
+        ):
             ids[ref] = None
         else:
             raise UserError(f"gate not found: {raw}")
@@ -100,7 +104,11 @@ def all_gate_ids(config: Config) -> list[str]:
 
 def load_gate(config: Config, gate_id: str) -> Gate:
     key = posixpath.join(config.gates_dir, gate_id + ".md")
-    if canonical_ref(gate_id) != gate_id or not (config.kb_root / key).is_file():
+    if (
+        canonical_ref(gate_id) != gate_id
+        or _is_gate_doc(posixpath.basename(key))
+        or not (config.kb_root / key).is_file()
+    ):
         raise UserError(f"gate not found: {gate_id}")
     file = read_file(config.kb_root, key)
     block, body = frontmatter.split(file.text)
@@ -111,7 +119,7 @@ def load_gate(config: Config, gate_id: str) -> Gate:
     watches = meta.get("watches", ["body"])
     if isinstance(watches, str):
         watches = [watches]
-    if not isinstance(watches, list) or not all(w in WATCHABLE for w in watches):
+    if not isinstance(watches, list) or not watches or not all(w in WATCHABLE for w in watches):
         raise UserError(f"gate {gate_id}: watches must list some of {', '.join(WATCHABLE)}")
     description = meta.get("description", "")
     return Gate(
@@ -159,6 +167,6 @@ def _ref_from_path(config: Config, raw: str, cwd: Path | None) -> str | None:
             rel = path.relative_to(config.gates_path.resolve()).as_posix()
         except ValueError:
             continue
-        if path.is_file():
+        if path.is_file() and not _is_gate_doc(path.name):
             return rel[:-3]
     return None

@@ -88,7 +88,8 @@ def _walk(kb_root: Path, top: str) -> Iterator[str]:
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
-            if entry.name.startswith("."):
+            # Links are not followed: git records a link, not what it points at.
+            if entry.name.startswith(".") or entry.is_symlink():
                 continue
             key = entry.name if rel in ("", ".") else f"{rel}/{entry.name}"
             if entry.is_dir():
@@ -106,11 +107,11 @@ def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Pa
         key = key_for_path(config.kb_root, raw, cwd=cwd)
         path = config.kb_root / key
         if path.is_dir():
-            keys = [k for k in _walk(config.kb_root, key) if not git.is_ignored(k)]
+            keys = sorted(k for k in _walk(config.kb_root, key) if _reviewable_path(config, git, k))
             files = [
                 f
-                for f in (read_file(config.kb_root, k) for k in sorted(keys))
-                if frontmatter_block(f) is not None and _in_scan_root(config, f.key)
+                for f in (read_file(config.kb_root, k) for k in keys)
+                if f.frontmatter_block is not None
             ]
             if not files:
                 raise UserError(f"no reviewable notes in {raw}")
@@ -127,6 +128,10 @@ def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Pa
         for file in files:
             found.setdefault(file.key, file)
     return list(found.values())
+
+
+def _reviewable_path(config: Config, git: GitState, key: str) -> bool:
+    return _why_not_reviewable(config, git, key) is None
 
 
 def _in_scan_root(config: Config, key: str) -> bool:

@@ -32,16 +32,19 @@ def key_for_path(kb_root: Path, raw: str, *, cwd: Path) -> str:
     root = kb_root.resolve()
     resolved = candidate.resolve()
     try:
-        return resolved.relative_to(root).as_posix()
+        key = resolved.relative_to(root).as_posix()
     except ValueError:
         raise UserError(f"{raw} is outside the knowledge base ({root})") from None
+    if key != "." and not is_canonical(key):
+        raise UserError(f"{raw}: paths with backslashes are not supported")
+    return key
 
 
 def canonical_ref(raw: str) -> str | None:
     """Tidy a gate or lens reference (`./prose/`, `prose//x`) into canonical form,
     or None when it cannot name anything inside the gates directory."""
     text = raw.strip().replace("\\", "/")
-    if text.startswith("/"):
+    if text.startswith("/") or "\0" in text:
         return None
     parts = [p for p in text.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:

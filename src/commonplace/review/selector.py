@@ -175,12 +175,14 @@ def _diffs(
     store: Store, notes: dict[str, KbFile], wanted: dict[tuple[str, str], None]
 ) -> dict[tuple[str, str], str | None]:
     """A unified diff from each accepted snapshot to the current text, once per note."""
+    import json
+
     shas = sorted({sha for _, sha in wanted})
     with store.read() as conn:
         texts = dict(
             conn.execute(
-                f"SELECT sha, text FROM snapshots WHERE sha IN ({','.join('?' * len(shas))})",
-                shas,
+                "SELECT sha, text FROM snapshots WHERE sha IN (SELECT value FROM json_each(?))",
+                (json.dumps(shas),),
             ).fetchall()
         )
     out: dict[tuple[str, str], str | None] = {}
