@@ -75,6 +75,12 @@ def emit(args: argparse.Namespace, payload: Any, text: str | Callable[[], str]) 
             print(body)
 
 
+def error(message: str) -> None:
+    """An `error: ...` line on stderr, for outcomes that are failures but not
+    exceptions (a run that ended failed)."""
+    print(f"error: {message}", file=sys.stderr)
+
+
 def read_text_input(path: str | None) -> str:
     """The text of `--input-file PATH` (`-` for stdin), or stdin when absent."""
     from pathlib import Path
@@ -147,7 +153,7 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    error(message)
     if getattr(args, "json", False):
         import json
 

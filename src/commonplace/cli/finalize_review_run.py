@@ -26,11 +26,13 @@ def run(args: argparse.Namespace) -> int:
     if outcome.reason:
         payload["reason"] = outcome.reason
     if outcome.reason:
-        text = f"review run {outcome.review_run_id} failed: {outcome.reason}"
-    else:
-        text = (
-            f"review run {outcome.review_run_id} completed ({outcome.model_id}), "
-            f"{outcome.accepted} pair(s) accepted"
-        )
-    app.emit(args, payload, text)
-    return 0 if outcome.reason is None else 1
+        app.emit(args, payload, "")
+        app.error(f"review run {outcome.review_run_id} failed: {outcome.reason}")
+        return 1
+    app.emit(
+        args,
+        payload,
+        f"review run {outcome.review_run_id} completed ({outcome.model_id}), "
+        f"{outcome.accepted} pair(s) accepted",
+    )
+    return 0

@@ -66,4 +66,4 @@ def _observed(store: Store | None, requested: str) -> str | None:
             "ORDER BY id DESC LIMIT 1",
             (requested,),
         ).fetchone()
-    return row[0] if row else None
+    return normalize(row[0]) if row else None

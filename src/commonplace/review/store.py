@@ -60,18 +60,28 @@ class Store:
                 self._conn = _connect(None)
             else:
                 self._conn = _connect(self.path) if self.exists else _create(self.path)
-            _migrate(self._conn, self.path)
+            try:
+                _migrate(self._conn, self.path)
+            except sqlite3.DatabaseError as exc:
+                self.close()
+                raise UserError(f"cannot open review store {self.path}: {exc}") from None
+            except BaseException:
+                self.close()  # a refused store stays refused on the next call
+                raise
         return self._conn
 
     def migrate(self) -> tuple[int, int]:
         """Create or upgrade the store file; (version before, version after)."""
         before = 0
         if self.exists:
-            probe = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
             try:
-                before = _user_version(probe)
-            finally:
-                probe.close()
+                probe = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
+                try:
+                    before = _user_version(probe)
+                finally:
+                    probe.close()
+            except sqlite3.DatabaseError as exc:
+                raise UserError(f"cannot open review store {self.path}: {exc}") from None
         return before, _user_version(self.connection(create=True))
 
     @contextmanager

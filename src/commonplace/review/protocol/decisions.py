@@ -31,11 +31,7 @@ class Finding:
     text: str
 
 
-_RESULT_LINE = re.compile(
-    r"^\s*(?:#{1,6}\s*)?[*_]{0,2}\s*result\s*[*_]{0,2}\s*:\s*[*_]{0,2}\s*"
-    r"([A-Za-z]+)\s*[*_]{0,2}\s*(?:\([^\n]*\))?\s*[*_]{0,2}\s*[.!]?\s*$",
-    re.IGNORECASE,
-)
+_DECORATION = "*_"
 _WORDS = {
     "pass": Decision.PASS,
     "passed": Decision.PASS,
@@ -45,25 +41,51 @@ _WORDS = {
     "failed": Decision.FAIL,
     "error": Decision.ERROR,
 }
-_FINDING = re.compile(
-    r"^\s*[-*]\s+[*_]{0,2}(WARN|FAIL|INFO|NOTE|ERROR|PASS)[*_]{0,2}\s*:\s*[*_]{0,2}\s*(\S.*?)\s*$",
-    re.IGNORECASE,
+# Only the finding's label is matched by pattern; the rest is trimmed with
+# string methods, so hostile whitespace cannot make matching slow.
+_FINDING_LABEL = re.compile(
+    r"\s*[-*]\s+[*_]{0,2}(WARN|FAIL|INFO|NOTE|ERROR|PASS)[*_]{0,2}[ \t]*:", re.IGNORECASE
 )
+_LEADING_WORD = re.compile(r"[A-Za-z]+")
 
 
 def parse_decision(text: str) -> Decision:
-    found = {_WORDS.get(m.group(1).lower(), Decision.UNKNOWN) for m in _result_lines(text)}
+    found = {
+        _WORDS.get(word.lower(), Decision.UNKNOWN)
+        for word in map(result_word, text.split("\n"))
+        if word is not None
+    }
     return found.pop() if len(found) == 1 else Decision.UNKNOWN
+
+
+def result_word(line: str) -> str | None:
+    """The verdict word of a result line (`## Result: PASS`, `**Result:** warn`,
+    `Result: FAIL (minor)`), or None when the line is not one."""
+    text = line.strip().lstrip("#").strip().strip(_DECORATION).strip()
+    if text[:6].lower() != "result":
+        return None
+    rest = text[6:].lstrip(_DECORATION + " \t")
+    if not rest.startswith(":"):
+        return None
+    rest = rest[1:].strip().strip(_DECORATION).strip()
+    word = _LEADING_WORD.match(rest)
+    if word is None:
+        return None
+    tail = rest[word.end() :].strip().strip(_DECORATION).strip().rstrip(".!")
+    if tail and not (tail.startswith("(") and tail.endswith(")")):
+        return None
+    return word.group()
 
 
 def canonical_rationale(text: str, decision: Decision) -> str:
     """The author's text with a canonical `## Result: X` footer when the
     decision is known; otherwise the text unchanged (trailing space trimmed)."""
-    lines = text.rstrip().splitlines()
+    body = text.rstrip()
+    lines = body.split("\n") if body else []
     if decision is Decision.UNKNOWN:
-        return "\n".join(lines) + "\n" if lines else ""
+        return body + "\n" if body else ""
     footer = f"## Result: {decision.value.upper()}"
-    if lines and _RESULT_LINE.match(lines[-1]):
+    if lines and result_word(lines[-1]) is not None:
         lines[-1] = footer
     else:
         lines += ["", footer] if lines else [footer]
@@ -71,12 +93,11 @@ def canonical_rationale(text: str, decision: Decision) -> str:
 
 
 def parse_findings(text: str) -> tuple[Finding, ...]:
-    return tuple(
-        Finding(m.group(1).lower(), m.group(2))
-        for m in map(_FINDING.match, text.splitlines())
-        if m is not None
-    )
-
-
-def _result_lines(text: str) -> list[re.Match[str]]:
-    return [m for m in map(_RESULT_LINE.match, text.splitlines()) if m is not None]
+    findings = []
+    for line in text.split("\n"):
+        label = _FINDING_LABEL.match(line)
+        if label is not None:
+            detail = line[label.end() :].strip().lstrip(_DECORATION).strip()
+            if detail:
+                findings.append(Finding(label.group(1).lower(), detail))
+    return tuple(findings)

@@ -1,0 +1,76 @@
+"""Every console script starts as a real process and prints its help."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from conftest import REPO, console_script, run_script
+
+from commonplace.cli.main import COMMANDS
+
+SCRIPTS = sorted(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"])
+
+
+def test_the_project_declares_the_seed_scripts() -> None:
+    assert "commonplace" in SCRIPTS
+    for name in COMMANDS:
+        assert f"commonplace-{name}" in SCRIPTS
+    for script in SCRIPTS:
+        if script != "commonplace":
+            assert script.removeprefix("commonplace-") in COMMANDS, script
+
+
+def test_every_console_script_prints_help(tmp_path: Path) -> None:
+    # Started together: one process start each, in parallel, to stay fast.
+    procs = {
+        name: subprocess.Popen(
+            [console_script(name), "--help"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+        )
+        for name in SCRIPTS
+    }
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, (name, err)
+        assert out.lower().startswith("usage:"), (name, out)
+        assert "Traceback" not in err, (name, err)
+        if name != "commonplace":
+            assert name in out, (name, out)  # the seed name is the program name
+            assert "--db" in out and "--json" in out, (name, out)
+
+
+def test_umbrella_help_lists_every_command(tmp_path: Path) -> None:
+    done = run_script("commonplace", ["--help"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    listed = {
+        line.split()[0]
+        for line in done.stdout.splitlines()
+        if line.startswith("  ") and line.strip()
+    }
+    assert listed == set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", ["review-target-selector", "commonplace-review-target-selector"])
+def test_umbrella_runs_a_subcommand_help(tmp_path: Path, name: str) -> None:
+    done = run_script("commonplace", [name, "--help"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "--fail-on-stale" in done.stdout
+    assert "--model" in done.stdout
+
+
+def test_umbrella_refuses_an_unknown_command(tmp_path: Path) -> None:
+    done = run_script("commonplace", ["no-such-command"], cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ")
+    assert "no-such-command" in done.stderr
+    bare = run_script("commonplace", [], cwd=tmp_path)
+    assert bare.returncode == 2
+    assert "review-target-selector" in bare.stdout
