@@ -290,7 +290,8 @@ def test_canonical_ref_property(raw: str) -> None:
     assert "\\" not in ref
     assert canonical_ref(ref) == ref
     assert ".." not in ref.split("/")
-    pieces = [p for p in raw.strip().replace("\\", "/").split("/") if p not in ("", ".")]
+    parts = (p.strip() for p in raw.replace("\\", "/").split("/"))
+    pieces = [p for p in parts if p not in ("", ".")]
     assert ref.split("/") == pieces
 
 

@@ -46,7 +46,7 @@ def canonical_ref(raw: str) -> str | None:
     text = raw.strip().replace("\\", "/")
     if text.startswith("/") or "\0" in text:
         return None
-    parts = [p for p in text.split("/") if p not in ("", ".")]
+    parts = [p for p in (part.strip() for part in text.split("/")) if p not in ("", ".")]
     if not parts or ".." in parts:
         return None
     return "/".join(parts)
