@@ -147,10 +147,19 @@ def console_script(name: str) -> str:
 
 
 def run_script(
-    name: str, args: Sequence[str], *, cwd: Path, stdin: str | None = None,
+    name: str,
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    stdin: str | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [console_script(name), *args], cwd=cwd, input=stdin, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, check=False,
+        [console_script(name), *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
     )

@@ -14,7 +14,13 @@ from commonplace.kb.notes import scan_notes
 from commonplace.review.ack import ack_pairs
 from commonplace.review.lifecycle import RunStatus
 from commonplace.review.runs import create_review_run, finalize_review_run, write_gate_review
-from commonplace.review.selector import StalePair, StaleReason, select_stale, select_targets
+from commonplace.review.selector import (
+    StalePair,
+    StaleReason,
+    flatten,
+    select_stale,
+    select_targets,
+)
 from commonplace.workspace import Workspace, open_workspace
 
 SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
@@ -278,7 +284,9 @@ def test_select_stale_directly(ws: Workspace, example_kb: Path) -> None:
     git = ws.git_state()
     notes = scan_notes(ws.config, git)
     gates = load_gates(ws.config, reversed(all_gate_ids(ws.config)))
-    pairs = select_stale(ws.store, git, notes=notes, gates=gates, model_id="demo-reviewer-1")
+    pairs = flatten(
+        select_stale(ws.store, git, notes=notes, gates=gates, model_id="demo-reviewer-1")
+    )
     assert len(pairs) == 23
     assert (SEEDS, TITLE_CLAIM) not in {(p.note_path, p.gate_id) for p in pairs}
     assert (FROST, TITLE_CLAIM) not in {(p.note_path, p.gate_id) for p in pairs}

@@ -61,30 +61,6 @@ def select_stale(
     model_id: str,
     reasons: Collection[StaleReason] | None = None,
     include_diff: bool = False,
-) -> list[StalePair]:
-    """Stale applicable pairs sorted by note then gate."""
-    return flatten(
-        select_stale_by_note(
-            store,
-            git,
-            notes=notes,
-            gates=gates,
-            model_id=model_id,
-            reasons=reasons,
-            include_diff=include_diff,
-        )
-    )
-
-
-def select_stale_by_note(
-    store: Store,
-    git: GitState,
-    *,
-    notes: Sequence[KbFile],
-    gates: Sequence[Gate],
-    model_id: str,
-    reasons: Collection[StaleReason] | None = None,
-    include_diff: bool = False,
 ) -> list[StaleNote]:
     """Stale applicable gates per note, notes sorted by path, gates by id.
 
@@ -245,7 +221,7 @@ def select_targets(
     )
     if current_only:
         notes = [n for n in notes if note_facts(n).status == "current"]
-    stale = select_stale_by_note(
+    stale = select_stale(
         ws.store,
         git,
         notes=notes,
