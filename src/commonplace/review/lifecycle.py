@@ -12,7 +12,7 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -103,9 +103,13 @@ class RunOutcome:
     status: RunStatus
     model_id: str
     reason: str | None = None
-    accepted: int = 0
     rekeyed_from: str | None = None
-    accepted_gate_ids: tuple[str, ...] = field(default=())
+    accepted_gate_ids: tuple[str, ...] = ()
+
+    @property
+    def accepted(self) -> int:
+        """How many pairs this outcome made fresh."""
+        return len(self.accepted_gate_ids)
 
 
 class _Refused(Exception):
@@ -113,7 +117,12 @@ class _Refused(Exception):
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso_utc(datetime.now(UTC))
+
+
+def iso_utc(moment: datetime) -> str:
+    """UTC, ISO-8601 with milliseconds and `Z`: sorts as text in time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # --- create -----------------------------------------------------------------
@@ -287,10 +296,8 @@ def record_and_finalize_run(
         review_run_id,
         RunStatus.COMPLETED,
         model_id,
-        None,
-        len(accepted),
-        rekeyed_from,
-        tuple(accepted),
+        rekeyed_from=rekeyed_from,
+        accepted_gate_ids=tuple(accepted),
     )
 
 
@@ -312,7 +319,7 @@ def fail_run(
 def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[int]:
     """Fail runs left `running` longer than `older_than`, or owned by a process
     of this host that is gone, with reason `abandoned`."""
-    cutoff = (datetime.now(UTC) - older_than).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    cutoff = iso_utc(datetime.now(UTC) - older_than)
     host = socket.gethostname()
     with store.read() as conn:
         rows = conn.execute(
