@@ -1,10 +1,12 @@
 """Shared fixtures: knowledge bases in temporary git repositories, and running
-commands in-process the way their console scripts do."""
+commands in-process the way their console scripts do; with the few helpers every
+test folder uses (git, the review store's tables, raw SQL on a store file)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,17 @@ SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus" / "commonplace-kb"
 VENDOR_FORMATS = SHARED / "vendor-formats"
 EXAMPLE_KB = REPO / "examples" / "example-kb"
+
+# Every table of the review store.
+STORE_TABLES = (
+    "review_batches",
+    "review_runs",
+    "review_run_gates",
+    "gate_reviews",
+    "acceptance_events",
+    "snapshots",
+    "model_alias_resolutions",
+)
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Test",
@@ -57,6 +70,21 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
     ).stdout
+
+
+def head(root: Path) -> str:
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+def execute_sql(db: Path, *statements: str) -> None:
+    """Run statements on a store file directly, behind the library's back."""
+    conn = sqlite3.connect(db)
+    try:
+        for statement in statements:
+            conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def commit_all(root: Path, message: str = "update") -> None:

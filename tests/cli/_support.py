@@ -1,23 +1,20 @@
 """Helpers shared by the command-line tests: raw looks at the review store,
-review texts, and the assertions every refusal must satisfy."""
+review texts, the assertions every refusal must satisfy, and the create /
+write / finalize steps most tests take through the `cli` fixture."""
 
 from __future__ import annotations
 
 import sqlite3
-import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from conftest import STORE_TABLES, Result, git
+
+Cli = Callable[..., Result]
 
 STORE = "kb/reports/review-store.sqlite"
-TABLES = (
-    "review_batches",
-    "review_runs",
-    "review_run_gates",
-    "gate_reviews",
-    "acceptance_events",
-    "snapshots",
-    "model_alias_resolutions",
-)
+TABLES = STORE_TABLES
 
 # Corpus notes with and without the `title-as-claim` trait.
 CLAIM_NOTE = "kb/notes/a-derived-copy-of-recomputable-truth-must-be-checked-or-absent.md"
@@ -40,6 +37,10 @@ EX_NOTE = "kb/notes/frost-dates.md"  # traits: []
 EX_CLAIM_NOTE = "kb/notes/seed-packets.md"  # traits: [title-as-claim]
 EX_CLARITY = ("clarity/description-repeats-title", "clarity/undefined-abbreviation")
 EX_CLAIM_GATE = "claims/title-states-a-claim"  # requires_trait: title-as-claim
+
+DEMO_MODEL = "demo-model"
+# The runner and model of the example-KB runs, as `create-review-run` options.
+CREATE = ("--runner", "live-agent", "--model", DEMO_MODEL)
 
 
 def store_of(kb: Path) -> Path:
@@ -109,12 +110,6 @@ def review(decision: str | None, summary: str = "Reviewed the note against the g
     return text
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
-
-
 def commit_paths(kb: Path, *paths: str, message: str = "edit") -> None:
     """Commit only these paths (never the store file beside the notes)."""
     git(kb, "add", "--", *paths)
@@ -125,10 +120,125 @@ def blob(kb: Path, path: str) -> str:
     return git(kb, "hash-object", path).strip()
 
 
-def head(kb: Path) -> str:
-    return git(kb, "rev-parse", "HEAD").strip()
-
-
 def append(kb: Path, path: str, text: str) -> None:
     with (kb / path).open("a", encoding="utf-8") as handle:
         handle.write(text)
+
+
+# --- the split path through the `cli` fixture ------------------------------------------
+
+
+def create_review_run(
+    cli: Cli, kb: Path, note: str, *gates: str, model: str = DEMO_MODEL, extra: Sequence[str] = ()
+) -> Result:
+    """`create-review-run` of `gates` on `note` with the live-agent runner, run from `kb`."""
+    return cli(
+        "create-review-run",
+        note,
+        *gates,
+        "--runner",
+        "live-agent",
+        "--model",
+        model,
+        *extra,
+        cwd=kb,
+    )
+
+
+def create_run(
+    cli: Cli, kb: Path, note: str, *gates: str, model: str = DEMO_MODEL, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """`create_review_run` with `--json`; asserts it succeeded and returns its payload."""
+    result = create_review_run(cli, kb, note, *gates, model=model, extra=(*extra, "--json"))
+    assert result.code == 0, result.err
+    return cast(dict[str, Any], result.json())
+
+
+def create_run_id(cli: Cli, kb: Path, note: str, *gates: str) -> int:
+    """A running run of `gates` on `note` for demo-model; returns its id."""
+    return int(create_run(cli, kb, note, *gates)["review_run_id"])
+
+
+def running_run(cli: Cli, kb: Path) -> int:
+    """A running run of the clarity lens on EX_NOTE (example KB); returns its id."""
+    return create_run_id(cli, kb, EX_NOTE, "clarity")
+
+
+def write_gate_review(
+    cli: Cli, kb: Path, run_id: int | str, gate: str, *extra: str, stdin: str | None = None
+) -> Result:
+    """`write-gate-review` of one gate of a run, run from `kb`."""
+    return cli(
+        "write-gate-review",
+        "--review-run-id",
+        str(run_id),
+        "--gate",
+        gate,
+        *extra,
+        cwd=kb,
+        stdin=stdin,
+    )
+
+
+def write_review(
+    cli: Cli, kb: Path, run_id: int | str, gate: str, decision: str | None = "PASS"
+) -> Result:
+    """`write-gate-review` with `review(decision)` on stdin."""
+    return write_gate_review(cli, kb, run_id, gate, stdin=review(decision))
+
+
+def write_reviews(
+    cli: Cli,
+    kb: Path,
+    run_id: int | str,
+    gates: Sequence[str],
+    decisions: Sequence[str | None] | None = None,
+) -> None:
+    """Write a review of each gate (PASS unless `decisions` gives one per gate);
+    each write must succeed."""
+    if decisions is None:
+        decisions = ["PASS"] * len(gates)
+    for gate, decision in zip(gates, decisions, strict=True):
+        done = write_review(cli, kb, run_id, gate, decision)
+        assert done.code == 0, done.err
+
+
+def finalize(cli: Cli, kb: Path, run_id: int | str, *extra: str) -> Result:
+    """`finalize-review-run` of a run, run from `kb`."""
+    return cli("finalize-review-run", "--review-run-id", str(run_id), *extra, cwd=kb)
+
+
+def complete_run(
+    cli: Cli,
+    kb: Path,
+    note: str,
+    *gates: str,
+    model: str = DEMO_MODEL,
+    extra: Sequence[str] = (),
+    decisions: Sequence[str | None] | None = None,
+    final: Sequence[str] = (),
+) -> tuple[dict[str, Any], Result]:
+    """Create a run, write a review of each of its gates (PASS unless
+    `decisions` says otherwise) and finalize it with the `final` options;
+    every step must succeed. Returns the create payload and the finalize result."""
+    created = create_run(cli, kb, note, *gates, model=model, extra=extra)
+    write_reviews(cli, kb, created["review_run_id"], created["gate_ids"], decisions)
+    done = finalize(cli, kb, created["review_run_id"], *final)
+    assert done.code == 0, done.out + done.err
+    return created, done
+
+
+def completed_run(cli: Cli, kb: Path, decisions: Sequence[str | None] = ("PASS", "PASS")) -> int:
+    """A completed run of the clarity lens on EX_NOTE (example KB), its two
+    gates reviewed with `decisions`; returns its id."""
+    created, _ = complete_run(cli, kb, EX_NOTE, "clarity", decisions=decisions)
+    return int(created["review_run_id"])
+
+
+def stale_pairs(cli: Cli, kb: Path, *args: str) -> list[tuple[str, str, str]]:
+    """`review-target-selector ... --json` run from `kb`, which must succeed:
+    (note, gate, reason) of each stale pair."""
+    result = cli("review-target-selector", *args, "--json", cwd=kb)
+    assert result.code == 0, result.err
+    pairs = cast(list[dict[str, str]], result.json())
+    return [(p["note_path"], p["gate_id"], p["reason"]) for p in pairs]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+
+from conftest import execute_sql, head
 
 from cli._support import (
     CLAIM_NOTE,
+    DEMO_MODEL,
     EX_CLAIM_GATE,
     EX_CLAIM_NOTE,
     EX_CLARITY,
@@ -18,22 +20,23 @@ from cli._support import (
     assert_refused,
     blob,
     commit_paths,
+    create_run,
     dump,
-    head,
+    finalize,
     one,
-    review,
     rows,
+    stale_pairs,
     store_of,
+    write_reviews,
 )
 
-MODEL = ("--model", "claude-opus-4-6")
-DEMO = ("--model", "demo-model")
+OPUS = "claude-opus-4-6"
+MODEL = ("--model", OPUS)
+DEMO = ("--model", DEMO_MODEL)
 
 
 def _stale(cli, kb: Path, *args: str, model=MODEL) -> list[tuple[str, str, str]]:
-    result = cli("review-target-selector", *args, *model, "--json", cwd=kb)
-    assert result.code == 0, result.err
-    return [(p["note_path"], p["gate_id"], p["reason"]) for p in result.json()]
+    return stale_pairs(cli, kb, *args, *model)
 
 
 def _acked_lines(out: str) -> list[str]:
@@ -42,31 +45,9 @@ def _acked_lines(out: str) -> list[str]:
 
 def test_ack_makes_changed_pairs_fresh_on_the_corpus(cli, corpus_kb: Path) -> None:
     kb, db = corpus_kb, store_of(corpus_kb)
-    created = cli(
-        "create-review-run",
-        CLAIM_NOTE,
-        "frontmatter",
-        "--runner",
-        "live-agent",
-        *MODEL,
-        "--json",
-        cwd=kb,
-    )
-    run_id = str(created.json()["review_run_id"])
-    for gate in FRONTMATTER_GATES:
-        assert (
-            cli(
-                "write-gate-review",
-                "--review-run-id",
-                run_id,
-                "--gate",
-                gate,
-                cwd=kb,
-                stdin=review("PASS"),
-            ).code
-            == 0
-        )
-    assert cli("finalize-review-run", "--review-run-id", run_id, cwd=kb).code == 0
+    run_id = create_run(cli, kb, CLAIM_NOTE, "frontmatter", model=OPUS)["review_run_id"]
+    write_reviews(cli, kb, run_id, FRONTMATTER_GATES)
+    assert finalize(cli, kb, run_id).code == 0
 
     append(kb, CLAIM_NOTE, "\nA typo fix, say.\n")
     commit_paths(kb, CLAIM_NOTE)
@@ -173,14 +154,12 @@ def test_acked_lines_are_printed_only_after_commit(cli, example_kb: Path) -> Non
     trigger), nothing is acked and no `acked:` line was printed."""
     kb, db = example_kb, store_of(example_kb)
     assert cli("review-store", "migrate", cwd=kb).code == 0
-    conn = sqlite3.connect(db)
-    conn.execute(
+    execute_sql(
+        db,
         "CREATE TRIGGER refuse_second BEFORE INSERT ON acceptance_events"
         f" WHEN NEW.gate_id = '{EX_CLARITY[1]}'"
-        " BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END"
+        " BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END",
     )
-    conn.commit()
-    conn.close()
     result = cli("ack-gate-review", EX_NOTE, *EX_CLARITY, *DEMO, cwd=kb)
     assert result.code != 0
     assert "Traceback" not in result.err

@@ -8,9 +8,19 @@ from pathlib import Path
 
 from conftest import console_script
 
-from cli._support import EX_CLAIM_NOTE, EX_CLARITY, EX_NOTE, one, review, rows, store_of
-
-MODEL = ("--model", "demo-model")
+from cli._support import (
+    CREATE,
+    EX_CLAIM_NOTE,
+    EX_CLARITY,
+    EX_NOTE,
+    create_run_id,
+    one,
+    review,
+    rows,
+    store_of,
+    write_review,
+    write_reviews,
+)
 
 
 def _start(kb: Path, script: str, *args: str, stdin: str | None = None) -> subprocess.Popen[str]:
@@ -24,6 +34,24 @@ def _start(kb: Path, script: str, *args: str, stdin: str | None = None) -> subpr
         env=dict(os.environ),
     )
     return proc
+
+
+def _start_writer(kb: Path, run_id: int, gate: str, *extra: str) -> subprocess.Popen[str]:
+    """A `write-gate-review` process waiting for its review on stdin."""
+    return _start(
+        kb,
+        "commonplace-write-gate-review",
+        "--review-run-id",
+        str(run_id),
+        "--gate",
+        gate,
+        *extra,
+        stdin="",
+    )
+
+
+def _start_finalizer(kb: Path, run_id: int, *extra: str) -> subprocess.Popen[str]:
+    return _start(kb, "commonplace-finalize-review-run", "--review-run-id", str(run_id), *extra)
 
 
 def _finish(procs: list[tuple[subprocess.Popen[str], str | None]]) -> list[tuple[int, str, str]]:
@@ -41,39 +69,15 @@ def _no_lock_errors(results: list[tuple[int, str, str]]) -> None:
         assert "unexpected error" not in err, err
 
 
-def _create(cli, kb: Path, note: str, *gates: str) -> int:
-    result = cli(
-        "create-review-run", note, *gates, "--runner", "live-agent", *MODEL, "--json", cwd=kb
-    )
-    assert result.code == 0, result.err
-    return int(result.json()["review_run_id"])
-
-
 def test_four_racing_finalizers_give_one_outcome(cli, example_kb: Path) -> None:
     kb, db = example_kb, store_of(example_kb)
-    run_id = _create(cli, kb, EX_NOTE, "clarity", "metadata")
+    run_id = create_run_id(cli, kb, EX_NOTE, "clarity", "metadata")
     gates = [g for (g,) in rows(db, "SELECT gate_id FROM review_run_gates ORDER BY ordinal")]
     assert len(gates) == 3
     decisions = ["PASS", "WARN", None]
-    for gate, decision in zip(gates, decisions, strict=True):
-        done = cli(
-            "write-gate-review",
-            "--review-run-id",
-            str(run_id),
-            "--gate",
-            gate,
-            cwd=kb,
-            stdin=review(decision),
-        )
-        assert done.code == 0, done.err
+    write_reviews(cli, kb, run_id, gates, decisions)
 
-    procs = [
-        (
-            _start(kb, "commonplace-finalize-review-run", "--review-run-id", str(run_id), "--json"),
-            None,
-        )
-        for _ in range(4)
-    ]
+    procs = [(_start_finalizer(kb, run_id, "--json"), None) for _ in range(4)]
     results = _finish(procs)
     _no_lock_errors(results)
     codes = sorted(code for code, _, _ in results)
@@ -101,21 +105,9 @@ def test_eight_processes_write_and_finalize_distinct_runs(cli, example_kb: Path)
         "kb/notes/topics/compost-readings-are-only-comparable-at-the-same-depth.md",
     ]
     # Phase 1: four runs of two gates; eight processes write the eight reviews at once.
-    first = [_create(cli, kb, note, "clarity") for note in notes]
+    first = [create_run_id(cli, kb, note, "clarity") for note in notes]
     writers = [
-        (
-            _start(
-                kb,
-                "commonplace-write-gate-review",
-                "--review-run-id",
-                str(run_id),
-                "--gate",
-                gate,
-                "--json",
-                stdin="",
-            ),
-            review("WARN" if i % 2 else "PASS"),
-        )
+        (_start_writer(kb, run_id, gate, "--json"), review("WARN" if i % 2 else "PASS"))
         for run_id in first
         for i, gate in enumerate(EX_CLARITY)
     ]
@@ -126,24 +118,9 @@ def test_eight_processes_write_and_finalize_distinct_runs(cli, example_kb: Path)
     assert one(db, "SELECT COUNT(*) FROM gate_reviews") == 8
 
     # Phase 2: four processes finalize those runs while four write into four new runs.
-    second = [_create(cli, kb, note, EX_CLARITY[0]) for note in notes]
-    mixed = [
-        (_start(kb, "commonplace-finalize-review-run", "--review-run-id", str(r)), None)
-        for r in first
-    ] + [
-        (
-            _start(
-                kb,
-                "commonplace-write-gate-review",
-                "--review-run-id",
-                str(r),
-                "--gate",
-                EX_CLARITY[0],
-                stdin="",
-            ),
-            review("FAIL"),
-        )
-        for r in second
+    second = [create_run_id(cli, kb, note, EX_CLARITY[0]) for note in notes]
+    mixed = [(_start_finalizer(kb, r), None) for r in first] + [
+        (_start_writer(kb, r, EX_CLARITY[0]), review("FAIL")) for r in second
     ]
     results = _finish(mixed)
     _no_lock_errors(results)
@@ -151,24 +128,10 @@ def test_eight_processes_write_and_finalize_distinct_runs(cli, example_kb: Path)
 
     # Phase 3: eight finalizers on eight distinct runs... the four new ones and four
     # more created for this phase (each fully written in-process first).
-    third = [_create(cli, kb, note, EX_CLARITY[1]) for note in notes]
+    third = [create_run_id(cli, kb, note, EX_CLARITY[1]) for note in notes]
     for r in third:
-        assert (
-            cli(
-                "write-gate-review",
-                "--review-run-id",
-                str(r),
-                "--gate",
-                EX_CLARITY[1],
-                cwd=kb,
-                stdin=review("PASS"),
-            ).code
-            == 0
-        )
-    finalizers = [
-        (_start(kb, "commonplace-finalize-review-run", "--review-run-id", str(r), "--json"), None)
-        for r in second + third
-    ]
+        assert write_review(cli, kb, r, EX_CLARITY[1], "PASS").code == 0
+    finalizers = [(_start_finalizer(kb, r, "--json"), None) for r in second + third]
     results = _finish(finalizers)
     _no_lock_errors(results)
     assert [code for code, _, _ in results] == [0] * 8, results
@@ -186,21 +149,10 @@ def test_eight_processes_write_and_finalize_distinct_runs(cli, example_kb: Path)
 
 def test_racing_finalizers_on_an_incomplete_run_fail_it_once(cli, example_kb: Path) -> None:
     kb, db = example_kb, store_of(example_kb)
-    run_id = _create(cli, kb, EX_NOTE, "clarity")
-    done = cli(
-        "write-gate-review",
-        "--review-run-id",
-        str(run_id),
-        "--gate",
-        EX_CLARITY[0],
-        cwd=kb,
-        stdin=review("PASS"),
-    )
+    run_id = create_run_id(cli, kb, EX_NOTE, "clarity")
+    done = write_review(cli, kb, run_id, EX_CLARITY[0], "PASS")
     assert done.code == 0, done.err
-    procs = [
-        (_start(kb, "commonplace-finalize-review-run", "--review-run-id", str(run_id)), None)
-        for _ in range(4)
-    ]
+    procs = [(_start_finalizer(kb, run_id), None) for _ in range(4)]
     results = _finish(procs)
     _no_lock_errors(results)
     assert [code for code, _, _ in results] == [1, 1, 1, 1], results
@@ -214,24 +166,9 @@ def test_racing_finalizers_on_an_incomplete_run_fail_it_once(cli, example_kb: Pa
 
 def test_racing_writers_of_one_gate_record_it_once(cli, example_kb: Path) -> None:
     kb, db = example_kb, store_of(example_kb)
-    run_id = _create(cli, kb, EX_NOTE, "clarity")
+    run_id = create_run_id(cli, kb, EX_NOTE, "clarity")
     decisions = ["PASS", "WARN", "FAIL", "PASS"]
-    procs = [
-        (
-            _start(
-                kb,
-                "commonplace-write-gate-review",
-                "--review-run-id",
-                str(run_id),
-                "--gate",
-                EX_CLARITY[0],
-                "--json",
-                stdin="",
-            ),
-            review(d),
-        )
-        for d in decisions
-    ]
+    procs = [(_start_writer(kb, run_id, EX_CLARITY[0], "--json"), review(d)) for d in decisions]
     results = _finish(procs)
     _no_lock_errors(results)
     assert sorted(code for code, _, _ in results) == [0, 1, 1, 1], results
@@ -251,9 +188,7 @@ def test_eight_processes_create_runs_on_a_fresh_store(cli, example_kb: Path) -> 
                 "commonplace-create-review-run",
                 EX_NOTE if i % 2 else EX_CLAIM_NOTE,
                 "clarity",
-                "--runner",
-                "live-agent",
-                *MODEL,
+                *CREATE,
                 "--json",
             ),
             None,

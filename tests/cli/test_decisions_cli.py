@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from cli._support import EX_NOTE, one, review, rows, store_of
+from cli._support import (
+    EX_NOTE,
+    create_run,
+    finalize,
+    one,
+    review,
+    rows,
+    store_of,
+    write_gate_review,
+)
 
 GATES = (
     "clarity/description-repeats-title",
@@ -30,28 +39,8 @@ GATES = (
     ],
 )
 def test_decision_from_the_result_line(cli, example_kb: Path, text: str, expected: str) -> None:
-    created = cli(
-        "create-review-run",
-        EX_NOTE,
-        GATES[0],
-        "--runner",
-        "live-agent",
-        "--model",
-        "m",
-        "--json",
-        cwd=example_kb,
-    )
-    run_id = str(created.json()["review_run_id"])
-    result = cli(
-        "write-gate-review",
-        "--review-run-id",
-        run_id,
-        "--gate",
-        GATES[0],
-        "--json",
-        cwd=example_kb,
-        stdin=text,
-    )
+    run_id = create_run(cli, example_kb, EX_NOTE, GATES[0], model="m")["review_run_id"]
+    result = write_gate_review(cli, example_kb, run_id, GATES[0], "--json", stdin=text)
     assert result.code == 0, result.err
     assert result.json()["decision"] == expected
     stored, rationale = one(
@@ -64,29 +53,13 @@ def test_decision_from_the_result_line(cli, example_kb: Path, text: str, expecte
 
 def test_error_and_unknown_complete_the_run_but_accept_nothing(cli, example_kb: Path) -> None:
     kb, db = example_kb, store_of(example_kb)
-    created = cli(
-        "create-review-run",
-        EX_NOTE,
-        "clarity",
-        "metadata",
-        "--runner",
-        "live-agent",
-        "--model",
-        "m",
-        "--json",
-        cwd=kb,
-    )
-    assert created.json()["gate_ids"] == list(GATES)
-    run_id = str(created.json()["review_run_id"])
+    created = create_run(cli, kb, EX_NOTE, "clarity", "metadata", model="m")
+    assert created["gate_ids"] == list(GATES)
+    run_id = created["review_run_id"]
     texts = dict(zip(GATES, (review("ERROR"), review(None), review("FAIL")), strict=True))
     for gate, text in texts.items():
-        assert (
-            cli(
-                "write-gate-review", "--review-run-id", run_id, "--gate", gate, cwd=kb, stdin=text
-            ).code
-            == 0
-        )
-    final = cli("finalize-review-run", "--review-run-id", run_id, "--json", cwd=kb)
+        assert write_gate_review(cli, kb, run_id, gate, stdin=text).code == 0
+    final = finalize(cli, kb, run_id, "--json")
     assert final.code == 0, final.out + final.err
     assert final.json()["status"] == "completed"
     assert rows(db, "SELECT gate_id, decision FROM gate_reviews ORDER BY id") == [

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_KB
+from conftest import EXAMPLE_KB, head
 
 from cli._support import (
     EX_CLARITY,
@@ -16,50 +16,20 @@ from cli._support import (
     assert_refused,
     blob,
     commit_paths,
-    head,
+    complete_run,
     one,
-    review,
     rows,
+    stale_pairs,
     store_of,
 )
 
 
 def _full_review(cli, kb: Path, note: str, model: str, *extra: str, cwd: Path | None = None):
-    created = cli(
-        "create-review-run",
-        note,
-        "clarity",
-        "--runner",
-        "live-agent",
-        "--model",
-        model,
-        *extra,
-        "--json",
-        cwd=cwd or kb,
+    """A completed run of the clarity lens; the create and finalize payloads."""
+    payload, final = complete_run(
+        cli, cwd or kb, note, "clarity", model=model, extra=extra, final=("--json",)
     )
-    assert created.code == 0, created.err
-    payload = created.json()
-    run_id = str(payload["review_run_id"])
-    for gate in payload["gate_ids"]:
-        done = cli(
-            "write-gate-review",
-            "--review-run-id",
-            run_id,
-            "--gate",
-            gate,
-            cwd=cwd or kb,
-            stdin=review("PASS"),
-        )
-        assert done.code == 0, done.err
-    final = cli("finalize-review-run", "--review-run-id", run_id, "--json", cwd=cwd or kb)
-    assert final.code == 0, final.out + final.err
     return payload, final.json()
-
-
-def _stale(cli, kb: Path, *args: str) -> list[tuple[str, str, str]]:
-    result = cli("review-target-selector", *args, "--json", cwd=kb)
-    assert result.code == 0, result.err
-    return [(p["note_path"], p["gate_id"], p["reason"]) for p in result.json()]
 
 
 def test_commands_from_a_subdirectory_use_kb_keys_and_the_kb_store(cli, example_kb: Path) -> None:
@@ -69,7 +39,9 @@ def test_commands_from_a_subdirectory_use_kb_keys_and_the_kb_store(cli, example_
     assert final["status"] == "completed"
     assert store_of(example_kb).exists()
     assert not (here / "kb").exists()
-    assert _stale(cli, here, "clarity", "--model", "demo-model", "--note", "frost-dates.md") == []
+    assert (
+        stale_pairs(cli, here, "clarity", "--model", "demo-model", "--note", "frost-dates.md") == []
+    )
 
 
 def test_config_alias_and_effort_name_one_partition(cli, example_kb: Path) -> None:
@@ -83,10 +55,10 @@ def test_config_alias_and_effort_name_one_partition(cli, example_kb: Path) -> No
     scope = ("clarity", "--note", EX_NOTE)
     # The alias, the resolved name, and a differently spelled name all agree...
     for model in ("demo", "demo-reviewer-1", "Demo_Reviewer.1"):
-        assert _stale(cli, example_kb, *scope, "--model", model, "--effort", "xhigh") == []
+        assert stale_pairs(cli, example_kb, *scope, "--model", model, "--effort", "xhigh") == []
     # ...but another effort or no effort is another partition.
     for extra in ((), ("--effort", "high")):
-        pairs = _stale(cli, example_kb, *scope, "--model", "demo", *extra)
+        pairs = stale_pairs(cli, example_kb, *scope, "--model", "demo", *extra)
         assert {r for _, _, r in pairs} == {"missing-review"} and len(pairs) == 2
 
 
@@ -101,7 +73,7 @@ def test_a_dirty_note_is_reviewed_without_a_commit(cli, example_kb: Path) -> Non
     assert text == (example_kb / EX_NOTE).read_text(encoding="utf-8")
     # Committing the same text keeps the pairs fresh: freshness is by content.
     commit_paths(example_kb, EX_NOTE)
-    assert _stale(cli, example_kb, "clarity", "--model", "demo-model", "--note", EX_NOTE) == []
+    assert stale_pairs(cli, example_kb, "clarity", "--model", "demo-model", "--note", EX_NOTE) == []
 
 
 def test_a_clean_note_records_head(cli, example_kb: Path) -> None:
@@ -116,7 +88,7 @@ def test_a_clean_note_records_head(cli, example_kb: Path) -> None:
 def test_an_untracked_note_is_reviewable(cli, example_kb: Path) -> None:
     new = "kb/notes/new-idea.md"
     (example_kb / new).write_text("---\ndescription: new\ntraits: []\n---\n\n# New idea\n")
-    assert (new, EX_CLARITY[0], "missing-review") in _stale(
+    assert (new, EX_CLARITY[0], "missing-review") in stale_pairs(
         cli, example_kb, "clarity", "--model", "demo-model"
     )
     created, _ = _full_review(cli, example_kb, new, "demo-model")
@@ -129,7 +101,7 @@ def test_an_ignored_note_is_neither_listed_nor_reviewable(cli, example_kb: Path)
     (example_kb / secret).write_text("---\ndescription: p\n---\n\n# Private\n")
     (example_kb / ".gitignore").write_text("kb/notes/private.md\n")
     commit_paths(example_kb, ".gitignore")
-    assert all(n != secret for n, _, _ in _stale(cli, example_kb, "--model", "m"))
+    assert all(n != secret for n, _, _ in stale_pairs(cli, example_kb, "--model", "m"))
     result = cli(
         "create-review-run", secret, "clarity", "--runner", "x", "--model", "m", cwd=example_kb
     )
@@ -154,7 +126,7 @@ def test_a_kb_outside_git_still_works(cli, tmp_path: Path) -> None:
     assert one(db, "SELECT COUNT(*) FROM acceptance_events") == 2
     # Outside git nothing is dirty: an edited gate is gate-changed, never gate-dirty.
     append(kb, f"kb/instructions/review-gates/{EX_CLARITY[0]}.md", "\nEdited.\n")
-    assert _stale(cli, kb, "clarity", "--model", "demo-model", "--note", EX_NOTE) == [
+    assert stale_pairs(cli, kb, "clarity", "--model", "demo-model", "--note", EX_NOTE) == [
         (EX_NOTE, EX_CLARITY[0], "gate-changed")
     ]
 

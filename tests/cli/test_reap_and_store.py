@@ -3,57 +3,27 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
-from conftest import run_script
+from conftest import execute_sql, run_script
 
 from cli._support import (
+    CREATE,
     EX_CLARITY,
     EX_NOTE,
     TABLES,
     assert_refused,
+    completed_run,
     dump,
+    finalize,
     one,
-    review,
     rows,
+    running_run,
     store_of,
+    write_review,
 )
 
-CREATE = ("--runner", "live-agent", "--model", "demo-model")
-
-
-def _create(cli, kb: Path) -> int:
-    result = cli("create-review-run", EX_NOTE, "clarity", *CREATE, "--json", cwd=kb)
-    assert result.code == 0, result.err
-    return int(result.json()["review_run_id"])
-
-
-def _complete(cli, kb: Path, decisions=("PASS", "WARN")) -> int:
-    run_id = _create(cli, kb)
-    for gate, decision in zip(EX_CLARITY, decisions, strict=True):
-        done = cli(
-            "write-gate-review",
-            "--review-run-id",
-            str(run_id),
-            "--gate",
-            gate,
-            cwd=kb,
-            stdin=review(decision),
-        )
-        assert done.code == 0, done.err
-    assert cli("finalize-review-run", "--review-run-id", str(run_id), cwd=kb).code == 0
-    return run_id
-
-
-def _sql(db: Path, *statements: str) -> None:
-    conn = sqlite3.connect(db)
-    try:
-        for statement in statements:
-            conn.execute(statement)
-        conn.commit()
-    finally:
-        conn.close()
+DECISIONS = ("PASS", "WARN")  # of the two clarity gates in a completed run
 
 
 # --- reap ------------------------------------------------------------------------------
@@ -61,8 +31,8 @@ def _sql(db: Path, *statements: str) -> None:
 
 def test_reap_fails_abandoned_runs(cli, example_kb: Path) -> None:
     kb, db = example_kb, store_of(example_kb)
-    done = _complete(cli, kb)
-    left = _create(cli, kb)
+    done = completed_run(cli, kb, DECISIONS)
+    left = running_run(cli, kb)
 
     young = cli("reap-stale-runs", "--json", cwd=kb)  # default threshold: 2h
     assert young.code == 0, young.err
@@ -90,9 +60,7 @@ def test_reap_fails_abandoned_runs(cli, example_kb: Path) -> None:
     text = cli("reap-stale-runs", "--older-than", "90m", cwd=kb)
     assert text.code == 0 and "0 run(s)" in text.out
     # A reaped run cannot be written into or finalized any more.
-    assert_refused(
-        cli("finalize-review-run", "--review-run-id", str(left), cwd=kb), 1, mentions="failed"
-    )
+    assert_refused(finalize(cli, kb, left), 1, mentions="failed")
 
 
 def test_reap_as_a_process_with_env_store(example_kb: Path, tmp_path: Path, cli) -> None:
@@ -132,8 +100,8 @@ def test_reap_on_a_kb_without_store_creates_nothing(cli, example_kb: Path) -> No
 
 
 def test_check_passes_on_a_healthy_store(cli, example_kb: Path) -> None:
-    _complete(cli, example_kb)
-    _create(cli, example_kb)
+    completed_run(cli, example_kb, DECISIONS)
+    running_run(cli, example_kb)
     result = cli("review-store", "check", "--json", cwd=example_kb)
     assert result.code == 0, result.out + result.err
     report = result.json()
@@ -146,14 +114,14 @@ def test_check_passes_on_a_healthy_store(cli, example_kb: Path) -> None:
 
 def test_check_lists_violations_after_raw_sql(cli, example_kb: Path) -> None:
     kb, db = example_kb, store_of(example_kb)
-    _complete(cli, kb)
-    bogus = _create(cli, kb)
+    completed_run(cli, kb, DECISIONS)
+    bogus = running_run(cli, kb)
     gate_sha = one(
         db,
         "SELECT gate_sha FROM review_run_gates WHERE review_run_id = ? AND ordinal = 0",
         (bogus,),
     )
-    _sql(
+    execute_sql(
         db,
         # A run marked completed behind the lifecycle's back, without reviews.
         f"UPDATE review_runs SET status = 'completed', completed_at = '2020-01-01T00:00:00.000Z'"
@@ -177,20 +145,12 @@ def test_check_lists_violations_after_raw_sql(cli, example_kb: Path) -> None:
 
 def test_check_finds_acceptance_from_a_failed_run(cli, example_kb: Path) -> None:
     kb, db = example_kb, store_of(example_kb)
-    run_id = _create(cli, kb)
-    done = cli(
-        "write-gate-review",
-        "--review-run-id",
-        str(run_id),
-        "--gate",
-        EX_CLARITY[0],
-        cwd=kb,
-        stdin=review("PASS"),
-    )
+    run_id = running_run(cli, kb)
+    done = write_review(cli, kb, run_id, EX_CLARITY[0], "PASS")
     assert done.code == 0
     review_id = one(db, "SELECT id FROM gate_reviews")
     sha, gate_sha = one(db, "SELECT reviewed_note_sha, gate_sha FROM gate_reviews")
-    _sql(
+    execute_sql(
         db,
         "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
         " accepted_note_sha, accepted_gate_sha, accepted_at, acceptance_kind) VALUES"
@@ -204,18 +164,10 @@ def test_check_finds_acceptance_from_a_failed_run(cli, example_kb: Path) -> None
 
 def test_stats_json(cli, example_kb: Path) -> None:
     kb = example_kb
-    _complete(cli, kb, ("PASS", "WARN"))
-    run_id = _create(cli, kb)
-    cli(
-        "write-gate-review",
-        "--review-run-id",
-        str(run_id),
-        "--gate",
-        EX_CLARITY[0],
-        cwd=kb,
-        stdin=review(None),
-    )
-    assert cli("finalize-review-run", "--review-run-id", str(run_id), cwd=kb).code == 1
+    completed_run(cli, kb, DECISIONS)
+    run_id = running_run(cli, kb)
+    write_review(cli, kb, run_id, EX_CLARITY[0], None)
+    assert finalize(cli, kb, run_id).code == 1
     result = cli("review-store", "stats", "--json", cwd=kb)
     assert result.code == 0, result.err
     stats = result.json()

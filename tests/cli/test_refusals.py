@@ -3,57 +3,35 @@ traceback, and leaves the store exactly as it was (or never creates it)."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import execute_sql
 
 from cli._support import (
+    CREATE,
     EX_CLAIM_GATE,
     EX_CLARITY,
     EX_NOTE,
     assert_refused,
+    completed_run,
     dump,
+    finalize,
     one,
     review,
     rows,
+    running_run,
     store_of,
+    write_gate_review,
+    write_review,
 )
-
-CREATE = ("--runner", "live-agent", "--model", "demo-model")
-
-
-def _create(cli, kb: Path, *gates: str) -> int:
-    result = cli("create-review-run", EX_NOTE, *(gates or ("clarity",)), *CREATE, "--json", cwd=kb)
-    assert result.code == 0, result.err
-    return int(result.json()["review_run_id"])
-
-
-def _write(cli, kb: Path, run_id: int, gate: str, decision: str | None = "PASS"):
-    return cli(
-        "write-gate-review",
-        "--review-run-id",
-        str(run_id),
-        "--gate",
-        gate,
-        cwd=kb,
-        stdin=review(decision),
-    )
-
-
-def _completed_run(cli, kb: Path) -> int:
-    run_id = _create(cli, kb)
-    for gate in EX_CLARITY:
-        assert _write(cli, kb, run_id, gate).code == 0
-    assert cli("finalize-review-run", "--review-run-id", str(run_id), cwd=kb).code == 0
-    return run_id
 
 
 @pytest.fixture
 def kb_with_store(cli, example_kb: Path) -> Path:
     """The example KB with a store holding one completed run and one running run."""
-    _completed_run(cli, example_kb)
-    _create(cli, example_kb)
+    completed_run(cli, example_kb)
+    running_run(cli, example_kb)
     return example_kb
 
 
@@ -77,7 +55,7 @@ def test_create_refusals_write_nothing(cli, example_kb: Path, case: str, with_st
     args, mention = CREATE_REFUSALS[case]
     (example_kb.parent / "outside.md").write_text("---\ndescription: x\n---\n# Outside\n")
     if with_store:
-        _completed_run(cli, example_kb)
+        completed_run(cli, example_kb)
     before = dump(store_of(example_kb))
     result = cli("create-review-run", *args, *CREATE, cwd=example_kb)
     assert_refused(result, 1, mentions=mention)
@@ -159,15 +137,7 @@ def test_empty_stdin_is_refused(cli, kb_with_store: Path) -> None:
     run_id = one(store_of(kb_with_store), "SELECT id FROM review_runs WHERE status = 'running'")
     before = dump(store_of(kb_with_store))
     for text in ("", "  \n\n\t\n"):
-        result = cli(
-            "write-gate-review",
-            "--review-run-id",
-            str(run_id),
-            "--gate",
-            EX_CLARITY[0],
-            cwd=kb_with_store,
-            stdin=text,
-        )
+        result = write_gate_review(cli, kb_with_store, run_id, EX_CLARITY[0], stdin=text)
         assert_refused(result, 1, mentions="empty")
     assert dump(store_of(kb_with_store)) == before
 
@@ -175,28 +145,14 @@ def test_empty_stdin_is_refused(cli, kb_with_store: Path) -> None:
 def test_unreadable_input_file_is_refused(cli, kb_with_store: Path, tmp_path: Path) -> None:
     run_id = one(store_of(kb_with_store), "SELECT id FROM review_runs WHERE status = 'running'")
     before = dump(store_of(kb_with_store))
-    result = cli(
-        "write-gate-review",
-        "--review-run-id",
-        str(run_id),
-        "--gate",
-        EX_CLARITY[0],
-        "--input-file",
-        str(tmp_path / "missing.md"),
-        cwd=kb_with_store,
+    result = write_gate_review(
+        cli, kb_with_store, run_id, EX_CLARITY[0], "--input-file", str(tmp_path / "missing.md")
     )
     assert_refused(result, 1, mentions="missing.md")
     binary = tmp_path / "binary.md"
     binary.write_bytes(b"\xff\xfe\x00 not text")
-    result = cli(
-        "write-gate-review",
-        "--review-run-id",
-        str(run_id),
-        "--gate",
-        EX_CLARITY[0],
-        "--input-file",
-        str(binary),
-        cwd=kb_with_store,
+    result = write_gate_review(
+        cli, kb_with_store, run_id, EX_CLARITY[0], "--input-file", str(binary)
     )
     assert_refused(result, 1, mentions="UTF-8")
     assert dump(store_of(kb_with_store)) == before
@@ -206,7 +162,7 @@ def test_writing_into_a_final_run_is_refused(cli, kb_with_store: Path) -> None:
     db = store_of(kb_with_store)
     done = one(db, "SELECT id FROM review_runs WHERE status = 'completed'")
     before = dump(db)
-    result = _write(cli, kb_with_store, done, EX_CLARITY[0])
+    result = write_review(cli, kb_with_store, done, EX_CLARITY[0])
     assert_refused(result, 1, mentions="completed")
     assert dump(db) == before
 
@@ -214,11 +170,13 @@ def test_writing_into_a_final_run_is_refused(cli, kb_with_store: Path) -> None:
 def test_writing_a_gate_outside_the_run_or_twice_is_refused(cli, kb_with_store: Path) -> None:
     db = store_of(kb_with_store)
     run_id = one(db, "SELECT id FROM review_runs WHERE status = 'running'")
-    assert _write(cli, kb_with_store, run_id, EX_CLARITY[0], "WARN").code == 0
+    assert write_review(cli, kb_with_store, run_id, EX_CLARITY[0], "WARN").code == 0
     before = dump(db)
-    assert_refused(_write(cli, kb_with_store, run_id, EX_CLAIM_GATE), 1, mentions=EX_CLAIM_GATE)
-    assert_refused(_write(cli, kb_with_store, run_id, "clarity/nope"), 1)
-    again = _write(cli, kb_with_store, run_id, EX_CLARITY[0], "FAIL")
+    assert_refused(
+        write_review(cli, kb_with_store, run_id, EX_CLAIM_GATE), 1, mentions=EX_CLAIM_GATE
+    )
+    assert_refused(write_review(cli, kb_with_store, run_id, "clarity/nope"), 1)
+    again = write_review(cli, kb_with_store, run_id, EX_CLARITY[0], "FAIL")
     assert_refused(again, 1, mentions=EX_CLARITY[0])
     assert dump(db) == before
     assert one(db, "SELECT decision FROM gate_reviews WHERE review_run_id = ?", (run_id,)) == "warn"
@@ -227,9 +185,9 @@ def test_writing_a_gate_outside_the_run_or_twice_is_refused(cli, kb_with_store: 
 @pytest.mark.parametrize("with_store", [False, True], ids=["no-store", "store"])
 def test_unknown_review_run_id(cli, example_kb: Path, with_store: bool) -> None:
     if with_store:
-        _completed_run(cli, example_kb)
+        completed_run(cli, example_kb)
     before = dump(store_of(example_kb))
-    result = _write(cli, example_kb, 4242, EX_CLARITY[0])
+    result = write_review(cli, example_kb, 4242, EX_CLARITY[0])
     assert_refused(result, 1, mentions="4242" if with_store else None)
     result = cli("finalize-review-run", "--review-run-id", "4242", cwd=example_kb)
     assert_refused(result, 1, mentions="4242" if with_store else None)
@@ -243,9 +201,9 @@ def test_unknown_review_run_id(cli, example_kb: Path, with_store: bool) -> None:
 
 def test_finalizing_with_a_gate_missing_fails_the_run(cli, example_kb: Path) -> None:
     db = store_of(example_kb)
-    run_id = _create(cli, example_kb)
-    assert _write(cli, example_kb, run_id, EX_CLARITY[0], "PASS").code == 0
-    result = cli("finalize-review-run", "--review-run-id", str(run_id), "--json", cwd=example_kb)
+    run_id = running_run(cli, example_kb)
+    assert write_review(cli, example_kb, run_id, EX_CLARITY[0], "PASS").code == 0
+    result = finalize(cli, example_kb, run_id, "--json")
     assert result.code == 1
     payload = result.json()
     assert payload["status"] == "failed"
@@ -265,9 +223,9 @@ def test_finalizing_with_a_gate_missing_says_so_on_stderr(cli, example_kb: Path)
     """SPEC 10: messages go to stderr as `error: ...`; a failed finalize exits 1
     and must tell a user reading stderr why (naming the missing gate)."""
     for extra in ((), ("--json",)):
-        run_id = _create(cli, example_kb)
-        assert _write(cli, example_kb, run_id, EX_CLARITY[0], "PASS").code == 0
-        result = cli("finalize-review-run", "--review-run-id", str(run_id), *extra, cwd=example_kb)
+        run_id = running_run(cli, example_kb)
+        assert write_review(cli, example_kb, run_id, EX_CLARITY[0], "PASS").code == 0
+        result = finalize(cli, example_kb, run_id, *extra)
         assert_refused(result, 1, mentions=EX_CLARITY[1])
 
 
@@ -275,16 +233,14 @@ def test_finalizing_a_final_run_changes_nothing(cli, kb_with_store: Path) -> Non
     db = store_of(kb_with_store)
     done = one(db, "SELECT id FROM review_runs WHERE status = 'completed'")
     running = one(db, "SELECT id FROM review_runs WHERE status = 'running'")
-    assert cli("finalize-review-run", "--review-run-id", str(running), cwd=kb_with_store).code == 1
+    assert finalize(cli, kb_with_store, running).code == 1
     assert one(db, "SELECT status FROM review_runs WHERE id = ?", (running,)) == "failed"
     before = dump(db)
     for run_id, state in ((done, "completed"), (running, "failed")):
-        result = cli(
-            "finalize-review-run", "--review-run-id", str(run_id), "--json", cwd=kb_with_store
-        )
+        result = finalize(cli, kb_with_store, run_id, "--json")
         assert_refused(result, 1, mentions=state)
         assert "already" in result.err
-        assert_refused(_write(cli, kb_with_store, run_id, EX_CLARITY[0]), 1)
+        assert_refused(write_review(cli, kb_with_store, run_id, EX_CLARITY[0]), 1)
     assert dump(db) == before
 
 
@@ -293,10 +249,7 @@ def test_finalizing_a_final_run_changes_nothing(cli, kb_with_store: Path) -> Non
 
 def test_newer_store_schema_is_refused(cli, kb_with_store: Path) -> None:
     db = store_of(kb_with_store)
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA user_version = 99")
-    conn.commit()
-    conn.close()
+    execute_sql(db, "PRAGMA user_version = 99")
     before = dump(db)
     run_id = one(db, "SELECT id FROM review_runs WHERE status = 'running'")
     commands = [

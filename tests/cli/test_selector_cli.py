@@ -11,17 +11,24 @@ import yaml
 
 from cli._support import (
     CLAIM_NOTE,
+    DEMO_MODEL,
+    EX_NOTE,
     FRONTMATTER_GATES,
     PLAIN_NOTE,
     UNROUTED_FRONTMATTER_GATES,
     append,
     assert_refused,
     commit_paths,
-    review,
+    complete_run,
+    create_run,
+    finalize,
+    stale_pairs,
     store_of,
+    write_reviews,
 )
 
-MODEL = ("--model", "claude-opus-4-6")
+OPUS = "claude-opus-4-6"
+MODEL = ("--model", OPUS)
 GATES_DIR = "kb/instructions/review-gates"
 
 
@@ -35,28 +42,6 @@ def _select_json(cli, kb: Path, *args: str) -> list[dict]:
     pairs = result.json()
     assert isinstance(pairs, list)
     return pairs
-
-
-def _review(cli, kb: Path, note: str, *gates: str, decision: str = "PASS") -> int:
-    created = cli(
-        "create-review-run", note, *gates, "--runner", "live-agent", *MODEL, "--json", cwd=kb
-    )
-    assert created.code == 0, created.err
-    run_id = created.json()["review_run_id"]
-    for gate in created.json()["gate_ids"]:
-        done = cli(
-            "write-gate-review",
-            "--review-run-id",
-            str(run_id),
-            "--gate",
-            gate,
-            cwd=kb,
-            stdin=review(decision),
-        )
-        assert done.code == 0, done.err
-    final = cli("finalize-review-run", "--review-run-id", str(run_id), cwd=kb)
-    assert final.code == 0, final.out + final.err
-    return int(run_id)
 
 
 def _frontmatter(path: Path) -> dict | None:
@@ -89,7 +74,7 @@ def _reviewable(kb: Path, under: str) -> dict[str, dict]:
 
 def test_note_changed_with_diff_and_fail_on_stale(cli, corpus_kb: Path) -> None:
     kb = corpus_kb
-    _review(cli, kb, CLAIM_NOTE, "frontmatter")
+    complete_run(cli, kb, CLAIM_NOTE, "frontmatter", model=OPUS)
     scope = ("frontmatter", "--note", CLAIM_NOTE)
     assert _select_json(cli, kb, *scope) == []
     fresh = _select(cli, kb, *scope, "--fail-on-stale")
@@ -135,7 +120,7 @@ def test_note_changed_with_diff_and_fail_on_stale(cli, corpus_kb: Path) -> None:
 
 
 def test_uncommitted_note_edit_is_note_changed_too(cli, corpus_kb: Path) -> None:
-    _review(cli, corpus_kb, PLAIN_NOTE, "frontmatter")
+    complete_run(cli, corpus_kb, PLAIN_NOTE, "frontmatter", model=OPUS)
     append(corpus_kb, PLAIN_NOTE, "\nNot committed yet.\n")
     pairs = _select_json(cli, corpus_kb, "frontmatter", "--note", PLAIN_NOTE)
     assert [(p["gate_id"], p["reason"]) for p in pairs] == [
@@ -146,7 +131,7 @@ def test_uncommitted_note_edit_is_note_changed_too(cli, corpus_kb: Path) -> None
 
 def test_gate_changed_and_gate_dirty(cli, corpus_kb: Path) -> None:
     kb = corpus_kb
-    _review(cli, kb, CLAIM_NOTE, "frontmatter")
+    complete_run(cli, kb, CLAIM_NOTE, "frontmatter", model=OPUS)
     gate = "frontmatter/title-as-claim"
     gate_file = f"{GATES_DIR}/{gate}.md"
 
@@ -266,35 +251,13 @@ def test_db_option_and_environment_choose_the_store(
 ) -> None:
     kb = corpus_kb
     db = tmp_path / "stores" / "review.sqlite"
-    created = cli(
-        "create-review-run",
-        PLAIN_NOTE,
-        "frontmatter",
-        "--runner",
-        "live-agent",
-        *MODEL,
-        "--db",
-        str(db),
-        "--json",
-        cwd=kb,
-    )
-    assert created.code == 0, created.err
+    created = create_run(cli, kb, PLAIN_NOTE, "frontmatter", model=OPUS, extra=("--db", str(db)))
     assert db.exists() and not store_of(kb).exists()
-    run_id = str(created.json()["review_run_id"])
+    run_id = str(created["review_run_id"])
     # The environment variable names the same store for the next commands.
     monkeypatch.setenv("COMMONPLACE_REVIEW_DB", str(db))
-    for gate in UNROUTED_FRONTMATTER_GATES:
-        done = cli(
-            "write-gate-review",
-            "--review-run-id",
-            run_id,
-            "--gate",
-            gate,
-            cwd=kb,
-            stdin=review("PASS"),
-        )
-        assert done.code == 0, done.err
-    assert cli("finalize-review-run", "--review-run-id", run_id, cwd=kb).code == 0
+    write_reviews(cli, kb, run_id, UNROUTED_FRONTMATTER_GATES)
+    assert finalize(cli, kb, run_id).code == 0
     assert not store_of(kb).exists()
     assert _select_json(cli, kb, "frontmatter", "--note", PLAIN_NOTE) == []
     # --db wins over the environment; an empty store there sees everything missing.
@@ -321,14 +284,7 @@ def test_db_option_and_environment_choose_the_store(
 
 # --- symbolic links in a scan root (example KB: small and fast) -----------------------
 
-EX_NOTE = "kb/notes/frost-dates.md"
-EX_MODEL = ("--model", "demo-model")
-
-
-def _ex_stale(cli, kb: Path, *args: str) -> list[tuple[str, str, str]]:
-    result = cli("review-target-selector", *args, *EX_MODEL, "--json", cwd=kb)
-    assert result.code == 0, result.err
-    return [(p["note_path"], p["gate_id"], p["reason"]) for p in result.json()]
+EX_MODEL = ("--model", DEMO_MODEL)
 
 
 def test_scan_does_not_follow_a_symlink_out_of_the_kb(
@@ -347,7 +303,7 @@ def test_scan_does_not_follow_a_symlink_out_of_the_kb(
         1,
         mentions="outside",
     )
-    listed = {note for note, _, _ in _ex_stale(cli, example_kb, "clarity")}
+    listed = {note for note, _, _ in stale_pairs(cli, example_kb, "clarity", *EX_MODEL)}
     assert EX_NOTE in listed
     assert link not in listed
 
@@ -361,7 +317,7 @@ def test_a_symlinked_note_does_not_stay_stale_forever(cli, example_kb: Path) -> 
     acked = cli("ack-gate-review", link, "clarity", *EX_MODEL, "--json", cwd=example_kb)
     assert acked.code == 0, acked.err
     assert {a["note_path"] for a in acked.json()["acked"]} == {EX_NOTE}
-    stale = _ex_stale(cli, example_kb, "clarity")
+    stale = stale_pairs(cli, example_kb, "clarity", *EX_MODEL)
     assert [p for p in stale if p[0] in (EX_NOTE, link)] == []
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import head
+
 from cli._support import (
     CLAIM_NOTE,
     FRONTMATTER_GATES,
@@ -14,11 +16,15 @@ from cli._support import (
     UNROUTED_FRONTMATTER_GATES,
     assert_refused,
     blob,
-    head,
+    create_review_run,
+    finalize,
     one,
     review,
     rows,
     store_of,
+    write_gate_review,
+    write_review,
+    write_reviews,
 )
 
 MODEL = "claude-opus-4-6"
@@ -47,24 +53,29 @@ PLAN = {
 
 
 def _create(cli, kb: Path, note: str, *gates: str) -> dict:
-    result = cli(
-        "create-review-run",
-        note,
-        *gates,
-        "--runner",
-        "live-agent",
-        "--model",
-        MODEL,
-        "--effort",
-        "high",
-        "--json",
-        cwd=kb,
+    result = create_review_run(
+        cli, kb, note, *gates, model=MODEL, extra=("--effort", "high", "--json")
     )
     assert result.code == 0, result.err
     assert result.err == ""
     payload = result.json()
     assert payload.keys() >= CREATE_KEYS
     return payload
+
+
+def _select(cli, kb: Path, note: str, *effort: str):
+    """`review-target-selector --json` on the frontmatter gates of one note."""
+    return cli(
+        "review-target-selector",
+        "frontmatter",
+        "--model",
+        MODEL,
+        *effort,
+        "--note",
+        note,
+        "--json",
+        cwd=kb,
+    )
 
 
 def test_split_path_leaves_one_completed_run_and_one_acceptance_per_verdict(
@@ -87,28 +98,9 @@ def test_split_path_leaves_one_completed_run_and_one_acceptance_per_verdict(
         if how == "file":
             path = tmp_path / f"{gate.replace('/', '_')}.md"
             path.write_text(text, encoding="utf-8")
-            result = cli(
-                "write-gate-review",
-                "--review-run-id",
-                str(run_id),
-                "--gate",
-                gate,
-                "--input-file",
-                str(path),
-                "--json",
-                cwd=kb,
-            )
+            result = write_gate_review(cli, kb, run_id, gate, "--input-file", str(path), "--json")
         else:
-            result = cli(
-                "write-gate-review",
-                "--review-run-id",
-                str(run_id),
-                "--gate",
-                gate,
-                "--json",
-                cwd=kb,
-                stdin=text,
-            )
+            result = write_gate_review(cli, kb, run_id, gate, "--json", stdin=text)
         assert result.code == 0, (gate, result.err)
         payload = result.json()
         assert payload.keys() >= WRITE_KEYS
@@ -121,7 +113,7 @@ def test_split_path_leaves_one_completed_run_and_one_acceptance_per_verdict(
     assert one(db, "SELECT COUNT(*) FROM acceptance_events") == 0
     assert one(db, "SELECT status FROM review_runs WHERE id = ?", (run_id,)) == "running"
 
-    result = cli("finalize-review-run", "--review-run-id", str(run_id), "--json", cwd=kb)
+    result = finalize(cli, kb, run_id, "--json")
     assert result.code == 0, result.err
     final = result.json()
     assert final.keys() >= FINALIZE_KEYS
@@ -207,18 +199,7 @@ def test_split_path_leaves_one_completed_run_and_one_acceptance_per_verdict(
     ) == len(accepted_gates)
 
     # The selector now lists only the pair whose review had no verdict.
-    result = cli(
-        "review-target-selector",
-        "frontmatter",
-        "--model",
-        MODEL,
-        "--effort",
-        "high",
-        "--note",
-        CLAIM_NOTE,
-        "--json",
-        cwd=kb,
-    )
+    result = _select(cli, kb, CLAIM_NOTE, "--effort", "high")
     assert result.code == 0, result.err
     assert result.json() == [
         {
@@ -228,16 +209,7 @@ def test_split_path_leaves_one_completed_run_and_one_acceptance_per_verdict(
         }
     ]
     # Another partition is not satisfied by these reviews.
-    other = cli(
-        "review-target-selector",
-        "frontmatter",
-        "--model",
-        MODEL,
-        "--note",
-        CLAIM_NOTE,
-        "--json",
-        cwd=kb,
-    )
+    other = _select(cli, kb, CLAIM_NOTE)
     assert {p["reason"] for p in other.json()} == {"missing-review"}
     assert len(other.json()) == len(FRONTMATTER_GATES)
 
@@ -270,47 +242,18 @@ def test_applicability_skips_trait_gates_with_reasons(cli, corpus_kb: Path) -> N
     ) == [(g,) for g in UNROUTED_FRONTMATTER_GATES]
 
     # The run covers its applicable gates only: two reviews finalize it.
-    for gate in UNROUTED_FRONTMATTER_GATES:
-        done = cli(
-            "write-gate-review",
-            "--review-run-id",
-            str(run_id),
-            "--gate",
-            gate,
-            cwd=corpus_kb,
-            stdin=review("PASS"),
-        )
-        assert done.code == 0, done.err
-    final = cli("finalize-review-run", "--review-run-id", str(run_id), "--json", cwd=corpus_kb)
+    write_reviews(cli, corpus_kb, run_id, UNROUTED_FRONTMATTER_GATES)
+    final = finalize(cli, corpus_kb, run_id, "--json")
     assert final.code == 0, final.err
     assert final.json()["status"] == "completed"
     assert one(db, "SELECT COUNT(*) FROM acceptance_events") == 2
-    stale = cli(
-        "review-target-selector",
-        "frontmatter",
-        "--model",
-        MODEL,
-        "--effort",
-        "high",
-        "--note",
-        PLAIN_NOTE,
-        "--json",
-        cwd=corpus_kb,
-    )
+    stale = _select(cli, corpus_kb, PLAIN_NOTE, "--effort", "high")
     assert stale.json() == []  # inapplicable gates are never stale
 
 
 def test_naming_only_inapplicable_gates_is_refused(cli, corpus_kb: Path) -> None:
-    result = cli(
-        "create-review-run",
-        PLAIN_NOTE,
-        "frontmatter/title-as-claim",
-        "--runner",
-        "live-agent",
-        "--model",
-        MODEL,
-        "--json",
-        cwd=corpus_kb,
+    result = create_review_run(
+        cli, corpus_kb, PLAIN_NOTE, "frontmatter/title-as-claim", model=MODEL, extra=("--json",)
     )
     assert_refused(result, 1, mentions="title-as-claim")
     assert not store_of(corpus_kb).exists()
@@ -337,28 +280,13 @@ def test_gates_keep_the_order_they_were_named_in(cli, corpus_kb: Path) -> None:
 
 
 def test_text_output_without_json(cli, corpus_kb: Path) -> None:
-    result = cli(
-        "create-review-run",
-        CLAIM_NOTE,
-        "frontmatter/claim-strength",
-        "--runner",
-        "live-agent",
-        "--model",
-        MODEL,
-        cwd=corpus_kb,
+    result = create_review_run(
+        cli, corpus_kb, CLAIM_NOTE, "frontmatter/claim-strength", model=MODEL
     )
     assert result.code == 0, result.err
     assert CLAIM_NOTE in result.out and "frontmatter/claim-strength" in result.out
     run_id = one(store_of(corpus_kb), "SELECT id FROM review_runs")
-    wrote = cli(
-        "write-gate-review",
-        "--review-run-id",
-        str(run_id),
-        "--gate",
-        "frontmatter/claim-strength",
-        cwd=corpus_kb,
-        stdin=review("FAIL"),
-    )
+    wrote = write_review(cli, corpus_kb, run_id, "frontmatter/claim-strength", "FAIL")
     assert wrote.code == 0 and "fail" in wrote.out
-    final = cli("finalize-review-run", "--review-run-id", str(run_id), cwd=corpus_kb)
+    final = finalize(cli, corpus_kb, run_id)
     assert final.code == 0 and "completed" in final.out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import head
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
@@ -13,18 +13,7 @@ from commonplace.kb.gates import load_gates
 from commonplace.review.ack import TRIVIAL_CHANGE_ACK, AckedPair, ack_gate_review, ack_pairs
 from commonplace.review.storecheck import check_store
 from commonplace.workspace import Workspace, open_workspace
-
-SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
-FROST = "kb/notes/frost-dates.md"
-OVERREACH = "claims/overreaching-generalization"
-TITLE_CLAIM = "claims/title-states-a-claim"
-ABBREV = "clarity/undefined-abbreviation"
-TAGS = "metadata/tags-present"
-
-
-@pytest.fixture
-def ws(example_kb: Path, tmp_path: Path) -> Workspace:
-    return open_workspace(db=tmp_path / "db" / "store.sqlite", cwd=example_kb)
+from review._support import ABBREV, FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 
 
 def gate_file(ws: Workspace, gate_id: str) -> Path:
@@ -49,14 +38,14 @@ def test_ack_stores_current_versions_with_canonical_paths(ws: Workspace, example
         AckedPair(SKETCH, TAGS, "demo-reviewer-1", note.sha, tags_sha, first_id),
         AckedPair(SKETCH, ABBREV, "demo-reviewer-1", note.sha, abbrev_sha, second_id),
     ]
-    head = git(example_kb, "rev-parse", "HEAD").strip()
+    commit = head(example_kb)
     for event, gate_sha in zip(stored, (tags_sha, abbrev_sha), strict=True):
         assert event["note_path"] == SKETCH
         assert event["model_id"] == "demo-reviewer-1"
         assert event["acceptance_kind"] == TRIVIAL_CHANGE_ACK == "trivial-change-ack"
         assert event["accepted_review_id"] is None
         assert event["accepted_note_sha"] == note.sha
-        assert event["accepted_note_commit"] == head
+        assert event["accepted_note_commit"] == commit
         assert event["accepted_gate_sha"] == gate_sha
         assert str(event["accepted_at"]).endswith("Z")
     with ws.store.read() as conn:

@@ -8,19 +8,17 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from conftest import STORE_TABLES, head
 
-from commonplace.config import load_config
 from commonplace.errors import UserError
-from commonplace.git import read_state
 from commonplace.kb.files import read_file
 from commonplace.review.lifecycle import (
     ABANDONED,
-    CreatedBatch,
     ExecutionData,
     Packing,
     PendingReview,
@@ -38,57 +36,32 @@ from commonplace.review.partitions import Partition
 from commonplace.review.protocol.decisions import Decision
 from commonplace.review.store import Store
 from commonplace.review.storecheck import check_store
-from commonplace.review.targets import Plan, RunTarget, plan_runs
-
-SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
-DATE = "kb/notes/date-every-entry-before-writing-anything-else.md"
-FROST = "kb/notes/frost-dates.md"
-OVERREACH = "claims/overreaching-generalization"
-TITLE_CLAIM = "claims/title-states-a-claim"
-REPEATS = "clarity/description-repeats-title"
-ABBREV = "clarity/undefined-abbreviation"
-TAGS = "metadata/tags-present"
-ALL_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
-DEMO = Partition(requested_model="demo", effort=None, model="demo-reviewer-1")
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-TABLES = (
-    "review_batches",
-    "review_runs",
-    "review_run_gates",
-    "gate_reviews",
-    "acceptance_events",
-    "snapshots",
+from commonplace.review.targets import Plan, RunTarget
+from review._support import (
+    ABBREV,
+    DATE,
+    DEMO,
+    FROST,
+    OVERREACH,
+    REPEATS,
+    SKETCH,
+    TAGS,
+    TITLE_CLAIM,
+    create_runs,
+    make_plan,
+    start_run,
 )
+
+ALL_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+# The tables a run writes to (model alias resolutions are not among them).
+TABLES = tuple(t for t in STORE_TABLES if t != "model_alias_resolutions")
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store(tmp_path / "db" / "review-store.sqlite") as store:
         yield store
-
-
-def make_plan(kb: Path, requests: Sequence[tuple[str, Sequence[str]]]) -> Plan:
-    config = load_config(kb)
-    git = read_state(config.kb_root, [*config.scan_roots, config.gates_dir])
-    return plan_runs(config, git, [(read_file(kb, note), gates) for note, gates in requests])
-
-
-def create(
-    store: Store,
-    kb: Path,
-    requests: Sequence[tuple[str, Sequence[str]]],
-    *,
-    partition: Partition = DEMO,
-    owned: bool = False,
-) -> CreatedBatch:
-    return create_batch(
-        store,
-        make_plan(kb, requests),
-        packing=Packing.NOTE if len(requests) == 1 else Packing.EXPLICIT,
-        runner="live-agent",
-        partition=partition,
-        owned_by_this_process=owned,
-    )
 
 
 def review_text(decision: str, finding: str | None = None) -> str:
@@ -113,12 +86,6 @@ def rows(store: Store, sql: str, *args: object) -> list[dict[str, object]]:
         return [dict(r) for r in conn.execute(sql, args)]
 
 
-def head(kb: Path) -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=kb, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 # --- create ---------------------------------------------------------------------------
 
 
@@ -126,7 +93,7 @@ def test_create_batch_inserts_batch_runs_gates_and_snapshots(
     example_kb: Path, store: Store
 ) -> None:
     partition = Partition(requested_model="gpt-5-5", effort="xhigh", model="gpt-5-5")
-    created = create(
+    created = create_runs(
         store,
         example_kb,
         [(SKETCH, [OVERREACH, TITLE_CLAIM]), (FROST, [TITLE_CLAIM, TAGS])],
@@ -205,7 +172,7 @@ def test_create_batch_inserts_batch_runs_gates_and_snapshots(
 
 
 def test_create_batch_can_record_the_owning_process(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])], owned=True)
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS])], owned=True)
     run = run_row(store, created.runs[0].review_run_id)
     assert run["host"] == socket.gethostname()
     assert run["pid"] == os.getpid()
@@ -228,14 +195,14 @@ def test_create_batch_is_all_or_nothing(example_kb: Path, store: Store) -> None:
 
 
 def test_snapshots_are_shared_between_batches(example_kb: Path, store: Store) -> None:
-    create(store, example_kb, [(SKETCH, [TAGS])])
-    create(store, example_kb, [(SKETCH, [TAGS])])
+    create_runs(store, example_kb, [(SKETCH, [TAGS])])
+    create_runs(store, example_kb, [(SKETCH, [TAGS])])
     assert len(rows(store, "SELECT sha FROM snapshots")) == 2
     assert len(rows(store, "SELECT id FROM review_runs")) == 2
 
 
 def test_record_prompt(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS])])
     record_prompt(store, created.batch_id, sha256="ab" * 32, chars=1234, version="3")
     (batch,) = rows(
         store, "SELECT prompt_sha256, prompt_chars, prompt_format_version FROM review_batches"
@@ -247,8 +214,7 @@ def test_record_prompt(example_kb: Path, store: Store) -> None:
 
 
 def test_record_gate_review_parses_and_stores(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [OVERREACH, TAGS])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [OVERREACH, TAGS])
     text = review_text("WARN", "Always sketches are better overreaches.")
     recorded = record_gate_review(store, run_id, OVERREACH, text)
     assert recorded.review_run_id == run_id
@@ -280,7 +246,7 @@ def test_record_gate_review_parses_and_stores(example_kb: Path, store: Store) ->
 
 
 def test_record_gate_review_with_an_explicit_decision(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS])])
     recorded = record_gate_review(
         store, created.runs[0].review_run_id, TAGS, "Looks fine.", Decision.PASS
     )
@@ -292,7 +258,7 @@ def test_record_gate_review_with_an_explicit_decision(example_kb: Path, store: S
 def test_record_gate_review_without_a_result_line_is_unknown(
     example_kb: Path, store: Store
 ) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS])])
     recorded = record_gate_review(store, created.runs[0].review_run_id, TAGS, "No verdict here.")
     assert recorded.decision is Decision.UNKNOWN
     (review,) = rows(store, "SELECT decision, rationale_markdown FROM gate_reviews")
@@ -300,7 +266,7 @@ def test_record_gate_review_without_a_result_line_is_unknown(
 
 
 def test_record_gate_review_refuses_a_gate_outside_the_set(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS])])
     before = dump(store)
     with pytest.raises(UserError, match=f"{OVERREACH} is not part of review run") as info:
         record_gate_review(store, created.runs[0].review_run_id, OVERREACH, review_text("PASS"))
@@ -309,8 +275,7 @@ def test_record_gate_review_refuses_a_gate_outside_the_set(example_kb: Path, sto
 
 
 def test_record_gate_review_refuses_a_second_review(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS, ABBREV])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS, ABBREV])
     record_gate_review(store, run_id, TAGS, review_text("PASS"))
     before = dump(store)
     with pytest.raises(UserError, match="already has a review"):
@@ -320,8 +285,7 @@ def test_record_gate_review_refuses_a_second_review(example_kb: Path, store: Sto
 
 
 def test_record_gate_review_needs_a_running_run(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS, ABBREV])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS, ABBREV])
     fail_run(store, run_id, "given up")
     before = dump(store)
     with pytest.raises(RunNotFinalizable, match="already failed"):
@@ -332,7 +296,7 @@ def test_record_gate_review_needs_a_running_run(example_kb: Path, store: Store) 
 
 
 def test_record_gate_review_refuses_empty_text(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS])])
     before = dump(store)
     with pytest.raises(UserError, match="empty"):
         record_gate_review(store, created.runs[0].review_run_id, TAGS, "  \n")
@@ -349,8 +313,7 @@ def test_record_gate_review_on_a_missing_store_creates_nothing(store: Store) -> 
 
 
 def test_finalize_completes_and_accepts_only_real_verdicts(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, list(ALL_GATES))])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, list(ALL_GATES))
     decisions = dict(zip(ALL_GATES, ("FAIL", "ERROR", "PASS", "maybe", "WARN"), strict=True))
     reviews = [PendingReview.from_text(g, review_text(d)) for g, d in decisions.items()]
     outcome = record_and_finalize_run(store, run_id, reviews=reviews)
@@ -398,8 +361,7 @@ def test_finalize_completes_and_accepts_only_real_verdicts(example_kb: Path, sto
 
 
 def test_finalize_after_the_split_path(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS, ABBREV])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS, ABBREV])
     record_gate_review(store, run_id, TAGS, review_text("PASS"))
     record_gate_review(store, run_id, ABBREV, review_text("WARN"))
     outcome = record_and_finalize_run(store, run_id)
@@ -410,8 +372,7 @@ def test_finalize_after_the_split_path(example_kb: Path, store: Store) -> None:
 def test_finalize_with_missing_gates_fails_the_run_and_keeps_nothing(
     example_kb: Path, store: Store
 ) -> None:
-    created = create(store, example_kb, [(SKETCH, [OVERREACH, TAGS, ABBREV])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [OVERREACH, TAGS, ABBREV])
     outcome = record_and_finalize_run(
         store, run_id, reviews=[PendingReview.from_text(TAGS, review_text("PASS"))]
     )
@@ -431,8 +392,7 @@ def test_finalize_with_missing_gates_fails_the_run_and_keeps_nothing(
 
 
 def test_finalize_refusal_keeps_earlier_split_reviews(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [OVERREACH, TAGS, ABBREV])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [OVERREACH, TAGS, ABBREV])
     record_gate_review(store, run_id, OVERREACH, review_text("PASS"))
     outcome = record_and_finalize_run(
         store, run_id, reviews=[PendingReview.from_text(TAGS, review_text("PASS"))]
@@ -444,8 +404,7 @@ def test_finalize_refusal_keeps_earlier_split_reviews(example_kb: Path, store: S
 
 
 def test_finalize_with_a_foreign_gate_fails_the_run(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     outcome = record_and_finalize_run(
         store,
         run_id,
@@ -461,8 +420,7 @@ def test_finalize_with_a_foreign_gate_fails_the_run(example_kb: Path, store: Sto
 
 
 def test_finalize_with_a_gate_sha_mismatch_fails_the_run(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS, ABBREV])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS, ABBREV])
     record_gate_review(store, run_id, ABBREV, review_text("PASS"))
     with store.write() as conn:
         conn.execute(
@@ -479,8 +437,7 @@ def test_finalize_with_a_gate_sha_mismatch_fails_the_run(example_kb: Path, store
 
 
 def test_finalize_rekeys_to_the_actual_partition(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS, ABBREV])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS, ABBREV])
     record_gate_review(store, run_id, TAGS, review_text("PASS"))
     outcome = record_and_finalize_run(
         store,
@@ -508,8 +465,7 @@ def test_finalize_rekeys_to_the_actual_partition(example_kb: Path, store: Store)
 
 
 def test_finalize_does_not_rekey_to_the_same_partition(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     outcome = record_and_finalize_run(
         store,
         run_id,
@@ -521,8 +477,7 @@ def test_finalize_does_not_rekey_to_the_same_partition(example_kb: Path, store: 
 
 
 def test_a_refused_finalize_does_not_rekey(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS, ABBREV])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS, ABBREV])
     outcome = record_and_finalize_run(
         store,
         run_id,
@@ -537,8 +492,7 @@ def test_a_refused_finalize_does_not_rekey(example_kb: Path, store: Store) -> No
 
 @pytest.mark.parametrize("final", ["completed", "failed"])
 def test_finalizing_a_final_run_changes_nothing(example_kb: Path, store: Store, final: str) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     if final == "completed":
         record_and_finalize_run(
             store, run_id, reviews=[PendingReview.from_text(TAGS, review_text("PASS"))]
@@ -560,8 +514,7 @@ def test_finalizing_a_final_run_changes_nothing(example_kb: Path, store: Store, 
 def test_a_second_finalizer_through_another_connection_loses(
     example_kb: Path, store: Store
 ) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     record_gate_review(store, run_id, TAGS, review_text("PASS"))
     with Store(store.path) as other:
         first = record_and_finalize_run(other, run_id)
@@ -574,8 +527,7 @@ def test_a_second_finalizer_through_another_connection_loses(
 
 
 def test_finalize_attaches_execution_data(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     record_and_finalize_run(
         store,
         run_id,
@@ -588,8 +540,7 @@ def test_finalize_attaches_execution_data(example_kb: Path, store: Store) -> Non
 
 
 def test_a_refused_finalize_still_keeps_execution_data(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS, ABBREV])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS, ABBREV])
     outcome = record_and_finalize_run(
         store, run_id, execution=ExecutionData(telemetry={"model": "m"}, raw_output="raw")
     )
@@ -603,8 +554,7 @@ def test_a_refused_finalize_still_keeps_execution_data(example_kb: Path, store: 
 
 
 def test_fail_run(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     outcome = fail_run(
         store, run_id, "usage exhausted", execution=ExecutionData(debug_log="429 x3")
     )
@@ -626,7 +576,7 @@ def test_fail_run(example_kb: Path, store: Store) -> None:
 
 
 def test_fail_run_without_a_reason_still_has_one(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS])])
     outcome = fail_run(store, created.runs[0].review_run_id, "   ")
     assert outcome.reason
     assert run_row(store, created.runs[0].review_run_id)["failure_reason"] == outcome.reason
@@ -636,7 +586,7 @@ def test_fail_run_without_a_reason_still_has_one(example_kb: Path, store: Store)
 
 
 def test_attach_execution_data_coalesces(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS])])
     ids = [r.review_run_id for r in created.runs]
     attach_execution_data(
         store,
@@ -684,8 +634,7 @@ def test_attach_execution_data_coalesces(example_kb: Path, store: Store) -> None
 
 
 def test_attach_execution_data_to_a_final_run_does_not_fail(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])])
-    run_id = created.runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     fail_run(store, run_id, "timeout")
     attach_execution_data(store, ExecutionData(telemetry={"late": True}), review_run_ids=[run_id])
     run = run_row(store, run_id)
@@ -703,7 +652,7 @@ def test_attach_execution_data_needs_a_store(store: Store) -> None:
 
 
 def test_batch_finishes_when_its_last_run_is_final(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS])])
     first, second = (r.review_run_id for r in created.runs)
     record_and_finalize_run(
         store, first, reviews=[PendingReview.from_text(TAGS, review_text("PASS"))]
@@ -724,7 +673,7 @@ def _dead_pid() -> int:
 
 
 def test_reap_with_zero_age_fails_every_running_run(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS]), (FROST, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS]), (FROST, [TAGS])])
     done, first, second = (r.review_run_id for r in created.runs)
     record_and_finalize_run(
         store, done, reviews=[PendingReview.from_text(TAGS, review_text("PASS"))]
@@ -740,13 +689,13 @@ def test_reap_with_zero_age_fails_every_running_run(example_kb: Path, store: Sto
 
 
 def test_reap_keeps_young_runs(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS])], owned=True)
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS])], owned=True)
     assert reap_stale_runs(store, older_than=timedelta(hours=2)) == []
     assert run_row(store, created.runs[0].review_run_id)["status"] == "running"
 
 
 def test_reap_runs_of_a_dead_process_on_this_host(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS]), (FROST, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS]), (FROST, [TAGS])])
     dead_here, alive_here, dead_elsewhere = (r.review_run_id for r in created.runs)
     pid = _dead_pid()
     with store.write() as conn:
@@ -767,7 +716,7 @@ def test_reap_runs_of_a_dead_process_on_this_host(example_kb: Path, store: Store
 
 
 def test_reap_dry_run_changes_nothing(example_kb: Path, store: Store) -> None:
-    created = create(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS])])
+    created = create_runs(store, example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS])])
     before = dump(store)
     ids = reap_stale_runs(store, older_than=timedelta(0), dry_run=True)
     assert ids == [r.review_run_id for r in created.runs]

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import STORE_TABLES
 
 from commonplace.git import blob_sha
 from commonplace.review.migrations import MIGRATIONS
 from commonplace.review.store import Store
+from review._support import NOW, insert_batch
 
-NOW = "2024-05-01T10:00:00.000Z"
 NOTE_TEXT = "---\ndescription: x\n---\n\n# X\n"
 GATE_TEXT = "---\ndescription: g\n---\n\nLook.\n"
 NOTE_SHA = blob_sha(NOTE_TEXT.encode())
@@ -117,18 +118,13 @@ def _seed(conn: sqlite3.Connection) -> tuple[int, int]:
         "INSERT OR IGNORE INTO snapshots (sha, text) VALUES (?, ?)",
         [(NOTE_SHA, NOTE_TEXT), (GATE_SHA, GATE_TEXT)],
     )
-    batch_id = conn.execute(
-        "INSERT INTO review_batches (packing, executor, requested_model, requested_model_id,"
-        " created_at) VALUES ('note', 'live-agent', 'demo', 'demo', ?)",
-        (NOW,),
-    ).lastrowid
+    batch_id = insert_batch(conn)
     run_id = _insert_run(conn, batch_id)
     conn.execute(
         "INSERT INTO review_run_gates (review_run_id, gate_id, gate_sha, ordinal)"
         " VALUES (?, 'lens/gate', ?, 0)",
         (run_id, GATE_SHA),
     )
-    assert batch_id is not None
     return batch_id, run_id
 
 
@@ -184,15 +180,7 @@ def test_blank_store_has_every_table_and_view(store: Store) -> None:
     with store.read() as conn:
         objects = {(row[0], row[1]) for row in conn.execute("SELECT type, name FROM sqlite_master")}
         assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    for table in (
-        "review_batches",
-        "review_runs",
-        "review_run_gates",
-        "gate_reviews",
-        "acceptance_events",
-        "snapshots",
-        "model_alias_resolutions",
-    ):
+    for table in STORE_TABLES:
         assert ("table", table) in objects
     assert ("view", "current_gate_acceptances") in objects
 

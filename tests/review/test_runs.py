@@ -18,17 +18,7 @@ from commonplace.review.runs import (
 )
 from commonplace.review.storecheck import check_store
 from commonplace.workspace import Workspace, open_workspace
-
-FROST = "kb/notes/frost-dates.md"
-SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
-OVERREACH = "claims/overreaching-generalization"
-TITLE_CLAIM = "claims/title-states-a-claim"
-TAGS = "metadata/tags-present"
-
-
-@pytest.fixture
-def ws(example_kb: Path, tmp_path: Path) -> Workspace:
-    return open_workspace(db=tmp_path / "db" / "store.sqlite", cwd=example_kb)
+from review._support import FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 
 
 def review(decision: str) -> str:

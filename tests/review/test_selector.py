@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-import pytest
 from conftest import commit_all
 
 from commonplace.kb.files import read_file
@@ -21,25 +20,22 @@ from commonplace.review.selector import (
     select_stale,
     select_targets,
 )
-from commonplace.workspace import Workspace, open_workspace
+from commonplace.workspace import Workspace
+from review._support import (
+    ABBREV,
+    COMPOST,
+    DATE,
+    FROST,
+    OVERREACH,
+    REPEATS,
+    SEEDS,
+    SKETCH,
+    TAGS,
+    TITLE_CLAIM,
+)
 
-SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
-DATE = "kb/notes/date-every-entry-before-writing-anything-else.md"
-FROST = "kb/notes/frost-dates.md"
-SEEDS = "kb/notes/seed-packets.md"
-COMPOST = "kb/notes/topics/compost-readings-are-only-comparable-at-the-same-depth.md"
 NOTES = (SKETCH, DATE, FROST, SEEDS, COMPOST)
-OVERREACH = "claims/overreaching-generalization"
-TITLE_CLAIM = "claims/title-states-a-claim"
-REPEATS = "clarity/description-repeats-title"
-ABBREV = "clarity/undefined-abbreviation"
-TAGS = "metadata/tags-present"
 GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
-
-
-@pytest.fixture
-def ws(example_kb: Path, tmp_path: Path) -> Workspace:
-    return open_workspace(db=tmp_path / "db" / "store.sqlite", cwd=example_kb)
 
 
 def accept(ws: Workspace, note: str, gates: Sequence[str], model: str = "demo") -> None:
@@ -64,6 +60,17 @@ def stale(
         ws, gate_refs=gate_refs, model="demo", note_refs=note_refs, reasons=reasons
     )
     return [(p.note_path, p.gate_id, p.reason.value) for p in selection.pairs]
+
+
+def note_changed_diff(ws: Workspace) -> list[str]:
+    """The diff lines of the one stale pair (SKETCH, TAGS), which must be note-changed."""
+    selection = select_targets(
+        ws, gate_refs=[TAGS], model="demo", note_refs=[SKETCH], include_diff=True
+    )
+    (pair,) = selection.pairs
+    assert pair.reason is StaleReason.NOTE_CHANGED
+    assert pair.diff is not None
+    return pair.diff.splitlines()
 
 
 def edit(kb: Path, key: str, old: str, new: str) -> None:
@@ -182,15 +189,8 @@ def test_the_diff_comes_from_the_stored_snapshot_not_from_git(
     edit(example_kb, SKETCH, "Always sketches", "Uncommitted sketches")
     accept(ws, SKETCH, [TAGS])
     edit(example_kb, SKETCH, "Uncommitted sketches", "Later sketches")
-    selection = select_targets(
-        ws, gate_refs=[TAGS], model="demo", note_refs=[SKETCH], include_diff=True
-    )
-    (pair,) = selection.pairs
-    assert pair.reason is StaleReason.NOTE_CHANGED
-    assert pair.diff is not None
-    assert "-Uncommitted sketches are better than words, for every kind of record." in (
-        pair.diff.splitlines()
-    )
+    lines = note_changed_diff(ws)
+    assert "-Uncommitted sketches are better than words, for every kind of record." in lines
 
 
 def test_reasons_filter(ws: Workspace, example_kb: Path) -> None:
@@ -262,15 +262,8 @@ def test_the_latest_acceptance_wins(ws: Workspace, example_kb: Path) -> None:
     assert stale(ws, note_refs=[SKETCH], gate_refs=[TAGS]) == []
     # Back to the first accepted version: the older acceptance does not count.
     (example_kb / SKETCH).write_text(original, encoding="utf-8")
-    selection = select_targets(
-        ws, gate_refs=[TAGS], model="demo", note_refs=[SKETCH], include_diff=True
-    )
-    (pair,) = selection.pairs
-    assert pair.reason is StaleReason.NOTE_CHANGED
-    assert pair.diff is not None
-    assert "-Usually sketches are better than words, for every kind of record." in (
-        pair.diff.splitlines()
-    )
+    lines = note_changed_diff(ws)
+    assert "-Usually sketches are better than words, for every kind of record." in lines
 
 
 def test_current_only(ws: Workspace) -> None:

@@ -7,10 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import execute_sql
 
 from commonplace.errors import UserError
 from commonplace.review.migrations import MIGRATIONS
 from commonplace.review.store import BUSY_TIMEOUT_MS, Store, schema_version
+from review._support import insert_batch
 
 
 @pytest.fixture
@@ -19,13 +21,7 @@ def store_path(tmp_path: Path) -> Path:
 
 
 def _insert_batch(conn: sqlite3.Connection, executor: str = "live-agent") -> int:
-    cursor = conn.execute(
-        "INSERT INTO review_batches (packing, executor, requested_model, requested_model_id,"
-        " created_at) VALUES ('note', ?, 'demo', 'demo', '2024-01-01T00:00:00.000Z')",
-        (executor,),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return insert_batch(conn, executor=executor, created_at="2024-01-01T00:00:00.000Z")
 
 
 def test_first_write_creates_the_file_owner_only(store_path: Path) -> None:
@@ -122,17 +118,10 @@ def test_nested_write_is_refused(store_path: Path) -> None:
         pass
 
 
-def _bump_version(path: Path, version: int) -> None:
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {version}")
-    conn.commit()
-    conn.close()
-
-
 def test_a_newer_store_is_refused_with_a_clear_message(store_path: Path) -> None:
     Store(store_path).migrate()
     newer = len(MIGRATIONS) + 1
-    _bump_version(store_path, newer)
+    execute_sql(store_path, f"PRAGMA user_version = {newer}")
     with pytest.raises(UserError) as info, Store(store_path).read():
         pass
     assert "newer" in info.value.message
@@ -144,7 +133,7 @@ def test_a_newer_store_is_refused_with_a_clear_message(store_path: Path) -> None
 def test_a_newer_store_stays_refused_on_a_second_attempt(store_path: Path) -> None:
     """The refusal must not be forgotten by the same Store object."""
     Store(store_path).migrate()
-    _bump_version(store_path, len(MIGRATIONS) + 1)
+    execute_sql(store_path, f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     store = Store(store_path)
     with pytest.raises(UserError, match="newer"), store.read():
         pass

@@ -3,51 +3,40 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from commonplace.config import load_config
-from commonplace.git import blob_sha, read_state
+from commonplace.git import blob_sha
 from commonplace.kb.files import read_file
 from commonplace.kb.gates import load_gates
 from commonplace.review.ack import ack_pairs
 from commonplace.review.lifecycle import (
-    CreatedBatch,
-    Packing,
     PendingReview,
-    create_batch,
     fail_run,
     record_and_finalize_run,
     record_gate_review,
 )
 from commonplace.review.migrations import MIGRATIONS
-from commonplace.review.partitions import Partition
 from commonplace.review.store import Store
 from commonplace.review.storecheck import check_store, store_stats
-from commonplace.review.targets import plan_runs
-
-SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
-DATE = "kb/notes/date-every-entry-before-writing-anything-else.md"
-FROST = "kb/notes/frost-dates.md"
-SEEDS = "kb/notes/seed-packets.md"
-ABBREV = "clarity/undefined-abbreviation"
-TAGS = "metadata/tags-present"
-DEMO = Partition(requested_model="demo", effort=None, model="demo-reviewer-1")
-NOW = "2024-05-01T10:00:00.000Z"
+from review._support import (
+    ABBREV,
+    DATE,
+    FROST,
+    NOW,
+    SEEDS,
+    SKETCH,
+    TAGS,
+    insert_batch,
+    kb_state,
+    start_run,
+)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "store.sqlite")
-
-
-def create(store: Store, kb: Path, note: str, gates: Sequence[str]) -> CreatedBatch:
-    config = load_config(kb)
-    git = read_state(config.kb_root, [*config.scan_roots, config.gates_dir])
-    plan = plan_runs(config, git, [(read_file(kb, note), gates)])
-    return create_batch(store, plan, packing=Packing.NOTE, runner="live-agent", partition=DEMO)
 
 
 def text(decision: str) -> str:
@@ -56,7 +45,7 @@ def text(decision: str) -> str:
 
 def healthy(store: Store, kb: Path) -> dict[str, int]:
     """A completed, a failed and a running run, and an ack in another partition."""
-    done = create(store, kb, SKETCH, [TAGS, ABBREV]).runs[0].review_run_id
+    done = start_run(store, kb, SKETCH, [TAGS, ABBREV])
     record_and_finalize_run(
         store,
         done,
@@ -65,11 +54,10 @@ def healthy(store: Store, kb: Path) -> dict[str, int]:
             PendingReview.from_text(ABBREV, text("WARN")),
         ],
     )
-    failed = create(store, kb, DATE, [TAGS]).runs[0].review_run_id
+    failed = start_run(store, kb, DATE, [TAGS])
     fail_run(store, failed, "crashed")
-    running = create(store, kb, FROST, [TAGS]).runs[0].review_run_id
-    config = load_config(kb)
-    git = read_state(config.kb_root, [*config.scan_roots, config.gates_dir])
+    running = start_run(store, kb, FROST, [TAGS])
+    config, git = kb_state(kb)
     ack_pairs(
         store, git, note=read_file(kb, SEEDS), gates=load_gates(config, [TAGS]), model_id="gpt-5-5"
     )
@@ -119,11 +107,7 @@ def test_a_completed_run_missing_a_gate_review(store: Store) -> None:
             "INSERT INTO snapshots (sha, text) VALUES (?, ?)",
             [(note_sha, note_text), (gate_sha, gate_text)],
         )
-        batch = conn.execute(
-            "INSERT INTO review_batches (packing, executor, requested_model,"
-            " requested_model_id, created_at) VALUES ('note', 'x', 'm', 'm', ?)",
-            (NOW,),
-        ).lastrowid
+        batch = insert_batch(conn, executor="x", model="m")
         run = conn.execute(
             "INSERT INTO review_runs (batch_id, note_path, model_id, runner, reviewed_note_sha,"
             " started_at, completed_at, status) VALUES (?, 'kb/notes/n.md', 'm', 'x', ?, ?, ?,"
@@ -161,7 +145,7 @@ def test_a_review_of_another_gate_version_does_not_cover_the_gate(
 
 def test_a_full_review_acceptance_from_a_failed_run(store: Store, example_kb: Path) -> None:
     healthy(store, example_kb)
-    run_id = create(store, example_kb, SKETCH, [TAGS]).runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     review = record_gate_review(store, run_id, TAGS, text("PASS"))
     fail_run(store, run_id, "timeout")
     with store.write() as conn:
@@ -197,7 +181,7 @@ def test_an_acceptance_that_does_not_match_its_review(store: Store, example_kb: 
 
 
 def test_an_acceptance_of_an_unknown_decision(store: Store, example_kb: Path) -> None:
-    run_id = create(store, example_kb, SKETCH, [TAGS]).runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     record_and_finalize_run(store, run_id, reviews=[PendingReview.from_text(TAGS, "no verdict")])
     with store.write() as conn:
         review_id = conn.execute("SELECT id FROM gate_reviews").fetchone()[0]
@@ -214,7 +198,7 @@ def test_an_acceptance_of_an_unknown_decision(store: Store, example_kb: Path) ->
 
 
 def test_a_gate_review_in_another_partition_than_its_run(store: Store, example_kb: Path) -> None:
-    run_id = create(store, example_kb, SKETCH, [TAGS]).runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     review = record_gate_review(store, run_id, TAGS, text("PASS"))
     with store.write() as conn:
         conn.execute(
@@ -226,14 +210,10 @@ def test_a_gate_review_in_another_partition_than_its_run(store: Store, example_k
 
 
 def test_a_run_without_gates_and_a_batch_without_runs(store: Store, example_kb: Path) -> None:
-    run_id = create(store, example_kb, SKETCH, [TAGS]).runs[0].review_run_id
+    run_id = start_run(store, example_kb, SKETCH, [TAGS])
     with store.write() as conn:
         conn.execute("DELETE FROM review_run_gates WHERE review_run_id = ?", (run_id,))
-        empty = conn.execute(
-            "INSERT INTO review_batches (packing, executor, requested_model,"
-            " requested_model_id, created_at) VALUES ('gate', 'x', 'm', 'm', ?)",
-            (NOW,),
-        ).lastrowid
+        empty = insert_batch(conn, packing="gate", executor="x", model="m")
     assert check_store(store).violations == (
         f"review run {run_id} has no gates",
         f"review batch {empty} has no runs",

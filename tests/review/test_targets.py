@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git
+from conftest import commit_all, git, head
 
-from commonplace.config import load_config
 from commonplace.errors import UserError
-from commonplace.git import read_state
 from commonplace.kb.files import KbFile, read_file
-from commonplace.review.targets import Plan, plan_runs
+from review._support import make_plan
 
 ALPHA = "kb/notes/alpha.md"
 BETA = "kb/notes/beta.md"
@@ -57,22 +54,8 @@ def kb(tmp_path: Path) -> Path:
     return root
 
 
-def plan(kb: Path, requests: Sequence[tuple[str | KbFile, Sequence[str]]]) -> Plan:
-    config = load_config(kb)
-    state = read_state(config.kb_root, [*config.scan_roots, config.gates_dir])
-    return plan_runs(
-        config,
-        state,
-        [(n if isinstance(n, KbFile) else read_file(kb, n), gates) for n, gates in requests],
-    )
-
-
-def head(kb: Path) -> str:
-    return git(kb, "rev-parse", "HEAD").strip()
-
-
 def test_targets_in_requested_order_with_applicable_gates(kb: Path) -> None:
-    result = plan(kb, [(GAMMA, [TYPED, CLARITY, TITLE]), (ALPHA, [CLARITY, CLARITY, TERMS])])
+    result = make_plan(kb, [(GAMMA, [TYPED, CLARITY, TITLE]), (ALPHA, [CLARITY, CLARITY, TERMS])])
     assert [(t.note.key, [g.id for g in t.gates]) for t in result.targets] == [
         (GAMMA, [TYPED, CLARITY, TITLE]),
         (ALPHA, [CLARITY, TERMS]),
@@ -84,7 +67,7 @@ def test_targets_in_requested_order_with_applicable_gates(kb: Path) -> None:
 
 
 def test_inapplicable_gates_are_skipped_with_reasons(kb: Path) -> None:
-    result = plan(kb, [(BETA, [TITLE, CLARITY, TYPED])])
+    result = make_plan(kb, [(BETA, [TITLE, CLARITY, TYPED])])
     assert [(t.note.key, [g.id for g in t.gates]) for t in result.targets] == [(BETA, [CLARITY])]
     assert [(s.note_path, s.gate_id, s.reason) for s in result.skipped] == [
         (BETA, TITLE, "requires trait title-as-claim"),
@@ -93,14 +76,14 @@ def test_inapplicable_gates_are_skipped_with_reasons(kb: Path) -> None:
 
 
 def test_a_note_without_applicable_gates_is_skipped_whole(kb: Path) -> None:
-    result = plan(kb, [(BETA, [TITLE, TYPED]), (ALPHA, [TITLE])])
+    result = make_plan(kb, [(BETA, [TITLE, TYPED]), (ALPHA, [TITLE])])
     assert [t.note.key for t in result.targets] == [ALPHA]
     assert [(s.note_path, s.gate_id) for s in result.skipped] == [(BETA, TITLE), (BETA, TYPED)]
 
 
 def test_nothing_applicable_is_an_error_naming_the_pairs(kb: Path) -> None:
     with pytest.raises(UserError, match="no applicable gates") as info:
-        plan(kb, [(BETA, [TITLE, TYPED])])
+        make_plan(kb, [(BETA, [TITLE, TYPED])])
     assert f"{BETA} :: {TITLE}: requires trait title-as-claim" in info.value.message
     assert f"{BETA} :: {TYPED}: requires type kb/types/claim.md" in info.value.message
 
@@ -110,7 +93,7 @@ def test_dirty_gates_are_fatal_and_named(kb: Path) -> None:
         path = kb / "kb/instructions/review-gates/prose" / f"{name}.md"
         path.write_text(path.read_text() + "\nEdited.\n")
     with pytest.raises(UserError, match="dirty gates are fatal") as info:
-        plan(kb, [(ALPHA, [CLARITY, TERMS, TITLE])])
+        make_plan(kb, [(ALPHA, [CLARITY, TERMS, TITLE])])
     assert f"{CLARITY}, {TERMS} have uncommitted changes" in info.value.message
     assert TITLE not in info.value.message
 
@@ -119,7 +102,7 @@ def test_a_single_dirty_gate(kb: Path) -> None:
     path = kb / "kb/instructions/review-gates/prose/clarity.md"
     path.write_text(path.read_text() + "\nEdited.\n")
     with pytest.raises(UserError, match=f"{CLARITY} has uncommitted changes"):
-        plan(kb, [(ALPHA, [CLARITY])])
+        make_plan(kb, [(ALPHA, [CLARITY])])
 
 
 def test_a_staged_gate_edit_is_dirty_too(kb: Path) -> None:
@@ -127,7 +110,7 @@ def test_a_staged_gate_edit_is_dirty_too(kb: Path) -> None:
     path.write_text(path.read_text() + "\nStaged.\n")
     git(kb, "add", "-A")
     with pytest.raises(UserError, match="dirty gates are fatal"):
-        plan(kb, [(ALPHA, [CLARITY])])
+        make_plan(kb, [(ALPHA, [CLARITY])])
 
 
 def test_an_uncommitted_new_gate_is_dirty(kb: Path) -> None:
@@ -135,33 +118,33 @@ def test_an_uncommitted_new_gate_is_dirty(kb: Path) -> None:
         "---\ndescription: New\n---\n\nNew gate.\n"
     )
     with pytest.raises(UserError, match="prose/new has uncommitted"):
-        plan(kb, [(ALPHA, ["prose/new"])])
+        make_plan(kb, [(ALPHA, ["prose/new"])])
 
 
 def test_a_dirty_gate_that_does_not_apply_is_not_fatal(kb: Path) -> None:
     path = kb / "kb/instructions/review-gates/claims/title.md"
     path.write_text(path.read_text() + "\nEdited.\n")
-    result = plan(kb, [(BETA, [TITLE, CLARITY])])
+    result = make_plan(kb, [(BETA, [TITLE, CLARITY])])
     assert [g.id for g in result.targets[0].gates] == [CLARITY]
     assert [s.gate_id for s in result.skipped] == [TITLE]
 
 
 def test_a_dirty_note_has_no_commit(kb: Path) -> None:
     (kb / ALPHA).write_text((kb / ALPHA).read_text() + "\nMore.\n")
-    result = plan(kb, [(ALPHA, [CLARITY]), (GAMMA, [CLARITY])])
+    result = make_plan(kb, [(ALPHA, [CLARITY]), (GAMMA, [CLARITY])])
     assert [t.note_commit for t in result.targets] == [None, head(kb)]
     assert result.targets[0].note.sha == read_file(kb, ALPHA).sha
 
 
 def test_a_missing_gate_is_refused(kb: Path) -> None:
     with pytest.raises(UserError, match="gate not found: prose/nope"):
-        plan(kb, [(ALPHA, [CLARITY, "prose/nope"])])
+        make_plan(kb, [(ALPHA, [CLARITY, "prose/nope"])])
 
 
 def test_the_pair_separator_is_reserved_in_note_keys(kb: Path) -> None:
     note = KbFile("kb/notes/a :: b.md", (kb / ALPHA).read_bytes())
     with pytest.raises(UserError, match="reserved"):
-        plan(kb, [(note, [CLARITY])])
+        make_plan(kb, [(note, [CLARITY])])
 
 
 def test_outside_git_nothing_is_dirty_and_there_is_no_commit(tmp_path: Path) -> None:
@@ -171,6 +154,6 @@ def test_outside_git_nothing_is_dirty_and_there_is_no_commit(tmp_path: Path) -> 
     )
     if probe.returncode == 0:
         pytest.skip("the temporary directory is inside a git repository")
-    result = plan(root, [(ALPHA, [CLARITY, TITLE])])
+    result = make_plan(root, [(ALPHA, [CLARITY, TITLE])])
     assert [g.id for g in result.targets[0].gates] == [CLARITY, TITLE]
     assert result.targets[0].note_commit is None

@@ -1,0 +1,95 @@
+"""Helpers shared by the review library tests: the example KB's notes and gates,
+planning and creating review runs against a store, and raw store rows."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from commonplace.config import Config, load_config
+from commonplace.git import GitState, read_state
+from commonplace.kb.files import KbFile, read_file
+from commonplace.review.lifecycle import CreatedBatch, Packing, create_batch
+from commonplace.review.partitions import Partition
+from commonplace.review.store import Store
+from commonplace.review.targets import Plan, plan_runs
+
+# Example-KB notes.
+SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
+DATE = "kb/notes/date-every-entry-before-writing-anything-else.md"
+FROST = "kb/notes/frost-dates.md"  # traits: []
+SEEDS = "kb/notes/seed-packets.md"
+COMPOST = "kb/notes/topics/compost-readings-are-only-comparable-at-the-same-depth.md"
+
+# Example-KB gates.
+OVERREACH = "claims/overreaching-generalization"
+TITLE_CLAIM = "claims/title-states-a-claim"  # requires_trait: title-as-claim
+REPEATS = "clarity/description-repeats-title"
+ABBREV = "clarity/undefined-abbreviation"
+TAGS = "metadata/tags-present"
+
+# The partition `demo` names through the example KB's config alias.
+DEMO = Partition(requested_model="demo", effort=None, model="demo-reviewer-1")
+
+# The timestamp of rows written with raw SQL.
+NOW = "2024-05-01T10:00:00.000Z"
+
+
+def kb_state(kb: Path) -> tuple[Config, GitState]:
+    """The KB's config and the git state of its notes and gates."""
+    config = load_config(kb)
+    return config, read_state(config.kb_root, [*config.scan_roots, config.gates_dir])
+
+
+def make_plan(kb: Path, requests: Sequence[tuple[str | KbFile, Sequence[str]]]) -> Plan:
+    """plan_runs for (note, gate refs) requests; a note is a key or a KbFile."""
+    config, state = kb_state(kb)
+    return plan_runs(
+        config,
+        state,
+        [(n if isinstance(n, KbFile) else read_file(kb, n), gates) for n, gates in requests],
+    )
+
+
+def create_runs(
+    store: Store,
+    kb: Path,
+    requests: Sequence[tuple[str, Sequence[str]]],
+    *,
+    partition: Partition = DEMO,
+    owned: bool = False,
+) -> CreatedBatch:
+    """One batch of live-agent runs, note-packed for a single request."""
+    return create_batch(
+        store,
+        make_plan(kb, requests),
+        packing=Packing.NOTE if len(requests) == 1 else Packing.EXPLICIT,
+        runner="live-agent",
+        partition=partition,
+        owned_by_this_process=owned,
+    )
+
+
+def start_run(store: Store, kb: Path, note: str, gates: Sequence[str]) -> int:
+    """A running run of `gates` on `note` in its own batch; returns its id."""
+    return create_runs(store, kb, [(note, gates)]).runs[0].review_run_id
+
+
+def insert_batch(
+    conn: sqlite3.Connection,
+    *,
+    packing: str = "note",
+    executor: str = "live-agent",
+    model: str = "demo",
+    created_at: str = NOW,
+) -> int:
+    """A review_batches row written with raw SQL (requested model and model id
+    both `model`); returns its id."""
+    batch_id = conn.execute(
+        "INSERT INTO review_batches (packing, executor, requested_model, requested_model_id,"
+        " created_at) VALUES (?, ?, ?, ?, ?)",
+        (packing, executor, model, model, created_at),
+    ).lastrowid
+    assert batch_id is not None
+    return batch_id
