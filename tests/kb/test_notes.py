@@ -14,7 +14,6 @@ from commonplace.git import GitState, read_state
 from commonplace.kb.files import KbFile, read_file
 from commonplace.kb.notes import (
     NoteFacts,
-    frontmatter_block,
     is_index,
     normalize_type,
     note_facts,
@@ -312,10 +311,10 @@ def test_note_facts_invalid_yaml() -> None:
 
 
 def test_frontmatter_block() -> None:
-    assert frontmatter_block(KbFile("a.md", b"---\na: b\n---\nbody")) == "a: b\n"
-    assert frontmatter_block(KbFile("a.md", b"\xef\xbb\xbf---\na: b\n---\n")) == "a: b\n"
-    assert frontmatter_block(KbFile("a.md", b"# title\n---\na: b\n---\n")) is None
-    assert frontmatter_block(KbFile("a.md", b"---\nunclosed\n")) is None
+    assert KbFile("a.md", b"---\na: b\n---\nbody").frontmatter_block == "a: b\n"
+    assert KbFile("a.md", b"\xef\xbb\xbf---\na: b\n---\n").frontmatter_block == "a: b\n"
+    assert KbFile("a.md", b"# title\n---\na: b\n---\n").frontmatter_block is None
+    assert KbFile("a.md", b"---\nunclosed\n").frontmatter_block is None
 
 
 def test_note_facts_of_a_real_file(kb: Path) -> None:

@@ -31,13 +31,8 @@ def is_index(name: str) -> bool:
     return name == "index.md" or name.endswith("-index.md")
 
 
-def frontmatter_block(file: KbFile) -> str | None:
-    """The note's frontmatter block, or None when it has none."""
-    return file.frontmatter_block
-
-
 def note_facts(file: KbFile) -> NoteFacts:
-    block = frontmatter_block(file)
+    block = file.frontmatter_block
     if block is None:
         return NoteFacts(None, frozenset(), None)
     try:
@@ -107,7 +102,9 @@ def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Pa
         key = key_for_path(config.kb_root, raw, cwd=cwd)
         path = config.kb_root / key
         if path.is_dir():
-            keys = sorted(k for k in _walk(config.kb_root, key) if _reviewable_path(config, git, k))
+            keys = sorted(
+                k for k in _walk(config.kb_root, key) if _why_not_reviewable(config, git, k) is None
+            )
             files = [
                 f
                 for f in (read_file(config.kb_root, k) for k in keys)
@@ -118,7 +115,7 @@ def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Pa
         elif path.is_file():
             problem = _why_not_reviewable(config, git, key)
             file = read_file(config.kb_root, key)
-            if problem is None and frontmatter_block(file) is None:
+            if problem is None and file.frontmatter_block is None:
                 problem = "it has no YAML frontmatter"
             if problem:
                 raise UserError(f"{raw} is not a reviewable note: {problem}")
@@ -128,10 +125,6 @@ def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Pa
         for file in files:
             found.setdefault(file.key, file)
     return list(found.values())
-
-
-def _reviewable_path(config: Config, git: GitState, key: str) -> bool:
-    return _why_not_reviewable(config, git, key) is None
 
 
 def _in_scan_root(config: Config, key: str) -> bool:
