@@ -141,8 +141,9 @@ def main() -> None:
         sh("commonplace-review-store", "stats", cwd=kb)
         sh("commonplace-review-store", "check", cwd=kb)
         print(
-            "\nDemo finished: every review above came from the stand-in reviewer. Real "
-            "reviews use claude-code, codex or a configured command runner (see README)."
+            "\nDemo finished: every review above came from the stand-in reviewer. For real"
+            " reviews an LLM agent writes the gate reviews through the same commands; the"
+            " claude-code, codex and command runners are not built yet (see README)."
         )
 
 
