@@ -39,6 +39,12 @@ def sh(*argv: str, cwd: Path, stdin: str | None = None, show: bool = True) -> st
     return done.stdout
 
 
+def stale_pairs(kb: Path, *, show: bool) -> list[dict[str, str]]:
+    """The selector's JSON answer for every gate of the demo partition."""
+    argv = ("commonplace-review-target-selector", "--all-gates", "--model", MODEL, "--json")
+    return json.loads(sh(*argv, cwd=kb, show=show))
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="commonplace-demo-") as tmp:
         kb = Path(tmp) / "example-kb"
@@ -60,17 +66,7 @@ def main() -> None:
 
         print("\n== 1. What is stale for the partition 'demo'?")
         sh("commonplace-review-target-selector", "--all-gates", "--model", MODEL, cwd=kb)
-        stale = json.loads(
-            sh(
-                "commonplace-review-target-selector",
-                "--all-gates",
-                "--model",
-                MODEL,
-                "--json",
-                cwd=kb,
-                show=False,
-            )
-        )
+        stale = stale_pairs(kb, show=False)
         by_note: dict[str, list[str]] = {}
         for pair in stale:
             by_note.setdefault(pair["note_path"], []).append(pair["gate_id"])
@@ -125,16 +121,7 @@ def main() -> None:
             path.read_text(encoding="utf-8") + "\nOne more line, added later.\n", encoding="utf-8"
         )
         sh("git", "commit", "-qam", "edit a note", cwd=kb, show=False)
-        changed = json.loads(
-            sh(
-                "commonplace-review-target-selector",
-                "--all-gates",
-                "--model",
-                MODEL,
-                "--json",
-                cwd=kb,
-            )
-        )
+        changed = stale_pairs(kb, show=True)
         print(json.dumps(changed[0], indent=2))
 
         print("\n== 5. What the store holds, and its invariants")

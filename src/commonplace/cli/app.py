@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from commonplace.workspace import Workspace
 
+# Mirrors review.partitions.EFFORTS, which resolve_partition validates; kept
+# here so that building a parser does not import the store and its SQLite.
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 

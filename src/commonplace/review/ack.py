@@ -14,6 +14,7 @@ from commonplace.kb.gates import Gate
 from commonplace.kb.notes import note_facts
 from commonplace.review.lifecycle import utc_now
 from commonplace.review.store import Store
+from commonplace.review.targets import refuse_dirty_gates
 
 if TYPE_CHECKING:
     from commonplace.workspace import Workspace
@@ -56,12 +57,7 @@ def ack_pairs(
         raise UserError(
             f"gates that do not apply to {note.key}: {', '.join(refused)}; nothing acked"
         )
-    dirty = [g.id for g in gates if git.is_dirty(g.key)]
-    if dirty:
-        raise UserError(
-            f"dirty gates are fatal: {', '.join(dirty)} ha"
-            f"{'s' if len(dirty) == 1 else 've'} uncommitted changes; nothing acked"
-        )
+    refuse_dirty_gates(git, gates, "; nothing acked")
     now = utc_now()
     commit = git.commit_for(note.key)
     acked = []

@@ -54,21 +54,29 @@ def plan_runs(
         facts = note_facts(note)
         applicable: list[Gate] = []
         for gate_id in dict.fromkeys(gate_ids):
-            gate = gates.get(gate_id) or gates.setdefault(gate_id, load_gate(config, gate_id))
+            gate = gates.get(gate_id)
+            if gate is None:
+                gate = gates[gate_id] = load_gate(config, gate_id)
             if gate.applies_to(facts):
                 applicable.append(gate)
             else:
                 skipped.append(SkippedPair(note.key, gate_id, gate.skip_reason(facts)))
         if applicable:
             targets.append(RunTarget(note, git.commit_for(note.key), tuple(applicable)))
-    dirty = sorted({g.id for t in targets for g in t.gates if git.is_dirty(g.key)})
-    if dirty:
-        raise UserError(
-            f"dirty gates are fatal: {', '.join(dirty)} ha{'s' if len(dirty) == 1 else 've'} "
-            "uncommitted changes; commit the gate text first, because accepted reviews "
-            "must point at committed gates"
-        )
+    refuse_dirty_gates(git, [g for t in targets for g in t.gates])
     if not targets:
         detail = "; ".join(f"{s.note_path} :: {s.gate_id}: {s.reason}" for s in skipped)
         raise UserError(f"no applicable gates to review ({detail})")
     return Plan(tuple(targets), tuple(skipped))
+
+
+def refuse_dirty_gates(git: GitState, gates: Sequence[Gate], consequence: str = "") -> None:
+    """Dirty gates are fatal wherever a baseline is written: accepted reviews
+    must point at committed gate text."""
+    dirty = sorted({g.id for g in gates if git.is_dirty(g.key)})
+    if dirty:
+        raise UserError(
+            f"dirty gates are fatal: {', '.join(dirty)} ha{'s' if len(dirty) == 1 else 've'} "
+            "uncommitted changes; commit the gate text first, because accepted reviews "
+            f"must point at committed gates{consequence}"
+        )
