@@ -9,6 +9,7 @@ from pathlib import Path
 
 from commonplace.config import Config, load_config
 from commonplace.git import GitState, read_state
+from commonplace.review.partitions import Partition, resolve_partition
 from commonplace.review.store import Store
 
 
@@ -21,6 +22,10 @@ class Workspace:
     def git_state(self) -> GitState:
         """The KB's git state over the notes and gates (two git calls)."""
         return read_state(self.config.kb_root, [*self.config.scan_roots, self.config.gates_dir])
+
+    def partition(self, model: str, effort: str | None) -> Partition:
+        """The partition every read and write path uses for these flags."""
+        return resolve_partition(model, effort, aliases=self.config.model_aliases, store=self.store)
 
 
 def open_workspace(

@@ -21,6 +21,7 @@ from cli._support import (
     write_review,
     write_reviews,
 )
+from commonplace.review.migrations import MIGRATIONS
 
 
 def _start(kb: Path, script: str, *args: str, stdin: str | None = None) -> subprocess.Popen[str]:
@@ -198,7 +199,7 @@ def test_eight_processes_create_runs_on_a_fresh_store(cli, example_kb: Path) -> 
     results = _finish(procs)
     _no_lock_errors(results)
     assert [code for code, _, _ in results] == [0] * 8, results
-    assert one(db, "PRAGMA user_version") == 1
+    assert one(db, "PRAGMA user_version") == len(MIGRATIONS)
     assert one(db, "SELECT COUNT(DISTINCT id) FROM review_runs") == 8
     assert one(db, "SELECT COUNT(DISTINCT batch_id) FROM review_runs") == 8
     assert one(db, "SELECT COUNT(*) FROM review_run_gates") == 16

@@ -22,6 +22,7 @@ from cli._support import (
     store_of,
     write_review,
 )
+from commonplace.review.migrations import MIGRATIONS
 
 DECISIONS = ("PASS", "WARN")  # of the two clarity gates in a completed run
 
@@ -106,7 +107,7 @@ def test_check_passes_on_a_healthy_store(cli, example_kb: Path) -> None:
     assert result.code == 0, result.out + result.err
     report = result.json()
     assert report["ok"] is True and report["violations"] == []
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == len(MIGRATIONS)
     assert report["running_runs"] == 1
     text = cli("review-store", "check", cwd=example_kb)
     assert text.code == 0 and text.out.startswith("ok:")
@@ -171,7 +172,7 @@ def test_stats_json(cli, example_kb: Path) -> None:
     result = cli("review-store", "stats", "--json", cwd=kb)
     assert result.code == 0, result.err
     stats = result.json()
-    assert stats["schema_version"] == 1
+    assert stats["schema_version"] == len(MIGRATIONS)
     assert stats["batches"] == 2
     assert stats["runs"] == {"completed": 1, "failed": 1}
     assert stats["gate_reviews"] == {"pass": 1, "warn": 1, "unknown": 1}
@@ -189,22 +190,24 @@ def test_stats_and_check_without_a_store_create_nothing(cli, example_kb: Path) -
     assert not store_of(example_kb).exists()
 
 
-def test_migrate_creates_schema_version_1(cli, example_kb: Path, tmp_path: Path) -> None:
+def test_migrate_creates_the_latest_schema_version(cli, example_kb: Path, tmp_path: Path) -> None:
     db = tmp_path / "fresh" / "nested" / "store.sqlite"
     result = cli("review-store", "migrate", "--db", str(db), "--json", cwd=example_kb)
     assert result.code == 0, result.err
     payload = result.json()
-    assert (payload["from_version"], payload["to_version"]) == (0, 1)
+    assert (payload["from_version"], payload["to_version"]) == (0, len(MIGRATIONS))
     assert Path(payload["path"]) == db
     assert db.exists()
-    assert one(db, "PRAGMA user_version") == 1
+    assert one(db, "PRAGMA user_version") == len(MIGRATIONS)
     names = {name for (name,) in rows(db, "SELECT name FROM sqlite_master")}
     assert set(TABLES) | {"current_gate_acceptances"} <= names
     assert one(db, "PRAGMA journal_mode") == "wal"
     assert db.stat().st_mode & 0o077 == 0  # owner-only
     again = cli("review-store", "migrate", "--db", str(db), "--json", cwd=example_kb)
-    assert again.code == 0 and (again.json()["from_version"], again.json()["to_version"]) == (1, 1)
+    latest = len(MIGRATIONS)
+    assert again.code == 0
+    assert (again.json()["from_version"], again.json()["to_version"]) == (latest, latest)
     # The default path is used without --db.
     default = cli("review-store", "migrate", cwd=example_kb)
     assert default.code == 0, default.err
-    assert one(store_of(example_kb), "PRAGMA user_version") == 1
+    assert one(store_of(example_kb), "PRAGMA user_version") == len(MIGRATIONS)

@@ -533,21 +533,27 @@ def test_finalize_attaches_execution_data(example_kb: Path, store: Store) -> Non
         run_id,
         reviews=[PendingReview.from_text(TAGS, review_text("PASS"))],
         execution=ExecutionData(telemetry={"b": 2, "a": 1}, debug_log="log", raw_output="raw"),
+        bundle_markdown="the run's blocks",
     )
     run = run_row(store, run_id)
     assert json.loads(str(run["telemetry_json"])) == {"a": 1, "b": 2}
-    assert (run["debug_log"], run["raw_bundle_markdown"]) == ("log", "raw")
+    assert (run["debug_log"], run["raw_bundle_markdown"]) == ("log", "the run's blocks")
+    assert rows(store, "SELECT raw_output FROM review_batches") == [{"raw_output": "raw"}]
 
 
 def test_a_refused_finalize_still_keeps_execution_data(example_kb: Path, store: Store) -> None:
     run_id = start_run(store, example_kb, SKETCH, [TAGS, ABBREV])
     outcome = record_and_finalize_run(
-        store, run_id, execution=ExecutionData(telemetry={"model": "m"}, raw_output="raw")
+        store,
+        run_id,
+        execution=ExecutionData(telemetry={"model": "m"}, raw_output="raw"),
+        bundle_markdown="partial blocks",
     )
     assert outcome.status is RunStatus.FAILED
     run = run_row(store, run_id)
     assert json.loads(str(run["telemetry_json"])) == {"model": "m"}
-    assert run["raw_bundle_markdown"] == "raw"
+    assert run["raw_bundle_markdown"] == "partial blocks"
+    assert rows(store, "SELECT raw_output FROM review_batches") == [{"raw_output": "raw"}]
 
 
 # --- fail ----------------------------------------------------------------------------------
@@ -607,12 +613,12 @@ def test_attach_execution_data_coalesces(example_kb: Path, store: Store) -> None
     )
     assert [json.loads(str(r["telemetry_json"])) for r in runs] == [{"cost": 0.5}] * 2
     assert [r["debug_log"] for r in runs] == ["second log", "first log"]
-    assert [r["raw_bundle_markdown"] for r in runs] == ["raw one", "raw one"]
+    assert [r["raw_bundle_markdown"] for r in runs] == [None, None]
     assert {r["status"] for r in runs} == {"running"}
     assert {r["model_id"] for r in runs} == {"demo-reviewer-1"}
-    (batch,) = rows(store, "SELECT telemetry_json, debug_log FROM review_batches")
+    (batch,) = rows(store, "SELECT telemetry_json, debug_log, raw_output FROM review_batches")
     assert json.loads(str(batch["telemetry_json"])) == {"cost": 0.5}
-    assert batch["debug_log"] == "second log"
+    assert (batch["debug_log"], batch["raw_output"]) == ("second log", "raw one")
 
     attach_execution_data(
         store,
@@ -623,8 +629,8 @@ def test_attach_execution_data_coalesces(example_kb: Path, store: Store) -> None
     runs = rows(store, "SELECT telemetry_json, debug_log, raw_bundle_markdown FROM review_runs")
     assert [json.loads(str(r["telemetry_json"])) for r in runs] == [{"cost": 0.75}] * 2
     assert [(r["debug_log"], r["raw_bundle_markdown"]) for r in runs] == [
-        ("second log", "raw one"),
-        ("first log", "raw one"),
+        ("second log", None),
+        ("first log", None),
     ]
     (batch,) = rows(store, "SELECT telemetry_json, debug_log FROM review_batches")
     assert (json.loads(str(batch["telemetry_json"])), batch["debug_log"]) == (

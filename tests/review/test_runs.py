@@ -13,7 +13,6 @@ from commonplace.review.protocol.decisions import Decision
 from commonplace.review.runs import (
     create_review_run,
     finalize_review_run,
-    partition_for,
     write_gate_review,
 )
 from commonplace.review.storecheck import check_store
@@ -37,7 +36,7 @@ def test_open_workspace(example_kb: Path, tmp_path: Path) -> None:
 def test_create_review_run_resolves_lenses_aliases_and_skips(ws: Workspace) -> None:
     created = create_review_run(
         ws, note=FROST, gate_refs=["claims", TAGS], runner="live-agent", model="demo"
-    )
+    ).batch
     assert created.model_id == "demo-reviewer-1"
     (run,) = created.runs
     assert run.note_path == FROST
@@ -65,10 +64,10 @@ def test_create_review_run_with_effort_and_relative_note(example_kb: Path, tmp_p
         runner="codex",
         model="gpt-5.5",
         effort="high",
-    )
+    ).batch
     assert created.model_id == "gpt-5-5-high"
     assert created.runs[0].note_path == FROST
-    assert partition_for(ws, "gpt-5.5", "high").model_id == "gpt-5-5-high"
+    assert ws.partition("gpt-5.5", "high").model_id == "gpt-5-5-high"
 
 
 def test_create_review_run_covers_one_note(ws: Workspace) -> None:
@@ -77,7 +76,7 @@ def test_create_review_run_covers_one_note(ws: Workspace) -> None:
     assert not ws.store.path.exists()
     created = create_review_run(
         ws, note="kb/notes/topics", gate_refs=[TAGS], runner="x", model="demo"
-    )
+    ).batch
     assert created.runs[0].note_path == (
         "kb/notes/topics/compost-readings-are-only-comparable-at-the-same-depth.md"
     )
@@ -104,7 +103,7 @@ def test_create_review_run_refuses_a_note_outside_the_kb(ws: Workspace, tmp_path
 def test_split_path_end_to_end(ws: Workspace) -> None:
     created = create_review_run(
         ws, note=SKETCH, gate_refs=["claims"], runner="live-agent", model="demo"
-    )
+    ).batch
     run_id = created.runs[0].review_run_id
     assert created.runs[0].gate_ids == (OVERREACH, TITLE_CLAIM)
     first = write_gate_review(ws, review_run_id=run_id, gate=f"./{OVERREACH}", text=review("WARN"))
@@ -133,7 +132,9 @@ def test_split_path_end_to_end(ws: Workspace) -> None:
 
 
 def test_finalize_with_a_missing_gate_fails_the_run(ws: Workspace) -> None:
-    created = create_review_run(ws, note=SKETCH, gate_refs=["claims"], runner="x", model="demo")
+    created = create_review_run(
+        ws, note=SKETCH, gate_refs=["claims"], runner="x", model="demo"
+    ).batch
     run_id = created.runs[0].review_run_id
     write_gate_review(ws, review_run_id=run_id, gate=OVERREACH, text=review("PASS"))
     outcome = finalize_review_run(ws, review_run_id=run_id)
@@ -146,7 +147,7 @@ def test_finalize_with_a_missing_gate_fails_the_run(ws: Workspace) -> None:
 
 
 def test_write_gate_review_for_an_unknown_gate(ws: Workspace) -> None:
-    created = create_review_run(ws, note=FROST, gate_refs=[TAGS], runner="x", model="demo")
+    created = create_review_run(ws, note=FROST, gate_refs=[TAGS], runner="x", model="demo").batch
     with pytest.raises(UserError, match="not part of review run"):
         write_gate_review(
             ws, review_run_id=created.runs[0].review_run_id, gate=OVERREACH, text=review("PASS")

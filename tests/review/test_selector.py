@@ -40,7 +40,9 @@ GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
 
 def accept(ws: Workspace, note: str, gates: Sequence[str], model: str = "demo") -> None:
     """A full review through the split path, every gate passing."""
-    created = create_review_run(ws, note=note, gate_refs=gates, runner="live-agent", model=model)
+    created = create_review_run(
+        ws, note=note, gate_refs=gates, runner="live-agent", model=model
+    ).batch
     run = created.runs[0]
     for gate in run.gate_ids:
         write_gate_review(
@@ -105,7 +107,9 @@ def test_reviewed_pairs_are_fresh(ws: Workspace) -> None:
 
 
 def test_error_and_unknown_reviews_do_not_make_pairs_fresh(ws: Workspace) -> None:
-    created = create_review_run(ws, note=SKETCH, gate_refs=["clarity"], runner="x", model="demo")
+    created = create_review_run(
+        ws, note=SKETCH, gate_refs=["clarity"], runner="x", model="demo"
+    ).batch
     run_id = created.runs[0].review_run_id
     write_gate_review(ws, review_run_id=run_id, gate=REPEATS, text="Broke.\n## Result: ERROR\n")
     write_gate_review(ws, review_run_id=run_id, gate=ABBREV, text="No verdict.\n")

@@ -83,27 +83,55 @@ def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def read_text_input(path: str | None) -> str:
-    """The text of `--input-file PATH` (`-` for stdin), or stdin when absent."""
+def read_input_bytes(path: str | None) -> bytes:
+    """The bytes of `--input-file PATH` (`-` for stdin), or stdin when absent."""
     from pathlib import Path
 
     from commonplace.errors import UserError
 
     if path is None or path == "-":
         if path is None and sys.stdin.isatty():
-            raise UserError("give --input-file PATH or pipe the review on stdin")
-        data = sys.stdin.buffer.read()
-        where = "stdin"
-    else:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-        where = path
+            raise UserError("give --input-file PATH or pipe the input on stdin")
+        return sys.stdin.buffer.read()
     try:
-        return data.decode("utf-8")
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def read_text_input(path: str | None) -> str:
+    """Like `read_input_bytes`, decoded as UTF-8."""
+    from commonplace.errors import UserError
+
+    try:
+        return read_input_bytes(path).decode("utf-8")
     except UnicodeDecodeError:
+        where = "stdin" if path in (None, "-") else path
         raise UserError(f"{where} is not UTF-8 text") from None
+
+
+def emit_outcome(args: argparse.Namespace, outcome: Any) -> int:
+    """Print a run's outcome (a lifecycle `RunOutcome`); 1 when it failed."""
+    payload: dict[str, object] = {
+        "review_run_id": outcome.review_run_id,
+        "status": outcome.status.value,
+        "model_id": outcome.model_id,
+        "accepted": outcome.accepted,
+    }
+    if outcome.rekeyed_from:
+        payload["rekeyed_from"] = outcome.rekeyed_from
+    if outcome.reason:
+        payload["reason"] = outcome.reason
+        emit(args, payload, "")
+        error(f"review run {outcome.review_run_id} failed: {outcome.reason}")
+        return 1
+    emit(
+        args,
+        payload,
+        f"review run {outcome.review_run_id} completed ({outcome.model_id}), "
+        f"{outcome.accepted} pair(s) accepted",
+    )
+    return 0
 
 
 def duration(value: str) -> timedelta:

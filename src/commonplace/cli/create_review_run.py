@@ -1,4 +1,4 @@
-"""commonplace-create-review-run NOTE GATE_OR_LENS... --runner LABEL --model M"""
+"""commonplace-create-review-run NOTE GATE_OR_LENS... --runner LABEL --model M [--with-prompt]"""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runner", required=True, help="who executes the review (e.g. live-agent, claude-code)"
     )
+    parser.add_argument(
+        "--with-prompt",
+        action="store_true",
+        help="also write the live agent's prompt (reports prompt_path and bundle_output_path)",
+    )
     app.add_model(parser)
     app.add_db(parser)
     app.add_json(parser)
@@ -21,14 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.runs import create_review_run
 
-    batch = create_review_run(
+    result = create_review_run(
         app.workspace(args),
         note=args.note,
         gate_refs=args.gates,
         runner=args.runner,
         model=args.model,
         effort=args.effort,
+        with_prompt=args.with_prompt,
     )
+    batch = result.batch
     created = batch.runs[0]
     payload = {
         "review_run_id": created.review_run_id,
@@ -42,5 +49,14 @@ def run(args: argparse.Namespace) -> int:
     lines = [f"review run {created.review_run_id} for {created.note_path} ({created.model_id})"]
     lines += [f"  gate {g}" for g in created.gate_ids]
     lines += [f"  skipped {s.gate_id}: {s.reason}" for s in batch.skipped]
+    if result.prompt is not None:
+        payload["prompt_path"] = result.prompt.prompt_path
+        payload["bundle_output_path"] = result.prompt.bundle_output_path
+        lines += [
+            f"prompt: {result.prompt.prompt_path}",
+            f"write the output to: {result.prompt.bundle_output_path}",
+            "then: commonplace-ingest-bundle-output --review-run-id"
+            f" {created.review_run_id} --input-file {result.prompt.bundle_output_path}",
+        ]
     app.emit(args, payload, "\n".join(lines))
     return 0

@@ -17,22 +17,4 @@ def run(args: argparse.Namespace) -> int:
     from commonplace.review.runs import finalize_review_run
 
     outcome = finalize_review_run(app.workspace(args), review_run_id=args.review_run_id)
-    payload: dict[str, object] = {
-        "review_run_id": outcome.review_run_id,
-        "status": outcome.status.value,
-        "model_id": outcome.model_id,
-        "accepted": outcome.accepted,
-    }
-    if outcome.reason:
-        payload["reason"] = outcome.reason
-    if outcome.reason:
-        app.emit(args, payload, "")
-        app.error(f"review run {outcome.review_run_id} failed: {outcome.reason}")
-        return 1
-    app.emit(
-        args,
-        payload,
-        f"review run {outcome.review_run_id} completed ({outcome.model_id}), "
-        f"{outcome.accepted} pair(s) accepted",
-    )
-    return 0
+    return app.emit_outcome(args, outcome)

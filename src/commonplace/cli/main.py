@@ -30,6 +30,21 @@ COMMANDS: dict[str, CommandSpec] = {
             "Check a run's coverage, complete it and accept its reviews.",
         ),
         CommandSpec(
+            "ingest-bundle-output",
+            "commonplace.cli.ingest_bundle_output",
+            "Ingest a live agent's output for one review run, all or nothing.",
+        ),
+        CommandSpec(
+            "prepare-review-batch",
+            "commonplace.cli.prepare_review_batch",
+            "Create one batch of review runs for any pairs and write its prompt.",
+        ),
+        CommandSpec(
+            "ingest-batch-output",
+            "commonplace.cli.ingest_batch_output",
+            "Ingest an executor's output for a batch, completing what arrived.",
+        ),
+        CommandSpec(
             "review-target-selector",
             "commonplace.cli.review_target_selector",
             "List the stale (note, gate) pairs of a model partition and why.",
@@ -87,6 +102,18 @@ def write_gate_review() -> NoReturn:
 
 def finalize_review_run() -> NoReturn:
     _entry("finalize-review-run")
+
+
+def ingest_bundle_output() -> NoReturn:
+    _entry("ingest-bundle-output")
+
+
+def prepare_review_batch() -> NoReturn:
+    _entry("prepare-review-batch")
+
+
+def ingest_batch_output() -> NoReturn:
+    _entry("ingest-batch-output")
 
 
 def review_target_selector() -> NoReturn:

@@ -92,9 +92,8 @@ def ack_gate_review(
     apply; gates reached through a lens are taken only where they apply."""
     from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
     from commonplace.kb.notes import resolve_notes
-    from commonplace.review.runs import partition_for
 
-    partition = partition_for(ws, model, effort)
+    partition = ws.partition(model, effort)
     git = ws.git_state()
     notes = resolve_notes(ws.config, git, [note_ref], cwd=ws.cwd)
     if len(notes) != 1:

@@ -82,7 +82,8 @@ class PendingReview:
 
 @dataclass(frozen=True)
 class ExecutionData:
-    """What execution left behind; every field optional."""
+    """What execution left behind; every field optional. `raw_output` is the
+    executor's whole output and is kept on the batch, once."""
 
     telemetry: Mapping[str, Any] | None = None
     debug_log: str | None = None
@@ -244,18 +245,26 @@ def _attach(
     conn: Connection, execution: ExecutionData, run_ids: Iterable[int], batch_id: int | None
 ) -> None:
     telemetry = _telemetry_json(execution.telemetry)
+    batch_ids = set() if batch_id is None else {batch_id}
     for run_id in run_ids:
-        conn.execute(
+        row = conn.execute(
             "UPDATE review_runs SET telemetry_json = COALESCE(?, telemetry_json),"
-            " debug_log = COALESCE(?, debug_log),"
-            " raw_bundle_markdown = COALESCE(?, raw_bundle_markdown) WHERE id = ?",
-            (telemetry, execution.debug_log, execution.raw_output, run_id),
-        )
-    if batch_id is not None:
+            " debug_log = COALESCE(?, debug_log) WHERE id = ? RETURNING batch_id",
+            (telemetry, execution.debug_log, run_id),
+        ).fetchone()
+        if row is not None and execution.raw_output is not None:
+            batch_ids.add(row[0])
+    for batch in batch_ids:
         conn.execute(
             "UPDATE review_batches SET telemetry_json = COALESCE(?, telemetry_json),"
-            " debug_log = COALESCE(?, debug_log) WHERE id = ?",
-            (telemetry, execution.debug_log, batch_id),
+            " debug_log = COALESCE(?, debug_log), raw_output = COALESCE(?, raw_output)"
+            " WHERE id = ?",
+            (
+                telemetry if batch == batch_id else None,
+                execution.debug_log if batch == batch_id else None,
+                execution.raw_output,
+                batch,
+            ),
         )
 
 
@@ -269,9 +278,11 @@ def record_and_finalize_run(
     reviews: Sequence[PendingReview] = (),
     actual_model_id: str | None = None,
     execution: ExecutionData | None = None,
+    bundle_markdown: str | None = None,
 ) -> RunOutcome:
     """Record reviews, rekey to the actual partition, check coverage, complete
     the run and accept its pass/warn/fail reviews, all in one transaction.
+    `bundle_markdown` is the run's own canonical document of its blocks.
 
     When the reviews are unacceptable, nothing of that remains and the run is
     failed with the reason in a second transaction. A run that is not running
@@ -282,6 +293,7 @@ def record_and_finalize_run(
             run = _running_run(conn, review_run_id, "finalize")
             if execution is not None:
                 _attach(conn, execution, [review_run_id], None)
+            _set_bundle(conn, review_run_id, bundle_markdown)
             _insert_reviews(conn, run, reviews)
             rekeyed_from = _rekey(conn, run, actual_model_id)
             model_id = actual_model_id if rekeyed_from else run["model_id"]
@@ -291,7 +303,13 @@ def record_and_finalize_run(
             accepted = _accept(conn, review_run_id, finished)
             _close_batch_if_done(conn, run["batch_id"], finished)
     except _Refused as refusal:
-        return fail_run(store, review_run_id, str(refusal), execution=execution)
+        return fail_run(
+            store,
+            review_run_id,
+            str(refusal),
+            execution=execution,
+            bundle_markdown=bundle_markdown,
+        )
     return RunOutcome(
         review_run_id,
         RunStatus.COMPLETED,
@@ -302,14 +320,21 @@ def record_and_finalize_run(
 
 
 def fail_run(
-    store: Store, review_run_id: int, reason: str, *, execution: ExecutionData | None = None
+    store: Store,
+    review_run_id: int,
+    reason: str,
+    *,
+    execution: ExecutionData | None = None,
+    bundle_markdown: str | None = None,
 ) -> RunOutcome:
-    """Fail a running run with a reason, keeping whatever execution data exists."""
+    """Fail a running run with a reason, keeping whatever execution data and
+    reviewed blocks exist."""
     reason = reason.strip() or "failed without a reason"
     with store.write(create=False) as conn:
         run = _running_run(conn, review_run_id, "fail")
         if execution is not None:
             _attach(conn, execution, [review_run_id], None)
+        _set_bundle(conn, review_run_id, bundle_markdown)
         finished = utc_now()
         _transition(conn, review_run_id, RunStatus.FAILED, finished, reason)
         _close_batch_if_done(conn, run["batch_id"], finished)
@@ -408,6 +433,14 @@ def _insert_reviews(conn: Connection, run: Any, reviews: Sequence[PendingReview]
         )
         ids.append(int(cursor.lastrowid or 0))
     return ids
+
+
+def _set_bundle(conn: Connection, review_run_id: int, bundle_markdown: str | None) -> None:
+    if bundle_markdown is not None:
+        conn.execute(
+            "UPDATE review_runs SET raw_bundle_markdown = ? WHERE id = ?",
+            (bundle_markdown, review_run_id),
+        )
 
 
 def _rekey(conn: Connection, run: Any, actual_model_id: str | None) -> str | None:

@@ -147,4 +147,11 @@ M001_INITIAL = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL,)
+M002_BATCH_OUTPUT = Migration(
+    "m002_batch_output",
+    # The executor's whole output, kept once per batch: runs keep only their
+    # own canonical blocks, and a malformed output must stay inspectable.
+    ("ALTER TABLE review_batches ADD COLUMN raw_output TEXT",),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL, M002_BATCH_OUTPUT)

@@ -1,23 +1,27 @@
-"""The split gate-by-gate path and single runs: create a run, write one gate
-review at a time, finalize. Each function is what one command does."""
+"""Single runs: create one (for the split path, or with a prompt for a live
+agent), write one gate review at a time, finalize. Each function is what one
+command does."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from commonplace.errors import UserError
 from commonplace.kb.gates import resolve_gate_ids
 from commonplace.kb.notes import resolve_notes
 from commonplace.kb.paths import canonical_ref
 from commonplace.review import lifecycle
+from commonplace.review.batch import PreparedBatch, publish_prompt
 from commonplace.review.lifecycle import CreatedBatch, Packing, RecordedReview, RunOutcome
-from commonplace.review.partitions import Partition, resolve_partition
 from commonplace.review.targets import plan_runs
 from commonplace.workspace import Workspace
 
 
-def partition_for(ws: Workspace, model: str, effort: str | None) -> Partition:
-    return resolve_partition(model, effort, aliases=ws.config.model_aliases, store=ws.store)
+@dataclass(frozen=True)
+class CreatedReviewRun:
+    batch: CreatedBatch
+    prompt: PreparedBatch | None = None  # with --with-prompt
 
 
 def create_review_run(
@@ -28,18 +32,23 @@ def create_review_run(
     runner: str,
     model: str,
     effort: str | None = None,
-) -> CreatedBatch:
-    """One run for one note over the applicable gates named (gate ids or lenses)."""
-    partition = partition_for(ws, model, effort)
+    with_prompt: bool = False,
+) -> CreatedReviewRun:
+    """One run for one note over the applicable gates named (gate ids or
+    lenses); with `with_prompt`, also the live agent's prompt."""
+    partition = ws.partition(model, effort)
     git = ws.git_state()
     files = resolve_notes(ws.config, git, [note], cwd=ws.cwd)
     if len(files) != 1:
         raise UserError(f"{note} names {len(files)} notes; a review run covers one note")
     gate_ids = resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd)
     plan = plan_runs(ws.config, git, [(files[0], gate_ids)])
-    return lifecycle.create_batch(
+    created = lifecycle.create_batch(
         ws.store, plan, packing=Packing.NOTE, runner=runner, partition=partition
     )
+    if not with_prompt:
+        return CreatedReviewRun(created)
+    return CreatedReviewRun(created, publish_prompt(ws, plan, created))
 
 
 def write_gate_review(ws: Workspace, *, review_run_id: int, gate: str, text: str) -> RecordedReview:

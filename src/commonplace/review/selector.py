@@ -206,9 +206,8 @@ def select_targets(
     No gate references means every gate of every lens."""
     from commonplace.kb.gates import all_gate_ids, load_gates, resolve_gate_ids
     from commonplace.kb.notes import resolve_notes, scan_notes
-    from commonplace.review.runs import partition_for
 
-    partition = partition_for(ws, model, effort)
+    partition = ws.partition(model, effort)
     git = ws.git_state()
     gate_ids = (
         resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd) if gate_refs else all_gate_ids(ws.config)

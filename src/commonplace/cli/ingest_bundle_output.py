@@ -1,0 +1,24 @@
+"""commonplace-ingest-bundle-output --review-run-id N --input-file F"""
+
+from __future__ import annotations
+
+import argparse
+
+from commonplace.cli import app
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--review-run-id", type=app.positive_int, required=True)
+    parser.add_argument(
+        "--input-file", required=True, metavar="F", help="the agent's output (- for stdin)"
+    )
+    app.add_db(parser)
+    app.add_json(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commonplace.review.ingest import ingest_bundle_output
+
+    data = app.read_input_bytes(args.input_file)
+    outcome = ingest_bundle_output(app.workspace(args), args.review_run_id, data)
+    return app.emit_outcome(args, outcome)

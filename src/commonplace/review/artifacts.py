@@ -1,0 +1,87 @@
+"""Review artifacts under the reports directory (SPEC 9), named by store ids.
+
+`bundle-reviews/review-batch-<id>/` holds the prompt, the raw output and a
+manifest; `bundle-reviews/review-run-<id>/` holds the run's canonical
+`bundle-output.md` and one file per gate. They are written only after the
+transaction they describe has committed, each by write-then-rename, so
+rewriting them is always safe and a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from commonplace.config import Config
+from commonplace.errors import UserError
+from commonplace.review.protocol.grammar import gate_file_name
+
+BUNDLE_REVIEWS = "bundle-reviews"
+PROMPT = "prompt.md"
+OUTPUT = "bundle-output.md"
+MANIFEST = "manifest.json"
+
+
+def batch_dir(config: Config, batch_id: int) -> Path:
+    return config.reports_path / BUNDLE_REVIEWS / f"review-batch-{batch_id}"
+
+
+def run_dir(config: Config, review_run_id: int) -> Path:
+    return config.reports_path / BUNDLE_REVIEWS / f"review-run-{review_run_id}"
+
+
+def kb_relative(config: Config, path: Path) -> str:
+    """A path as the KB-relative POSIX string that commands report."""
+    try:
+        return path.relative_to(config.kb_root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def write_text(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_batch_files(
+    config: Config, batch_id: int, *, prompt: str, manifest: Mapping[str, Any]
+) -> tuple[Path, Path]:
+    """The batch's prompt and manifest; (prompt path, manifest path)."""
+    directory = batch_dir(config, batch_id)
+    prompt_path, manifest_path = directory / PROMPT, directory / MANIFEST
+    write_text(prompt_path, prompt)
+    write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
+    return prompt_path, manifest_path
+
+
+def keep_raw_output(config: Config, batch_id: int, raw: str) -> None:
+    """Keep an output ingested from elsewhere as the batch's output file, unless
+    the executor already wrote one there (that one is never overwritten)."""
+    path = batch_dir(config, batch_id) / OUTPUT
+    if not path.exists():
+        write_text(path, raw)
+
+
+def write_run_files(
+    config: Config, review_run_id: int, document: str, texts: Sequence[tuple[str, str]]
+) -> Path:
+    """A completed run's canonical document and per-gate texts."""
+    directory = run_dir(config, review_run_id)
+    for gate_id, text in texts:
+        write_text(directory / gate_file_name(gate_id), text)
+    write_text(directory / OUTPUT, document)
+    return directory

@@ -1,0 +1,177 @@
+"""Preparing batches for executors outside this process (SPEC 10, ADR 030):
+an external orchestrator's `prepare-review-batch` and a live agent's
+`create-review-run --with-prompt`. Both create runs through the lifecycle,
+render the one prompt in file mode and write the batch's artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from commonplace.config import Config
+from commonplace.errors import UserError
+from commonplace.git import GitState
+from commonplace.kb.files import KbFile
+from commonplace.kb.gates import resolve_gate_ids
+from commonplace.kb.links import note_links
+from commonplace.kb.notes import resolve_notes
+from commonplace.review import artifacts, lifecycle
+from commonplace.review.lifecycle import CreatedBatch, Packing
+from commonplace.review.protocol.prompt import (
+    PromptGate,
+    PromptNote,
+    RenderedPrompt,
+    render_prompt,
+)
+from commonplace.review.targets import Plan, plan_runs
+from commonplace.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    batch: CreatedBatch
+    prompt_path: str  # KB-relative, like every path a command reports
+    bundle_output_path: str
+    manifest_path: str
+
+
+def parse_pair_arg(raw: str) -> tuple[str, str]:
+    """`NOTE::GATE` (spaces around `::` allowed) as (note, gate)."""
+    note, separator, gate = raw.rpartition("::")
+    note, gate = note.strip(), gate.strip()
+    if not separator or not note or not gate:
+        raise UserError(f"not a pair: {raw!r} (expected NOTE::GATE, e.g. kb/notes/x.md::prose/y)")
+    return note, gate.removesuffix(".md")
+
+
+def prepare_review_batch(
+    ws: Workspace,
+    pair_args: Sequence[str],
+    *,
+    runner: str,
+    model: str,
+    effort: str | None = None,
+) -> PreparedBatch:
+    """One batch, one run per note, for any pairs. Inapplicable pairs are
+    skipped and reported; missing notes or gates and dirty gates are fatal."""
+    partition = ws.partition(model, effort)
+    requested: dict[str, dict[str, None]] = {}
+    for raw in pair_args:
+        note, gate = parse_pair_arg(raw)
+        requested.setdefault(note, {})[gate] = None
+    if not requested:
+        raise UserError("name at least one NOTE::GATE pair")
+    git = ws.git_state()
+    by_key: dict[str, tuple[KbFile, list[str]]] = {}
+    for note_ref, gate_refs in requested.items():
+        file = _one_note(ws, git, note_ref)
+        by_key.setdefault(file.key, (file, []))[1].extend(
+            resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd)
+        )
+    plan = plan_runs(ws.config, git, [(f, list(dict.fromkeys(g))) for f, g in by_key.values()])
+    created = lifecycle.create_batch(
+        ws.store, plan, packing=Packing.EXPLICIT, runner=runner, partition=partition
+    )
+    return publish_prompt(ws, plan, created)
+
+
+def publish_prompt(ws: Workspace, plan: Plan, created: CreatedBatch) -> PreparedBatch:
+    """Render the file-mode prompt of a created batch, record it on the batch
+    and write the batch's artifacts. If that fails, the batch's runs fail with
+    the reason instead of waiting for an output that can never come."""
+    directory = artifacts.batch_dir(ws.config, created.batch_id)
+    output = directory / artifacts.OUTPUT
+    try:
+        prompt = render_batch_prompt(ws.config, plan, created, output_path=str(output))
+        lifecycle.record_prompt(
+            ws.store,
+            created.batch_id,
+            sha256=prompt.sha256,
+            chars=prompt.chars,
+            version=prompt.version,
+        )
+        prompt_path, manifest_path = artifacts.write_batch_files(
+            ws.config,
+            created.batch_id,
+            prompt=prompt.text,
+            manifest=_manifest(ws.config, plan, created, prompt),
+        )
+    except UserError as exc:
+        for run in created.runs:
+            lifecycle.fail_run(ws.store, run.review_run_id, f"prompt not written: {exc}")
+        raise
+    return PreparedBatch(
+        created,
+        artifacts.kb_relative(ws.config, prompt_path),
+        artifacts.kb_relative(ws.config, output),
+        artifacts.kb_relative(ws.config, manifest_path),
+    )
+
+
+def render_batch_prompt(
+    config: Config, plan: Plan, created: CreatedBatch, *, output_path: str | None = None
+) -> RenderedPrompt:
+    """The prompt of a created batch: the texts the plan read, under the run
+    ids the store gave (so what the reviewer sees is what the run records)."""
+    notes = [
+        PromptNote(
+            review_run_id=run.review_run_id,
+            note_path=target.note.key,
+            text=target.note.text,
+            gate_ids=run.gate_ids,
+            links=note_links(config.kb_root, target.note.key, target.note.text),
+        )
+        for target, run in zip(plan.targets, created.runs, strict=True)
+    ]
+    gates = {
+        gate.id: PromptGate(
+            gate.id,
+            gate.body,
+            conditional=gate.requires_traits is not None or gate.requires_types is not None,
+        )
+        for target in plan.targets
+        for gate in target.gates
+    }
+    return render_prompt(notes, gates, output_path=output_path)
+
+
+def _one_note(ws: Workspace, git: GitState, note_ref: str) -> KbFile:
+    files = resolve_notes(ws.config, git, [note_ref], cwd=ws.cwd)
+    if len(files) != 1:
+        raise UserError(f"{note_ref} names {len(files)} notes; a pair names one note")
+    return files[0]
+
+
+def _manifest(
+    config: Config, plan: Plan, created: CreatedBatch, prompt: RenderedPrompt
+) -> dict[str, object]:
+    return {
+        "batch_id": created.batch_id,
+        "executor": created.runner,
+        "model_id": created.model_id,
+        "prompt_format_version": prompt.version,
+        "prompt_sha256": prompt.sha256,
+        "prompt_chars": prompt.chars,
+        "runs": [
+            {
+                "review_run_id": run.review_run_id,
+                "note_path": run.note_path,
+                "note_sha": target.note.sha,
+                "gates": [{"gate_id": g.id, "gate_sha": g.sha} for g in target.gates],
+            }
+            for target, run in zip(plan.targets, created.runs, strict=True)
+        ],
+        "skipped": [
+            {"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason}
+            for s in created.skipped
+        ],
+        "ingest_command": [
+            "commonplace-ingest-batch-output",
+            "--batch-id",
+            str(created.batch_id),
+            "--input-file",
+            artifacts.kb_relative(config, artifacts.batch_dir(config, created.batch_id))
+            + "/"
+            + artifacts.OUTPUT,
+        ],
+    }

@@ -1,0 +1,275 @@
+"""Turning a reviewer's output into finished runs, with the salvage policy
+(SPEC 7): a malformed output fails every run in scope; otherwise each run
+whose pairs all arrived is finalized and each run missing pairs fails alone.
+
+Every medium that produces an output document ends here: a live agent's file
+(`ingest-bundle-output`), an orchestrator's batch output
+(`ingest-batch-output`) and, through `finalize_from_output`, the executor.
+Ingest is repeatable: runs already final are reported and left unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from commonplace.config import Config
+from commonplace.errors import UserError
+from commonplace.review import artifacts, lifecycle
+from commonplace.review.lifecycle import (
+    ExecutionData,
+    PendingReview,
+    RunNotFinalizable,
+    RunOutcome,
+    RunStatus,
+)
+from commonplace.review.protocol.grammar import Pair, run_document
+from commonplace.review.protocol.parser import (
+    MalformedOutput,
+    ParsedOutput,
+    decode_output,
+    parse_output,
+)
+from commonplace.review.store import Store
+from commonplace.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ScopedRun:
+    """A run as ingest sees it: its pairs and how it stood when read."""
+
+    review_run_id: int
+    batch_id: int
+    note_path: str
+    gate_ids: tuple[str, ...]
+    status: RunStatus
+    model_id: str
+    failure_reason: str | None
+
+    @property
+    def pairs(self) -> list[Pair]:
+        return [Pair(self.note_path, g) for g in self.gate_ids]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Where every run in scope stands after ingesting. `outcomes` are the
+    runs this ingest finished; `already_final` were final before it."""
+
+    batch_ids: tuple[int, ...]
+    outcomes: tuple[RunOutcome, ...]
+    already_final: tuple[ScopedRun, ...]
+
+    @property
+    def completed(self) -> list[int]:
+        done = [o.review_run_id for o in self.outcomes if o.status is RunStatus.COMPLETED]
+        done += [r.review_run_id for r in self.already_final if r.status is RunStatus.COMPLETED]
+        return sorted(done)
+
+    @property
+    def failed(self) -> list[tuple[int, str]]:
+        failed = [
+            (o.review_run_id, o.reason or "") for o in self.outcomes if o.status is RunStatus.FAILED
+        ]
+        failed += [
+            (r.review_run_id, r.failure_reason or "")
+            for r in self.already_final
+            if r.status is RunStatus.FAILED
+        ]
+        return sorted(failed)
+
+
+def ingest_batch_output(
+    ws: Workspace,
+    data: bytes,
+    *,
+    batch_id: int | None = None,
+    review_run_ids: Sequence[int] = (),
+) -> IngestReport:
+    """Ingest an external executor's output for a whole batch, or for some of
+    its runs (their batch-mates' blocks are then checked and left alone)."""
+    if (batch_id is None) == (not review_run_ids):
+        raise UserError("name either a batch (--batch-id) or review runs (--review-run-ids)")
+    if batch_id is not None:
+        scope = load_batch(ws.store, batch_id)
+    else:
+        scope = load_runs(ws.store, review_run_ids)
+    return finalize_from_output(ws.config, ws.store, scope, data)
+
+
+def ingest_bundle_output(ws: Workspace, review_run_id: int, data: bytes) -> RunOutcome:
+    """A live agent's output for one run, all or nothing: the run completes
+    only if every one of its pairs arrived well-formed. A run that is already
+    final is refused and left unchanged."""
+    (run,) = load_runs(ws.store, [review_run_id])
+    if run.status is not RunStatus.RUNNING:
+        raise RunNotFinalizable(
+            f"cannot ingest into review run {review_run_id}: it is already {run.status};"
+            " nothing changed"
+        )
+    report = finalize_from_output(ws.config, ws.store, [run], data)
+    if report.outcomes:
+        return report.outcomes[0]
+    raise RunNotFinalizable(f"review run {review_run_id} was finalized by another process")
+
+
+def finalize_from_output(
+    config: Config,
+    store: Store,
+    scope: Sequence[ScopedRun],
+    data: bytes | str,
+    *,
+    execution: ExecutionData | None = None,
+) -> IngestReport:
+    """Parse `data` for the runs in scope and finish every one still running.
+    One transaction per run, so a crash part-way leaves each run either
+    finished or still running, and ingesting again finishes the rest."""
+    running = [r for r in scope if r.status is RunStatus.RUNNING]
+    already = [r for r in scope if r.status is not RunStatus.RUNNING]
+    outcomes: list[RunOutcome] = []
+
+    def settle(run: ScopedRun, outcome: RunOutcome | None) -> None:
+        if outcome is None:  # another process finished it meanwhile
+            already.append(load_runs(store, [run.review_run_id])[0])
+        else:
+            outcomes.append(outcome)
+
+    try:
+        text = data if isinstance(data, str) else decode_output(data)
+        expected = [pair for run in scope for pair in run.pairs]
+        parsed = parse_output(text, expected, ignored=_batch_mates(store, scope))
+    except MalformedOutput as anomaly:
+        for run in running:
+            settle(run, _fail(store, run, f"malformed output: {anomaly.message}", execution))
+        return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
+    if running:
+        lifecycle.attach_execution_data(
+            store,
+            ExecutionData(raw_output=text),
+            review_run_ids=[r.review_run_id for r in running],
+        )
+        for batch_id in dict.fromkeys(r.batch_id for r in running):
+            artifacts.keep_raw_output(config, batch_id, text)
+    for run in running:
+        settle(run, _finish(config, store, run, parsed, execution))
+    return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
+
+
+def load_batch(store: Store, batch_id: int) -> list[ScopedRun]:
+    runs = _load(store, "r.batch_id = ?", [batch_id])
+    if not runs:
+        raise UserError(f"review batch {batch_id} not found")
+    return runs
+
+
+def load_runs(store: Store, review_run_ids: Sequence[int]) -> list[ScopedRun]:
+    """The runs named, in the order named; each must exist, and no two may
+    review the same note (blocks are keyed by note)."""
+    ids = list(dict.fromkeys(review_run_ids))
+    found = {r.review_run_id: r for r in _load(store, f"r.id IN ({_marks(ids)})", ids)}
+    absent = [str(i) for i in ids if i not in found]
+    if absent:
+        raise UserError(f"review run {', '.join(absent)} not found")
+    runs = [found[i] for i in ids]
+    by_note: dict[str, int] = {}
+    for run in runs:
+        other = by_note.setdefault(run.note_path, run.review_run_id)
+        if other != run.review_run_id:
+            raise UserError(
+                f"review runs {other} and {run.review_run_id} both review {run.note_path};"
+                " blocks are keyed by note, so ingest them separately"
+            )
+    return runs
+
+
+def _finish(
+    config: Config,
+    store: Store,
+    run: ScopedRun,
+    parsed: ParsedOutput,
+    execution: ExecutionData | None,
+) -> RunOutcome | None:
+    reviews = [
+        PendingReview.from_text(pair.gate_id, parsed.bodies[pair])
+        for pair in run.pairs
+        if pair in parsed.bodies
+    ]
+    texts = [(r.gate_id, r.rationale_markdown) for r in reviews]
+    document = run_document(run.review_run_id, run.note_path, texts) if texts else None
+    lost = [pair.gate_id for pair in run.pairs if pair not in parsed.bodies]
+    if lost:
+        reason = f"missing pair reviews: {', '.join(lost)}"
+        return _fail(store, run, reason, execution, document)
+    try:
+        outcome = lifecycle.record_and_finalize_run(
+            store,
+            run.review_run_id,
+            reviews=reviews,
+            execution=execution,
+            bundle_markdown=document,
+        )
+    except RunNotFinalizable:
+        return None
+    if outcome.status is RunStatus.COMPLETED and document is not None:
+        artifacts.write_run_files(config, run.review_run_id, document, texts)
+    return outcome
+
+
+def _fail(
+    store: Store,
+    run: ScopedRun,
+    reason: str,
+    execution: ExecutionData | None,
+    document: str | None = None,
+) -> RunOutcome | None:
+    try:
+        return lifecycle.fail_run(
+            store, run.review_run_id, reason, execution=execution, bundle_markdown=document
+        )
+    except RunNotFinalizable:
+        return None
+
+
+def _load(store: Store, where: str, params: Sequence[object]) -> list[ScopedRun]:
+    with store.read() as conn:
+        rows = conn.execute(
+            "SELECT r.id, r.batch_id, r.note_path, r.status, r.model_id, r.failure_reason,"
+            " g.gate_id FROM review_runs r JOIN review_run_gates g ON g.review_run_id = r.id"
+            f" WHERE {where} ORDER BY r.id, g.ordinal",
+            list(params),
+        ).fetchall()
+    runs: dict[int, tuple[object, list[str]]] = {}
+    for row in rows:
+        runs.setdefault(row["id"], (row, []))[1].append(row["gate_id"])
+    return [
+        ScopedRun(
+            review_run_id=row["id"],
+            batch_id=row["batch_id"],
+            note_path=row["note_path"],
+            gate_ids=tuple(gates),
+            status=RunStatus(row["status"]),
+            model_id=row["model_id"],
+            failure_reason=row["failure_reason"],
+        )
+        for row, gates in runs.values()  # type: ignore[index]
+    ]
+
+
+def _batch_mates(store: Store, scope: Sequence[ScopedRun]) -> set[Pair]:
+    """Pairs of the scope's batches that belong to runs outside the scope."""
+    batch_ids = _batch_ids(scope)
+    inside = {r.review_run_id for r in scope}
+    return {
+        pair
+        for run in _load(store, f"r.batch_id IN ({_marks(batch_ids)})", batch_ids)
+        if run.review_run_id not in inside
+        for pair in run.pairs
+    }
+
+
+def _batch_ids(scope: Iterable[ScopedRun]) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(r.batch_id for r in scope))
+
+
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))

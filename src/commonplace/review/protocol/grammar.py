@@ -1,0 +1,46 @@
+"""The pair grammar's literals and the documents built from reviewed blocks
+(SPEC 7): one block per (note, gate), keyed by sentinel lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+PAIR_SEPARATOR = " :: "
+START = "=== PAIR REVIEW START: "
+END = "=== PAIR REVIEW END: "
+CLOSE = " ==="
+
+
+class Pair(NamedTuple):
+    note_path: str
+    gate_id: str
+
+    def __str__(self) -> str:
+        return f"{self.note_path}{PAIR_SEPARATOR}{self.gate_id}"
+
+
+def start_line(pair: Pair) -> str:
+    return f"{START}{pair}{CLOSE}"
+
+
+def end_line(pair: Pair) -> str:
+    return f"{END}{pair}{CLOSE}"
+
+
+def block(pair: Pair, text: str) -> str:
+    """One block around a review text, newline-terminated."""
+    return f"{start_line(pair)}\n{text.rstrip()}\n{end_line(pair)}\n"
+
+
+def run_document(review_run_id: int, note_path: str, texts: Sequence[tuple[str, str]]) -> str:
+    """A run's canonical bundle: a short header, then one block per reviewed
+    gate in the run's order. It is valid pair grammar and can be ingested again."""
+    header = f"# Review bundle\n\nReview run id: {review_run_id}\nNote: {note_path}\n"
+    blocks = [block(Pair(note_path, gate_id), text) for gate_id, text in texts]
+    return header + "".join("\n" + b for b in blocks)
+
+
+def gate_file_name(gate_id: str) -> str:
+    """The per-gate artifact name: `prose/source-residue` -> `prose__source-residue.md`."""
+    return gate_id.replace("/", "__") + ".md"

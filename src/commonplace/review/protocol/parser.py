@@ -1,0 +1,174 @@
+"""Reading pair blocks out of a reviewer's output (SPEC 7, Parser).
+
+Structural anomalies (nested, mismatched, unterminated, duplicate or
+unexpected blocks, empty bodies, a key that is no KB path) make the whole
+output untrustworthy and raise `MalformedOutput`. A missing expected pair is
+not an anomaly: it is reported, so that runs whose pairs all arrived can still
+complete. Text outside blocks is ignored, and a sentinel glued to the end of a
+line of prose is still found. One pass, linear in the size of the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from commonplace.errors import UserError
+from commonplace.kb.paths import is_canonical
+from commonplace.review.protocol.grammar import CLOSE, END, PAIR_SEPARATOR, START, Pair
+
+_MARK = "=== PAIR REVIEW "
+
+
+class MalformedOutput(UserError):
+    """The output breaks the pair grammar; none of it can be trusted."""
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    bodies: Mapping[Pair, str]  # expected pairs found, each body as written
+    missing: tuple[Pair, ...]  # expected pairs not found, in expected order
+
+
+def decode_output(data: bytes) -> str:
+    """Output bytes as text; empty or binary output is malformed."""
+    if not data.strip():
+        raise MalformedOutput("the output is empty")
+    if b"\0" in data:
+        raise MalformedOutput("the output is binary data, not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedOutput(f"the output is not UTF-8 text (byte {exc.start})") from None
+    return text.removeprefix("\ufeff")
+
+
+def parse_output(
+    text: str, expected: Sequence[Pair], *, ignored: Collection[Pair] = ()
+) -> ParsedOutput:
+    """Blocks for the `expected` pairs. Blocks for `ignored` pairs (batch-mates
+    of the runs being ingested) are checked for structure, then dropped."""
+    wanted = set(expected)
+    bodies: dict[Pair, str] = {}
+    seen: set[Pair] = set()
+    open_pair: Pair | None = None
+    opened_at = 0
+    body: list[str] = []
+    fence = ""  # the code fence open inside the current block, if any
+    for number, raw in enumerate(text.split("\n"), start=1):
+        for kind, content in _pieces(raw):
+            if kind is None:
+                if open_pair is not None:
+                    body.append(content)
+                    fence = _track_fence(fence, content)
+                continue
+            if fence and not (kind == END and _same_pair(content, open_pair)):
+                body.append(_sentinel_text(kind, content))  # quoted in a code block
+                continue
+            pair = _pair(content, number)
+            if kind == START:
+                if open_pair is not None:
+                    raise MalformedOutput(
+                        f"line {number}: block {pair} starts inside the open block"
+                        f" {open_pair} (line {opened_at}); blocks cannot nest"
+                    )
+                if pair in seen:
+                    raise MalformedOutput(f"line {number}: a second block for {pair}")
+                if pair not in wanted and pair not in ignored:
+                    raise MalformedOutput(
+                        f"line {number}: block for {pair}, which was not requested"
+                        f" (requested: {_listing(expected)})"
+                    )
+                seen.add(pair)
+                open_pair, opened_at, body, fence = pair, number, [], ""
+                continue
+            if open_pair is None:
+                raise MalformedOutput(f"line {number}: END for {pair} without its START")
+            if pair != open_pair:
+                raise MalformedOutput(
+                    f"line {number}: END for {pair} does not match the open block"
+                    f" {open_pair} (line {opened_at})"
+                )
+            content_text = "\n".join(body).strip("\n")
+            if not content_text.strip():
+                raise MalformedOutput(f"line {number}: the block for {pair} is empty")
+            if pair in wanted:
+                bodies[pair] = content_text + "\n"
+            open_pair, fence = None, ""
+    if open_pair is not None:
+        raise MalformedOutput(
+            f"the block for {open_pair} (line {opened_at}) is never closed by its END line"
+        )
+    missing = tuple(dict.fromkeys(p for p in expected if p not in bodies))
+    return ParsedOutput(bodies, missing)
+
+
+def _pieces(raw: str) -> list[tuple[str | None, str]]:
+    """A line as (kind, text) pieces: plain text (kind None) and sentinels
+    (kind START or END, text the pair key). A sentinel may follow prose on the
+    same line; everything before it is plain text."""
+    line = raw.strip()
+    if not line.endswith(CLOSE.strip()) or _MARK not in line:
+        return [(None, raw.rstrip("\r"))]
+    pieces: list[tuple[str | None, str]] = []
+    while line.endswith(CLOSE):
+        at = line.rfind(_MARK)
+        if at < 0:
+            break
+        tail = line[at:]
+        if tail.startswith(START):
+            pieces.append((START, tail[len(START) : -len(CLOSE)]))
+        elif tail.startswith(END):
+            pieces.append((END, tail[len(END) : -len(CLOSE)]))
+        else:
+            break
+        line = line[:at].rstrip()
+    if not pieces:
+        return [(None, raw.rstrip("\r"))]
+    if line:
+        pieces.append((None, line))
+    pieces.reverse()
+    return pieces
+
+
+def _same_pair(key: str, pair: Pair | None) -> bool:
+    note_path, _, gate_id = key.partition(PAIR_SEPARATOR)
+    return pair is not None and (note_path.strip(), gate_id.strip()) == pair
+
+
+def _sentinel_text(kind: str, key: str) -> str:
+    return f"{kind}{key}{CLOSE}"
+
+
+def _pair(key: str, number: int) -> Pair:
+    note_path, separator, gate_id = key.partition(PAIR_SEPARATOR)
+    note_path, gate_id = note_path.strip(), gate_id.strip()
+    if not separator or not note_path or not gate_id:
+        raise MalformedOutput(
+            f"line {number}: sentinel key {key.strip()!r} is not '<note_path> :: <gate_id>'"
+        )
+    if not is_canonical(note_path) or not is_canonical(gate_id):
+        raise MalformedOutput(
+            f"line {number}: sentinel key {key.strip()!r} names a path outside the knowledge base"
+        )
+    return Pair(note_path, gate_id)
+
+
+def _track_fence(fence: str, line: str) -> str:
+    """The fence open after `line` (CommonMark: a fence closes with a run of
+    the same character at least as long)."""
+    stripped = line.strip()
+    if not stripped.startswith(("```", "~~~")):
+        return fence
+    char = stripped[0]
+    run = len(stripped) - len(stripped.lstrip(char))
+    if not fence:
+        return char * run
+    if char == fence[0] and run >= len(fence) and not stripped[run:].strip():
+        return ""
+    return fence
+
+
+def _listing(pairs: Sequence[Pair], limit: int = 6) -> str:
+    shown = ", ".join(str(p) for p in pairs[:limit])
+    return shown + (f", and {len(pairs) - limit} more" if len(pairs) > limit else "")
