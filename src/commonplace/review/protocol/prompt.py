@@ -46,6 +46,16 @@ with the other notes.
 listed with the note; do not search for other files.
 - Do not modify any file, except writing the output document if asked to below.
 
+## Judging
+
+- Stay inside the gate: report only the failure mode it describes, however tempting \
+other improvements are. Where the gate says when to WARN and when to FAIL, follow it.
+- Ground every finding in the note: quote the words at issue (a short quote is \
+enough) and say where they are (heading or paragraph).
+- A finding says what is wrong and why it matters for this gate; the suggested \
+revision, when you give one, is a concrete rewrite, not advice.
+- PASS needs no findings. Do not invent a finding to justify WARN or FAIL.
+
 ## Output grammar
 
 One block per requested pair, in any order:
