@@ -30,7 +30,7 @@ from commonplace.review.protocol.parser import (
     decode_output,
     parse_output,
 )
-from commonplace.review.store import Store
+from commonplace.review.store import Row, Store
 from commonplace.workspace import Workspace
 
 
@@ -136,20 +136,17 @@ def finalize_from_output(
 
     try:
         text = data if isinstance(data, str) else decode_output(data)
+        if running:
+            _keep_output(config, store, running, text)
         expected = [pair for run in scope for pair in run.pairs]
         parsed = parse_output(text, expected, ignored=_batch_mates(store, scope))
     except MalformedOutput as anomaly:
         for run in running:
             settle(run, _fail(store, run, f"malformed output: {anomaly.message}", execution))
         return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
-    if running:
-        lifecycle.attach_execution_data(
-            store,
-            ExecutionData(raw_output=text),
-            review_run_ids=[r.review_run_id for r in running],
-        )
-        for batch_id in dict.fromkeys(r.batch_id for r in running):
-            artifacts.keep_raw_output(config, batch_id, text)
+    for run in already:
+        if run.status is RunStatus.COMPLETED:
+            _restore_run_files(config, store, run)
     for run in running:
         settle(run, _finish(config, store, run, parsed, execution))
     return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
@@ -215,6 +212,36 @@ def _finish(
     return outcome
 
 
+def _keep_output(config: Config, store: Store, running: Sequence[ScopedRun], text: str) -> None:
+    """The whole output, once per batch: in the store and as the batch's
+    output file (a file the executor wrote there is left as it is)."""
+    lifecycle.attach_execution_data(
+        store, ExecutionData(raw_output=text), review_run_ids=[r.review_run_id for r in running]
+    )
+    for batch_id in dict.fromkeys(r.batch_id for r in running):
+        artifacts.keep_raw_output(config, batch_id, text)
+
+
+def _restore_run_files(config: Config, store: Store, run: ScopedRun) -> None:
+    """A completed run's files, from the store, when a crash after its commit
+    kept them from being written."""
+    if (artifacts.run_dir(config, run.review_run_id) / artifacts.OUTPUT).exists():
+        return
+    with store.read() as conn:
+        document = conn.execute(
+            "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (run.review_run_id,)
+        ).fetchone()[0]
+        texts = conn.execute(
+            "SELECT r.gate_id, r.rationale_markdown FROM gate_reviews r"
+            " JOIN review_run_gates g"
+            " ON g.review_run_id = r.review_run_id AND g.gate_id = r.gate_id"
+            " WHERE r.review_run_id = ? ORDER BY g.ordinal",
+            (run.review_run_id,),
+        ).fetchall()
+    if document:
+        artifacts.write_run_files(config, run.review_run_id, document, [tuple(t) for t in texts])
+
+
 def _fail(
     store: Store,
     run: ScopedRun,
@@ -238,21 +265,23 @@ def _load(store: Store, where: str, params: Sequence[object]) -> list[ScopedRun]
             f" WHERE {where} ORDER BY r.id, g.ordinal",
             list(params),
         ).fetchall()
-    runs: dict[int, tuple[object, list[str]]] = {}
+    by_run: dict[int, list[Row]] = {}
     for row in rows:
-        runs.setdefault(row["id"], (row, []))[1].append(row["gate_id"])
-    return [
-        ScopedRun(
-            review_run_id=row["id"],
-            batch_id=row["batch_id"],
-            note_path=row["note_path"],
-            gate_ids=tuple(gates),
-            status=RunStatus(row["status"]),
-            model_id=row["model_id"],
-            failure_reason=row["failure_reason"],
-        )
-        for row, gates in runs.values()  # type: ignore[index]
-    ]
+        by_run.setdefault(row["id"], []).append(row)
+    return [_scoped(run_rows) for run_rows in by_run.values()]
+
+
+def _scoped(rows: Sequence[Row]) -> ScopedRun:
+    first = rows[0]
+    return ScopedRun(
+        review_run_id=first["id"],
+        batch_id=first["batch_id"],
+        note_path=first["note_path"],
+        gate_ids=tuple(row["gate_id"] for row in rows),
+        status=RunStatus(first["status"]),
+        model_id=first["model_id"],
+        failure_reason=first["failure_reason"],
+    )
 
 
 def _batch_mates(store: Store, scope: Sequence[ScopedRun]) -> set[Pair]:

@@ -12,8 +12,7 @@ from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate, load_gate
 from commonplace.kb.notes import note_facts
-
-PAIR_SEPARATOR = " :: "
+from commonplace.review.protocol.grammar import PAIR_SEPARATOR
 
 
 @dataclass(frozen=True)
