@@ -8,7 +8,6 @@ that holds `commonplace.toml`, a `pyproject.toml` with `[tool.commonplace]`, or
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +104,8 @@ def load_config(start: Path | None = None) -> Config:
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a file to read
+
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from commonplace.config import Config, load_config
-from commonplace.git import GitState, read_state
 from commonplace.review.partitions import Partition, resolve_partition
 from commonplace.review.store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from commonplace.git import GitState
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,8 @@ class Workspace:
 
     def git_state(self) -> GitState:
         """The KB's git state over the notes and gates (two git calls)."""
+        from commonplace.git import read_state  # commands that need no git skip its imports
+
         return read_state(self.config.kb_root, [*self.config.scan_roots, self.config.gates_dir])
 
     def partition(self, model: str, effort: str | None) -> Partition:

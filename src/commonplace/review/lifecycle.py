@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,10 @@ from commonplace.review.protocol.decisions import (
     parse_findings,
 )
 from commonplace.review.store import Connection, Store
-from commonplace.review.targets import Plan, SkippedPair
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # only annotations; ingesting needs none of the KB machinery
+    from commonplace.review.targets import Plan, SkippedPair
 
 ABANDONED = "abandoned"
 
@@ -143,7 +145,7 @@ def create_batch(
     if not runner.strip():
         raise UserError("--runner must name a runner or an executor label")
     now = utc_now()
-    host, pid = (socket.gethostname(), os.getpid()) if owned_by_this_process else (None, None)
+    host, pid = (_host(), os.getpid()) if owned_by_this_process else (None, None)
     runs: list[CreatedRun] = []
     with store.write() as conn:
         snapshots = {t.note.sha: t.note.text for t in plan.targets}
@@ -345,7 +347,7 @@ def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = Fals
     """Fail runs left `running` longer than `older_than`, or owned by a process
     of this host that is gone, with reason `abandoned`."""
     cutoff = iso_utc(datetime.now(UTC) - older_than)
-    host = socket.gethostname()
+    host = _host()
     with store.read() as conn:
         rows = conn.execute(
             "SELECT id, started_at, host, pid FROM review_runs WHERE status = 'running' ORDER BY id"
@@ -538,6 +540,10 @@ def _close_batch_if_done(conn: Connection, batch_id: int, at: str) -> None:
 
 def _telemetry_json(telemetry: Mapping[str, Any] | None) -> str | None:
     return None if telemetry is None else json.dumps(telemetry, sort_keys=True)
+
+
+def _host() -> str:
+    return os.uname().nodename
 
 
 def _alive(pid: int) -> bool:
