@@ -13,7 +13,7 @@ from commonplace import frontmatter
 from commonplace.kb.paths import is_canonical
 
 # `[text](target)` with an optional title; images count too (`![alt](x.md)`).
-_LINK = re.compile(r"\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)\n]*)?\)")
+_LINK = re.compile(r"\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)\n]*)?\s*\)")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
@@ -29,22 +29,22 @@ class NoteLinks:
 def note_links(kb_root: Path, note_key: str, text: str) -> NoteLinks:
     """Links in the note body outside code, to local Markdown files."""
     base = posixpath.dirname(note_key)
-    resolved: dict[str, str] = {}
-    unresolved: dict[str, None] = {}
+    resolved: dict[str, str] = {}  # KB key -> the first raw target naming it
+    unresolved: dict[str, str] = {}  # path -> the first raw target naming it
     for target in _targets(frontmatter.split(text)[1]):
-        if target in resolved or target in unresolved:
-            continue
         if _SCHEME.match(target) or target.startswith(("#", "/")):
             continue
         path = target.split("#", 1)[0].split("?", 1)[0]
         if not path.endswith(".md"):
             continue
         key = posixpath.normpath(posixpath.join(base, _unescape(path)))
+        if key in resolved or key in unresolved:
+            continue
         if is_canonical(key) and os.path.isfile(os.path.join(kb_root, key)):
-            resolved[target] = key
+            resolved[key] = target
         else:
-            unresolved[target] = None
-    return NoteLinks(tuple(resolved.items()), tuple(unresolved))
+            unresolved[key] = target
+    return NoteLinks(tuple((raw, key) for key, raw in resolved.items()), tuple(unresolved.values()))
 
 
 def _targets(body: str) -> list[str]:

@@ -32,15 +32,15 @@ class ParsedOutput:
 
 def decode_output(data: bytes) -> str:
     """Output bytes as text; empty or binary output is malformed."""
-    if not data.strip():
-        raise MalformedOutput("the output is empty")
     if b"\0" in data:
         raise MalformedOutput("the output is binary data, not text")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise MalformedOutput(f"the output is not UTF-8 text (byte {exc.start})") from None
-    return text.removeprefix("\ufeff")
+    if not text.strip():
+        raise MalformedOutput("the output is empty")
+    return text
 
 
 def parse_output(
@@ -56,14 +56,19 @@ def parse_output(
     body: list[str] = []
     fence = ""  # the code fence open inside the current block, if any
     for number, raw in enumerate(text.split("\n"), start=1):
-        for kind, content in _pieces(raw):
+        pieces = _pieces(raw)
+        quoted = fence and pieces[-1][0] is not None
+        if quoted and not any(k == END and _same_pair(c, open_pair) for k, c in pieces):
+            body.append(raw.rstrip("\r"))  # a sentinel quoted in a code block, as written
+            continue
+        for kind, content in pieces:
             if kind is None:
                 if open_pair is not None:
                     body.append(content)
                     fence = _track_fence(fence, content)
                 continue
             if fence and not (kind == END and _same_pair(content, open_pair)):
-                body.append(_sentinel_text(kind, content))  # quoted in a code block
+                body.append(f"{kind}{content}{CLOSE}")  # quoted before the END, same line
                 continue
             pair = _pair(content, number)
             if kind == START:
@@ -134,10 +139,6 @@ def _pieces(raw: str) -> list[tuple[str | None, str]]:
 def _same_pair(key: str, pair: Pair | None) -> bool:
     note_path, _, gate_id = key.partition(PAIR_SEPARATOR)
     return pair is not None and (note_path.strip(), gate_id.strip()) == pair
-
-
-def _sentinel_text(kind: str, key: str) -> str:
-    return f"{kind}{key}{CLOSE}"
 
 
 def _pair(key: str, number: int) -> Pair:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from commonplace.errors import UserError
 from commonplace.kb.links import NoteLinks
+from commonplace.kb.paths import is_canonical
 from commonplace.review.protocol.grammar import PAIR_SEPARATOR, Pair
 
 FORMAT_VERSION = "pairs-v1"
@@ -171,7 +172,9 @@ def _pairs(notes: Sequence[PromptNote], gates: Mapping[str, PromptGate]) -> tupl
         if not note.gate_ids:
             raise UserError(f"{note.note_path} has no gates to review")
         for key in (note.note_path, *note.gate_ids):
-            if PAIR_SEPARATOR in key or "\n" in key or key != key.strip():
+            if not is_canonical(key) or PAIR_SEPARATOR in key or key != key.strip():
+                raise UserError(f"{key!r} cannot be named in a pair block")
+            if any(ch in key for ch in "\n\r"):
                 raise UserError(f"{key!r} cannot be named in a pair block")
         for gate_id in dict.fromkeys(note.gate_ids):
             if gate_id not in gates:

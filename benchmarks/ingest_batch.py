@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Ingesting a clean 400-pair batch output versus `python3 -c pass`.
+
+Target (SPEC section 13): `commonplace-ingest-batch-output` over one batch of
+40 corpus notes x 10 gates, process start included, takes at most 15 times the
+cold start of a bare interpreter. Each repetition prepares the batch on a fresh
+store (not timed), writes a clean output built from the prompt's requested
+pairs, then times the ingest. Prints the measurements; never fails on timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from _common import (
+    GATES_DIR,
+    REPO_ROOT,
+    CommandFailed,
+    find_command,
+    git_init_commit,
+    ratio_line,
+    review_files,
+    time_command,
+)
+
+from commonplace.review.protocol.grammar import block
+from commonplace.review.protocol.prompt import requested_pairs
+
+PREPARE = "commonplace-prepare-review-batch"
+INGEST = "commonplace-ingest-batch-output"
+DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "commonplace-kb"
+NOTES_DIR = "kb/notes/"
+TARGET_RATIO = 15.0
+CLEAN_REVIEW = (
+    "### Summary\nChecked the note against the gate; the failure mode is absent.\n"
+    "### Findings\n- none\n## Result: PASS\n"
+)
+
+
+def unconditional_gates(root: Path, gates: list[str], count: int) -> list[str]:
+    """The first `count` gate ids whose frontmatter has no trait or type requirement,
+    so that they apply to every note."""
+    chosen = []
+    for rel in gates:
+        text = (root / rel).read_text(encoding="utf-8")
+        frontmatter = text.split("\n---", 1)[0] if text.startswith("---") else ""
+        if "requires_trait" in frontmatter or "requires-type" in frontmatter:
+            continue
+        chosen.append(rel.removeprefix(GATES_DIR + "/").removesuffix(".md"))
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def prepare(
+    command: str, root: Path, env: Mapping[str, str], pairs: list[str], model: str
+) -> dict[str, object]:
+    argv = [command, *pairs, "--runner", "bench", "--model", model, "--json"]
+    proc = subprocess.run(argv, cwd=root, env=dict(env), capture_output=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise CommandFailed(f"{PREPARE} exited with {proc.returncode}: {' / '.join(tail)}")
+    data = json.loads(proc.stdout)
+    if not isinstance(data, dict):
+        raise CommandFailed(f"{PREPARE} printed no JSON object")
+    return data
+
+
+def clean_output(root: Path, prepared: Mapping[str, object]) -> tuple[Path, int]:
+    """Write one PASS block per requested pair where the prompt says; (path, pairs)."""
+    prompt = (root / str(prepared["prompt_path"])).read_bytes().decode("utf-8")
+    pairs = requested_pairs(prompt)
+    output = root / str(prepared["bundle_output_path"])
+    output.write_text("".join(block(pair, CLEAN_REVIEW) for pair in pairs), encoding="utf-8")
+    return output, len(pairs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus directory")
+    parser.add_argument("--notes", type=int, default=40, help="notes in the batch (40)")
+    parser.add_argument("--gates", type=int, default=10, help="gates per note (10)")
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions, best kept (5)")
+    parser.add_argument("--model", default="bench-model", help="model partition (bench-model)")
+    args = parser.parse_args(argv)
+
+    prepare_cmd, ingest_cmd = find_command(PREPARE), find_command(INGEST)
+    if prepare_cmd is None or ingest_cmd is None:
+        missing = PREPARE if prepare_cmd is None else INGEST
+        print(f"ingest-batch: skipped: {missing} not found", file=sys.stderr)
+        return 1
+    if not (args.corpus / "kb").is_dir():
+        print(f"ingest-batch: skipped: no corpus at {args.corpus}", file=sys.stderr)
+        return 1
+
+    # The baseline is timed next to every ingest, so that both see the same load.
+    baseline: list[float] = []
+    runs: list[float] = []
+    completed_runs = 0
+    with tempfile.TemporaryDirectory(prefix="cp-bench-") as tmp:
+        root = Path(tmp) / "commonplace-kb"
+        shutil.copytree(args.corpus, root, ignore=shutil.ignore_patterns(".git"))
+        git_init_commit(root)
+        all_notes, all_gates = review_files(root)
+        notes = [n for n in all_notes if n.startswith(NOTES_DIR)][: args.notes]
+        gates = unconditional_gates(root, all_gates, args.gates)
+        pairs = [f"{note}::{gate}" for note in notes for gate in gates]
+        print(f"batch: {len(notes)} notes x {len(gates)} gates = {len(pairs)} pairs")
+        print(f"gates: {', '.join(gates)}")
+        try:
+            for repetition in range(max(1, args.repeat)):
+                shutil.rmtree(root / "kb" / "reports", ignore_errors=True)
+                store = Path(tmp) / f"review-store-{repetition}.sqlite"
+                env = dict(os.environ, COMMONPLACE_REVIEW_DB=str(store))
+                prepared = prepare(prepare_cmd, root, env, pairs, args.model)
+                output, requested = clean_output(root, prepared)
+                prepared_runs = prepared["runs"]
+                if requested != len(pairs) or not isinstance(prepared_runs, list):
+                    raise CommandFailed(f"the prompt requests {requested} pairs, not {len(pairs)}")
+                argv = [ingest_cmd, "--batch-id", str(prepared["batch_id"])]
+                argv += ["--input-file", str(output), "--json"]
+                baseline += time_command([sys.executable, "-c", "pass"], repeat=3).runs
+                timing = time_command(argv, repeat=1, cwd=root, env=env)  # raises unless exit 0
+                report = json.loads(timing.stdout)
+                completed, failed = report.get("completed", []), report.get("failed", [])
+                if len(completed) != len(prepared_runs) or failed:
+                    raise CommandFailed(
+                        f"{INGEST}: {len(completed)} of {len(prepared_runs)} runs completed,"
+                        f" {len(failed)} failed"
+                    )
+                runs.append(timing.best)
+                completed_runs = len(completed)
+        except (CommandFailed, OSError, ValueError, KeyError) as exc:
+            print(f"ingest-batch: failed: {exc}", file=sys.stderr)
+            return 1
+
+    best, baseline_best = min(runs), min(baseline)
+    print(f"python3 -c pass: best {baseline_best:.3f} s of {len(baseline)}, timed between ingests")
+    print(f"ingest: exit 0 and {completed_runs} runs completed, none failed, in every repetition")
+    print(f"ingest runs: {', '.join(f'{run:.3f}' for run in runs)} s")
+    print(
+        ratio_line(
+            f"ingest-batch/{len(pairs)} pairs (best of {len(runs)})",
+            best,
+            "python3 -c pass",
+            baseline_best,
+            f"<= {TARGET_RATIO:g}x",
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
