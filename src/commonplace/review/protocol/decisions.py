@@ -61,6 +61,8 @@ def parse_decision(text: str) -> Decision:
 def result_word(line: str) -> str | None:
     """The verdict word of a result line (`## Result: PASS`, `**Result:** warn`,
     `Result: FAIL (minor)`), or None when the line is not one."""
+    if ":" not in line:  # most lines of a review; no need to look closer
+        return None
     text = line.strip().lstrip("#").strip().strip(_DECORATION).strip()
     if text[:6].lower() != "result":
         return None
