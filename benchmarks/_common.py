@@ -18,6 +18,17 @@ SCAN_ROOTS = ("kb/notes", "kb/reference")
 GATES_DIR = "kb/instructions/review-gates"
 
 
+def compile_package() -> None:
+    """Byte-compile the package first, as an installed wheel would be: an
+    editable install under PYTHONDONTWRITEBYTECODE would otherwise recompile
+    every module on every start and the figures would measure the compiler."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO_ROOT / "src")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 class CommandFailed(RuntimeError):
     """A timed command exited with a non-zero status."""
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from _common import CommandFailed, find_command, ratio_line, time_command
+from _common import CommandFailed, compile_package, find_command, ratio_line, time_command
 
 COMMANDS = ["commonplace-review-target-selector", "commonplace-create-review-run"]
 TARGET_RATIO = 4.0
 
 
 def main(argv: list[str] | None = None) -> int:
+    compile_package()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=10, help="runs per command, best kept (10)")
     parser.add_argument(

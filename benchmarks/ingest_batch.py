@@ -24,6 +24,7 @@ from _common import (
     GATES_DIR,
     REPO_ROOT,
     CommandFailed,
+    compile_package,
     find_command,
     git_init_commit,
     ratio_line,
@@ -84,6 +85,7 @@ def clean_output(root: Path, prepared: Mapping[str, object]) -> tuple[Path, int]
 
 
 def main(argv: list[str] | None = None) -> int:
+    compile_package()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus directory")
     parser.add_argument("--notes", type=int, default=40, help="notes in the batch (40)")

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from _common import REPO_ROOT, find_command, git_init_commit
+from _common import REPO_ROOT, compile_package, find_command, git_init_commit
 
 CREATE = "commonplace-create-review-run"
 PREPARE = "commonplace-prepare-review-batch"
@@ -116,6 +116,7 @@ def gate_batch(prepare: str, root: Path, env: Mapping[str, str], model: str) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
+    compile_package()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus directory")
     parser.add_argument("--model", default="m", help="model partition (m)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from _common import (
     REPO_ROOT,
     CommandFailed,
+    compile_package,
     count_pairs,
     find_command,
     git_init_commit,
@@ -31,6 +32,7 @@ EARLIER_SECONDS = 14.6
 
 
 def main(argv: list[str] | None = None) -> int:
+    compile_package()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="corpus directory")
     parser.add_argument("--repeat", type=int, default=5, help="runs, best kept (5)")

@@ -14,7 +14,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import CommandFailed, count_pairs, find_command, ratio_line, review_files, time_command
+from _common import (
+    CommandFailed,
+    compile_package,
+    count_pairs,
+    find_command,
+    ratio_line,
+    review_files,
+    time_command,
+)
 from generate_kb import generate
 
 SELECTOR = "commonplace-review-target-selector"
@@ -22,6 +30,7 @@ TARGET_RATIO = 8.0
 
 
 def main(argv: list[str] | None = None) -> int:
+    compile_package()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kb", type=Path, help="reuse an existing KB instead of generating one")
     parser.add_argument("--notes", type=int, default=10_000, help="notes to generate (10000)")

@@ -208,16 +208,23 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         stale = select(kb, args.model)
-        say(f"1. selector: {len(stale)} stale pair(s) for model {args.model}")
-        dirty = [p for p in stale if p["reason"] == "gate-dirty"]
-        for pair in dirty:  # prepare refuses dirty gates: commit them first
-            say(f"  not reviewed (gate-dirty): {pair['note_path']} :: {pair['gate_id']}")
-        groups = group_by_gate([p for p in stale if p["reason"] != "gate-dirty"], args.batch_size)
-        say(f"2. prepare: {len(groups)} batch(es) of up to {args.batch_size} notes, one gate each")
-        batches = [prepare(kb, gate, notes, args.model, args.runner) for gate, notes in groups]
-    except (CommandError, ValueError, KeyError) as exc:
+    except (CommandError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    say(f"1. selector: {len(stale)} stale pair(s) for model {args.model}")
+    dirty = [p for p in stale if p["reason"] == "gate-dirty"]
+    for pair in dirty:  # prepare refuses dirty gates: commit them first
+        say(f"  not reviewed (gate-dirty): {pair['note_path']} :: {pair['gate_id']}")
+    groups = group_by_gate([p for p in stale if p["reason"] != "gate-dirty"], args.batch_size)
+    say(f"2. prepare: {len(groups)} batch(es) of up to {args.batch_size} notes, one gate each")
+    batches: list[Batch] = []
+    unprepared = 0
+    for gate, notes in groups:
+        try:
+            batches.append(prepare(kb, gate, notes, args.model, args.runner))
+        except (CommandError, ValueError, KeyError) as exc:  # the other groups go on
+            print(f"error: {exc}", file=sys.stderr)
+            unprepared += 1
 
     say(f"3. execute (STAND-IN executor, not an LLM) and ingest, {args.jobs} at once")
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -228,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = [o for o in outcomes if o.error is not None]
     say(
         f"summary: {len(batches)} batch(es), {completed} run(s) completed,"
-        f" {len(failed)} failed, {len(errors)} batch error(s)"
+        f" {len(failed)} failed, {len(errors) + unprepared} batch error(s)"
     )
     for run_id, reason in failed:
         print(f"error: review run {run_id} failed: {reason}", file=sys.stderr)
@@ -236,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: batch {outcome.batch.batch_id}: {outcome.error}", file=sys.stderr)
     if errors:  # nothing finalized their runs: ingest an output later, or reap them
         print("their runs stay running (see commonplace-reap-stale-runs)", file=sys.stderr)
-    return 1 if failed or errors else 0
+    return 1 if failed or errors or unprepared else 0
 
 
 if __name__ == "__main__":

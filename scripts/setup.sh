@@ -22,3 +22,6 @@ if ! "$root/.venv/bin/python" -c 'import commonplace, pytest, hypothesis' 2>/dev
   "$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[test]"
   touch "$root/.venv/.installed"
 fi
+# Compile the sources once, as installing a wheel would: commands then start
+# without recompiling (some environments set PYTHONDONTWRITEBYTECODE).
+"$root/.venv/bin/python" -m compileall -q "$root/src" >/dev/null

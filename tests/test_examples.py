@@ -132,7 +132,7 @@ def test_demo_runs_and_shows_what_it_claims(tmp_path: Path) -> None:
     assert shown["note_path"] in notes
     assert "+One more line, added later." in shown["diff"]
     step5 = out.split("== 5.", 1)[1]
-    assert f"runs: {{'completed': {len(notes)}}}" in step5
-    assert f"acceptance_events: {{'full-review': {len(fresh)}}}" in step5
+    assert f"runs: completed {len(notes)}\n" in step5
+    assert f"acceptance_events: full-review {len(fresh)}\n" in step5
     assert "ok: 0 violation(s), 0 run(s) running" in step5
     assert "Demo finished" in out

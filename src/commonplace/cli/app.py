@@ -16,6 +16,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import timedelta
+    from pathlib import Path
     from typing import Any, NoReturn
 
     from commonplace.workspace import Workspace
@@ -83,8 +84,10 @@ def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
-def read_input_bytes(path: str | None) -> bytes:
-    """The bytes of `--input-file PATH` (`-` for stdin), or stdin when absent."""
+def read_input_bytes(path: str | None, *, kb_root: Path | None = None) -> bytes:
+    """The bytes of `--input-file PATH` (`-` for stdin), or stdin when absent.
+    A relative path missing from the working directory is looked up from the
+    KB root, where the paths commands report are relative to."""
     from pathlib import Path
 
     from commonplace.errors import UserError
@@ -93,8 +96,11 @@ def read_input_bytes(path: str | None) -> bytes:
         if path is None and sys.stdin.isatty():
             raise UserError("give --input-file PATH or pipe the input on stdin")
         return sys.stdin.buffer.read()
+    file = Path(path)
+    if kb_root is not None and not file.is_absolute() and not file.exists():
+        file = kb_root / file if (kb_root / file).exists() else file
     try:
-        return Path(path).read_bytes()
+        return file.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
 

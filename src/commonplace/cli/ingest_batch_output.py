@@ -23,9 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.ingest import ingest_batch_output
 
-    data = app.read_input_bytes(args.input_file)
+    ws = app.workspace(args)
+    data = app.read_input_bytes(args.input_file, kb_root=ws.config.kb_root)
     report = ingest_batch_output(
-        app.workspace(args),
+        ws,
         data,
         batch_id=args.batch_id,
         review_run_ids=args.review_run_ids or (),

@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.ingest import ingest_bundle_output
 
-    data = app.read_input_bytes(args.input_file)
-    outcome = ingest_bundle_output(app.workspace(args), args.review_run_id, data)
+    ws = app.workspace(args)
+    data = app.read_input_bytes(args.input_file, kb_root=ws.config.kb_root)
+    outcome = ingest_bundle_output(ws, args.review_run_id, data)
     return app.emit_outcome(args, outcome)

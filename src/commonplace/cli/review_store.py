@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "stats":
         stats = storecheck.store_stats(ws.store)
-        app.emit(args, stats, "\n".join(f"{k}: {v}" for k, v in stats.items()))
+        app.emit(args, stats, "\n".join(f"{k}: {_plain(v)}" for k, v in stats.items()))
         return 0
     report = storecheck.check_store(ws.store)
     app.emit(
@@ -47,3 +47,10 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     return 0 if report.ok else 1
+
+
+def _plain(value: object) -> str:
+    """`{'completed': 5, 'failed': 1}` as `completed 5, failed 1`."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+    return str(value)
