@@ -4,6 +4,7 @@ malformed outputs, repeatable ingest (also after a real SIGKILL), and refusals."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -183,13 +184,11 @@ def test_a_complete_output_completes_the_batch(cli, example_kb: Path) -> None:
     result = ingest(cli, kb, *batch_scope(prepared), input_file=output)
     assert result.code == 0, result.err
     assert result.err == ""
-    assert result.json() == {
-        "batch_id": prepared["batch_id"],
-        "batch_ids": [prepared["batch_id"]],
-        "completed": run_ids(prepared),
-        "failed": [],
-        "already_final": [],
-    }
+    payload = result.json()
+    assert payload["batch_id"] == prepared["batch_id"]
+    assert payload["completed"] == run_ids(prepared)
+    assert payload["failed"] == []
+    assert payload["already_final"] == []
     assert acceptances(kb) == 6
     assert rows(store_of(kb), "SELECT DISTINCT decision, model_id FROM gate_reviews") == [
         ("warn", "demo-reviewer-1")
@@ -202,8 +201,12 @@ def test_output_on_stdin_and_human_messages(cli, example_kb: Path) -> None:
         "prepare-review-batch", *THREE_BY_TWO, "--runner", RUNNER, "--model", MODEL, cwd=kb
     )
     assert result.code == 0, result.err
-    assert "then: commonplace-ingest-batch-output --batch-id 1 --input-file " in result.out
-    prepared = {"prompt_path": "kb/reports/bundle-reviews/review-batch-1/prompt.md"}
+    lines = result.out.splitlines()
+    output_path = next(line for line in lines if line.startswith("write the output to: "))
+    output_path = output_path.removeprefix("write the output to: ")
+    assert f"then: commonplace-ingest-batch-output --batch-id 1 --input-file {output_path}" in lines
+    prompt_path = next(line for line in lines if line.startswith("prompt: "))
+    prepared = {"prompt_path": prompt_path.removeprefix("prompt: ")}
     text = reviewer_output(kb, prepared, skip=[Pair(DATE, OVERREACH)])
     done = cli("ingest-batch-output", "--batch-id", "1", "--input-file", "-", cwd=kb, stdin=text)
     assert done.code == 1
@@ -238,6 +241,14 @@ def unexpected(kb: Path, prepared: dict[str, Any]) -> str:
     return "".join(_blocks(kb, prepared)) + block(Pair(SKETCH, TAGS), review("PASS"))
 
 
+def unrequested_gate(kb: Path, prepared: dict[str, Any]) -> str:
+    return "".join(_blocks(kb, prepared)) + block(Pair(FROST, REPEATS), review("PASS"))
+
+
+def stray_end(kb: Path, prepared: dict[str, Any]) -> str:
+    return end_line(Pair(FROST, TAGS)) + "\n" + "".join(_blocks(kb, prepared))
+
+
 def outside(kb: Path, prepared: dict[str, Any]) -> str:
     return "".join(_blocks(kb, prepared)) + block(Pair("../../etc/passwd", TAGS), review("PASS"))
 
@@ -259,12 +270,15 @@ MALFORMED = {
     "unterminated": (unterminated, "is never closed"),
     "duplicate": (duplicate, "a second block"),
     "unexpected-pair": (unexpected, "which was not requested"),
+    "unrequested-gate": (unrequested_gate, "which was not requested"),
+    "end-without-start": (stray_end, "without its START"),
     "path-outside-kb": (outside, "names a path outside the knowledge base"),
     "empty-body": (empty_body, "is empty"),
     "mismatched-end": (mismatched_end, "does not match the open block"),
     "binary-garbage": (lambda kb, p: bytes(range(256)) * 8, "binary data"),
     "not-utf8": (lambda kb, p: b"\xff\xfe review \xc3\x28 done\n", "not UTF-8"),
     "empty-file": (lambda kb, p: b"", "the output is empty"),
+    "byte-order-mark-only": (lambda kb, p: b"\xef\xbb\xbf\n", "the output is empty"),
     "whitespace-only": (lambda kb, p: "\n  \n\t\n", "the output is empty"),
 }
 
@@ -404,6 +418,33 @@ def test_ingest_killed_with_sigkill_then_ingested_again(
         assert (kb / f"kb/reports/bundle-reviews/review-run-{run_id}/bundle-output.md").is_file()
 
 
+def test_two_racing_ingests_of_one_batch_finish_each_run_once(cli, example_kb: Path) -> None:
+    kb = example_kb
+    notes = many_notes(kb, 20)
+    prepared = prepare(cli, kb, *(f"{n}::{TAGS}" for n in notes))
+    output = write_output(kb, prepared, reviewer_output(kb, prepared))
+    command = [
+        console_script("commonplace-ingest-batch-output"),
+        *batch_scope(prepared),
+        *("--input-file", output, "--json"),
+    ]
+    procs = [
+        subprocess.Popen(command, cwd=kb, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [proc.communicate(timeout=120) for proc in procs]
+    for proc, (_, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+        assert "locked" not in err and "Traceback" not in err, err
+    payloads = [json.loads(out) for out, _ in results]
+    assert all(p["completed"] == run_ids(prepared) for p in payloads)
+    # Every run was finished by exactly one of them; the other found it final.
+    assert sorted(payloads[0]["already_final"] + payloads[1]["already_final"]) == run_ids(prepared)
+    assert acceptances(kb) == 20
+    assert accepted_once_per_pair(kb)
+    assert_store_checks(cli, kb)
+
+
 # --- prepare: what it reports and refuses --------------------------------------------------
 
 
@@ -437,6 +478,17 @@ def test_prepare_reports_kb_relative_paths_from_a_subdirectory(cli, example_kb: 
     assert prepared["prompt_path"] == f"{batch}/prompt.md"
     assert prepared["bundle_output_path"] == f"{batch}/bundle-output.md"
     assert (example_kb / prepared["prompt_path"]).is_file()
+
+
+def test_the_reported_output_path_ingests_from_where_prepare_ran(cli, example_kb: Path) -> None:
+    """The KB-relative `bundle_output_path` works as `--input-file` from a subdirectory."""
+    notes_dir = example_kb / "kb" / "notes"
+    prepared = prepare(cli, example_kb, "frost-dates.md::metadata", cwd=notes_dir)
+    output = write_output(example_kb, prepared, reviewer_output(example_kb, prepared))
+    result = cli(
+        "ingest-batch-output", *batch_scope(prepared), "--input-file", output, cwd=notes_dir
+    )
+    assert result.code == 0, result.err
 
 
 VALID = f"{SEEDS}::{TAGS}"
@@ -619,3 +671,22 @@ def test_a_runs_document_completes_a_fresh_equivalent_run(cli, example_kb: Path)
     assert cast(dict[str, Any], result.json())["status"] == "completed"
     sql = "SELECT gate_id, decision, rationale_markdown FROM gate_reviews WHERE review_run_id = ?"
     assert rows(store_of(kb), sql, (fresh,)) == rows(store_of(kb), sql, (seeds_run,))
+
+
+def test_files_that_cannot_be_written_are_a_warning_not_a_failure(cli, example_kb: Path) -> None:
+    kb = example_kb
+    prepared = prepare(cli, kb, *THREE_BY_TWO)
+    first = run_ids(prepared)[0]
+    blocked = kb / "kb/reports/bundle-reviews" / f"review-run-{first}"
+    blocked.write_text("a file where the run's directory would go\n", encoding="utf-8")
+    output = write_output(kb, prepared, reviewer_output(kb, prepared))
+    result = ingest(cli, kb, *batch_scope(prepared), input_file=output)
+    assert result.code == 0, result.err
+    assert result.json()["completed"] == run_ids(prepared)
+    assert "warning: cannot write" in result.err and "Traceback" not in result.err
+    assert acceptances(kb) == 6
+    # Once the obstacle is gone, ingesting again rewrites the files from the store.
+    blocked.unlink()
+    again = ingest(cli, kb, *batch_scope(prepared), input_file=output)
+    assert again.code == 0 and again.json()["already_final"] == run_ids(prepared)
+    assert (blocked / "bundle-output.md").is_file()

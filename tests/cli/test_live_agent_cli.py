@@ -208,6 +208,22 @@ def test_ingest_bundle_output_refusals_change_nothing(cli, example_kb: Path) -> 
     assert dump(store_of(kb)) == before
 
 
+def test_the_reported_output_path_ingests_from_a_subdirectory(cli, example_kb: Path) -> None:
+    """The KB-relative `bundle_output_path` works as `--input-file` from a subdirectory."""
+    notes_dir = example_kb / "kb" / "notes"
+    result = cli(
+        "create-review-run", "seed-packets.md", EX_TAGS, "--runner", "live-agent",
+        "--model", MODEL, "--with-prompt", "--json", cwd=notes_dir,
+    )  # fmt: skip
+    created = cast(dict[str, Any], result.json())
+    output = write_output(example_kb, created, agent_output(example_kb, created))
+    done = cli(
+        "ingest-bundle-output", "--review-run-id", str(created["review_run_id"]),
+        "--input-file", output, cwd=notes_dir,
+    )  # fmt: skip
+    assert done.code == 0, done.err
+
+
 def test_the_run_files_after_a_live_ingest(cli, example_kb: Path) -> None:
     kb = example_kb
     created = create_with_prompt(cli, kb, EX_CLAIM_NOTE, "claims")

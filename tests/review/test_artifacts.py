@@ -172,7 +172,7 @@ def test_the_run_document_is_re_ingestable(ws: Workspace) -> None:
     document = (artifacts.run_dir(ws.config, run.review_run_id) / "bundle-output.md").read_bytes()
     fresh = create_review_run(ws, note=SEEDS, gate_refs=["claims"], runner="x", model="demo")
     fresh_id = fresh.batch.runs[0].review_run_id
-    outcome = ingest_bundle_output(ws, fresh_id, document)
+    outcome = ingest_bundle_output(ws, fresh_id, document).outcomes[0]
     assert outcome.status is RunStatus.COMPLETED
     by_run = (
         "SELECT decision || ':' || rationale_markdown FROM gate_reviews WHERE review_run_id = ?"

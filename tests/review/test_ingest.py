@@ -158,9 +158,8 @@ def test_a_missing_pair_fails_only_its_run(ws: Workspace) -> None:
 def test_a_run_missing_every_pair_keeps_no_document(ws: Workspace) -> None:
     prepared = prepare(ws)
     pairs = prompt_pairs(ws, prepared)
-    report = ingest(
-        ws, output_for(pairs, skip=[p for p in pairs if p.note_path == FROST]), batch_id=1
-    )
+    text = output_for(pairs, skip=[p for p in pairs if p.note_path == FROST])
+    report = ingest(ws, text, batch_id=prepared.batch.batch_id)
     first = run_ids(prepared)[0]
     assert report.failed == [(first, f"missing pair reviews: {REPEATS}, {ABBREV}")]
     assert sql(ws, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (first,)) == [
@@ -275,15 +274,17 @@ def test_unknown_batches_and_runs_are_refused(ws: Workspace) -> None:
     with pytest.raises(UserError, match="review run 41, 42 not found"):
         load_runs(ws.store, [run_ids(prepared)[0], 41, 42])
     with pytest.raises(UserError, match="review run 42 not found"):
-        ingest(ws, output_for(prompt_pairs(ws, prepared)), review_run_ids=[1, 42])
+        ingest(
+            ws, output_for(prompt_pairs(ws, prepared)), review_run_ids=[run_ids(prepared)[0], 42]
+        )
     assert set(statuses(ws).values()) == {"running"}
 
 
 def test_two_runs_of_one_note_are_refused(ws: Workspace) -> None:
-    prepare(ws, f"{FROST}::{TAGS}")
-    prepare(ws, f"{FROST}::clarity")
-    with pytest.raises(UserError, match=f"review runs 1 and 2 both review {FROST}"):
-        load_runs(ws.store, [1, 2])
+    (one,) = run_ids(prepare(ws, f"{FROST}::{TAGS}"))
+    (other,) = run_ids(prepare(ws, f"{FROST}::clarity"))
+    with pytest.raises(UserError, match=f"review runs {one} and {other} both review {FROST}"):
+        load_runs(ws.store, [one, other])
 
 
 def test_a_subset_leaves_its_batch_mates_running(ws: Workspace) -> None:
@@ -360,7 +361,7 @@ def test_a_malformed_second_output_leaves_final_runs_alone(ws: Workspace) -> Non
     first, second, third = run_ids(prepared)
     ingest(ws, output_for(prompt_pairs(ws, prepared)), review_run_ids=[first])
     before = run_rows(ws, [first])
-    report = ingest(ws, "=== PAIR REVIEW END: a.md :: b ===\n", batch_id=1)
+    report = ingest(ws, "=== PAIR REVIEW END: a.md :: b ===\n", batch_id=prepared.batch.batch_id)
     assert report.completed == [first]
     assert [run_id for run_id, _ in report.failed] == [second, third]
     assert run_rows(ws, [first]) == before
@@ -379,14 +380,16 @@ def live_run(ws: Workspace, *gates: str) -> tuple[int, list[Pair]]:
 
 def test_ingest_bundle_output_completes_a_run(ws: Workspace) -> None:
     run_id, pairs = live_run(ws, "claims")
-    outcome = ingest_bundle_output(ws, run_id, output_for(pairs).encode())
+    outcome = ingest_bundle_output(ws, run_id, output_for(pairs).encode()).outcomes[0]
     assert outcome.status is RunStatus.COMPLETED
     assert outcome.accepted_gate_ids == (OVERREACH, TITLE_CLAIM)
 
 
 def test_ingest_bundle_output_is_all_or_nothing(ws: Workspace) -> None:
     run_id, pairs = live_run(ws, "claims")
-    outcome = ingest_bundle_output(ws, run_id, output_for(pairs, skip=pairs[1:]).encode())
+    outcome = ingest_bundle_output(ws, run_id, output_for(pairs, skip=pairs[1:]).encode()).outcomes[
+        0
+    ]
     assert outcome.status is RunStatus.FAILED
     assert outcome.reason == f"missing pair reviews: {TITLE_CLAIM}"
     assert acceptances(ws) == 0

@@ -84,6 +84,11 @@ def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+def warn(messages: Sequence[str]) -> None:
+    for message in messages:
+        print(f"warning: {message}", file=sys.stderr)
+
+
 def read_input_bytes(path: str | None, *, kb_root: Path | None = None) -> bytes:
     """The bytes of `--input-file PATH` (`-` for stdin), or stdin when absent.
     A relative path missing from the working directory is looked up from the

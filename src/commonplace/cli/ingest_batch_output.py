@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         batch_id=args.batch_id,
         review_run_ids=args.review_run_ids or (),
     )
+    app.warn(report.warnings)
     failed = report.failed
     payload = {
         "batch_id": report.batch_ids[0] if len(report.batch_ids) == 1 else None,

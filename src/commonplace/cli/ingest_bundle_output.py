@@ -21,5 +21,6 @@ def run(args: argparse.Namespace) -> int:
 
     ws = app.workspace(args)
     data = app.read_input_bytes(args.input_file, kb_root=ws.config.kb_root)
-    outcome = ingest_bundle_output(ws, args.review_run_id, data)
-    return app.emit_outcome(args, outcome)
+    report = ingest_bundle_output(ws, args.review_run_id, data)
+    app.warn(report.warnings)
+    return app.emit_outcome(args, report.outcomes[0])

@@ -41,10 +41,11 @@ def kb_relative(config: Config, path: Path) -> str:
         return str(path)
 
 
-def write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str, *, make_parent: bool = True) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if make_parent:
+            path.parent.mkdir(parents=True, exist_ok=True)
         try:
             temporary.write_bytes(text.encode("utf-8"))
             os.replace(temporary, path)
@@ -79,7 +80,7 @@ def write_run_files(
 ) -> Path:
     """A completed run's canonical document and per-gate texts."""
     directory = run_dir(config, review_run_id)
-    for gate_id, text in texts:
-        write_text(directory / gate_file_name(gate_id), text)
     write_text(directory / OUTPUT, document)
+    for gate_id, text in texts:
+        write_text(directory / gate_file_name(gate_id), text, make_parent=False)
     return directory

@@ -10,8 +10,9 @@ Ingest is repeatable: runs already final are reported and left unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from commonplace.config import Config
 from commonplace.errors import UserError
@@ -59,6 +60,7 @@ class IngestReport:
     batch_ids: tuple[int, ...]
     outcomes: tuple[RunOutcome, ...]
     already_final: tuple[ScopedRun, ...]
+    warnings: tuple[str, ...] = ()  # artifacts that could not be written
 
     @property
     def completed(self) -> list[int]:
@@ -97,10 +99,10 @@ def ingest_batch_output(
     return finalize_from_output(ws.config, ws.store, scope, data)
 
 
-def ingest_bundle_output(ws: Workspace, review_run_id: int, data: bytes) -> RunOutcome:
+def ingest_bundle_output(ws: Workspace, review_run_id: int, data: bytes) -> IngestReport:
     """A live agent's output for one run, all or nothing: the run completes
     only if every one of its pairs arrived well-formed. A run that is already
-    final is refused and left unchanged."""
+    final is refused and left unchanged. The report has the run's outcome."""
     (run,) = load_runs(ws.store, [review_run_id])
     if run.status is not RunStatus.RUNNING:
         raise RunNotFinalizable(
@@ -109,7 +111,7 @@ def ingest_bundle_output(ws: Workspace, review_run_id: int, data: bytes) -> RunO
         )
     report = finalize_from_output(ws.config, ws.store, [run], data)
     if report.outcomes:
-        return report.outcomes[0]
+        return report
     raise RunNotFinalizable(f"review run {review_run_id} was finalized by another process")
 
 
@@ -127,6 +129,7 @@ def finalize_from_output(
     running = [r for r in scope if r.status is RunStatus.RUNNING]
     already = [r for r in scope if r.status is not RunStatus.RUNNING]
     outcomes: list[RunOutcome] = []
+    warnings: list[str] = []
 
     def settle(run: ScopedRun, outcome: RunOutcome | None) -> None:
         if outcome is None:  # another process finished it meanwhile
@@ -146,10 +149,10 @@ def finalize_from_output(
         return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
     for run in already:
         if run.status is RunStatus.COMPLETED:
-            _restore_run_files(config, store, run)
+            _artifacts_or_warning(warnings, _restore_run_files, config, store, run)
     for run in running:
-        settle(run, _finish(config, store, run, parsed, execution))
-    return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
+        settle(run, _finish(config, store, run, parsed, execution, warnings))
+    return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already), tuple(warnings))
 
 
 def load_batch(store: Store, batch_id: int) -> list[ScopedRun]:
@@ -185,6 +188,7 @@ def _finish(
     run: ScopedRun,
     parsed: ParsedOutput,
     execution: ExecutionData | None,
+    warnings: list[str],
 ) -> RunOutcome | None:
     reviews = [
         PendingReview.from_text(pair.gate_id, parsed.bodies[pair])
@@ -208,8 +212,20 @@ def _finish(
     except RunNotFinalizable:
         return None
     if outcome.status is RunStatus.COMPLETED and document is not None:
-        artifacts.write_run_files(config, run.review_run_id, document, texts)
+        _artifacts_or_warning(
+            warnings, artifacts.write_run_files, config, run.review_run_id, document, texts
+        )
     return outcome
+
+
+def _artifacts_or_warning(warnings: list[str], write: Callable[..., object], *args: Any) -> None:
+    """Files are written after the run's transaction committed: failing to
+    write them must not turn a finished run into an error. Ingesting again
+    (`--review-run-ids N`) rewrites them from the store."""
+    try:
+        write(*args)
+    except UserError as exc:
+        warnings.append(f"{exc.message}; the store has the review, ingest again to rewrite it")
 
 
 def _keep_output(config: Config, store: Store, running: Sequence[ScopedRun], text: str) -> None:

@@ -576,3 +576,14 @@ def test_a_large_batch_output_parses_completely() -> None:
     assert parsed.missing == ()
     assert len(parsed.bodies) == 390
     assert set(parsed.bodies.values()) == {BODY}
+
+
+def test_the_grammar_echoed_from_the_prompt_is_plain_text() -> None:
+    echo = lines(
+        "```",
+        "=== PAIR REVIEW START: <note_path> :: <gate_id> ===",
+        "## Result: PASS|WARN|FAIL|ERROR",
+        "=== PAIR REVIEW END: <note_path> :: <gate_id> ===",
+        "```",
+    )
+    assert parse_output(echo + block(A, BODY), [A]).bodies == {A: BODY}

@@ -81,9 +81,13 @@ def result_word(line: str) -> str | None:
 
 def canonical_rationale(text: str, decision: Decision) -> str:
     """The author's text with a canonical `## Result: X` footer when the
-    decision is known; otherwise the text unchanged (trailing space trimmed)."""
-    body = text.rstrip()
-    lines = body.split("\n") if body else []
+    decision is known; otherwise the text unchanged. Either way line ends
+    become `\n` and blank lines around the text go, so that every path stores
+    the same text for the same review."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").rstrip().split("\n")
+    while lines and not lines[0].strip():
+        del lines[0]
+    body = "\n".join(lines)
     if decision is Decision.UNKNOWN:
         return body + "\n" if body else ""
     footer = f"## Result: {decision.value.upper()}"

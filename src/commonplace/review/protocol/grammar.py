@@ -10,6 +10,7 @@ PAIR_SEPARATOR = " :: "
 START = "=== PAIR REVIEW START: "
 END = "=== PAIR REVIEW END: "
 CLOSE = " ==="
+PLACEHOLDER = "<note_path> :: <gate_id>"  # the key as the prompt states the grammar
 
 
 class Pair(NamedTuple):

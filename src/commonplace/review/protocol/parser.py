@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from commonplace.errors import UserError
 from commonplace.kb.paths import is_canonical
-from commonplace.review.protocol.grammar import CLOSE, END, PAIR_SEPARATOR, START, Pair
+from commonplace.review.protocol.grammar import (
+    CLOSE,
+    END,
+    PAIR_SEPARATOR,
+    PLACEHOLDER,
+    START,
+    Pair,
+)
 
 _MARK = "=== PAIR REVIEW "
 
@@ -112,21 +119,23 @@ def _pieces(raw: str) -> list[tuple[str | None, str]]:
     """A line as (kind, text) pieces: plain text (kind None) and sentinels
     (kind START or END, text the pair key). A sentinel may follow prose on the
     same line; everything before it is plain text."""
-    line = raw.strip()
-    if not line.endswith(CLOSE.strip()) or _MARK not in line:
+    line = raw.rstrip()
+    if not line.endswith("===") or _MARK not in line:
         return [(None, raw.rstrip("\r"))]
+    line = line.lstrip()
     pieces: list[tuple[str | None, str]] = []
     while line.endswith(CLOSE):
         at = line.rfind(_MARK)
         if at < 0:
             break
         tail = line[at:]
-        if tail.startswith(START):
-            pieces.append((START, tail[len(START) : -len(CLOSE)]))
-        elif tail.startswith(END):
-            pieces.append((END, tail[len(END) : -len(CLOSE)]))
-        else:
+        kind = START if tail.startswith(START) else END if tail.startswith(END) else None
+        if kind is None:
             break
+        key = tail[len(kind) : -len(CLOSE)]
+        if key.strip() == PLACEHOLDER:
+            break  # the grammar echoed from the prompt, not a block
+        pieces.append((kind, key))
         line = line[:at].rstrip()
     if not pieces:
         return [(None, raw.rstrip("\r"))]

@@ -1,0 +1,217 @@
+"""One logical review, three media: the split gate-by-gate path, the live-agent
+path and the external batch path must leave the same rows (SPEC 0, 14), each
+path in its own store, ignoring ids, timestamps and runner labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from cli._support import CLAIM_NOTE, EX_CLAIM_NOTE, Cli, rows
+from commonplace.review.protocol.grammar import Pair, block
+from commonplace.review.protocol.prompt import requested_pairs
+
+MODEL = "claude-opus-4-6"
+
+# One text per gate, in the run's gate order: every decision form, findings,
+# a tolerated result line, and no result line at all.
+TEXTS = (
+    "### Summary\nThe title generalises from one season.\n\n### Findings\n"
+    "- WARN: 'always' in the second paragraph rests on one packet\n"
+    "- INFO: the sowing table is fine\n\n### Suggested Revision\n"
+    "Say 'this packet' instead of 'packets'.\n\n## Result: WARN\n",
+    "### Summary\nThe title names a topic.\n\n### Findings\n- FAIL: the title is a label\n\n"
+    "**Result:** fail (the title is a label)\n",
+    "### Summary\nNothing to report.\n\n### Findings\n- none\n\n## Result: PASS\n",
+    "### Summary\nI could not decide whether the abbreviation is common knowledge.\n",
+    "### Summary\nThe gate text was ambiguous.\n\n## Result: ERROR\n",
+)
+
+DECISIONS = ("warn", "fail", "pass", "unknown", "error")
+
+# The rows a review leaves, without ids, timestamps or runner labels.
+COMPARED = {
+    "review_runs": "SELECT note_path, model_id, reviewed_note_sha, reviewed_note_commit, status,"
+    " failure_reason, rekeyed_from FROM review_runs",
+    "review_run_gates": "SELECT gate_id, gate_sha, ordinal FROM review_run_gates",
+    "gate_reviews": "SELECT note_path, gate_id, model_id, decision, rationale_markdown,"
+    " findings_json, gate_sha, reviewed_note_sha, reviewed_note_commit, review_kind"
+    " FROM gate_reviews",
+    "acceptance_events": "SELECT e.note_path, e.gate_id, e.model_id, e.accepted_note_sha,"
+    " e.accepted_note_commit, e.accepted_gate_sha, e.acceptance_kind, r.gate_id"
+    " FROM acceptance_events e JOIN gate_reviews r ON r.id = e.accepted_review_id",
+    "snapshots": "SELECT sha, text FROM snapshots",
+}
+
+
+def logical_rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    return {table: sorted(rows(db, sql), key=repr) for table, sql in COMPARED.items()}
+
+
+def create(cli: Cli, kb: Path, db: Path, note: str, gates: Sequence[str], *extra: str) -> Any:
+    result = cli(
+        "create-review-run",
+        note,
+        *gates,
+        *("--runner", "live-agent", "--model", MODEL, "--db", str(db), "--json", *extra),
+        cwd=kb,
+    )
+    assert result.code == 0, result.err
+    return result.json()
+
+
+def split_path(
+    cli: Cli, kb: Path, db: Path, note: str, gates: Sequence[str], texts: Sequence[str] = TEXTS
+) -> None:
+    created = create(cli, kb, db, note, gates)
+    run_id = str(created["review_run_id"])
+    for gate, text in zip(created["gate_ids"], texts, strict=True):
+        written = cli(
+            "write-gate-review",
+            *("--review-run-id", run_id, "--gate", gate, "--db", str(db)),
+            cwd=kb,
+            stdin=text,
+        )
+        assert written.code == 0, written.err
+    done = cli("finalize-review-run", "--review-run-id", run_id, "--db", str(db), cwd=kb)
+    assert done.code == 0, done.err
+
+
+def output_for(
+    kb: Path, prompt_path: str, gate_ids: Sequence[str], texts: Sequence[str] = TEXTS
+) -> str:
+    """The blocks a reviewer writes for the prompt's pairs, one text per gate."""
+    text_of = dict(zip(gate_ids, texts, strict=True))
+    pairs = requested_pairs((kb / prompt_path).read_text(encoding="utf-8"))
+    assert sorted(p.gate_id for p in pairs) == sorted(gate_ids)
+    return "\n".join(block(Pair(p.note_path, p.gate_id), text_of[p.gate_id]) for p in pairs)
+
+
+def live_agent_path(cli: Cli, kb: Path, db: Path, note: str, gates: Sequence[str]) -> None:
+    created = create(cli, kb, db, note, gates, "--with-prompt")
+    output = kb / created["bundle_output_path"]
+    output.write_text(output_for(kb, created["prompt_path"], created["gate_ids"]))
+    done = cli(
+        "ingest-bundle-output",
+        *("--review-run-id", str(created["review_run_id"]), "--input-file", str(output)),
+        *("--db", str(db)),
+        cwd=kb,
+    )
+    assert done.code == 0, done.err
+
+
+def batch_path(
+    cli: Cli,
+    kb: Path,
+    db: Path,
+    note: str,
+    gates: Sequence[str],
+    texts: Sequence[str] = TEXTS,
+    newline: str = "\n",
+) -> None:
+    prepared = cli(
+        "prepare-review-batch",
+        *(f"{note}::{gate}" for gate in gates),
+        *("--runner", "claude-workflow", "--model", MODEL, "--db", str(db), "--json"),
+        cwd=kb,
+    )
+    assert prepared.code == 0, prepared.err
+    batch = cast(dict[str, Any], prepared.json())
+    (run,) = batch["runs"]
+    output = kb / batch["bundle_output_path"]
+    document = output_for(kb, batch["prompt_path"], run["gate_ids"], texts)
+    output.write_bytes(document.replace("\n", newline).encode("utf-8"))
+    done = cli(
+        "ingest-batch-output",
+        *("--batch-id", str(batch["batch_id"]), "--input-file", str(output), "--db", str(db)),
+        cwd=kb,
+    )
+    assert done.code == 0, done.err
+
+
+PATHS = {"split": split_path, "live-agent": live_agent_path, "batch": batch_path}
+
+# kb fixture -> (note, its five applicable gates in lens order)
+REVIEWS = {
+    "example_kb": (
+        EX_CLAIM_NOTE,
+        (
+            "claims/overreaching-generalization",
+            "claims/title-states-a-claim",
+            "clarity/description-repeats-title",
+            "clarity/undefined-abbreviation",
+            "metadata/tags-present",
+        ),
+    ),
+    "corpus_kb": (
+        CLAIM_NOTE,
+        (
+            "frontmatter/claim-strength",
+            "frontmatter/description-discrimination",
+            "frontmatter/title-as-claim",
+            "frontmatter/title-body-alignment",
+            "frontmatter/title-composability",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("kb_fixture", list(REVIEWS))
+def test_every_path_leaves_the_same_rows(
+    cli, request: pytest.FixtureRequest, tmp_path: Path, kb_fixture: str
+) -> None:
+    kb = cast(Path, request.getfixturevalue(kb_fixture))
+    note, gates = REVIEWS[kb_fixture]
+    found = {}
+    for name, path in PATHS.items():
+        db = tmp_path / "stores" / f"{name}.sqlite"
+        path(cli, kb, db, note, gates)
+        found[name] = logical_rows(db)
+    split = found["split"]
+    assert sorted((r[1], r[3]) for r in split["gate_reviews"]) == sorted(
+        zip(gates, DECISIONS, strict=True)
+    )
+    assert sorted(r[1] for r in split["acceptance_events"]) == sorted(gates[:3])
+    assert [r[4] for r in split["review_runs"]] == ["completed"]
+    assert found["live-agent"] == split
+    assert found["batch"] == split
+
+
+# --- the same text, written differently ---------------------------------------------------
+
+
+def rationales(db: Path) -> list[tuple[str, str, str]]:
+    return rows(db, "SELECT decision, rationale_markdown, findings_json FROM gate_reviews")
+
+
+@pytest.mark.parametrize(
+    "newline",
+    ["\n", "\r\n"],
+    ids=["lf", "crlf"],
+)
+def test_line_ends_do_not_change_the_stored_review(
+    cli, example_kb: Path, tmp_path: Path, newline: str
+) -> None:
+    """A review written on a CRLF system (a file for write-gate-review, the
+    output document for the batch) is the same logical review."""
+    gates = ["metadata/tags-present"]
+    text = TEXTS[0].replace("\n", newline)
+    split_db, batch_db = tmp_path / "split.sqlite", tmp_path / "batch.sqlite"
+    split_path(cli, example_kb, split_db, EX_CLAIM_NOTE, gates, texts=[text])
+    batch_path(cli, example_kb, batch_db, EX_CLAIM_NOTE, gates, TEXTS[:1], newline=newline)
+    assert rationales(batch_db)[0][:2] == ("warn", TEXTS[0])
+    assert rationales(split_db) == rationales(batch_db)
+
+
+def test_leading_blank_lines_do_not_change_the_stored_review(
+    cli, example_kb: Path, tmp_path: Path
+) -> None:
+    gates = ["metadata/tags-present"]
+    text = "\n\n" + TEXTS[2]
+    split_db, batch_db = tmp_path / "split.sqlite", tmp_path / "batch.sqlite"
+    split_path(cli, example_kb, split_db, EX_CLAIM_NOTE, gates, texts=[text])
+    batch_path(cli, example_kb, batch_db, EX_CLAIM_NOTE, gates, texts=[text])
+    assert rationales(split_db) == rationales(batch_db)
