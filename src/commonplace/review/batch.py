@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from commonplace.config import Config
 from commonplace.errors import UserError
-from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import resolve_gate_ids
 from commonplace.kb.links import note_links
@@ -25,6 +24,10 @@ from commonplace.review.protocol.prompt import (
 )
 from commonplace.review.targets import Plan, plan_runs
 from commonplace.workspace import Workspace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from commonplace.git import GitState
 
 
 @dataclass(frozen=True)
