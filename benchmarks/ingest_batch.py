@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -75,6 +76,18 @@ def prepare(
     return data
 
 
+def create_files(directory: Path, count: int) -> float:
+    """Seconds to create `count` small files in directories of ten: the share
+    of an ingest that belongs to the filesystem, not to the program."""
+    start = time.perf_counter()
+    for number in range(count):
+        folder = directory / f"d{number // 10}"
+        if number % 10 == 0:
+            folder.mkdir(parents=True)
+        (folder / f"f{number}.md").write_bytes(b"x" * 200)
+    return time.perf_counter() - start
+
+
 def clean_output(root: Path, prepared: Mapping[str, object]) -> tuple[Path, int]:
     """Write one PASS block per requested pair where the prompt says; (path, pairs)."""
     prompt = (root / str(prepared["prompt_path"])).read_bytes().decode("utf-8")
@@ -92,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gates", type=int, default=10, help="gates per note (10)")
     parser.add_argument("--repeat", type=int, default=5, help="repetitions, best kept (5)")
     parser.add_argument("--model", default="bench-model", help="model partition (bench-model)")
+    parser.add_argument(
+        "--tmp", type=Path, help="where the KB copy goes (default: the system temp dir)"
+    )
     args = parser.parse_args(argv)
 
     prepare_cmd, ingest_cmd = find_command(PREPARE), find_command(INGEST)
@@ -107,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     baseline: list[float] = []
     runs: list[float] = []
     completed_runs = 0
-    with tempfile.TemporaryDirectory(prefix="cp-bench-") as tmp:
+    file_costs: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="cp-bench-", dir=args.tmp) as tmp:
         root = Path(tmp) / "commonplace-kb"
         shutil.copytree(args.corpus, root, ignore=shutil.ignore_patterns(".git"))
         git_init_commit(root)
@@ -119,7 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gates: {', '.join(gates)}")
         try:
             for repetition in range(max(1, args.repeat)):
-                shutil.rmtree(root / "kb" / "reports", ignore_errors=True)
+                # Each repetition gets its own reports directory and store, and
+                # nothing is deleted between repetitions: the disk's work of
+                # freeing a previous run's files would be timed otherwise.
+                (root / "commonplace.toml").write_text(
+                    f'reports_dir = "kb/reports-{repetition}"\n', encoding="utf-8"
+                )
                 store = Path(tmp) / f"review-store-{repetition}.sqlite"
                 env = dict(os.environ, COMMONPLACE_REVIEW_DB=str(store))
                 prepared = prepare(prepare_cmd, root, env, pairs, args.model)
@@ -129,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                     raise CommandFailed(f"the prompt requests {requested} pairs, not {len(pairs)}")
                 argv = [ingest_cmd, "--batch-id", str(prepared["batch_id"])]
                 argv += ["--input-file", str(output), "--json"]
+                os.sync()  # settle the writes of the untimed preparation first
+                file_costs.append(create_files(Path(tmp) / f"probe-{repetition}", len(pairs)))
                 baseline += time_command([sys.executable, "-c", "pass"], repeat=3).runs
                 timing = time_command(argv, repeat=1, cwd=root, env=env)  # raises unless exit 0
                 report = json.loads(timing.stdout)
@@ -148,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python3 -c pass: best {baseline_best:.3f} s of {len(baseline)}, timed between ingests")
     print(f"ingest: exit 0 and {completed_runs} runs completed, none failed, in every repetition")
     print(f"ingest runs: {', '.join(f'{run:.3f}' for run in runs)} s")
+    print(
+        f"filesystem: creating {len(pairs)} small files (what ingest writes, one per pair)"
+        f" takes {min(file_costs):.3f} s at best here, {max(file_costs):.3f} s at worst"
+    )
     print(
         ratio_line(
             f"ingest-batch/{len(pairs)} pairs (best of {len(runs)})",

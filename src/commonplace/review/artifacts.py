@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from commonplace.config import Config
@@ -78,9 +81,54 @@ def keep_raw_output(config: Config, batch_id: int, raw: str) -> None:
 def write_run_files(
     config: Config, review_run_id: int, document: str, texts: Sequence[tuple[str, str]]
 ) -> Path:
-    """A completed run's canonical document and per-gate texts."""
+    """A completed run's per-gate texts, then its canonical document. Run ids
+    never repeat, so the gate files are new files and are written in place;
+    the document goes last, by rename, and its presence says the set is whole."""
     directory = run_dir(config, review_run_id)
-    write_text(directory / OUTPUT, document)
-    for gate_id, text in texts:
-        write_text(directory / gate_file_name(gate_id), text, make_parent=False)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for gate_id, text in texts:
+            (directory / gate_file_name(gate_id)).write_bytes(text.encode("utf-8"))
+    except OSError as exc:
+        raise UserError(f"cannot write {directory}: {exc.strerror or exc}") from None
+    write_text(directory / OUTPUT, document, make_parent=False)
     return directory
+
+
+class BackgroundWriter:
+    """Writes artifacts in order on one thread of its own, so that a run's
+    files are written while the next run is being finalized. A write that
+    fails becomes a warning: the store is the record, and the files can be
+    written again from it."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self._queue: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]] | None]
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="artifacts", daemon=True)
+        self._thread.start()
+
+    def submit(self, write: Callable[..., object], *args: Any) -> None:
+        self._queue.put((write, args))
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            write, args = item
+            try:
+                write(*args)
+            except UserError as exc:
+                self.warnings.append(exc.message)
+            except Exception as exc:  # never lose the other files to one surprise
+                self.warnings.append(f"writing an artifact failed: {type(exc).__name__}: {exc}")

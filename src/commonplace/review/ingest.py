@@ -10,9 +10,8 @@ Ingest is repeatable: runs already final are reported and left unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from commonplace.config import Config
 from commonplace.errors import UserError
@@ -129,7 +128,6 @@ def finalize_from_output(
     running = [r for r in scope if r.status is RunStatus.RUNNING]
     already = [r for r in scope if r.status is not RunStatus.RUNNING]
     outcomes: list[RunOutcome] = []
-    warnings: list[str] = []
 
     def settle(run: ScopedRun, outcome: RunOutcome | None) -> None:
         if outcome is None:  # another process finished it meanwhile
@@ -147,11 +145,15 @@ def finalize_from_output(
         for run in running:
             settle(run, _fail(store, run, f"malformed output: {anomaly.message}", execution))
         return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
-    for run in already:
-        if run.status is RunStatus.COMPLETED:
-            _artifacts_or_warning(warnings, _restore_run_files, config, store, run)
-    for run in running:
-        settle(run, _finish(config, store, run, parsed, execution, warnings))
+    with artifacts.BackgroundWriter() as writer:
+        for run in already:
+            if run.status is RunStatus.COMPLETED:
+                _restore_run_files(config, store, run, writer)
+        for run in running:
+            settle(run, _finish(config, store, run, parsed, execution, writer))
+    warnings = [
+        f"{w}; the store has the reviews, ingest again to write the files" for w in writer.warnings
+    ]
     return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already), tuple(warnings))
 
 
@@ -188,7 +190,7 @@ def _finish(
     run: ScopedRun,
     parsed: ParsedOutput,
     execution: ExecutionData | None,
-    warnings: list[str],
+    writer: artifacts.BackgroundWriter,
 ) -> RunOutcome | None:
     reviews = [
         PendingReview.from_text(pair.gate_id, parsed.bodies[pair])
@@ -212,20 +214,8 @@ def _finish(
     except RunNotFinalizable:
         return None
     if outcome.status is RunStatus.COMPLETED and document is not None:
-        _artifacts_or_warning(
-            warnings, artifacts.write_run_files, config, run.review_run_id, document, texts
-        )
+        writer.submit(artifacts.write_run_files, config, run.review_run_id, document, texts)
     return outcome
-
-
-def _artifacts_or_warning(warnings: list[str], write: Callable[..., object], *args: Any) -> None:
-    """Files are written after the run's transaction committed: failing to
-    write them must not turn a finished run into an error. Ingesting again
-    (`--review-run-ids N`) rewrites them from the store."""
-    try:
-        write(*args)
-    except UserError as exc:
-        warnings.append(f"{exc.message}; the store has the review, ingest again to rewrite it")
 
 
 def _keep_output(config: Config, store: Store, running: Sequence[ScopedRun], text: str) -> None:
@@ -238,9 +228,11 @@ def _keep_output(config: Config, store: Store, running: Sequence[ScopedRun], tex
         artifacts.keep_raw_output(config, batch_id, text)
 
 
-def _restore_run_files(config: Config, store: Store, run: ScopedRun) -> None:
+def _restore_run_files(
+    config: Config, store: Store, run: ScopedRun, writer: artifacts.BackgroundWriter
+) -> None:
     """A completed run's files, from the store, when a crash after its commit
-    kept them from being written."""
+    kept them from being written (the document is written last)."""
     if (artifacts.run_dir(config, run.review_run_id) / artifacts.OUTPUT).exists():
         return
     with store.read() as conn:
@@ -255,7 +247,8 @@ def _restore_run_files(config: Config, store: Store, run: ScopedRun) -> None:
             (run.review_run_id,),
         ).fetchall()
     if document:
-        artifacts.write_run_files(config, run.review_run_id, document, [tuple(t) for t in texts])
+        texts = [(gate_id, text) for gate_id, text in texts]
+        writer.submit(artifacts.write_run_files, config, run.review_run_id, document, texts)
 
 
 def _fail(
