@@ -244,3 +244,30 @@ def test_ingesting_again_restores_files_a_crash_kept_from_being_written(ws: Work
     assert (directory / "bundle-output.md").read_text(encoding="utf-8") == document
     per_gate = directory / "claims__overreaching-generalization.md"
     assert per_gate.read_text(encoding="utf-8") == review_text("WARN")
+
+
+def test_the_background_writer_writes_in_order_and_turns_failures_into_warnings(
+    tmp_path: Path,
+) -> None:
+    written: list[str] = []
+
+    def note(name: str) -> None:
+        written.append(name)
+
+    def refuse(name: str) -> None:
+        raise UserError(f"cannot write {name}")
+
+    def crash(name: str) -> None:
+        raise RuntimeError(name)
+
+    with artifacts.BackgroundWriter() as writer:
+        writer.submit(note, "first")
+        writer.submit(refuse, "second")
+        writer.submit(crash, "third")
+        writer.submit(artifacts.write_text, tmp_path / "deep" / "fourth.md", "four\n")
+        writer.submit(note, "fifth")
+    assert written == ["first", "fifth"]
+    assert (tmp_path / "deep" / "fourth.md").read_text(encoding="utf-8") == "four\n"
+    assert writer.warnings[0] == "cannot write second"
+    assert "RuntimeError: third" in writer.warnings[1]
+    assert len(writer.warnings) == 2
