@@ -16,6 +16,17 @@ from typing import Any, cast
 
 import pytest
 from conftest import commit_all, console_script
+from review._support import (
+    ABBREV,
+    DATE,
+    FROST,
+    OVERREACH,
+    REPEATS,
+    SEEDS,
+    SKETCH,
+    TAGS,
+    TITLE_CLAIM,
+)
 
 from cli._support import (
     Cli,
@@ -32,15 +43,6 @@ from commonplace.review.protocol.prompt import requested_pairs
 RUNNER = "claude-workflow"
 MODEL = "demo"  # the example KB's alias of demo-reviewer-1
 
-FROST = "kb/notes/frost-dates.md"  # traits: []
-SEEDS = "kb/notes/seed-packets.md"  # traits: [title-as-claim]
-DATE = "kb/notes/date-every-entry-before-writing-anything-else.md"
-SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
-OVERREACH = "claims/overreaching-generalization"
-TITLE_CLAIM = "claims/title-states-a-claim"  # requires_trait: title-as-claim
-REPEATS = "clarity/description-repeats-title"
-ABBREV = "clarity/undefined-abbreviation"
-TAGS = "metadata/tags-present"
 
 NOTES = (FROST, SEEDS, DATE)
 GATES = (OVERREACH, TAGS)

@@ -10,7 +10,7 @@ Ingest is repeatable: runs already final are reported and left unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from commonplace.config import Config
@@ -92,10 +92,11 @@ def ingest_batch_output(
     if (batch_id is None) == (not review_run_ids):
         raise UserError("name either a batch (--batch-id) or review runs (--review-run-ids)")
     if batch_id is not None:
-        scope = load_batch(ws.store, batch_id)
-    else:
-        scope = load_runs(ws.store, review_run_ids)
-    return finalize_from_output(ws.config, ws.store, scope, data)
+        return finalize_from_output(ws.config, ws.store, load_batch(ws.store, batch_id), data)
+    scope = load_runs(ws.store, review_run_ids)
+    return finalize_from_output(
+        ws.config, ws.store, scope, data, ignored=_batch_mates(ws.store, scope)
+    )
 
 
 def ingest_bundle_output(ws: Workspace, review_run_id: int, data: bytes) -> IngestReport:
@@ -108,7 +109,9 @@ def ingest_bundle_output(ws: Workspace, review_run_id: int, data: bytes) -> Inge
             f"cannot ingest into review run {review_run_id}: it is already {run.status};"
             " nothing changed"
         )
-    report = finalize_from_output(ws.config, ws.store, [run], data)
+    report = finalize_from_output(
+        ws.config, ws.store, [run], data, ignored=_batch_mates(ws.store, [run])
+    )
     if report.outcomes:
         return report
     raise RunNotFinalizable(f"review run {review_run_id} was finalized by another process")
@@ -121,8 +124,10 @@ def finalize_from_output(
     data: bytes | str,
     *,
     execution: ExecutionData | None = None,
+    ignored: Collection[Pair] = (),
 ) -> IngestReport:
-    """Parse `data` for the runs in scope and finish every one still running.
+    """Parse `data` for the runs in scope and finish every one still running;
+    blocks for `ignored` pairs (batch-mates outside the scope) are left alone.
     One transaction per run, so a crash part-way leaves each run either
     finished or still running, and ingesting again finishes the rest."""
     running = [r for r in scope if r.status is RunStatus.RUNNING]
@@ -140,7 +145,7 @@ def finalize_from_output(
         if running:
             _keep_output(config, store, running, text)
         expected = [pair for run in scope for pair in run.pairs]
-        parsed = parse_output(text, expected, ignored=_batch_mates(store, scope))
+        parsed = parse_output(text, expected, ignored=ignored)
     except MalformedOutput as anomaly:
         for run in running:
             settle(run, _fail(store, run, f"malformed output: {anomaly.message}", execution))

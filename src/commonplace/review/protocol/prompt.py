@@ -172,9 +172,8 @@ def _pairs(notes: Sequence[PromptNote], gates: Mapping[str, PromptGate]) -> tupl
         if not note.gate_ids:
             raise UserError(f"{note.note_path} has no gates to review")
         for key in (note.note_path, *note.gate_ids):
-            if not is_canonical(key) or PAIR_SEPARATOR in key or key != key.strip():
-                raise UserError(f"{key!r} cannot be named in a pair block")
-            if any(ch in key for ch in "\n\r"):
+            unsafe = PAIR_SEPARATOR in key or "\n" in key or "\r" in key
+            if unsafe or not is_canonical(key) or key != key.strip():
                 raise UserError(f"{key!r} cannot be named in a pair block")
         for gate_id in dict.fromkeys(note.gate_ids):
             if gate_id not in gates:
