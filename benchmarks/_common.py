@@ -99,6 +99,14 @@ def ratio_line(
     )
 
 
+def copy_corpus(corpus: Path, into: str | Path) -> Path:
+    """A committed copy of the corpus in a fresh git repository under `into`."""
+    root = Path(into) / "commonplace-kb"
+    shutil.copytree(corpus, root, ignore=shutil.ignore_patterns(".git"))
+    git_init_commit(root)
+    return root
+
+
 def git_init_commit(root: Path) -> None:
     """Make ``root`` a git repository with everything committed (fixed identity and dates)."""
     env = dict(os.environ)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,8 @@ from _common import (
     REPO_ROOT,
     CommandFailed,
     compile_package,
+    copy_corpus,
     find_command,
-    git_init_commit,
     ratio_line,
     review_files,
     time_command,
@@ -125,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     completed_runs = 0
     file_costs: list[float] = []
     with tempfile.TemporaryDirectory(prefix="cp-bench-", dir=args.tmp) as tmp:
-        root = Path(tmp) / "commonplace-kb"
-        shutil.copytree(args.corpus, root, ignore=shutil.ignore_patterns(".git"))
-        git_init_commit(root)
+        root = copy_corpus(args.corpus, tmp)
         all_notes, all_gates = review_files(root)
         notes = [n for n in all_notes if n.startswith(NOTES_DIR)][: args.notes]
         gates = unconditional_gates(root, all_gates, args.gates)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from _common import REPO_ROOT, compile_package, find_command, git_init_commit
+from _common import REPO_ROOT, compile_package, copy_corpus, find_command
 
 CREATE = "commonplace-create-review-run"
 PREPARE = "commonplace-prepare-review-batch"
@@ -132,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     with tempfile.TemporaryDirectory(prefix="cp-bench-") as tmp:
-        root = Path(tmp) / "commonplace-kb"
-        shutil.copytree(args.corpus, root, ignore=shutil.ignore_patterns(".git"))
-        git_init_commit(root)
+        root = copy_corpus(args.corpus, tmp)
         env = dict(os.environ, COMMONPLACE_REVIEW_DB=str(Path(tmp) / "review-store.sqlite"))
         try:
             prompts = lens_sweep(create, root, env, args.model)

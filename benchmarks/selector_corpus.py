@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -19,9 +18,9 @@ from _common import (
     REPO_ROOT,
     CommandFailed,
     compile_package,
+    copy_corpus,
     count_pairs,
     find_command,
-    git_init_commit,
     time_command,
 )
 
@@ -48,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     with tempfile.TemporaryDirectory(prefix="cp-bench-") as tmp:
-        root = Path(tmp) / "commonplace-kb"
-        shutil.copytree(args.corpus, root, ignore=shutil.ignore_patterns(".git"))
-        git_init_commit(root)
+        root = copy_corpus(args.corpus, tmp)
         env = dict(os.environ, COMMONPLACE_REVIEW_DB=str(Path(tmp) / "review-store.sqlite"))
         try:
             timing = time_command(
