@@ -2,10 +2,11 @@
 """The README's main job on the bundled example KB, with no account or network.
 
 It copies examples/example-kb into a temporary git repository, asks the
-selector what is stale, reviews every stale pair through the split
-gate-by-gate path with the STAND-IN REVIEWER (a deterministic script, not an
-LLM), finalizes each run, edits a note to show staleness with its diff, and
-reports what the store holds. Every step is a real command, printed first.
+selector what is stale, reviews every stale pair with `commonplace-review-sweep`
+through the KB's `stand-in` command runner (a STAND-IN REVIEWER: a few
+deterministic lines, not an LLM), shows that nothing is stale any more, edits
+a note to show staleness with its diff, reviews just that again, and reports
+what the store holds. Every step is a real command, printed first.
 """
 
 from __future__ import annotations
@@ -72,44 +73,11 @@ def main() -> None:
             by_note.setdefault(pair["note_path"], []).append(pair["gate_id"])
 
         print(
-            "\n== 2. Review each note: create a run, write one gate review per gate "
-            "(STAND-IN REVIEWER, not an LLM), finalize"
+            "\n== 2. Review every stale pair through the `stand-in` command runner"
+            " (STAND-IN REVIEWER, not an LLM): one batch per note and lens, two at a time"
         )
-        for note, gates in by_note.items():
-            created = json.loads(
-                sh(
-                    "commonplace-create-review-run",
-                    note,
-                    *gates,
-                    "--runner",
-                    "stand-in-reviewer",
-                    "--model",
-                    MODEL,
-                    "--json",
-                    cwd=kb,
-                )
-            )
-            run_id = str(created["review_run_id"])
-            for gate in created["gate_ids"]:
-                gate_file = f"kb/instructions/review-gates/{gate}.md"
-                text = sh(
-                    sys.executable,
-                    str(HERE / "stand-in-reviewer.py"),
-                    note,
-                    gate_file,
-                    cwd=kb,
-                    show=False,
-                )
-                sh(
-                    "commonplace-write-gate-review",
-                    "--review-run-id",
-                    run_id,
-                    "--gate",
-                    gate,
-                    cwd=kb,
-                    stdin=text,
-                )
-            sh("commonplace-finalize-review-run", "--review-run-id", run_id, cwd=kb)
+        sweep = ("commonplace-review-sweep", "--runner", "stand-in", "--model", MODEL)
+        sh(*sweep, "--jobs", "2", cwd=kb)
 
         print("\n== 3. Nothing is stale now")
         sh("commonplace-review-target-selector", "--all-gates", "--model", MODEL, cwd=kb)
@@ -124,13 +92,15 @@ def main() -> None:
         changed = stale_pairs(kb, show=True)
         print(json.dumps(changed[0], indent=2))
 
-        print("\n== 5. What the store holds, and its invariants")
+        print("\n== 5. Review what changed, and only that")
+        sh(*sweep, cwd=kb)
+
+        print("\n== 6. What the store holds, and its invariants")
         sh("commonplace-review-store", "stats", cwd=kb)
         sh("commonplace-review-store", "check", cwd=kb)
         print(
             "\nDemo finished: every review above came from the stand-in reviewer. For real"
-            " reviews an LLM agent writes the gate reviews through the same commands; the"
-            " claude-code, codex and command runners are not built yet (see README)."
+            " reviews, name a real runner: --runner claude-code or --runner codex (see README)."
         )
 
 

@@ -13,7 +13,7 @@ the library:
    and writes its prompt.md;
 3. an executor per batch, up to --jobs at once, writes the batch's
    bundle-output.md. HERE THE EXECUTOR IS A STAND-IN, NOT A REVIEWER: it reads
-   the prompt's "Requested pairs" and asks examples/stand-in-reviewer.py (a
+   the prompt's "Requested pairs" and asks examples/example-kb/tools/stand-in-reviewer.py (a
    deterministic script, not an LLM) for each pair. A real orchestrator hands
    prompt.md to an agent instead;
 4. `commonplace-ingest-batch-output --batch-id B --input-file F --json`
@@ -39,7 +39,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-STAND_IN_REVIEWER = HERE / "stand-in-reviewer.py"
+STAND_IN_REVIEWER = HERE / "example-kb" / "tools" / "stand-in-reviewer.py"
 EXECUTOR_LABEL = "stand-in-orchestrator"  # stored as the batch's executor and the runs' runner
 SEPARATOR = " :: "
 _print_lock = threading.Lock()

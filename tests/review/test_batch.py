@@ -228,8 +228,9 @@ def test_render_batch_prompt_reproduces_the_published_prompt(ws: Workspace) -> N
     prepared = publish_prompt(ws, plan, created)
     published = kb_path(ws, prepared.prompt_path).read_text(encoding="utf-8")
     output = str(batch_dir(ws.config, created.batch_id) / "bundle-output.md")
-    assert render_batch_prompt(ws.config, plan, created, output_path=output).text == published
-    reply = render_batch_prompt(ws.config, plan, created)
+    run_ids = [run.review_run_id for run in created.runs]
+    assert render_batch_prompt(ws.config, plan, run_ids, output_path=output).text == published
+    reply = render_batch_prompt(ws.config, plan, run_ids)
     assert "Reply with the blocks only" in reply.text
     assert str(output) not in reply.text
     assert requested_pairs(reply.text) == requested_pairs(published)

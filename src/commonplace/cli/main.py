@@ -45,6 +45,21 @@ COMMANDS: dict[str, CommandSpec] = {
             "Ingest an executor's output for a batch, completing what arrived.",
         ),
         CommandSpec(
+            "run-review-bundle",
+            "commonplace.cli.run_review_bundle",
+            "Review one note against its gates through a runner (claude-code, codex, ...).",
+        ),
+        CommandSpec(
+            "run-gate-sweep",
+            "commonplace.cli.run_gate_sweep",
+            "Review notes against one gate through a runner, in batches.",
+        ),
+        CommandSpec(
+            "review-sweep",
+            "commonplace.cli.review_sweep",
+            "Review every stale pair through a runner, several batches at once.",
+        ),
+        CommandSpec(
             "review-target-selector",
             "commonplace.cli.review_target_selector",
             "List the stale (note, gate) pairs of a model partition and why.",
@@ -114,6 +129,18 @@ def prepare_review_batch() -> NoReturn:
 
 def ingest_batch_output() -> NoReturn:
     _entry("ingest-batch-output")
+
+
+def run_review_bundle() -> NoReturn:
+    _entry("run-review-bundle")
+
+
+def run_gate_sweep() -> NoReturn:
+    _entry("run-gate-sweep")
+
+
+def review_sweep() -> NoReturn:
+    _entry("review-sweep")
 
 
 def review_target_selector() -> NoReturn:

@@ -85,7 +85,8 @@ def publish_prompt(ws: Workspace, plan: Plan, created: CreatedBatch) -> Prepared
     directory = artifacts.batch_dir(ws.config, created.batch_id)
     output = directory / artifacts.OUTPUT
     try:
-        prompt = render_batch_prompt(ws.config, plan, created, output_path=str(output))
+        run_ids = [run.review_run_id for run in created.runs]
+        prompt = render_batch_prompt(ws.config, plan, run_ids, output_path=str(output))
         lifecycle.record_prompt(
             ws.store,
             created.batch_id,
@@ -112,19 +113,20 @@ def publish_prompt(ws: Workspace, plan: Plan, created: CreatedBatch) -> Prepared
 
 
 def render_batch_prompt(
-    config: Config, plan: Plan, created: CreatedBatch, *, output_path: str | None = None
+    config: Config, plan: Plan, run_ids: Sequence[int], *, output_path: str | None = None
 ) -> RenderedPrompt:
-    """The prompt of a created batch: the texts the plan read, under the run
-    ids the store gave (so what the reviewer sees is what the run records)."""
+    """The prompt of a batch: the texts the plan read, under the run ids the
+    store gave (so what the reviewer sees is what the run records). A dry run
+    renders with the ids it would have, or zeros."""
     notes = [
         PromptNote(
-            review_run_id=run.review_run_id,
+            review_run_id=run_id,
             note_path=target.note.key,
             text=target.note.text,
-            gate_ids=run.gate_ids,
+            gate_ids=tuple(g.id for g in target.gates),
             links=note_links(config.kb_root, target.note.key, target.note.text),
         )
-        for target, run in zip(plan.targets, created.runs, strict=True)
+        for target, run_id in zip(plan.targets, run_ids, strict=True)
     ]
     gates = {
         gate.id: PromptGate(

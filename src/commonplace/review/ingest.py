@@ -10,7 +10,7 @@ Ingest is repeatable: runs already final are reported and left unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from commonplace.config import Config
@@ -24,12 +24,7 @@ from commonplace.review.lifecycle import (
     RunStatus,
 )
 from commonplace.review.protocol.grammar import Pair, run_document
-from commonplace.review.protocol.parser import (
-    MalformedOutput,
-    ParsedOutput,
-    decode_output,
-    parse_output,
-)
+from commonplace.review.protocol.parser import MalformedOutput, decode_output, parse_output
 from commonplace.review.store import Row, Store
 from commonplace.workspace import Workspace
 
@@ -131,15 +126,6 @@ def finalize_from_output(
     One transaction per run, so a crash part-way leaves each run either
     finished or still running, and ingesting again finishes the rest."""
     running = [r for r in scope if r.status is RunStatus.RUNNING]
-    already = [r for r in scope if r.status is not RunStatus.RUNNING]
-    outcomes: list[RunOutcome] = []
-
-    def settle(run: ScopedRun, outcome: RunOutcome | None) -> None:
-        if outcome is None:  # another process finished it meanwhile
-            already.append(load_runs(store, [run.review_run_id])[0])
-        else:
-            outcomes.append(outcome)
-
     try:
         text = data if isinstance(data, str) else decode_output(data)
         if running:
@@ -147,19 +133,63 @@ def finalize_from_output(
         expected = [pair for run in scope for pair in run.pairs]
         parsed = parse_output(text, expected, ignored=ignored)
     except MalformedOutput as anomaly:
-        for run in running:
-            settle(run, _fail(store, run, f"malformed output: {anomaly.message}", execution))
-        return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
+        return fail_runs(store, scope, f"malformed output: {anomaly.message}", execution)
+    return settle_runs(config, store, scope, parsed.bodies, execution=execution)
+
+
+def settle_runs(
+    config: Config,
+    store: Store,
+    scope: Sequence[ScopedRun],
+    bodies: Mapping[Pair, str],
+    *,
+    execution: ExecutionData | None = None,
+    actual_model_id: str | None = None,
+    incomplete_reason: str | None = None,
+) -> IngestReport:
+    """Finish every running run in scope from the pair bodies that arrived:
+    a run with all its pairs is finalized (rekeyed to `actual_model_id` when
+    given), a run missing some fails, naming them (after `incomplete_reason`
+    when the executor knows why they are missing)."""
+    running = [r for r in scope if r.status is RunStatus.RUNNING]
+    already = [r for r in scope if r.status is not RunStatus.RUNNING]
+    outcomes: list[RunOutcome] = []
     with artifacts.BackgroundWriter() as writer:
         for run in already:
             if run.status is RunStatus.COMPLETED:
                 _restore_run_files(config, store, run, writer)
         for run in running:
-            settle(run, _finish(config, store, run, parsed, execution, writer))
+            outcome = _finish(
+                config, store, run, bodies, execution, writer, actual_model_id, incomplete_reason
+            )
+            if outcome is None:  # another process finished it meanwhile
+                already.append(load_runs(store, [run.review_run_id])[0])
+            else:
+                outcomes.append(outcome)
     warnings = [
         f"{w}; the store has the reviews, ingest again to write the files" for w in writer.warnings
     ]
     return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already), tuple(warnings))
+
+
+def fail_runs(
+    store: Store,
+    scope: Sequence[ScopedRun],
+    reason: str,
+    execution: ExecutionData | None = None,
+) -> IngestReport:
+    """Fail every running run in scope with one reason."""
+    outcomes: list[RunOutcome] = []
+    already = [r for r in scope if r.status is not RunStatus.RUNNING]
+    for run in scope:
+        if run.status is not RunStatus.RUNNING:
+            continue
+        outcome = _fail(store, run, reason, execution)
+        if outcome is None:
+            already.append(load_runs(store, [run.review_run_id])[0])
+        else:
+            outcomes.append(outcome)
+    return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
 
 
 def load_batch(store: Store, batch_id: int) -> list[ScopedRun]:
@@ -193,26 +223,29 @@ def _finish(
     config: Config,
     store: Store,
     run: ScopedRun,
-    parsed: ParsedOutput,
+    bodies: Mapping[Pair, str],
     execution: ExecutionData | None,
     writer: artifacts.BackgroundWriter,
+    actual_model_id: str | None,
+    incomplete_reason: str | None,
 ) -> RunOutcome | None:
     reviews = [
-        PendingReview.from_text(pair.gate_id, parsed.bodies[pair])
-        for pair in run.pairs
-        if pair in parsed.bodies
+        PendingReview.from_text(pair.gate_id, bodies[pair]) for pair in run.pairs if pair in bodies
     ]
     texts = [(r.gate_id, r.rationale_markdown) for r in reviews]
     document = run_document(run.review_run_id, run.note_path, texts) if texts else None
-    lost = [pair.gate_id for pair in run.pairs if pair not in parsed.bodies]
+    lost = [pair.gate_id for pair in run.pairs if pair not in bodies]
     if lost:
         reason = f"missing pair reviews: {', '.join(lost)}"
+        if incomplete_reason:
+            reason = f"{incomplete_reason} ({reason})"
         return _fail(store, run, reason, execution, document)
     try:
         outcome = lifecycle.record_and_finalize_run(
             store,
             run.review_run_id,
             reviews=reviews,
+            actual_model_id=actual_model_id,
             execution=execution,
             bundle_markdown=document,
         )

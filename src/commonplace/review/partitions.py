@@ -20,10 +20,12 @@ class Partition:
     effort: str | None
     model: str
     """The resolved, normalized model name (without effort)."""
+    observed_effort: str | None = None
+    """The effort a runner was seen to use when none was requested."""
 
     @property
     def model_id(self) -> str:
-        return with_effort(self.model, self.effort)
+        return with_effort(self.model, self.effort or self.observed_effort)
 
 
 def normalize(name: str) -> str:
@@ -51,19 +53,68 @@ def resolve_partition(
         raise UsageError(f"--effort must be one of {', '.join(EFFORTS)}")
     configured = {normalize(k): v for k, v in aliases.items()}
     if requested in configured:
-        resolved = normalize(configured[requested])
-    else:
-        resolved = _observed(store, requested) or requested
-    return Partition(requested_model=requested, effort=effort, model=resolved)
+        return Partition(requested, effort, normalize(configured[requested]))
+    observed = _observed(store, requested, effort)
+    if observed is None:
+        return Partition(requested, effort, requested)
+    return Partition(requested, effort, *observed)
 
 
-def _observed(store: Store | None, requested: str) -> str | None:
+def actual_model_id(telemetry: Mapping[str, object], partition: Partition) -> str | None:
+    """The partition a runner's telemetry says it used, or None when it names
+    no single model (then nothing is rekeyed)."""
+    model = telemetry.get("model")
+    if not isinstance(model, str) or not normalize(model):
+        return None
+    effort = telemetry.get("effort")
+    if not isinstance(effort, str) or effort not in EFFORTS:
+        effort = partition.effort
+    return with_effort(normalize(model), effort)
+
+
+def observe_resolution(
+    store: Store, partition: Partition, actual_model: str, actual_id: str, batch_id: int
+) -> None:
+    """Remember what a request resolved to, so that asking again with the same
+    flags looks at the partition that was actually written."""
+    from commonplace.review.lifecycle import utc_now
+
+    if actual_id == partition.model_id:
+        return
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO model_alias_resolutions (requested_model, requested_effort,"
+            " resolved_model, resolved_model_id, observed_at, batch_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                partition.requested_model,
+                partition.effort,
+                normalize(actual_model),
+                actual_id,
+                utc_now(),
+                batch_id,
+            ),
+        )
+
+
+def _observed(
+    store: Store | None, requested: str, effort: str | None
+) -> tuple[str, str | None] | None:
+    """(model, effort seen when none was asked) from the latest resolution of
+    this request; one made with the same effort wins over one without."""
     if store is None:
         return None
     with store.read() as conn:
         row = conn.execute(
-            "SELECT resolved_model FROM model_alias_resolutions WHERE requested_model = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (requested,),
+            "SELECT resolved_model, resolved_model_id, requested_effort"
+            " FROM model_alias_resolutions WHERE requested_model = ?"
+            " ORDER BY requested_effort IS ? DESC, id DESC LIMIT 1",
+            (requested, effort),
         ).fetchone()
-    return normalize(row[0]) if row else None
+    if row is None:
+        return None
+    model = normalize(row[0])
+    if effort is None and row[2] is None and row[1].startswith(model + "-"):
+        observed_effort = row[1][len(model) + 1 :]
+        return model, observed_effort if observed_effort in EFFORTS else None
+    return model, None

@@ -1,0 +1,67 @@
+"""commonplace-review-sweep [GATES...] --runner R --model M [--jobs N] [--dry-run]"""
+
+from __future__ import annotations
+
+import argparse
+
+from commonplace.cli import app, sweep_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "gates", nargs="*", metavar="GATE_OR_LENS", help="gate ids or lenses (default: every gate)"
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--note",
+        nargs="+",
+        dest="notes",
+        metavar="PATH",
+        default=[],
+        help="notes or folders of notes (default: every reviewable note)",
+    )
+    scope.add_argument("--current", action="store_true", help="only notes with status: current")
+    parser.add_argument(
+        "--group",
+        choices=("lens", "note"),
+        default="lens",
+        help="one batch per note and lens (default), or per note with all its stale gates",
+    )
+    parser.add_argument(
+        "--jobs", type=app.positive_int, metavar="N", help="batches run at once (default 2)"
+    )
+    parser.add_argument(
+        "--max-batches", type=app.positive_int, metavar="N", help="launch at most N batches"
+    )
+    parser.add_argument(
+        "--max-cost-usd",
+        type=float,
+        metavar="USD",
+        help="stop launching once the reported cost reaches this",
+    )
+    sweep_args.add_runner_options(parser, sweep=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commonplace.review.sweeps import review_sweep
+
+    sweep_args.stop_on_sigterm()
+    ws = app.workspace(args)
+    jobs = args.jobs or ws.config.defaults.get("jobs") or 2
+    options = sweep_args.sweep_options(
+        args,
+        ws,
+        jobs=jobs,
+        max_batches=args.max_batches,
+        max_cost_usd=args.max_cost_usd,
+        progress=sweep_args.progress_wanted() and not args.json and not args.dry_run,
+    )
+    report = review_sweep(
+        ws,
+        args.gates,
+        options,
+        note_refs=args.notes,
+        current_only=args.current,
+        group=args.group,
+    )
+    return sweep_args.emit_report(args, report)

@@ -1,0 +1,51 @@
+"""commonplace-run-gate-sweep GATE --runner R --model M [--note ...|--current] [--batch-size N]"""
+
+from __future__ import annotations
+
+import argparse
+
+from commonplace.cli import app, sweep_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("gate", metavar="GATE", help="the gate to review the notes against")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--note",
+        nargs="+",
+        dest="notes",
+        metavar="PATH",
+        default=[],
+        help="notes or folders of notes (default: every reviewable note the gate applies to)",
+    )
+    scope.add_argument("--current", action="store_true", help="only notes with status: current")
+    parser.add_argument(
+        "--stale-only",
+        action="store_true",
+        help="only the notes whose pair with this gate is stale in the partition",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=app.positive_int,
+        default=5,
+        metavar="N",
+        help="notes per batch (default 5)",
+    )
+    sweep_args.add_runner_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commonplace.review.sweeps import run_gate_sweep
+
+    sweep_args.stop_on_sigterm()
+    ws = app.workspace(args)
+    report = run_gate_sweep(
+        ws,
+        args.gate,
+        sweep_args.sweep_options(args, ws),
+        note_refs=args.notes,
+        current_only=args.current,
+        stale_only=args.stale_only,
+        batch_size=args.batch_size,
+    )
+    return sweep_args.emit_report(args, report)

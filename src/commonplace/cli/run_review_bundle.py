@@ -1,0 +1,22 @@
+"""commonplace-run-review-bundle NOTE GATE_OR_LENS... --runner R --model M [--dry-run]"""
+
+from __future__ import annotations
+
+import argparse
+
+from commonplace.cli import app, sweep_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("note", metavar="NOTE", help="the note to review")
+    parser.add_argument("gates", nargs="+", metavar="GATE_OR_LENS", help="gate ids or lenses")
+    sweep_args.add_runner_options(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from commonplace.review.sweeps import run_review_bundle
+
+    sweep_args.stop_on_sigterm()
+    ws = app.workspace(args)
+    report = run_review_bundle(ws, args.note, args.gates, sweep_args.sweep_options(args, ws))
+    return sweep_args.emit_report(args, report)

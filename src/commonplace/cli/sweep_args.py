@@ -1,0 +1,197 @@
+"""What the commands that review through a runner share: their options, and
+how a sweep's report is printed and turned into an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from commonplace.cli import app
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from commonplace.review.sweeps import SweepOptions, SweepReport
+    from commonplace.workspace import Workspace
+
+EXIT_USAGE_LIMIT = 75
+
+
+def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    parser.add_argument(
+        "--runner",
+        metavar="RUNNER",
+        help="claude-code, codex, or a [runners.<name>] command from commonplace.toml"
+        " (default: runner under [defaults])",
+    )
+    app.add_model(parser, required=False)
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="stop a runner call after this long (default: the runner's or [defaults] timeout,"
+        " else 1800)",
+    )
+    parser.add_argument(
+        "--no-retry-missing",
+        dest="retry_missing",
+        action="store_false",
+        help="do not re-ask once for the pairs missing from the output",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the prompts; create and change nothing"
+    )
+    if sweep:
+        parser.add_argument(
+            "--stream", action="store_true", help="show the runners' live output on stderr"
+        )
+    else:
+        parser.add_argument(
+            "--quiet", action="store_true", help="do not show the runner's live output on stderr"
+        )
+    app.add_db(parser)
+    app.add_json(parser)
+
+
+def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> SweepOptions:
+    """Options from the command line, completed from [defaults]."""
+    from commonplace.errors import UsageError
+    from commonplace.review.sweeps import SweepOptions
+
+    defaults = ws.config.defaults
+    runner = args.runner or defaults.get("runner")
+    model = args.model or defaults.get("model")
+    if not isinstance(runner, str) or not runner:
+        raise UsageError("--runner is required (or set runner under [defaults])")
+    if not isinstance(model, str) or not model:
+        raise UsageError("--model is required (or set model under [defaults])")
+    effort = args.effort or (defaults.get("effort") if not args.model else None)
+    stream = getattr(args, "stream", False) or not getattr(args, "quiet", True)
+    return SweepOptions(
+        runner=runner,
+        model=model,
+        effort=effort if isinstance(effort, str) else None,
+        timeout=args.timeout,
+        retry_missing=args.retry_missing,
+        dry_run=args.dry_run,
+        stream=stream and not args.dry_run,
+        **more,  # type: ignore[arg-type]
+    )
+
+
+def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
+    if report.dry_run:
+        return _emit_dry_run(args, report)
+    payload = {
+        "runner": report.runner,
+        "model_id": report.model_id,
+        "batches": [
+            {
+                "batch_id": b.batch_id,
+                "runner": b.runner,
+                "completed": b.completed,
+                "failed": [{"review_run_id": i, "reason": r} for i, r in b.failed],
+                "cost_usd": b.cost_usd,
+            }
+            for b in report.batches
+        ],
+        "completed": report.completed,
+        "failed": report.failed,
+        "skipped": [
+            {"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason}
+            for s in report.skipped
+        ],
+        "cost_usd": report.cost_usd,
+        "usage_limited": report.usage_limited,
+        "stopped": report.stopped,
+        "not_launched": report.not_launched,
+    }
+
+    def text() -> str:
+        lines = []
+        for b in report.batches:
+            lines.append(
+                f"batch {b.batch_id} ({b.runner}): {len(b.completed)} completed,"
+                f" {len(b.failed)} failed"
+            )
+            lines += [f"  review run {i} failed: {r}" for i, r in b.failed]
+        lines += [f"skipped {s.note_path} :: {s.gate_id}: {s.reason}" for s in report.skipped]
+        cost = f", ${report.cost_usd:.4f} reported" if report.cost_usd is not None else ""
+        lines.append(
+            f"{report.completed} run(s) completed, {report.failed} failed"
+            f" in {len(report.batches)} batch(es) ({report.model_id}{cost})"
+        )
+        if report.stopped:
+            lines.append(f"stopped launching: {report.stopped}; {report.not_launched} not launched")
+        return "\n".join(lines)
+
+    app.emit(args, payload, text)
+    for b in report.batches:
+        app.warn(b.warnings)
+    if report.usage_limited:
+        app.error("usage limit reached; try again later")
+        return EXIT_USAGE_LIMIT
+    return 1 if report.failed else 0
+
+
+def _emit_dry_run(args: argparse.Namespace, report: SweepReport) -> int:
+    payload = {
+        "dry_run": True,
+        "runner": report.runner,
+        "model_id": report.model_id,
+        "batches": [
+            {
+                "notes": [t.note.key for t in b.plan.targets],
+                "pairs": [str(p) for p in b.prompt.pairs],
+                "prompt_chars": b.prompt.chars,
+                "prompt": b.prompt.text,
+            }
+            for b in report.planned
+        ],
+        "skipped": [
+            {"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason}
+            for s in report.skipped
+        ],
+        "not_launched": report.not_launched,
+    }
+
+    def text() -> str:
+        parts = []
+        count = len(report.planned)
+        for number, b in enumerate(report.planned, 1):
+            parts.append(
+                f"=== dry run: batch {number} of {count} ({report.runner}, {report.model_id}),"
+                f" {b.pairs} pair(s); run ids are assigned when it runs ===\n"
+            )
+            parts.append(b.prompt.text)
+        parts += [f"skipped {s.note_path} :: {s.gate_id}: {s.reason}\n" for s in report.skipped]
+        if not report.planned:
+            parts.append("nothing to review\n")
+        return "".join(parts).rstrip("\n")
+
+    app.emit(args, payload, text)
+    return 0
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM ends the command like Ctrl-C: runner processes are stopped and
+    their runs failed, never left behind."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def progress_wanted() -> bool:
+    return sys.stderr.isatty()
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {value!r}")
+    return number

@@ -1,0 +1,364 @@
+"""`execute_batch`: one batch from prompt to outcome through a runner (SPEC 9).
+
+Create the runs, render and save the prompt, run the runner, attach what it
+left, parse (even after a failed call), re-ask once for only the pairs that
+did not arrive, then finalize each complete run (rekeyed to the model that
+actually served it) and fail the rest with a specific reason. Whatever
+happens, including Ctrl-C and bugs, no run of the batch stays `running`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from commonplace.config import Config
+from commonplace.review import artifacts, lifecycle
+from commonplace.review.batch import render_batch_prompt
+from commonplace.review.ingest import IngestReport, ScopedRun, fail_runs, settle_runs
+from commonplace.review.lifecycle import ExecutionData, Packing, RunOutcome, RunStatus
+from commonplace.review.partitions import Partition, actual_model_id, observe_resolution
+from commonplace.review.protocol.grammar import Pair
+from commonplace.review.protocol.parser import MalformedOutput, parse_output
+from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind
+from commonplace.review.runners.launch import RunnerResult, run_adapter
+from commonplace.review.store import Store
+from commonplace.review.targets import Plan, RunTarget
+
+RETRY_PROMPT = "prompt-missing-pairs.md"
+RETRY_OUTPUT = "bundle-output-missing-pairs.md"
+FOLLOW_UP_MARK = "\n\n<!-- commonplace: the follow-up call for the missing pairs -->\n\n"
+_RETRYABLE = (None, FailureKind.CRASH)  # a timeout or a limit would only repeat
+
+
+class Cancel:
+    """Asks running calls to stop, with the failure their runs should get."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.failure: Failure | None = None
+        self._lock = threading.Lock()
+
+    def set(self, failure: Failure) -> None:
+        with self._lock:
+            if self.failure is None:
+                self.failure = failure
+                self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass(frozen=True)
+class RunnerCall:
+    """How to call the runner for every batch of a command."""
+
+    adapter: Adapter
+    model: str  # as given to the CLI
+    partition: Partition
+    timeout: float | None
+    retry_missing: bool = True
+    cli_version: str | None = None  # asked of the CLI once per command
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: int
+    runner: str
+    outcomes: tuple[RunOutcome, ...]
+    failure: Failure | None  # why the runner call failed, if it did
+    cost_usd: float | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def completed(self) -> list[int]:
+        return [o.review_run_id for o in self.outcomes if o.status is RunStatus.COMPLETED]
+
+    @property
+    def failed(self) -> list[tuple[int, str]]:
+        return [
+            (o.review_run_id, o.reason or "") for o in self.outcomes if o.status is RunStatus.FAILED
+        ]
+
+    @property
+    def usage_limited(self) -> bool:
+        return self.failure is not None and self.failure.kind is FailureKind.USAGE_LIMIT
+
+
+def execute_batch(
+    config: Config,
+    store: Store,
+    plan: Plan,
+    runner: RunnerCall,
+    *,
+    packing: Packing,
+    cancel: Cancel | None = None,
+    echo: Callable[[int], Callable[[str], None]] | None = None,
+) -> BatchResult:
+    """Run one batch. `echo(batch_id)` gives where its live text goes."""
+    created = lifecycle.create_batch(
+        store,
+        plan,
+        packing=packing,
+        runner=runner.adapter.name,
+        partition=runner.partition,
+        owned_by_this_process=True,
+    )
+    scope = [
+        ScopedRun(
+            run.review_run_id,
+            created.batch_id,
+            run.note_path,
+            run.gate_ids,
+            RunStatus.RUNNING,
+            run.model_id,
+            None,
+        )
+        for run in created.runs
+    ]
+    try:
+        printer = echo(created.batch_id) if echo is not None else None
+        report, failure, cost, warnings = _execute(
+            config, store, plan, runner, created.batch_id, scope, cancel, printer
+        )
+    except BaseException as exc:
+        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"executor error: {exc!r}"
+        fail_runs(store, scope, reason)
+        raise
+    return BatchResult(
+        created.batch_id, runner.adapter.name, report.outcomes, failure, cost, warnings
+    )
+
+
+def _execute(
+    config: Config,
+    store: Store,
+    plan: Plan,
+    runner: RunnerCall,
+    batch_id: int,
+    scope: Sequence[ScopedRun],
+    cancel: Cancel | None,
+    echo: Callable[[str], None] | None,
+) -> tuple[IngestReport, Failure | None, float | None, tuple[str, ...]]:
+    warnings: list[str] = []
+    run_ids = [run.review_run_id for run in scope]
+    prompt = render_batch_prompt(config, plan, run_ids)
+    lifecycle.record_prompt(
+        store, batch_id, sha256=prompt.sha256, chars=prompt.chars, version=prompt.version
+    )
+    _save(
+        warnings,
+        artifacts.write_batch_files,
+        config,
+        batch_id,
+        prompt=prompt.text,
+        manifest=_manifest(batch_id, runner, scope, prompt.sha256),
+    )
+    expected = [pair for run in scope for pair in run.pairs]
+    first = _call(config, runner, prompt.text, cancel, echo)
+    calls = [first]
+    bodies, problem = _parse(first.text, expected, ())
+    missing = [pair for pair in expected if pair not in bodies]
+    failure = first.failure
+    if (
+        problem is None
+        and missing
+        and runner.retry_missing
+        and (failure is None or failure.kind in _RETRYABLE)
+        and not (cancel is not None and cancel.is_set())
+    ):
+        follow_up = render_batch_prompt(config, _only(plan, missing), _ids_for(scope, missing))
+        _save(
+            warnings,
+            artifacts.write_text,
+            artifacts.batch_dir(config, batch_id) / RETRY_PROMPT,
+            follow_up.text,
+        )
+        second = _call(config, runner, follow_up.text, cancel, echo)
+        calls.append(second)
+        more, _ = _parse(second.text, missing, bodies.keys())
+        bodies = {**bodies, **more}
+        failure = second.failure
+        _save(
+            warnings,
+            artifacts.write_text,
+            artifacts.batch_dir(config, batch_id) / RETRY_OUTPUT,
+            second.text,
+        )
+    telemetry = _batch_telemetry(calls)
+    if telemetry and not telemetry.get("cli_version"):
+        telemetry["cli_version"] = runner.cli_version
+    raw_output = FOLLOW_UP_MARK.join(call.text for call in calls if call.text)
+    lifecycle.attach_execution_data(
+        store,
+        ExecutionData(
+            telemetry=telemetry,
+            debug_log="\n".join(call.debug_log() for call in calls),
+            raw_output=raw_output or None,
+        ),
+        batch_id=batch_id,
+    )
+    if raw_output:
+        _save(warnings, artifacts.keep_raw_output, config, batch_id, raw_output)
+    actual = actual_model_id(telemetry, runner.partition) if telemetry else None
+    if actual is not None and actual != runner.partition.model_id:
+        observe_resolution(store, runner.partition, str(telemetry["model"]), actual, batch_id)
+    per_run = ExecutionData(
+        telemetry={**telemetry, "batch_id": batch_id, "runs_in_batch": len(scope)}
+        if telemetry
+        else None
+    )
+    if problem is not None:
+        reason = f"malformed output: {problem}"
+        if failure is not None:
+            reason = f"{failure.reason()}; {reason}"
+        report = fail_runs(store, scope, reason, per_run)
+    else:
+        report = settle_runs(
+            config,
+            store,
+            scope,
+            bodies,
+            execution=per_run,
+            actual_model_id=actual,
+            incomplete_reason=failure.reason() if failure is not None else None,
+        )
+    cost = telemetry.get("cost_usd") if telemetry else None
+    return report, failure, cost, (*warnings, *report.warnings)
+
+
+def _call(
+    config: Config,
+    runner: RunnerCall,
+    prompt: str,
+    cancel: Cancel | None,
+    echo: Callable[[str], None] | None,
+) -> RunnerResult:
+    result = run_adapter(
+        runner.adapter,
+        Call(prompt, runner.model, runner.partition.effort, config.kb_root),
+        timeout=runner.timeout,
+        cancel=cancel,
+        echo=echo,
+    )
+    if isinstance(echo, LinePrinter):
+        echo.flush()
+    if (
+        result.failure is not None
+        and result.failure.kind is FailureKind.INTERRUPTED
+        and cancel is not None
+        and cancel.failure is not None
+    ):
+        # stopped on purpose: the runs get the reason we stopped for
+        from dataclasses import replace
+
+        return replace(result, failure=cancel.failure)
+    return result
+
+
+def _parse(
+    text: str, expected: Sequence[Pair], ignored: Collection[Pair]
+) -> tuple[dict[Pair, str], str | None]:
+    """Pair bodies that arrived, and what made the output malformed if it was.
+    An empty output is not malformed here: nothing arrived."""
+    if not text.strip():
+        return {}, None
+    try:
+        parsed = parse_output(text, expected, ignored=ignored)
+    except MalformedOutput as anomaly:
+        return {}, anomaly.message
+    return dict(parsed.bodies), None
+
+
+def _only(plan: Plan, pairs: Sequence[Pair]) -> Plan:
+    """The plan cut down to these pairs (each run keeps its note, fewer gates)."""
+    wanted = {(p.note_path, p.gate_id) for p in pairs}
+    targets = []
+    for target in plan.targets:
+        gates = tuple(g for g in target.gates if (target.note.key, g.id) in wanted)
+        if gates:
+            targets.append(RunTarget(target.note, target.note_commit, gates))
+    return Plan(tuple(targets), ())
+
+
+def _ids_for(scope: Sequence[ScopedRun], pairs: Sequence[Pair]) -> list[int]:
+    notes = {p.note_path for p in pairs}
+    return [run.review_run_id for run in scope if run.note_path in notes]
+
+
+def _batch_telemetry(calls: Sequence[RunnerResult]) -> dict[str, Any]:
+    """One telemetry document for the batch: the call's, or for a batch that
+    re-asked for missing pairs, the sums over its calls with each call kept."""
+    documents = [c.telemetry.as_dict() for c in calls if c.telemetry is not None]
+    if not documents:
+        return {}
+    if len(documents) == 1:
+        return documents[0]
+    merged = dict(documents[0])
+    models = list(dict.fromkeys(m for d in documents for m in d["models"]))
+    merged["models"] = models
+    merged["model"] = models[0] if len(models) == 1 else None
+    merged["tokens"] = {
+        key: _sum([d["tokens"][key] for d in documents]) for key in documents[0]["tokens"]
+    }
+    for key in ("cost_usd", "duration_ms", "turns"):
+        merged[key] = _sum([d[key] for d in documents])
+    merged["calls"] = documents
+    return merged
+
+
+def _sum(values: Sequence[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _manifest(
+    batch_id: int, runner: RunnerCall, scope: Sequence[ScopedRun], prompt_sha256: str
+) -> dict[str, object]:
+    return {
+        "batch_id": batch_id,
+        "executor": runner.adapter.name,
+        "model_id": runner.partition.model_id,
+        "requested_model": runner.model,
+        "effort": runner.partition.effort,
+        "prompt_sha256": prompt_sha256,
+        "runs": [
+            {"review_run_id": r.review_run_id, "note_path": r.note_path, "gate_ids": r.gate_ids}
+            for r in scope
+        ],
+    }
+
+
+def _save(warnings: list[str], write: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+    """Artifacts are a convenience: failing to write one is a warning."""
+    try:
+        write(*args, **kwargs)
+    except Exception as exc:
+        warnings.append(f"artifact not written: {exc}")
+
+
+class LinePrinter:
+    """Prints a runner's live text to stderr, whole lines, each prefixed with
+    its batch, so concurrent batches never mix within a line."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, prefix: str, stream: Any = None) -> None:
+        self.prefix = prefix
+        self.stream = stream if stream is not None else sys.stderr
+        self.pending = ""
+
+    def __call__(self, text: str) -> None:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        if lines:
+            with self._lock:
+                self.stream.write("".join(f"{self.prefix}{line}\n" for line in lines))
+                self.stream.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self("\n")

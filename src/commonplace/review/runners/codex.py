@@ -1,0 +1,212 @@
+"""The `codex` runner: `codex exec --json` in a read-only sandbox.
+
+Review text is the `agent_message` items; usage comes from `turn.completed`
+(OpenAI counts cached input inside input); `error` and `turn.failed` say why
+a call failed. Model, effort and CLI version come from the session rollout,
+found by the stream's thread id under `$CODEX_HOME/sessions/YYYY/MM/DD/`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from commonplace.review.protocol.prompt import REVIEWER_SYSTEM_PROMPT
+from commonplace.review.runners.base import (
+    Adapter,
+    Call,
+    Failure,
+    FailureKind,
+    Outcome,
+    StreamDecoder,
+    Telemetry,
+    Tokens,
+    exit_failure,
+    home_dir,
+    int_or_none,
+    total,
+    usable_model,
+)
+from commonplace.review.runners.limits import AUTH_PATTERN, USAGE_LIMIT_PATTERN
+
+_USAGE_KEYS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+)
+
+
+class CodexStream(StreamDecoder):
+    def __init__(self) -> None:
+        self.thread_id: str | None = None
+        self.usages: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.messages = 0
+
+    def feed(self, line: str) -> str:
+        if not line.startswith("{"):
+            return ""
+        event = json.loads(line)
+        if not isinstance(event, dict):
+            return ""
+        kind = event.get("type")
+        if kind == "thread.started" and isinstance(event.get("thread_id"), str):
+            self.thread_id = event["thread_id"]
+        elif kind == "turn.completed" and isinstance(event.get("usage"), dict):
+            self.usages.append(event["usage"])
+        elif kind == "error" and isinstance(event.get("message"), str):
+            self.errors.append(event["message"])
+        elif kind == "turn.failed":
+            error = event.get("error")
+            message = error.get("message") if isinstance(error, dict) else None
+            if isinstance(message, str) and message not in self.errors:
+                self.errors.append(message)
+        elif kind == "item.completed":
+            item = event.get("item")
+            if isinstance(item, dict) and item.get("type") == "agent_message":
+                text = item.get("text")
+                if isinstance(text, str) and text:
+                    self.messages += 1
+                    return ("\n" if self.messages > 1 else "") + text
+        return ""
+
+
+class CodexAdapter(Adapter):
+    name = "codex"
+    env_prefixes = ("OPENAI_", "CODEX_", "AZURE_OPENAI_")
+
+    @property
+    def binary(self) -> str:
+        return self.settings.binary or "codex"
+
+    def argv(self, call: Call, session_id: str) -> list[str]:
+        argv = [self.binary, "exec", "--json", "--sandbox", "read-only", "--skip-git-repo-check"]
+        argv += ["-C", str(call.cwd), "--model", call.model]
+        if call.effort:
+            argv += ["-c", f"model_reasoning_effort={call.effort}"]
+        return argv + list(self.settings.extra_args) + ["-"]
+
+    def stdin(self, call: Call) -> str:
+        # codex exec has no system-prompt flag; the reviewer's role goes first.
+        return f"{REVIEWER_SYSTEM_PROMPT}\n\n{call.prompt}"
+
+    def version_argv(self) -> list[str]:
+        return [self.binary, "--version"]
+
+    def decoder(self) -> CodexStream:
+        return CodexStream()
+
+    def classify(self, decoder: StreamDecoder, outcome: Outcome) -> Failure | None:
+        assert isinstance(decoder, CodexStream)
+        if outcome.stopped is not None:
+            return outcome.stopped
+        notices = [*decoder.errors, outcome.stderr]
+        for notice in decoder.errors:
+            if USAGE_LIMIT_PATTERN.search(notice):
+                return Failure(FailureKind.USAGE_LIMIT, notice.strip())
+        for notice in notices:
+            if outcome.returncode != 0 and AUTH_PATTERN.search(notice):
+                return Failure(FailureKind.AUTH, f"codex: {notice.strip()[:300]}")
+        if decoder.errors and outcome.returncode != 0:
+            return Failure(FailureKind.CRASH, f"codex reported: {decoder.errors[-1].strip()}")
+        return exit_failure("codex", outcome)
+
+    def telemetry(
+        self,
+        call: Call,
+        decoder: StreamDecoder,
+        outcome: Outcome,
+        env: Mapping[str, str],
+        session_id: str,
+    ) -> Telemetry:
+        assert isinstance(decoder, CodexStream)
+        sources = ["stream"]
+        rollout: dict[str, Any] = {}
+        path = find_rollout(env, decoder.thread_id) if decoder.thread_id else None
+        if path is not None:
+            rollout = read_rollout(path)
+            sources.append("rollout")
+        usages = decoder.usages or ([rollout["usage"]] if rollout.get("usage") else [])
+        summed = {k: total(int_or_none(u.get(k)) for u in usages) for k in _USAGE_KEYS}
+        model = usable_model(rollout.get("model"))
+        return Telemetry(
+            runner=self.name,
+            cli_version=rollout.get("cli_version"),
+            model=model,
+            models=(model,) if model else (),
+            requested_model=call.model,
+            effort=rollout.get("effort") or call.effort,
+            tokens=Tokens(
+                input=summed["input_tokens"],
+                output=summed["output_tokens"],
+                cache_read=summed["cached_input_tokens"],
+                cache_write=summed["cache_write_input_tokens"],
+                reasoning=summed["reasoning_output_tokens"],
+            ),
+            input_includes_cache_read=True,
+            duration_ms=rollout.get("duration_ms"),
+            turns=len(decoder.usages) or None,
+            session_id=decoder.thread_id,
+            sources=tuple(sources),
+            details={"errors": decoder.errors[-3:], "wall_ms": outcome.duration_ms},
+        )
+
+
+def codex_home(env: Mapping[str, str]) -> Path:
+    configured = env.get("CODEX_HOME")
+    return Path(configured) if configured else home_dir(env) / ".codex"
+
+
+def find_rollout(env: Mapping[str, str], thread_id: str) -> Path | None:
+    """The rollout of a thread: looked for in the date folders around now
+    (local and UTC dates may differ), then anywhere under `sessions/`."""
+    sessions = codex_home(env) / "sessions"
+    pattern = f"rollout-*{thread_id}.jsonl"
+    now = datetime.now(UTC)
+    days = {
+        (moment + timedelta(days=delta)).strftime("%Y/%m/%d")
+        for moment in (now, now.astimezone())
+        for delta in (0, -1, 1)
+    }
+    for day in sorted(days, reverse=True):
+        found = sorted((sessions / day).glob(pattern))
+        if found:
+            return found[-1]
+    found = sorted(sessions.glob(f"*/*/*/{pattern}"))
+    return found[-1] if found else None
+
+
+def read_rollout(path: Path) -> dict[str, Any]:
+    """Model, effort, CLI version, last cumulative usage and duration of a rollout."""
+    facts: dict[str, Any] = {}
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            payload = event.get("payload") if isinstance(event, dict) else None
+            if not isinstance(payload, dict):
+                continue
+            kind = event.get("type")
+            if kind == "session_meta":
+                facts["cli_version"] = payload.get("cli_version")
+            elif kind == "turn_context":
+                facts["model"] = payload.get("model")
+                effort = payload.get("effort")
+                if not isinstance(effort, str):
+                    settings = (payload.get("collaboration_mode") or {}).get("settings") or {}
+                    effort = settings.get("reasoning_effort")
+                facts["effort"] = effort.strip().lower() if isinstance(effort, str) else None
+            elif kind == "event_msg" and payload.get("type") == "token_count":
+                info = payload.get("info")
+                if isinstance(info, dict) and isinstance(info.get("total_token_usage"), dict):
+                    facts["usage"] = info["total_token_usage"]
+            elif kind == "event_msg" and payload.get("type") == "task_complete":
+                facts["duration_ms"] = int_or_none(payload.get("duration_ms"))
+    return facts

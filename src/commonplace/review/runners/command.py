@@ -1,0 +1,131 @@
+"""Configured `command` runners: any executable named in commonplace.toml.
+
+    [runners.my-llm]
+    command = ["python3", "tools/review.py", "--fast"]   # run from the KB root
+    env = ["MY_LLM_KEY"]                                  # passed through
+    timeout = 600
+
+The prompt arrives on stdin, the review text is read from stdout. The
+command may write telemetry as a JSON object to the path in
+`COMMONPLACE_TELEMETRY_FILE` (keys as in our telemetry: `model`, `tokens`
+{input, output, cache_read, cache_write, reasoning}, `cost_usd`,
+`duration_ms`, `turns`, `session_id`; anything else is kept as details).
+`COMMONPLACE_MODEL` and `COMMONPLACE_EFFORT` carry the model flags.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from commonplace.review.runners.base import (
+    Adapter,
+    Call,
+    Outcome,
+    PlainText,
+    RunnerSettings,
+    StreamDecoder,
+    Telemetry,
+    Tokens,
+    int_or_none,
+    usable_model,
+)
+
+TELEMETRY_ENV = "COMMONPLACE_TELEMETRY_FILE"
+_KNOWN = {
+    "model",
+    "models",
+    "tokens",
+    "cost_usd",
+    "duration_ms",
+    "turns",
+    "session_id",
+    "cli_version",
+}
+
+
+class CommandAdapter(Adapter):
+    def __init__(self, name: str, settings: RunnerSettings, kb_root: Path) -> None:
+        super().__init__(settings)
+        self.name = name  # type: ignore[misc]  # per instance: one class, many names
+        self.kb_root = kb_root
+
+    def display_name(self) -> str:
+        return f"runner {self.name} (`{self.settings.command[0]}`)"
+
+    def argv(self, call: Call, session_id: str) -> list[str]:
+        program, *args = self.settings.command
+        if "/" in program and not Path(program).is_absolute():
+            program = str(self.kb_root / program)
+        return [program, *args, *self.settings.extra_args]
+
+    def call_environment(self, call: Call, session_id: str) -> dict[str, str]:
+        env = {TELEMETRY_ENV: str(telemetry_file(session_id)), "COMMONPLACE_MODEL": call.model}
+        if call.effort:
+            env["COMMONPLACE_EFFORT"] = call.effort
+        return env
+
+    def decoder(self) -> StreamDecoder:
+        return PlainText()
+
+    def telemetry(
+        self,
+        call: Call,
+        decoder: StreamDecoder,
+        outcome: Outcome,
+        env: Mapping[str, str],
+        session_id: str,
+    ) -> Telemetry:
+        path = telemetry_file(session_id)
+        reported: Any = None
+        try:
+            reported = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            pass
+        finally:
+            path.unlink(missing_ok=True)
+        base = Telemetry(
+            runner=self.name,
+            requested_model=call.model,
+            effort=call.effort,
+            duration_ms=outcome.duration_ms,
+            sources=(),
+            details={"wall_ms": outcome.duration_ms},
+        )
+        if not isinstance(reported, dict):
+            return base
+        model = usable_model(reported.get("model"))
+        models = reported.get("models")
+        tokens = reported.get("tokens") if isinstance(reported.get("tokens"), dict) else {}
+        cost = reported.get("cost_usd")
+        return Telemetry(
+            runner=self.name,
+            cli_version=reported.get("cli_version")
+            if isinstance(reported.get("cli_version"), str)
+            else None,
+            model=model,
+            models=tuple(m for m in models if isinstance(m, str))
+            if isinstance(models, list)
+            else ((model,) if model else ()),
+            requested_model=call.model,
+            effort=call.effort,
+            tokens=Tokens(**{k: int_or_none(tokens.get(k)) for k in Tokens.__dataclass_fields__}),
+            cost_usd=cost if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
+            duration_ms=int_or_none(reported.get("duration_ms")) or outcome.duration_ms,
+            turns=int_or_none(reported.get("turns")),
+            session_id=reported.get("session_id")
+            if isinstance(reported.get("session_id"), str)
+            else None,
+            sources=("telemetry-file",),
+            details={
+                "wall_ms": outcome.duration_ms,
+                **{k: v for k, v in reported.items() if k not in _KNOWN},
+            },
+        )
+
+
+def telemetry_file(session_id: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"commonplace-telemetry-{session_id}.json"

@@ -1,0 +1,316 @@
+"""Running one runner call as a child process (SPEC 8, process handling).
+
+The child gets the prompt on stdin, an allow-listed environment and its own
+process group. Its stdout is decoded line by line as it arrives; the call
+ends when the child exits, or when we stop it: on timeout, on cancellation
+(Ctrl-C, another batch hitting a usage limit), when the decoder sees a
+failure worth stopping for, or when the output grows past a cap. Stopping
+terminates the whole group: TERM, a grace period, then KILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from commonplace.errors import UserError
+from commonplace.review.runners.base import (
+    Adapter,
+    Call,
+    Failure,
+    FailureKind,
+    Outcome,
+    StreamDecoder,
+    Telemetry,
+)
+
+MAX_TEXT_CHARS = 32 * 1024 * 1024  # review text beyond this is not a review
+RAW_KEEP_CHARS = 512 * 1024  # head and tail of raw stdout/stderr kept for debugging
+GRACE_SECONDS = 3.0
+POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class RunnerResult:
+    runner: str
+    text: str
+    failure: Failure | None
+    telemetry: Telemetry | None
+    telemetry_error: str | None
+    stdout_excerpt: str
+    stderr_excerpt: str
+    returncode: int | None
+    wall_ms: int
+    session_id: str
+
+    def debug_log(self) -> str:
+        parts = [f"$ runner {self.runner} exited {self.returncode} after {self.wall_ms} ms"]
+        if self.failure is not None:
+            parts.append(f"failure ({self.failure.kind}): {self.failure.message}")
+        if self.telemetry_error:
+            parts.append(f"telemetry not collected: {self.telemetry_error}")
+        if self.stderr_excerpt.strip():
+            parts.append("--- stderr ---\n" + self.stderr_excerpt.rstrip())
+        if self.stdout_excerpt.strip():
+            parts.append("--- stdout ---\n" + self.stdout_excerpt.rstrip())
+        return "\n".join(parts) + "\n"
+
+
+class Excerpt:
+    """Keeps the head and the tail of a long text, within a budget."""
+
+    def __init__(self, budget: int = RAW_KEEP_CHARS) -> None:
+        self.half = budget // 2
+        self.head: list[str] = []
+        self.head_size = 0
+        self.tail: list[str] = []
+        self.tail_size = 0
+        self.dropped = 0
+
+    def add(self, piece: str) -> None:
+        if self.head_size < self.half:
+            self.head.append(piece)
+            self.head_size += len(piece)
+            return
+        self.tail.append(piece)
+        self.tail_size += len(piece)
+        while self.tail_size > self.half and len(self.tail) > 1:
+            gone = self.tail.pop(0)
+            self.tail_size -= len(gone)
+            self.dropped += len(gone)
+
+    def text(self) -> str:
+        middle = [f"\n[... {self.dropped} characters left out ...]\n"] if self.dropped else []
+        return "".join([*self.head, *middle, *self.tail])
+
+
+def version_of(adapter: Adapter, parent_env: Mapping[str, str] | None = None) -> str | None:
+    """Ask the CLI for its version; also proves the binary can be started.
+    A missing binary is a `UserError` naming it."""
+    argv = adapter.version_argv()
+    if argv is None:
+        return None
+    env = adapter.environment(parent_env if parent_env is not None else os.environ, {})
+    try:
+        done = subprocess.run(
+            argv, env=env, capture_output=True, timeout=30, stdin=subprocess.DEVNULL, check=False
+        )
+    except FileNotFoundError:
+        raise UserError(missing_binary(adapter, argv[0]).message) from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserError(f"runner {adapter.name}: cannot run `{argv[0]} --version`: {exc}") from None
+    text = done.stdout.decode("utf-8", "replace").strip()
+    return text.splitlines()[0] if done.returncode == 0 and text else None
+
+
+def missing_binary(adapter: Adapter, binary: str) -> Failure:
+    return Failure(
+        FailureKind.MISSING_BINARY,
+        f"runner {adapter.name}: `{binary}` not found (install it, or set `binary` under"
+        f" [runners.{adapter.name}] in commonplace.toml)",
+    )
+
+
+def run_adapter(
+    adapter: Adapter,
+    call: Call,
+    *,
+    timeout: float | None,
+    cancel: threading.Event | None = None,
+    echo: Callable[[str], None] | None = None,
+    parent_env: Mapping[str, str] | None = None,
+) -> RunnerResult:
+    """One call, start to finish. Never raises for the child's misbehaviour;
+    Ctrl-C stops the child and is re-raised."""
+    session_id = str(uuid.uuid4())
+    argv = adapter.argv(call, session_id)
+    env = adapter.environment(
+        parent_env if parent_env is not None else os.environ,
+        adapter.call_environment(call, session_id),
+    )
+    decoder = adapter.decoder()
+    started = time.monotonic()
+
+    def unstarted(failure: Failure) -> RunnerResult:
+        wall = int((time.monotonic() - started) * 1000)
+        return RunnerResult(adapter.name, "", failure, None, None, "", "", None, wall, session_id)
+
+    try:
+        child = subprocess.Popen(
+            argv,
+            cwd=call.cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        return unstarted(missing_binary(adapter, argv[0]))
+    except OSError as exc:
+        return unstarted(Failure(FailureKind.CRASH, f"runner {adapter.name}: cannot start: {exc}"))
+
+    pump = _Pump(child, decoder, echo)
+    pump.start(adapter.stdin(call).encode("utf-8"))
+    stopped: Failure | None = None
+    deadline = None if timeout is None else started + timeout
+    try:
+        while child.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(POLL_SECONDS)
+            if child.poll() is not None:
+                break
+            stopped = _why_stop(decoder, pump, cancel, deadline, timeout)
+            if stopped is not None:
+                break
+    except BaseException:
+        _stop_group(child)
+        pump.join()
+        raise
+    _stop_group(child)  # the child, or whatever it left behind in its group
+    pump.join()
+    outcome = Outcome(
+        returncode=child.returncode,
+        stderr=pump.stderr.text(),
+        stopped=stopped,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+    failure = adapter.classify(decoder, outcome)
+    telemetry, telemetry_error = None, None
+    try:
+        telemetry = adapter.telemetry(call, decoder, outcome, env, session_id)
+    except Exception as exc:  # telemetry is evidence, never a reason to fail
+        telemetry_error = f"{type(exc).__name__}: {exc}"
+    text = decoder.text()
+    return RunnerResult(
+        runner=adapter.name,
+        text=text if text is not None else "".join(pump.text),
+        failure=failure,
+        telemetry=telemetry,
+        telemetry_error=telemetry_error,
+        stdout_excerpt=pump.stdout.text(),
+        stderr_excerpt=outcome.stderr,
+        returncode=child.returncode,
+        wall_ms=outcome.duration_ms,
+        session_id=session_id,
+    )
+
+
+def _why_stop(
+    decoder: StreamDecoder,
+    pump: _Pump,
+    cancel: threading.Event | None,
+    deadline: float | None,
+    timeout: float | None,
+) -> Failure | None:
+    if cancel is not None and cancel.is_set():
+        return Failure(FailureKind.INTERRUPTED, "interrupted")
+    if deadline is not None and time.monotonic() > deadline:
+        return Failure(FailureKind.TIMEOUT, f"timed out after {timeout:g} s")
+    if pump.text_size > MAX_TEXT_CHARS:
+        return Failure(FailureKind.OUTPUT_TOO_LARGE, f"output exceeded {MAX_TEXT_CHARS} characters")
+    return decoder.stop()
+
+
+def _stop_group(child: subprocess.Popen[bytes]) -> None:
+    """TERM the child's process group, wait a little, then KILL what is left."""
+    try:
+        os.killpg(child.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+    else:
+        end = time.monotonic() + GRACE_SECONDS
+        while time.monotonic() < end and _group_alive(child.pid):
+            child.poll()
+            time.sleep(POLL_SECONDS)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(GRACE_SECONDS)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Pump:
+    """Threads that feed stdin and drain stdout (decoding it) and stderr."""
+
+    def __init__(
+        self,
+        child: subprocess.Popen[bytes],
+        decoder: StreamDecoder,
+        echo: Callable[[str], None] | None,
+    ) -> None:
+        self.child = child
+        self.decoder = decoder
+        self.echo = echo
+        self.text: list[str] = []
+        self.text_size = 0
+        self.stdout = Excerpt()
+        self.stderr = Excerpt()
+        self.threads: list[threading.Thread] = []
+
+    def start(self, prompt: bytes) -> None:
+        for target, args in (
+            (self._feed, (prompt,)),
+            (self._read_stdout, ()),
+            (self._read_stderr, ()),
+        ):
+            thread = threading.Thread(target=target, args=args, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(GRACE_SECONDS)
+
+    def _feed(self, prompt: bytes) -> None:
+        stdin = self.child.stdin
+        assert stdin is not None
+        try:
+            stdin.write(prompt)
+            stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the child stopped reading; its exit status tells why
+
+    def _read_stdout(self) -> None:
+        stdout = self.child.stdout
+        assert stdout is not None
+        for raw in stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.stdout.add(line + "\n")
+            try:
+                piece = self.decoder.feed(line)
+            except Exception:  # a line the decoder cannot read is skipped, not fatal
+                continue
+            if not piece or self.text_size > MAX_TEXT_CHARS:
+                continue
+            self.text.append(piece)
+            self.text_size += len(piece)
+            if self.echo is not None:
+                try:
+                    self.echo(piece)
+                except Exception:
+                    self.echo = None
+        stdout.close()
+
+    def _read_stderr(self) -> None:
+        stderr = self.child.stderr
+        assert stderr is not None
+        for raw in stderr:
+            self.stderr.add(raw.decode("utf-8", "replace"))
+        stderr.close()

@@ -1,0 +1,381 @@
+"""The packings that review through a runner (SPEC 9, 10): one note with its
+gates (`run-review-bundle`), one gate over notes (`run-gate-sweep`), and
+everything stale (`review-sweep`), with bounded concurrency, budgets, and a
+dry run that prints the prompts without touching the store.
+
+Each batch goes through `execute_batch`. Launching stops at the first usage
+limit (and batches still running are stopped too: their calls would only
+hit the same limit), at Ctrl-C, or when a budget is spent.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import TextIO
+
+from commonplace.errors import UsageError, UserError
+from commonplace.kb.files import KbFile
+from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
+from commonplace.kb.notes import note_facts, resolve_notes, scan_notes
+from commonplace.review.batch import render_batch_prompt
+from commonplace.review.executor import BatchResult, Cancel, LinePrinter, RunnerCall, execute_batch
+from commonplace.review.lifecycle import Packing
+from commonplace.review.protocol.prompt import RenderedPrompt
+from commonplace.review.runners import get_runner
+from commonplace.review.runners.base import Failure, FailureKind
+from commonplace.review.runners.launch import version_of
+from commonplace.review.selector import StaleReason, flatten, select_stale
+from commonplace.review.store import Store
+from commonplace.review.targets import Plan, SkippedPair, plan_runs
+from commonplace.workspace import Workspace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from commonplace.git import GitState
+
+DEFAULT_TIMEOUT = 1800.0
+DEFAULT_BATCH_SIZE = 5
+GROUPINGS = ("lens", "note")
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    runner: str
+    model: str
+    effort: str | None = None
+    timeout: float | None = None
+    retry_missing: bool = True
+    dry_run: bool = False
+    jobs: int = 1
+    max_batches: int | None = None
+    max_cost_usd: float | None = None
+    stream: bool = True  # the runner's live text on stderr, prefixed per batch
+    progress: bool = False  # a progress line on stderr
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    """A batch a dry run would launch, with its prompt."""
+
+    plan: Plan
+    prompt: RenderedPrompt
+
+    @property
+    def pairs(self) -> int:
+        return len(self.prompt.pairs)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    runner: str
+    model_id: str
+    dry_run: bool
+    batches: tuple[BatchResult, ...] = ()
+    planned: tuple[PlannedBatch, ...] = ()
+    skipped: tuple[SkippedPair, ...] = ()
+    stopped: str | None = None  # why launching stopped before the end
+    not_launched: int = 0
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def completed(self) -> int:
+        return sum(len(b.completed) for b in self.batches)
+
+    @property
+    def failed(self) -> int:
+        return sum(len(b.failed) for b in self.batches)
+
+    @property
+    def usage_limited(self) -> bool:
+        return any(b.usage_limited for b in self.batches)
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [b.cost_usd for b in self.batches if b.cost_usd is not None]
+        return sum(costs) if costs else None
+
+
+# --- the three commands -----------------------------------------------------------
+
+
+def run_review_bundle(
+    ws: Workspace, note: str, gate_refs: Sequence[str], options: SweepOptions
+) -> SweepReport:
+    """One note and its applicable gates, in one batch."""
+    runner = prepare_runner(ws, options)
+    git = ws.git_state()
+    files = resolve_notes(ws.config, git, [note], cwd=ws.cwd)
+    if len(files) != 1:
+        raise UserError(f"{note} names {len(files)} notes; a review bundle covers one note")
+    gate_ids = resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd)
+    plan = plan_runs(ws.config, git, [(files[0], gate_ids)])
+    return execute_plans(ws, runner, [plan], Packing.NOTE, options, skipped=plan.skipped)
+
+
+def run_gate_sweep(
+    ws: Workspace,
+    gate_ref: str,
+    options: SweepOptions,
+    *,
+    note_refs: Sequence[str] = (),
+    current_only: bool = False,
+    stale_only: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> SweepReport:
+    """One gate over notes, `batch_size` notes per batch."""
+    if is_lens(ws.config, gate_ref):
+        raise UsageError(f"{gate_ref} is a lens; a gate sweep takes one gate (try review-sweep)")
+    (gate_id,) = resolve_gate_ids(ws.config, [gate_ref], cwd=ws.cwd)
+    runner = prepare_runner(ws, options)
+    git = ws.git_state()
+    notes = _notes(ws, git, note_refs, current_only)
+    (gate,) = load_gates(ws.config, [gate_id])
+    skipped: list[SkippedPair] = []
+    applicable: list[KbFile] = []
+    for note in notes:
+        facts = note_facts(note)
+        if gate.applies_to(facts):
+            applicable.append(note)
+        elif note_refs:
+            skipped.append(SkippedPair(note.key, gate_id, gate.skip_reason(facts)))
+    if stale_only:
+        stale = select_stale(
+            ws.store, git, notes=applicable, gates=[gate], model_id=runner.partition.model_id
+        )
+        keys = {entry.note_path for entry in stale}
+        applicable = [n for n in applicable if n.key in keys]
+    if not applicable:
+        raise UserError(f"no notes to review against {gate_id}")
+    plans = [
+        plan_runs(ws.config, git, [(note, [gate_id]) for note in applicable[i : i + batch_size]])
+        for i in range(0, len(applicable), batch_size)
+    ]
+    return execute_plans(ws, runner, plans, Packing.GATE, options, skipped=skipped)
+
+
+def review_sweep(
+    ws: Workspace,
+    gate_refs: Sequence[str],
+    options: SweepOptions,
+    *,
+    note_refs: Sequence[str] = (),
+    current_only: bool = False,
+    group: str = "lens",
+) -> SweepReport:
+    """Every stale pair the selector finds, one batch per note and lens (or
+    per note), run `options.jobs` at a time. Pairs whose gate has uncommitted
+    changes cannot be reviewed and are reported as skipped."""
+    if group not in GROUPINGS:
+        raise UsageError(f"--group must be one of {', '.join(GROUPINGS)}")
+    from commonplace.kb.gates import all_gate_ids
+
+    runner = prepare_runner(ws, options)
+    git = ws.git_state()
+    gate_ids = (
+        resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd) if gate_refs else all_gate_ids(ws.config)
+    )
+    gates = load_gates(ws.config, gate_ids)
+    notes = _notes(ws, git, note_refs, current_only)
+    stale = flatten(
+        select_stale(ws.store, git, notes=notes, gates=gates, model_id=runner.partition.model_id)
+    )
+    skipped = [
+        SkippedPair(p.note_path, p.gate_id, "gate-dirty: commit the gate first")
+        for p in stale
+        if p.reason is StaleReason.GATE_DIRTY
+    ]
+    by_key = {n.key: n for n in notes}
+    groups: dict[tuple[str, str], list[str]] = {}
+    for pair in stale:
+        if pair.reason is not StaleReason.GATE_DIRTY:
+            lens = pair.gate_id.rsplit("/", 1)[0] if group == "lens" else ""
+            groups.setdefault((pair.note_path, lens), []).append(pair.gate_id)
+    plans = [
+        plan_runs(ws.config, git, [(by_key[note_path], gate_list)])
+        for (note_path, _), gate_list in groups.items()
+    ]
+    return execute_plans(ws, runner, plans, Packing.NOTE, options, skipped=skipped)
+
+
+# --- shared -----------------------------------------------------------------------------
+
+
+def prepare_runner(ws: Workspace, options: SweepOptions) -> RunnerCall:
+    """The adapter, the partition and the call settings. Outside a dry run,
+    the CLI is asked for its version first, so a missing binary stops the
+    command before any run exists."""
+    adapter = get_runner(ws.config, options.runner)
+    partition = ws.partition(options.model, options.effort)
+    if options.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    timeout = options.timeout or adapter.settings.timeout or _configured_timeout(ws)
+    version = None if options.dry_run else version_of(adapter)
+    return RunnerCall(
+        adapter=adapter,
+        model=_cli_model(ws, options.model),
+        partition=partition,
+        timeout=timeout,
+        retry_missing=options.retry_missing,
+        cli_version=version,
+    )
+
+
+def execute_plans(
+    ws: Workspace,
+    runner: RunnerCall,
+    plans: Sequence[Plan],
+    packing: Packing,
+    options: SweepOptions,
+    *,
+    skipped: Sequence[SkippedPair] = (),
+    stderr: TextIO | None = None,
+) -> SweepReport:
+    base = SweepReport(
+        runner.adapter.name, runner.partition.model_id, options.dry_run, skipped=tuple(skipped)
+    )
+    if options.max_batches is not None:
+        plans, held = plans[: options.max_batches], len(plans) - options.max_batches
+    else:
+        held = 0
+    if options.dry_run:
+        planned = tuple(
+            PlannedBatch(plan, render_batch_prompt(ws.config, plan, [0] * len(plan.targets)))
+            for plan in plans
+        )
+        return replace(base, planned=planned, not_launched=max(held, 0))
+    launcher = _Launcher(ws, runner, packing, options, stderr or sys.stderr)
+    results, stopped, unlaunched = launcher.run(plans)
+    if held > 0:
+        stopped = stopped or f"--max-batches {options.max_batches} reached"
+        unlaunched += held
+    return replace(
+        base,
+        batches=tuple(sorted(results, key=lambda b: b.batch_id)),
+        stopped=stopped,
+        not_launched=unlaunched,
+    )
+
+
+class _Launcher:
+    """Runs batches on worker threads, at most `jobs` at a time, launching
+    the next only while no usage limit, budget or Ctrl-C says stop."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        runner: RunnerCall,
+        packing: Packing,
+        options: SweepOptions,
+        stderr: TextIO,
+    ) -> None:
+        self.ws, self.runner, self.packing, self.options = ws, runner, packing, options
+        self.stderr = stderr
+        self.cancel = Cancel()
+        self.results: list[BatchResult] = []
+        self.stopped: str | None = None
+
+    def run(self, plans: Sequence[Plan]) -> tuple[list[BatchResult], str | None, int]:
+        pending = list(plans)
+        running: set[Future[BatchResult]] = set()
+        with ThreadPoolExecutor(max_workers=self.options.jobs) as pool:
+            try:
+                while pending or running:
+                    while pending and len(running) < self.options.jobs and self._may_launch():
+                        running.add(pool.submit(self._one, pending.pop(0)))
+                    if not running:
+                        break
+                    done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._finished(future.result(), len(plans))
+            except BaseException:
+                self.cancel.set(Failure(FailureKind.INTERRUPTED, "interrupted"))
+                wait(running)
+                raise
+        self._progress(len(plans), final=True)
+        return self.results, self.stopped, len(pending)
+
+    def _one(self, plan: Plan) -> BatchResult:
+        with Store(self.ws.store.path) as store:  # one connection per thread
+            return execute_batch(
+                self.ws.config,
+                store,
+                plan,
+                self.runner,
+                packing=self.packing,
+                cancel=self.cancel,
+                echo=self._printer if self.options.stream else None,
+            )
+
+    def _printer(self, batch_id: int) -> Callable[[str], None]:
+        return LinePrinter(f"[batch {batch_id}] ", self.stderr)
+
+    def _finished(self, result: BatchResult, total: int) -> None:
+        self.results.append(result)
+        if result.usage_limited and self.stopped is None:
+            self.stopped = "usage limit reached"
+            self.cancel.set(
+                Failure(
+                    FailureKind.USAGE_LIMIT,
+                    f"stopped: batch {result.batch_id} hit the usage limit",
+                )
+            )
+        self._progress(total)
+
+    def _may_launch(self) -> bool:
+        if self.cancel.is_set():
+            return False
+        budget = self.options.max_cost_usd
+        if budget is not None:
+            spent = sum(r.cost_usd or 0.0 for r in self.results)
+            if spent >= budget:
+                self.stopped = self.stopped or f"--max-cost-usd {budget:g} spent (${spent:.4f})"
+                return False
+        return True
+
+    def _progress(self, total: int, final: bool = False) -> None:
+        if not self.options.progress:
+            return
+        done = len(self.results)
+        completed = sum(len(r.completed) for r in self.results)
+        failed = sum(len(r.failed) for r in self.results)
+        width = 24
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        self.stderr.write(
+            f"\r[{bar}] {done}/{total} batches, {completed} completed, {failed} failed"
+            + ("\n" if final else "")
+        )
+        self.stderr.flush()
+
+
+def _notes(
+    ws: Workspace, git: GitState, note_refs: Sequence[str], current_only: bool
+) -> list[KbFile]:
+    notes = (
+        resolve_notes(ws.config, git, note_refs, cwd=ws.cwd)
+        if note_refs
+        else scan_notes(ws.config, git)
+    )
+    if current_only:
+        notes = [n for n in notes if note_facts(n).status == "current"]
+    return notes
+
+
+def _cli_model(ws: Workspace, model: str) -> str:
+    """What the CLI is asked for: a configured alias's target, else the name as given."""
+    from commonplace.review.partitions import normalize
+
+    for alias, target in ws.config.model_aliases.items():
+        if normalize(alias) == normalize(model):
+            return target
+    return model
+
+
+def _configured_timeout(ws: Workspace) -> float:
+    value = ws.config.defaults.get("timeout")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return DEFAULT_TIMEOUT
