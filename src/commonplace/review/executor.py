@@ -31,7 +31,6 @@ from commonplace.review.targets import Plan, RunTarget
 RETRY_PROMPT = "prompt-missing-pairs.md"
 RETRY_OUTPUT = "bundle-output-missing-pairs.md"
 FOLLOW_UP_MARK = "\n\n<!-- commonplace: the follow-up call for the missing pairs -->\n\n"
-_RETRYABLE = (None, FailureKind.CRASH)  # a timeout or a limit would only repeat
 
 
 class Cancel:
@@ -167,7 +166,7 @@ def _execute(
         problem is None
         and missing
         and runner.retry_missing
-        and (failure is None or failure.kind in _RETRYABLE)
+        and (failure is None or (failure.kind is FailureKind.CRASH and bodies))
         and not (cancel is not None and cancel.is_set())
     ):
         follow_up = render_batch_prompt(config, _only(plan, missing), _ids_for(scope, missing))

@@ -91,6 +91,15 @@ class CodexAdapter(Adapter):
             argv += ["-c", f"model_reasoning_effort={call.effort}"]
         return argv + list(self.settings.extra_args) + ["-"]
 
+    def environment(self, parent: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+        """Also the key variables the user's Codex config names for its
+        model providers (`env_key`), which can be called anything."""
+        env = super().environment(parent, extra)
+        for name in provider_key_names(codex_home(env) / "config.toml"):
+            if name in parent and name not in env:
+                env[name] = parent[name]
+        return env
+
     def stdin(self, call: Call) -> str:
         # codex exec has no system-prompt flag; the reviewer's role goes first.
         return f"{REVIEWER_SYSTEM_PROMPT}\n\n{call.prompt}"
@@ -160,6 +169,24 @@ class CodexAdapter(Adapter):
 def codex_home(env: Mapping[str, str]) -> Path:
     configured = env.get("CODEX_HOME")
     return Path(configured) if configured else home_dir(env) / ".codex"
+
+
+def provider_key_names(config_file: Path) -> list[str]:
+    """`env_key` of every `[model_providers.<id>]` in a Codex config.toml."""
+    import tomllib
+
+    try:
+        config = tomllib.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    providers = config.get("model_providers")
+    if not isinstance(providers, dict):
+        return []
+    return [
+        p["env_key"]
+        for p in providers.values()
+        if isinstance(p, dict) and isinstance(p.get("env_key"), str)
+    ]
 
 
 def find_rollout(env: Mapping[str, str], thread_id: str) -> Path | None:
