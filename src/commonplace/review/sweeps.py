@@ -280,6 +280,10 @@ class _Launcher:
     def run(self, plans: Sequence[Plan]) -> tuple[list[BatchResult], str | None, int]:
         pending = list(plans)
         running: set[Future[BatchResult]] = set()
+        if pending:
+            self.ws.store.connection(
+                create=True
+            )  # created and migrated once, not by racing workers
         with ThreadPoolExecutor(max_workers=self.options.jobs) as pool:
             try:
                 while pending or running:
