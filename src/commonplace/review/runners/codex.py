@@ -3,12 +3,15 @@
 Review text is the `agent_message` items; usage comes from `turn.completed`
 (OpenAI counts cached input inside input); `error` and `turn.failed` say why
 a call failed. Model, effort and CLI version come from the session rollout,
-found by the stream's thread id under `$CODEX_HOME/sessions/YYYY/MM/DD/`.
+found by the stream's thread id under `$CODEX_HOME/sessions/YYYY/MM/DD/`;
+the rollout names the model codex asked for, so a "model rerouted" error item
+in the stream, naming the model that served, wins over it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +35,9 @@ from commonplace.review.runners.base import (
 )
 from commonplace.review.runners.limits import AUTH_PATTERN, USAGE_LIMIT_PATTERN
 
+# The server answered with another model than asked; codex says so only as an
+# error item ("model rerouted: gpt-5.5 -> gpt-5.4-mini (reason)") and goes on.
+_REROUTED = re.compile(r"model rerouted:\s*(\S+)\s*->\s*([^\s(]+)")
 _USAGE_KEYS = (
     "input_tokens",
     "cached_input_tokens",
@@ -46,6 +52,8 @@ class CodexStream(StreamDecoder):
         self.thread_id: str | None = None
         self.usages: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self.notices: list[str] = []  # error items of a turn that went on
+        self.rerouted_to: str | None = None
         self.messages = 0
 
     def feed(self, line: str) -> str:
@@ -68,12 +76,22 @@ class CodexStream(StreamDecoder):
                 self.errors.append(message)
         elif kind == "item.completed":
             item = event.get("item")
-            if isinstance(item, dict) and item.get("type") == "agent_message":
+            if isinstance(item, dict) and item.get("type") == "error":
+                self._notice(item.get("message"))
+            elif isinstance(item, dict) and item.get("type") == "agent_message":
                 text = item.get("text")
                 if isinstance(text, str) and text:
                     self.messages += 1
                     return ("\n" if self.messages > 1 else "") + text
         return ""
+
+    def _notice(self, message: object) -> None:
+        if not isinstance(message, str):
+            return
+        self.notices.append(message)
+        rerouted = _REROUTED.search(message)
+        if rerouted:
+            self.rerouted_to = rerouted.group(2)
 
 
 class CodexAdapter(Adapter):
@@ -142,7 +160,8 @@ class CodexAdapter(Adapter):
             sources.append("rollout")
         usages = decoder.usages or ([rollout["usage"]] if rollout.get("usage") else [])
         summed = {k: total(int_or_none(u.get(k)) for u in usages) for k in _USAGE_KEYS}
-        model = usable_model(rollout.get("model"))
+        asked = usable_model(rollout.get("model"))
+        model = usable_model(decoder.rerouted_to) or asked
         return Telemetry(
             runner=self.name,
             cli_version=rollout.get("cli_version"),
@@ -162,7 +181,12 @@ class CodexAdapter(Adapter):
             turns=len(decoder.usages) or None,
             session_id=decoder.thread_id,
             sources=tuple(sources),
-            details={"errors": decoder.errors[-3:], "wall_ms": outcome.duration_ms},
+            details={
+                "errors": decoder.errors[-3:],
+                "notices": decoder.notices[-3:],
+                "rollout_model": asked,
+                "wall_ms": outcome.duration_ms,
+            },
         )
 
 
