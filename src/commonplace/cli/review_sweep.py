@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     sweep_args.stop_on_sigterm()
     ws = app.workspace(args)
-    jobs = args.jobs or ws.config.defaults.get("jobs") or 2
+    jobs = args.jobs or sweep_args.default_jobs(ws)
     options = sweep_args.sweep_options(
         args,
         ws,

@@ -172,6 +172,15 @@ def _emit_dry_run(args: argparse.Namespace, report: SweepReport) -> int:
     return 0
 
 
+def default_jobs(ws: Workspace) -> int:
+    from commonplace.errors import UserError
+
+    jobs = ws.config.defaults.get("jobs", 2)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UserError("[defaults] jobs must be a positive whole number")
+    return jobs
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM ends the command like Ctrl-C: runner processes are stopped and
     their runs failed, never left behind."""

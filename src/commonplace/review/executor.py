@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from commonplace.config import Config
@@ -252,8 +252,6 @@ def _call(
         and cancel.failure is not None
     ):
         # stopped on purpose: the runs get the reason we stopped for
-        from dataclasses import replace
-
         return replace(result, failure=cancel.failure)
     return result
 
@@ -341,13 +339,12 @@ def _save(warnings: list[str], write: Callable[..., object], *args: Any, **kwarg
 
 class LinePrinter:
     """Prints a runner's live text to stderr, whole lines, each prefixed with
-    its batch, so concurrent batches never mix within a line."""
+    its batch; printers sharing a lock never mix their lines."""
 
-    _lock = threading.Lock()
-
-    def __init__(self, prefix: str, stream: Any = None) -> None:
+    def __init__(self, prefix: str, stream: Any = None, lock: threading.Lock | None = None) -> None:
         self.prefix = prefix
         self.stream = stream if stream is not None else sys.stderr
+        self._lock = lock or threading.Lock()
         self.pending = ""
 
     def __call__(self, text: str) -> None:

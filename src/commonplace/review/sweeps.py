@@ -11,6 +11,7 @@ hit the same limit), at Ctrl-C, or when a budget is spent.
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -274,6 +275,7 @@ class _Launcher:
         self.ws, self.runner, self.packing, self.options = ws, runner, packing, options
         self.stderr = stderr
         self.cancel = Cancel()
+        self.output_lock = threading.Lock()  # live lines of concurrent batches
         self.results: list[BatchResult] = []
         self.stopped: str | None = None
 
@@ -314,7 +316,7 @@ class _Launcher:
             )
 
     def _printer(self, batch_id: int) -> Callable[[str], None]:
-        return LinePrinter(f"[batch {batch_id}] ", self.stderr)
+        return LinePrinter(f"[batch {batch_id}] ", self.stderr, self.output_lock)
 
     def _finished(self, result: BatchResult, total: int) -> None:
         self.results.append(result)
