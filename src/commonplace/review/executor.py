@@ -143,65 +143,11 @@ def _execute(
     echo: Callable[[str], None] | None,
 ) -> tuple[IngestReport, Failure | None, float | None, tuple[str, ...]]:
     warnings: list[str] = []
-    run_ids = [run.review_run_id for run in scope]
-    prompt = render_batch_prompt(config, plan, run_ids)
-    lifecycle.record_prompt(
-        store, batch_id, sha256=prompt.sha256, chars=prompt.chars, version=prompt.version
+    calls, bodies, problem = _review(
+        config, store, plan, runner, batch_id, scope, cancel, echo, warnings
     )
-    _save(
-        warnings,
-        artifacts.write_batch_files,
-        config,
-        batch_id,
-        prompt=prompt.text,
-        manifest=_manifest(batch_id, runner, scope, prompt.sha256),
-    )
-    expected = [pair for run in scope for pair in run.pairs]
-    first = _call(config, runner, prompt.text, cancel, echo)
-    calls = [first]
-    bodies, problem = _parse(first.text, expected, ())
-    missing = [pair for pair in expected if pair not in bodies]
-    failure = first.failure
-    if (
-        problem is None
-        and missing
-        and runner.retry_missing
-        and (failure is None or (failure.kind is FailureKind.CRASH and bodies))
-        and not (cancel is not None and cancel.is_set())
-    ):
-        follow_up = render_batch_prompt(config, _only(plan, missing), _ids_for(scope, missing))
-        _save(
-            warnings,
-            artifacts.write_text,
-            artifacts.batch_dir(config, batch_id) / RETRY_PROMPT,
-            follow_up.text,
-        )
-        second = _call(config, runner, follow_up.text, cancel, echo)
-        calls.append(second)
-        more, _ = _parse(second.text, missing, bodies.keys())
-        bodies = {**bodies, **more}
-        failure = second.failure
-        _save(
-            warnings,
-            artifacts.write_text,
-            artifacts.batch_dir(config, batch_id) / RETRY_OUTPUT,
-            second.text,
-        )
-    telemetry = _batch_telemetry(calls)
-    if telemetry and not telemetry.get("cli_version"):
-        telemetry["cli_version"] = runner.cli_version
-    raw_output = FOLLOW_UP_MARK.join(call.text for call in calls if call.text)
-    lifecycle.attach_execution_data(
-        store,
-        ExecutionData(
-            telemetry=telemetry,
-            debug_log="\n".join(call.debug_log() for call in calls),
-            raw_output=raw_output or None,
-        ),
-        batch_id=batch_id,
-    )
-    if raw_output:
-        _save(warnings, artifacts.keep_raw_output, config, batch_id, raw_output)
+    failure = calls[-1].failure
+    telemetry = _record_execution(config, store, runner, batch_id, calls, warnings)
     actual = actual_model_id(telemetry, runner.partition) if telemetry else None
     if actual is not None and actual != runner.partition.model_id:
         observe_resolution(store, runner.partition, str(telemetry["model"]), actual, batch_id)
@@ -227,6 +173,83 @@ def _execute(
         )
     cost = telemetry.get("cost_usd") if telemetry else None
     return report, failure, cost, (*warnings, *report.warnings)
+
+
+def _review(
+    config: Config,
+    store: Store,
+    plan: Plan,
+    runner: RunnerCall,
+    batch_id: int,
+    scope: Sequence[ScopedRun],
+    cancel: Cancel | None,
+    echo: Callable[[str], None] | None,
+    warnings: list[str],
+) -> tuple[list[RunnerResult], dict[Pair, str], str | None]:
+    """Render, save and send the prompt; re-ask once for the pairs missing.
+    Returns the calls made, the pair bodies that arrived, and what made the
+    output malformed if it was."""
+    directory = artifacts.batch_dir(config, batch_id)
+    prompt = render_batch_prompt(config, plan, [run.review_run_id for run in scope])
+    lifecycle.record_prompt(
+        store, batch_id, sha256=prompt.sha256, chars=prompt.chars, version=prompt.version
+    )
+    manifest = _manifest(batch_id, runner, scope, prompt.sha256)
+    _save(
+        warnings,
+        artifacts.write_batch_files,
+        config,
+        batch_id,
+        prompt=prompt.text,
+        manifest=manifest,
+    )
+    expected = [pair for run in scope for pair in run.pairs]
+    first = _call(config, runner, prompt.text, cancel, echo)
+    bodies, problem = _parse(first.text, expected, ())
+    missing = [pair for pair in expected if pair not in bodies]
+    failure = first.failure
+    if (
+        problem is not None
+        or not missing
+        or not runner.retry_missing
+        or (cancel is not None and cancel.is_set())
+        or not (failure is None or (failure.kind is FailureKind.CRASH and bodies))
+    ):
+        return [first], bodies, problem
+    follow_up = render_batch_prompt(config, _only(plan, missing), _ids_for(scope, missing))
+    _save(warnings, artifacts.write_text, directory / RETRY_PROMPT, follow_up.text)
+    second = _call(config, runner, follow_up.text, cancel, echo)
+    _save(warnings, artifacts.write_text, directory / RETRY_OUTPUT, second.text)
+    more, _ = _parse(second.text, missing, bodies.keys())
+    return [first, second], {**bodies, **more}, None
+
+
+def _record_execution(
+    config: Config,
+    store: Store,
+    runner: RunnerCall,
+    batch_id: int,
+    calls: Sequence[RunnerResult],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """Telemetry, debug log and raw output, once, on the batch; the batch
+    telemetry is returned for its runs."""
+    telemetry = _batch_telemetry(calls)
+    if telemetry and not telemetry.get("cli_version"):
+        telemetry["cli_version"] = runner.cli_version
+    raw_output = FOLLOW_UP_MARK.join(call.text for call in calls if call.text)
+    lifecycle.attach_execution_data(
+        store,
+        ExecutionData(
+            telemetry=telemetry or None,
+            debug_log="\n".join(call.debug_log() for call in calls),
+            raw_output=raw_output or None,
+        ),
+        batch_id=batch_id,
+    )
+    if raw_output:
+        _save(warnings, artifacts.keep_raw_output, config, batch_id, raw_output)
+    return telemetry
 
 
 def _call(
