@@ -193,9 +193,7 @@ class ClaudeCodeAdapter(Adapter):
             requested_model=call.model,
             effort=call.effort,
             tokens=_tokens(usage or {}),
-            cost_usd=result.get("total_cost_usd")
-            if isinstance(result.get("total_cost_usd"), int | float)
-            else None,
+            cost_usd=_number(result.get("total_cost_usd")),
             duration_ms=int_or_none(result.get("duration_ms")),
             turns=int_or_none(result.get("num_turns")),
             session_id=_str(result.get("session_id")) or _str(init.get("session_id")) or session_id,
@@ -265,6 +263,10 @@ def _tokens(usage: Mapping[str, Any]) -> Tokens:
         cache_write=int_or_none(usage.get("cache_creation_input_tokens")),
         reasoning=None,  # not reported separately by Claude Code
     )
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _str(value: object) -> str | None:

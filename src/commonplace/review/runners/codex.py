@@ -133,8 +133,9 @@ class CodexAdapter(Adapter):
         if outcome.stopped is not None:
             return outcome.stopped
         notices = [*decoder.errors, outcome.stderr]
+        finished = outcome.returncode == 0 and decoder.messages > 0
         for notice in decoder.errors:
-            if USAGE_LIMIT_PATTERN.search(notice):
+            if USAGE_LIMIT_PATTERN.search(notice) and not finished:
                 return Failure(FailureKind.USAGE_LIMIT, notice.strip())
         for notice in notices:
             if outcome.returncode != 0 and AUTH_PATTERN.search(notice):

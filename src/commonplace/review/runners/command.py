@@ -81,22 +81,26 @@ class CommandAdapter(Adapter):
     ) -> Telemetry:
         path = telemetry_file(session_id)
         reported: Any = None
+        problem = None
         try:
             reported = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             pass
+        except (OSError, ValueError) as exc:
+            problem = f"unreadable telemetry file: {exc}"
         finally:
             path.unlink(missing_ok=True)
-        base = Telemetry(
-            runner=self.name,
-            requested_model=call.model,
-            effort=call.effort,
-            duration_ms=outcome.duration_ms,
-            sources=(),
-            details={"wall_ms": outcome.duration_ms},
-        )
+        if reported is not None and not isinstance(reported, dict):
+            problem = "the telemetry file does not hold a JSON object"
         if not isinstance(reported, dict):
-            return base
+            return Telemetry(
+                runner=self.name,
+                requested_model=call.model,
+                effort=call.effort,
+                duration_ms=outcome.duration_ms,
+                details={"wall_ms": outcome.duration_ms}
+                | ({"telemetry_error": problem} if problem else {}),
+            )
         model = usable_model(reported.get("model"))
         models = reported.get("models")
         tokens = reported.get("tokens") if isinstance(reported.get("tokens"), dict) else {}
@@ -114,7 +118,7 @@ class CommandAdapter(Adapter):
             effort=call.effort,
             tokens=Tokens(**{k: int_or_none(tokens.get(k)) for k in Tokens.__dataclass_fields__}),
             cost_usd=cost if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
-            duration_ms=int_or_none(reported.get("duration_ms")) or outcome.duration_ms,
+            duration_ms=_or(int_or_none(reported.get("duration_ms")), outcome.duration_ms),
             turns=int_or_none(reported.get("turns")),
             session_id=reported.get("session_id")
             if isinstance(reported.get("session_id"), str)
@@ -125,6 +129,10 @@ class CommandAdapter(Adapter):
                 **{k: v for k, v in reported.items() if k not in _KNOWN},
             },
         )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def telemetry_file(session_id: str) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from commonplace.errors import UserError
 from commonplace.review.runners.base import (
@@ -35,6 +37,12 @@ MAX_TEXT_CHARS = 32 * 1024 * 1024  # review text beyond this is not a review
 RAW_KEEP_CHARS = 512 * 1024  # head and tail of raw stdout/stderr kept for debugging
 GRACE_SECONDS = 3.0
 POLL_SECONDS = 0.05
+
+
+class Cancellable(Protocol):
+    """Anything that says when a call should stop (a threading.Event will do)."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -75,10 +83,16 @@ class Excerpt:
         self.dropped = 0
 
     def add(self, piece: str) -> None:
-        if self.head_size < self.half:
-            self.head.append(piece)
-            self.head_size += len(piece)
-            return
+        room = self.half - self.head_size
+        if room > 0:
+            self.head.append(piece[:room])
+            self.head_size += min(room, len(piece))
+            piece = piece[room:]
+            if not piece:
+                return
+        if len(piece) > self.half:  # one piece longer than the whole tail
+            self.dropped += len(piece) - self.half + self.tail_size
+            piece, self.tail, self.tail_size = piece[-self.half :], [], 0
         self.tail.append(piece)
         self.tail_size += len(piece)
         while self.tail_size > self.half and len(self.tail) > 1:
@@ -123,7 +137,7 @@ def run_adapter(
     call: Call,
     *,
     timeout: float | None,
-    cancel: threading.Event | None = None,
+    cancel: Cancellable | None = None,
     echo: Callable[[str], None] | None = None,
     parent_env: Mapping[str, str] | None = None,
 ) -> RunnerResult:
@@ -136,6 +150,8 @@ def run_adapter(
         adapter.call_environment(call, session_id),
     )
     decoder = adapter.decoder()
+    # lone surrogates (from file names git could not decode) must not stop the call
+    prompt = adapter.stdin(call).encode("utf-8", "replace")
     started = time.monotonic()
 
     def unstarted(failure: Failure) -> RunnerResult:
@@ -152,13 +168,19 @@ def run_adapter(
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-    except FileNotFoundError:
-        return unstarted(missing_binary(adapter, argv[0]))
+    except FileNotFoundError as exc:
+        if not call.cwd.is_dir():
+            return unstarted(
+                Failure(FailureKind.CRASH, f"runner {adapter.name}: no directory {call.cwd}")
+            )
+        if exc.filename in (None, argv[0]) or shutil.which(argv[0], path=env.get("PATH")) is None:
+            return unstarted(missing_binary(adapter, argv[0]))
+        return unstarted(Failure(FailureKind.CRASH, f"runner {adapter.name}: cannot start: {exc}"))
     except OSError as exc:
         return unstarted(Failure(FailureKind.CRASH, f"runner {adapter.name}: cannot start: {exc}"))
 
     pump = _Pump(child, decoder, echo)
-    pump.start(adapter.stdin(call).encode("utf-8"))
+    pump.start(prompt)
     stopped: Failure | None = None
     deadline = None if timeout is None else started + timeout
     try:
@@ -176,6 +198,8 @@ def run_adapter(
         raise
     _stop_group(child)  # the child, or whatever it left behind in its group
     pump.join()
+    if stopped is None and pump.overflowing():  # it wrote past the cap, then exited
+        stopped = _too_large()
     outcome = Outcome(
         returncode=child.returncode,
         stderr=pump.stderr.text(),
@@ -206,7 +230,7 @@ def run_adapter(
 def _why_stop(
     decoder: StreamDecoder,
     pump: _Pump,
-    cancel: threading.Event | None,
+    cancel: Cancellable | None,
     deadline: float | None,
     timeout: float | None,
 ) -> Failure | None:
@@ -214,9 +238,13 @@ def _why_stop(
         return Failure(FailureKind.INTERRUPTED, "interrupted")
     if deadline is not None and time.monotonic() > deadline:
         return Failure(FailureKind.TIMEOUT, f"timed out after {timeout:g} s")
-    if pump.text_size > MAX_TEXT_CHARS:
-        return Failure(FailureKind.OUTPUT_TOO_LARGE, f"output exceeded {MAX_TEXT_CHARS} characters")
+    if pump.overflowing():
+        return _too_large()
     return decoder.stop()
+
+
+def _too_large() -> Failure:
+    return Failure(FailureKind.OUTPUT_TOO_LARGE, f"output exceeded {MAX_TEXT_CHARS} characters")
 
 
 def _stop_group(child: subprocess.Popen[bytes]) -> None:
@@ -237,13 +265,29 @@ def _stop_group(child: subprocess.Popen[bytes]) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs. Zombies do not count: an
+    orphan that has exited waits for init to reap it."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
 
 
 class _Pump:
@@ -260,6 +304,7 @@ class _Pump:
         self.echo = echo
         self.text: list[str] = []
         self.text_size = 0
+        self.raw_size = 0
         self.stdout = Excerpt()
         self.stderr = Excerpt()
         self.threads: list[threading.Thread] = []
@@ -273,6 +318,10 @@ class _Pump:
             thread = threading.Thread(target=target, args=args, daemon=True)
             thread.start()
             self.threads.append(thread)
+
+    def overflowing(self) -> bool:
+        # raw output counts too: a stream may carry much more than its text
+        return self.text_size > MAX_TEXT_CHARS or self.raw_size > 4 * MAX_TEXT_CHARS
 
     def join(self) -> None:
         for thread in self.threads:
@@ -290,14 +339,17 @@ class _Pump:
     def _read_stdout(self) -> None:
         stdout = self.child.stdout
         assert stdout is not None
-        for raw in stdout:
+        # Lines are read up to the cap, so that output without newlines is
+        # counted (and stopped) as it grows instead of held whole.
+        for raw in iter(lambda: stdout.readline(MAX_TEXT_CHARS + 1), b""):
+            self.raw_size += len(raw)
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             self.stdout.add(line + "\n")
             try:
                 piece = self.decoder.feed(line)
             except Exception:  # a line the decoder cannot read is skipped, not fatal
                 continue
-            if not piece or self.text_size > MAX_TEXT_CHARS:
+            if not piece or self.overflowing():
                 continue
             self.text.append(piece)
             self.text_size += len(piece)
