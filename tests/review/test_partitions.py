@@ -62,7 +62,9 @@ def test_with_effort() -> None:
 
 def test_literal_model_with_effort() -> None:
     partition = resolve_partition("gpt-5.5", "xhigh", aliases={}, store=None)
-    assert partition == Partition(requested_model="gpt-5-5", effort="xhigh", model="gpt-5-5")
+    assert partition == Partition(
+        requested_model="gpt-5-5", effort="xhigh", model="gpt-5-5", named_model="gpt-5-5"
+    )
     assert partition.model_id == "gpt-5-5-xhigh"
 
 
@@ -89,6 +91,16 @@ def test_config_alias_resolves_first(store: Store) -> None:
 def test_config_alias_keys_are_normalized() -> None:
     partition = resolve_partition("OPUS", None, aliases={"Opus": "claude-opus-4-6"}, store=None)
     assert partition.model_id == "claude-opus-4-6"
+
+
+def test_observed_resolution_follows_the_configured_name(store: Store) -> None:
+    """A runner that serves something else than the config names is followed:
+    the resolution is keyed by the configured name, so asking again with the
+    same flags looks at the partition that was written (no endless re-review)."""
+    observe(store, "claude-opus-4-6", "claude-opus-4-7")
+    partition = resolve_partition("opus", None, aliases={"opus": "claude-opus-4-6"}, store=store)
+    assert partition.named_model == "claude-opus-4-6"
+    assert partition.model_id == "claude-opus-4-7"
 
 
 def test_observed_alias_resolves_second(store: Store) -> None:

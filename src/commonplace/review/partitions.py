@@ -22,6 +22,8 @@ class Partition:
     """The resolved, normalized model name (without effort)."""
     observed_effort: str | None = None
     """The effort a runner was seen to use when none was requested."""
+    named_model: str = ""
+    """The normalized name after the config alias, before observed resolutions."""
 
     @property
     def model_id(self) -> str:
@@ -44,20 +46,22 @@ def resolve_partition(
     aliases: Mapping[str, str],
     store: Store | None,
 ) -> Partition:
-    """Aliases resolve through the config, then the latest alias resolution the
-    store has observed in telemetry, then literally."""
+    """Aliases resolve through the config, then through the latest resolution
+    the store has observed in telemetry for that name, then literally."""
     requested = normalize(model or "")
     if not requested:
         raise UsageError("--model must name a model")
     if effort is not None and effort not in EFFORTS:
         raise UsageError(f"--effort must be one of {', '.join(EFFORTS)}")
     configured = {normalize(k): v for k, v in aliases.items()}
-    if requested in configured:
-        return Partition(requested, effort, normalize(configured[requested]))
-    observed = _observed(store, requested, effort)
+    named = normalize(configured[requested]) if requested in configured else requested
+    # Observed resolutions are keyed by the configured name, so that a runner
+    # serving something else than the config says is followed, not re-asked.
+    observed = _observed(store, named, effort)
     if observed is None:
-        return Partition(requested, effort, requested)
-    return Partition(requested, effort, *observed)
+        return Partition(requested, effort, named, named_model=named)
+    model, observed_effort = observed
+    return Partition(requested, effort, model, observed_effort, named_model=named)
 
 
 def actual_model_id(telemetry: Mapping[str, object], partition: Partition) -> str | None:
@@ -87,7 +91,7 @@ def observe_resolution(
             " resolved_model, resolved_model_id, observed_at, batch_id)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (
-                partition.requested_model,
+                partition.named_model or partition.requested_model,
                 partition.effort,
                 normalize(actual_model),
                 actual_id,

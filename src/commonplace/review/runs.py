@@ -4,6 +4,7 @@ command does."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,9 +12,16 @@ from commonplace.errors import UserError
 from commonplace.kb.gates import resolve_gate_ids
 from commonplace.kb.notes import resolve_notes
 from commonplace.kb.paths import canonical_ref
-from commonplace.review import lifecycle
+from commonplace.review import artifacts, lifecycle
 from commonplace.review.batch import PreparedBatch, publish_prompt
-from commonplace.review.lifecycle import CreatedBatch, Packing, RecordedReview, RunOutcome
+from commonplace.review.lifecycle import (
+    CreatedBatch,
+    Packing,
+    RecordedReview,
+    RunOutcome,
+    RunStatus,
+)
+from commonplace.review.protocol.grammar import run_document
 from commonplace.review.targets import plan_runs
 from commonplace.workspace import Workspace
 
@@ -56,4 +64,29 @@ def write_gate_review(ws: Workspace, *, review_run_id: int, gate: str, text: str
 
 
 def finalize_review_run(ws: Workspace, *, review_run_id: int) -> RunOutcome:
-    return lifecycle.record_and_finalize_run(ws.store, review_run_id)
+    """Complete a split-path run. Its canonical document is built from the
+    gate reviews written, as every other path builds it from the output, so
+    the run's row and files are the same whichever path produced them."""
+    note_path, texts = _written_reviews(ws, review_run_id)
+    document = run_document(review_run_id, note_path, texts) if texts else None
+    outcome = lifecycle.record_and_finalize_run(ws.store, review_run_id, bundle_markdown=document)
+    if outcome.status is RunStatus.COMPLETED and document is not None:
+        # the store has the document; the files are a convenience
+        with contextlib.suppress(OSError, UserError):
+            artifacts.write_run_files(ws.config, review_run_id, document, texts)
+    return outcome
+
+
+def _written_reviews(ws: Workspace, review_run_id: int) -> tuple[str, list[tuple[str, str]]]:
+    with ws.store.read() as conn:
+        run = conn.execute(
+            "SELECT note_path FROM review_runs WHERE id = ?", (review_run_id,)
+        ).fetchone()
+        rows = conn.execute(
+            "SELECT r.gate_id, r.rationale_markdown FROM gate_reviews r"
+            " JOIN review_run_gates g"
+            " ON g.review_run_id = r.review_run_id AND g.gate_id = r.gate_id"
+            " WHERE r.review_run_id = ? ORDER BY g.ordinal",
+            (review_run_id,),
+        ).fetchall()
+    return (run[0] if run else ""), [(gate_id, text) for gate_id, text in rows]

@@ -235,6 +235,10 @@ class Adapter(ABC):
         """How to ask the CLI for its version, or None."""
         return None
 
+    def program(self) -> str:
+        """The executable a call starts (checked before any run is created)."""
+        return self.argv(Call("", "", None, Path(".")), "")[0]
+
     def environment(self, parent: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
         """The child's environment: the allow-list, the adapter's own, the
         configured names, then `extra` (set by us)."""

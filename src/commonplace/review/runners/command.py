@@ -7,9 +7,10 @@
 
 The prompt arrives on stdin, the review text is read from stdout. The
 command may write telemetry as a JSON object to the path in
-`COMMONPLACE_TELEMETRY_FILE` (keys as in our telemetry: `model`, `tokens`
-{input, output, cache_read, cache_write, reasoning}, `cost_usd`,
-`duration_ms`, `turns`, `session_id`; anything else is kept as details).
+`COMMONPLACE_TELEMETRY_FILE` (keys as in our telemetry: `model` (or `models`
+when several served), `effort`, `tokens` {input, output, cache_read,
+cache_write, reasoning}, `cost_usd`, `duration_ms`, `turns`, `session_id`,
+`cli_version`; anything else is kept as details).
 `COMMONPLACE_MODEL` and `COMMONPLACE_EFFORT` carry the model flags.
 """
 
@@ -30,12 +31,14 @@ from commonplace.review.runners.base import (
     StreamDecoder,
     Telemetry,
     Tokens,
+    distinct,
     int_or_none,
     usable_model,
 )
 
 TELEMETRY_ENV = "COMMONPLACE_TELEMETRY_FILE"
 _KNOWN = {
+    "effort",
     "model",
     "models",
     "tokens",
@@ -101,8 +104,14 @@ class CommandAdapter(Adapter):
                 details={"wall_ms": outcome.duration_ms}
                 | ({"telemetry_error": problem} if problem else {}),
             )
-        model = usable_model(reported.get("model"))
-        models = reported.get("models")
+        named = usable_model(reported.get("model"))
+        listed = reported.get("models")
+        models = distinct(
+            [m for m in listed if usable_model(m)] if isinstance(listed, list) else []
+        ) or ((named,) if named else ())
+        # one main model, or none: several models mean nothing is rekeyed
+        model = models[0] if len(models) == 1 and named in (None, models[0]) else None
+        effort = reported.get("effort")
         tokens = reported.get("tokens") if isinstance(reported.get("tokens"), dict) else {}
         cost = reported.get("cost_usd")
         return Telemetry(
@@ -111,11 +120,9 @@ class CommandAdapter(Adapter):
             if isinstance(reported.get("cli_version"), str)
             else None,
             model=model,
-            models=tuple(m for m in models if isinstance(m, str))
-            if isinstance(models, list)
-            else ((model,) if model else ()),
+            models=models,
             requested_model=call.model,
-            effort=call.effort,
+            effort=effort if isinstance(effort, str) and effort else call.effort,
             tokens=Tokens(**{k: int_or_none(tokens.get(k)) for k in Tokens.__dataclass_fields__}),
             cost_usd=cost if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
             duration_ms=_or(int_or_none(reported.get("duration_ms")), outcome.duration_ms),

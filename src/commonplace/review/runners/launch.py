@@ -106,12 +106,15 @@ class Excerpt:
 
 
 def version_of(adapter: Adapter, parent_env: Mapping[str, str] | None = None) -> str | None:
-    """Ask the CLI for its version; also proves the binary can be started.
-    A missing binary is a `UserError` naming it."""
+    """Check that the runner's program can be found and ask it for its
+    version, if it has one to tell. A missing program is a `UserError`."""
+    env = adapter.environment(parent_env if parent_env is not None else os.environ, {})
+    program = adapter.program()
+    if shutil.which(program, path=env.get("PATH")) is None:
+        raise UserError(missing_binary(adapter, program).message)
     argv = adapter.version_argv()
     if argv is None:
         return None
-    env = adapter.environment(parent_env if parent_env is not None else os.environ, {})
     try:
         done = subprocess.run(
             argv, env=env, capture_output=True, timeout=30, stdin=subprocess.DEVNULL, check=False
@@ -125,9 +128,10 @@ def version_of(adapter: Adapter, parent_env: Mapping[str, str] | None = None) ->
 
 
 def missing_binary(adapter: Adapter, binary: str) -> Failure:
+    setting = "command" if adapter.settings.command else "binary"
     return Failure(
         FailureKind.MISSING_BINARY,
-        f"runner {adapter.name}: `{binary}` not found (install it, or set `binary` under"
+        f"runner {adapter.name}: `{binary}` not found (install it, or set `{setting}` under"
         f" [runners.{adapter.name}] in commonplace.toml)",
     )
 
