@@ -9,6 +9,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from review.runners.real_cli import (
+    RUNNERS,
+    command_env,
+    require_cli,
+    run_command,
+)
+from review.runners.vendor_api import Answerer, VendorAPI, review_block
 
 from cli._support import CLAIM_NOTE, EX_CLAIM_NOTE, Cli, rows
 from commonplace.review.protocol.grammar import Pair, block
@@ -215,3 +222,188 @@ def test_leading_blank_lines_do_not_change_the_stored_review(
     split_path(cli, example_kb, split_db, EX_CLAIM_NOTE, gates, texts=[text])
     batch_path(cli, example_kb, batch_db, EX_CLAIM_NOTE, gates, texts=[text])
     assert rationales(split_db) == rationales(batch_db)
+
+
+# --- the runner path: a real harness CLI against the loopback vendor API ---------------------
+#
+# The server answers every requested pair with `vendor_api.review_block(pair,
+# decision)`; the split, live-agent and batch paths below write exactly those
+# texts, so the four paths carry the same logical review. Every path uses the
+# same --model, so model_id must match too (the served model is the requested
+# one: nothing is rekeyed).
+
+# runner -> the model every path names
+RUNNER_MODELS = {"claude-code": MODEL, "codex": "gpt-5.5"}
+# gate -> the decision the server (and so every path) gives
+RUNNER_DECISIONS = {
+    "claims/overreaching-generalization": "WARN",
+    "claims/title-states-a-claim": "FAIL",
+}
+# Columns that differ by design between media: ids and the ids that point at
+# rows (replaced by what they point at), times, the runner label, what the
+# execution left (telemetry, debug log) and who executed it (host and pid are
+# set only while a subprocess owns the run).
+NOT_COMPARED = {
+    "review_runs": {
+        "id",
+        "batch_id",
+        "runner",
+        "started_at",
+        "completed_at",
+        "telemetry_json",
+        "debug_log",
+        "host",
+        "pid",
+    },
+    "review_run_gates": {"review_run_id"},
+    "gate_reviews": {"id", "review_run_id", "reviewed_at"},
+    "acceptance_events": {"id", "accepted_review_id", "accepted_at"},
+    "snapshots": set(),
+}
+
+
+def columns(db: Path, table: str) -> list[str]:
+    return [row[1] for row in rows(db, f"PRAGMA table_info({table})")]
+
+
+def rows_by_column(db: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the tables a review writes, as {column: value}, without the
+    columns of NOT_COMPARED; an acceptance event names the gate and note of the
+    review it accepts instead of its id."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for table, skipped in NOT_COMPARED.items():
+        names = [c for c in columns(db, table) if c not in skipped]
+        select = ", ".join(f"t.{c}" for c in names)
+        sql = f"SELECT {select} FROM {table} t"
+        if table == "acceptance_events":
+            names += ["accepted_review_note", "accepted_review_gate"]
+            sql = (
+                f"SELECT {select}, r.note_path, r.gate_id FROM {table} t"
+                " JOIN gate_reviews r ON r.id = t.accepted_review_id"
+            )
+        found[table] = sorted(
+            (dict(zip(names, row, strict=True)) for row in rows(db, sql)), key=repr
+        )
+    return found
+
+
+def server_document(pairs: Sequence[str]) -> str:
+    """What the vendor API answers to a prompt requesting `pairs`."""
+    return Answerer(decisions=RUNNER_DECISIONS).review(pairs)
+
+
+def prompt_pairs(kb: Path, prompt_path: str) -> list[str]:
+    text = (kb / prompt_path).read_text(encoding="utf-8")
+    return [f"{p.note_path} :: {p.gate_id}" for p in requested_pairs(text)]
+
+
+def server_split_path(
+    cli: Cli, kb: Path, db: Path, note: str, gates: Sequence[str], model: str
+) -> None:
+    created = create(cli, kb, db, note, gates, "--model", model)
+    run_id = str(created["review_run_id"])
+    for gate in created["gate_ids"]:
+        pair = f"{note} :: {gate}"
+        # The body of the server's block: the lines between its sentinels.
+        body = "".join(
+            review_block(pair, RUNNER_DECISIONS.get(gate, "PASS")).splitlines(True)[1:-1]
+        )
+        written = cli(
+            "write-gate-review",
+            *("--review-run-id", run_id, "--gate", gate, "--db", str(db)),
+            cwd=kb,
+            stdin=body,
+        )
+        assert written.code == 0, written.err
+    done = cli("finalize-review-run", "--review-run-id", run_id, "--db", str(db), cwd=kb)
+    assert done.code == 0, done.err
+
+
+def server_live_agent_path(
+    cli: Cli, kb: Path, db: Path, note: str, gates: Sequence[str], model: str
+) -> None:
+    created = create(cli, kb, db, note, gates, "--with-prompt", "--model", model)
+    output = kb / created["bundle_output_path"]
+    output.write_text(server_document(prompt_pairs(kb, created["prompt_path"])))
+    done = cli(
+        "ingest-bundle-output",
+        *("--review-run-id", str(created["review_run_id"]), "--input-file", str(output)),
+        *("--db", str(db)),
+        cwd=kb,
+    )
+    assert done.code == 0, done.err
+
+
+def server_batch_path(
+    cli: Cli, kb: Path, db: Path, note: str, gates: Sequence[str], model: str
+) -> None:
+    prepared = cli(
+        "prepare-review-batch",
+        *(f"{note}::{gate}" for gate in gates),
+        *("--runner", "claude-workflow", "--model", model, "--db", str(db), "--json"),
+        cwd=kb,
+    )
+    assert prepared.code == 0, prepared.err
+    batch = cast(dict[str, Any], prepared.json())
+    output = kb / batch["bundle_output_path"]
+    output.write_text(server_document(prompt_pairs(kb, batch["prompt_path"])))
+    done = cli(
+        "ingest-batch-output",
+        *("--batch-id", str(batch["batch_id"]), "--input-file", str(output), "--db", str(db)),
+        cwd=kb,
+    )
+    assert done.code == 0, done.err
+
+
+def runner_path(
+    runner: str,
+    cli_path: str,
+    tmp_path: Path,
+    kb: Path,
+    db: Path,
+    note: str,
+    gates: Sequence[str],
+    model: str,
+) -> None:
+    with VendorAPI(decisions=RUNNER_DECISIONS) as api:
+        env = command_env(runner, api, tmp_path / f"{runner}-home", cli_path)
+        done = run_command(
+            "run-review-bundle",
+            *(note, *gates, "--runner", runner, "--model", model),
+            *("--timeout", "60", "--quiet", "--json", "--db", str(db)),
+            cwd=kb,
+            env=env,
+        )
+        assert done.code == 0, done.err
+        (request,) = api.review_requests()
+        assert request.requested_pairs == [f"{note} :: {gate}" for gate in gates]
+
+
+@pytest.mark.parametrize("runner", list(RUNNER_MODELS))
+def test_a_runner_leaves_the_same_rows_as_the_other_paths(
+    cli, example_kb: Path, tmp_path: Path, runner: str
+) -> None:
+    cli_path = require_cli(RUNNERS[runner][0])
+    model = RUNNER_MODELS[runner]
+    note, gates = REVIEWS["example_kb"]
+    stores = {name: tmp_path / "stores" / f"{name}.sqlite" for name in PATHS}
+    server_split_path(cli, example_kb, stores["split"], note, gates, model)
+    server_live_agent_path(cli, example_kb, stores["live-agent"], note, gates, model)
+    server_batch_path(cli, example_kb, stores["batch"], note, gates, model)
+    runner_db = tmp_path / "stores" / "runner.sqlite"
+    runner_path(runner, cli_path, tmp_path, example_kb, runner_db, note, gates, model)
+
+    found = rows_by_column(runner_db)
+    partition = "claude-opus-4-6" if runner == "claude-code" else "gpt-5-5"
+    assert [(r["status"], r["model_id"], r["rekeyed_from"]) for r in found["review_runs"]] == [
+        ("completed", partition, None)
+    ]
+    assert found["review_runs"][0]["raw_bundle_markdown"].startswith("# Review bundle\n")
+    assert sorted((r["gate_id"], r["decision"]) for r in found["gate_reviews"]) == sorted(
+        (gate, RUNNER_DECISIONS.get(gate, "PASS").lower()) for gate in gates
+    )
+    assert len(found["acceptance_events"]) == len(gates)
+    for name, db in stores.items():
+        other = rows_by_column(db)
+        for table, expected in found.items():
+            assert other[table] == expected, (name, table)

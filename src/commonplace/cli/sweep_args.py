@@ -88,6 +88,7 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
             {
                 "batch_id": b.batch_id,
                 "runner": b.runner,
+                "model_id": b.model_id,
                 "completed": b.completed,
                 "failed": [{"review_run_id": i, "reason": r} for i, r in b.failed],
                 "cost_usd": b.cost_usd,
@@ -109,8 +110,11 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
     def text() -> str:
         lines = []
         for b in report.batches:
+            moved = (
+                f", rekeyed to {b.model_id}" if b.model_id not in (None, report.model_id) else ""
+            )
             lines.append(
-                f"batch {b.batch_id} ({b.runner}): {len(b.completed)} completed,"
+                f"batch {b.batch_id} ({b.runner}{moved}): {len(b.completed)} completed,"
                 f" {len(b.failed)} failed"
             )
             lines += [f"  review run {i} failed: {r}" for i, r in b.failed]

@@ -86,6 +86,11 @@ class BatchResult:
     def usage_limited(self) -> bool:
         return self.failure is not None and self.failure.kind is FailureKind.USAGE_LIMIT
 
+    @property
+    def model_id(self) -> str | None:
+        """The partition its runs ended in (rekeyed when another model served)."""
+        return self.outcomes[0].model_id if self.outcomes else None
+
 
 def execute_batch(
     config: Config,

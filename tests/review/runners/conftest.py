@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from review.runners.real_cli import Bench, benches
 from review.runners.vendor_api import VendorAPI, find_cli
 
 
@@ -38,3 +40,12 @@ def claude_cli() -> str:
 def codex_cli() -> str:
     """The codex binary (skips when absent, fails in CI)."""
     return _require_cli("codex")
+
+
+@pytest.fixture
+def bench_factory(
+    request: pytest.FixtureRequest, example_kb: Path, tmp_path: Path
+) -> Iterator[Callable[..., Bench]]:
+    """`real_cli.benches` on the example KB: `make(runner, **VendorAPI options)`."""
+    with benches(request, example_kb, tmp_path) as make:
+        yield make

@@ -624,6 +624,13 @@ def test_version_of_a_missing_binary_is_a_user_error_naming_it(tmp_path: Path) -
 
 
 def test_version_of_a_runner_without_a_version_command_is_none(tmp_path: Path) -> None:
-    adapter = CommandAdapter("x", RunnerSettings(command=("no-such-program",)), tmp_path)
+    adapter = CommandAdapter("x", RunnerSettings(command=(sys.executable, "-c", "")), tmp_path)
 
     assert version_of(adapter) is None
+
+
+def test_version_of_a_command_runner_whose_program_is_missing_names_it(tmp_path: Path) -> None:
+    adapter = CommandAdapter("x", RunnerSettings(command=("no-such-program",)), tmp_path)
+
+    with pytest.raises(UserError, match=r"`no-such-program` not found .*set `command` under"):
+        version_of(adapter)
