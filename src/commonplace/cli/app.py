@@ -59,6 +59,20 @@ def add_model(parser: argparse.ArgumentParser, *, required: bool = True) -> None
     parser.add_argument("--effort", choices=EFFORTS, help="reasoning effort, part of the partition")
 
 
+def add_note_scope(parser: argparse.ArgumentParser, default: str) -> None:
+    """`--note PATH...` or `--current`; `default` says what neither means."""
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--note",
+        nargs="+",
+        dest="notes",
+        metavar="PATH",
+        default=[],
+        help=f"notes or folders of notes (default: {default})",
+    )
+    scope.add_argument("--current", action="store_true", help="only notes with status: current")
+
+
 def workspace(args: argparse.Namespace) -> Workspace:
     from commonplace.workspace import open_workspace
 

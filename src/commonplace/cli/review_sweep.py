@@ -11,16 +11,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "gates", nargs="*", metavar="GATE_OR_LENS", help="gate ids or lenses (default: every gate)"
     )
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument(
-        "--note",
-        nargs="+",
-        dest="notes",
-        metavar="PATH",
-        default=[],
-        help="notes or folders of notes (default: every reviewable note)",
-    )
-    scope.add_argument("--current", action="store_true", help="only notes with status: current")
+    app.add_note_scope(parser, "every reviewable note")
     parser.add_argument(
         "--group",
         choices=("lens", "note"),

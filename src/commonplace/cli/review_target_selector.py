@@ -19,16 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "gates", nargs="*", metavar="GATE_OR_LENS", help="gate ids or lenses (default: every gate)"
     )
     parser.add_argument("--all-gates", action="store_true", help="every gate of every lens")
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument(
-        "--note",
-        nargs="+",
-        dest="notes",
-        metavar="PATH",
-        default=[],
-        help="notes or folders of notes (default: every reviewable note)",
-    )
-    scope.add_argument("--current", action="store_true", help="only notes with status: current")
+    app.add_note_scope(parser, "every reviewable note")
     app.add_model(parser)
     parser.add_argument(
         "--reason",

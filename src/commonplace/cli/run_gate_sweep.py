@@ -9,16 +9,7 @@ from commonplace.cli import app, sweep_args
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gate", metavar="GATE", help="the gate to review the notes against")
-    scope = parser.add_mutually_exclusive_group()
-    scope.add_argument(
-        "--note",
-        nargs="+",
-        dest="notes",
-        metavar="PATH",
-        default=[],
-        help="notes or folders of notes (default: every reviewable note the gate applies to)",
-    )
-    scope.add_argument("--current", action="store_true", help="only notes with status: current")
+    app.add_note_scope(parser, "every reviewable note the gate applies to")
     parser.add_argument(
         "--stale-only",
         action="store_true",

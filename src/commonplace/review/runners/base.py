@@ -191,6 +191,7 @@ class Adapter(ABC):
     """One harness CLI. Created per invocation; holds the settings only."""
 
     name: ClassVar[str]
+    default_binary: ClassVar[str | None] = None  # a harness CLI, found on PATH
     env_names: ClassVar[tuple[str, ...]] = ()
     env_prefixes: ClassVar[tuple[str, ...]] = ()
 
@@ -231,9 +232,13 @@ class Adapter(ABC):
     def display_name(self) -> str:
         return self.name
 
+    @property
+    def binary(self) -> str:
+        return self.settings.binary or self.default_binary or self.name
+
     def version_argv(self) -> list[str] | None:
         """How to ask the CLI for its version, or None."""
-        return None
+        return [self.binary, "--version"] if self.default_binary else None
 
     def program(self) -> str:
         """The executable a call starts (checked before any run is created)."""

@@ -119,12 +119,9 @@ class ClaudeStream(StreamDecoder):
 
 class ClaudeCodeAdapter(Adapter):
     name = "claude-code"
+    default_binary = "claude"
     env_prefixes = ("ANTHROPIC_", "CLAUDE_", "DISABLE_", "AWS_", "GOOGLE_", "VERTEX_")
     env_names = ("CLOUD_ML_REGION", "MCP_TIMEOUT")
-
-    @property
-    def binary(self) -> str:
-        return self.settings.binary or "claude"
 
     def argv(self, call: Call, session_id: str) -> list[str]:
         argv = [self.binary, "-p", "--output-format", "stream-json", "--verbose"]
@@ -134,9 +131,6 @@ class ClaudeCodeAdapter(Adapter):
         argv += ["--session-id", session_id, "--tools", READ_ONLY_TOOLS]
         argv += ["--append-system-prompt", REVIEWER_SYSTEM_PROMPT]
         return argv + list(self.settings.extra_args)
-
-    def version_argv(self) -> list[str]:
-        return [self.binary, "--version"]
 
     def decoder(self) -> ClaudeStream:
         return ClaudeStream()

@@ -96,11 +96,8 @@ class CodexStream(StreamDecoder):
 
 class CodexAdapter(Adapter):
     name = "codex"
+    default_binary = "codex"
     env_prefixes = ("OPENAI_", "CODEX_", "AZURE_OPENAI_")
-
-    @property
-    def binary(self) -> str:
-        return self.settings.binary or "codex"
 
     def argv(self, call: Call, session_id: str) -> list[str]:
         argv = [self.binary, "exec", "--json", "--sandbox", "read-only", "--skip-git-repo-check"]
@@ -121,9 +118,6 @@ class CodexAdapter(Adapter):
     def stdin(self, call: Call) -> str:
         # codex exec has no system-prompt flag; the reviewer's role goes first.
         return f"{REVIEWER_SYSTEM_PROMPT}\n\n{call.prompt}"
-
-    def version_argv(self) -> list[str]:
-        return [self.binary, "--version"]
 
     def decoder(self) -> CodexStream:
         return CodexStream()
