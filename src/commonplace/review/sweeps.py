@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 from commonplace.errors import UsageError, UserError
@@ -79,7 +79,6 @@ class SweepReport:
     skipped: tuple[SkippedPair, ...] = ()
     stopped: str | None = None  # why launching stopped before the end
     not_launched: int = 0
-    warnings: tuple[str, ...] = field(default=())
 
     @property
     def completed(self) -> int:
@@ -282,10 +281,8 @@ class _Launcher:
     def run(self, plans: Sequence[Plan]) -> tuple[list[BatchResult], str | None, int]:
         pending = list(plans)
         running: set[Future[BatchResult]] = set()
-        if pending:
-            self.ws.store.connection(
-                create=True
-            )  # created and migrated once, not by racing workers
+        if pending:  # the store is created and migrated once, not by racing workers
+            self.ws.store.connection(create=True)
         with ThreadPoolExecutor(max_workers=self.options.jobs) as pool:
             try:
                 while pending or running:
@@ -381,7 +378,7 @@ def _cli_model(ws: Workspace, model: str) -> str:
 
 
 def _configured_timeout(ws: Workspace) -> float:
-    value = ws.config.defaults.get("timeout")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return DEFAULT_TIMEOUT
+    value = ws.config.defaults.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise UserError("[defaults] timeout must be a positive number of seconds")
+    return float(value)

@@ -159,11 +159,6 @@ class StreamDecoder(ABC):
     def feed(self, line: str) -> str:
         """Take one stdout line (without its newline); return review text to append."""
 
-    def text(self) -> str | None:
-        """The final review text when the stream states it whole, else None
-        (the concatenation of what `feed` returned is used)."""
-        return None
-
     def stop(self) -> Failure | None:
         """A failure that should end the call now, if any."""
         return None

@@ -216,10 +216,9 @@ def run_adapter(
         telemetry = adapter.telemetry(call, decoder, outcome, env, session_id)
     except Exception as exc:  # telemetry is evidence, never a reason to fail
         telemetry_error = f"{type(exc).__name__}: {exc}"
-    text = decoder.text()
     return RunnerResult(
         runner=adapter.name,
-        text=text if text is not None else "".join(pump.text),
+        text="".join(pump.text),
         failure=failure,
         telemetry=telemetry,
         telemetry_error=telemetry_error,
