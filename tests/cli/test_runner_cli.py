@@ -412,3 +412,42 @@ def test_the_split_path_keeps_the_runs_canonical_document_too(
     assert split_doc.replace(f"Review run id: {split_id}", "") == runner_doc.replace(
         f"Review run id: {runner_id}", ""
     )
+
+
+def test_review_sweep_shows_a_progress_bar_when_stderr_is_a_terminal(example_kb: Path) -> None:
+    """On a real pseudo-terminal: one bar line per finished batch, ending
+    with a newline; stdout (a pipe) has only the report."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [console_script("commonplace-review-sweep"), "--runner", "stand-in", "--model", "demo"],
+            cwd=example_kb,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=120,
+            check=False,
+        )
+        os.close(follower)
+        follower = -1
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal is closed and drained
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0, seen.decode()
+    bars = seen.decode().replace("\r\n", "\n").split("\r")  # the terminal adds \r to \n
+    batches = len(rows(store_of(example_kb), "SELECT id FROM review_batches"))
+    assert batches > 1
+    assert f"] {batches}/{batches} batches, {batches} completed, 0 failed" in bars[-1]
+    assert sum(" batches, " in bar for bar in bars) == batches + 1  # each batch, then final
+    assert "batches" not in done.stdout.decode().split("\n")[-2]  # the report is on stdout

@@ -89,6 +89,7 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
                 "batch_id": b.batch_id,
                 "runner": b.runner,
                 "model_id": b.model_id,
+                "notes": list(b.note_paths),
                 "completed": b.completed,
                 "failed": [{"review_run_id": i, "reason": r} for i, r in b.failed],
                 "cost_usd": b.cost_usd,
@@ -114,8 +115,8 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
                 f", rekeyed to {b.model_id}" if b.model_id not in (None, report.model_id) else ""
             )
             lines.append(
-                f"batch {b.batch_id} ({b.runner}{moved}): {len(b.completed)} completed,"
-                f" {len(b.failed)} failed"
+                f"batch {b.batch_id} ({b.runner}{moved}) {', '.join(b.note_paths)}:"
+                f" {len(b.completed)} completed, {len(b.failed)} failed"
             )
             lines += [f"  review run {i} failed: {r}" for i, r in b.failed]
         lines += [f"skipped {s.note_path} :: {s.gate_id}: {s.reason}" for s in report.skipped]

@@ -71,6 +71,7 @@ class BatchResult:
     failure: Failure | None  # why the runner call failed, if it did
     cost_usd: float | None
     warnings: tuple[str, ...] = ()
+    note_paths: tuple[str, ...] = ()
 
     @property
     def completed(self) -> list[int]:
@@ -133,7 +134,13 @@ def execute_batch(
         fail_runs(store, scope, reason)
         raise
     return BatchResult(
-        created.batch_id, runner.adapter.name, report.outcomes, failure, cost, warnings
+        created.batch_id,
+        runner.adapter.name,
+        report.outcomes,
+        failure,
+        cost,
+        warnings,
+        tuple(run.note_path for run in created.runs),
     )
 
 
