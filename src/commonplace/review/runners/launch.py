@@ -184,10 +184,10 @@ def run_adapter(
         return unstarted(Failure(FailureKind.CRASH, f"runner {adapter.name}: cannot start: {exc}"))
 
     pump = _Pump(child, decoder, echo)
-    pump.start(prompt)
     stopped: Failure | None = None
     deadline = None if timeout is None else started + timeout
-    try:
+    try:  # from here on, whatever happens (Ctrl-C included) stops the group
+        pump.start(prompt)
         while child.poll() is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(POLL_SECONDS)
