@@ -181,3 +181,24 @@ def test_missing_pairs_are_asked_for_again_alone(codex: Callable[..., Bench]) ->
     (telemetry,) = telemetry_of(bench.db, "review_batches")
     assert telemetry["tokens"]["input"] == 2 * 2000
     assert len(telemetry["calls"]) == 2
+
+
+def test_codex_reviews_in_its_read_only_sandbox(codex: Callable[..., Bench]) -> None:
+    """Codex offers its model shell and patch tools; what keeps the reviewer
+    read-only is the sandbox, and its own session rollout says which it used."""
+    bench = codex()
+    code, _, err = bundle(bench)
+    assert code == 0, err
+    (thread,) = [
+        json.loads(r[0])["session_id"]
+        for r in bench.rows("SELECT telemetry_json FROM review_batches")
+    ]
+    (rollout,) = (bench.home / ".codex" / "sessions").glob(f"*/*/*/rollout-*{thread}.jsonl")
+    contexts = [
+        event["payload"]
+        for event in map(json.loads, rollout.read_text(encoding="utf-8").splitlines())
+        if event.get("type") == "turn_context"
+    ]
+    assert contexts
+    assert {c["sandbox_policy"]["type"] for c in contexts} == {"read-only"}
+    assert {c["approval_policy"] for c in contexts} == {"never"}
