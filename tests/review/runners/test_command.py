@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 
 from commonplace.review.runners import launch
-from commonplace.review.runners.base import BASE_ENVIRONMENT, Call, PlainText, RunnerSettings
+from commonplace.review.runners.base import (
+    BASE_ENVIRONMENT,
+    Call,
+    FailureKind,
+    PlainText,
+    RunnerSettings,
+)
 from commonplace.review.runners.command import TELEMETRY_ENV, CommandAdapter, telemetry_file
 
 
@@ -245,3 +251,30 @@ def test_a_telemetry_file_can_name_several_models(tmp_path: Path) -> None:
     assert result.telemetry.model is None
     assert result.telemetry.models == ("big", "small")
     assert result.telemetry.cost_usd is None  # a boolean is not a cost
+
+
+def test_exit_status_75_is_a_usage_limit(tmp_path: Path) -> None:
+    python_script(
+        tmp_path / "limited.py",
+        "import sys\nsys.stdin.read()\n"
+        "print('quota gone until 6pm', file=sys.stderr)\nsys.exit(75)\n",
+    )
+    adapter = command_runner(tmp_path, sys.executable, str(tmp_path / "limited.py"))
+
+    result = launch.run_adapter(adapter, call(tmp_path), timeout=20)
+
+    assert result.failure is not None
+    assert result.failure.kind is FailureKind.USAGE_LIMIT
+    assert result.failure.reason() == (
+        f"usage exhausted: runner my-llm (`{sys.executable}`) exited 75: quota gone until 6pm"
+    )
+
+
+def test_other_exit_statuses_are_crashes(tmp_path: Path) -> None:
+    python_script(tmp_path / "broken.py", "import sys\nsys.stdin.read()\nsys.exit(74)\n")
+    adapter = command_runner(tmp_path, sys.executable, str(tmp_path / "broken.py"))
+
+    result = launch.run_adapter(adapter, call(tmp_path), timeout=20)
+
+    assert result.failure is not None
+    assert result.failure.kind is FailureKind.CRASH

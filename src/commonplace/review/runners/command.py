@@ -11,7 +11,8 @@ command may write telemetry as a JSON object to the path in
 when several served), `effort`, `tokens` {input, output, cache_read,
 cache_write, reasoning}, `cost_usd`, `duration_ms`, `turns`, `session_id`,
 `cli_version`; anything else is kept as details).
-`COMMONPLACE_MODEL` and `COMMONPLACE_EFFORT` carry the model flags.
+`COMMONPLACE_MODEL` and `COMMONPLACE_EFFORT` carry the model flags. Exit
+status 75 (EX_TEMPFAIL) says "usage limit, try later", as our commands do.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 from commonplace.review.runners.base import (
     Adapter,
     Call,
+    Failure,
+    FailureKind,
     Outcome,
     PlainText,
     RunnerSettings,
@@ -33,10 +36,12 @@ from commonplace.review.runners.base import (
     Tokens,
     distinct,
     int_or_none,
+    last_lines,
     usable_model,
 )
 
 TELEMETRY_ENV = "COMMONPLACE_TELEMETRY_FILE"
+EX_TEMPFAIL = 75
 _KNOWN = {
     "effort",
     "model",
@@ -73,6 +78,15 @@ class CommandAdapter(Adapter):
 
     def decoder(self) -> StreamDecoder:
         return PlainText()
+
+    def classify(self, decoder: StreamDecoder, outcome: Outcome) -> Failure | None:
+        if outcome.stopped is None and outcome.returncode == EX_TEMPFAIL:
+            detail = last_lines(outcome.stderr)
+            return Failure(
+                FailureKind.USAGE_LIMIT,
+                f"{self.display_name()} exited {EX_TEMPFAIL}" + (f": {detail}" if detail else ""),
+            )
+        return super().classify(decoder, outcome)
 
     def telemetry(
         self,
