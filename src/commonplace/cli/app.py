@@ -135,6 +135,11 @@ def read_text_input(path: str | None) -> str:
         raise UserError(f"{where} is not UTF-8 text") from None
 
 
+def skipped_pairs(skipped: Sequence[Any]) -> list[dict[str, str]]:
+    """Skipped pairs (`targets.SkippedPair`) as the JSON contracts list them."""
+    return [{"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason} for s in skipped]
+
+
 def emit_outcome(args: argparse.Namespace, outcome: Any) -> int:
     """Print a run's outcome (a lifecycle `RunOutcome`); 1 when it failed."""
     payload: dict[str, object] = {

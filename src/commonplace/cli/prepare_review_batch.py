@@ -42,10 +42,7 @@ def run(args: argparse.Namespace) -> int:
             }
             for r in batch.runs
         ],
-        "skipped": [
-            {"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason}
-            for s in batch.skipped
-        ],
+        "skipped": app.skipped_pairs(batch.skipped),
         "prompt_path": prepared.prompt_path,
         "bundle_output_path": prepared.bundle_output_path,
         "manifest_path": prepared.manifest_path,

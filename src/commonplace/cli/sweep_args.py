@@ -98,10 +98,7 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
         ],
         "completed": report.completed,
         "failed": report.failed,
-        "skipped": [
-            {"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason}
-            for s in report.skipped
-        ],
+        "skipped": app.skipped_pairs(report.skipped),
         "cost_usd": report.cost_usd,
         "usage_limited": report.usage_limited,
         "stopped": report.stopped,
@@ -152,10 +149,7 @@ def _emit_dry_run(args: argparse.Namespace, report: SweepReport) -> int:
             }
             for b in report.planned
         ],
-        "skipped": [
-            {"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason}
-            for s in report.skipped
-        ],
+        "skipped": app.skipped_pairs(report.skipped),
         "not_launched": report.not_launched,
     }
 

@@ -127,6 +127,15 @@ def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Pa
     return list(found.values())
 
 
+def resolve_one_note(config: Config, git: GitState, ref: str, *, cwd: Path, purpose: str) -> KbFile:
+    """The one note `ref` names; `purpose` ends the message when it names
+    several (e.g. "a review run covers one note")."""
+    files = resolve_notes(config, git, [ref], cwd=cwd)
+    if len(files) != 1:
+        raise UserError(f"{ref} names {len(files)} notes; {purpose}")
+    return files[0]
+
+
 def _in_scan_root(config: Config, key: str) -> bool:
     return any(r in ("", ".") or key.startswith(r.rstrip("/") + "/") for r in config.scan_roots)
 

@@ -13,7 +13,7 @@ from commonplace.errors import UserError
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import resolve_gate_ids
 from commonplace.kb.links import note_links
-from commonplace.kb.notes import resolve_notes
+from commonplace.kb.notes import resolve_one_note
 from commonplace.review import artifacts, lifecycle
 from commonplace.review.lifecycle import CreatedBatch, Packing
 from commonplace.review.protocol.prompt import (
@@ -27,7 +27,7 @@ from commonplace.workspace import Workspace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from commonplace.git import GitState
+    pass
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,9 @@ def prepare_review_batch(
     git = ws.git_state()
     by_key: dict[str, tuple[KbFile, list[str]]] = {}
     for note_ref, gate_refs in requested.items():
-        file = _one_note(ws, git, note_ref)
+        file = resolve_one_note(
+            ws.config, git, note_ref, cwd=ws.cwd, purpose="a pair names one note"
+        )
         by_key.setdefault(file.key, (file, []))[1].extend(
             resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd)
         )
@@ -138,13 +140,6 @@ def render_batch_prompt(
         for gate in target.gates
     }
     return render_prompt(notes, gates, output_path=output_path)
-
-
-def _one_note(ws: Workspace, git: GitState, note_ref: str) -> KbFile:
-    files = resolve_notes(ws.config, git, [note_ref], cwd=ws.cwd)
-    if len(files) != 1:
-        raise UserError(f"{note_ref} names {len(files)} notes; a pair names one note")
-    return files[0]
 
 
 def _manifest(

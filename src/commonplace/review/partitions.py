@@ -53,8 +53,8 @@ def resolve_partition(
         raise UsageError("--model must name a model")
     if effort is not None and effort not in EFFORTS:
         raise UsageError(f"--effort must be one of {', '.join(EFFORTS)}")
-    configured = {normalize(k): v for k, v in aliases.items()}
-    named = normalize(configured[requested]) if requested in configured else requested
+    target = alias_target(model, aliases)
+    named = normalize(target) if target is not None else requested
     # Observed resolutions are keyed by the configured name, so that a runner
     # serving something else than the config says is followed, not re-asked.
     observed = _observed(store, named, effort)
@@ -62,6 +62,15 @@ def resolve_partition(
         return Partition(requested, effort, named, named_model=named)
     model, observed_effort = observed
     return Partition(requested, effort, model, observed_effort, named_model=named)
+
+
+def alias_target(model: str, aliases: Mapping[str, str]) -> str | None:
+    """The model a configured alias names, as written in the config, or None."""
+    requested = normalize(model or "")
+    for alias, target in aliases.items():
+        if normalize(alias) == requested:
+            return target
+    return None
 
 
 def actual_model_id(telemetry: Mapping[str, object], partition: Partition) -> str | None:

@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from commonplace.errors import UserError
-from commonplace.kb.gates import resolve_gate_ids
-from commonplace.kb.notes import resolve_notes
 from commonplace.kb.paths import canonical_ref
 from commonplace.review import artifacts, lifecycle
 from commonplace.review.batch import PreparedBatch, publish_prompt
@@ -22,7 +20,7 @@ from commonplace.review.lifecycle import (
     RunStatus,
 )
 from commonplace.review.protocol.grammar import run_document
-from commonplace.review.targets import plan_runs
+from commonplace.review.targets import plan_note
 from commonplace.workspace import Workspace
 
 
@@ -45,12 +43,14 @@ def create_review_run(
     """One run for one note over the applicable gates named (gate ids or
     lenses); with `with_prompt`, also the live agent's prompt."""
     partition = ws.partition(model, effort)
-    git = ws.git_state()
-    files = resolve_notes(ws.config, git, [note], cwd=ws.cwd)
-    if len(files) != 1:
-        raise UserError(f"{note} names {len(files)} notes; a review run covers one note")
-    gate_ids = resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd)
-    plan = plan_runs(ws.config, git, [(files[0], gate_ids)])
+    plan = plan_note(
+        ws.config,
+        ws.git_state(),
+        note,
+        gate_refs,
+        cwd=ws.cwd,
+        purpose="a review run covers one note",
+    )
     created = lifecycle.create_batch(
         ws.store, plan, packing=Packing.NOTE, runner=runner, partition=partition
     )

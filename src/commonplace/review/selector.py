@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
-from commonplace.kb.gates import Gate
-from commonplace.kb.notes import NoteFacts, note_facts
+from commonplace.kb.gates import Gate, all_gate_ids, load_gates, resolve_gate_ids
+from commonplace.kb.notes import NoteFacts, note_facts, resolve_notes, scan_notes
 from commonplace.review.store import Store
 
 if TYPE_CHECKING:
@@ -202,24 +202,11 @@ def select_targets(
     reasons: Collection[StaleReason] | None = None,
     include_diff: bool = False,
 ) -> Selection:
-    """The selector command: resolve scope and partition, then `select_stale`.
-    No gate references means every gate of every lens."""
-    from commonplace.kb.gates import all_gate_ids, load_gates, resolve_gate_ids
-    from commonplace.kb.notes import resolve_notes, scan_notes
-
+    """The selector command: resolve scope and partition, then `select_stale`."""
     partition = ws.partition(model, effort)
     git = ws.git_state()
-    gate_ids = (
-        resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd) if gate_refs else all_gate_ids(ws.config)
-    )
-    gates = load_gates(ws.config, gate_ids)
-    notes = (
-        resolve_notes(ws.config, git, note_refs, cwd=ws.cwd)
-        if note_refs
-        else scan_notes(ws.config, git)
-    )
-    if current_only:
-        notes = [n for n in notes if note_facts(n).status == "current"]
+    gates = scope_gates(ws, gate_refs)
+    notes = scope_notes(ws, git, note_refs, current_only)
     stale = select_stale(
         ws.store,
         git,
@@ -230,3 +217,26 @@ def select_targets(
         include_diff=include_diff,
     )
     return Selection(partition.model_id, len(notes), stale)
+
+
+def scope_gates(ws: Workspace, gate_refs: Sequence[str]) -> list[Gate]:
+    """The gates named (ids or lenses); none named means every gate of every lens."""
+    gate_ids = (
+        resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd) if gate_refs else all_gate_ids(ws.config)
+    )
+    return load_gates(ws.config, gate_ids)
+
+
+def scope_notes(
+    ws: Workspace, git: GitState, note_refs: Sequence[str], current_only: bool
+) -> list[KbFile]:
+    """The notes named (files or folders), else every reviewable note; with
+    `current_only`, those with `status: current`."""
+    notes = (
+        resolve_notes(ws.config, git, note_refs, cwd=ws.cwd)
+        if note_refs
+        else scan_notes(ws.config, git)
+    )
+    if current_only:
+        notes = [n for n in notes if note_facts(n).status == "current"]
+    return notes

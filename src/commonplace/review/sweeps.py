@@ -20,22 +20,29 @@ from typing import TextIO
 from commonplace.errors import UsageError, UserError
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
-from commonplace.kb.notes import note_facts, resolve_notes, scan_notes
+from commonplace.kb.notes import note_facts
 from commonplace.review.batch import render_batch_prompt
 from commonplace.review.executor import BatchResult, Cancel, LinePrinter, RunnerCall, execute_batch
 from commonplace.review.lifecycle import Packing
+from commonplace.review.partitions import alias_target
 from commonplace.review.protocol.prompt import RenderedPrompt
 from commonplace.review.runners import get_runner
 from commonplace.review.runners.base import Failure, FailureKind
 from commonplace.review.runners.launch import version_of
-from commonplace.review.selector import StaleReason, flatten, select_stale
+from commonplace.review.selector import (
+    StaleReason,
+    flatten,
+    scope_gates,
+    scope_notes,
+    select_stale,
+)
 from commonplace.review.store import Store
-from commonplace.review.targets import Plan, SkippedPair, plan_runs
+from commonplace.review.targets import Plan, SkippedPair, plan_note, plan_runs
 from commonplace.workspace import Workspace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from commonplace.git import GitState
+    pass
 
 DEFAULT_TIMEOUT = 1800.0
 DEFAULT_BATCH_SIZE = 5
@@ -106,12 +113,14 @@ def run_review_bundle(
 ) -> SweepReport:
     """One note and its applicable gates, in one batch."""
     runner = prepare_runner(ws, options)
-    git = ws.git_state()
-    files = resolve_notes(ws.config, git, [note], cwd=ws.cwd)
-    if len(files) != 1:
-        raise UserError(f"{note} names {len(files)} notes; a review bundle covers one note")
-    gate_ids = resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd)
-    plan = plan_runs(ws.config, git, [(files[0], gate_ids)])
+    plan = plan_note(
+        ws.config,
+        ws.git_state(),
+        note,
+        gate_refs,
+        cwd=ws.cwd,
+        purpose="a review bundle covers one note",
+    )
     return execute_plans(ws, runner, [plan], Packing.NOTE, options, skipped=plan.skipped)
 
 
@@ -131,7 +140,7 @@ def run_gate_sweep(
     (gate_id,) = resolve_gate_ids(ws.config, [gate_ref], cwd=ws.cwd)
     runner = prepare_runner(ws, options)
     git = ws.git_state()
-    notes = _notes(ws, git, note_refs, current_only)
+    notes = scope_notes(ws, git, note_refs, current_only)
     (gate,) = load_gates(ws.config, [gate_id])
     skipped: list[SkippedPair] = []
     applicable: list[KbFile] = []
@@ -170,15 +179,10 @@ def review_sweep(
     changes cannot be reviewed and are reported as skipped."""
     if group not in GROUPINGS:
         raise UsageError(f"--group must be one of {', '.join(GROUPINGS)}")
-    from commonplace.kb.gates import all_gate_ids
-
     runner = prepare_runner(ws, options)
     git = ws.git_state()
-    gate_ids = (
-        resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd) if gate_refs else all_gate_ids(ws.config)
-    )
-    gates = load_gates(ws.config, gate_ids)
-    notes = _notes(ws, git, note_refs, current_only)
+    gates = scope_gates(ws, gate_refs)
+    notes = scope_notes(ws, git, note_refs, current_only)
     stale = flatten(
         select_stale(ws.store, git, notes=notes, gates=gates, model_id=runner.partition.model_id)
     )
@@ -354,27 +358,9 @@ class _Launcher:
         self.stderr.flush()
 
 
-def _notes(
-    ws: Workspace, git: GitState, note_refs: Sequence[str], current_only: bool
-) -> list[KbFile]:
-    notes = (
-        resolve_notes(ws.config, git, note_refs, cwd=ws.cwd)
-        if note_refs
-        else scan_notes(ws.config, git)
-    )
-    if current_only:
-        notes = [n for n in notes if note_facts(n).status == "current"]
-    return notes
-
-
 def _cli_model(ws: Workspace, model: str) -> str:
     """What the CLI is asked for: a configured alias's target, else the name as given."""
-    from commonplace.review.partitions import normalize
-
-    for alias, target in ws.config.model_aliases.items():
-        if normalize(alias) == normalize(model):
-            return target
-    return model
+    return alias_target(model, ws.config.model_aliases) or model
 
 
 def _configured_timeout(ws: Workspace) -> float:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
-from commonplace.kb.gates import Gate, load_gate
-from commonplace.kb.notes import note_facts
+from commonplace.kb.gates import Gate, load_gate, resolve_gate_ids
+from commonplace.kb.notes import note_facts, resolve_one_note
 from commonplace.review.protocol.grammar import PAIR_SEPARATOR
 
 
@@ -67,6 +68,20 @@ def plan_runs(
         detail = "; ".join(f"{s.note_path} :: {s.gate_id}: {s.reason}" for s in skipped)
         raise UserError(f"no applicable gates to review ({detail})")
     return Plan(tuple(targets), tuple(skipped))
+
+
+def plan_note(
+    config: Config,
+    git: GitState,
+    note_ref: str,
+    gate_refs: Sequence[str],
+    *,
+    cwd: Path,
+    purpose: str,
+) -> Plan:
+    """The plan for one note and the gates or lenses named."""
+    note = resolve_one_note(config, git, note_ref, cwd=cwd, purpose=purpose)
+    return plan_runs(config, git, [(note, resolve_gate_ids(config, gate_refs, cwd=cwd))])
 
 
 def refuse_dirty_gates(git: GitState, gates: Sequence[Gate], consequence: str = "") -> None:
