@@ -159,7 +159,9 @@ def run_gate_sweep(
     if not applicable:
         raise UserError(f"no notes to review against {gate_id}")
     plans = [
-        plan_runs(ws.config, git, [(note, [gate_id]) for note in applicable[i : i + batch_size]])
+        plan_runs(
+            ws.config, git, [(note, [gate_id]) for note in applicable[i : i + batch_size]], [gate]
+        )
         for i in range(0, len(applicable), batch_size)
     ]
     return execute_plans(ws, runner, plans, Packing.GATE, options, skipped=skipped)
@@ -198,7 +200,7 @@ def review_sweep(
             lens = pair.gate_id.rsplit("/", 1)[0] if group == "lens" else ""
             groups.setdefault((pair.note_path, lens), []).append(pair.gate_id)
     plans = [
-        plan_runs(ws.config, git, [(by_key[note_path], gate_list)])
+        plan_runs(ws.config, git, [(by_key[note_path], gate_list)], gates)
         for (note_path, _), gate_list in groups.items()
     ]
     return execute_plans(ws, runner, plans, Packing.NOTE, options, skipped=skipped)

@@ -37,7 +37,10 @@ class Plan:
 
 
 def plan_runs(
-    config: Config, git: GitState, requests: Sequence[tuple[KbFile, Sequence[str]]]
+    config: Config,
+    git: GitState,
+    requests: Sequence[tuple[KbFile, Sequence[str]]],
+    loaded: Sequence[Gate] = (),
 ) -> Plan:
     """One target per note with its applicable gates, in the order requested.
 
@@ -45,7 +48,7 @@ def plan_runs(
     accepted baseline must be committed gate text); a note with no applicable
     gate is skipped whole, and a plan with nothing to review is an error.
     """
-    gates: dict[str, Gate] = {}
+    gates: dict[str, Gate] = {g.id: g for g in loaded}  # read already; others read here
     targets: list[RunTarget] = []
     skipped: list[SkippedPair] = []
     for note, gate_ids in requests:
