@@ -37,6 +37,7 @@ STORE_TABLES = (
     "acceptance_events",
     "snapshots",
     "model_alias_resolutions",
+    "note_relocations",
 )
 
 GIT_IDENTITY = {

@@ -128,3 +128,23 @@ def _add(into: set[str], path: str, prefix: str) -> None:
         into.add(path[len(prefix) :])
     elif path.endswith("/") and prefix.startswith(path):
         into.add("")  # a directory above the KB root: everything in the KB
+
+
+def is_tracked(kb_root: Path, key: str) -> bool:
+    """Whether git tracks this file (it is in the index)."""
+    if shutil.which("git") is None:
+        return False
+    found = process.run(["git", "ls-files", "--error-unmatch", "--", key], cwd=kb_root, check=False)
+    return found.ok
+
+
+def would_ignore(kb_root: Path, key: str) -> bool:
+    """Whether git would ignore a file at this path, existing or not."""
+    if shutil.which("git") is None:
+        return False
+    return process.run(["git", "check-ignore", "-q", "--", key], cwd=kb_root, check=False).ok
+
+
+def move(kb_root: Path, old_key: str, new_key: str) -> None:
+    """`git mv`: the file and its index entry."""
+    process.run(["git", "mv", "--", old_key, new_key], cwd=kb_root)

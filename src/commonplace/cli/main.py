@@ -80,6 +80,21 @@ COMMANDS: dict[str, CommandSpec] = {
             "Fail review runs abandoned in the running state.",
         ),
         CommandSpec(
+            "ack-trivial-note-changes",
+            "commonplace.cli.ack_trivial_note_changes",
+            "Accept note changes that touch nothing the gates watch.",
+        ),
+        CommandSpec(
+            "repair-codex-model-partitions",
+            "commonplace.cli.repair_codex_model_partitions",
+            "Rebuild run telemetry from session logs and rekey runs to the model used.",
+        ),
+        CommandSpec(
+            "relocate-note",
+            "commonplace.cli.relocate_note",
+            "Move a note and its whole review history to a new path.",
+        ),
+        CommandSpec(
             "review-store",
             "commonplace.cli.review_store",
             "Check the review store's integrity, migrate it, or count what it holds.",
@@ -157,6 +172,18 @@ def ack_gate_review() -> NoReturn:
 
 def reap_stale_runs() -> NoReturn:
     _entry("reap-stale-runs")
+
+
+def ack_trivial_note_changes() -> NoReturn:
+    _entry("ack-trivial-note-changes")
+
+
+def repair_codex_model_partitions() -> NoReturn:
+    _entry("repair-codex-model-partitions")
+
+
+def relocate_note() -> NoReturn:
+    _entry("relocate-note")
 
 
 def review_store() -> NoReturn:

@@ -11,10 +11,9 @@ from commonplace import frontmatter
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.kb.files import KbFile, read_file
+from commonplace.kb.note_parts import WATCHABLE
 from commonplace.kb.notes import NoteFacts, is_index, normalize_type
 from commonplace.kb.paths import canonical_ref
-
-WATCHABLE = ("title", "description", "body", "frontmatter")
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Pa
         path = config.kb_root / key
         if path.is_dir():
             keys = sorted(
-                k for k in _walk(config.kb_root, key) if _why_not_reviewable(config, git, k) is None
+                k for k in _walk(config.kb_root, key) if why_not_reviewable(config, git, k) is None
             )
             files = [
                 f
@@ -113,7 +113,7 @@ def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Pa
             if not files:
                 raise UserError(f"no reviewable notes in {raw}")
         elif path.is_file():
-            problem = _why_not_reviewable(config, git, key)
+            problem = why_not_reviewable(config, git, key)
             file = read_file(config.kb_root, key)
             if problem is None and file.frontmatter_block is None:
                 problem = "it has no YAML frontmatter"
@@ -140,7 +140,7 @@ def _in_scan_root(config: Config, key: str) -> bool:
     return any(r in ("", ".") or key.startswith(r.rstrip("/") + "/") for r in config.scan_roots)
 
 
-def _why_not_reviewable(config: Config, git: GitState, key: str) -> str | None:
+def why_not_reviewable(config: Config, git: GitState, key: str) -> str | None:
     if not key.endswith(".md"):
         return "notes are Markdown files ending in .md"
     if not _in_scan_root(config, key):

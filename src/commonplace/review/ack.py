@@ -13,7 +13,7 @@ from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate
 from commonplace.kb.notes import note_facts
 from commonplace.review.lifecycle import utc_now
-from commonplace.review.store import Store
+from commonplace.review.store import Connection, Store
 from commonplace.review.targets import refuse_dirty_gates
 
 if TYPE_CHECKING:
@@ -58,24 +58,28 @@ def ack_pairs(
             f"gates that do not apply to {note.key}: {', '.join(refused)}; nothing acked"
         )
     refuse_dirty_gates(git, gates, "; nothing acked")
-    now = utc_now()
-    commit = git.commit_for(note.key)
-    acked = []
     with store.write() as conn:
-        conn.executemany(
-            "INSERT OR IGNORE INTO snapshots (sha, text) VALUES (?, ?)",
-            [(note.sha, note.text), *((g.sha, g.file.text) for g in gates)],
-        )
-        for gate in gates:
-            event_id = conn.execute(
-                "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
-                " accepted_note_sha, accepted_note_commit, accepted_gate_sha, accepted_at,"
-                " acceptance_kind) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-                (note.key, gate.id, model_id, note.sha, commit, gate.sha, now, TRIVIAL_CHANGE_ACK),
-            ).lastrowid
-            acked.append(
-                AckedPair(note.key, gate.id, model_id, note.sha, gate.sha, int(event_id or 0))
-            )
+        return _append_acks(conn, git, note, gates, model_id, utc_now())
+
+
+def _append_acks(
+    conn: Connection, git: GitState, note: KbFile, gates: Sequence[Gate], model_id: str, now: str
+) -> list[AckedPair]:
+    """`trivial-change-ack` events for the note's and the gates' current versions."""
+    commit = git.commit_for(note.key)
+    conn.executemany(
+        "INSERT OR IGNORE INTO snapshots (sha, text) VALUES (?, ?)",
+        [(note.sha, note.text), *((g.sha, g.file.text) for g in gates)],
+    )
+    acked = []
+    for gate in gates:
+        event_id = conn.execute(
+            "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
+            " accepted_note_sha, accepted_note_commit, accepted_gate_sha, accepted_at,"
+            " acceptance_kind) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+            (note.key, gate.id, model_id, note.sha, commit, gate.sha, now, TRIVIAL_CHANGE_ACK),
+        ).lastrowid
+        acked.append(AckedPair(note.key, gate.id, model_id, note.sha, gate.sha, int(event_id or 0)))
     return acked
 
 
@@ -115,3 +119,110 @@ def ack_gate_review(
         model_id=partition.model_id,
         expect_note_sha=expect_note_sha,
     )
+
+
+@dataclass(frozen=True)
+class TrivialCheck:
+    """A pair whose note changed since its acceptance, and the watched parts
+    the change touched (none: trivial for this gate)."""
+
+    note_path: str
+    gate_id: str
+    note_sha: str
+    changed: tuple[str, ...]
+    reason: str | None = None
+    """Why the change could not be judged, when it could not."""
+
+    @property
+    def trivial(self) -> bool:
+        return not self.changed and self.reason is None
+
+
+@dataclass(frozen=True)
+class TrivialAckReport:
+    model_id: str
+    dry_run: bool
+    checked: tuple[TrivialCheck, ...]
+    acked: tuple[AckedPair, ...]
+
+
+def ack_trivial_note_changes(
+    ws: Workspace,
+    *,
+    gate_refs: Sequence[str],
+    model: str,
+    effort: str | None = None,
+    note_refs: Sequence[str] = (),
+    current_only: bool = False,
+    dry_run: bool = False,
+) -> TrivialAckReport:
+    """Ack every `note-changed` pair whose change since the accepted version
+    touches none of the parts its gate watches, in one transaction."""
+    from commonplace.kb.note_parts import changed_parts
+    from commonplace.review.selector import (
+        StaleReason,
+        accepted_versions,
+        scope_gates,
+        scope_notes,
+        select_stale,
+    )
+
+    partition = ws.partition(model, effort)
+    git = ws.git_state()
+    gates = {g.id: g for g in scope_gates(ws, gate_refs)}
+    notes = {n.key: n for n in scope_notes(ws, git, note_refs, current_only)}
+    stale = select_stale(
+        ws.store,
+        git,
+        notes=list(notes.values()),
+        gates=list(gates.values()),
+        model_id=partition.model_id,
+        reasons={StaleReason.NOTE_CHANGED},
+    )
+    accepted = accepted_versions(ws.store, partition.model_id)
+    wanted = {accepted[n.note_path][g.gate_id][0] for n in stale for g in n.gates}
+    before = _snapshots(ws.store, wanted)
+    checked = []
+    for entry in stale:
+        note = notes[entry.note_path]
+        for stale_gate in entry.gates:
+            old_sha = accepted[note.key][stale_gate.gate_id][0]
+            old_text = before.get(old_sha)
+            if old_text is None:
+                checked.append(
+                    TrivialCheck(
+                        note.key,
+                        stale_gate.gate_id,
+                        note.sha,
+                        (),
+                        "accepted version not in the store",
+                    )
+                )
+                continue
+            changed = changed_parts(old_text, note.text, gates[stale_gate.gate_id].watches)
+            checked.append(TrivialCheck(note.key, stale_gate.gate_id, note.sha, changed))
+    trivial: dict[str, list[Gate]] = {}
+    for check in checked:
+        if check.trivial:
+            trivial.setdefault(check.note_path, []).append(gates[check.gate_id])
+    acked: list[AckedPair] = []
+    if trivial and not dry_run:
+        now = utc_now()
+        with ws.store.write() as conn:
+            for note_path, chosen in trivial.items():
+                acked += _append_acks(conn, git, notes[note_path], chosen, partition.model_id, now)
+    return TrivialAckReport(partition.model_id, dry_run, tuple(checked), tuple(acked))
+
+
+def _snapshots(store: Store, shas: set[str]) -> dict[str, str]:
+    import json
+
+    if not shas:
+        return {}
+    with store.read() as conn:
+        return dict(
+            conn.execute(
+                "SELECT sha, text FROM snapshots WHERE sha IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(shas)),),
+            ).fetchall()
+        )

@@ -20,6 +20,7 @@ from typing import Any
 
 from commonplace.config import Config
 from commonplace.errors import UserError
+from commonplace.redaction import redact
 from commonplace.review.protocol.grammar import gate_file_name
 
 BUNDLE_REVIEWS = "bundle-reviews"
@@ -75,7 +76,7 @@ def keep_raw_output(config: Config, batch_id: int, raw: str) -> None:
     the executor already wrote one there (that one is never overwritten)."""
     path = batch_dir(config, batch_id) / OUTPUT
     if not path.exists():
-        write_text(path, raw)
+        write_text(path, redact(raw))
 
 
 def write_run_files(
@@ -88,10 +89,10 @@ def write_run_files(
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for gate_id, text in texts:
-            (directory / gate_file_name(gate_id)).write_bytes(text.encode("utf-8"))
+            (directory / gate_file_name(gate_id)).write_bytes(redact(text).encode("utf-8"))
     except OSError as exc:
         raise UserError(f"cannot write {directory}: {exc.strerror or exc}") from None
-    write_text(directory / OUTPUT, document, make_parent=False)
+    write_text(directory / OUTPUT, redact(document), make_parent=False)
     return directory
 
 

@@ -23,7 +23,7 @@ from commonplace.review.lifecycle import ExecutionData, Packing, RunOutcome, Run
 from commonplace.review.partitions import Partition, actual_model_id, observe_resolution
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.parser import MalformedOutput, parse_output
-from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind
+from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind, merge_telemetry
 from commonplace.review.runners.launch import RunnerResult, run_adapter
 from commonplace.review.store import Store
 from commonplace.review.targets import Plan, RunTarget
@@ -160,7 +160,7 @@ def _execute(
     )
     failure = calls[-1].failure
     telemetry = _record_execution(config, store, runner, batch_id, calls, warnings)
-    actual = actual_model_id(telemetry, runner.partition) if telemetry else None
+    actual = actual_model_id(telemetry, runner.partition.effort) if telemetry else None
     if actual is not None and actual != runner.partition.model_id:
         observe_resolution(store, runner.partition, str(telemetry["model"]), actual, batch_id)
     per_run = ExecutionData(
@@ -246,7 +246,7 @@ def _record_execution(
 ) -> dict[str, Any]:
     """Telemetry, debug log and raw output, once, on the batch; the batch
     telemetry is returned for its runs."""
-    telemetry = _batch_telemetry(calls)
+    telemetry = merge_telemetry([c.telemetry.as_dict() for c in calls if c.telemetry])
     if telemetry and not telemetry.get("cli_version"):
         telemetry["cli_version"] = runner.cli_version
     raw_output = FOLLOW_UP_MARK.join(call.text for call in calls if call.text)
@@ -319,32 +319,6 @@ def _only(plan: Plan, pairs: Sequence[Pair]) -> Plan:
 def _ids_for(scope: Sequence[ScopedRun], pairs: Sequence[Pair]) -> list[int]:
     notes = {p.note_path for p in pairs}
     return [run.review_run_id for run in scope if run.note_path in notes]
-
-
-def _batch_telemetry(calls: Sequence[RunnerResult]) -> dict[str, Any]:
-    """One telemetry document for the batch: the call's, or for a batch that
-    re-asked for missing pairs, the sums over its calls with each call kept."""
-    documents = [c.telemetry.as_dict() for c in calls if c.telemetry is not None]
-    if not documents:
-        return {}
-    if len(documents) == 1:
-        return documents[0]
-    merged = dict(documents[0])
-    models = list(dict.fromkeys(m for d in documents for m in d["models"]))
-    merged["models"] = models
-    merged["model"] = models[0] if len(models) == 1 else None
-    merged["tokens"] = {
-        key: _sum([d["tokens"][key] for d in documents]) for key in documents[0]["tokens"]
-    }
-    for key in ("cost_usd", "duration_ms", "turns"):
-        merged[key] = _sum([d[key] for d in documents])
-    merged["calls"] = documents
-    return merged
-
-
-def _sum(values: Sequence[Any]) -> Any:
-    present = [v for v in values if v is not None]
-    return sum(present) if present else None
 
 
 def _manifest(

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from commonplace.errors import UserError
+from commonplace.redaction import cap, redact, redact_json
 from commonplace.review.partitions import Partition
 from commonplace.review.protocol.decisions import (
     Decision,
@@ -247,14 +248,16 @@ def _attach(
     conn: Connection, execution: ExecutionData, run_ids: Iterable[int], batch_id: int | None
 ) -> None:
     telemetry = _telemetry_json(execution.telemetry)
+    debug_log = None if execution.debug_log is None else cap(redact(execution.debug_log))
+    raw_output = None if execution.raw_output is None else redact(execution.raw_output)
     batch_ids = set() if batch_id is None else {batch_id}
     for run_id in run_ids:
         row = conn.execute(
             "UPDATE review_runs SET telemetry_json = COALESCE(?, telemetry_json),"
             " debug_log = COALESCE(?, debug_log) WHERE id = ? RETURNING batch_id",
-            (telemetry, execution.debug_log, run_id),
+            (telemetry, debug_log, run_id),
         ).fetchone()
-        if row is not None and execution.raw_output is not None:
+        if row is not None and raw_output is not None:
             batch_ids.add(row[0])
     for batch in batch_ids:
         conn.execute(
@@ -263,8 +266,8 @@ def _attach(
             " WHERE id = ?",
             (
                 telemetry if batch == batch_id else None,
-                execution.debug_log if batch == batch_id else None,
-                execution.raw_output,
+                debug_log if batch == batch_id else None,
+                raw_output,
                 batch,
             ),
         )
@@ -331,7 +334,7 @@ def fail_run(
 ) -> RunOutcome:
     """Fail a running run with a reason, keeping whatever execution data and
     reviewed blocks exist."""
-    reason = reason.strip() or "failed without a reason"
+    reason = redact(reason.strip()) or "failed without a reason"
     with store.write(create=False) as conn:
         run = _running_run(conn, review_run_id, "fail")
         if execution is not None:
@@ -368,6 +371,46 @@ def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = Fals
             continue  # it finished meanwhile
         reaped.append(run_id)
     return reaped
+
+
+def repair_run(
+    store: Store,
+    review_run_id: int,
+    *,
+    telemetry: Mapping[str, Any],
+    batch_telemetry: Mapping[str, Any] | None = None,
+    actual_model_id: str | None = None,
+) -> RunOutcome:
+    """Give a finished run the telemetry rebuilt from its session log and, when
+    that shows another partition, rekey the run, its reviews and their
+    acceptances, in one transaction. The batch gets `batch_telemetry` only if
+    it has none. A run still running is refused: finalizing it rekeys it."""
+    with store.write(create=False) as conn:
+        run = conn.execute(
+            "SELECT id, batch_id, model_id, status, failure_reason FROM review_runs WHERE id = ?",
+            (review_run_id,),
+        ).fetchone()
+        if run is None:
+            raise RunNotFinalizable(f"review run {review_run_id} not found")
+        if run["status"] == RunStatus.RUNNING:
+            raise RunNotFinalizable(
+                f"review run {review_run_id} is still running; finalizing it rekeys it"
+            )
+        _attach(conn, ExecutionData(telemetry=telemetry), [review_run_id], None)
+        if batch_telemetry is not None:
+            conn.execute(
+                "UPDATE review_batches SET telemetry_json = ?"
+                " WHERE id = ? AND telemetry_json IS NULL",
+                (_telemetry_json(batch_telemetry), run["batch_id"]),
+            )
+        rekeyed_from = _rekey(conn, run, actual_model_id)
+    return RunOutcome(
+        review_run_id,
+        RunStatus(run["status"]),
+        actual_model_id if rekeyed_from else run["model_id"],
+        run["failure_reason"],
+        rekeyed_from=rekeyed_from,
+    )
 
 
 # --- internals -----------------------------------------------------------------------
@@ -425,8 +468,10 @@ def _insert_reviews(conn: Connection, run: Any, reviews: Sequence[PendingReview]
                 review.gate_id,
                 run["model_id"],
                 review.decision.value,
-                review.rationale_markdown,
-                json.dumps([{"severity": f.severity, "text": f.text} for f in review.findings]),
+                redact(review.rationale_markdown),
+                json.dumps(
+                    [{"severity": f.severity, "text": redact(f.text)} for f in review.findings]
+                ),
                 gate_shas[review.gate_id],
                 run["reviewed_note_sha"],
                 run["reviewed_note_commit"],
@@ -441,23 +486,32 @@ def _set_bundle(conn: Connection, review_run_id: int, bundle_markdown: str | Non
     if bundle_markdown is not None:
         conn.execute(
             "UPDATE review_runs SET raw_bundle_markdown = ? WHERE id = ?",
-            (bundle_markdown, review_run_id),
+            (redact(bundle_markdown), review_run_id),
         )
 
 
 def _rekey(conn: Connection, run: Any, actual_model_id: str | None) -> str | None:
-    """Move the run and its reviews to the partition actually used. Runs before
-    any acceptance is written, inside the finalizing transaction."""
+    """Move a run, its gate reviews and the acceptances of those reviews to the
+    partition actually used; the one rekey of the store. The run keeps the
+    partition it was created under in `rekeyed_from`. Guarded on the status
+    and partition that were read, so a concurrent change makes it refuse."""
     if not actual_model_id or actual_model_id == run["model_id"]:
         return None
     updated = conn.execute(
-        "UPDATE review_runs SET model_id = ?, rekeyed_from = ? WHERE id = ? AND status = 'running'",
-        (actual_model_id, run["model_id"], run["id"]),
+        "UPDATE review_runs SET model_id = ?,"
+        " rekeyed_from = NULLIF(COALESCE(rekeyed_from, model_id), ?)"
+        " WHERE id = ? AND status = ? AND model_id = ?",
+        (actual_model_id, actual_model_id, run["id"], run["status"], run["model_id"]),
     ).rowcount
     if updated != 1:
         raise RunNotFinalizable(f"review run {run['id']} changed while it was being rekeyed")
     conn.execute(
         "UPDATE gate_reviews SET model_id = ? WHERE review_run_id = ?",
+        (actual_model_id, run["id"]),
+    )
+    conn.execute(
+        "UPDATE acceptance_events SET model_id = ? WHERE acceptance_kind = 'full-review'"
+        " AND accepted_review_id IN (SELECT id FROM gate_reviews WHERE review_run_id = ?)",
         (actual_model_id, run["id"]),
     )
     return str(run["model_id"])
@@ -539,7 +593,7 @@ def _close_batch_if_done(conn: Connection, batch_id: int, at: str) -> None:
 
 
 def _telemetry_json(telemetry: Mapping[str, Any] | None) -> str | None:
-    return None if telemetry is None else json.dumps(telemetry, sort_keys=True)
+    return None if telemetry is None else json.dumps(redact_json(telemetry), sort_keys=True)
 
 
 def _host() -> str:

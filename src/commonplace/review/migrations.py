@@ -154,4 +154,22 @@ M002_BATCH_OUTPUT = Migration(
     ("ALTER TABLE review_batches ADD COLUMN raw_output TEXT",),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL, M002_BATCH_OUTPUT)
+M003_NOTE_RELOCATIONS = Migration(
+    "m003_note_relocations",
+    # Relocation rekeys a note's history in place; this is its audit trail,
+    # so that an old path in a prompt or a log can still be followed.
+    (
+        """CREATE TABLE note_relocations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            old_path TEXT NOT NULL,
+            new_path TEXT NOT NULL CHECK (new_path <> old_path),
+            relocated_at TEXT NOT NULL,
+            review_runs INTEGER NOT NULL,
+            gate_reviews INTEGER NOT NULL,
+            acceptance_events INTEGER NOT NULL
+        )""",
+        "CREATE INDEX note_relocations_by_path ON note_relocations(old_path)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL, M002_BATCH_OUTPUT, M003_NOTE_RELOCATIONS)

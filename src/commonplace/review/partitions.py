@@ -73,15 +73,16 @@ def alias_target(model: str, aliases: Mapping[str, str]) -> str | None:
     return None
 
 
-def actual_model_id(telemetry: Mapping[str, object], partition: Partition) -> str | None:
+def actual_model_id(telemetry: Mapping[str, object], requested_effort: str | None) -> str | None:
     """The partition a runner's telemetry says it used, or None when it names
-    no single model (then nothing is rekeyed)."""
+    no single model (then nothing is rekeyed). The effort is the one telemetry
+    shows, else the one requested."""
     model = telemetry.get("model")
     if not isinstance(model, str) or not normalize(model):
         return None
     effort = telemetry.get("effort")
     if not isinstance(effort, str) or effort not in EFFORTS:
-        effort = partition.effort
+        effort = requested_effort
     return with_effort(normalize(model), effort)
 
 

@@ -70,7 +70,7 @@ def select_stale(
     """
     gates = sorted({g.id: g for g in gates}.values(), key=lambda g: g.id)
     dirty = {g.id for g in gates if git.is_dirty(g.key)}
-    accepted = _accepted(store, model_id)
+    accepted = accepted_versions(store, model_id)
     routed = any(g.requires_traits is not None or g.requires_types is not None for g in gates)
     applicable_for: dict[NoteFacts | None, tuple[list[Gate], Sequence[StaleGate]]] = {}
     wanted = set(reasons) if reasons else set(StaleReason)
@@ -132,8 +132,9 @@ def select_stale(
     return stale
 
 
-def _accepted(store: Store, model_id: str) -> dict[str, dict[str, tuple[str, str]]]:
-    """The latest acceptance per (note, gate) of one partition, in one query."""
+def accepted_versions(store: Store, model_id: str) -> dict[str, dict[str, tuple[str, str]]]:
+    """(note SHA, gate SHA) of the latest acceptance per note and gate of one
+    partition, in one query."""
     by_note: dict[str, dict[str, tuple[str, str]]] = {}
     with store.read() as conn:
         # SQLite takes the bare columns from the row holding MAX(id): the latest event.

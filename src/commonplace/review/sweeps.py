@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TextIO
 
@@ -289,9 +290,10 @@ class _Launcher:
         running: set[Future[BatchResult]] = set()
         if pending:  # the store is created and migrated once, not by racing workers
             self.ws.store.connection(create=True)
-        with ThreadPoolExecutor(max_workers=self.options.jobs) as pool:
+        interrupted = threading.Event()
+        with ThreadPoolExecutor(max_workers=self.options.jobs) as pool, _signals_set(interrupted):
             try:
-                while pending or running:
+                while (pending or running) and not interrupted.is_set():
                     while pending and len(running) < self.options.jobs and self._may_launch():
                         running.add(pool.submit(self._one, pending.pop(0)))
                     if not running:
@@ -299,6 +301,8 @@ class _Launcher:
                     done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
                     for future in done:
                         self._finished(future.result(), len(plans))
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
             except BaseException:
                 self.cancel.set(Failure(FailureKind.INTERRUPTED, "interrupted"))
                 wait(running)
@@ -370,3 +374,24 @@ def _configured_timeout(ws: Workspace) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise UserError("[defaults] timeout must be a positive number of seconds")
     return float(value)
+
+
+@contextmanager
+def _signals_set(event: threading.Event) -> Iterator[None]:
+    """While workers run, Ctrl-C and SIGTERM only set `event`: an exception
+    raised inside `concurrent.futures.wait` could leave a future's lock held
+    and the workers unable to finish. The loop raises at a safe point."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import signal
+
+    def note(signum: int, frame: object) -> None:
+        event.set()
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -42,6 +42,24 @@ def run_document(review_run_id: int, note_path: str, texts: Sequence[tuple[str, 
     return header + "".join("\n" + b for b in blocks)
 
 
+def relocate_document(document: str, old_path: str, new_path: str) -> str:
+    """A run document naming `new_path` where it named `old_path`: in the
+    header and the sentinel lines only, never inside a review's text."""
+    header = f"Note: {old_path}"
+    prefixes = (f"{START}{old_path}{PAIR_SEPARATOR}", f"{END}{old_path}{PAIR_SEPARATOR}")
+    lines = document.split("\n")
+    in_header = True
+    for i, line in enumerate(lines):
+        if line.startswith(START):
+            in_header = False
+        if in_header and line == header:
+            lines[i] = f"Note: {new_path}"
+        elif line.startswith(prefixes) and line.endswith(CLOSE):
+            cut = line.index(PAIR_SEPARATOR)
+            lines[i] = line[: cut - len(old_path)] + new_path + line[cut:]
+    return "\n".join(lines)
+
+
 def gate_file_name(gate_id: str) -> str:
     """The per-gate artifact name: `prose/source-residue` -> `prose__source-residue.md`."""
     return gate_id.replace("/", "__") + ".md"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -150,6 +150,17 @@ class Telemetry:
         }
 
 
+@dataclass(frozen=True)
+class Session:
+    """What a CLI's own log says about one of its sessions: the repair path's
+    evidence when a run's telemetry was lost or never taken."""
+
+    path: Path
+    session_id: str | None
+    cwd: str | None
+    telemetry: Telemetry
+
+
 class StreamDecoder(ABC):
     """Turns the CLI's stdout, line by line, into review text, and watches it
     for signs that the call should stop early (a rate limit it would otherwise
@@ -227,6 +238,18 @@ class Adapter(ABC):
     def display_name(self) -> str:
         return self.name
 
+    def session_logs(self, env: Mapping[str, str]) -> Iterator[Path]:
+        """Every session log the CLI keeps (none for runners without logs)."""
+        return iter(())
+
+    def session_log(self, env: Mapping[str, str], session_id: str) -> Path | None:
+        """The log of one session, found by its id."""
+        return None
+
+    def read_session(self, path: Path) -> Session | None:
+        """Telemetry rebuilt from one session log, or None when unreadable."""
+        return None
+
     @property
     def binary(self) -> str:
         return self.settings.binary or self.default_binary or self.name
@@ -247,6 +270,33 @@ class Adapter(ABC):
         env = {k: v for k, v in parent.items() if k in names or k.startswith(prefixes)}
         env.update(extra)
         return env
+
+
+def merge_telemetry(documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One telemetry document for several calls or sessions of the same runs
+    (a re-ask for missing pairs, a repair finding two logs): sums, the models
+    of all, and each document kept under `calls`."""
+    if not documents:
+        return {}
+    if len(documents) == 1:
+        return dict(documents[0])
+    merged = dict(documents[0])
+    models = list(dict.fromkeys(m for d in documents for m in d.get("models") or ()))
+    merged["models"] = models
+    merged["model"] = models[0] if len(models) == 1 else None
+    merged["tokens"] = {
+        key: total([(d.get("tokens") or {}).get(key) for d in documents])
+        for key in documents[0].get("tokens") or {}
+    }
+    for key in ("cost_usd", "duration_ms", "turns"):
+        merged[key] = _sum([d.get(key) for d in documents])
+    merged["calls"] = [dict(d) for d in documents]
+    return merged
+
+
+def _sum(values: Sequence[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
 
 
 def exit_failure(what: str, outcome: Outcome) -> Failure | None:
@@ -293,3 +343,20 @@ def usable_model(value: object) -> str | None:
 
 def distinct(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
+
+
+def safe_session_id(value: str) -> bool:
+    """A session id fit to be part of a file name pattern."""
+    return bool(value) and len(value) <= 128 and all(c.isalnum() or c in "-_" for c in value)
+
+
+def span_ms(first: object, last: object) -> int | None:
+    """Milliseconds between two ISO-8601 timestamps, or None."""
+    from datetime import datetime
+
+    try:
+        start = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
+        end = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0, round((end - start).total_seconds() * 1000))

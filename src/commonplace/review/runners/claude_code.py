@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from commonplace.review.runners.base import (
     Failure,
     FailureKind,
     Outcome,
+    Session,
     StreamDecoder,
     Telemetry,
     Tokens,
@@ -31,6 +32,8 @@ from commonplace.review.runners.base import (
     home_dir,
     int_or_none,
     last_lines,
+    safe_session_id,
+    span_ms,
     usable_model,
 )
 from commonplace.review.runners.limits import AUTH_PATTERN, USAGE_LIMIT_PATTERN
@@ -156,6 +159,18 @@ class ClaudeCodeAdapter(Adapter):
             return Failure(FailureKind.AUTH, f"claude: {last_lines(outcome.stderr)}")
         return failure
 
+    def session_logs(self, env: Mapping[str, str]) -> Iterator[Path]:
+        return (_config_root(env) / "projects").glob("*/*.jsonl")
+
+    def session_log(self, env: Mapping[str, str], session_id: str) -> Path | None:
+        if not safe_session_id(session_id):
+            return None
+        found = sorted((_config_root(env) / "projects").glob(f"*/{session_id}.jsonl"))
+        return found[-1] if found else None
+
+    def read_session(self, path: Path) -> Session | None:
+        return session_from_log(path)
+
     def telemetry(
         self,
         call: Call,
@@ -207,35 +222,81 @@ class ClaudeCodeAdapter(Adapter):
 def session_log_path(env: Mapping[str, str], cwd: Path, session_id: str) -> Path:
     """Where Claude Code logs a session: the project folder is the working
     directory with every character that is not a letter or digit made `-`."""
-    config_dir = env.get("CLAUDE_CONFIG_DIR")
-    root = Path(config_dir) if config_dir else home_dir(env) / ".claude"
     slug = _SLUG.sub("-", str(cwd.resolve()))
-    return root / "projects" / slug / f"{session_id}.jsonl"
+    return _config_root(env) / "projects" / slug / f"{session_id}.jsonl"
 
 
 def read_session_log(path: Path) -> tuple[list[str], dict[str, int]] | None:
     """(served models, summed usage per distinct message) from a session log."""
+    facts = _scan_log(path)
+    return None if facts is None else (facts.models, _sum_usage(facts.usage.values()))
+
+
+class _LogFacts:
+    def __init__(self) -> None:
+        self.models: list[str] = []
+        self.usage: dict[str, dict[str, Any]] = {}
+        self.version: str | None = None
+        self.session_id: str | None = None
+        self.cwd: str | None = None
+        self.first: str | None = None
+        self.last: str | None = None
+
+
+def _scan_log(path: Path) -> _LogFacts | None:
     try:
         handle = path.open(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    models: list[str] = []
-    usage: dict[str, dict[str, Any]] = {}
+    facts = _LogFacts()
     with handle:
         for line in handle:
             try:
                 event = json.loads(line)
             except ValueError:
                 continue
-            message = event.get("message") if isinstance(event, dict) else None
+            if not isinstance(event, dict):
+                continue
+            if isinstance(event.get("timestamp"), str):
+                facts.first = facts.first or event["timestamp"]
+                facts.last = event["timestamp"]
+            facts.version = _str(event.get("version")) or facts.version
+            facts.session_id = facts.session_id or _str(event.get("sessionId"))
+            facts.cwd = facts.cwd or _str(event.get("cwd"))
+            message = event.get("message")
             if not isinstance(message, dict) or event.get("type") != "assistant":
                 continue
             if usable_model(message.get("model")):
-                models.append(message["model"])
+                facts.models.append(message["model"])
             if isinstance(message.get("usage"), dict):
                 key = message.get("id") or event.get("requestId") or event.get("uuid")
-                usage[str(key)] = message["usage"]
-    return models, _sum_usage(usage.values())
+                facts.usage[str(key)] = message["usage"]
+    return facts
+
+
+def session_from_log(path: Path) -> Session | None:
+    """A session's telemetry as its log alone tells it (no cost, no effort)."""
+    facts = _scan_log(path)
+    if facts is None or not (facts.models or facts.session_id):
+        return None
+    served = distinct(facts.models)
+    telemetry = Telemetry(
+        runner=ClaudeCodeAdapter.name,
+        cli_version=facts.version,
+        model=served[0] if len(served) == 1 else None,
+        models=served,
+        tokens=_tokens(_sum_usage(facts.usage.values())),
+        duration_ms=span_ms(facts.first, facts.last),
+        turns=len(facts.usage) or None,
+        session_id=facts.session_id,
+        sources=("session-log",),
+    )
+    return Session(path, facts.session_id, facts.cwd, telemetry)
+
+
+def _config_root(env: Mapping[str, str]) -> Path:
+    config_dir = env.get("CLAUDE_CONFIG_DIR")
+    return Path(config_dir) if config_dir else home_dir(env) / ".claude"
 
 
 def _sum_usage(usages: Any) -> dict[str, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,14 @@ from commonplace.review.runners.base import (
     Failure,
     FailureKind,
     Outcome,
+    Session,
     StreamDecoder,
     Telemetry,
     Tokens,
     exit_failure,
     home_dir,
     int_or_none,
+    safe_session_id,
     total,
     usable_model,
 )
@@ -121,6 +123,25 @@ class CodexAdapter(Adapter):
 
     def decoder(self) -> CodexStream:
         return CodexStream()
+
+    def session_logs(self, env: Mapping[str, str]) -> Iterator[Path]:
+        home = codex_home(env)
+        yield from (home / "sessions").glob("*/*/*/rollout-*.jsonl")
+        yield from (home / "archived_sessions").glob("rollout-*.jsonl")
+
+    def session_log(self, env: Mapping[str, str], session_id: str) -> Path | None:
+        if not safe_session_id(session_id):
+            return None
+        found = find_rollout(env, session_id)
+        if found is None:
+            archived = sorted(
+                (codex_home(env) / "archived_sessions").glob(f"rollout-*{session_id}.jsonl")
+            )
+            found = archived[-1] if archived else None
+        return found
+
+    def read_session(self, path: Path) -> Session | None:
+        return session_from_rollout(path)
 
     def classify(self, decoder: StreamDecoder, outcome: Outcome) -> Failure | None:
         assert isinstance(decoder, CodexStream)
@@ -242,6 +263,8 @@ def read_rollout(path: Path) -> dict[str, Any]:
             kind = event.get("type")
             if kind == "session_meta":
                 facts["cli_version"] = payload.get("cli_version")
+                facts["session_id"] = payload.get("id") or payload.get("session_id")
+                facts["cwd"] = payload.get("cwd")
             elif kind == "turn_context":
                 facts["model"] = payload.get("model")
                 effort = payload.get("effort")
@@ -254,5 +277,43 @@ def read_rollout(path: Path) -> dict[str, Any]:
                 if isinstance(info, dict) and isinstance(info.get("total_token_usage"), dict):
                     facts["usage"] = info["total_token_usage"]
             elif kind == "event_msg" and payload.get("type") == "task_complete":
-                facts["duration_ms"] = int_or_none(payload.get("duration_ms"))
+                duration = int_or_none(payload.get("duration_ms"))
+                if duration is not None:  # one per turn
+                    facts["duration_ms"] = facts.get("duration_ms", 0) + duration
+                facts["turns"] = facts.get("turns", 0) + 1
     return facts
+
+
+def session_from_rollout(path: Path) -> Session | None:
+    """A session's telemetry as its rollout alone tells it. The rollout names
+    the model codex asked for; a reroute by the server is not in it."""
+    try:
+        facts = read_rollout(path)
+    except OSError:
+        return None
+    session_id = facts.get("session_id") if isinstance(facts.get("session_id"), str) else None
+    model = usable_model(facts.get("model"))
+    if model is None and session_id is None:
+        return None
+    usage = facts.get("usage") or {}
+    telemetry = Telemetry(
+        runner=CodexAdapter.name,
+        cli_version=facts.get("cli_version"),
+        model=model,
+        models=(model,) if model else (),
+        effort=facts.get("effort"),
+        tokens=Tokens(
+            input=int_or_none(usage.get("input_tokens")),
+            output=int_or_none(usage.get("output_tokens")),
+            cache_read=int_or_none(usage.get("cached_input_tokens")),
+            cache_write=int_or_none(usage.get("cache_write_input_tokens")),
+            reasoning=int_or_none(usage.get("reasoning_output_tokens")),
+        ),
+        input_includes_cache_read=True,
+        duration_ms=facts.get("duration_ms"),
+        turns=facts.get("turns"),
+        session_id=session_id,
+        sources=("rollout",),
+    )
+    cwd = facts.get("cwd") if isinstance(facts.get("cwd"), str) else None
+    return Session(path, session_id, cwd, telemetry)

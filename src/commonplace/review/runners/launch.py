@@ -19,10 +19,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from commonplace.errors import UserError
+from commonplace.redaction import redact, redact_json, secret_values
 from commonplace.review.runners.base import (
     Adapter,
     Call,
@@ -34,7 +35,7 @@ from commonplace.review.runners.base import (
 )
 
 MAX_TEXT_CHARS = 32 * 1024 * 1024  # review text beyond this is not a review
-RAW_KEEP_CHARS = 512 * 1024  # head and tail of raw stdout/stderr kept for debugging
+RAW_KEEP_CHARS = 96 * 1024  # head and tail of raw stdout/stderr kept for debugging
 GRACE_SECONDS = 3.0
 POLL_SECONDS = 0.05
 
@@ -216,14 +217,21 @@ def run_adapter(
         telemetry = adapter.telemetry(call, decoder, outcome, env, session_id)
     except Exception as exc:  # telemetry is evidence, never a reason to fail
         telemetry_error = f"{type(exc).__name__}: {exc}"
+    # Nothing the child said leaves this function unredacted: whatever is
+    # stored or shown later starts from here.
+    secrets = secret_values(env)
+    if failure is not None:
+        failure = replace(failure, message=redact(failure.message, secrets))
+    if telemetry is not None and telemetry.details:
+        telemetry = replace(telemetry, details=redact_json(telemetry.details, secrets))
     return RunnerResult(
         runner=adapter.name,
-        text="".join(pump.text),
+        text=redact("".join(pump.text), secrets),
         failure=failure,
         telemetry=telemetry,
-        telemetry_error=telemetry_error,
-        stdout_excerpt=pump.stdout.text(),
-        stderr_excerpt=outcome.stderr,
+        telemetry_error=telemetry_error and redact(telemetry_error, secrets),
+        stdout_excerpt=redact(pump.stdout.text(), secrets),
+        stderr_excerpt=redact(outcome.stderr, secrets),
         returncode=child.returncode,
         wall_ms=outcome.duration_ms,
         session_id=session_id,

@@ -1,0 +1,181 @@
+"""Moving a note together with its review history (SPEC 10).
+
+The file moves (with `git mv` when git tracks it) inside the same store
+transaction that rekeys the note's runs, gate reviews and acceptance events
+and rewrites the note path in its runs' canonical documents; if the move
+fails, the transaction rolls back, and if the commit fails, the file moves
+back. Snapshots are keyed by content, so an unchanged note stays fresh.
+Prompts, raw outputs and manifests of past batches keep the old path: they
+record what a reviewer was shown, and `note_relocations` links the two.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from commonplace import git
+from commonplace.errors import UserError
+from commonplace.kb.paths import key_for_path
+from commonplace.review import artifacts
+from commonplace.review.lifecycle import utc_now
+from commonplace.review.protocol.grammar import relocate_document
+
+if TYPE_CHECKING:
+    from commonplace.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Relocation:
+    old_path: str
+    new_path: str
+    moved_by: str
+    """`git mv`, `rename`, `already moved`, or `nothing` in a dry run."""
+    review_runs: int
+    gate_reviews: int
+    acceptance_events: int
+    dry_run: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+def relocate_note(
+    ws: Workspace, old_ref: str, new_ref: str, *, already_moved: bool = False, dry_run: bool = False
+) -> Relocation:
+    """Move the note at `old_ref` to `new_ref` and rekey its whole history.
+    With `already_moved`, the file is already at `new_ref` (moved by hand or
+    by `git mv`) and only the history follows it."""
+    from commonplace.kb.notes import why_not_reviewable
+
+    root = ws.config.kb_root
+    old = key_for_path(root, old_ref, cwd=ws.cwd)
+    new = key_for_path(root, new_ref, cwd=ws.cwd)
+    if old == new:
+        raise UserError(f"{old_ref} and {new_ref} are the same path")
+    _check_files(root, old, new, already_moved)
+    state = ws.git_state()
+    problem = why_not_reviewable(ws.config, state, new)
+    if problem is None and git.would_ignore(root, new):
+        problem = "it is ignored by git"
+    if problem:
+        raise UserError(f"cannot move the note to {new}: {problem}")
+    counts = _history(ws, old, new)
+    if dry_run or already_moved:
+        moved_by = "nothing" if dry_run else "already moved"
+        if dry_run:
+            return Relocation(old, new, moved_by, *counts, dry_run=True)
+        return _rekey(ws, old, new, moved_by, move=None)
+    tracked = state.is_repo and git.is_tracked(root, old)
+    return _rekey(ws, old, new, "git mv" if tracked else "rename", move=tracked)
+
+
+def _check_files(root: Path, old: str, new: str, already_moved: bool) -> None:
+    old_path, new_path = root / old, root / new
+    if already_moved:
+        if os.path.lexists(old_path):
+            raise UserError(f"{old} still exists; without --already-moved the file is moved too")
+        if not new_path.is_file():
+            raise UserError(f"no note at {new} (--already-moved expects the file there)")
+        return
+    if not old_path.is_file():
+        raise UserError(f"no note at {old}")
+    if os.path.lexists(new_path):
+        raise UserError(f"{new} already exists; nothing moved")
+
+
+def _history(ws: Workspace, old: str, new: str) -> tuple[int, int, int]:
+    """(runs, gate reviews, acceptance events) of `old`; refuses when `new`
+    has history of its own or a run of `old` is still running."""
+    if not ws.store.exists:
+        return 0, 0, 0
+    with ws.store.read() as conn:
+
+        def count(table: str, path: str, extra: str = "") -> int:
+            sql = f"SELECT COUNT(*) FROM {table} WHERE note_path = ?{extra}"
+            return int(conn.execute(sql, (path,)).fetchone()[0])
+
+        taken = count("review_runs", new) + count("acceptance_events", new)
+        if taken:
+            raise UserError(
+                f"{new} already has review history ({count('review_runs', new)} run(s),"
+                f" {count('acceptance_events', new)} acceptance event(s)); moving {old} there"
+                " would mix two notes' histories; nothing moved"
+            )
+        running = count("review_runs", old, " AND status = 'running'")
+        if running:
+            raise UserError(
+                f"{old} has {running} review run(s) still running; finalize or reap them"
+                " first; nothing moved"
+            )
+        return (
+            count("review_runs", old),
+            count("gate_reviews", old),
+            count("acceptance_events", old),
+        )
+
+
+def _rekey(ws: Workspace, old: str, new: str, moved_by: str, *, move: bool | None) -> Relocation:
+    root = ws.config.kb_root
+    moved = False
+    documents: list[tuple[int, str]] = []
+    counts = (0, 0, 0)
+    try:
+        if ws.store.exists:
+            with ws.store.write(create=False) as conn:
+                # Checked again inside the transaction: a run may have started since.
+                counts = _history(ws, old, new)
+                runs = conn.execute(
+                    "UPDATE review_runs SET note_path = ? WHERE note_path = ?", (new, old)
+                ).rowcount
+                reviews = conn.execute(
+                    "UPDATE gate_reviews SET note_path = ? WHERE note_path = ?", (new, old)
+                ).rowcount
+                events = conn.execute(
+                    "UPDATE acceptance_events SET note_path = ? WHERE note_path = ?", (new, old)
+                ).rowcount
+                counts = (runs, reviews, events)
+                for run_id, document in conn.execute(
+                    "SELECT id, raw_bundle_markdown FROM review_runs"
+                    " WHERE note_path = ? AND raw_bundle_markdown IS NOT NULL",
+                    (new,),
+                ).fetchall():
+                    documents.append((run_id, relocate_document(document, old, new)))
+                conn.executemany(
+                    "UPDATE review_runs SET raw_bundle_markdown = ? WHERE id = ?",
+                    [(text, run_id) for run_id, text in documents],
+                )
+                conn.execute(
+                    "INSERT INTO note_relocations (old_path, new_path, relocated_at,"
+                    " review_runs, gate_reviews, acceptance_events) VALUES (?, ?, ?, ?, ?, ?)",
+                    (old, new, utc_now(), *counts),
+                )
+                if move is not None:
+                    _move(root, old, new, tracked=move)
+                    moved = True
+        elif move is not None:
+            _move(root, old, new, tracked=move)
+    except BaseException:
+        if moved:  # the commit failed after the file had moved
+            _move(root, new, old, tracked=bool(move))
+        raise
+    warnings = []
+    for run_id, document in documents:
+        path = artifacts.run_dir(ws.config, run_id) / artifacts.OUTPUT
+        if path.exists():
+            try:
+                artifacts.write_text(path, document, make_parent=False)
+            except UserError as exc:
+                warnings.append(exc.message)
+    return Relocation(old, new, moved_by, *counts, warnings=tuple(warnings))
+
+
+def _move(root: Path, old: str, new: str, *, tracked: bool) -> None:
+    (root / new).parent.mkdir(parents=True, exist_ok=True)
+    if tracked:
+        git.move(root, old, new)
+        return
+    try:
+        os.rename(root / old, root / new)
+    except OSError as exc:
+        raise UserError(f"cannot move {old} to {new}: {exc.strerror}") from None
