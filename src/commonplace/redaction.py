@@ -16,35 +16,65 @@ from typing import Any
 REDACTED = "[REDACTED]"
 DEBUG_LOG_LIMIT = 256 * 1024  # characters of one stored debug log
 
-# Credentials recognisable by their shape alone.
-_SHAPES = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)"
-    r"|\bsk-ant-[A-Za-z0-9_-]{8,}"
-    r"|\bsk-(?:proj|svcacct|admin|or-v1)-[A-Za-z0-9_-]{8,}"
-    r"|\bsk-[A-Za-z0-9]{20,}"
-    r"|\bgh[pousr]_[A-Za-z0-9]{20,}"
-    r"|\bgithub_pat_[A-Za-z0-9_]{20,}"
-    r"|\bglpat-[A-Za-z0-9_-]{20,}"
-    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"
-    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
-    r"|\bAIza[0-9A-Za-z_-]{30,}"
-    r"|\b(?:hf|npm)_[A-Za-z0-9]{30,}"
-    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-    re.DOTALL,
+# Credentials recognisable by their shape alone. Each pattern runs only over
+# a text holding one of its literals and starts with a literal itself (the
+# word boundary is a look-behind after it), so the engine skips ahead fast.
+_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (literals, re.compile(pattern, re.DOTALL))
+    for literals, pattern in (
+        (
+            ("PRIVATE KEY-----",),
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+        ),
+        (
+            ("sk-",),
+            r"sk-(?<![A-Za-z0-9_-]sk-)"
+            r"(?:(?:ant|proj|svcacct|admin|or-v1)-[A-Za-z0-9_-]{8,}|[A-Za-z0-9]{20,})",
+        ),
+        (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"gh[pousr]_[A-Za-z0-9]{20,}"),
+        (("github_pat_",), r"github_pat_[A-Za-z0-9_]{20,}"),
+        (("hf_", "npm_"), r"(?:hf|npm)_[A-Za-z0-9]{30,}"),
+        (("glpat-",), r"glpat-[A-Za-z0-9_-]{20,}"),
+        (("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"), r"xox[abposr]-[A-Za-z0-9-]{10,}"),
+        (("AKIA", "ASIA"), r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])"),
+        (("AIza",), r"AIza[0-9A-Za-z_-]{30,}"),
+        (("eyJ",), r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    )
 )
+
 # A header or an assignment whose name says it holds a credential: the name
-# and the separator stay, the value goes. A bare word before a colon ("the
-# secret: ...") is prose, so a colon counts only after a compound or quoted name.
-_VALUE = r"(?=[^\s\"',;&]*[A-Za-z])[^\s\"',;&]{8,}"
-_WORDS = r"(?:api[_-]?key|secret|token|password|passwd|credentials?)"
-_NAMED = re.compile(
-    r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)[^\s\"',;]+"
-    r"|((?-i:\b[Bb]earer)\s+)(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}"
-    rf"|(\b[A-Za-z0-9_.-]*{_WORDS}[\"']?\s*=\s*[\"']?){_VALUE}"
-    rf"|(\b[A-Za-z0-9_.-]*[_.-]{_WORDS}[\"']?\s*:\s*[\"']?){_VALUE}"
-    rf"|([\"']{_WORDS}[\"']\s*:\s*[\"']?){_VALUE}"
-    rf"|(\b(?:apikey|password|passwd)\s*:\s*){_VALUE}"
+# and the separator (group 1) stay, the value goes. A bare word before a
+# colon ("the secret: ...") is prose: a colon counts only after a compound
+# name (`api_key:`, `x-api-key:`, `client_secret:`) or a quoted one. Matched
+# on the lower-cased text, each rule only where its literals occur.
+_VALUE = r"(?=[^\s\"',;&]*[a-z])[^\s\"',;&]{8,}"
+_WORDS = r"(?:api[_-]?key|secret|token|password|passwd|credentials?)s?"
+_KEYWORDS = ("key", "secret", "token", "password", "passwd", "credential")
+_NAMED: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (literals, re.compile(pattern))
+    for literals, pattern in (
+        (
+            ("authorization",),
+            r"(authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)[^\s\"',;]+",
+        ),
+        (("bearer",), r"(bearer\s+)(?=[a-z0-9._~+/=-]*[0-9._~+/=-])[a-z0-9._~+/=-]{8,}"),
+        (("=",), rf"({_WORDS}[\"']?\s*=\s*[\"']?){_VALUE}"),
+        (
+            tuple(f"{mark}{word}" for mark in "_.-" for word in _KEYWORDS),
+            rf"([_.-](?:key|secret|token|password)s?[\"']?\s*:\s*[\"']?){_VALUE}",
+        ),
+        (
+            tuple(f"{quote}{word}" for quote in "\"'" for word in (*_KEYWORDS, "api")),
+            rf"([\"']{_WORDS}[\"']\s*:\s*[\"']?){_VALUE}",
+        ),
+        (
+            ("apikey", "password", "passwd"),
+            rf"((?<![a-z0-9_])(?:apikey|password|passwd)\s*:\s*){_VALUE}",
+        ),
+    )
 )
+_NAMED_HINTS = ("auth", "bearer", *_KEYWORDS)
+
 _SECRET_NAME = re.compile(r"(?i)key|token|secret|password|passwd|credential|auth")
 _MIN_SECRET = 8
 
@@ -61,8 +91,31 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for value in secrets:
         if value in text:
             text = text.replace(value, REDACTED)
-    text = _SHAPES.sub(REDACTED, text)
-    return _NAMED.sub(_keep_name, text)
+    for literals, pattern in _SHAPES:
+        if any(literal in text for literal in literals):
+            text = pattern.sub(REDACTED, text)
+    folded = text.lower()
+    if not any(hint in folded for hint in _NAMED_HINTS):
+        return text
+    # lower() keeps offsets for all but a few non-ASCII letters; then match
+    # the original text without regard to case (slower, still correct)
+    subject, flags = (folded, 0) if len(folded) == len(text) else (text, re.IGNORECASE)
+    spans = sorted(
+        (match.end(1), match.end())
+        for literals, pattern in _NAMED
+        if any(literal in folded for literal in literals)
+        for match in (
+            re.finditer(pattern.pattern, subject, flags) if flags else pattern.finditer(subject)
+        )
+    )
+    pieces: list[str] = []
+    last = 0
+    for start, end in spans:
+        if start < last:  # overlaps a value already taken out
+            continue
+        pieces += [text[last:start], REDACTED]
+        last = end
+    return "".join([*pieces, text[last:]]) if pieces else text
 
 
 def redact_json(value: Any, secrets: Iterable[str] = ()) -> Any:
@@ -83,8 +136,3 @@ def cap(text: str, limit: int = DEBUG_LOG_LIMIT) -> str:
         return text
     half = limit // 2
     return f"{text[:half]}\n[... {len(text) - 2 * half} characters left out ...]\n{text[-half:]}"
-
-
-def _keep_name(match: re.Match[str]) -> str:
-    kept = next((g for g in match.groups() if g is not None), "")
-    return kept + REDACTED
