@@ -90,6 +90,7 @@ def test_store_stats(store: Store, example_kb: Path) -> None:
         "acceptance_events": {"full-review": 2, "trivial-change-ack": 1},
         "partitions": {"demo-reviewer-1": 2, "gpt-5-5": 1},
         "snapshots": 6,
+        "relocations": 0,
     }
 
 

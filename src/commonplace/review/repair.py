@@ -85,6 +85,7 @@ class _Run:
     batch_has_telemetry: bool
     requested_model: str
     requested_effort: str | None
+    rekeyed_from: str | None
 
 
 def repair_model_partitions(
@@ -121,6 +122,10 @@ def _repair(store: Store, run: _Run, finder: _LogFinder, dry_run: bool) -> RunRe
     if actual is None:
         models = ", ".join(telemetry.get("models") or ()) or "none"
         unresolved = f"the session logs name no single model ({models})"
+    elif run.rekeyed_from is not None:
+        # Rekeyed when it finished, on what the runner said live; a log cannot
+        # know better (a codex rollout names the model asked for, not a reroute).
+        actual = None
     logs = tuple(str(s.path) for s in sessions)
     rekeyed_from = run.model_id if actual and actual != run.model_id else None
     if not dry_run and (updated or rekeyed_from):
@@ -137,20 +142,31 @@ def _repair(store: Store, run: _Run, finder: _LogFinder, dry_run: bool) -> RunRe
 
 
 def _fill(existing: Mapping[str, Any], rebuilt: Mapping[str, Any]) -> dict[str, Any]:
-    """The stored telemetry with its gaps filled from the rebuilt one. What a
-    run recorded live wins: codex's stream knows of a reroute its log lacks."""
+    """The stored telemetry with its gaps filled from the rebuilt one, the
+    log named among its sources when it filled any. What a run recorded live
+    wins: codex's stream knows of a reroute its log lacks."""
     merged = dict(existing)
+    filled = False
     for key, value in rebuilt.items():
+        if key == "sources":
+            continue
+        if key not in merged:  # a lost document comes back whole, gaps included
+            merged[key] = value
+            filled = filled or value not in (None, [], {}, "")
+            continue
+        if value in (None, [], {}, ""):
+            continue
         if key == "tokens" and isinstance(merged.get(key), dict) and isinstance(value, dict):
             tokens = dict(merged[key])
             for name, count in value.items():
-                if tokens.get(name) is None:
-                    tokens[name] = count
+                if tokens.get(name) is None and count is not None:
+                    tokens[name], filled = count, True
             merged[key] = tokens
-        elif key == "sources":
-            merged[key] = list(dict.fromkeys([*(merged.get(key) or ()), *value]))
         elif merged.get(key) in (None, [], {}, ""):
-            merged[key] = value
+            merged[key], filled = value, True
+    if filled:
+        sources = [*(merged.get("sources") or ()), *(rebuilt.get("sources") or ())]
+        merged["sources"] = list(dict.fromkeys(sources))
     return merged
 
 
@@ -165,6 +181,7 @@ def _runs(store: Store, runners: Sequence[str], ids: Sequence[int]) -> list[_Run
     with store.read() as conn:
         rows = conn.execute(
             "SELECT r.id, r.runner, r.model_id, r.status, r.batch_id, r.telemetry_json,"
+            " r.rekeyed_from,"
             " b.telemetry_json IS NOT NULL AS batch_has_telemetry, b.requested_model,"
             " b.requested_effort,"
             " (SELECT COUNT(*) FROM review_runs x WHERE x.batch_id = r.batch_id) AS runs_in_batch"
@@ -187,6 +204,7 @@ def _runs(store: Store, runners: Sequence[str], ids: Sequence[int]) -> list[_Run
             bool(row["batch_has_telemetry"]),
             row["requested_model"],
             row["requested_effort"],
+            row["rekeyed_from"],
         )
         for row in rows
     ]
@@ -245,7 +263,10 @@ class _LogFinder:
     def _session(self, adapter: Adapter, path: Path) -> Session | None:
         if path not in self._read:
             self._looked_at.add(path)
-            self._read[path] = adapter.read_session(path)
+            try:
+                self._read[path] = adapter.read_session(path)
+            except Exception:  # one damaged log is no evidence, and no reason to stop
+                self._read[path] = None
         return self._read[path]
 
     def _in_kb(self, session: Session) -> bool:

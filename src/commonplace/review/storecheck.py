@@ -104,4 +104,5 @@ def store_stats(store: Store) -> dict[str, object]:
                 "SELECT model_id, COUNT(*) FROM current_gate_acceptances GROUP BY model_id"
             ),
             "snapshots": conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0],
+            "relocations": conn.execute("SELECT COUNT(*) FROM note_relocations").fetchone()[0],
         }

@@ -357,6 +357,6 @@ def span_ms(first: object, last: object) -> int | None:
     try:
         start = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
         end = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
-    except ValueError:
+        return max(0, round((end - start).total_seconds() * 1000))
+    except (ValueError, TypeError):  # unreadable, or one with a zone and one without
         return None
-    return max(0, round((end - start).total_seconds() * 1000))

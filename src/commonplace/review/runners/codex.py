@@ -269,8 +269,10 @@ def read_rollout(path: Path) -> dict[str, Any]:
                 facts["model"] = payload.get("model")
                 effort = payload.get("effort")
                 if not isinstance(effort, str):
-                    settings = (payload.get("collaboration_mode") or {}).get("settings") or {}
-                    effort = settings.get("reasoning_effort")
+                    mode = payload.get("collaboration_mode")
+                    settings = mode.get("settings") if isinstance(mode, dict) else None
+                    if isinstance(settings, dict):
+                        effort = settings.get("reasoning_effort")
                 facts["effort"] = effort.strip().lower() if isinstance(effort, str) else None
             elif kind == "event_msg" and payload.get("type") == "token_count":
                 info = payload.get("info")
