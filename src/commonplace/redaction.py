@@ -43,11 +43,15 @@ _SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
 )
 
 # A header or an assignment whose name says it holds a credential: the name
-# and the separator (group 1) stay, the value goes. A bare word before a
-# colon ("the secret: ...") is prose: a colon counts only after a compound
-# name (`api_key:`, `x-api-key:`, `client_secret:`) or a quoted one. Matched
-# on the lower-cased text, each rule only where its literals occur.
-_VALUE = r"(?=[^\s\"',;&]*[a-z])[^\s\"',;&]{8,}"
+# and the separator (group 1) stay, the value goes. Prose has colons too
+# ("the secret: ...", "top-secret: everything"), so after a compound name and
+# a colon an unquoted value counts only when it has a digit, as generated
+# credentials do; `password:` is taken at its word. Matched on the
+# lower-cased text, each rule only where its literals occur; a value already
+# redacted is left alone, so redacting is idempotent.
+_FRESH = r"(?!\[redacted\])"
+_VALUE = rf"{_FRESH}(?=[^\s\"',;&]*[a-z])[^\s\"',;&]{{8,}}"
+_CODE = rf"{_FRESH}(?=[^\s\"',;&]*[0-9])[^\s\"',;&]{{8,}}"
 _WORDS = r"(?:api[_-]?key|secret|token|password|passwd|credentials?)s?"
 _KEYWORDS = ("key", "secret", "token", "password", "passwd", "credential")
 _NAMED: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
@@ -55,13 +59,18 @@ _NAMED: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
     for literals, pattern in (
         (
             ("authorization",),
-            r"(authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)[^\s\"',;]+",
+            r"(authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)"
+            rf"{_FRESH}(?!(?:bearer|basic|token)\b)[^\s\"',;()<>\[\]{{}}]+",
         ),
-        (("bearer",), r"(bearer\s+)(?=[a-z0-9._~+/=-]*[0-9._~+/=-])[a-z0-9._~+/=-]{8,}"),
+        (("bearer",), r"(bearer\s+)(?=[a-z0-9._~+/=-]*[0-9_~+/=])[a-z0-9._~+/=-]{8,}"),
         (("=",), rf"({_WORDS}[\"']?\s*=\s*[\"']?){_VALUE}"),
         (
             tuple(f"{mark}{word}" for mark in "_.-" for word in _KEYWORDS),
-            rf"([_.-](?:key|secret|token|password)s?[\"']?\s*:\s*[\"']?){_VALUE}",
+            rf"([_.-](?:key|secret|token|password)s?[\"']\s*:\s*[\"']?){_VALUE}",
+        ),
+        (
+            tuple(f"{mark}{word}" for mark in "_.-" for word in _KEYWORDS),
+            rf"([_.-](?:key|secret|token|password)s?\s*:\s*){_CODE}",
         ),
         (
             tuple(f"{quote}{word}" for quote in "\"'" for word in (*_KEYWORDS, "api")),
@@ -82,7 +91,11 @@ _MIN_SECRET = 8
 def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
     """The values of the variables whose names look like they hold secrets,
     longest first (so a value containing another is replaced whole)."""
-    values = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v.strip()) >= _MIN_SECRET}
+    values = {
+        v.strip()
+        for k, v in env.items()
+        if _SECRET_NAME.search(k) and len(v.strip()) >= _MIN_SECRET
+    }
     return tuple(sorted(values, key=len, reverse=True))
 
 
@@ -100,8 +113,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     # lower() keeps offsets for all but a few non-ASCII letters; then match
     # the original text without regard to case (slower, still correct)
     subject, flags = (folded, 0) if len(folded) == len(text) else (text, re.IGNORECASE)
-    spans = sorted(
-        (match.end(1), match.end())
+    spans = sorted(  # the longest value first where two rules find one
+        (match.end(1), -match.end())
         for literals, pattern in _NAMED
         if any(literal in folded for literal in literals)
         for match in (
@@ -110,11 +123,11 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     )
     pieces: list[str] = []
     last = 0
-    for start, end in spans:
+    for start, negative_end in spans:
         if start < last:  # overlaps a value already taken out
             continue
         pieces += [text[last:start], REDACTED]
-        last = end
+        last = -negative_end
     return "".join([*pieces, text[last:]]) if pieces else text
 
 
@@ -124,7 +137,10 @@ def redact_json(value: Any, secrets: Iterable[str] = ()) -> Any:
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, Mapping):
-        return {k: redact_json(v, secrets) for k, v in value.items()}
+        return {
+            redact(k, secrets) if isinstance(k, str) else k: redact_json(v, secrets)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [redact_json(v, secrets) for v in value]
     return value
@@ -134,5 +150,9 @@ def cap(text: str, limit: int = DEBUG_LOG_LIMIT) -> str:
     """The head and the tail of a text longer than `limit` characters."""
     if len(text) <= limit:
         return text
-    half = limit // 2
-    return f"{text[:half]}\n[... {len(text) - 2 * half} characters left out ...]\n{text[-half:]}"
+    head = limit // 2
+    tail = limit - head
+    return (
+        f"{text[:head]}\n[... {len(text) - limit} characters left out ...]\n"
+        f"{text[len(text) - tail :]}"
+    )

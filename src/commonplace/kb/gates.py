@@ -54,7 +54,11 @@ def list_lenses(config: Config) -> list[str]:
     root = config.gates_path
     if not root.is_dir():
         raise UserError(f"gates directory not found: {config.gates_dir}")
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and _inside(config, p)
+    )
 
 
 def lens_gate_ids(config: Config, lens: str) -> list[str]:
@@ -62,8 +66,17 @@ def lens_gate_ids(config: Config, lens: str) -> list[str]:
     return [
         f"{lens}/{p.name[:-3]}"
         for p in sorted(folder.iterdir())
-        if p.name.endswith(".md") and p.is_file() and not _is_gate_doc(p.name)
+        if p.name.endswith(".md")
+        and p.is_file()
+        and not _is_gate_doc(p.name)
+        and _inside(config, p)
     ]
+
+
+def _inside(config: Config, path: Path) -> bool:
+    """Whether a path, links followed, stays inside the KB: a gate linked
+    from elsewhere would put text from outside into prompts and snapshots."""
+    return path.resolve().is_relative_to(config.kb_root.resolve())
 
 
 def resolve_gate_ids(config: Config, refs: Iterable[str], *, cwd: Path | None = None) -> list[str]:
@@ -109,6 +122,8 @@ def load_gate(config: Config, gate_id: str) -> Gate:
         or not (config.kb_root / key).is_file()
     ):
         raise UserError(f"gate not found: {gate_id}")
+    if not _inside(config, config.kb_root / key):
+        raise UserError(f"gate {gate_id} is a link to a file outside the knowledge base")
     file = read_file(config.kb_root, key)
     block, body = frontmatter.split(file.text)
     try:

@@ -50,12 +50,31 @@ _LEADING_WORD = re.compile(r"[A-Za-z]+")
 
 
 def parse_decision(text: str) -> Decision:
+    """The one verdict the text's result lines agree on; result lines shown
+    inside a fenced code block are quotes, not verdicts."""
     found = {
         _WORDS.get(word.lower(), Decision.UNKNOWN)
-        for word in map(result_word, text.split("\n"))
+        for word in map(result_word, _unfenced(text.split("\n")))
         if word is not None
     }
     return found.pop() if len(found) == 1 else Decision.UNKNOWN
+
+
+def _unfenced(lines: list[str]) -> list[str]:
+    """The lines outside fenced code blocks (``` or ~~~, closed by the same
+    mark at least as long)."""
+    kept, fence = [], ""
+    for line in lines:
+        stripped = line.strip()
+        if fence:
+            if stripped.startswith(fence) and not stripped.strip(fence[0]):
+                fence = ""
+        elif stripped.startswith(("```", "~~~")):
+            mark = stripped[0]
+            fence = stripped[: len(stripped) - len(stripped.lstrip(mark))]
+        else:
+            kept.append(line)
+    return kept
 
 
 def result_word(line: str) -> str | None:

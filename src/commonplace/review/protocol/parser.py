@@ -10,6 +10,7 @@ line of prose is still found. One pass, linear in the size of the output.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,9 @@ class ParsedOutput:
     missing: tuple[Pair, ...]  # expected pairs not found, in expected order
 
 
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")
+
+
 def decode_output(data: bytes) -> str:
     """Output bytes as text; empty or binary output is malformed."""
     if b"\0" in data:
@@ -62,7 +66,9 @@ def parse_output(
     opened_at = 0
     body: list[str] = []
     fence = ""  # the code fence open inside the current block, if any
-    for number, raw in enumerate(text.split("\n"), start=1):
+    # CR alone ends a line too (old Mac, some terminals' captures)
+    lines = text.split("\n") if "\r" not in text else _LINE_ENDS.split(text)
+    for number, raw in enumerate(lines, start=1):
         pieces = _pieces(raw)
         quoted = fence and pieces[-1][0] is not None
         if quoted and not any(k == END and _same_pair(c, open_pair) for k, c in pieces):

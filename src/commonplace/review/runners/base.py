@@ -316,8 +316,15 @@ def exit_failure(what: str, outcome: Outcome) -> Failure | None:
 
 
 def last_lines(text: str, count: int = 3, width: int = 300) -> str:
+    """The last lines of a text on one line, at most `width` characters, cut
+    between words: half a credential would not be recognised as one."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(lines[-count:])[-width:]
+    joined = " | ".join(lines[-count:])
+    if len(joined) <= width:
+        return joined
+    cut = joined[-width:]
+    space = cut.find(" ")
+    return cut[space + 1 :] if space >= 0 else ""
 
 
 def int_or_none(value: object) -> int | None:

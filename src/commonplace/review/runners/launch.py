@@ -178,13 +178,23 @@ def run_adapter(
             return unstarted(
                 Failure(FailureKind.CRASH, f"runner {adapter.name}: no directory {call.cwd}")
             )
-        if exc.filename in (None, argv[0]) or shutil.which(argv[0], path=env.get("PATH")) is None:
+        found = shutil.which(argv[0], path=env.get("PATH"))
+        if found is None:
             return unstarted(missing_binary(adapter, argv[0]))
+        if exc.filename in (None, argv[0]):  # the program is there; what it runs with is not
+            return unstarted(
+                Failure(
+                    FailureKind.CRASH,
+                    f"runner {adapter.name}: cannot start {argv[0]}: the interpreter"
+                    f" {_interpreter(found)!r} it names was not found",
+                )
+            )
         return unstarted(Failure(FailureKind.CRASH, f"runner {adapter.name}: cannot start: {exc}"))
     except OSError as exc:
         return unstarted(Failure(FailureKind.CRASH, f"runner {adapter.name}: cannot start: {exc}"))
 
-    pump = _Pump(child, decoder, echo)
+    secrets = secret_values(env)
+    pump = _Pump(child, decoder, echo, secrets)
     stopped: Failure | None = None
     deadline = None if timeout is None else started + timeout
     try:  # from here on, whatever happens (Ctrl-C included) stops the group
@@ -218,23 +228,65 @@ def run_adapter(
     except Exception as exc:  # telemetry is evidence, never a reason to fail
         telemetry_error = f"{type(exc).__name__}: {exc}"
     # Nothing the child said leaves this function unredacted: whatever is
-    # stored or shown later starts from here.
-    secrets = secret_values(env)
+    # stored or shown later starts from here. (Excerpts and live lines were
+    # redacted line by line, before anything could cut a secret in two.)
     if failure is not None:
         failure = replace(failure, message=redact(failure.message, secrets))
-    if telemetry is not None and telemetry.details:
-        telemetry = replace(telemetry, details=redact_json(telemetry.details, secrets))
+    if telemetry is not None:
+        telemetry = _redacted(telemetry, secrets)
     return RunnerResult(
         runner=adapter.name,
         text=redact("".join(pump.text), secrets),
         failure=failure,
         telemetry=telemetry,
         telemetry_error=telemetry_error and redact(telemetry_error, secrets),
-        stdout_excerpt=redact(pump.stdout.text(), secrets),
-        stderr_excerpt=redact(outcome.stderr, secrets),
+        stdout_excerpt=pump.stdout.text(),
+        stderr_excerpt=outcome.stderr,
         returncode=child.returncode,
         wall_ms=outcome.duration_ms,
         session_id=session_id,
+    )
+
+
+def _interpreter(program: str) -> str:
+    """The `#!` line of a script, or what there is of it."""
+    try:
+        with open(program, "rb") as handle:
+            first = handle.readline(200)
+    except OSError:
+        return "?"
+    return first[2:].decode("utf-8", "replace").strip() if first.startswith(b"#!") else "?"
+
+
+def _redacted(telemetry: Telemetry, secrets: tuple[str, ...]) -> Telemetry:
+    """Telemetry with its strings redacted. A model name that carries a secret
+    is no model name: it is dropped, so that it never becomes a partition."""
+    models = tuple(m for m in telemetry.models if redact(m, secrets) == m)
+    model = telemetry.model if telemetry.model in models else None
+
+    def text(value: str | None) -> str | None:
+        return None if value is None else redact(value, secrets)
+
+    return replace(
+        telemetry,
+        model=model,
+        models=models,
+        cli_version=text(telemetry.cli_version),
+        requested_model=text(telemetry.requested_model),
+        effort=text(telemetry.effort),
+        session_id=text(telemetry.session_id),
+        sources=tuple(redact(s, secrets) for s in telemetry.sources),
+        details=redact_json(
+            {
+                **telemetry.details,
+                **(
+                    {"models_withheld": len(telemetry.models) - len(models)}
+                    if len(models) < len(telemetry.models)
+                    else {}
+                ),
+            },
+            secrets,
+        ),
     )
 
 
@@ -309,10 +361,12 @@ class _Pump:
         child: subprocess.Popen[bytes],
         decoder: StreamDecoder,
         echo: Callable[[str], None] | None,
+        secrets: tuple[str, ...],
     ) -> None:
         self.child = child
         self.decoder = decoder
         self.echo = echo
+        self.secrets = secrets
         self.text: list[str] = []
         self.text_size = 0
         self.raw_size = 0
@@ -355,7 +409,7 @@ class _Pump:
         for raw in iter(lambda: stdout.readline(MAX_TEXT_CHARS + 1), b""):
             self.raw_size += len(raw)
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.stdout.add(line + "\n")
+            self.stdout.add(redact(line, self.secrets) + "\n")
             try:
                 piece = self.decoder.feed(line)
             except Exception:  # a line the decoder cannot read is skipped, not fatal
@@ -366,7 +420,7 @@ class _Pump:
             self.text_size += len(piece)
             if self.echo is not None:
                 try:
-                    self.echo(piece)
+                    self.echo(redact(piece, self.secrets))
                 except Exception:
                     self.echo = None
         stdout.close()
@@ -375,5 +429,5 @@ class _Pump:
         stderr = self.child.stderr
         assert stderr is not None
         for raw in stderr:
-            self.stderr.add(raw.decode("utf-8", "replace"))
+            self.stderr.add(redact(raw.decode("utf-8", "replace"), self.secrets))
         stderr.close()

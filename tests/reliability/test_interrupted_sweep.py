@@ -1,0 +1,106 @@
+"""Fault: a signal sent to `review-sweep --jobs 2` while its reviewers run.
+
+The runner hangs (and has a child of its own). Once two runs exist and both
+reviewers have started, the command gets the signal. On SIGINT or SIGTERM it
+must exit 130, fail every run it created with `interrupted`, launch nothing
+more, leave a store that passes `check`, and leave no reviewer process alive.
+SIGKILL cannot be handled: the runs it leaves `running` are then failed as
+`abandoned` by `reap-stale-runs`, since their owning process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from cli._support import rows, store_of
+from conftest import run_script
+from review._fake_runners import running_runs, wait_until
+
+from reliability._support import (
+    MODEL,
+    add_faulty_runner,
+    assert_clean_exit,
+    assert_store_checks,
+    leftovers,
+    marker_env,
+    reviewers_started,
+    run_states,
+    start,
+)
+
+
+def sweep_with_hung_reviewers(kb: Path, tmp_path: Path) -> tuple[subprocess.Popen, dict]:
+    """`review-sweep --jobs 2` through a hanging runner, once both reviewers run."""
+    state = tmp_path / "state"
+    runner = add_faulty_runner(kb, "hang", state)
+    env = marker_env(tmp_path)
+    args = ("--runner", runner, "--model", MODEL, "--jobs", "2")
+    proc = start("review-sweep", *args, cwd=kb, env=env)
+    try:
+        wait_until(lambda: running_runs(store_of(kb)) == 2, "two running review runs")
+        wait_until(lambda: reviewers_started(state) == 2, "both reviewers to start")
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    assert len(leftovers(env, within=0)) >= 5  # the command, two reviewers, their children
+    return proc, env
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_sweep_and_its_reviewers(
+    example_kb: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    kb, db, state = example_kb, store_of(example_kb), tmp_path / "state"
+    proc, env = sweep_with_hung_reviewers(kb, tmp_path)
+    proc.send_signal(signum)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert_clean_exit(proc.returncode, err, 130)
+    assert "error: interrupted" in err
+    states = run_states(db)
+    assert len(states) == 2 == reviewers_started(state)  # nothing launched after the signal
+    assert all(status == "failed" for status, _ in states.values()), states
+    assert all(
+        reason.startswith("interrupted (missing pair reviews: ") for _, reason in states.values()
+    )
+    assert rows(db, "SELECT COUNT(*) FROM review_batches") == [(2,)]
+    assert leftovers(env) == []
+    assert_store_checks(kb)
+    print(
+        f"\n{signum.name} to review-sweep --jobs 2: exit 130, 2 runs interrupted, no process left"
+    )
+
+
+def test_runs_a_sigkilled_sweep_leaves_running_are_reaped(example_kb: Path, tmp_path: Path):
+    kb, db = example_kb, store_of(example_kb)
+    proc, env = sweep_with_hung_reviewers(kb, tmp_path)
+    proc.kill()
+    proc.communicate()
+    orphans = leftovers(env, within=0)  # its reviewers, in groups of their own, live on
+    try:
+        assert {status for status, _ in run_states(db).values()} == {"running"}
+        reaped = run_script("commonplace-reap-stale-runs", ["--json"], cwd=kb)
+        assert_clean_exit(reaped.returncode, reaped.stderr, 0)
+        assert json.loads(reaped.stdout)["reaped"] == sorted(run_states(db))
+        assert set(run_states(db).values()) == {("failed", "abandoned")}
+        assert_store_checks(kb)
+    finally:
+        for pid, _, _ in orphans:  # started by this test: end them by their id
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    print(
+        f"\nSIGKILL to review-sweep --jobs 2: 2 runs left running, reaped as abandoned;"
+        f" {len(orphans)} reviewer processes outlived it"
+    )

@@ -1,0 +1,455 @@
+"""Redaction (SPEC 13): credentials disappear from what is stored, ordinary
+text does not change. Table-driven cases for the shapes and the prose that
+looks like them, and properties: every generated key of each shape, embedded
+anywhere in any text, is gone; prose and telemetry stay as they were; redacting
+twice changes nothing; `cap` keeps the head, the tail and the limit."""
+
+from __future__ import annotations
+
+import base64
+import json
+import string
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, EXAMPLE_KB, VENDOR_FORMATS, require_shared
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
+
+from commonplace.redaction import (
+    DEBUG_LOG_LIMIT,
+    REDACTED,
+    cap,
+    redact,
+    redact_json,
+    secret_values,
+)
+
+ALNUM = string.ascii_letters + string.digits
+UPPER_ALNUM = string.ascii_uppercase + string.digits
+URLSAFE = ALNUM + "-_"
+
+
+def chars(alphabet: str, size: int, max_size: int | None = None) -> st.SearchStrategy[str]:
+    return st.text(
+        alphabet=alphabet, min_size=size, max_size=size if max_size is None else max_size
+    )
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@st.composite
+def jwts(draw: st.DrawFn) -> str:
+    header = {"alg": draw(st.sampled_from(["HS256", "RS256", "ES256"])), "typ": "JWT"}
+    payload = {"sub": draw(chars(ALNUM, 4, 20)), "iat": draw(st.integers(0, 2**31))}
+    signature = draw(st.binary(min_size=16, max_size=64))
+    return ".".join(
+        [
+            b64url(json.dumps(header).encode()),
+            b64url(json.dumps(payload).encode()),
+            b64url(signature),
+        ]
+    )
+
+
+@st.composite
+def private_keys(draw: st.DrawFn) -> tuple[str, str]:
+    kind = draw(st.sampled_from(["", "RSA ", "EC ", "OPENSSH ", "ENCRYPTED ", "DSA "]))
+    body = base64.b64encode(draw(st.binary(min_size=48, max_size=400))).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    block = "\n".join(
+        [f"-----BEGIN {kind}PRIVATE KEY-----", *lines, f"-----END {kind}PRIVATE KEY-----"]
+    )
+    return block, lines[0]
+
+
+def prefixed(prefix: str, random: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[str, str]]:
+    """A key made of a prefix and a random part; the random part must go."""
+    return random.map(lambda part: (prefix + part, part))
+
+
+# A token in a header or an assignment: letters and digits, both.
+token_values = chars(URLSAFE, 16, 64).filter(
+    lambda v: any(c.isalpha() for c in v) and any(c.isdigit() for c in v)
+)
+
+# Each shape: (the text to embed, the secret part of it that must disappear).
+SHAPES: dict[str, st.SearchStrategy[tuple[str, str]]] = {
+    "anthropic": prefixed("sk-ant-api03-", chars(URLSAFE, 20, 100).map(lambda s: s + "AA")),
+    "openai-project": prefixed("sk-proj-", chars(URLSAFE, 20, 150)),
+    "github": prefixed("ghp_", chars(ALNUM, 36)),
+    "aws": prefixed("AKIA", chars(UPPER_ALNUM, 16)),
+    "google": prefixed("AIza", chars(URLSAFE, 35)),
+    "slack": prefixed(
+        "xoxb-",
+        st.tuples(chars(string.digits, 10, 13), chars(string.digits, 10, 13), chars(ALNUM, 24)).map(
+            "-".join
+        ),
+    ),
+    "jwt": jwts().map(lambda token: (token, token.rsplit(".", 1)[1])),
+    "private-key": private_keys(),
+    "authorization-bearer": st.tuples(
+        st.sampled_from(["Authorization", "authorization", "AUTHORIZATION"]),
+        st.sampled_from(["Bearer", "bearer"]),
+        token_values,
+    ).map(lambda p: (f"{p[0]}: {p[1]} {p[2]}", p[2])),
+    "x-api-key": st.tuples(
+        st.sampled_from(["x-api-key", "X-Api-Key", "X-API-KEY"]), token_values
+    ).map(lambda p: (f"{p[0]}: {p[1]}", p[1])),
+    "env-assignment": st.tuples(
+        st.sampled_from(["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "export MY_API_KEY"]),
+        token_values,
+    ).map(lambda p: (f"{p[0]}={p[1]}", p[1])),
+    "json-access-token": token_values.map(lambda v: (f'"access_token": "{v}"', v)),
+    "query-api-key": token_values.map(
+        lambda v: (f"https://api.example.com/v1/items?api_key={v}&page=2", v)
+    ),
+}
+
+# What sits between a secret and the text around it: anything that ends a word.
+separators = st.sampled_from(
+    [" ", "\n", "\t", "  ", ". ", ", ", " (", ") ", ": ", '"', "'", "[", "]", "<", ">", " | "]
+)
+
+
+@st.composite
+def embedded(draw: st.DrawFn, shape: st.SearchStrategy[tuple[str, str]]) -> tuple[str, str]:
+    """Random text, a separator, the shape, a separator, random text; and the
+    secret part (which the random text around it does not contain)."""
+    text, secret = draw(shape)
+    before, after = draw(st.text(max_size=120)), draw(st.text(max_size=120))
+    assume(secret not in before and secret not in after)
+    return before + draw(separators) + text + draw(separators) + after, secret
+
+
+# --- every key of every shape disappears ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_every_generated_secret_of_each_shape_disappears(name: str) -> None:
+    @given(embedded(SHAPES[name]))
+    def check(case: tuple[str, str]) -> None:
+        text, secret = case
+        assert secret not in redact(text)
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_a_secret_disappears_from_every_string_of_a_json_document(name: str) -> None:
+    @given(SHAPES[name], st.integers(0, 10**6))
+    def check(shape: tuple[str, str], count: int) -> None:
+        text, secret = shape
+        document = {
+            "tokens": {"input": count, "output": 80},
+            "details": {"log": [f"request {text} done"], "header": text},
+            "note": text,
+        }
+        stored = json.dumps(redact_json(document))
+        assert secret not in stored
+        assert json.loads(stored)["tokens"] == {"input": count, "output": 80}
+
+    check()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer sk-ant-api03-abcDEF123_-xyz", "Authorization: Bearer [REDACTED]"),
+        ("authorization: Basic dXNlcjpwYXNzd29yZA==", "authorization: Basic [REDACTED]"),
+        ('{"Authorization": "Bearer abc.def.ghi"}', '{"Authorization": "Bearer [REDACTED]"}'),
+        ("curl -H 'x-api-key: abc123def456ghi'", "curl -H 'x-api-key: [REDACTED]'"),
+        ("export OPENAI_API_KEY=abc123def456ghi", "export OPENAI_API_KEY=[REDACTED]"),
+        ('OPENAI_API_KEY="abc123def456ghi"', 'OPENAI_API_KEY="[REDACTED]"'),
+        ("OPENAI_API_KEY: abc123def456ghi", "OPENAI_API_KEY: [REDACTED]"),
+        ('{"access_token": "ya29.a0AfH6SM"}', '{"access_token": "[REDACTED]"}'),
+        ('{"secret": "hunter2hunter2"}', '{"secret": "[REDACTED]"}'),
+        ("GET /v1?api_key=abc123def456&page=2", "GET /v1?api_key=[REDACTED]&page=2"),
+        ("password: correct-horse-battery", "password: [REDACTED]"),
+        ("db.password = s3cretpassw0rd", "db.password = [REDACTED]"),
+        ("sent Bearer 1234abcdEFGH to it", "sent Bearer [REDACTED] to it"),
+        ("key AKIAIOSFODNN7EXAMPLE here", "key [REDACTED] here"),
+        ("ASIAIOSFODNN7EXAMPLE", REDACTED),
+        ("ghp_" + "a" * 36, REDACTED),
+        ("github_pat_" + "B1_" * 10, REDACTED),
+        ("glpat-" + "c" * 20, REDACTED),
+        ("hf_" + "d" * 34, REDACTED),
+        ("npm_" + "e" * 36, REDACTED),
+        ("sk-" + "f1" * 24, REDACTED),
+        ("sk-svcacct-abcdefgh12345", REDACTED),
+        ("xoxp-1234-5678-abcd", REDACTED),
+        ("AIza" + "G" * 35, REDACTED),
+    ],
+)
+def test_known_credentials(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_a_private_key_block_goes_whole_and_the_text_after_it_stays() -> None:
+    text = (
+        "before\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+        "AAAABG5vbmU=\n-----END OPENSSH PRIVATE KEY-----\nafter"
+    )
+    assert redact(text) == f"before\n{REDACTED}\nafter"
+
+
+def test_a_private_key_cut_off_before_its_end_goes_to_the_end_of_the_text() -> None:
+    text = "log:\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nMIIEv"
+    assert redact(text) == f"log:\n{REDACTED}"
+
+
+# --- the values of the environment's secret-looking variables ------------------------------
+
+
+def test_secret_values_are_the_long_enough_values_of_secret_looking_names() -> None:
+    env = {
+        "MY_SERVICE_TOKEN": "plainvalue123",
+        "ANTHROPIC_API_KEY": "another-long-value",
+        "DB_PASSWORD": "correcthorse",
+        "GITHUB_AUTH": "authvalue1",
+        "AWS_SECRET_ACCESS_KEY": "plainvalue123",  # the same value once
+        "SHORT_TOKEN": "abc",  # too short to replace everywhere
+        "BLANK_SECRET": "        ",
+        "PATH": "/usr/local/bin:/usr/bin",
+        "HOME": "/home/someone",
+        "LANG": "en_US.UTF-8",
+    }
+    assert secret_values(env) == (
+        "another-long-value",
+        "plainvalue123",
+        "correcthorse",
+        "authvalue1",
+    )
+
+
+def test_an_environment_value_is_redacted_whatever_its_shape() -> None:
+    values = secret_values({"MY_TOKEN": "p@ss.w*rd(1)+", "X_SECRET": "zzzzzzzzzz"})
+    text = "connected with p@ss.w*rd(1)+ and zzzzzzzzzzz"
+    assert redact(text, values) == f"connected with {REDACTED} and {REDACTED}z"
+
+
+def test_a_value_containing_another_is_replaced_whole() -> None:
+    values = secret_values({"A_TOKEN": "abcdefgh", "B_TOKEN": "abcdefgh12345678"})
+    assert redact("x abcdefgh12345678 y abcdefgh", values) == f"x {REDACTED} y {REDACTED}"
+
+
+def test_a_value_with_surrounding_whitespace_is_redacted_without_it() -> None:
+    values = secret_values({"MY_TOKEN": "plainvalue123\r\n"})
+    assert redact("token is plainvalue123 here", values) == f"token is {REDACTED} here"
+
+
+@given(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Z", "Cc")), min_size=8),
+    st.text(max_size=100),
+    separators,
+    st.text(max_size=100),
+)
+def test_any_environment_value_disappears_from_any_text(
+    value: str, before: str, separator: str, after: str
+) -> None:
+    assume(value not in REDACTED)
+    values = secret_values({"MY_SERVICE_TOKEN": value})
+    assert value not in redact(before + separator + value + separator + after, values)
+
+
+# --- what must stay as it is ---------------------------------------------------------------
+
+PROSE = [
+    "the secret: understanding",
+    "The secret: understanding the gate before the note.",
+    "a bearer instrument",
+    "bearer bonds and bearer instruments",
+    "Bearer of bad news, again.",
+    "The token: a word the model reads.",
+    "the token count: 12000",
+    "tokens: 12345678",
+    "The key: understanding",
+    "see the api_key docs",
+    "secret_santa = everyone",
+    "password = hunter2",
+    "Authorization is required for every request.",
+    "The password-protected drive was lost.",
+    "sk-learn is a library; task-ant-colony is a word.",
+    "max_tokens=4096 and tokens=120000",
+    "access_token: {{ TOKEN }}",
+    "A frost date is an average, not a promise (see AKIA for nothing).",
+    "Seed packets list days to maturity: 55-60 days.",
+    "A cheque is a bearer instrument.",
+    "index_key: agent-memory",
+    "Keep primary_key: customer_id in the table note.",
+    "It was stamped top-secret: everything inside was old.",
+]
+
+
+@pytest.mark.parametrize("text", PROSE)
+def test_prose_that_looks_like_a_credential_stays(text: str) -> None:
+    assert redact(text) == text
+
+
+WORDS = [
+    "the", "a", "note", "gate", "review", "secret", "secrets", "token", "tokens",
+    "key", "keys", "api", "credentials", "understanding", "instrument", "passwords",
+    "Secret", "Token", "Key", "frost", "dates", "are", "averages", "sk", "ant",
+    "AKIA", "eyJ", "ghp", "1200", "42", "2024-05-01",
+]  # fmt: skip
+prose = st.lists(
+    st.tuples(st.sampled_from(WORDS), st.sampled_from(["", ",", ";", ":", ".", "?", "!"])),
+    max_size=60,
+).map(lambda words: " ".join(word + mark for word, mark in words))
+
+
+@given(prose)
+def test_ordinary_prose_stays(text: str) -> None:
+    assert redact(text) == text
+
+
+TOKEN_KEYS = [
+    "input_tokens", "output_tokens", "cache_read_input_tokens",
+    "cache_creation_input_tokens", "reasoning_tokens", "total_tokens", "max_tokens",
+    "token_count", "tokens", "num_turns", "duration_ms",
+]  # fmt: skip
+telemetry = st.tuples(
+    st.dictionaries(st.sampled_from(TOKEN_KEYS), st.one_of(st.integers(0, 10**9), st.none())),
+    st.floats(0, 100, allow_nan=False),
+).map(
+    lambda parts: {
+        "schema": "commonplace.telemetry/1",
+        "model": "claude-sonnet-4-5-20250929",
+        "session_id": "3f2a9c1e-7b4d-4e8a-9f0c-2d6b1a5e8c7f",
+        "cost_usd": parts[1],
+        "usage": parts[0],
+        "modelUsage": {"claude-sonnet-4-5-20250929": parts[0]},
+    }
+)
+
+
+@given(telemetry)
+def test_telemetry_with_token_counts_stays(document: dict[str, object]) -> None:
+    assert redact_json(document) == document
+    text = json.dumps(document)
+    assert redact(text) == text
+
+
+def test_redact_json_keeps_structure_and_non_strings() -> None:
+    document = {
+        "n": 1,
+        "f": 0.5,
+        "b": True,
+        "none": None,
+        "list": ["Bearer 1234abcdEFGH", 3],
+        "tuple": ("x", "y"),
+        "nested": {"deeper": {"header": "Authorization: Bearer abc"}},
+    }
+    assert redact_json(document) == {
+        "n": 1,
+        "f": 0.5,
+        "b": True,
+        "none": None,
+        "list": [f"Bearer {REDACTED}", 3],
+        "tuple": ["x", "y"],
+        "nested": {"deeper": {"header": f"Authorization: Bearer {REDACTED}"}},
+    }
+    assert redact_json("MY plainvalue123", ["plainvalue123"]) == f"MY {REDACTED}"
+
+
+def test_redact_json_redacts_keys_too() -> None:
+    key = "sk-proj-abcdefgh12345678"
+    assert key not in json.dumps(redact_json({"usage_by_key": {key: 1200}}))
+
+
+def _texts(*roots: Path) -> list[Path]:
+    return sorted(p for root in roots for p in root.rglob("*") if p.is_file() and p.suffix)
+
+
+def test_the_example_kb_is_unchanged_by_redaction() -> None:
+    for path in _texts(EXAMPLE_KB):
+        text = path.read_text(encoding="utf-8")
+        assert redact(text) == text, path
+
+
+@pytest.mark.corpus
+def test_the_corpus_notes_and_gates_are_unchanged_by_redaction() -> None:
+    for path in _texts(require_shared(CORPUS)):
+        if path.suffix == ".md":
+            text = path.read_text(encoding="utf-8")
+            assert redact(text) == text, path
+
+
+def test_the_streams_the_vendor_clis_print_are_unchanged_by_redaction() -> None:
+    for path in _texts(require_shared(VENDOR_FORMATS)):
+        text = path.read_text(encoding="utf-8")
+        assert redact(text) == text, path
+
+
+# --- idempotence -------------------------------------------------------------------------
+
+# Pieces that make redaction work hard next to each other.
+PIECES = [
+    " ", "\n", "=", ": ", ":", '"', "'", ",", ";", "&", ".", "-", "_", "/", "[REDACTED]",
+    "Bearer", "bearer", "Authorization", "Basic", "token", "secret", "password",
+    "api_key", "x-api-key", "apikey", "credentials", "OPENAI_API_KEY", "sk-ant-",
+    "sk-proj-", "sk-", "ghp_", "AKIA", "AIza", "xoxb-", "eyJ", "abcdefgh",
+    "12345678", "ABCDEFGHIJKLMNOP", "-----BEGIN PRIVATE KEY-----",
+    "-----END PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----",
+]  # fmt: skip
+soup = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=5)), max_size=40).map("".join)
+
+
+@given(st.one_of(soup, st.text()))
+def test_redacting_twice_changes_nothing(text: str) -> None:
+    once = redact(text)
+    assert redact(once) == once
+
+
+# Two rules take the value of `Authorization: Bearer X)`: the bearer rule stops
+# before `)`, the authorization rule after it; the shorter one wins, and the
+# next pass takes `[REDACTED])` whole.
+BEARER_THEN_PAREN = ("see Authorization: Bearer abc123def456) here", "abc123def456")
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(SHAPES),
+)
+def test_redacting_an_embedded_secret_twice_changes_nothing(name: str) -> None:
+    def twice_is_once(case: tuple[str, str]) -> None:
+        once = redact(case[0])
+        assert redact(once) == once
+
+    check = given(embedded(SHAPES[name]))(twice_is_once)
+    if name == "authorization-bearer":  # the known failure, found on every run
+        check = example(BEARER_THEN_PAREN)(check)
+    check()
+
+
+# --- cap ---------------------------------------------------------------------------------
+
+
+def test_the_debug_log_limit_is_256_kib() -> None:
+    assert DEBUG_LOG_LIMIT == 256 * 1024
+    text = "x" * DEBUG_LOG_LIMIT
+    assert cap(text) == text
+    longer = "h" * DEBUG_LOG_LIMIT + "t" * DEBUG_LOG_LIMIT
+    capped = cap(longer)
+    assert capped.startswith("h" * (DEBUG_LOG_LIMIT // 2))
+    assert capped.endswith("t" * (DEBUG_LOG_LIMIT // 2))
+    assert len(capped) < DEBUG_LOG_LIMIT + 100
+
+
+@given(st.text(max_size=300), st.integers(2, 400))
+def test_cap_keeps_head_tail_and_limit(text: str, limit: int) -> None:
+    capped = cap(text, limit)
+    if len(text) <= limit:
+        assert capped == text
+        return
+    half = limit // 2
+    marker = f"\n[... {len(text) - 2 * half} characters left out ...]\n"
+    assert capped == text[:half] + marker + text[-half:]
+    assert len(capped) - len(marker) <= limit
+
+
+def test_cap_to_one_character_keeps_at_most_one() -> None:
+    capped = cap("abcdef", 1)
+    assert "abcdef" not in capped
