@@ -162,7 +162,7 @@ CASES: dict[str, Case] = {
     ),
     "absolute-note-path": malformed(plus(Pair("/etc/passwd", TAGS)), "outside the knowledge base"),
     "backslashes-in-the-note-path": malformed(
-        swap_first(lambda p: Pair(p.note_path.replace("/", "\\"), p.gate_id)), "outside the"
+        swap_first(lambda p: Pair(p.note_path.replace("/", "\\"), p.gate_id)), "not a canonical"
     ),
     "key-without-separator": malformed(
         lambda p: f"{START}{p[0].note_path} ===\nBody.\n{END}{p[0].note_path} ===\n",

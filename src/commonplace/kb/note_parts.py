@@ -2,10 +2,11 @@
 `body` and `frontmatter`, each in a form where changes of whitespace or of
 YAML layout compare equal, so that a trivial edit does not count as a change.
 
-- `frontmatter`: the parsed mapping (a block that does not parse compares as
-  its text with whitespace runs collapsed);
+- `frontmatter`: the parsed mapping, whitespace collapsed in every string (a
+  block that does not parse compares as its text, whitespace collapsed);
 - `description`: the frontmatter's `description`, whitespace collapsed;
-- `title`: the frontmatter's `title`, else the body's first `# ` heading;
+- `title`: the frontmatter's `title`, else the body's first `# ` heading
+  outside code blocks;
 - `body`: everything after the frontmatter, whitespace collapsed.
 """
 
@@ -16,9 +17,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from commonplace import frontmatter
+from commonplace.markdown import unfenced
 
 WATCHABLE = ("title", "description", "body", "frontmatter")
-_HEADING = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_HEADING = re.compile(r"#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
 
 
 def changed_parts(before: str, after: str, watches: Iterable[str]) -> tuple[str, ...]:
@@ -46,8 +48,7 @@ class _Parts:
         if part == "title":
             value = self.mapping.get("title") if isinstance(self.mapping, dict) else None
             if value is None:
-                heading = _HEADING.search(self.body)
-                value = heading.group(1) if heading else None
+                value = _first_heading(self.body)
             return _collapse(value) if isinstance(value, str) else value
         raise ValueError(f"not a watchable part: {part}")
 
@@ -58,10 +59,29 @@ class _Parts:
                 self._mapping = {}
             else:
                 try:
-                    self._mapping = frontmatter.parse(self.block)
+                    self._mapping = _collapsed(frontmatter.parse(self.block))
                 except frontmatter.FrontmatterError:
                     self._mapping = _collapse(self.block)
         return self._mapping
+
+
+def _first_heading(body: str) -> str | None:
+    """The text of the first level-one ATX heading outside fenced code."""
+    for line in unfenced(body.splitlines()):
+        if heading := _HEADING.fullmatch(line.rstrip()):
+            return heading.group(1)
+    return None
+
+
+def _collapsed(value: Any) -> Any:
+    """A parsed YAML value with the whitespace of every string collapsed."""
+    if isinstance(value, str):
+        return _collapse(value)
+    if isinstance(value, dict):
+        return {k: _collapsed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_collapsed(v) for v in value]
+    return value
 
 
 def _collapse(text: str) -> str:

@@ -16,11 +16,13 @@ def is_canonical(key: str) -> bool:
     return all(part not in ("", ".", "..") for part in key.split("/"))
 
 
-def key_for_path(kb_root: Path, raw: str, *, cwd: Path) -> str:
+def key_for_path(kb_root: Path, raw: str, *, cwd: Path, to_be_created: bool = False) -> str:
     """The canonical key of a path given on the command line.
 
     A relative path is taken from the working directory when it exists there,
     else from the KB root (so `kb/notes/x.md` works from anywhere in the KB).
+    A path `to_be_created` is taken from the KB root only when its first part
+    exists there and not in the working directory.
     Symbolic links are followed, and whatever they reach must be inside the KB.
     """
     if not raw or "\0" in raw:
@@ -28,7 +30,12 @@ def key_for_path(kb_root: Path, raw: str, *, cwd: Path) -> str:
     candidate = Path(raw)
     if not candidate.is_absolute():
         from_cwd = cwd / candidate
-        candidate = from_cwd if os.path.lexists(from_cwd) else kb_root / candidate
+        if to_be_created:  # the path does not exist yet: where does its first part?
+            first = candidate.parts[0] if candidate.parts else ""
+            from_root = not os.path.lexists(cwd / first) and os.path.lexists(kb_root / first)
+        else:
+            from_root = not os.path.lexists(from_cwd)
+        candidate = kb_root / candidate if from_root else from_cwd
     root = kb_root.resolve()
     resolved = candidate.resolve()
     try:

@@ -11,6 +11,7 @@ record what a reviewer was shown, and `note_relocations` links the two.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ def relocate_note(
 
     root = ws.config.kb_root
     old = key_for_path(root, old_ref, cwd=ws.cwd)
-    new = key_for_path(root, new_ref, cwd=ws.cwd)
+    new = key_for_path(root, new_ref, cwd=ws.cwd, to_be_created=not already_moved)
     if old == new:
         raise UserError(f"{old_ref} and {new_ref} are the same path")
     _check_files(root, old, new, already_moved)
@@ -82,6 +83,11 @@ def _check_files(root: Path, old: str, new: str, already_moved: bool) -> None:
         raise UserError(f"no note at {old}")
     if os.path.lexists(new_path):
         raise UserError(f"{new} already exists; nothing moved")
+    for folder in new_path.parents:
+        if folder == root:
+            break
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise UserError(f"cannot move the note to {new}: {folder.relative_to(root)} is a file")
 
 
 def _history(ws: Workspace, old: str, new: str) -> tuple[int, int, int]:
@@ -171,11 +177,19 @@ def _rekey(ws: Workspace, old: str, new: str, moved_by: str, *, move: bool | Non
 
 
 def _move(root: Path, old: str, new: str, *, tracked: bool) -> None:
-    (root / new).parent.mkdir(parents=True, exist_ok=True)
-    if tracked:
-        git.move(root, old, new)
-        return
+    """Move the file, making the folders NEW needs; a move that fails takes
+    the folders it made away again."""
+    made = [f for f in (root / new).parents if f != root and root in f.parents and not f.exists()]
     try:
-        os.rename(root / old, root / new)
-    except OSError as exc:
-        raise UserError(f"cannot move {old} to {new}: {exc.strerror}") from None
+        (root / new).parent.mkdir(parents=True, exist_ok=True)
+        if tracked:
+            git.move(root, old, new)
+        else:
+            os.rename(root / old, root / new)
+    except BaseException as exc:
+        for folder in made:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot move {old} to {new}: {exc.strerror or exc}") from None
+        raise

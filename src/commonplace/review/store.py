@@ -61,7 +61,7 @@ class Store:
             else:
                 self._conn = _connect(self.path) if self.exists else _create(self.path)
             try:
-                _migrate(self._conn, self.path)
+                _migrate(self._conn, self.path, on_disk=not self._in_memory)
             except sqlite3.DatabaseError as exc:
                 self.close()
                 raise UserError(f"cannot open review store {self.path}: {exc}") from None
@@ -114,9 +114,6 @@ def _connect(path: Path | None) -> sqlite3.Connection:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if path is not None:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as exc:
         raise UserError(f"cannot open review store {path}: {exc}") from None
     return conn
@@ -132,14 +129,17 @@ def _create(path: Path) -> sqlite3.Connection:
     return _connect(path)
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path, *, on_disk: bool) -> None:
     known = len(MIGRATIONS)
     version = _user_version(conn)
-    if version > known:
+    if version > known:  # refused before anything, the journal mode included, is changed
         raise UserError(
             f"review store {path} has schema version {version}, newer than this "
             f"commonplace-review understands ({known}); upgrade commonplace-review"
         )
+    if on_disk:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
     for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
         _execute(conn, "BEGIN IMMEDIATE")
         try:

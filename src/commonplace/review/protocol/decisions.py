@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from commonplace.markdown import unfenced
+
 
 class Decision(StrEnum):
     PASS = "pass"
@@ -54,27 +56,10 @@ def parse_decision(text: str) -> Decision:
     inside a fenced code block are quotes, not verdicts."""
     found = {
         _WORDS.get(word.lower(), Decision.UNKNOWN)
-        for word in map(result_word, _unfenced(text.split("\n")))
+        for word in map(result_word, unfenced(text.split("\n")))
         if word is not None
     }
     return found.pop() if len(found) == 1 else Decision.UNKNOWN
-
-
-def _unfenced(lines: list[str]) -> list[str]:
-    """The lines outside fenced code blocks (``` or ~~~, closed by the same
-    mark at least as long)."""
-    kept, fence = [], ""
-    for line in lines:
-        stripped = line.strip()
-        if fence:
-            if stripped.startswith(fence) and not stripped.strip(fence[0]):
-                fence = ""
-        elif stripped.startswith(("```", "~~~")):
-            mark = stripped[0]
-            fence = stripped[: len(stripped) - len(stripped.lstrip(mark))]
-        else:
-            kept.append(line)
-    return kept
 
 
 def result_word(line: str) -> str | None:

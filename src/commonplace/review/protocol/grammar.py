@@ -44,19 +44,29 @@ def run_document(review_run_id: int, note_path: str, texts: Sequence[tuple[str, 
 
 def relocate_document(document: str, old_path: str, new_path: str) -> str:
     """A run document naming `new_path` where it named `old_path`: in the
-    header and the sentinel lines only, never inside a review's text."""
-    header = f"Note: {old_path}"
-    prefixes = (f"{START}{old_path}{PAIR_SEPARATOR}", f"{END}{old_path}{PAIR_SEPARATOR}")
+    header and the sentinel lines only. Inside a block only its own END line
+    is a sentinel, as the parser reads it; a sentinel quoted in a review's
+    text, in a code block or not, stays as written."""
     lines = document.split("\n")
-    in_header = True
+    open_pair: Pair | None = None
+    started = False
     for i, line in enumerate(lines):
-        if line.startswith(START):
-            in_header = False
-        if in_header and line == header:
+        if open_pair is not None:
+            if line.strip() == end_line(open_pair):
+                if open_pair.note_path == old_path:
+                    lines[i] = end_line(Pair(new_path, open_pair.gate_id))
+                open_pair = None
+            continue
+        if line.startswith(START) and line.rstrip().endswith(CLOSE):
+            started = True
+            key = line.strip()[len(START) : -len(CLOSE)]
+            note_path, separator, gate_id = key.partition(PAIR_SEPARATOR)
+            if separator:
+                open_pair = Pair(note_path.strip(), gate_id.strip())
+                if open_pair.note_path == old_path:
+                    lines[i] = start_line(Pair(new_path, open_pair.gate_id))
+        elif not started and line == f"Note: {old_path}":
             lines[i] = f"Note: {new_path}"
-        elif line.startswith(prefixes) and line.endswith(CLOSE):
-            cut = line.index(PAIR_SEPARATOR)
-            lines[i] = line[: cut - len(old_path)] + new_path + line[cut:]
     return "\n".join(lines)
 
 

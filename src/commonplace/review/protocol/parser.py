@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from commonplace.errors import UserError
 from commonplace.kb.paths import is_canonical
+from commonplace.markdown import track_fence
 from commonplace.review.protocol.grammar import (
     CLOSE,
     END,
@@ -78,7 +79,7 @@ def parse_output(
             if kind is None:
                 if open_pair is not None:
                     body.append(content)
-                    fence = _track_fence(fence, content)
+                    fence = track_fence(fence, content)
                 continue
             if fence and not (kind == END and _same_pair(content, open_pair)):
                 body.append(f"{kind}{content}{CLOSE}")  # quoted before the END, same line
@@ -164,25 +165,14 @@ def _pair(key: str, number: int) -> Pair:
             f"line {number}: sentinel key {key.strip()!r} is not '<note_path> :: <gate_id>'"
         )
     if not is_canonical(note_path) or not is_canonical(gate_id):
-        raise MalformedOutput(
-            f"line {number}: sentinel key {key.strip()!r} names a path outside the knowledge base"
+        escapes = any(p.startswith("/") or ".." in p.split("/") for p in (note_path, gate_id))
+        problem = (
+            "names a path outside the knowledge base"
+            if escapes
+            else "is not a canonical KB-relative path (no '.', empty or backslash parts)"
         )
+        raise MalformedOutput(f"line {number}: sentinel key {key.strip()!r} {problem}")
     return Pair(note_path, gate_id)
-
-
-def _track_fence(fence: str, line: str) -> str:
-    """The fence open after `line` (CommonMark: a fence closes with a run of
-    the same character at least as long)."""
-    stripped = line.strip()
-    if not stripped.startswith(("```", "~~~")):
-        return fence
-    char = stripped[0]
-    run = len(stripped) - len(stripped.lstrip(char))
-    if not fence:
-        return char * run
-    if char == fence[0] and run >= len(fence) and not stripped[run:].strip():
-        return ""
-    return fence
 
 
 def _listing(pairs: Sequence[Pair], limit: int = 6) -> str:
