@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_KB, GIT_IDENTITY, commit_all, git, make_git_kb, run_script
+from conftest import commit_all, git, run_script
 
 from cli._support import (
     DEMO_MODEL,
@@ -33,31 +33,6 @@ from commonplace.review.protocol.parser import parse_output
 MOVED = "kb/notes/weather/frost-dates.md"
 MODEL = ("--model", DEMO_MODEL)
 HISTORY = ("review_runs", "gate_reviews", "acceptance_events")
-
-
-@pytest.fixture(scope="module")
-def swept_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The example KB in git after a stand-in review sweep (15 runs, every pair
-    of demo-model accepted), made once per module."""
-    base = tmp_path_factory.mktemp("swept")
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in GIT_IDENTITY.items():
-            patch.setenv(key, value)
-        patch.delenv("COMMONPLACE_REVIEW_DB", raising=False)
-        kb = make_git_kb(EXAMPLE_KB, base / "kb")
-        swept = run_script(
-            "commonplace-review-sweep",
-            ["--runner", "stand-in", *MODEL, "--db", str(kb / STORE)],
-            cwd=kb,
-            env={"HOME": str(base / "home")},
-        )
-        assert swept.returncode == 0, swept.stderr
-    yield kb
-
-
-@pytest.fixture
-def swept_kb(swept_template: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(swept_template, tmp_path / "kb", symlinks=True))
 
 
 def files(kb: Path) -> dict[str, bytes]:

@@ -3,20 +3,17 @@ change touched none of the parts their gate watches, and keeps the rest."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_KB, GIT_IDENTITY, commit_all, git, head, make_git_kb, run_script
+from conftest import commit_all, git, head
 
 from cli._support import (
     CLAIM_NOTE,
     DEMO_MODEL,
     EX_NOTE,
     FRONTMATTER_GATES,
-    STORE,
     assert_refused,
     blob,
     create_run,
@@ -44,29 +41,9 @@ FROST_GATES = (OVERREACH, REPEATS, ABBREV, TAGS)  # EX_NOTE has no traits
 CLAIM_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
 
 
-@pytest.fixture(scope="module")
-def swept_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The example KB in git after a stand-in review sweep (every pair of
-    demo-model accepted by a full review), made once per module."""
-    base = tmp_path_factory.mktemp("swept")
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in GIT_IDENTITY.items():
-            patch.setenv(key, value)
-        patch.delenv("COMMONPLACE_REVIEW_DB", raising=False)
-        kb = make_git_kb(EXAMPLE_KB, base / "kb")
-        swept = run_script(
-            "commonplace-review-sweep",
-            ["--runner", "stand-in", *MODEL, "--db", str(kb / STORE)],
-            cwd=kb,
-            env={"HOME": str(base / "home")},
-        )
-        assert swept.returncode == 0, swept.stderr
-    yield kb
-
-
 @pytest.fixture
-def kb(swept_template: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(swept_template, tmp_path / "kb", symlinks=True))
+def kb(swept_kb: Path) -> Path:
+    return swept_kb
 
 
 def edit(kb: Path, note: str, old: str, new: str) -> None:

@@ -10,22 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import execute_sql
+from conftest import STORE_TABLES, execute_sql
 
 from commonplace.review.migrations import MIGRATIONS
 from commonplace.review.store import Store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-v2.sqlite"
-V2_TABLES = (
-    "review_batches",
-    "review_runs",
-    "review_run_gates",
-    "gate_reviews",
-    "acceptance_events",
-    "snapshots",
-    "model_alias_resolutions",
-    "sqlite_sequence",
-)
+V2_TABLES = (*(t for t in STORE_TABLES if t != "note_relocations"), "sqlite_sequence")
 SEQUENCES = {"review_batches": 17, "review_runs": 17, "gate_reviews": 24, "acceptance_events": 26}
 FROST = "kb/notes/frost-dates.md"
 SEEDS = "kb/notes/seed-packets.md"

@@ -1,5 +1,6 @@
 """The lifecycle of a review run: the only code that inserts runs, changes
-their status, rekeys them, or appends `full-review` acceptance (SPEC 6).
+their status, rekeys them (to another partition, or a note's new path), or
+appends `full-review` acceptance (SPEC 6).
 
 Every transition is a guarded `UPDATE ... WHERE id = ? AND status = 'running'`
 whose row count is checked inside a `BEGIN IMMEDIATE` transaction, so racing
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -26,6 +27,7 @@ from commonplace.review.protocol.decisions import (
     parse_decision,
     parse_findings,
 )
+from commonplace.review.protocol.grammar import relocate_document
 from commonplace.review.store import Connection, Store
 
 TYPE_CHECKING = False
@@ -411,6 +413,83 @@ def repair_run(
         run["failure_reason"],
         rekeyed_from=rekeyed_from,
     )
+
+
+@dataclass(frozen=True)
+class MovedHistory:
+    """What a relocation moved: row counts, and each run's rewritten document."""
+
+    review_runs: int
+    gate_reviews: int
+    acceptance_events: int
+    documents: tuple[tuple[int, str], ...] = ()
+
+
+def note_history(conn: Connection, old_path: str, new_path: str) -> MovedHistory:
+    """The history `old_path` would move; refuses when `new_path` has history
+    of its own or a run of `old_path` is still running."""
+
+    def count(table: str, path: str, extra: str = "") -> int:
+        sql = f"SELECT COUNT(*) FROM {table} WHERE note_path = ?{extra}"
+        return int(conn.execute(sql, (path,)).fetchone()[0])
+
+    if count("review_runs", new_path) or count("acceptance_events", new_path):
+        raise UserError(
+            f"{new_path} already has review history ({count('review_runs', new_path)} run(s),"
+            f" {count('acceptance_events', new_path)} acceptance event(s)); moving {old_path}"
+            " there would mix two notes' histories; nothing moved"
+        )
+    running = count("review_runs", old_path, " AND status = 'running'")
+    if running:
+        raise UserError(
+            f"{old_path} has {running} review run(s) still running; finalize or reap them"
+            " first; nothing moved"
+        )
+    return MovedHistory(
+        count("review_runs", old_path),
+        count("gate_reviews", old_path),
+        count("acceptance_events", old_path),
+    )
+
+
+def relocate_history(
+    store: Store, old_path: str, new_path: str, *, then: Callable[[], None] | None = None
+) -> MovedHistory:
+    """Rekey a note's whole history to a new path in one transaction: its
+    runs, their gate reviews, its acceptance events and the path in its runs'
+    documents, with a `note_relocations` row. `then` runs last, inside the
+    transaction (the file move): when it fails, nothing has changed."""
+    with store.write(create=False) as conn:
+        note_history(conn, old_path, new_path)  # again: a run may have started since
+        runs = conn.execute(
+            "UPDATE review_runs SET note_path = ? WHERE note_path = ?", (new_path, old_path)
+        ).rowcount
+        reviews = conn.execute(
+            "UPDATE gate_reviews SET note_path = ? WHERE note_path = ?", (new_path, old_path)
+        ).rowcount
+        events = conn.execute(
+            "UPDATE acceptance_events SET note_path = ? WHERE note_path = ?", (new_path, old_path)
+        ).rowcount
+        documents = tuple(
+            (run_id, relocate_document(document, old_path, new_path))
+            for run_id, document in conn.execute(
+                "SELECT id, raw_bundle_markdown FROM review_runs"
+                " WHERE note_path = ? AND raw_bundle_markdown IS NOT NULL",
+                (new_path,),
+            ).fetchall()
+        )
+        conn.executemany(
+            "UPDATE review_runs SET raw_bundle_markdown = ? WHERE id = ?",
+            [(text, run_id) for run_id, text in documents],
+        )
+        conn.execute(
+            "INSERT INTO note_relocations (old_path, new_path, relocated_at,"
+            " review_runs, gate_reviews, acceptance_events) VALUES (?, ?, ?, ?, ?, ?)",
+            (old_path, new_path, utc_now(), runs, reviews, events),
+        )
+        if then is not None:
+            then()
+    return MovedHistory(runs, reviews, events, documents)
 
 
 # --- internals -----------------------------------------------------------------------

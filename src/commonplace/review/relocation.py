@@ -1,6 +1,6 @@
 """Moving a note together with its review history (SPEC 10).
 
-The file moves (with `git mv` when git tracks it) inside the same store
+The file moves (with `git mv` when git tracks it) inside the lifecycle's
 transaction that rekeys the note's runs, gate reviews and acceptance events
 and rewrites the note path in its runs' canonical documents; if the move
 fails, the transaction rolls back, and if the commit fails, the file moves
@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING
 from commonplace import git
 from commonplace.errors import UserError
 from commonplace.kb.paths import key_for_path
-from commonplace.review import artifacts
-from commonplace.review.lifecycle import utc_now
-from commonplace.review.protocol.grammar import relocate_document
+from commonplace.review import artifacts, lifecycle
 
 if TYPE_CHECKING:
     from commonplace.workspace import Workspace
@@ -91,89 +89,50 @@ def _check_files(root: Path, old: str, new: str, already_moved: bool) -> None:
 
 
 def _history(ws: Workspace, old: str, new: str) -> tuple[int, int, int]:
-    """(runs, gate reviews, acceptance events) of `old`; refuses when `new`
-    has history of its own or a run of `old` is still running."""
+    """(runs, gate reviews, acceptance events) that would move."""
     if not ws.store.exists:
         return 0, 0, 0
     with ws.store.read() as conn:
-
-        def count(table: str, path: str, extra: str = "") -> int:
-            sql = f"SELECT COUNT(*) FROM {table} WHERE note_path = ?{extra}"
-            return int(conn.execute(sql, (path,)).fetchone()[0])
-
-        taken = count("review_runs", new) + count("acceptance_events", new)
-        if taken:
-            raise UserError(
-                f"{new} already has review history ({count('review_runs', new)} run(s),"
-                f" {count('acceptance_events', new)} acceptance event(s)); moving {old} there"
-                " would mix two notes' histories; nothing moved"
-            )
-        running = count("review_runs", old, " AND status = 'running'")
-        if running:
-            raise UserError(
-                f"{old} has {running} review run(s) still running; finalize or reap them"
-                " first; nothing moved"
-            )
-        return (
-            count("review_runs", old),
-            count("gate_reviews", old),
-            count("acceptance_events", old),
-        )
+        history = lifecycle.note_history(conn, old, new)
+    return history.review_runs, history.gate_reviews, history.acceptance_events
 
 
 def _rekey(ws: Workspace, old: str, new: str, moved_by: str, *, move: bool | None) -> Relocation:
     root = ws.config.kb_root
     moved = False
-    documents: list[tuple[int, str]] = []
-    counts = (0, 0, 0)
-    try:
-        if ws.store.exists:
-            with ws.store.write(create=False) as conn:
-                # Checked again inside the transaction: a run may have started since.
-                counts = _history(ws, old, new)
-                runs = conn.execute(
-                    "UPDATE review_runs SET note_path = ? WHERE note_path = ?", (new, old)
-                ).rowcount
-                reviews = conn.execute(
-                    "UPDATE gate_reviews SET note_path = ? WHERE note_path = ?", (new, old)
-                ).rowcount
-                events = conn.execute(
-                    "UPDATE acceptance_events SET note_path = ? WHERE note_path = ?", (new, old)
-                ).rowcount
-                counts = (runs, reviews, events)
-                for run_id, document in conn.execute(
-                    "SELECT id, raw_bundle_markdown FROM review_runs"
-                    " WHERE note_path = ? AND raw_bundle_markdown IS NOT NULL",
-                    (new,),
-                ).fetchall():
-                    documents.append((run_id, relocate_document(document, old, new)))
-                conn.executemany(
-                    "UPDATE review_runs SET raw_bundle_markdown = ? WHERE id = ?",
-                    [(text, run_id) for run_id, text in documents],
-                )
-                conn.execute(
-                    "INSERT INTO note_relocations (old_path, new_path, relocated_at,"
-                    " review_runs, gate_reviews, acceptance_events) VALUES (?, ?, ?, ?, ?, ?)",
-                    (old, new, utc_now(), *counts),
-                )
-                if move is not None:
-                    _move(root, old, new, tracked=move)
-                    moved = True
-        elif move is not None:
+
+    def move_file() -> None:
+        nonlocal moved
+        if move is not None:
             _move(root, old, new, tracked=move)
+            moved = True
+
+    if not ws.store.exists:
+        move_file()
+        return Relocation(old, new, moved_by, 0, 0, 0)
+    try:
+        history = lifecycle.relocate_history(ws.store, old, new, then=move_file)
     except BaseException:
         if moved:  # the commit failed after the file had moved
             _move(root, new, old, tracked=bool(move))
         raise
     warnings = []
-    for run_id, document in documents:
+    for run_id, document in history.documents:
         path = artifacts.run_dir(ws.config, run_id) / artifacts.OUTPUT
         if path.exists():
             try:
                 artifacts.write_text(path, document, make_parent=False)
             except UserError as exc:
                 warnings.append(exc.message)
-    return Relocation(old, new, moved_by, *counts, warnings=tuple(warnings))
+    return Relocation(
+        old,
+        new,
+        moved_by,
+        history.review_runs,
+        history.gate_reviews,
+        history.acceptance_events,
+        warnings=tuple(warnings),
+    )
 
 
 def _move(root: Path, old: str, new: str, *, tracked: bool) -> None:

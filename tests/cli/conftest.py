@@ -1,0 +1,38 @@
+"""Fixtures of the command-line tests that take long to make, made once."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLE_KB, GIT_IDENTITY, make_git_kb, run_script
+
+from cli._support import DEMO_MODEL, STORE
+
+
+@pytest.fixture(scope="session")
+def swept_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The example KB in git after a stand-in review sweep (15 runs, every
+    pair of demo-model accepted by a full review), made once per session."""
+    base = tmp_path_factory.mktemp("swept")
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in GIT_IDENTITY.items():
+            patch.setenv(key, value)
+        patch.delenv("COMMONPLACE_REVIEW_DB", raising=False)
+        kb = make_git_kb(EXAMPLE_KB, base / "kb")
+        swept = run_script(
+            "commonplace-review-sweep",
+            ["--runner", "stand-in", "--model", DEMO_MODEL, "--db", str(kb / STORE)],
+            cwd=kb,
+            env={"HOME": str(base / "home")},
+        )
+        assert swept.returncode == 0, swept.stderr
+    yield kb
+
+
+@pytest.fixture
+def swept_kb(swept_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the swept example KB for one test."""
+    return Path(shutil.copytree(swept_template, tmp_path / "kb", symlinks=True))
