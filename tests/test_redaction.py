@@ -444,10 +444,10 @@ def test_cap_keeps_head_tail_and_limit(text: str, limit: int) -> None:
     if len(text) <= limit:
         assert capped == text
         return
-    half = limit // 2
-    marker = f"\n[... {len(text) - 2 * half} characters left out ...]\n"
-    assert capped == text[:half] + marker + text[-half:]
-    assert len(capped) - len(marker) <= limit
+    head, tail = limit // 2, limit - limit // 2
+    marker = f"\n[... {len(text) - limit} characters left out ...]\n"
+    assert capped == text[:head] + marker + text[len(text) - tail :]
+    assert len(capped) - len(marker) == limit
 
 
 def test_cap_to_one_character_keeps_at_most_one() -> None:

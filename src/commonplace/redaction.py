@@ -10,7 +10,7 @@ runner was given, whatever their shape.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -83,6 +83,11 @@ _NAMED: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
     )
 )
 _NAMED_HINTS = ("auth", "bearer", *_KEYWORDS)
+# Where a named credential can be: the lines holding a hint. Rules run over
+# those lines only, so a long output full of sentinels and paths costs one
+# scan for the hints.
+_ANY_HINT = re.compile("|".join(_NAMED_HINTS))
+_SHAPE_LITERALS = tuple(literal for literals, _ in _SHAPES for literal in literals)
 
 _SECRET_NAME = re.compile(r"(?i)key|token|secret|password|passwd|credential|auth")
 _MIN_SECRET = 8
@@ -104,31 +109,44 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for value in secrets:
         if value in text:
             text = text.replace(value, REDACTED)
-    for literals, pattern in _SHAPES:
-        if any(literal in text for literal in literals):
-            text = pattern.sub(REDACTED, text)
+    if any(literal in text for literal in _SHAPE_LITERALS):
+        for literals, pattern in _SHAPES:
+            if any(literal in text for literal in literals):
+                text = pattern.sub(REDACTED, text)
     folded = text.lower()
-    if not any(hint in folded for hint in _NAMED_HINTS):
-        return text
-    # lower() keeps offsets for all but a few non-ASCII letters; then match
-    # the original text without regard to case (slower, still correct)
-    subject, flags = (folded, 0) if len(folded) == len(text) else (text, re.IGNORECASE)
-    spans = sorted(  # the longest value first where two rules find one
-        (match.end(1), -match.end())
-        for literals, pattern in _NAMED
-        if any(literal in folded for literal in literals)
-        for match in (
-            re.finditer(pattern.pattern, subject, flags) if flags else pattern.finditer(subject)
+    if len(folded) == len(text):
+        spans = sorted(_named_spans(folded))
+    else:  # lower() moved offsets (a few non-ASCII letters): match ignoring case
+        spans = sorted(
+            (match.end(1), -match.end())
+            for _, pattern in _NAMED
+            for match in re.finditer(pattern.pattern, text, re.IGNORECASE)
         )
-    )
     pieces: list[str] = []
     last = 0
-    for start, negative_end in spans:
+    for start, negative_end in spans:  # the longest value first where two rules find one
         if start < last:  # overlaps a value already taken out
             continue
         pieces += [text[last:start], REDACTED]
         last = -negative_end
     return "".join([*pieces, text[last:]]) if pieces else text
+
+
+def _named_spans(folded: str) -> Iterator[tuple[int, int]]:
+    """(start, -end) of each named credential's value, rule by rule, over the
+    lines that hold a hint (no rule spans lines)."""
+    done = -1
+    for hint in _ANY_HINT.finditer(folded):
+        if hint.start() < done:
+            continue
+        start = folded.rfind("\n", 0, hint.start()) + 1
+        end = folded.find("\n", hint.end())
+        done = end = len(folded) if end < 0 else end
+        line = folded[start:end]
+        for literals, pattern in _NAMED:
+            if any(literal in line for literal in literals):
+                for match in pattern.finditer(folded, start, end):
+                    yield match.end(1), -match.end()
 
 
 def redact_json(value: Any, secrets: Iterable[str] = ()) -> Any:
