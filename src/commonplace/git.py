@@ -148,3 +148,11 @@ def would_ignore(kb_root: Path, key: str) -> bool:
 def move(kb_root: Path, old_key: str, new_key: str) -> None:
     """`git mv`: the file and its index entry."""
     process.run(["git", "mv", "--", old_key, new_key], cwd=kb_root)
+
+
+def repo_prefix(kb_root: Path) -> str:
+    """The KB's folder within its git repository, `""` or ending in `/`."""
+    if shutil.which("git") is None:
+        return ""
+    where = process.run(["git", "rev-parse", "--show-prefix"], cwd=kb_root, check=False)
+    return where.stdout.decode("utf-8", "surrogateescape").strip() if where.ok else ""

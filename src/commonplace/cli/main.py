@@ -95,6 +95,16 @@ COMMANDS: dict[str, CommandSpec] = {
             "Move a note and its whole review history to a new path.",
         ),
         CommandSpec(
+            "warn-selector",
+            "commonplace.cli.warn_selector",
+            "List the current accepted warn and fail reviews and their findings.",
+        ),
+        CommandSpec(
+            "review-report",
+            "commonplace.cli.review_report",
+            "Report the review store as HTML, Markdown, JSON, SARIF or JUnit XML.",
+        ),
+        CommandSpec(
             "review-store",
             "commonplace.cli.review_store",
             "Check the review store's integrity, migrate it, or count what it holds.",
@@ -184,6 +194,14 @@ def repair_codex_model_partitions() -> NoReturn:
 
 def relocate_note() -> NoReturn:
     _entry("relocate-note")
+
+
+def warn_selector() -> NoReturn:
+    _entry("warn-selector")
+
+
+def review_report() -> NoReturn:
+    _entry("review-report")
 
 
 def review_store() -> NoReturn:

@@ -1,0 +1,44 @@
+"""commonplace-review-report --format html|markdown|json|sarif|junit [--model M]
+[--note PATH...] [--out F]"""
+
+from __future__ import annotations
+
+import argparse
+
+from commonplace.cli import app
+from commonplace.review.reports import FORMATS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    app.add_model(parser, required=False)
+    parser.add_argument(
+        "--note",
+        nargs="+",
+        dest="notes",
+        metavar="PATH",
+        default=[],
+        help="notes or folders to report on (markdown: exactly one note)",
+    )
+    parser.add_argument("--out", metavar="FILE", help="write the report here (default: stdout)")
+    app.add_db(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from commonplace.review.artifacts import write_text
+    from commonplace.review.reports import render_report
+
+    ws = app.workspace(args)
+    text = render_report(
+        ws, format=args.format, model=args.model, effort=args.effort, note_refs=tuple(args.notes)
+    )
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(args.out)
+    write_text(out if out.is_absolute() else ws.cwd / out, text)
+    print(f"wrote {args.format} report to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,53 @@
+"""Reports of the review store: the data they share, and one module per format."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from commonplace.workspace import Workspace
+
+FORMATS = ("html", "markdown", "json", "sarif", "junit")
+
+
+def render_report(
+    ws: Workspace,
+    *,
+    format: str,
+    model: str | None = None,
+    effort: str | None = None,
+    note_refs: tuple[str, ...] = (),
+) -> str:
+    """The report in one format, as text. Markdown covers one note (the one
+    of `note_refs`); the others every reviewable note, or those named."""
+    import json
+
+    from commonplace.errors import UsageError
+    from commonplace.review.reports.data import gather
+
+    if format == "markdown" and len(note_refs) != 1:
+        raise UsageError("--format markdown reports one note: give --note PATH")
+    data = gather(ws, model=model, effort=effort, note_refs=note_refs)
+    if format == "html":
+        from commonplace.review.reports.html import render_html
+
+        return render_html(data)
+    if format == "markdown":
+        from commonplace.review.reports.markdown import render_markdown
+
+        return render_markdown(data, data.notes[0])
+    if format == "json":
+        from commonplace.review.reports.summary import summary
+
+        return json.dumps(summary(data), indent=2) + "\n"
+    if format == "sarif":
+        from commonplace.git import repo_prefix
+        from commonplace.review.reports.sarif import render_sarif
+
+        log = render_sarif(data, data.note_texts(ws), repo_prefix(ws.config.kb_root))
+        return json.dumps(log, indent=2) + "\n"
+    if format == "junit":
+        from commonplace.review.reports.junit import render_junit
+
+        return render_junit(data)
+    raise UsageError(f"unknown format {format!r} (choose from: {', '.join(FORMATS)})")
