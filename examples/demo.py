@@ -6,7 +6,8 @@ selector what is stale, reviews every stale pair with `commonplace-review-sweep`
 through the KB's `stand-in` command runner (a STAND-IN REVIEWER: a few
 deterministic lines, not an LLM), shows that nothing is stale any more, edits
 a note to show staleness with its diff, reviews just that again, and reports
-what the store holds. Every step is a real command, printed first.
+what the store holds: its counts, the fix queue and an HTML report. Every
+step is a real command, printed first.
 """
 
 from __future__ import annotations
@@ -98,6 +99,21 @@ def main() -> None:
         print("\n== 6. What the store holds, and its invariants")
         sh("commonplace-review-store", "stats", cwd=kb)
         sh("commonplace-review-store", "check", cwd=kb)
+
+        print("\n== 7. The fix queue (warn and fail reviews), and an HTML report")
+        sh("commonplace-warn-selector", "--model", MODEL, cwd=kb)
+        report = Path(tempfile.gettempdir()) / "commonplace-demo-report.html"
+        sh(
+            "commonplace-review-report",
+            "--format",
+            "html",
+            "--model",
+            MODEL,
+            "--out",
+            str(report),
+            cwd=kb,
+        )
+        print(f"Open {report} in a browser: notes by gates, click a cell for its review.")
         print(
             "\nDemo finished: every review above came from the stand-in reviewer. For real"
             " reviews, name a real runner: --runner claude-code or --runner codex (see README)."

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sqlite3
 import subprocess
@@ -24,9 +25,15 @@ EXECUTOR = "stand-in-orchestrator"  # the label examples/orchestrate.py records
 
 
 def run_example(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """An example script under this interpreter, as scripts/demo.sh runs the demo."""
+    """An example script under this interpreter, as scripts/demo.sh runs the demo;
+    its temporary files go under `cwd`."""
     return subprocess.run(
-        [sys.executable, str(script), *args], cwd=cwd, capture_output=True, text=True, check=False
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TMPDIR": str(cwd)},
     )
 
 
@@ -136,8 +143,14 @@ def test_demo_runs_and_shows_what_it_claims(tmp_path: Path) -> None:
     edited = [p for p in fresh if p["note_path"] == shown["note_path"]]
     again = int(re.search(r"(\d+) run\(s\) completed, 0 failed", step5).group(1))
     assert again == len({p["gate_id"].split("/")[0] for p in edited})  # one batch per lens
-    step6 = out.split("== 6.", 1)[1]
+    step6 = out.split("== 6.", 1)[1].split("== 7.", 1)[0]
     assert f"runs: completed {runs + again}\n" in step6
     assert f"acceptance_events: full-review {len(fresh) + len(edited)}\n" in step6
     assert "ok: 0 violation(s), 0 run(s) running" in step6
+    step7 = out.split("== 7.", 1)[1]
+    assert re.search(r"\d+ review\(s\) to act on", step7), step7
+    report = re.search(r"Open (\S+) in a browser", step7)
+    assert report is not None, step7
+    assert Path(report.group(1)).parent == tmp_path
+    assert "<html" in Path(report.group(1)).read_text(encoding="utf-8")
     assert "Demo finished" in out

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from commonplace.workspace import Workspace
 
 FRESH = "fresh"
-NEVER = "never-reviewed"
+NEVER = "never-reviewed"  # the decision of a pair no review was ever accepted for
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,11 @@ class Cell:
     gate_id: str
     state: str
     """`fresh`, or why the pair is stale (the selector's reasons)."""
+
+    @property
+    def is_stale(self) -> bool:
+        return self.state != FRESH
+
     review: CurrentReview | None
     """The review the current acceptance rests on; None when never reviewed."""
 
@@ -86,7 +91,6 @@ def gather(
     from commonplace.kb.notes import note_facts
     from commonplace.review.lifecycle import utc_now
     from commonplace.review.selector import (
-        accepted_versions,
         scope_gates,
         scope_notes,
         select_stale,
@@ -101,7 +105,6 @@ def gather(
         for entry in select_stale(ws.store, git, notes=notes, gates=gates, model_id=model_id)
         for gate in entry.gates
     }
-    accepted = accepted_versions(ws.store, model_id)
     reviews = {(r.note_path, r.gate_id): r for r in current_reviews(ws.store, model_id=model_id)}
     cells = []
     by_id = sorted(gates, key=lambda g: g.id)
@@ -111,7 +114,7 @@ def gather(
             if not gate.applies_to(facts):
                 continue
             key = (note.key, gate.id)
-            state = stale.get(key, FRESH if gate.id in accepted.get(note.key, {}) else NEVER)
+            state = stale.get(key, FRESH)  # the selector lists every pair not fresh
             cells.append(Cell(note.key, gate.id, state, reviews.get(key)))
     return ReportData(
         model_id=model_id,
