@@ -10,7 +10,7 @@ from commonplace.review.reports import FORMATS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--format", choices=FORMATS, help="html, markdown, json, sarif or junit")
     app.add_model(parser, required=False)
     parser.add_argument(
         "--note",
@@ -22,23 +22,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", metavar="FILE", help="write the report here (default: stdout)")
     app.add_db(parser)
+    app.add_json(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from commonplace.errors import UsageError
     from commonplace.review.artifacts import write_text
     from commonplace.review.reports import render_report
 
+    if args.json and args.format not in (None, "json"):
+        raise UsageError(f"--json is --format json; it cannot go with --format {args.format}")
+    report_format = "json" if args.json else args.format
+    if report_format is None:
+        raise UsageError("name a --format (html, markdown, json, sarif or junit)")
     ws = app.workspace(args)
     text = render_report(
-        ws, format=args.format, model=args.model, effort=args.effort, note_refs=tuple(args.notes)
+        ws, format=report_format, model=args.model, effort=args.effort, note_refs=tuple(args.notes)
     )
     if args.out is None:
         sys.stdout.write(text)
         return 0
     out = Path(args.out)
     write_text(out if out.is_absolute() else ws.cwd / out, text)
-    print(f"wrote {args.format} report to {args.out}", file=sys.stderr)
+    print(f"wrote {report_format} report to {args.out}", file=sys.stderr)
     return 0

@@ -33,8 +33,11 @@ def render_report(
 
         return render_html(data)
     if format == "markdown":
+        from commonplace.errors import UserError
         from commonplace.review.reports.markdown import render_markdown
 
+        if len(data.notes) != 1:
+            raise UserError(f"{note_refs[0]} names {len(data.notes)} notes; markdown reports one")
         return render_markdown(data, data.notes[0])
     if format == "json":
         from commonplace.review.reports.summary import summary

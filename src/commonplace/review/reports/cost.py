@@ -2,9 +2,12 @@
 summed over batches, so that nothing counts twice.
 
 Telemetry is read from `review_batches` only (each run carries a copy of its
-batch's). A batch's tokens and cost go whole to its partition, its runner and
-its day; across gates they are shared out in proportion to the batch's pairs
-of each gate, so the gates' shares add up to the total.
+batch's). Vendors count differently; here `input` is the input that was not
+read from a cache (OpenAI's input includes its cached part, which is taken
+out), and `reasoning` is the part of `output` spent reasoning. A batch's
+tokens and cost go whole to its partition, its runner and its day; across
+gates they are shared out in proportion to the batch's pairs of each gate, so
+the gates' shares add up to the total.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ class CostLine:
 
     @property
     def total_tokens(self) -> float:
-        return sum(self.tokens.values())
+        """Input, output and cache tokens; reasoning is part of output."""
+        return sum(v for k, v in self.tokens.items() if k != "reasoning")
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,9 @@ def _usage(telemetry_json: str) -> tuple[dict[str, float], float | None]:
         return {}, None
     raw = telemetry.get("tokens") if isinstance(telemetry.get("tokens"), dict) else {}
     tokens = {k: float(v) for k in TOKEN_KINDS if _number(v := raw.get(k))}
+    if telemetry.get("input_includes_cache_read") and "input" in tokens:
+        # OpenAI counts cached input inside input; here input is what was not cached
+        tokens["input"] = max(0.0, tokens["input"] - tokens.get("cache_read", 0.0))
     cost = telemetry.get("cost_usd")
     return tokens, float(cost) if _number(cost) else None
 

@@ -5,11 +5,14 @@ findings on system-out); staleness is a property too."""
 
 from __future__ import annotations
 
+import re
 from xml.etree import ElementTree as ET
 
 from commonplace.review.reports.data import Cell, ReportData
 
 _PROBLEMS = {"fail": "failure", "error": "error", "unknown": "error"}
+# Characters XML 1.0 cannot carry (a review may hold a terminal's escape codes).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def render_junit(data: ReportData) -> str:
@@ -25,7 +28,16 @@ def render_junit(data: ReportData) -> str:
         _count(suite, cells)
     _count(suites, reviewed)
     ET.indent(suites)
+    for element in suites.iter():
+        if element.text:
+            element.text = _xml(element.text)
+        for name, value in element.attrib.items():
+            element.set(name, _xml(value))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, "unicode") + "\n"
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
 
 
 def _case(suite: ET.Element, cell: Cell, model_id: str) -> None:

@@ -4,6 +4,7 @@ rendered from the store: a table of its gates, then each review whole."""
 from __future__ import annotations
 
 from commonplace.errors import UserError
+from commonplace.markdown import track_fence
 from commonplace.review.reports.data import FRESH, ReportData
 
 
@@ -34,6 +35,16 @@ def render_markdown(data: ReportData, note_path: str) -> str:
             f"Review {review.gate_review_id} of run {review.review_run_id},"
             f" {review.reviewed_at} ({review.acceptance_kind}{stale}).",
             "",
-            review.rationale_markdown.rstrip(),
+            _demoted(review.rationale_markdown.rstrip()),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _demoted(text: str) -> str:
+    """A review's own headings two levels down, below the gate's `##`."""
+    out, fence = [], ""
+    for line in text.split("\n"):
+        after = track_fence(fence, line)
+        out.append("##" + line if not fence and not after and line.startswith("#") else line)
+        fence = after
+    return "\n".join(out)

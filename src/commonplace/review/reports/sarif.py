@@ -19,7 +19,10 @@ from commonplace.review.reports.data import Cell, ReportData
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 FINGERPRINT = "commonplaceFinding/v1"
 _LEVELS = {"warn": "warning", "fail": "error"}
-_QUOTED = re.compile(r'"([^"\n]{4,})"|“([^”\n]{4,})”|`([^`\n]{4,})`')
+# Quotes pair left to right, short ones included, so that a short quotation
+# never lends its closing mark to the next one; only the longer ones are looked up.
+_QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|`([^`\n]+)`')
+_SHORTEST_QUOTE = 4
 
 
 def render_sarif(
@@ -109,6 +112,8 @@ def _line_of(text: str, note_text: str | None) -> int | None:
         return None
     for match in _QUOTED.finditer(text):
         quoted = next(g for g in match.groups() if g is not None).strip()
+        if len(quoted) < _SHORTEST_QUOTE:
+            continue
         at = note_text.find(quoted)
         if at >= 0:
             return note_text.count("\n", 0, at) + 1
