@@ -144,10 +144,15 @@ def test_example_report_has_a_cell_per_applicable_pair(example: Example) -> None
     labels = [a["aria-label"] for t, a in page.elements if t == "a" and "aria-label" in a]
     assert f"{NEW_NOTE}, {TAGS}: never reviewed, gate-dirty" in labels
     assert f"{SEEDS}, {ABBREV}: pass, gate-changed" in labels
-    # every pair's review is in the page, each cell linking to it
+    # every review is in the page, each cell linking to it; pairs never reviewed
+    # link to one entry per gate
     articles = {a["id"] for t, a in page.elements if t == "article"}
-    hrefs = {a["href"] for t, a in page.elements if t == "a" and "aria-label" in a}
-    assert hrefs == {f"#p-{i}" for i in range(len(data.cells))}
+    hrefs = [a["href"] for t, a in page.elements if t == "a" and "aria-label" in a]
+    gate_index = {g.gate_id: i for i, g in enumerate(data.gates)}
+    assert hrefs == [
+        f"#p-{i}" if c.review is not None else f"#g-{gate_index[c.gate_id]}"
+        for i, c in enumerate(data.cells)
+    ]
     assert articles == {h[1:] for h in hrefs}
 
 
@@ -236,7 +241,7 @@ def test_never_reviewed_and_unusual_decisions() -> None:
         Cell("n.md", "l/c", "some-new-reason", review("n.md", "l/c", "unknown")),
     )
     html = render_html(synthetic(cells))
-    assert "No review of this pair has been accepted in this partition." in html
+    assert "No review of a note against this gate has been accepted in this partition." in html
     assert [c["data-decision"] for c in Parsed(html).cells()] == [
         "never-reviewed",
         "error",

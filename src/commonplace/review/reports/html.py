@@ -152,6 +152,7 @@ def _matrix(data: ReportData) -> str:
         lenses.setdefault(gate.lens, []).append(gate.gate_id)
         titles[gate.gate_id] = gate.gate_id + (f": {gate.description}" if gate.description else "")
     index = {(c.note_path, c.gate_id): i for i, c in enumerate(data.cells)}
+    gate_index = {g.gate_id: i for i, g in enumerate(data.gates)}
     head = "".join(
         f'<th scope="colgroup" colspan="{len(ids)}" data-lens-head="{_e(lens)}">{_e(lens)}</th>'
         for lens, ids in lenses.items()
@@ -174,7 +175,7 @@ def _matrix(data: ReportData) -> str:
                         f'<td class="na" data-gate="{_e(gate)}" data-lens="{_e(lens)}"></td>'
                     )
                 else:
-                    tds.append(_cell(data.cells[i], i))
+                    tds.append(_cell(data.cells[i], i, gate_index[gate]))
         rows.append(
             f'<tr data-note="{_e(note)}"><th scope="row" title="{_e(note)}">'
             + (f'<span class="dir">{_e(folder)}/</span>' if folder else "")
@@ -194,66 +195,85 @@ def _matrix(data: ReportData) -> str:
     )
 
 
-def _cell(cell: Cell, i: int) -> str:
+def _cell(cell: Cell, i: int, gate_index: int) -> str:
     decision, state = cell.decision, cell.state
     symbol = DECISIONS.get(decision, ("?", ""))[0]
     mark = STATES.get(state, ("?", ""))[0]
     stale = "" if state == FRESH else " stale"
-    label = (
-        f"{cell.note_path}, {cell.gate_id}: {DECISIONS.get(decision, ('', decision))[1]}, {state}"
-    )
+    words = f"{DECISIONS.get(decision, ('', decision))[1]}, {state}"
+    target = f"p-{i}" if cell.review is not None else f"g-{gate_index}"
     return (
         f'<td class="c d-{_e(decision)}{stale}" data-note="{_e(cell.note_path)}"'
         f' data-gate="{_e(cell.gate_id)}" data-lens="{_e(cell.lens)}"'
         f' data-decision="{_e(decision)}" data-state="{_e(state)}">'
-        f'<a href="#p-{i}" aria-label="{_e(label)}" title="{_e(label)}">{symbol}'
+        f'<a href="#{target}" aria-label="{_e(cell.note_path)}, {_e(cell.gate_id)}: {_e(words)}"'
+        f' title="{_e(cell.gate_id)}: {_e(words)}">{symbol}'
         + (f'<span class="m" aria-hidden="true">{mark}</span>' if mark else "")
         + "</a></td>"
     )
 
 
 def _pairs(data: ReportData) -> str:
-    """Every pair's review, in the DOM for the dialog and for readers without script."""
+    """Every review, in the DOM for the dialog and for readers without script;
+    pairs never reviewed share one short entry per gate, so that a large KB
+    with little reviewed yet does not make a large page."""
     descriptions = {g.gate_id: g.description for g in data.gates}
     articles = "".join(
-        _pair(c, i, descriptions.get(c.gate_id, "")) for i, c in enumerate(data.cells)
+        _pair(c, i, descriptions.get(c.gate_id, ""))
+        for i, c in enumerate(data.cells)
+        if c.review is not None
     )
+    unreviewed = {c.gate_id for c in data.cells if c.review is None}
+    articles += "".join(
+        _unreviewed(g.gate_id, i, g.description)
+        for i, g in enumerate(data.gates)
+        if g.gate_id in unreviewed
+    )
+    reviewed = sum(1 for c in data.cells if c.review is not None)
     return (
-        f'<details class="panel" id="pairs" open><summary>Every pair&#x2019;s review'
-        f" ({len(data.cells)})</summary>{articles}</details>"
+        f'<details class="panel" id="pairs" open><summary>Every review'
+        f" ({reviewed} of {len(data.cells)} pairs)</summary>{articles}</details>"
+    )
+
+
+def _unreviewed(gate_id: str, i: int, description: str) -> str:
+    checks = f'<dl class="facts"><dt>Gate checks</dt><dd>{_e(description)}</dd></dl>'
+    return (
+        f'<article class="pair" id="g-{i}" data-gate="{_e(gate_id)}">'
+        f"<h3>{_decision_chip(NEVER)} <code>{_path(gate_id)}</code></h3>"
+        f"{checks if description else ''}"
+        "<p>No review of a note against this gate has been accepted in this partition.</p>"
+        "</article>"
     )
 
 
 def _pair(cell: Cell, i: int, description: str) -> str:
+    """A reviewed pair's entry: facts, findings, rationale."""
     review = cell.review
+    assert review is not None
     why = STATES.get(cell.state, ("", ""))[1]
-    facts: list[tuple[str, str]] = []
-    if review is not None:
-        sha = f"<code>{_e(review.reviewed_note_sha[:12])}</code>"
-        if review.current_note_sha != review.reviewed_note_sha:
-            sha += f", accepted for <code>{_e(review.current_note_sha[:12])}</code>"
-        facts += [
-            ("Partition", f"<code>{_e(review.model_id)}</code>"),
-            ("Reviewed", _time(review.reviewed_at)),
-            ("Acceptance", _e(review.acceptance_kind)),
-            ("Review", f"gate review #{review.gate_review_id}, run #{review.review_run_id}"),
-            ("Reviewed note", sha),
-        ]
+    sha = f"<code>{_e(review.reviewed_note_sha[:12])}</code>"
+    if review.current_note_sha != review.reviewed_note_sha:
+        sha += f", accepted for <code>{_e(review.current_note_sha[:12])}</code>"
+    facts = [
+        ("Partition", f"<code>{_e(review.model_id)}</code>"),
+        ("Reviewed", _time(review.reviewed_at)),
+        ("Acceptance", _e(review.acceptance_kind)),
+        ("Review", f"gate review #{review.gate_review_id}, run #{review.review_run_id}"),
+        ("Reviewed note", sha),
+    ]
     if description:
         facts.append(("Gate checks", _e(description)))
     body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
-    if review is None:
-        detail = "<p>No review of this pair has been accepted in this partition.</p>"
-    else:
-        findings = "".join(
-            f'<li><span class="sev">{_e(f.severity or "note")}</span> {_e(f.text)}</li>'
-            for f in review.findings
-        )
-        detail = (
-            "<h4>Findings</h4>"
-            + (f'<ul class="findings">{findings}</ul>' if findings else "<p>No findings.</p>")
-            + f'<h4>Rationale</h4><pre class="rationale">{_e(review.rationale_markdown)}</pre>'
-        )
+    findings = "".join(
+        f'<li><span class="sev">{_e(f.severity or "note")}</span> {_e(f.text)}</li>'
+        for f in review.findings
+    )
+    detail = (
+        "<h4>Findings</h4>"
+        + (f'<ul class="findings">{findings}</ul>' if findings else "<p>No findings.</p>")
+        + f'<h4>Rationale</h4><pre class="rationale">{_e(review.rationale_markdown)}</pre>'
+    )
     return (
         f'<article class="pair" id="p-{i}" data-note="{_e(cell.note_path)}"'
         f' data-gate="{_e(cell.gate_id)}"><h3>{_decision_chip(cell.decision)}'
