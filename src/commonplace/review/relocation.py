@@ -59,12 +59,11 @@ def relocate_note(
         problem = "it is ignored by git"
     if problem:
         raise UserError(f"cannot move the note to {new}: {problem}")
-    counts = _history(ws, old, new)
-    if dry_run or already_moved:
-        moved_by = "nothing" if dry_run else "already moved"
-        if dry_run:
-            return Relocation(old, new, moved_by, *counts, dry_run=True)
-        return _rekey(ws, old, new, moved_by, move=None)
+    counts = _history(ws, old, new)  # the refusals, before anything moves
+    if dry_run:
+        return Relocation(old, new, "nothing", *counts, dry_run=True)
+    if already_moved:
+        return _rekey(ws, old, new, "already moved", move=None)
     tracked = state.is_repo and git.is_tracked(root, old)
     return _rekey(ws, old, new, "git mv" if tracked else "rename", move=tracked)
 
