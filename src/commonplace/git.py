@@ -33,6 +33,8 @@ class GitState:
     head: str | None = None
     dirty: frozenset[str] = frozenset()
     ignored: frozenset[str] = frozenset()
+    prefix: str = ""
+    """The KB's folder within its repository, `""` or ending in `/`."""
 
     @cached_property
     def _ignored_dirs(self) -> tuple[str, ...]:
@@ -119,7 +121,9 @@ def _parse_status(raw: bytes, prefix: str) -> GitState:
             _add(dirty, record[2:], prefix)
         elif kind == "!":
             _add(ignored, record[2:], prefix)
-    return GitState(is_repo=True, head=head, dirty=frozenset(dirty), ignored=frozenset(ignored))
+    return GitState(
+        is_repo=True, head=head, dirty=frozenset(dirty), ignored=frozenset(ignored), prefix=prefix
+    )
 
 
 def _add(into: set[str], path: str, prefix: str) -> None:
@@ -148,11 +152,3 @@ def would_ignore(kb_root: Path, key: str) -> bool:
 def move(kb_root: Path, old_key: str, new_key: str) -> None:
     """`git mv`: the file and its index entry."""
     process.run(["git", "mv", "--", old_key, new_key], cwd=kb_root)
-
-
-def repo_prefix(kb_root: Path) -> str:
-    """The KB's folder within its git repository, `""` or ending in `/`."""
-    if shutil.which("git") is None:
-        return ""
-    where = process.run(["git", "rev-parse", "--show-prefix"], cwd=kb_root, check=False)
-    return where.stdout.decode("utf-8", "surrogateescape").strip() if where.ok else ""

@@ -44,10 +44,9 @@ def render_report(
 
         return json.dumps(summary(data), indent=2) + "\n"
     if format == "sarif":
-        from commonplace.git import repo_prefix
         from commonplace.review.reports.sarif import render_sarif
 
-        log = render_sarif(data, data.note_texts(ws), repo_prefix(ws.config.kb_root))
+        log = render_sarif(data)
         return json.dumps(log, indent=2) + "\n"
     if format == "junit":
         from commonplace.review.reports.junit import render_junit

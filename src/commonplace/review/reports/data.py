@@ -9,10 +9,12 @@ the selector's, so a report and `review-target-selector` never disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from commonplace.errors import UserError
+from commonplace.kb.files import KbFile
 from commonplace.review.current import CurrentReview, current_reviews
 from commonplace.review.reports.cost import CostSummary, cost_summary
 from commonplace.review.store import Store
@@ -71,12 +73,10 @@ class ReportData:
     partitions: tuple[str, ...]
     """Every partition with a current acceptance, for reference."""
     cost: CostSummary
-
-    def note_texts(self, ws: Workspace) -> dict[str, str]:
-        """The current text of each note (for locating quoted findings)."""
-        from commonplace.kb.files import read_file
-
-        return {n: read_file(ws.config.kb_root, n).text for n in self.notes}
+    note_files: Mapping[str, KbFile] = field(default_factory=dict, repr=False)
+    """The notes as read for the report, for locating quoted findings."""
+    repo_prefix: str = ""
+    """The KB's folder within its git repository (for repository-relative paths)."""
 
 
 def gather(
@@ -125,6 +125,8 @@ def gather(
         cells=tuple(cells),
         partitions=_partitions(ws.store),
         cost=cost_summary(ws.store),
+        note_files={n.key: n for n in notes},
+        repo_prefix=git.prefix,
     )
 
 

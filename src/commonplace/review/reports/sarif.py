@@ -25,11 +25,8 @@ _QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|`([^`\n]+)`')
 _SHORTEST_QUOTE = 4
 
 
-def render_sarif(
-    data: ReportData, note_texts: dict[str, str], uri_prefix: str = ""
-) -> dict[str, Any]:
-    """The SARIF log; `uri_prefix` is the KB's folder within the repository
-    (so that locations resolve against the repository root)."""
+def render_sarif(data: ReportData) -> dict[str, Any]:
+    """The SARIF log; locations are relative to the repository root."""
     gate_index = {g.gate_id: i for i, g in enumerate(data.gates)}
     results = []
     for cell in data.cells:
@@ -39,11 +36,10 @@ def render_sarif(
         findings = [(f.severity, f.text) for f in review.findings if f.severity in _LEVELS]
         if not findings:
             findings = [(review.decision, _summary(review.rationale_markdown, cell))]
+        note = data.note_files.get(cell.note_path)
         for severity, text in findings:
             results.append(
-                _result(
-                    cell, severity, text, gate_index, note_texts.get(cell.note_path), uri_prefix
-                )
+                _result(cell, severity, text, gate_index, note and note.text, data.repo_prefix)
             )
     return {
         "$schema": SARIF_SCHEMA,
