@@ -165,6 +165,7 @@ def ack_trivial_note_changes(
         scope_gates,
         scope_notes,
         select_stale,
+        snapshot_texts,
     )
 
     partition = ws.partition(model, effort)
@@ -181,7 +182,7 @@ def ack_trivial_note_changes(
     )
     accepted = accepted_versions(ws.store, partition.model_id)
     wanted = {accepted[n.note_path][g.gate_id][0] for n in stale for g in n.gates}
-    before = _snapshots(ws.store, wanted)
+    before = snapshot_texts(ws.store, wanted)
     checked = []
     for entry in stale:
         note = notes[entry.note_path]
@@ -212,17 +213,3 @@ def ack_trivial_note_changes(
             for note_path, chosen in trivial.items():
                 acked += _append_acks(conn, git, notes[note_path], chosen, partition.model_id, now)
     return TrivialAckReport(partition.model_id, dry_run, tuple(checked), tuple(acked))
-
-
-def _snapshots(store: Store, shas: set[str]) -> dict[str, str]:
-    import json
-
-    if not shas:
-        return {}
-    with store.read() as conn:
-        return dict(
-            conn.execute(
-                "SELECT sha, text FROM snapshots WHERE sha IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted(shas)),),
-            ).fetchall()
-        )

@@ -152,16 +152,7 @@ def _diffs(
     store: Store, notes: dict[str, KbFile], wanted: dict[tuple[str, str], None]
 ) -> dict[tuple[str, str], str | None]:
     """A unified diff from each accepted snapshot to the current text, once per note."""
-    import json
-
-    shas = sorted({sha for _, sha in wanted})
-    with store.read() as conn:
-        texts = dict(
-            conn.execute(
-                "SELECT sha, text FROM snapshots WHERE sha IN (SELECT value FROM json_each(?))",
-                (json.dumps(shas),),
-            ).fetchall()
-        )
+    texts = snapshot_texts(store, {sha for _, sha in wanted})
     out: dict[tuple[str, str], str | None] = {}
     for note_path, sha in wanted:
         before = texts.get(sha)
@@ -180,6 +171,21 @@ def _diffs(
             or None
         )
     return out
+
+
+def snapshot_texts(store: Store, shas: Collection[str]) -> dict[str, str]:
+    """The stored texts of these snapshots (those the store has), in one query."""
+    import json
+
+    if not shas:
+        return {}
+    with store.read() as conn:
+        return dict(
+            conn.execute(
+                "SELECT sha, text FROM snapshots WHERE sha IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(shas)),),
+            ).fetchall()
+        )
 
 
 class Selection(NamedTuple):
