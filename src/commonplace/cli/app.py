@@ -38,7 +38,7 @@ class CommandSpec:
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {shown(message, backslashes=False)}", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -95,12 +95,12 @@ def emit(args: argparse.Namespace, payload: Any, text: str | Callable[[], str]) 
 def error(message: str) -> None:
     """An `error: ...` line on stderr, for outcomes that are failures but not
     exceptions (a run that ended failed)."""
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {shown(message, backslashes=False)}", file=sys.stderr)
 
 
 def warn(messages: Sequence[str]) -> None:
     for message in messages:
-        print(f"warning: {message}", file=sys.stderr)
+        print(f"warning: {shown(message, backslashes=False)}", file=sys.stderr)
 
 
 def read_input_bytes(path: str | None, *, kb_root: Path | None = None) -> bytes:
@@ -164,31 +164,100 @@ def emit_outcome(args: argparse.Namespace, outcome: Any) -> int:
     return 0
 
 
+# The largest id SQLite stores (a signed 64-bit integer).
+MAX_ID = 2**63 - 1
+# Longer than any run can last; far enough from datetime's limits that `now -
+# duration` never overflows.
+MAX_DURATION_DAYS = 36_500
+
+
 def duration(value: str) -> timedelta:
-    """`0s`, `90m`, `2h`, `1d` (a bare number is seconds)."""
+    """`0s`, `90m`, `2h`, `1d` (a bare number is seconds), at most 100 years."""
     import re
     from datetime import timedelta
 
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", value)
+    # ASCII digits only: `\d` would also take Arabic-Indic or full-width digits.
+    match = re.fullmatch(r"\s*([0-9]{1,15}(?:\.[0-9]{1,9})?)\s*(s|m|h|d)?\s*", value, re.ASCII)
     if match is None:
-        raise argparse.ArgumentTypeError(f"not a duration (try 0s, 90m, 2h, 1d): {value}")
-    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2) or "s"]
-    return timedelta(**{unit: float(match.group(1))})
+        raise argparse.ArgumentTypeError(f"not a duration (try 0s, 90m, 2h, 1d): {value[:40]!r}")
+    seconds = (
+        float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2) or "s"]
+    )
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise argparse.ArgumentTypeError(
+            f"duration out of range (at most {MAX_DURATION_DAYS}d): {value[:40]!r}"
+        )
+    return timedelta(seconds=seconds)
 
 
 def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, not {value!r}")
+    """A whole number from 1 to the largest id SQLite stores, ASCII digits only."""
+    import re
+
+    text = value.strip()
+    if re.fullmatch(r"[0-9]{1,19}", text, re.ASCII) and 0 < int(text) <= MAX_ID:
+        return int(text)
+    raise argparse.ArgumentTypeError(
+        f"expected a whole number from 1 to {MAX_ID}, not {value[:40]!r}"
+    )
+
+
+def amount_usd(value: str) -> float:
+    """A finite amount of US dollars greater than zero."""
+    import math
+
+    number = plain_number(value)
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected an amount of dollars greater than 0, not {value[:40]!r}"
+        )
     return number
+
+
+def plain_number(value: str) -> float | None:
+    """A decimal number in ASCII (`1.5`, `2`, `.5`); None for anything else,
+    `nan`, `inf`, `1e3` and non-ASCII digits included."""
+    import re
+
+    text = value.strip()
+    if not re.fullmatch(r"[0-9]{1,15}(\.[0-9]{0,15})?|\.[0-9]{1,15}", text, re.ASCII):
+        return None
+    return float(text)
+
+
+def shown(text: str, *, backslashes: bool = True) -> str:
+    """`text` safe to print on one line: control characters (newlines, escape
+    sequences) and, for names, backslashes are written as backslash escapes,
+    so that a crafted file name cannot forge or erase lines of output."""
+    if text.isprintable() and not (backslashes and "\\" in text):
+        return text
+    return "".join(
+        ("\\\\" if backslashes else ch)
+        if ch == "\\"
+        else ch
+        if ch.isprintable()
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
+def reconfigure_streams() -> None:
+    """Characters the output encoding cannot show (a note name under
+    `LC_ALL=C`) are written as backslash escapes instead of stopping the
+    command half-way through its output."""
+    from contextlib import suppress
+
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with suppress(ValueError, OSError):  # a closed or detached stream
+                reconfigure(errors="backslashreplace")
 
 
 def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     import importlib
 
+    reconfigure_streams()
     module = importlib.import_module(spec.module)
     parser = Parser(prog=prog or f"commonplace-{spec.name}", description=spec.help)
     module.add_arguments(parser)

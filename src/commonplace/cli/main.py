@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from commonplace.cli.app import CommandSpec, run
+from commonplace.cli.app import CommandSpec, reconfigure_streams, run
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ def _entry(name: str) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """`commonplace <command> ...`: the same commands without the prefix."""
+    reconfigure_streams()
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
         print("usage: commonplace <command> [options]\n\ncommands:")

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-cost-usd",
-        type=float,
+        type=app.amount_usd,
         metavar="USD",
         help="stop launching once the reported cost reaches this",
     )

@@ -196,10 +196,10 @@ def progress_wanted() -> bool:
 
 
 def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {value!r}")
+    number = app.plain_number(value)
+    # Finite and below ten years: `inf`, `nan` and `1e999` are mistakes, not "no limit".
+    if number is None or not 0 < number <= 10 * 365 * 86400:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of seconds (at most ten years), not {value[:40]!r}"
+        )
     return number
