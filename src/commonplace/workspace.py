@@ -7,7 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from commonplace.config import Config, load_config
+from commonplace.config import STORE_ENV, Config, load_config
+from commonplace.errors import UserError
 from commonplace.review.partitions import Partition, resolve_partition
 from commonplace.review.store import Store
 
@@ -34,8 +35,19 @@ class Workspace:
 
 
 def open_workspace(
-    *, db: str | os.PathLike[str] | None = None, cwd: Path | None = None
+    *,
+    db: str | os.PathLike[str] | None = None,
+    cwd: Path | None = None,
+    existing_store: bool = False,
 ) -> Workspace:
+    """With `existing_store` (commands that only read the store), a store
+    named by `--db` or the environment must exist: a mistyped path would
+    otherwise read as an empty store and report everything unreviewed."""
     here = (cwd or Path.cwd()).absolute()
     config = load_config(here)
-    return Workspace(config=config, store=Store(config.store_path(db)), cwd=here)
+    path = config.store_path(db)
+    if existing_store and not path.exists():
+        named = "--db" if db else STORE_ENV if os.environ.get(STORE_ENV, "").strip() else None
+        if named is not None:
+            raise UserError(f"no review store at {path} (named by {named}); check the path")
+    return Workspace(config=config, store=Store(path), cwd=here)

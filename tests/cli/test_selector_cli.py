@@ -260,10 +260,11 @@ def test_db_option_and_environment_choose_the_store(
     assert finalize(cli, kb, run_id).code == 0
     assert not store_of(kb).exists()
     assert _select_json(cli, kb, "frontmatter", "--note", PLAIN_NOTE) == []
-    # --db wins over the environment; an empty store there sees everything missing.
+    # --db wins over the environment; one naming no file is refused, not read as empty.
     other = tmp_path / "other.sqlite"
     missing = _select(cli, kb, "frontmatter", "--note", PLAIN_NOTE, "--db", str(other), "--json")
-    assert len(missing.json()) == 2
+    assert_refused(missing, 1, mentions=str(other))
+    assert not other.exists()
     monkeypatch.delenv("COMMONPLACE_REVIEW_DB")
     assert len(_select_json(cli, kb, "frontmatter", "--note", PLAIN_NOTE)) == 2
     assert _select_json(cli, kb, "frontmatter", "--note", PLAIN_NOTE, "--db", str(db)) == []

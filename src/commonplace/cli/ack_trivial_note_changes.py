@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from commonplace.review.ack import ack_trivial_note_changes
 
     report = ack_trivial_note_changes(
-        app.workspace(args),
+        app.workspace(args, reads_only=True),
         gate_refs=args.gates,
         model=args.model,
         effort=args.effort,

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.lifecycle import reap_stale_runs
 
-    ws = app.workspace(args)
+    ws = app.workspace(args, reads_only=True)
     reaped = reap_stale_runs(ws.store, older_than=args.older_than, dry_run=args.dry_run)
     verb = "would reap" if args.dry_run else "reaped"
     app.emit(

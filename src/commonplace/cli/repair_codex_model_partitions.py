@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from commonplace.review.repair import REPAIRABLE_RUNNERS, repair_model_partitions
     from commonplace.review.runners import get_runner
 
-    ws = app.workspace(args)
+    ws = app.workspace(args, reads_only=True)
     names = REPAIRABLE_RUNNERS if args.runner == "all" else (args.runner,)
     report = repair_model_partitions(
         ws.store,

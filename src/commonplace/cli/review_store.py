@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review import storecheck
 
-    ws = app.workspace(args)
+    ws = app.workspace(args, reads_only=args.action != "migrate")
     if args.action == "migrate":
         before, after = ws.store.migrate()
         app.emit(

@@ -1,4 +1,4 @@
-"""commonplace-review-target-selector [GATES...|--all-gates] --model M [--note ...|--current]"""
+"""commonplace-review-target-selector [GATES...|--all-gates] [--model M] [--note ...|--current]"""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--all-gates", action="store_true", help="every gate of every lens")
     app.add_note_scope(parser, "every reviewable note")
-    app.add_model(parser)
+    app.add_model(parser, required=False, default="model under [defaults]")
     parser.add_argument(
         "--reason",
         action="append",
@@ -40,11 +40,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.all_gates and args.gates:
         raise UsageError("name gates or lenses, or give --all-gates, not both")
+    ws = app.workspace(args, reads_only=True)
+    model, effort = app.model_and_effort(args, ws)
     selection = select_targets(
-        app.workspace(args),
+        ws,
         gate_refs=args.gates,
-        model=args.model,
-        effort=args.effort,
+        model=model,
+        effort=effort,
         note_refs=args.notes,
         current_only=args.current,
         reasons={StaleReason(r) for r in args.reason} if args.reason else None,
@@ -54,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
         _write_json(selection.stale)
     else:
         _write_text(selection)
+    if args.fail_on_stale and not selection.notes:
+        # Nothing checked is not "nothing stale": CI must not pass on an empty scope.
+        app.error("no notes in scope, so --fail-on-stale cannot pass")
+        return 1
     return 1 if args.fail_on_stale and selection.stale else 0
 
 

@@ -20,7 +20,10 @@ def run(args: argparse.Namespace) -> int:
     from commonplace.review.current import fix_queue
 
     entries = fix_queue(
-        app.workspace(args), note_refs=args.notes, model=args.model, effort=args.effort
+        app.workspace(args, reads_only=True),
+        note_refs=args.notes,
+        model=args.model,
+        effort=args.effort,
     )
     payload = [
         {

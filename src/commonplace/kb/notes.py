@@ -71,7 +71,22 @@ def scan_notes(config: Config, git: GitState) -> list[KbFile]:
             file = read_file(kb_root, key)
             if file.frontmatter_block is not None:
                 found[key] = file
+    if not found:
+        raise UserError(no_notes_message(config))
     return [found[k] for k in sorted(found)]
+
+
+def no_notes_message(config: Config) -> str:
+    """Why a scan found nothing: the scan roots, and which of them are missing.
+    An empty scan is a mistake (a wrong scan_roots, the wrong directory), never
+    a KB with nothing stale."""
+    missing = [r for r in config.scan_roots if not (config.kb_root / r).is_dir()]
+    where = ", ".join(config.scan_roots) or "(none)"
+    detail = f"; missing: {', '.join(missing)}" if missing else ""
+    return (
+        f"no reviewable notes under the scan roots of {config.kb_root}: {where}{detail}"
+        " (a note is a .md file with YAML frontmatter; set scan_roots in commonplace.toml)"
+    )
 
 
 def _walk(kb_root: Path, top: str) -> Iterator[str]:
