@@ -240,7 +240,7 @@ def test_selector_never_creates_a_store(cli, corpus_kb: Path, tmp_path: Path) ->
     assert not store_of(corpus_kb).exists()
     assert not (corpus_kb / "kb/reports").exists()
     elsewhere = tmp_path / "elsewhere" / "store.sqlite"
-    assert _select(cli, corpus_kb, "--db", str(elsewhere)).code == 0
+    assert_refused(_select(cli, corpus_kb, "--db", str(elsewhere)), 1, mentions="--db")
     assert not elsewhere.exists() and not elsewhere.parent.exists()
     assert _select(cli, corpus_kb, "--fail-on-stale").code == 1
     assert sorted(os.listdir(corpus_kb / "kb")) == ["instructions", "notes", "reference", "types"]
