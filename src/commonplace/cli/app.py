@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from commonplace.cli import note_scope
+
 # Start-up time matters for every command, so this module imports only what
 # parsing needs; everything else is imported where it is used.
 TYPE_CHECKING = False
@@ -39,11 +41,11 @@ class Parser(argparse.ArgumentParser):
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:
-        if not any(isinstance(a, _NotesAction) for a in self._actions):
+        if not any(isinstance(a, note_scope.NotesAction) for a in self._actions):
             return super().parse_args(args, namespace)
         argv = list(sys.argv[1:] if args is None else args)
         # Gates may then follow the notes, before or after other options.
-        return self.parse_intermixed_args(_split_note_values(self, argv), namespace)
+        return self.parse_intermixed_args(note_scope.split_note_values(self, argv), namespace)
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -71,28 +73,13 @@ def add_model(
     parser.add_argument("--effort", choices=EFFORTS, help="reasoning effort, part of the partition")
 
 
-class _NotesAction(argparse.Action):
-    """`--note` values, collected over repeated `--note` options."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        notes = list(getattr(namespace, self.dest, None) or [])
-        notes.extend(values if isinstance(values, list) else [values])
-        setattr(namespace, self.dest, notes)
-
-
 def add_note_scope(parser: argparse.ArgumentParser, default: str) -> None:
     """`--note PATH...` or `--current`; `default` says what neither means."""
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
         "--note",
         nargs="+",
-        action=_NotesAction,
+        action=note_scope.NotesAction,
         dest="notes",
         metavar="PATH",
         default=[],
@@ -101,82 +88,6 @@ def add_note_scope(parser: argparse.ArgumentParser, default: str) -> None:
         " so `--note a.md prose` reviews a.md against prose",
     )
     scope.add_argument("--current", action="store_true", help="only notes with status: current")
-
-
-def _split_note_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """`--note a.md b.md prose` as `--note a.md --note b.md prose`: every value
-    after the first that names a gate or lens of the KB and no file or folder
-    is left for the positional gate arguments instead of being taken as a note.
-    Only values that could never name a note move, so what worked before
-    means the same."""
-    out: list[str] = []
-    kb: tuple[Any, Path] | bool | None = False  # False: not looked up yet
-    index = 0
-    while index < len(argv):
-        token = argv[index]
-        index += 1
-        if token == "--":
-            out += [token, *argv[index:]]
-            break
-        if not _is_note_option(parser, token) or index == len(argv) or argv[index][:1] == "-":
-            out.append(token)  # argparse reports a --note without a value itself
-            continue
-        # `--note=VALUE` takes exactly that one value, whatever follows it.
-        out.append(f"--note={argv[index]}")
-        index += 1
-        while index < len(argv) and argv[index][:1] != "-":
-            if kb is False:
-                kb = _kb_for_gates()
-            if _is_gate_not_path(kb, argv[index]):
-                break
-            out.append(f"--note={argv[index]}")
-            index += 1
-    return out
-
-
-def _is_note_option(parser: argparse.ArgumentParser, token: str) -> bool:
-    """`--note`, or an abbreviation argparse would take for it."""
-    if token == "--note":
-        return True
-    if not parser.allow_abbrev or len(token) < 3 or not "--note".startswith(token):
-        return False
-    longs = [o for a in parser._actions for o in a.option_strings if o.startswith(token)]
-    return longs == ["--note"]
-
-
-def _kb_for_gates() -> tuple[Any, Path] | None:
-    """(config, working directory) of the KB around the working directory, or
-    None when there is none (the command reports that itself later)."""
-    from pathlib import Path
-
-    from commonplace.config import load_config
-    from commonplace.errors import UserError
-
-    try:
-        cwd = Path.cwd()
-        return load_config(cwd), cwd
-    except (UserError, OSError):
-        return None
-
-
-def _is_gate_not_path(kb: tuple[Any, Path] | bool | None, value: str) -> bool:
-    import os
-
-    from commonplace.kb.paths import canonical_ref
-
-    if not isinstance(kb, tuple) or value.endswith(".md"):
-        return False
-    config, cwd = kb
-    try:
-        if os.path.lexists(cwd / value) or os.path.lexists(config.kb_root / value):
-            return False
-        ref = canonical_ref(value)
-        if ref is None:
-            return False
-        gate = config.gates_path / ref
-        return gate.is_dir() or ("/" in ref and gate.with_name(gate.name + ".md").is_file())
-    except (OSError, ValueError):  # a name the file system refuses is no gate
-        return False
 
 
 def workspace(args: argparse.Namespace, *, reads_only: bool = False) -> Workspace:

@@ -54,7 +54,10 @@ class IngestReport:
     batch_ids: tuple[int, ...]
     outcomes: tuple[RunOutcome, ...]
     already_final: tuple[ScopedRun, ...]
-    warnings: tuple[str, ...] = ()  # artifacts that could not be written
+    warnings: tuple[str, ...] = ()  # artifacts not written, result lines not read
+    # Pairs of completed runs whose result line could not be read: stored as
+    # `unknown`, never accepted, so they stay stale; said loudly, not silently.
+    unknown: tuple[tuple[int, Pair], ...] = ()
 
     @property
     def completed(self) -> list[int]:
@@ -169,7 +172,33 @@ def settle_runs(
     warnings = [
         f"{w}; the store has the reviews, ingest again to write the files" for w in writer.warnings
     ]
-    return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already), tuple(warnings))
+    unknown = unknown_decisions(store, [*outcomes, *already])
+    warnings += [
+        f"review run {run_id}: no readable result line for {pair.note_path} :: {pair.gate_id}"
+        " (expected `## Result: PASS|WARN|FAIL|ERROR`); stored as unknown, so the pair"
+        " stays stale until it is reviewed again"
+        for run_id, pair in unknown
+    ]
+    return IngestReport(
+        _batch_ids(scope), tuple(outcomes), tuple(already), tuple(warnings), tuple(unknown)
+    )
+
+
+def unknown_decisions(
+    store: Store, runs: Iterable[RunOutcome | ScopedRun]
+) -> list[tuple[int, Pair]]:
+    """(run id, pair) of every `unknown` decision of these runs that completed."""
+    ids = [r.review_run_id for r in runs if r.status is RunStatus.COMPLETED]
+    if not ids:
+        return []
+    with store.read() as conn:
+        rows = conn.execute(
+            "SELECT review_run_id, note_path, gate_id FROM gate_reviews"
+            f" WHERE decision = 'unknown' AND review_run_id IN ({_marks(ids)})"
+            " ORDER BY review_run_id, id",
+            ids,
+        ).fetchall()
+    return [(run_id, Pair(note_path, gate_id)) for run_id, note_path, gate_id in rows]
 
 
 def fail_runs(
