@@ -85,7 +85,7 @@ def add_note_scope(parser: argparse.ArgumentParser, default: str) -> None:
         default=[],
         help=f"notes or folders of notes (default: {default}); repeatable. A value after"
         " the first that names a gate or lens and no file is read as a gate,"
-        " so `--note a.md prose` reviews a.md against prose",
+        " so in `--note a.md prose` prose is a gate argument",
     )
     scope.add_argument("--current", action="store_true", help="only notes with status: current")
 
@@ -174,13 +174,42 @@ def skipped_pairs(skipped: Sequence[Any]) -> list[dict[str, str]]:
     return [{"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason} for s in skipped]
 
 
-def emit_outcome(args: argparse.Namespace, outcome: Any) -> int:
-    """Print a run's outcome (a lifecycle `RunOutcome`); 1 when it failed."""
+def retry_hint(note_path: str, gate_ids: Sequence[str]) -> str:
+    """How to review a failed run's pairs again: a failed run is final, so in
+    a new run (its pairs are stale again, the selector lists them)."""
+    import shlex
+
+    names = " ".join(shlex.quote(shown(n)) for n in (note_path, *gate_ids))
+    return (
+        "a failed run stays failed; review its pairs again in a new run:"
+        f" commonplace-create-review-run {names} --runner RUNNER --model MODEL"
+        " (or commonplace-review-sweep)"
+    )
+
+
+def run_retry_hint(ws: Workspace, review_run_id: int) -> str:
+    """`retry_hint` for a run of the store."""
+    from commonplace.review.ingest import runs_by_id
+
+    run = runs_by_id(ws.store, [review_run_id])[review_run_id]
+    return retry_hint(run.note_path, run.gate_ids)
+
+
+def emit_outcome(
+    args: argparse.Namespace,
+    outcome: Any,
+    *,
+    retry: str | None = None,
+    extra: dict[str, object] | None = None,
+) -> int:
+    """Print a run's outcome (a lifecycle `RunOutcome`) and the `extra` JSON
+    keys; 1 when it failed, with `retry` (how to review it again) after the error."""
     payload: dict[str, object] = {
         "review_run_id": outcome.review_run_id,
         "status": outcome.status.value,
         "model_id": outcome.model_id,
         "accepted": outcome.accepted,
+        **(extra or {}),
     }
     if outcome.rekeyed_from:
         payload["rekeyed_from"] = outcome.rekeyed_from
@@ -188,6 +217,8 @@ def emit_outcome(args: argparse.Namespace, outcome: Any) -> int:
         payload["reason"] = outcome.reason
         emit(args, payload, "")
         error(f"review run {outcome.review_run_id} failed: {outcome.reason}")
+        if retry:
+            print(f"hint: {retry}", file=sys.stderr)
         return 1
     emit(
         args,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from commonplace.cli import app
 
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.ingest import ingest_batch_output
+    from commonplace.review.ingest import ingest_batch_output, runs_by_id
 
     ws = app.workspace(args)
     data = app.read_input_bytes(args.input_file, kb_root=ws.config.kb_root)
@@ -32,19 +33,46 @@ def run(args: argparse.Namespace) -> int:
         review_run_ids=args.review_run_ids or (),
     )
     app.warn(report.warnings)
-    failed = report.failed
+    # This ingest's outcomes; a run final before it is listed once, under already_final.
+    completed = [o.review_run_id for o in report.outcomes if not o.reason]
+    failed = [(o.review_run_id, o.reason or "") for o in report.outcomes if o.reason]
+    failed_before = [
+        (r.review_run_id, r.failure_reason or "")
+        for r in report.already_final
+        if r.status.value == "failed"
+    ]
     payload = {
         "batch_id": report.batch_ids[0] if len(report.batch_ids) == 1 else None,
         "batch_ids": list(report.batch_ids),
-        "completed": report.completed,
-        "failed": [{"review_run_id": run_id, "reason": reason} for run_id, reason in failed],
+        "completed": sorted(completed),
+        "failed": [
+            {"review_run_id": run_id, "reason": reason} for run_id, reason in sorted(failed)
+        ],
         "already_final": sorted(r.review_run_id for r in report.already_final),
+        "unknown": [
+            {"review_run_id": run_id, "note_path": p.note_path, "gate_id": p.gate_id}
+            for run_id, p in report.unknown
+        ],
     }
     batches = ", ".join(map(str, report.batch_ids))
-    lines = [f"batch {batches}: {len(report.completed)} completed, {len(failed)} failed"]
+    lines = [f"batch {batches}: {len(completed)} completed, {len(failed)} failed"]
     if report.already_final:
-        lines.append(f"  {len(report.already_final)} run(s) were already final; left unchanged")
+        lines.append(
+            f"  {len(report.already_final)} run(s) were already final"
+            f" ({len(failed_before)} of them failed); left unchanged"
+        )
+    if report.unknown:
+        lines.append(f"  {len(report.unknown)} pair(s) without a readable result line stay stale")
     app.emit(args, payload, "\n".join(lines))
-    for run_id, reason in failed:
+    retries = runs_by_id(ws.store, [i for i, _ in failed + failed_before])
+    for run_id, reason in sorted(failed):
         app.error(f"review run {run_id} failed: {reason}")
-    return 1 if failed else 0
+    for run_id, reason in sorted(failed_before):
+        app.error(f"review run {run_id} had already failed: {reason}")
+    for run in retries.values():
+        print(
+            f"hint: review run {run.review_run_id}: {app.retry_hint(run.note_path, run.gate_ids)}",
+            file=sys.stderr,
+        )
+    # Exit 0 only when every run in scope ends completed (SPEC 7).
+    return 1 if failed or failed_before else 0

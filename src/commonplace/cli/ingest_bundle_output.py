@@ -23,4 +23,7 @@ def run(args: argparse.Namespace) -> int:
     data = app.read_input_bytes(args.input_file, kb_root=ws.config.kb_root)
     report = ingest_bundle_output(ws, args.review_run_id, data)
     app.warn(report.warnings)
-    return app.emit_outcome(args, report.outcomes[0])
+    outcome = report.outcomes[0]
+    retry = app.run_retry_hint(ws, outcome.review_run_id) if outcome.reason else None
+    unknown = [{"note_path": p.note_path, "gate_id": p.gate_id} for _, p in report.unknown]
+    return app.emit_outcome(args, outcome, retry=retry, extra={"unknown": unknown})

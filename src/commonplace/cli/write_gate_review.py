@@ -38,4 +38,11 @@ def run(args: argparse.Namespace) -> int:
         f"recorded {recorded.gate_id}: {recorded.decision.value} "
         f"(gate review {recorded.gate_review_id})",
     )
+    if recorded.decision.value == "unknown":
+        app.warn(
+            [
+                "no readable result line (expected `## Result: PASS|WARN|FAIL|ERROR`):"
+                " an unknown decision never makes the pair fresh"
+            ]
+        )
     return 0

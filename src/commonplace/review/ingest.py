@@ -228,6 +228,14 @@ def load_batch(store: Store, batch_id: int) -> list[ScopedRun]:
     return runs
 
 
+def runs_by_id(store: Store, review_run_ids: Sequence[int]) -> dict[int, ScopedRun]:
+    """The runs of these ids that exist, without `load_runs`' checks."""
+    ids = list(dict.fromkeys(review_run_ids))
+    if not ids:
+        return {}
+    return {r.review_run_id: r for r in _load(store, f"r.id IN ({_marks(ids)})", ids)}
+
+
 def load_runs(store: Store, review_run_ids: Sequence[int]) -> list[ScopedRun]:
     """The runs named, in the order named; each must exist, and no two may
     review the same note (blocks are keyed by note)."""
