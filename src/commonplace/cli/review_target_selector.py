@@ -95,8 +95,8 @@ def _write_json(stale: list[StaleNote]) -> None:
 def _write_text(selection: Selection) -> None:
     lines: list[str] = []
     for note in selection.stale:
-        lines.append(note.note_path)
-        lines.extend(f"  - {g.gate_id} ({g.reason.value})" for g in note.gates)
+        lines.append(app.shown(note.note_path))
+        lines.extend(f"  - {app.shown(g.gate_id)} ({g.reason.value})" for g in note.gates)
     pairs = sum(len(n.gates) for n in selection.stale)
     lines.append(
         f"{pairs} stale pair(s) in {len(selection.stale)} note(s) of "

@@ -93,6 +93,7 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
                 "completed": b.completed,
                 "failed": [{"review_run_id": i, "reason": r} for i, r in b.failed],
                 "cost_usd": b.cost_usd,
+                "warnings": list(b.warnings),
             }
             for b in report.batches
         ],
@@ -112,11 +113,14 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
                 f", rekeyed to {b.model_id}" if b.model_id not in (None, report.model_id) else ""
             )
             lines.append(
-                f"batch {b.batch_id} ({b.runner}{moved}) {', '.join(b.note_paths)}:"
+                f"batch {b.batch_id} ({b.runner}{moved}) {', '.join(map(app.shown, b.note_paths))}:"
                 f" {len(b.completed)} completed, {len(b.failed)} failed"
             )
             lines += [f"  review run {i} failed: {r}" for i, r in b.failed]
-        lines += [f"skipped {s.note_path} :: {s.gate_id}: {s.reason}" for s in report.skipped]
+        lines += [
+            f"skipped {app.shown(s.note_path)} :: {app.shown(s.gate_id)}: {s.reason}"
+            for s in report.skipped
+        ]
         cost = f", ${report.cost_usd:.4f} reported" if report.cost_usd is not None else ""
         lines.append(
             f"{report.completed} run(s) completed, {report.failed} failed"
@@ -124,6 +128,11 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
         )
         if report.stopped:
             lines.append(f"stopped launching: {report.stopped}; {report.not_launched} not launched")
+        if report.failed:
+            lines.append(
+                "a failed run stays failed and its pairs stale: run the same command again"
+                " to review them in new runs"
+            )
         return "\n".join(lines)
 
     app.emit(args, payload, text)
