@@ -66,7 +66,7 @@ def test_ids_beyond_64_bits_are_refused_as_real_processes(cli: Cli, example_kb: 
         done = _script(example_kb, "finalize-review-run", "--review-run-id", value)
         _no_crash(done)
         assert done.returncode == 2, (value, done.stderr)
-        assert "error: argument --review-run-id: expected a whole number" in done.stderr
+        assert "error: argument --review-run-id: expected a positive whole number" in done.stderr
     largest = _script(example_kb, "finalize-review-run", "--review-run-id", str(2**63 - 1))
     assert_refused(largest, 1, mentions="not found")
     assert dump(store_of(example_kb)) == before

@@ -263,7 +263,7 @@ def positive_int(value: str) -> int:
     if re.fullmatch(r"[0-9]{1,19}", text, re.ASCII) and 0 < int(text) <= MAX_ID:
         return int(text)
     raise argparse.ArgumentTypeError(
-        f"expected a whole number from 1 to {MAX_ID}, not {value[:40]!r}"
+        f"expected a positive whole number (at most {MAX_ID}), not {value[:40]!r}"
     )
 
 
