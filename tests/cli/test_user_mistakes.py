@@ -440,3 +440,29 @@ def test_a_failed_run_says_how_to_review_it_again(
     assert "hint: " in again.err
     status = one(store_of(example_kb), "SELECT status FROM review_runs WHERE id = ?", (failed_id,))
     assert status == "failed"
+
+
+def test_a_sweep_reports_unreadable_result_lines_in_text_and_json(
+    cli: Cli, example_kb: Path
+) -> None:
+    # A reviewer that drops its first result line: the stand-in, filtered.
+    (example_kb / "tools" / "no-result.py").write_text(
+        "import subprocess, sys\n"
+        "out = subprocess.run([sys.executable, 'tools/stand-in-reviewer.py'],"
+        " input=sys.stdin.read(), capture_output=True, text=True, check=True).stdout\n"
+        "sys.stdout.write(out.replace('## Result: PASS\\n', '', 1))\n",
+        encoding="utf-8",
+    )
+    config = example_kb / "commonplace.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '\n[runners.no-result]\ncommand = ["python3", "tools/no-result.py"]\n'
+    )
+    args = ("clarity", "--note", EX_NOTE, "--runner", "no-result", *MODEL)
+    done = cli("review-sweep", *args, "--json", cwd=example_kb)
+    assert done.code == 0, done.err
+    (batch,) = cast(dict[str, Any], done.json())["batches"]
+    assert any(f"{EX_NOTE} :: {EX_CLARITY[0]}" in w for w in batch["warnings"])
+    assert f"warning: review run {batch['completed'][0]}: no readable result line" in done.err
+    again = cli("review-target-selector", "clarity", "--note", EX_NOTE, *MODEL, cwd=example_kb)
+    assert f"  - {EX_CLARITY[0]} (missing-review)" in again.out
