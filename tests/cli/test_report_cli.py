@@ -170,7 +170,9 @@ def test_reading_never_creates_the_store(cli: Cli, corpus_kb: Path, fmt: str) ->
     assert model_of(fmt, result.out) == MODEL
     assert not store_of(corpus_kb).exists()
     elsewhere = corpus_kb.parent / "nowhere" / "store.sqlite"
-    assert report(cli, corpus_kb, fmt, "--model", MODEL, "--db", str(elsewhere)).code == 0
+    # A store named by --db that does not exist is a mistake, not an empty store.
+    named = report(cli, corpus_kb, fmt, "--model", MODEL, "--db", str(elsewhere))
+    assert_refused(named, 1, mentions="--db")
     assert not elsewhere.parent.exists()
 
 
