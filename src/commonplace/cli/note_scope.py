@@ -8,9 +8,13 @@ be gates are left to the positional arguments.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+
+# Imported with every command's parser: only what parsing needs at start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
 
 
 class NotesAction(argparse.Action):
@@ -34,8 +38,10 @@ def split_note_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[
     is left for the positional gate arguments instead of being taken as a note.
     Only values that could never name a note move, so what worked before
     means the same."""
+    from functools import cache
+
+    kb = cache(_kb_for_gates)  # the KB is looked up only when a value needs it
     out: list[str] = []
-    kb: tuple[Any, Path] | bool | None = False  # False: not looked up yet
     index = 0
     while index < len(argv):
         token = argv[index]
@@ -50,9 +56,7 @@ def split_note_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[
         out.append(f"--note={argv[index]}")
         index += 1
         while index < len(argv) and argv[index][:1] != "-":
-            if kb is False:
-                kb = _kb_for_gates()
-            if _is_gate_not_path(kb, argv[index]):
+            if _is_gate_not_path(kb(), argv[index]):
                 break
             out.append(f"--note={argv[index]}")
             index += 1
@@ -72,6 +76,8 @@ def _is_note_option(parser: argparse.ArgumentParser, token: str) -> bool:
 def _kb_for_gates() -> tuple[Any, Path] | None:
     """(config, working directory) of the KB around the working directory, or
     None when there is none (the command reports that itself later)."""
+    from pathlib import Path
+
     from commonplace.config import load_config
     from commonplace.errors import UserError
 
@@ -82,12 +88,12 @@ def _kb_for_gates() -> tuple[Any, Path] | None:
         return None
 
 
-def _is_gate_not_path(kb: tuple[Any, Path] | bool | None, value: str) -> bool:
+def _is_gate_not_path(kb: tuple[Any, Path] | None, value: str) -> bool:
     import os
 
     from commonplace.kb.paths import canonical_ref
 
-    if not isinstance(kb, tuple) or value.endswith(".md"):
+    if kb is None or value.endswith(".md"):
         return False
     config, cwd = kb
     try:

@@ -116,7 +116,9 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
                 f"batch {b.batch_id} ({b.runner}{moved}) {', '.join(map(app.shown, b.note_paths))}:"
                 f" {len(b.completed)} completed, {len(b.failed)} failed"
             )
-            lines += [f"  review run {i} failed: {r}" for i, r in b.failed]
+            lines += [
+                f"  review run {i} failed: {app.shown(r, backslashes=False)}" for i, r in b.failed
+            ]
         lines += [
             f"skipped {app.shown(s.note_path)} :: {app.shown(s.gate_id)}: {s.reason}"
             for s in report.skipped
