@@ -13,7 +13,7 @@ from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate, load_gate, resolve_gate_ids
 from commonplace.kb.notes import note_facts, resolve_one_note
-from commonplace.review.protocol.grammar import PAIR_SEPARATOR
+from commonplace.kb.paths import why_unreviewable_name
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def plan_runs(
 ) -> Plan:
     """One target per note with its applicable gates, in the order requested.
 
-    Refuses reserved separators in keys and gates with uncommitted changes (the
+    Refuses names the pair grammar cannot carry and gates with uncommitted changes (the
     accepted baseline must be committed gate text); a note with no applicable
     gate is skipped whole, and a plan with nothing to review is an error.
     """
@@ -52,8 +52,9 @@ def plan_runs(
     targets: list[RunTarget] = []
     skipped: list[SkippedPair] = []
     for note, gate_ids in requests:
-        if PAIR_SEPARATOR in note.key:
-            raise UserError(f"note path {note.key!r} contains the reserved '{PAIR_SEPARATOR}'")
+        problem = why_unreviewable_name(note.key)
+        if problem is not None:  # scans leave such notes out; a name given is refused here
+            raise UserError(f"note path {note.key!r} cannot be named in a pair block: {problem}")
         facts = note_facts(note)
         applicable: list[Gate] = []
         for gate_id in dict.fromkeys(gate_ids):
