@@ -180,6 +180,20 @@ def load_found_gates(config: Config, gate_ids: Iterable[str]) -> GateScan:
     return scan
 
 
+def load_gate_refs(config: Config, refs: Iterable[str], *, cwd: Path | None = None) -> GateScan:
+    """The gates of gate ids and lenses, in order: a gate named by itself that
+    cannot be used is an error; one found in a lens is reported."""
+    named: dict[str, bool] = {}  # every gate id in order: named by itself, or found in a lens
+    for ref in refs:
+        by_itself = not is_lens(config, ref)
+        for gate_id in resolve_gate_ids(config, [ref], cwd=cwd):
+            named[gate_id] = named.get(gate_id, False) or by_itself
+    loaded = {g.id: g for g in load_gates(config, [g for g, n in named.items() if n])}
+    scan = load_found_gates(config, [g for g, n in named.items() if not n])
+    loaded.update((g.id, g) for g in scan.gates)
+    return GateScan([loaded[g] for g in named if g in loaded], scan.unusable)
+
+
 def _requirement(
     meta: dict[str, object], name: str, gate_id: str, type_owner: str | None
 ) -> frozenset[str] | None:

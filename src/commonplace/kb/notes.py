@@ -179,13 +179,9 @@ def resolve_note_refs(config: Config, git: GitState, refs: Iterable[str], *, cwd
             if not notes:
                 raise UserError(f"no reviewable notes in {shown(raw)}")
         elif path.is_file():
-            problem = why_not_reviewable(config, git, key)
-            note = None if problem else load_note(config.kb_root, key)
-            if problem is None and note is None:
-                problem = "it has no YAML frontmatter"
-            elif isinstance(note, Unreviewable):
+            note = _named_file(config, git, raw, key)
+            if isinstance(note, Unreviewable):
                 problem = f"{note.reason}: {note.detail}"
-            if problem or not isinstance(note, KbFile):
                 raise UserError(f"{shown(raw)} is not a reviewable note: {problem}")
             notes = [note]
         else:
@@ -195,12 +191,34 @@ def resolve_note_refs(config: Config, git: GitState, refs: Iterable[str], *, cwd
     return _split(found.values())
 
 
+def _named_file(config: Config, git: GitState, raw: str, key: str) -> KbFile | Unreviewable:
+    """A file named as a note: outside the scan roots or without frontmatter
+    is an error; a name or content that cannot be reviewed is returned."""
+    problem = _why_out_of_scope(config, git, key)
+    note = None if problem else load_note(config.kb_root, key)
+    if note is None:
+        problem = problem or "it has no YAML frontmatter"
+        raise UserError(f"{shown(raw)} is not a reviewable note: {problem}")
+    return note
+
+
+def resolve_named_note(
+    config: Config, git: GitState, ref: str, *, cwd: Path, purpose: str
+) -> KbFile | Unreviewable:
+    """Like `resolve_one_note`, but a note whose name or content cannot be
+    reviewed is returned with the reason, for callers that skip it."""
+    key = key_for_path(config.kb_root, ref, cwd=cwd)
+    if (config.kb_root / key).is_file():
+        return _named_file(config, git, ref, key)
+    return resolve_one_note(config, git, ref, cwd=cwd, purpose=purpose)
+
+
 def resolve_one_note(config: Config, git: GitState, ref: str, *, cwd: Path, purpose: str) -> KbFile:
     """The one note `ref` names; `purpose` ends the message when it names
     several (e.g. "a review run covers one note")."""
     files = resolve_notes(config, git, [ref], cwd=cwd)
     if len(files) != 1:
-        raise UserError(f"{ref} names {len(files)} notes; {purpose}")
+        raise UserError(f"{shown(ref)} names {len(files)} notes; {purpose}")
     return files[0]
 
 

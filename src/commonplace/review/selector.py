@@ -13,15 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
-from commonplace.kb.gates import (
-    Gate,
-    GateScan,
-    all_gate_ids,
-    is_lens,
-    load_found_gates,
-    load_gates,
-    resolve_gate_ids,
-)
+from commonplace.kb.gates import Gate, GateScan, all_gate_ids, load_found_gates, load_gate_refs
 from commonplace.kb.notes import NoteFacts, NoteScan, find_notes, note_facts, resolve_note_refs
 from commonplace.kb.unreviewable import Unreviewable
 from commonplace.review.store import Store
@@ -249,15 +241,7 @@ def gate_scope(ws: Workspace, gate_refs: Sequence[str]) -> GateScan:
     lens, they are reported; named one by one, they are an error."""
     if not gate_refs:
         return load_found_gates(ws.config, all_gate_ids(ws.config))
-    named: dict[str, bool] = {}  # every gate id in order: named by itself, or found in a lens
-    for ref in gate_refs:
-        by_itself = not is_lens(ws.config, ref)
-        for gate_id in resolve_gate_ids(ws.config, [ref], cwd=ws.cwd):
-            named[gate_id] = named.get(gate_id, False) or by_itself
-    loaded = {g.id: g for g in load_gates(ws.config, [g for g, n in named.items() if n])}
-    scan = load_found_gates(ws.config, [g for g, n in named.items() if not n])
-    loaded.update((g.id, g) for g in scan.gates)
-    return GateScan([loaded[g] for g in named if g in loaded], scan.unusable)
+    return load_gate_refs(ws.config, gate_refs, cwd=ws.cwd)
 
 
 def scope_notes(

@@ -124,8 +124,11 @@ def run_review_bundle(
         gate_refs,
         cwd=ws.cwd,
         purpose="a review bundle covers one note",
+        skip_unusable=True,
     )
-    return execute_plans(ws, runner, [plan], Packing.NOTE, options, skipped=plan.skipped)
+    return execute_plans(
+        ws, runner, [plan], Packing.NOTE, options, skipped=plan.skipped, unreviewable=plan.unusable
+    )
 
 
 def run_gate_sweep(

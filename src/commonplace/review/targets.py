@@ -4,16 +4,17 @@ gates at their committed versions, and the pairs skipped with a reason."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
-from commonplace.kb.gates import Gate, load_gate, resolve_gate_ids
+from commonplace.kb.gates import Gate, load_gate, load_gate_refs, resolve_gate_ids
 from commonplace.kb.notes import note_facts, resolve_one_note
 from commonplace.kb.paths import why_unreviewable_name
+from commonplace.kb.unreviewable import Unreviewable
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class RunTarget:
 class Plan:
     targets: tuple[RunTarget, ...]
     skipped: tuple[SkippedPair, ...]
+    unusable: tuple[Unreviewable, ...] = ()  # gates of a lens left out (plan_note)
 
 
 def plan_runs(
@@ -82,10 +84,20 @@ def plan_note(
     *,
     cwd: Path,
     purpose: str,
+    skip_unusable: bool = False,
 ) -> Plan:
-    """The plan for one note and the gates or lenses named."""
+    """The plan for one note and the gates or lenses named. With
+    `skip_unusable`, a gate of a lens that cannot be used is left out and
+    listed in `unusable` instead of refusing the plan."""
     note = resolve_one_note(config, git, note_ref, cwd=cwd, purpose=purpose)
-    return plan_runs(config, git, [(note, resolve_gate_ids(config, gate_refs, cwd=cwd))])
+    if not skip_unusable:
+        return plan_runs(config, git, [(note, resolve_gate_ids(config, gate_refs, cwd=cwd))])
+    scan = load_gate_refs(config, gate_refs, cwd=cwd)
+    if not scan.gates:
+        problems = "; ".join(u.describe() for u in scan.unusable)
+        raise UserError(f"no gate named can be used ({problems})")
+    plan = plan_runs(config, git, [(note, [g.id for g in scan.gates])], scan.gates)
+    return replace(plan, unusable=tuple(scan.unusable))
 
 
 def refuse_dirty_gates(git: GitState, gates: Sequence[Gate], consequence: str = "") -> None:
