@@ -117,16 +117,16 @@ def all_gate_ids(config: Config) -> list[str]:
 
 
 def load_gate(config: Config, gate_id: str) -> Gate:
-    name_problem = why_unreviewable_name(gate_id)
-    if name_problem is not None:
-        raise UserError(f"gate id {shown(gate_id)} cannot be named in a pair block: {name_problem}")
     key = posixpath.join(config.gates_dir, gate_id + ".md")
     if (
         canonical_ref(gate_id) != gate_id
         or _is_gate_doc(posixpath.basename(key))
         or not (config.kb_root / key).is_file()
     ):
-        raise UserError(f"gate not found: {gate_id}")
+        raise UserError(f"gate not found: {shown(gate_id)}")
+    name_problem = why_unreviewable_name(gate_id)
+    if name_problem is not None:
+        raise UserError(f"gate id {shown(gate_id)} cannot be named in a pair block: {name_problem}")
     if not _inside(config, config.kb_root / key):
         raise UserError(f"gate {gate_id} is a link to a file outside the knowledge base")
     file = read_file(config.kb_root, key)
