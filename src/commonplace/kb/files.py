@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from commonplace import frontmatter
 from commonplace.errors import UserError
@@ -13,6 +14,7 @@ from commonplace.git import blob_sha
 from commonplace.kb.paths import shown
 
 _CHUNK = 1 << 16
+ROUTING_KEYS = frozenset({"type", "traits", "status"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,13 @@ class KbFile:
         if not self.data.startswith((b"---", b"\xef\xbb\xbf---")):
             return None
         return frontmatter.split(self.text)[0]
+
+    @cached_property
+    def routing_fields(self) -> dict[str, Any]:
+        """The frontmatter fields routing reads, read once per file: checking
+        a scanned note and routing it both need them. Raises FrontmatterError."""
+        block = self.frontmatter_block
+        return {} if block is None else frontmatter.read_fields(block, ROUTING_KEYS)
 
 
 def read_file(kb_root: Path | str, key: str) -> KbFile:

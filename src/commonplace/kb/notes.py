@@ -17,8 +17,6 @@ from commonplace.kb.files import KbFile, read_bytes
 from commonplace.kb.paths import key_for_path, shown, why_unreviewable_name
 from commonplace.kb.unreviewable import UNREADABLE_NOTE, UNREVIEWABLE_NAME, Unreviewable
 
-_FACT_KEYS = frozenset({"type", "traits", "status"})
-
 
 @dataclass(frozen=True)
 class NoteFacts:
@@ -48,10 +46,7 @@ def note_facts(file: KbFile) -> NoteFacts:
 
 
 def _facts(file: KbFile) -> NoteFacts:
-    block = file.frontmatter_block
-    if block is None:
-        return NoteFacts(None, frozenset(), None)
-    fields = frontmatter.read_fields(block, _FACT_KEYS)
+    fields = file.routing_fields
     raw_type = fields.get("type")
     traits = fields.get("traits")
     status = fields.get("status")
@@ -121,7 +116,7 @@ def load_note(kb_root: Path | str, key: str) -> KbFile | Unreviewable | None:
     except UserError:
         return bad(UNREADABLE_NOTE, "it is not UTF-8 text")
     try:
-        _facts(file)
+        _ = file.routing_fields  # read once here; routing reuses them
     except frontmatter.FrontmatterError as exc:
         return bad(UNREADABLE_NOTE, str(exc))
     return file

@@ -80,7 +80,7 @@ def why_unreviewable_name(key: str) -> str | None:
 
     if PAIR_SEPARATOR in key:
         return f"it contains the reserved {PAIR_SEPARATOR!r}"
-    for char in key:
+    for char in () if key.isprintable() else key:  # printable: none of those categories
         category = unicodedata.category(char)
         if category in _UNSAFE_CATEGORIES:
             what = "bytes that are not UTF-8" if category == "Cs" else "a control character"
