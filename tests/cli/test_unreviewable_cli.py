@@ -265,3 +265,29 @@ def test_relocate_refuses_a_target_the_grammar_cannot_carry(cli, bad_kb: Path, t
     _clean(result)
     assert (bad_kb / EX_NOTE).exists()
     assert not os.path.lexists(bad_kb / target)
+
+
+def test_create_review_run_reports_a_lens_s_unusable_gates_as_skipped(cli, bad_kb: Path) -> None:
+    result = cli(
+        "create-review-run", EX_NOTE, "clarity", "--runner", "x", "--model", DEMO_MODEL,
+        "--json", cwd=bad_kb,
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    payload = result.json()
+    assert payload["gate_ids"] == [
+        "clarity/description-repeats-title",
+        "clarity/undefined-abbreviation",
+    ]
+    skipped = {s["gate_id"]: s["reason"] for s in payload["skipped"]}
+    assert {g: r.split(":")[0] for g, r in skipped.items()} == BAD_GATES
+    text = cli(
+        "create-review-run", EX_NOTE, "clarity", "--runner", "x", "--model", DEMO_MODEL,
+        cwd=bad_kb,
+    )  # fmt: skip
+    assert text.code == 0, text.err
+    _clean(text)
+    one = cli(
+        "create-review-run", EX_NOTE, "clarity/broken-yaml", "--runner", "x",
+        "--model", DEMO_MODEL, cwd=bad_kb,
+    )  # fmt: skip
+    assert_refused(one, 1, mentions="invalid YAML")

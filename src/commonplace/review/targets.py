@@ -100,6 +100,17 @@ def plan_note(
     return replace(plan, unusable=tuple(scan.unusable))
 
 
+def unusable_as_skipped(plan: Plan) -> Plan:
+    """The plan with its unusable gates listed as skipped pairs of each note,
+    for commands whose answer reports skipped pairs rather than warnings."""
+    extra = tuple(
+        SkippedPair(t.note.key, u.key, f"{u.reason}: {u.detail}")
+        for t in plan.targets
+        for u in plan.unusable
+    )
+    return replace(plan, skipped=(*plan.skipped, *extra), unusable=())
+
+
 def refuse_dirty_gates(git: GitState, gates: Sequence[Gate], consequence: str = "") -> None:
     """Dirty gates are fatal wherever a baseline is written: accepted reviews
     must point at committed gate text."""
