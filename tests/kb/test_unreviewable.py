@@ -205,6 +205,22 @@ def test_find_notes_reports_each_bad_note_and_keeps_every_good_one(kb: Path) -> 
     assert [n.key for n in scan_notes(config, read_state(kb, []))] == [n.key for n in scan.notes]
 
 
+def test_a_fifo_named_like_a_note_never_blocks_a_scan(kb: Path) -> None:
+    os.mkfifo(kb / "kb/notes/fifo.md")  # opening it for reading would wait forever
+    config = load_config(kb)
+    scan = find_notes(config, read_state(kb, []))
+    assert "kb/notes/fifo.md" not in {n.key for n in scan.notes} | {
+        u.key for u in scan.unreviewable
+    }
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
+def test_a_note_without_read_permission_is_reported(kb: Path) -> None:
+    (kb / GOOD[0]).chmod(0)
+    found = load_note(kb, GOOD[0])
+    assert isinstance(found, Unreviewable) and found.reason == UNREADABLE_NOTE
+
+
 def test_load_note_of_a_file_gone_since_the_scan(kb: Path) -> None:
     found = load_note(kb, "kb/notes/vanished.md")
     assert isinstance(found, Unreviewable)
