@@ -65,7 +65,11 @@ def read_fields(block: str, keys: frozenset[str]) -> dict[str, Any]:
         line = line.rstrip("\r")
         if not line or line[0] in " \t-#":
             stripped = line.strip()
-            if not wanted_last or not stripped or stripped[0] == "#":
+            if not stripped or stripped[0] == "#":
+                continue
+            if _suspect(line, stripped, last):
+                return _slow(block, keys)  # likely invalid: let the parser decide
+            if not wanted_last:
                 continue
             if items is None or not stripped.startswith("- "):
                 return _slow(block, keys)  # a continued scalar or a nested value
@@ -88,6 +92,8 @@ def read_fields(block: str, keys: frozenset[str]) -> dict[str, Any]:
         opener = value[:1]
         if opener in _OPENERS and (len(value) < 2 or not value.endswith(_OPENERS[opener])):
             return _slow(block, keys)  # a quoted or flow value continued on later lines
+        if opener not in _OPENERS and (": " in value or value.endswith(":")):
+            return _slow(block, keys)  # `title: a: b` is not YAML; a comment may be fine
         wanted_last, last = key in keys, key
         if not wanted_last:
             continue
@@ -106,6 +112,15 @@ def read_fields(block: str, keys: frozenset[str]) -> dict[str, Any]:
 
 
 _UNSURE = object()
+
+
+def _suspect(line: str, stripped: str, last_key: str) -> bool:
+    """Whether an indented, list or continuation line the fast path would
+    skip may be invalid YAML: tab indentation, content before the first key
+    (a frontmatter that is a list), a line that opens with `:`, or an odd
+    number of double quotes. Such blocks go to the parser, which decides;
+    valid ones only cost its time."""
+    return line[0] == "\t" or not last_key or stripped[0] == ":" or stripped.count('"') % 2 == 1
 
 
 def _simple(word: str) -> bool:

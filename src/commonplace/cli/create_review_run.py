@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from commonplace.kb.paths import shown
     from commonplace.review.runs import create_review_run
 
     result = create_review_run(
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     }
     lines = [f"review run {created.review_run_id} for {created.note_path} ({created.model_id})"]
     lines += [f"  gate {g}" for g in created.gate_ids]
-    lines += [f"  skipped {s.gate_id}: {s.reason}" for s in batch.skipped]
+    lines += [f"  skipped {shown(s.gate_id)}: {shown(s.reason)}" for s in batch.skipped]
     if result.prompt is not None:
         payload["prompt_path"] = result.prompt.prompt_path
         payload["bundle_output_path"] = result.prompt.bundle_output_path

@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from commonplace.kb.paths import shown
     from commonplace.review.batch import prepare_review_batch
 
     prepared = prepare_review_batch(
@@ -52,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
         f"batch {batch.batch_id}: {len(batch.runs)} run(s), {pairs} pair(s) ({batch.model_id})"
     ]
     lines += [f"  run {r.review_run_id} {r.note_path}: {', '.join(r.gate_ids)}" for r in batch.runs]
-    lines += [f"  skipped {s.note_path} :: {s.gate_id}: {s.reason}" for s in batch.skipped]
+    lines += [
+        f"  skipped {shown(s.note_path)} :: {shown(s.gate_id)}: {shown(s.reason)}"
+        for s in batch.skipped
+    ]
     lines += [
         f"prompt: {prepared.prompt_path}",
         f"write the output to: {prepared.bundle_output_path}",

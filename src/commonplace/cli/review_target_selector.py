@@ -9,9 +9,14 @@ from commonplace.cli import app
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from commonplace.kb.unreviewable import Unreviewable
     from commonplace.review.selector import Selection, StaleGate, StaleNote
 
 REASONS = ("missing-review", "gate-changed", "note-changed", "gate-dirty")
+# Notes and gates that cannot be reviewed (kb.unreviewable.REASONS): listed, never stale.
+UNREVIEWABLE = ("unreviewable-name", "unreadable-note", "unusable-gate")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,11 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reason",
         action="append",
-        choices=REASONS,
-        help="only pairs stale for this reason (repeatable)",
+        choices=REASONS + UNREVIEWABLE,
+        help="only pairs stale for this reason, or notes and gates that cannot be reviewed"
+        " for this reason (repeatable)",
     )
     parser.add_argument(
-        "--fail-on-stale", action="store_true", help="exit 1 when anything is stale (for CI)"
+        "--fail-on-stale",
+        action="store_true",
+        help="exit 1 when anything is stale (for CI); notes and gates that cannot be reviewed"
+        " are listed but do not count",
     )
     app.add_db(parser)
     app.add_json(parser)
@@ -42,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("name gates or lenses, or give --all-gates, not both")
     ws = app.workspace(args, reads_only=True)
     model, effort = app.model_and_effort(args, ws)
+    wanted = set(args.reason or ())
+    stale_reasons = {StaleReason(r) for r in wanted if r not in UNREVIEWABLE}
     selection = select_targets(
         ws,
         gate_refs=args.gates,
@@ -49,11 +60,16 @@ def run(args: argparse.Namespace) -> int:
         effort=effort,
         note_refs=args.notes,
         current_only=args.current,
-        reasons={StaleReason(r) for r in args.reason} if args.reason else None,
+        reasons=stale_reasons or None,
         include_diff=args.json,
     )
+    if wanted:  # --reason names what to list, stale pairs and the others alike
+        selection = selection._replace(
+            stale=selection.stale if stale_reasons else [],
+            unreviewable=tuple(u for u in selection.unreviewable if u.reason in wanted),
+        )
     if args.json:
-        _write_json(selection.stale)
+        _write_json(selection.stale, selection.unreviewable)
     else:
         _write_text(selection)
     if args.fail_on_stale and not selection.notes:
@@ -63,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_stale and selection.stale else 0
 
 
-def _write_json(stale: list[StaleNote]) -> None:
+def _write_json(stale: list[StaleNote], unreviewable: Sequence[Unreviewable] = ()) -> None:
     # Assembled by hand so that a 400,000-pair answer stays fast: each note and
     # each (gate, reason) fragment is JSON-encoded once, then joined in C.
     import json
@@ -89,7 +105,10 @@ def _write_json(stale: list[StaleNote]) -> None:
         head = f'  {{"note_path": {json.dumps(note.note_path)}, "gate_id": '
         out.write(separator + head + ("},\n" + head).join(map(tail, note.gates)) + "}")
         separator = ",\n"
-    out.write("\n]\n" if stale else "]\n")
+    for item in unreviewable:  # after the pairs: a note or a gate, with the reason
+        out.write(separator + "  " + json.dumps(item.as_json()))
+        separator = ",\n"
+    out.write("]\n" if separator == "\n" else "\n]\n")
 
 
 def _write_text(selection: Selection) -> None:
@@ -97,9 +116,14 @@ def _write_text(selection: Selection) -> None:
     for note in selection.stale:
         lines.append(app.shown(note.note_path))
         lines.extend(f"  - {app.shown(g.gate_id)} ({g.reason.value})" for g in note.gates)
+    if selection.unreviewable:
+        lines.append("cannot be reviewed:")
+        lines.extend(f"  - {u.describe()}" for u in selection.unreviewable)
     pairs = sum(len(n.gates) for n in selection.stale)
+    bad = len(selection.unreviewable)
     lines.append(
         f"{pairs} stale pair(s) in {len(selection.stale)} note(s) of "
         f"{selection.notes} for {selection.model_id}"
+        + (f"; {bad} note(s) or gate(s) cannot be reviewed" if bad else "")
     )
     sys.stdout.write("\n".join(lines) + "\n")

@@ -100,6 +100,7 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
         "completed": report.completed,
         "failed": report.failed,
         "skipped": app.skipped_pairs(report.skipped),
+        "unreviewable": [u.as_json() for u in report.unreviewable],
         "cost_usd": report.cost_usd,
         "usage_limited": report.usage_limited,
         "stopped": report.stopped,
@@ -138,6 +139,7 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
         return "\n".join(lines)
 
     app.emit(args, payload, text)
+    warn_unreviewable(report)
     for b in report.batches:
         app.warn(b.warnings)
     if report.usage_limited:
@@ -161,6 +163,7 @@ def _emit_dry_run(args: argparse.Namespace, report: SweepReport) -> int:
             for b in report.planned
         ],
         "skipped": app.skipped_pairs(report.skipped),
+        "unreviewable": [u.as_json() for u in report.unreviewable],
         "not_launched": report.not_launched,
     }
 
@@ -179,7 +182,13 @@ def _emit_dry_run(args: argparse.Namespace, report: SweepReport) -> int:
         return "".join(parts).rstrip("\n")
 
     app.emit(args, payload, text)
+    warn_unreviewable(report)
     return 0
+
+
+def warn_unreviewable(report: SweepReport) -> None:
+    """One warning line per note or gate left out, its name escaped."""
+    app.warn([f"skipped {u.describe()}" for u in report.unreviewable])
 
 
 def default_jobs(ws: Workspace) -> int:

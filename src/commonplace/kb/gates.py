@@ -6,6 +6,7 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from commonplace import frontmatter
 from commonplace.config import Config
@@ -13,7 +14,8 @@ from commonplace.errors import UserError
 from commonplace.kb.files import KbFile, read_file
 from commonplace.kb.note_parts import WATCHABLE
 from commonplace.kb.notes import NoteFacts, is_index, normalize_type
-from commonplace.kb.paths import canonical_ref
+from commonplace.kb.paths import canonical_ref, shown, why_unreviewable_name
+from commonplace.kb.unreviewable import UNREVIEWABLE_NAME, UNUSABLE_GATE, Unreviewable
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,15 @@ def load_gate(config: Config, gate_id: str) -> Gate:
         or _is_gate_doc(posixpath.basename(key))
         or not (config.kb_root / key).is_file()
     ):
-        raise UserError(f"gate not found: {gate_id}")
+        raise UserError(f"gate not found: {shown(gate_id)}")
+    name_problem = why_unreviewable_name(gate_id)
+    if name_problem is not None:
+        raise UserError(f"gate id {shown(gate_id)} cannot be named in a pair block: {name_problem}")
     if not _inside(config, config.kb_root / key):
         raise UserError(f"gate {gate_id} is a link to a file outside the knowledge base")
     file = read_file(config.kb_root, key)
+    if b"\0" in file.data:
+        raise UserError(f"gate {gate_id}: it contains NUL bytes: binary data, not text")
     block, body = frontmatter.split(file.text)
     try:
         meta = frontmatter.parse(block) if block is not None else {}
@@ -149,6 +156,42 @@ def load_gate(config: Config, gate_id: str) -> Gate:
 
 def load_gates(config: Config, gate_ids: Iterable[str]) -> list[Gate]:
     return [load_gate(config, g) for g in gate_ids]
+
+
+class GateScan(NamedTuple):
+    gates: list[Gate]
+    unusable: list[Unreviewable]
+
+
+def load_found_gates(config: Config, gate_ids: Iterable[str]) -> GateScan:
+    """Gates found by listing lenses: one that cannot be used is reported with
+    the reason instead of stopping the others."""
+    scan = GateScan([], [])
+    for gate_id in gate_ids:
+        name_problem = why_unreviewable_name(gate_id)
+        if name_problem is not None:
+            scan.unusable.append(Unreviewable("gate", gate_id, UNREVIEWABLE_NAME, name_problem))
+            continue
+        try:
+            scan.gates.append(load_gate(config, gate_id))
+        except UserError as exc:
+            detail = exc.message.removeprefix(f"gate {gate_id}: ")
+            scan.unusable.append(Unreviewable("gate", gate_id, UNUSABLE_GATE, detail))
+    return scan
+
+
+def load_gate_refs(config: Config, refs: Iterable[str], *, cwd: Path | None = None) -> GateScan:
+    """The gates of gate ids and lenses, in order: a gate named by itself that
+    cannot be used is an error; one found in a lens is reported."""
+    named: dict[str, bool] = {}  # every gate id in order: named by itself, or found in a lens
+    for ref in refs:
+        by_itself = not is_lens(config, ref)
+        for gate_id in resolve_gate_ids(config, [ref], cwd=cwd):
+            named[gate_id] = named.get(gate_id, False) or by_itself
+    loaded = {g.id: g for g in load_gates(config, [g for g, n in named.items() if n])}
+    scan = load_found_gates(config, [g for g, n in named.items() if not n])
+    loaded.update((g.id, g) for g in scan.gates)
+    return GateScan([loaded[g] for g in named if g in loaded], scan.unusable)
 
 
 def _requirement(

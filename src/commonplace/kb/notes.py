@@ -7,15 +7,15 @@ import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from commonplace import frontmatter
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.git import GitState
-from commonplace.kb.files import KbFile, read_file
-from commonplace.kb.paths import key_for_path
-
-_FACT_KEYS = frozenset({"type", "traits", "status"})
+from commonplace.kb.files import KbFile, read_bytes
+from commonplace.kb.paths import key_for_path, shown, why_unreviewable_name
+from commonplace.kb.unreviewable import UNREADABLE_NOTE, UNREVIEWABLE_NAME, Unreviewable
 
 
 @dataclass(frozen=True)
@@ -31,14 +31,22 @@ def is_index(name: str) -> bool:
     return name == "index.md" or name.endswith("-index.md")
 
 
+class NoteScan(NamedTuple):
+    """Reviewable notes, sorted by key, and the notes found that cannot be reviewed."""
+
+    notes: list[KbFile]
+    unreviewable: list[Unreviewable]
+
+
 def note_facts(file: KbFile) -> NoteFacts:
-    block = file.frontmatter_block
-    if block is None:
-        return NoteFacts(None, frozenset(), None)
     try:
-        fields = frontmatter.read_fields(block, _FACT_KEYS)
+        return _facts(file)
     except frontmatter.FrontmatterError as exc:
-        raise UserError(f"{file.key}: {exc}") from None
+        raise UserError(f"{shown(file.key)}: {exc}") from None
+
+
+def _facts(file: KbFile) -> NoteFacts:
+    fields = file.routing_fields
     raw_type = fields.get("type")
     traits = fields.get("traits")
     status = fields.get("status")
@@ -62,18 +70,68 @@ def normalize_type(value: str, owner_key: str) -> str:
 
 def scan_notes(config: Config, git: GitState) -> list[KbFile]:
     """Every reviewable note under the scan roots, read once, sorted by key."""
-    found: dict[str, KbFile] = {}
+    return find_notes(config, git).notes
+
+
+def find_notes(config: Config, git: GitState) -> NoteScan:
+    """Every note under the scan roots, read once, sorted by key: those that
+    can be reviewed, and those that cannot with the reason."""
+    found: dict[str, KbFile | Unreviewable] = {}
     kb_root = str(config.kb_root)
     for root in config.scan_roots:
         for key in _walk(config.kb_root, root):
             if key in found or git.is_ignored(key):
                 continue
-            file = read_file(kb_root, key)
-            if file.frontmatter_block is not None:
-                found[key] = file
+            note = load_note(kb_root, key)
+            if note is not None:
+                found[key] = note
     if not found:
         raise UserError(no_notes_message(config))
-    return [found[k] for k in sorted(found)]
+    return _split(found[k] for k in sorted(found))
+
+
+def load_note(kb_root: Path | str, key: str) -> KbFile | Unreviewable | None:
+    """The note at `key`, read once; an `Unreviewable` when it is a note that
+    cannot be reviewed; None when the file has no frontmatter (not a note).
+
+    Readable means: UTF-8 text without NUL bytes whose frontmatter gives the
+    facts routing reads (a mapping). Every later step reads the same facts the
+    same way, so a note that passes here cannot fail a batch later."""
+
+    def bad(reason: str, detail: str) -> Unreviewable:
+        return Unreviewable("note", key, reason, detail)
+
+    try:
+        file = KbFile(key, read_bytes(os.path.join(kb_root, key)))
+    except OSError as exc:  # vanished since the scan, a directory, no permission
+        return bad(UNREADABLE_NOTE, f"cannot read it: {exc.strerror or exc}")
+    if not file.data.startswith((b"---", b"\xef\xbb\xbf---")):
+        return None
+    problem = why_unreviewable_name(key)
+    if problem is not None:
+        return bad(UNREVIEWABLE_NAME, problem)
+    if b"\0" in file.data:
+        return bad(UNREADABLE_NOTE, "it contains NUL bytes: binary data, not text")
+    try:
+        if file.frontmatter_block is None:
+            return None
+    except UserError:
+        return bad(UNREADABLE_NOTE, "it is not UTF-8 text")
+    try:
+        _ = file.routing_fields  # read once here; routing reuses them
+    except frontmatter.FrontmatterError as exc:
+        return bad(UNREADABLE_NOTE, str(exc))
+    return file
+
+
+def _split(found: Iterable[KbFile | Unreviewable]) -> NoteScan:
+    scan = NoteScan([], [])
+    for item in found:
+        if isinstance(item, KbFile):
+            scan.notes.append(item)
+        else:
+            scan.unreviewable.append(item)
+    return scan
 
 
 def no_notes_message(config: Config) -> str:
@@ -110,36 +168,59 @@ def _walk(kb_root: Path, top: str) -> Iterator[str]:
 
 
 def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Path) -> list[KbFile]:
+    """Notes named on the command line (files or directories); the notes of a
+    directory that cannot be reviewed are left out."""
+    return resolve_note_refs(config, git, refs, cwd=cwd).notes
+
+
+def resolve_note_refs(config: Config, git: GitState, refs: Iterable[str], *, cwd: Path) -> NoteScan:
     """Notes named on the command line (files or directories), each checked like
-    a scanned note; duplicates removed, first mention first."""
-    found: dict[str, KbFile] = {}
+    a scanned note; duplicates removed, first mention first. A file named that
+    cannot be reviewed is an error; in a directory, such notes are reported."""
+    found: dict[str, KbFile | Unreviewable] = {}
     for raw in refs:
         key = key_for_path(config.kb_root, raw, cwd=cwd)
         path = config.kb_root / key
         if path.is_dir():
             keys = sorted(
-                k for k in _walk(config.kb_root, key) if why_not_reviewable(config, git, k) is None
+                k for k in _walk(config.kb_root, key) if _why_out_of_scope(config, git, k) is None
             )
-            files = [
-                f
-                for f in (read_file(config.kb_root, k) for k in keys)
-                if f.frontmatter_block is not None
-            ]
-            if not files:
-                raise UserError(f"no reviewable notes in {raw}")
+            notes = [n for n in (load_note(config.kb_root, k) for k in keys) if n is not None]
+            if not notes:
+                raise UserError(f"no reviewable notes in {shown(raw)}")
         elif path.is_file():
-            problem = why_not_reviewable(config, git, key)
-            file = read_file(config.kb_root, key)
-            if problem is None and file.frontmatter_block is None:
-                problem = "it has no YAML frontmatter"
-            if problem:
-                raise UserError(f"{raw} is not a reviewable note: {problem}")
-            files = [file]
+            note = _named_file(config, git, raw, key)
+            if isinstance(note, Unreviewable):
+                problem = f"{note.reason}: {note.detail}"
+                raise UserError(f"{shown(raw)} is not a reviewable note: {problem}")
+            notes = [note]
         else:
-            raise UserError(f"note not found: {raw}")
-        for file in files:
-            found.setdefault(file.key, file)
-    return list(found.values())
+            raise UserError(f"note not found: {shown(raw)}")
+        for note in notes:
+            found.setdefault(note.key, note)
+    return _split(found.values())
+
+
+def _named_file(config: Config, git: GitState, raw: str, key: str) -> KbFile | Unreviewable:
+    """A file named as a note: outside the scan roots or without frontmatter
+    is an error; a name or content that cannot be reviewed is returned."""
+    problem = _why_out_of_scope(config, git, key)
+    note = None if problem else load_note(config.kb_root, key)
+    if note is None:
+        problem = problem or "it has no YAML frontmatter"
+        raise UserError(f"{shown(raw)} is not a reviewable note: {problem}")
+    return note
+
+
+def resolve_named_note(
+    config: Config, git: GitState, ref: str, *, cwd: Path, purpose: str
+) -> KbFile | Unreviewable:
+    """Like `resolve_one_note`, but a note whose name or content cannot be
+    reviewed is returned with the reason, for callers that skip it."""
+    key = key_for_path(config.kb_root, ref, cwd=cwd)
+    if (config.kb_root / key).is_file():
+        return _named_file(config, git, ref, key)
+    return resolve_one_note(config, git, ref, cwd=cwd, purpose=purpose)
 
 
 def resolve_one_note(config: Config, git: GitState, ref: str, *, cwd: Path, purpose: str) -> KbFile:
@@ -147,7 +228,7 @@ def resolve_one_note(config: Config, git: GitState, ref: str, *, cwd: Path, purp
     several (e.g. "a review run covers one note")."""
     files = resolve_notes(config, git, [ref], cwd=cwd)
     if len(files) != 1:
-        raise UserError(f"{ref} names {len(files)} notes; {purpose}")
+        raise UserError(f"{shown(ref)} names {len(files)} notes; {purpose}")
     return files[0]
 
 
@@ -156,6 +237,14 @@ def _in_scan_root(config: Config, key: str) -> bool:
 
 
 def why_not_reviewable(config: Config, git: GitState, key: str) -> str | None:
+    """Why `key` cannot be a reviewable note whatever the file holds, or None."""
+    problem = _why_out_of_scope(config, git, key)
+    if problem is None and (name := why_unreviewable_name(key)) is not None:
+        problem = f"{UNREVIEWABLE_NAME}: {name}"
+    return problem
+
+
+def _why_out_of_scope(config: Config, git: GitState, key: str) -> str | None:
     if not key.endswith(".md"):
         return "notes are Markdown files ending in .md"
     if not _in_scan_root(config, key):

@@ -57,3 +57,45 @@ def canonical_ref(raw: str) -> str | None:
     if not parts or ".." in parts:
         return None
     return "/".join(parts)
+
+
+# The pair grammar's reserved texts (review.protocol.grammar); repeated here so
+# that the KB layer does not import the review layer. A test keeps them equal.
+PAIR_SEPARATOR = " :: "
+SENTINEL_MARK = "=== PAIR REVIEW"
+# Unicode categories no name may carry: control characters (newline, tab,
+# escape, NUL), line and paragraph separators, and the lone surrogates that
+# stand for bytes of a file name that are not UTF-8.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+
+
+def why_unreviewable_name(key: str) -> str | None:
+    """Why the pair grammar cannot carry `key` (a note path or a gate id) in a
+    sentinel line or a requested-pairs line, or None when it can.
+
+    One block per pair is keyed by `<note_path> :: <gate_id>` on one line, so
+    a name with the separator, a line break or other control character, or
+    text that looks like a sentinel could split or forge that line."""
+    import unicodedata
+
+    if PAIR_SEPARATOR in key:
+        return f"it contains the reserved {PAIR_SEPARATOR!r}"
+    for char in () if key.isprintable() else key:  # printable: none of those categories
+        category = unicodedata.category(char)
+        if category in _UNSAFE_CATEGORIES:
+            what = "bytes that are not UTF-8" if category == "Cs" else "a control character"
+            return f"it contains {what} ({char!r})"
+    if SENTINEL_MARK.casefold() in key.casefold():
+        return f"it contains sentinel-like text ({SENTINEL_MARK!r})"
+    if key != key.strip():
+        return "it begins or ends with white space"
+    if not is_canonical(key):
+        return "it is not a plain relative path (backslash, empty or dot parts)"
+    return None
+
+
+def shown(name: str) -> str:
+    """`name` as it may be printed: as it is when plain, else quoted with
+    escapes, so that a line break or an escape sequence in a file name can
+    neither forge an output line nor drive the terminal."""
+    return name if name.isprintable() and name == name.strip() else repr(name)

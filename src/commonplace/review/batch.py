@@ -6,14 +6,16 @@ render the one prompt in file mode and write the batch's artifacts."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from commonplace.config import Config
 from commonplace.errors import UserError
+from commonplace.git import GitState
 from commonplace.kb.files import KbFile
-from commonplace.kb.gates import resolve_gate_ids
+from commonplace.kb.gates import load_found_gates, resolve_gate_ids
 from commonplace.kb.links import note_links
-from commonplace.kb.notes import resolve_one_note
+from commonplace.kb.notes import resolve_named_note
+from commonplace.kb.unreviewable import Unreviewable
 from commonplace.review import artifacts, lifecycle
 from commonplace.review.lifecycle import CreatedBatch, Packing
 from commonplace.review.protocol.prompt import (
@@ -22,7 +24,7 @@ from commonplace.review.protocol.prompt import (
     RenderedPrompt,
     render_prompt,
 )
-from commonplace.review.targets import Plan, plan_runs
+from commonplace.review.targets import Plan, SkippedPair, plan_runs
 from commonplace.workspace import Workspace
 
 TYPE_CHECKING = False
@@ -55,8 +57,9 @@ def prepare_review_batch(
     model: str,
     effort: str | None = None,
 ) -> PreparedBatch:
-    """One batch, one run per note, for any pairs. Inapplicable pairs are
-    skipped and reported; missing notes or gates and dirty gates are fatal."""
+    """One batch, one run per note, for any pairs. Inapplicable pairs, and
+    pairs whose note or gate cannot be reviewed, are skipped and reported;
+    missing notes or gates and dirty gates are fatal."""
     partition = ws.partition(model, effort)
     requested: dict[str, dict[str, None]] = {}
     for raw in pair_args:
@@ -65,19 +68,45 @@ def prepare_review_batch(
     if not requested:
         raise UserError("name at least one NOTE::GATE pair")
     git = ws.git_state()
-    by_key: dict[str, tuple[KbFile, list[str]]] = {}
+    by_key: dict[str, tuple[KbFile | Unreviewable, list[str]]] = {}
     for note_ref, gate_refs in requested.items():
-        file = resolve_one_note(
+        note = resolve_named_note(
             ws.config, git, note_ref, cwd=ws.cwd, purpose="a pair names one note"
         )
-        by_key.setdefault(file.key, (file, []))[1].extend(
+        by_key.setdefault(note.key, (note, []))[1].extend(
             resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd)
         )
-    plan = plan_runs(ws.config, git, [(f, list(dict.fromkeys(g))) for f, g in by_key.values()])
+    plan = _plan_usable(ws, git, {k: (n, list(dict.fromkeys(g))) for k, (n, g) in by_key.items()})
     created = lifecycle.create_batch(
         ws.store, plan, packing=Packing.EXPLICIT, runner=runner, partition=partition
     )
     return publish_prompt(ws, plan, created)
+
+
+def _plan_usable(
+    ws: Workspace, git: GitState, requests: dict[str, tuple[KbFile | Unreviewable, list[str]]]
+) -> Plan:
+    """The plan of the pairs that can be reviewed; a pair whose note or gate
+    cannot be is skipped with the reason, so it never fails its batch-mates."""
+    gates = load_found_gates(
+        ws.config, dict.fromkeys(g for _, ids in requests.values() for g in ids)
+    )
+    unusable = {u.key: u for u in gates.unusable}
+    usable: list[tuple[KbFile, list[str]]] = []
+    skipped: list[SkippedPair] = []
+    for key, (note, gate_ids) in requests.items():
+        problems = {g: unusable[g] for g in gate_ids if g in unusable}
+        if isinstance(note, Unreviewable):
+            problems = dict.fromkeys(gate_ids, note)
+        skipped += [SkippedPair(key, g, f"{u.reason}: {u.detail}") for g, u in problems.items()]
+        ids = [g for g in gate_ids if g not in problems]
+        if ids and isinstance(note, KbFile):
+            usable.append((note, ids))
+    if not usable:
+        listing = "; ".join(f"{s.note_path!r} :: {s.gate_id!r}: {s.reason}" for s in skipped)
+        raise UserError(f"no pair named can be reviewed ({listing})")
+    plan = plan_runs(ws.config, git, usable, gates.gates)
+    return replace(plan, skipped=(*plan.skipped, *skipped))
 
 
 def publish_prompt(ws: Workspace, plan: Plan, created: CreatedBatch) -> PreparedBatch:

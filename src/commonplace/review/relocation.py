@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from commonplace import git
 from commonplace.errors import UserError
-from commonplace.kb.paths import key_for_path
+from commonplace.kb.paths import key_for_path, shown
 from commonplace.review import artifacts, lifecycle
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def relocate_note(
     if problem is None and git.would_ignore(root, new):
         problem = "it is ignored by git"
     if problem:
-        raise UserError(f"cannot move the note to {new}: {problem}")
+        raise UserError(f"cannot move the note to {shown(new)}: {problem}")
     counts = _history(ws, old, new)  # the refusals, before anything moves
     if dry_run:
         return Relocation(old, new, "nothing", *counts, dry_run=True)

@@ -20,7 +20,7 @@ from commonplace.review.lifecycle import (
     RunStatus,
 )
 from commonplace.review.protocol.grammar import run_document
-from commonplace.review.targets import plan_note
+from commonplace.review.targets import plan_note, unusable_as_skipped
 from commonplace.workspace import Workspace
 
 
@@ -50,7 +50,9 @@ def create_review_run(
         gate_refs,
         cwd=ws.cwd,
         purpose="a review run covers one note",
+        skip_unusable=True,
     )
+    plan = unusable_as_skipped(plan)  # a lens's unusable gates, reported under skipped
     created = lifecycle.create_batch(
         ws.store, plan, packing=Packing.NOTE, runner=runner, partition=partition
     )

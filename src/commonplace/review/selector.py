@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
-from commonplace.kb.gates import Gate, all_gate_ids, load_gates, resolve_gate_ids
-from commonplace.kb.notes import NoteFacts, note_facts, resolve_notes, scan_notes
+from commonplace.kb.gates import Gate, GateScan, all_gate_ids, load_found_gates, load_gate_refs
+from commonplace.kb.notes import NoteFacts, NoteScan, find_notes, note_facts, resolve_note_refs
+from commonplace.kb.unreviewable import Unreviewable
 from commonplace.review.store import Store
 
 if TYPE_CHECKING:
@@ -192,6 +193,8 @@ class Selection(NamedTuple):
     model_id: str
     notes: int
     stale: list[StaleNote]
+    # Notes and gates in scope that cannot be reviewed; never counted as stale.
+    unreviewable: tuple[Unreviewable, ...] = ()
 
     @property
     def pairs(self) -> list[StalePair]:
@@ -212,38 +215,55 @@ def select_targets(
     """The selector command: resolve scope and partition, then `select_stale`."""
     partition = ws.partition(model, effort)
     git = ws.git_state()
-    gates = scope_gates(ws, gate_refs)
-    notes = scope_notes(ws, git, note_refs, current_only)
+    gate_scan = gate_scope(ws, gate_refs)
+    note_scan = note_scope(ws, git, note_refs, current_only)
     stale = select_stale(
         ws.store,
         git,
-        notes=notes,
-        gates=gates,
+        notes=note_scan.notes,
+        gates=gate_scan.gates,
         model_id=partition.model_id,
         reasons=reasons,
         include_diff=include_diff,
     )
-    return Selection(partition.model_id, len(notes), stale)
+    unreviewable = (*note_scan.unreviewable, *gate_scan.unusable)
+    return Selection(partition.model_id, len(note_scan.notes), stale, unreviewable)
 
 
 def scope_gates(ws: Workspace, gate_refs: Sequence[str]) -> list[Gate]:
-    """The gates named (ids or lenses); none named means every gate of every lens."""
-    gate_ids = (
-        resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd) if gate_refs else all_gate_ids(ws.config)
-    )
-    return load_gates(ws.config, gate_ids)
+    """The gates named (ids or lenses); none named means every gate of every
+    lens. Gates of a lens that cannot be used are left out."""
+    return gate_scope(ws, gate_refs).gates
+
+
+def gate_scope(ws: Workspace, gate_refs: Sequence[str]) -> GateScan:
+    """Like `scope_gates`, with the gates that cannot be used: found in a
+    lens, they are reported; named one by one, they are an error."""
+    if not gate_refs:
+        return load_found_gates(ws.config, all_gate_ids(ws.config))
+    return load_gate_refs(ws.config, gate_refs, cwd=ws.cwd)
 
 
 def scope_notes(
     ws: Workspace, git: GitState, note_refs: Sequence[str], current_only: bool
 ) -> list[KbFile]:
     """The notes named (files or folders), else every reviewable note; with
-    `current_only`, those with `status: current`."""
-    notes = (
-        resolve_notes(ws.config, git, note_refs, cwd=ws.cwd)
+    `current_only`, those with `status: current`. Notes found that cannot be
+    reviewed are left out."""
+    return note_scope(ws, git, note_refs, current_only).notes
+
+
+def note_scope(
+    ws: Workspace, git: GitState, note_refs: Sequence[str], current_only: bool
+) -> NoteScan:
+    """Like `scope_notes`, with the notes found that cannot be reviewed (all
+    of them with `current_only`: whether they are current cannot be read)."""
+    scan = (
+        resolve_note_refs(ws.config, git, note_refs, cwd=ws.cwd)
         if note_refs
-        else scan_notes(ws.config, git)
+        else find_notes(ws.config, git)
     )
     if current_only:
-        notes = [n for n in notes if note_facts(n).status == "current"]
-    return notes
+        current = [n for n in scan.notes if note_facts(n).status == "current"]
+        scan = NoteScan(current, scan.unreviewable)
+    return scan

@@ -22,6 +22,7 @@ from commonplace.errors import UsageError, UserError
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
 from commonplace.kb.notes import note_facts
+from commonplace.kb.unreviewable import Unreviewable
 from commonplace.review.batch import render_batch_prompt
 from commonplace.review.executor import BatchResult, Cancel, LinePrinter, RunnerCall, execute_batch
 from commonplace.review.lifecycle import Packing
@@ -33,8 +34,8 @@ from commonplace.review.runners.launch import version_of
 from commonplace.review.selector import (
     StaleReason,
     flatten,
-    scope_gates,
-    scope_notes,
+    gate_scope,
+    note_scope,
     select_stale,
 )
 from commonplace.review.store import Store
@@ -85,6 +86,8 @@ class SweepReport:
     batches: tuple[BatchResult, ...] = ()
     planned: tuple[PlannedBatch, ...] = ()
     skipped: tuple[SkippedPair, ...] = ()
+    # Notes and gates found that cannot be reviewed: left out, the rest goes on.
+    unreviewable: tuple[Unreviewable, ...] = ()
     stopped: str | None = None  # why launching stopped before the end
     not_launched: int = 0
 
@@ -121,8 +124,11 @@ def run_review_bundle(
         gate_refs,
         cwd=ws.cwd,
         purpose="a review bundle covers one note",
+        skip_unusable=True,
     )
-    return execute_plans(ws, runner, [plan], Packing.NOTE, options, skipped=plan.skipped)
+    return execute_plans(
+        ws, runner, [plan], Packing.NOTE, options, skipped=plan.skipped, unreviewable=plan.unusable
+    )
 
 
 def run_gate_sweep(
@@ -141,7 +147,8 @@ def run_gate_sweep(
     (gate_id,) = resolve_gate_ids(ws.config, [gate_ref], cwd=ws.cwd)
     runner = prepare_runner(ws, options)
     git = ws.git_state()
-    notes = scope_notes(ws, git, note_refs, current_only)
+    note_scan = note_scope(ws, git, note_refs, current_only)
+    notes = note_scan.notes
     (gate,) = load_gates(ws.config, [gate_id])
     skipped: list[SkippedPair] = []
     applicable: list[KbFile] = []
@@ -165,7 +172,15 @@ def run_gate_sweep(
         )
         for i in range(0, len(applicable), batch_size)
     ]
-    return execute_plans(ws, runner, plans, Packing.GATE, options, skipped=skipped)
+    return execute_plans(
+        ws,
+        runner,
+        plans,
+        Packing.GATE,
+        options,
+        skipped=skipped,
+        unreviewable=note_scan.unreviewable,
+    )
 
 
 def review_sweep(
@@ -184,8 +199,9 @@ def review_sweep(
         raise UsageError(f"--group must be one of {', '.join(GROUPINGS)}")
     runner = prepare_runner(ws, options)
     git = ws.git_state()
-    gates = scope_gates(ws, gate_refs)
-    notes = scope_notes(ws, git, note_refs, current_only)
+    gate_scan = gate_scope(ws, gate_refs)
+    note_scan = note_scope(ws, git, note_refs, current_only)
+    gates, notes = gate_scan.gates, note_scan.notes
     stale = flatten(
         select_stale(ws.store, git, notes=notes, gates=gates, model_id=runner.partition.model_id)
     )
@@ -204,7 +220,15 @@ def review_sweep(
         plan_runs(ws.config, git, [(by_key[note_path], gate_list)], gates)
         for (note_path, _), gate_list in groups.items()
     ]
-    return execute_plans(ws, runner, plans, Packing.NOTE, options, skipped=skipped)
+    return execute_plans(
+        ws,
+        runner,
+        plans,
+        Packing.NOTE,
+        options,
+        skipped=skipped,
+        unreviewable=(*note_scan.unreviewable, *gate_scan.unusable),
+    )
 
 
 # --- shared -----------------------------------------------------------------------------
@@ -238,10 +262,15 @@ def execute_plans(
     options: SweepOptions,
     *,
     skipped: Sequence[SkippedPair] = (),
+    unreviewable: Sequence[Unreviewable] = (),
     stderr: TextIO | None = None,
 ) -> SweepReport:
     base = SweepReport(
-        runner.adapter.name, runner.partition.model_id, options.dry_run, skipped=tuple(skipped)
+        runner.adapter.name,
+        runner.partition.model_id,
+        options.dry_run,
+        skipped=tuple(skipped),
+        unreviewable=tuple(unreviewable),
     )
     if options.max_batches is not None:
         plans, held = plans[: options.max_batches], len(plans) - options.max_batches

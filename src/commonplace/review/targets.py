@@ -4,16 +4,17 @@ gates at their committed versions, and the pairs skipped with a reason."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
-from commonplace.kb.gates import Gate, load_gate, resolve_gate_ids
+from commonplace.kb.gates import Gate, load_gate, load_gate_refs, resolve_gate_ids
 from commonplace.kb.notes import note_facts, resolve_one_note
-from commonplace.review.protocol.grammar import PAIR_SEPARATOR
+from commonplace.kb.paths import why_unreviewable_name
+from commonplace.kb.unreviewable import Unreviewable
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class RunTarget:
 class Plan:
     targets: tuple[RunTarget, ...]
     skipped: tuple[SkippedPair, ...]
+    unusable: tuple[Unreviewable, ...] = ()  # gates of a lens left out (plan_note)
 
 
 def plan_runs(
@@ -44,7 +46,7 @@ def plan_runs(
 ) -> Plan:
     """One target per note with its applicable gates, in the order requested.
 
-    Refuses reserved separators in keys and gates with uncommitted changes (the
+    Refuses names the pair grammar cannot carry and gates with uncommitted changes (the
     accepted baseline must be committed gate text); a note with no applicable
     gate is skipped whole, and a plan with nothing to review is an error.
     """
@@ -52,8 +54,9 @@ def plan_runs(
     targets: list[RunTarget] = []
     skipped: list[SkippedPair] = []
     for note, gate_ids in requests:
-        if PAIR_SEPARATOR in note.key:
-            raise UserError(f"note path {note.key!r} contains the reserved '{PAIR_SEPARATOR}'")
+        problem = why_unreviewable_name(note.key)
+        if problem is not None:  # scans leave such notes out; a name given is refused here
+            raise UserError(f"note path {note.key!r} cannot be named in a pair block: {problem}")
         facts = note_facts(note)
         applicable: list[Gate] = []
         for gate_id in dict.fromkeys(gate_ids):
@@ -81,10 +84,31 @@ def plan_note(
     *,
     cwd: Path,
     purpose: str,
+    skip_unusable: bool = False,
 ) -> Plan:
-    """The plan for one note and the gates or lenses named."""
+    """The plan for one note and the gates or lenses named. With
+    `skip_unusable`, a gate of a lens that cannot be used is left out and
+    listed in `unusable` instead of refusing the plan."""
     note = resolve_one_note(config, git, note_ref, cwd=cwd, purpose=purpose)
-    return plan_runs(config, git, [(note, resolve_gate_ids(config, gate_refs, cwd=cwd))])
+    if not skip_unusable:
+        return plan_runs(config, git, [(note, resolve_gate_ids(config, gate_refs, cwd=cwd))])
+    scan = load_gate_refs(config, gate_refs, cwd=cwd)
+    if not scan.gates:
+        problems = "; ".join(u.describe() for u in scan.unusable)
+        raise UserError(f"no gate named can be used ({problems})")
+    plan = plan_runs(config, git, [(note, [g.id for g in scan.gates])], scan.gates)
+    return replace(plan, unusable=tuple(scan.unusable))
+
+
+def unusable_as_skipped(plan: Plan) -> Plan:
+    """The plan with its unusable gates listed as skipped pairs of each note,
+    for commands whose answer reports skipped pairs rather than warnings."""
+    extra = tuple(
+        SkippedPair(t.note.key, u.key, f"{u.reason}: {u.detail}")
+        for t in plan.targets
+        for u in plan.unusable
+    )
+    return replace(plan, skipped=(*plan.skipped, *extra), unusable=())
 
 
 def refuse_dirty_gates(git: GitState, gates: Sequence[Gate], consequence: str = "") -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from commonplace.errors import UserError
 from commonplace.kb.links import NoteLinks
-from commonplace.kb.paths import is_canonical
+from commonplace.kb.paths import why_unreviewable_name
 from commonplace.review.protocol.grammar import PAIR_SEPARATOR, Pair
 
 FORMAT_VERSION = "pairs-v1"
@@ -172,9 +172,9 @@ def _pairs(notes: Sequence[PromptNote], gates: Mapping[str, PromptGate]) -> tupl
         if not note.gate_ids:
             raise UserError(f"{note.note_path} has no gates to review")
         for key in (note.note_path, *note.gate_ids):
-            unsafe = PAIR_SEPARATOR in key or "\n" in key or "\r" in key
-            if unsafe or not is_canonical(key) or key != key.strip():
-                raise UserError(f"{key!r} cannot be named in a pair block")
+            problem = why_unreviewable_name(key)  # selections leave such names out before
+            if problem is not None:
+                raise UserError(f"{key!r} cannot be named in a pair block: {problem}")
         for gate_id in dict.fromkeys(note.gate_ids):
             if gate_id not in gates:
                 raise UserError(f"no definition given for gate {gate_id}")
