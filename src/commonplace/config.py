@@ -50,6 +50,15 @@ class Config:
             return self.kb_root / env if not os.path.isabs(env) else Path(env)
         return self.kb_root / self.store
 
+    def store_setting(self, override: str | os.PathLike[str] | None = None) -> str:
+        """What named the store path of `store_path(override)`, for messages."""
+        if override:
+            return "--db"
+        if os.environ.get(STORE_ENV, "").strip():
+            return STORE_ENV
+        where = f"in {self.source.name}" if self.source else "by default"
+        return f'store = "{self.store}" {where}'
+
 
 def find_kb_root(start: Path) -> tuple[Path, Path | None, dict[str, Any]]:
     """Return (root, config file or None, raw settings) for the KB containing `start`."""

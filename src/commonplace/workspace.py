@@ -38,4 +38,5 @@ def open_workspace(
 ) -> Workspace:
     here = (cwd or Path.cwd()).absolute()
     config = load_config(here)
-    return Workspace(config=config, store=Store(config.store_path(db)), cwd=here)
+    store = Store(config.store_path(db), root=config.kb_root, setting=config.store_setting(db))
+    return Workspace(config=config, store=store, cwd=here)
