@@ -110,7 +110,7 @@ class Folder:
 
 @contextmanager
 def folder(
-    root: Path,
+    root: Path | None,
     path: Path,
     *,
     setting: str,
@@ -119,11 +119,11 @@ def folder(
     shown: str | None = None,
 ) -> Iterator[Folder]:
     """The directory `path`, opened without following links below `root`
-    (made when `create`). Outside `root` only when `outside_ok`; its folders
-    are then opened as they are."""
+    (made when `create`). Outside `root` (or with no `root`) only when
+    `outside_ok`; its folders are then opened as they are."""
     shown = shown if shown is not None else _show(root, path)
-    parts = parts_under(root, path)
-    if parts is None:
+    parts = parts_under(root, path) if root is not None else None
+    if root is None or parts is None:
         if not outside_ok:
             raise UserError(f"refusing to write {shown}: it is outside the knowledge base")
         fd = _open_outside(path, shown, create)
@@ -232,8 +232,8 @@ def _open_outside(path: Path, shown: str, create: bool) -> int:
         raise UserError(f"cannot write into {shown}: {exc.strerror or exc}") from None
 
 
-def _show(root: Path, path: Path) -> str:
-    parts = parts_under(root, path)
+def _show(root: Path | None, path: Path) -> str:
+    parts = parts_under(root, path) if root is not None else None
     if parts is None:
         return str(path)
     return "/".join(parts) or "."

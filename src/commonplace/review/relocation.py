@@ -64,6 +64,8 @@ def relocate_note(
     counts = _history(ws, old, new)  # the refusals, before anything moves
     if dry_run:
         return Relocation(old, new, "nothing", *counts, dry_run=True)
+    if counts[0]:  # its runs' documents are rewritten: refuse links before anything moves
+        artifacts.refuse_links(ws.config)
     if already_moved:
         return _rekey(ws, old, new, "already moved", move=None)
     tracked = state.is_repo and git.is_tracked(root, old)

@@ -101,9 +101,8 @@ class Store:
         links to the file and beside it for -wal, -shm and -journal. So right
         before connecting, check that none of them is a link, nor any folder
         on the way below the KB root; a missing file is made here, unfollowed."""
-        root = self.root if self.root is not None else self.path.parent
         with safe_files.folder(
-            root, self.path.parent, setting=self.setting, create=create, outside_ok=True
+            self.root, self.path.parent, setting=self.setting, create=create, outside_ok=True
         ) as where:
             for suffix in ("", *SIDE_FILES):
                 where.refuse_link(self.path.name + suffix)
