@@ -45,8 +45,9 @@ def parts_under(root: Path, path: Path) -> tuple[str, ...] | None:
 
 
 def _refuse(shown: str, component: str, setting: str) -> LinkRefused:
+    which = "it" if component == shown else component
     return LinkRefused(
-        f"refusing to write {shown}: {component} is a symbolic link, and nothing is written"
+        f"refusing to write {shown}: {which} is a symbolic link, and nothing is written"
         f" through one (the path comes from {setting}); replace the link with a real folder"
         " or file, or change the setting"
     )

@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import git, run_script
@@ -24,10 +25,13 @@ from cli._support import (
     DEMO_MODEL,
     EX_CLARITY,
     EX_NOTE,
+    TABLES,
     Cli,
     assert_refused,
     create_run,
+    dump,
     review,
+    store_of,
     write_reviews,
 )
 
@@ -171,7 +175,26 @@ COMMANDS: dict[str, tuple[Callable[[Cli, Path], Setup], tuple[str, ...]]] = {
     "reap-stale-runs": (with_store(["reap-stale-runs", "--older-than", "0s"]), STORE_PLACES),
     "review-store migrate": (fresh(["review-store", "migrate"]), STORE_PLACES),
 }
+# Commands that know the ids they write before they change the store, and
+# so refuse a link at those runs' folders or files before it changes.
+KNOWN_IDS = {"finalize-review-run", "ingest-batch-output", "ingest-bundle-output", "relocate-note"}
+PER_ID = {"review-batch", "batch-output", "review-run", "run-document", "gate-file"}
+
+
+def refused_early(command: str, place: str) -> bool:
+    """Whether the store must be as it was (the store places are refused
+    before SQLite opens anything, and are not reopened here)."""
+    return place == "bundle-reviews" or (command in KNOWN_IDS and place in PER_ID)
+
+
 CASES = [(c, p) for c, (_, places) in COMMANDS.items() for p in ("no link", *places)]
+
+
+def rows_of(kb: Path) -> dict[str, Any]:
+    """The store's rows; an absent store and an empty one read the same (a
+    sweep makes the empty store before it reaches the reports folder)."""
+    found = dump(store_of(kb)) or {}
+    return {table: rows for table, rows in found.items() if table in TABLES and rows}
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -219,6 +242,8 @@ def test_no_command_writes_through_a_committed_link(
         path, kind = PLACES[place]
         plant(kb, outside, path.format(batch=setup.batch, run=setup.run), kind)
     before = tree(outside)
+    early = refused_early(command, place)
+    store_before = rows_of(kb) if early else None
 
     name, *args = setup.args
     result = run_script(f"commonplace-{name}", args, cwd=kb, stdin=setup.stdin)
@@ -229,3 +254,6 @@ def test_no_command_writes_through_a_committed_link(
         error = assert_refused(result, 1, mentions="symbolic link")
         assert "refusing to write" in error
     assert tree(outside) == before
+    if early:
+        assert rows_of(kb) == store_before
+        assert (kb / EX_NOTE).is_file()  # relocate-note moved nothing

@@ -74,6 +74,7 @@ def prepare_review_batch(
             resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd)
         )
     plan = plan_runs(ws.config, git, [(f, list(dict.fromkeys(g))) for f, g in by_key.values()])
+    artifacts.refuse_links(ws.config)  # before the store changes
     created = lifecycle.create_batch(
         ws.store, plan, packing=Packing.EXPLICIT, runner=runner, partition=partition
     )

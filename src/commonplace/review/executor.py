@@ -105,6 +105,7 @@ def execute_batch(
     echo: Callable[[int], Callable[[str], None]] | None = None,
 ) -> BatchResult:
     """Run one batch. `echo(batch_id)` gives where its live text goes."""
+    artifacts.refuse_links(config)  # before the store changes
     created = lifecycle.create_batch(
         store,
         plan,
@@ -131,7 +132,12 @@ def execute_batch(
             config, store, plan, runner, created.batch_id, scope, cancel, printer
         )
     except BaseException as exc:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"executor error: {exc!r}"
+        if isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted"
+        elif isinstance(exc, LinkRefused):
+            reason = exc.message
+        else:
+            reason = f"executor error: {exc!r}"
         fail_runs(store, scope, reason)
         raise
     return BatchResult(

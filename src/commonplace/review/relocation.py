@@ -65,7 +65,8 @@ def relocate_note(
     if dry_run:
         return Relocation(old, new, "nothing", *counts, dry_run=True)
     if counts[0]:  # its runs' documents are rewritten: refuse links before anything moves
-        artifacts.refuse_links(ws.config)
+        with ws.store.read() as conn:
+            artifacts.refuse_links(ws.config, run_ids=lifecycle.note_run_ids(conn, old))
     if already_moved:
         return _rekey(ws, old, new, "already moved", move=None)
     tracked = state.is_repo and git.is_tracked(root, old)

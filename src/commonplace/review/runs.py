@@ -51,6 +51,8 @@ def create_review_run(
         cwd=ws.cwd,
         purpose="a review run covers one note",
     )
+    if with_prompt:
+        artifacts.refuse_links(ws.config)  # before the store changes
     created = lifecycle.create_batch(
         ws.store, plan, packing=Packing.NOTE, runner=runner, partition=partition
     )
