@@ -59,9 +59,11 @@ class Folder:
     def __init__(self, fd: int, shown: str, setting: str) -> None:
         self.fd, self.shown, self.setting = fd, shown, setting
 
+    def named(self, name: str) -> str:
+        return name if self.shown == "." else f"{self.shown}/{name}"
+
     def _refused(self, name: str) -> LinkRefused:
-        shown = f"{self.shown}/{name}"
-        return _refuse(shown, shown, self.setting)
+        return _refuse(self.named(name), self.named(name), self.setting)
 
     def kind(self, name: str) -> int | None:
         """The `stat` file type of `name` here (a link is not followed), or None."""
@@ -82,7 +84,7 @@ class Folder:
         if found is not None and not overwrite:
             return False
         if found == stat.S_IFDIR:
-            raise UserError(f"cannot write {self.shown}/{name}: it is a folder")
+            raise UserError(f"cannot write {self.named(name)}: it is a folder")
         temporary = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             fd = os.open(temporary, _FILE_FLAGS, 0o666, dir_fd=self.fd)
@@ -96,7 +98,7 @@ class Folder:
                     os.unlink(temporary, dir_fd=self.fd)
                 raise
         except OSError as exc:
-            raise UserError(f"cannot write {self.shown}/{name}: {exc.strerror or exc}") from None
+            raise UserError(f"cannot write {self.named(name)}: {exc.strerror or exc}") from None
         return True
 
     def create_empty(self, name: str, mode: int) -> None:
@@ -106,7 +108,7 @@ class Folder:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise self._refused(name) from None
-            raise UserError(f"cannot create {self.shown}/{name}: {exc.strerror}") from None
+            raise UserError(f"cannot create {self.named(name)}: {exc.strerror}") from None
 
 
 @contextmanager
@@ -117,19 +119,21 @@ def folder(
     setting: str,
     create: bool = True,
     outside_ok: bool = False,
-    shown: str | None = None,
+    writing: str | None = None,
 ) -> Iterator[Folder]:
     """The directory `path`, opened without following links below `root`
     (made when `create`). Outside `root` (or with no `root`) only when
-    `outside_ok`; its folders are then opened as they are."""
-    shown = shown if shown is not None else _show(root, path)
+    `outside_ok`; its folders are then opened as they are. `writing` names
+    the file wanted there, for messages."""
+    shown = _show(root, path)
+    wanted = writing or shown
     parts = parts_under(root, path) if root is not None else None
     if root is None or parts is None:
         if not outside_ok:
-            raise UserError(f"refusing to write {shown}: it is outside the knowledge base")
-        fd = _open_outside(path, shown, create)
+            raise UserError(f"refusing to write {wanted}: it is outside the knowledge base")
+        fd = _open_outside(path, wanted, create)
     else:
-        fd = _walk(root, parts, setting=setting, create=create, shown=shown)
+        fd = _walk(root, parts, setting=setting, create=create, shown=wanted)
     try:
         yield Folder(fd, shown, setting)
     finally:
@@ -148,12 +152,16 @@ def write_file(
 ) -> bool:
     """Write `path` whole (see `Folder.write`) without following any link
     below `root`; False when it existed and not `overwrite`."""
-    parent = Path(os.path.normpath(os.path.abspath(path))).parent
-    shown = _show(root, parent)
+    target = Path(os.path.normpath(os.path.abspath(path)))
     with folder(
-        root, parent, setting=setting, create=make_parents, outside_ok=outside_ok, shown=shown
+        root,
+        target.parent,
+        setting=setting,
+        create=make_parents,
+        outside_ok=outside_ok,
+        writing=_show(root, target),
     ) as where:
-        return where.write(path.name, data, overwrite=overwrite)
+        return where.write(target.name, data, overwrite=overwrite)
 
 
 def refuse_links(root: Path, path: Path, *, setting: str, entries: bool = False) -> None:
