@@ -257,3 +257,59 @@ def test_no_command_writes_through_a_committed_link(
     if early:
         assert rows_of(kb) == store_before
         assert (kb / EX_NOTE).is_file()  # relocate-note moved nothing
+
+
+def test_a_note_is_not_moved_through_a_link_that_stays_inside_the_kb(
+    cli: Cli, example_kb: Path
+) -> None:
+    kb = example_kb
+    (kb / "kb" / "notes" / "archive").mkdir()
+    (kb / "kb" / "notes" / "shortcut").symlink_to("archive")
+    git(kb, "add", "-A")
+    git(kb, "commit", "-q", "-m", "a link to a folder inside the KB")
+
+    result = cli("relocate-note", EX_NOTE, "kb/notes/shortcut/moved.md", cwd=kb)
+
+    assert_refused(result, 1, mentions="kb/notes/shortcut is a symbolic link")
+    assert (kb / EX_NOTE).is_file()
+    assert not (kb / "kb" / "notes" / "archive" / "moved.md").exists()
+
+
+def test_a_store_named_by_the_environment_is_not_opened_through_a_link(
+    example_kb: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "real.sqlite"
+    real.write_bytes(b"")
+    (tmp_path / "linked.sqlite").symlink_to(real)
+
+    result = run_script(
+        "commonplace-review-store",
+        ["migrate"],
+        cwd=example_kb,
+        env={"COMMONPLACE_REVIEW_DB": str(tmp_path / "linked.sqlite")},
+    )
+
+    assert_refused(result, 1, mentions="COMMONPLACE_REVIEW_DB")
+    assert real.read_bytes() == b""
+
+
+def test_out_may_name_any_folder_but_never_a_link_at_the_file(
+    example_kb: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "via").symlink_to(tmp_path / "real")  # the user's own layout, outside the KB
+    report = ["--format", "json", "--model", DEMO_MODEL, "--out"]
+
+    written = run_script(
+        "commonplace-review-report", [*report, str(tmp_path / "via" / "r.json")], cwd=example_kb
+    )
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "real" / "r.json").is_file()
+
+    (tmp_path / "real" / "victim").write_text("keep\n", encoding="utf-8")
+    (tmp_path / "r2.json").symlink_to(tmp_path / "real" / "victim")
+    refused = run_script(
+        "commonplace-review-report", [*report, str(tmp_path / "r2.json")], cwd=example_kb
+    )
+    assert_refused(refused, 1, mentions="--out")
+    assert (tmp_path / "real" / "victim").read_text(encoding="utf-8") == "keep\n"
