@@ -97,7 +97,7 @@ def load_config(start: Path | None = None) -> Config:
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key].strip():
                 raise UserError(f"{where}: {key} must be a path")
-            values[key] = _inside(root, raw[key], where, key)
+            values[key] = _inside(root, raw[key], where, key, as_written=key != "gates_dir")
     for key, target in (("models", "model_aliases"), ("defaults", "defaults")):
         table = raw.get(key, {})
         if not isinstance(table, dict):
@@ -123,10 +123,21 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from exc
 
 
-def _inside(root: Path, value: str, where: str, key: str) -> str:
-    """A configured path must stay inside the KB; return it KB-relative, POSIX."""
+def _inside(root: Path, value: str, where: str, key: str, *, as_written: bool = False) -> str:
+    """A configured path must stay inside the KB; return it KB-relative, POSIX.
+    A path files are written to is kept `as_written` (only `.` and `..`
+    tidied), not resolved: a link on it must be refused when writing, not
+    quietly followed to wherever it leads inside the KB."""
+    from commonplace.safe_files import parts_under
+
     resolved = (root / value).resolve()
     try:
-        return resolved.relative_to(root.resolve()).as_posix()
+        relative = resolved.relative_to(root.resolve()).as_posix()
+        written = parts_under(root, root / value)
+        if not as_written:
+            return relative
+        if written is None:
+            raise ValueError(value)
+        return "/".join(written) or "."
     except ValueError:
         raise UserError(f"{where}: {key} points outside the knowledge base: {value}") from None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -85,7 +84,7 @@ class Folder:
             return False
         if found == stat.S_IFDIR:
             raise UserError(f"cannot write {self.named(name)}: it is a folder")
-        temporary = f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             fd = os.open(temporary, _FILE_FLAGS, 0o666, dir_fd=self.fd)
             try:

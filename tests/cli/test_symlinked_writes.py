@@ -31,7 +31,6 @@ from cli._support import (
     create_run,
     dump,
     review,
-    store_of,
     write_reviews,
 )
 
@@ -190,10 +189,10 @@ def refused_early(command: str, place: str) -> bool:
 CASES = [(c, p) for c, (_, places) in COMMANDS.items() for p in ("no link", *places)]
 
 
-def rows_of(kb: Path) -> dict[str, Any]:
+def rows_of(kb: Path, db: str = STORE) -> dict[str, Any]:
     """The store's rows; an absent store and an empty one read the same (a
     sweep makes the empty store before it reaches the reports folder)."""
-    found = dump(store_of(kb)) or {}
+    found = dump(kb / db) or {}
     return {table: rows for table, rows in found.items() if table in TABLES and rows}
 
 
@@ -313,3 +312,23 @@ def test_out_may_name_any_folder_but_never_a_link_at_the_file(
     )
     assert_refused(refused, 1, mentions="--out")
     assert (tmp_path / "real" / "victim").read_text(encoding="utf-8") == "keep\n"
+
+
+def test_a_configured_reports_folder_reached_through_a_link_is_refused_by_name(
+    cli: Cli, example_kb: Path
+) -> None:
+    kb = example_kb
+    (kb / "kb" / "real").mkdir()
+    (kb / "kb" / "out").symlink_to("real")  # stays inside the KB, still never followed
+    toml = kb / "commonplace.toml"
+    settings = 'reports_dir = "kb/out"\nstore = "store.sqlite"\n'
+    toml.write_text(settings + toml.read_text(encoding="utf-8"), encoding="utf-8")
+    git(kb, "add", "-A")
+    git(kb, "commit", "-q", "-m", "reports through a link")
+
+    result = cli("prepare-review-batch", f"{EX_NOTE}::clarity", *CREATE, cwd=kb)
+
+    error = assert_refused(result, 1, mentions="kb/out is a symbolic link")
+    assert 'reports_dir = "kb/out" in commonplace.toml' in error
+    assert list((kb / "kb" / "real").iterdir()) == []
+    assert rows_of(kb, "store.sqlite") == {}  # refused before any run was made

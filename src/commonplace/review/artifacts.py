@@ -60,7 +60,10 @@ def refuse_links(
     writes refuse links again, without a gap; this only refuses earlier.)"""
     setting = reports_setting(config)
     folders = [batch_dir(config, b) for b in batch_ids] + [run_dir(config, r) for r in run_ids]
-    for folder in folders or [config.reports_path / BUNDLE_REVIEWS]:
+    # without ids, only the folders every artifact goes through (not their
+    # entries: one per run ever made)
+    safe_files.refuse_links(config.kb_root, config.reports_path / BUNDLE_REVIEWS, setting=setting)
+    for folder in folders:
         safe_files.refuse_links(config.kb_root, folder, setting=setting, entries=True)
 
 
