@@ -138,6 +138,7 @@ def with_store(args: list[str]) -> Callable[[Cli, Path], Setup]:
 
 
 SWEEP = ["review-sweep", "clarity", "--note", EX_NOTE, "--runner", "stand-in", "--model", "demo"]
+GATE_SWEEP = ["run-gate-sweep", EX_CLARITY[0], "--note", EX_NOTE, *BUNDLE]
 PREPARE = ["prepare-review-batch", f"{EX_NOTE}::clarity", *CREATE]
 WITH_PROMPT = ["create-review-run", EX_NOTE, "clarity", *CREATE, "--with-prompt"]
 ACK = ["ack-gate-review", EX_NOTE, "clarity", "--model", DEMO_MODEL]
@@ -147,7 +148,9 @@ REPORT = ["review-report", "--format", "json", "--model", DEMO_MODEL]
 COMMANDS: dict[str, tuple[Callable[[Cli, Path], Setup], tuple[str, ...]]] = {
     "review-sweep": (fresh(SWEEP), EXECUTED),
     "run-review-bundle": (fresh(["run-review-bundle", EX_NOTE, "clarity", *BUNDLE]), EXECUTED),
+    "run-gate-sweep": (fresh(GATE_SWEEP), EXECUTED),
     "prepare-review-batch": (fresh(PREPARE), (*STORE_PLACES, *BATCH_PLACES)),
+    "create-review-run": (fresh(WITH_PROMPT[:-1]), STORE_PLACES),
     "create-review-run --with-prompt": (fresh(WITH_PROMPT), (*STORE_PLACES, *BATCH_PLACES)),
     "write-gate-review": (a_review_to_write, STORE_PLACES),
     "finalize-review-run": (written_run, (*STORE_PLACES, *RUN_PLACES)),
