@@ -70,6 +70,8 @@ class Folder:
             return stat.S_IFMT(os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_mode)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise UserError(f"cannot look at {self.named(name)}: {exc.strerror}") from None
 
     def refuse_link(self, name: str) -> None:
         if self.kind(name) == stat.S_IFLNK:
@@ -152,6 +154,8 @@ def write_file(
     """Write `path` whole (see `Folder.write`) without following any link
     below `root`; False when it existed and not `overwrite`."""
     target = Path(os.path.normpath(os.path.abspath(path)))
+    if not target.name:
+        raise UserError(f"cannot write {path}: it is a folder")
     with folder(
         root,
         target.parent,
@@ -180,11 +184,14 @@ def refuse_links(root: Path, path: Path, *, setting: str, entries: bool = False)
         if stat.S_ISLNK(mode):
             raise _refuse("/".join(parts), "/".join(parts[: index + 1]), setting)
     if entries and stat.S_ISDIR(mode):
-        with os.scandir(current) as found:
-            for entry in found:
-                if entry.is_symlink():
-                    shown = "/".join((*parts, entry.name))
-                    raise _refuse(shown, shown, setting)
+        try:
+            with os.scandir(current) as found:
+                links = [entry.name for entry in found if entry.is_symlink()]
+        except OSError:
+            return  # unreadable: the write itself will say why
+        if links:
+            shown = "/".join((*parts, links[0]))
+            raise _refuse(shown, shown, setting)
 
 
 def _walk(root: Path, parts: Sequence[str], *, setting: str, create: bool, shown: str) -> int:
