@@ -333,3 +333,15 @@ def test_config_constructed_directly_has_defaults(tmp_path: Path) -> None:
     config = Config(kb_root=tmp_path)
     assert config.store_path() == tmp_path / "kb/reports/review-store.sqlite"
     assert config.source is None
+
+
+def test_written_paths_are_kept_as_written_not_resolved_through_links(tmp_path: Path) -> None:
+    """A link inside the KB on `reports_dir` or `store` is not followed here:
+    the path stays as written, so that writing there refuses the link."""
+    root = kb_with_config(tmp_path, 'reports_dir = "out/./r"\nstore = "out/../out/s.db"\n')
+    (root / "real").mkdir()
+    (root / "out").symlink_to("real")
+    config = load_config(root)
+    assert config.reports_dir == "out/r"
+    assert config.store == "out/s.db"
+    assert config.store_setting() == f'store = "out/s.db" in {CONFIG_FILE}'

@@ -50,6 +50,15 @@ class Config:
             return self.kb_root / env if not os.path.isabs(env) else Path(env)
         return self.kb_root / self.store
 
+    def store_setting(self, override: str | os.PathLike[str] | None = None) -> str:
+        """What named the store path of `store_path(override)`, for messages."""
+        if override:
+            return "--db"
+        if os.environ.get(STORE_ENV, "").strip():
+            return STORE_ENV
+        where = f"in {self.source.name}" if self.source else "by default"
+        return f'store = "{self.store}" {where}'
+
 
 def find_kb_root(start: Path) -> tuple[Path, Path | None, dict[str, Any]]:
     """Return (root, config file or None, raw settings) for the KB containing `start`."""
@@ -88,7 +97,7 @@ def load_config(start: Path | None = None) -> Config:
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key].strip():
                 raise UserError(f"{where}: {key} must be a path")
-            values[key] = _inside(root, raw[key], where, key)
+            values[key] = _inside(root, raw[key], where, key, as_written=key != "gates_dir")
     for key, target in (("models", "model_aliases"), ("defaults", "defaults")):
         table = raw.get(key, {})
         if not isinstance(table, dict):
@@ -114,10 +123,21 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from exc
 
 
-def _inside(root: Path, value: str, where: str, key: str) -> str:
-    """A configured path must stay inside the KB; return it KB-relative, POSIX."""
+def _inside(root: Path, value: str, where: str, key: str, *, as_written: bool = False) -> str:
+    """A configured path must stay inside the KB; return it KB-relative, POSIX.
+    A path files are written to is kept `as_written` (only `.` and `..`
+    tidied), not resolved: a link on it must be refused when writing, not
+    quietly followed to wherever it leads inside the KB."""
+    from commonplace.safe_files import parts_under
+
     resolved = (root / value).resolve()
     try:
-        return resolved.relative_to(root.resolve()).as_posix()
+        relative = resolved.relative_to(root.resolve()).as_posix()
+        written = parts_under(root, root / value)
+        if not as_written:
+            return relative
+        if written is None:
+            raise ValueError(value)
+        return "/".join(written) or "."
     except ValueError:
         raise UserError(f"{where}: {key} points outside the knowledge base: {value}") from None

@@ -46,8 +46,8 @@ def open_workspace(
     here = (cwd or Path.cwd()).absolute()
     config = load_config(here)
     path = config.store_path(db)
-    if existing_store and not path.exists():
-        named = "--db" if db else STORE_ENV if os.environ.get(STORE_ENV, "").strip() else None
-        if named is not None:
-            raise UserError(f"no review store at {path} (named by {named}); check the path")
-    return Workspace(config=config, store=Store(path), cwd=here)
+    setting = config.store_setting(db)
+    if existing_store and not path.exists() and setting in ("--db", STORE_ENV):
+        raise UserError(f"no review store at {path} (named by {setting}); check the path")
+    store = Store(path, root=config.kb_root, setting=setting)
+    return Workspace(config=config, store=store, cwd=here)

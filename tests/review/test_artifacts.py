@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from commonplace.config import load_config
+from commonplace.config import Config, load_config
 from commonplace.errors import UserError
 from commonplace.review import artifacts
 from commonplace.review.batch import PreparedBatch, prepare_review_batch
@@ -71,9 +71,9 @@ def test_artifact_locations(example_kb: Path) -> None:
 
 def test_write_text_creates_replaces_and_leaves_no_temporaries(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "out.md"
-    artifacts.write_text(target, "first\r\nline\n")
+    artifacts.write_text(Config(tmp_path), target, "first\r\nline\n")
     assert target.read_bytes() == b"first\r\nline\n"
-    artifacts.write_text(target, "second ✓\n")
+    artifacts.write_text(Config(tmp_path), target, "second ✓\n")
     assert target.read_text(encoding="utf-8") == "second ✓\n"
     assert listing(target.parent) == ["out.md"]
 
@@ -81,11 +81,11 @@ def test_write_text_creates_replaces_and_leaves_no_temporaries(tmp_path: Path) -
 def test_write_text_failure_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "blocker").write_text("a file where a directory belongs\n")
     with pytest.raises(UserError, match="cannot write"):
-        artifacts.write_text(tmp_path / "blocker" / "out.md", "text\n")
+        artifacts.write_text(Config(tmp_path), tmp_path / "blocker" / "out.md", "text\n")
     directory = tmp_path / "dir"
     (directory / "out.md").mkdir(parents=True)  # a directory where the file belongs
     with pytest.raises(UserError, match="cannot write"):
-        artifacts.write_text(directory / "out.md", "text\n")
+        artifacts.write_text(Config(tmp_path), directory / "out.md", "text\n")
     assert listing(directory) == ["out.md"]
 
 
@@ -264,7 +264,9 @@ def test_the_background_writer_writes_in_order_and_turns_failures_into_warnings(
         writer.submit(note, "first")
         writer.submit(refuse, "second")
         writer.submit(crash, "third")
-        writer.submit(artifacts.write_text, tmp_path / "deep" / "fourth.md", "four\n")
+        writer.submit(
+            artifacts.write_text, Config(tmp_path), tmp_path / "deep" / "fourth.md", "four\n"
+        )
         writer.submit(note, "fifth")
     assert written == ["first", "fifth"]
     assert (tmp_path / "deep" / "fourth.md").read_text(encoding="utf-8") == "four\n"

@@ -273,7 +273,7 @@ def test_a_failed_rename_of_an_untracked_note_rolls_back(
     reviewed(ws, draft, ["clarity"])
     before = dump(ws.store.path)
 
-    def refuse(src: object, dst: object) -> None:
+    def refuse(src: object, dst: object, **_: object) -> None:
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr("commonplace.review.relocation.os.rename", refuse)

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from commonplace.errors import UsageError
-    from commonplace.review.artifacts import write_text
     from commonplace.review.reports import render_report
+    from commonplace.safe_files import write_file
 
     if args.json and args.format not in (None, "json"):
         raise UsageError(f"--json is --format json; it cannot go with --format {args.format}")
@@ -46,6 +46,13 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     out = Path(args.out)
-    write_text(out if out.is_absolute() else ws.cwd / out, text)
+    # anywhere the user names, but never through a link, nor inside the KB through one
+    write_file(
+        ws.config.kb_root,
+        out if out.is_absolute() else ws.cwd / out,
+        text.encode("utf-8"),
+        setting="--out",
+        outside_ok=True,
+    )
     print(f"wrote {report_format} report to {args.out}", file=sys.stderr)
     return 0

@@ -10,14 +10,15 @@ rewriting them is always safe and a reader never sees half a file.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from commonplace import safe_files
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.redaction import redact
@@ -45,19 +46,36 @@ def kb_relative(config: Config, path: Path) -> str:
         return str(path)
 
 
-def write_text(path: Path, text: str, *, make_parent: bool = True) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if make_parent:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            temporary.write_bytes(text.encode("utf-8"))
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+def reports_setting(config: Config) -> str:
+    """Where the reports folder comes from, for messages."""
+    where = f"in {config.source.name}" if config.source else "by default"
+    return f'reports_dir = "{config.reports_dir}" {where}'
+
+
+def refuse_links(
+    config: Config, *, batch_ids: Sequence[int] = (), run_ids: Sequence[int] = ()
+) -> None:
+    """Refuse before the store changes when an artifact folder of these
+    batches and runs, or a file already in one, is a symbolic link. (The
+    writes refuse links again, without a gap; this only refuses earlier.)"""
+    setting = reports_setting(config)
+    folders = [batch_dir(config, b) for b in batch_ids] + [run_dir(config, r) for r in run_ids]
+    # without ids, only the folders every artifact goes through (not their
+    # entries: one per run ever made)
+    safe_files.refuse_links(config.kb_root, config.reports_path / BUNDLE_REVIEWS, setting=setting)
+    for folder in folders:
+        safe_files.refuse_links(config.kb_root, folder, setting=setting, entries=True)
+
+
+def write_text(config: Config, path: Path, text: str, *, make_parent: bool = True) -> None:
+    """Write one file under the KB whole, never through a symbolic link."""
+    safe_files.write_file(
+        config.kb_root,
+        path,
+        text.encode("utf-8"),
+        setting=reports_setting(config),
+        make_parents=make_parent,
+    )
 
 
 def write_batch_files(
@@ -65,45 +83,47 @@ def write_batch_files(
 ) -> tuple[Path, Path]:
     """The batch's prompt and manifest; (prompt path, manifest path)."""
     directory = batch_dir(config, batch_id)
-    prompt_path, manifest_path = directory / PROMPT, directory / MANIFEST
-    write_text(prompt_path, prompt)
-    write_text(manifest_path, json.dumps(manifest, indent=2) + "\n")
-    return prompt_path, manifest_path
+    with _folder(config, directory) as where:
+        where.write(PROMPT, prompt.encode("utf-8"))
+        where.write(MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    return directory / PROMPT, directory / MANIFEST
 
 
 def keep_raw_output(config: Config, batch_id: int, raw: str) -> None:
     """Keep an output ingested from elsewhere as the batch's output file, unless
     the executor already wrote one there (that one is never overwritten)."""
-    path = batch_dir(config, batch_id) / OUTPUT
-    if not path.exists():
-        write_text(path, redact(raw))
+    with _folder(config, batch_dir(config, batch_id)) as where:
+        where.write(OUTPUT, redact(raw).encode("utf-8"), overwrite=False)
 
 
 def write_run_files(
     config: Config, review_run_id: int, document: str, texts: Sequence[tuple[str, str]]
 ) -> Path:
-    """A completed run's per-gate texts, then its canonical document. Run ids
-    never repeat, so the gate files are new files and are written in place;
-    the document goes last, by rename, and its presence says the set is whole."""
+    """A completed run's per-gate texts, then its canonical document, which
+    goes last: its presence says the set is whole."""
     directory = run_dir(config, review_run_id)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
+    with _folder(config, directory) as where:
         for gate_id, text in texts:
-            (directory / gate_file_name(gate_id)).write_bytes(redact(text).encode("utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot write {directory}: {exc.strerror or exc}") from None
-    write_text(directory / OUTPUT, redact(document), make_parent=False)
+            where.write(gate_file_name(gate_id), redact(text).encode("utf-8"))
+        where.write(OUTPUT, redact(document).encode("utf-8"))
     return directory
+
+
+def _folder(config: Config, directory: Path) -> AbstractContextManager[safe_files.Folder]:
+    return safe_files.folder(config.kb_root, directory, setting=reports_setting(config))
 
 
 class BackgroundWriter:
     """Writes artifacts in order on one thread of its own, so that a run's
     files are written while the next run is being finalized. A write that
     fails becomes a warning: the store is the record, and the files can be
-    written again from it."""
+    written again from it. A write refused for a symbolic link is raised
+    when the writer closes: a link where artifacts go is an attack or a
+    mistake, never weather."""
 
     def __init__(self) -> None:
         self.warnings: list[str] = []
+        self.refused: safe_files.LinkRefused | None = None
         self._queue: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]] | None]
         self._queue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="artifacts", daemon=True)
@@ -123,12 +143,16 @@ class BackgroundWriter:
     ) -> None:
         self._queue.put(None)
         self._thread.join()
+        if error is None and self.refused is not None:
+            raise self.refused
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
             write, args = item
             try:
                 write(*args)
+            except safe_files.LinkRefused as exc:
+                self.refused = self.refused or exc
             except UserError as exc:
                 self.warnings.append(exc.message)
             except Exception as exc:  # never lose the other files to one surprise

@@ -77,6 +77,7 @@ def prepare_review_batch(
             resolve_gate_ids(ws.config, gate_refs, cwd=ws.cwd)
         )
     plan = _plan_usable(ws, git, {k: (n, list(dict.fromkeys(g))) for k, (n, g) in by_key.items()})
+    artifacts.refuse_links(ws.config)  # before the store changes
     created = lifecycle.create_batch(
         ws.store, plan, packing=Packing.EXPLICIT, runner=runner, partition=partition
     )

@@ -27,6 +27,7 @@ from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind,
 from commonplace.review.runners.launch import RunnerResult, run_adapter
 from commonplace.review.store import Store
 from commonplace.review.targets import Plan, RunTarget
+from commonplace.safe_files import LinkRefused
 
 RETRY_PROMPT = "prompt-missing-pairs.md"
 RETRY_OUTPUT = "bundle-output-missing-pairs.md"
@@ -104,6 +105,7 @@ def execute_batch(
     echo: Callable[[int], Callable[[str], None]] | None = None,
 ) -> BatchResult:
     """Run one batch. `echo(batch_id)` gives where its live text goes."""
+    artifacts.refuse_links(config)  # before the store changes
     created = lifecycle.create_batch(
         store,
         plan,
@@ -130,7 +132,12 @@ def execute_batch(
             config, store, plan, runner, created.batch_id, scope, cancel, printer
         )
     except BaseException as exc:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"executor error: {exc!r}"
+        if isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted"
+        elif isinstance(exc, LinkRefused):
+            reason = exc.message
+        else:
+            reason = f"executor error: {exc!r}"
         fail_runs(store, scope, reason)
         raise
     return BatchResult(
@@ -202,6 +209,10 @@ def _review(
     Returns the calls made, the pair bodies that arrived, and what made the
     output malformed if it was."""
     directory = artifacts.batch_dir(config, batch_id)
+    # before the runner is paid for: a link where its files would go is refused
+    artifacts.refuse_links(
+        config, batch_ids=[batch_id], run_ids=[run.review_run_id for run in scope]
+    )
     prompt = render_batch_prompt(config, plan, [run.review_run_id for run in scope])
     lifecycle.record_prompt(
         store, batch_id, sha256=prompt.sha256, chars=prompt.chars, version=prompt.version
@@ -229,9 +240,9 @@ def _review(
     ):
         return [first], bodies, problem
     follow_up = render_batch_prompt(config, _only(plan, missing), _ids_for(scope, missing))
-    _save(warnings, artifacts.write_text, directory / RETRY_PROMPT, follow_up.text)
+    _save(warnings, artifacts.write_text, config, directory / RETRY_PROMPT, follow_up.text)
     second = _call(config, runner, follow_up.text, cancel, echo)
-    _save(warnings, artifacts.write_text, directory / RETRY_OUTPUT, second.text)
+    _save(warnings, artifacts.write_text, config, directory / RETRY_OUTPUT, second.text)
     more, _ = _parse(second.text, missing, bodies.keys())
     return [first, second], {**bodies, **more}, None
 
@@ -339,9 +350,12 @@ def _manifest(
 
 
 def _save(warnings: list[str], write: Callable[..., object], *args: Any, **kwargs: Any) -> None:
-    """Artifacts are a convenience: failing to write one is a warning."""
+    """Artifacts are a convenience: failing to write one is a warning, unless
+    a symbolic link was in the way."""
     try:
         write(*args, **kwargs)
+    except LinkRefused:
+        raise
     except Exception as exc:
         warnings.append(f"artifact not written: {exc}")
 

@@ -129,6 +129,12 @@ def finalize_from_output(
     One transaction per run, so a crash part-way leaves each run either
     finished or still running, and ingesting again finishes the rest."""
     running = [r for r in scope if r.status is RunStatus.RUNNING]
+    # refused before the store changes, rather than after the runs completed
+    artifacts.refuse_links(
+        config,
+        batch_ids=list(dict.fromkeys(r.batch_id for r in running)),
+        run_ids=[r.review_run_id for r in scope],
+    )
     try:
         text = data if isinstance(data, str) else decode_output(data)
         if running:

@@ -452,6 +452,12 @@ def note_history(conn: Connection, old_path: str, new_path: str) -> MovedHistory
     )
 
 
+def note_run_ids(conn: Connection, note_path: str) -> list[int]:
+    """The ids of every run of `note_path` (whose files a relocation rewrites)."""
+    sql = "SELECT id FROM review_runs WHERE note_path = ? ORDER BY id"
+    return [int(row[0]) for row in conn.execute(sql, (note_path,))]
+
+
 def relocate_history(
     store: Store, old_path: str, new_path: str, *, then: Callable[[], None] | None = None
 ) -> MovedHistory:

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from commonplace import git
+from commonplace import git, safe_files
 from commonplace.errors import UserError
 from commonplace.kb.paths import key_for_path, shown
 from commonplace.review import artifacts, lifecycle
+from commonplace.safe_files import LinkRefused
 
 if TYPE_CHECKING:
     from commonplace.workspace import Workspace
@@ -50,6 +51,7 @@ def relocate_note(
     root = ws.config.kb_root
     old = key_for_path(root, old_ref, cwd=ws.cwd)
     new = key_for_path(root, new_ref, cwd=ws.cwd, to_be_created=not already_moved)
+    _refuse_linked_target(ws, new_ref, new)
     if old == new:
         raise UserError(f"{old_ref} and {new_ref} are the same path")
     _check_files(root, old, new, already_moved)
@@ -62,10 +64,25 @@ def relocate_note(
     counts = _history(ws, old, new)  # the refusals, before anything moves
     if dry_run:
         return Relocation(old, new, "nothing", *counts, dry_run=True)
+    if counts[0]:  # its runs' documents are rewritten: refuse links before anything moves
+        with ws.store.read() as conn:
+            artifacts.refuse_links(ws.config, run_ids=lifecycle.note_run_ids(conn, old))
     if already_moved:
         return _rekey(ws, old, new, "already moved", move=None)
     tracked = state.is_repo and git.is_tracked(root, old)
     return _rekey(ws, old, new, "git mv" if tracked else "rename", move=tracked)
+
+
+def _refuse_linked_target(ws: Workspace, new_ref: str, new: str) -> None:
+    """The new path as typed may not reach its place through a symbolic
+    link, even one that stays inside the KB: the note would land elsewhere
+    than asked."""
+    root = ws.config.kb_root
+    typed = Path(new_ref)
+    candidates = [typed] if typed.is_absolute() else [ws.cwd / typed, root / typed]
+    for candidate in candidates:
+        if candidate.resolve() == (root / new).resolve():
+            safe_files.refuse_links(root, candidate, setting=f"the new note path {new_ref}")
 
 
 def _check_files(root: Path, old: str, new: str, already_moved: bool) -> None:
@@ -118,9 +135,12 @@ def _rekey(ws: Workspace, old: str, new: str, moved_by: str, *, move: bool | Non
     warnings = []
     for run_id, document in history.documents:
         path = artifacts.run_dir(ws.config, run_id) / artifacts.OUTPUT
-        if path.exists():
+        if os.path.lexists(path):
             try:
-                artifacts.write_text(path, document, make_parent=False)
+                artifacts.write_text(ws.config, path, document, make_parent=False)
+            except LinkRefused as exc:
+                moved = f"{exc.message}; the note moved and its history with it"
+                raise LinkRefused(moved) from None
             except UserError as exc:
                 warnings.append(exc.message)
     return Relocation(
@@ -138,12 +158,22 @@ def _move(root: Path, old: str, new: str, *, tracked: bool) -> None:
     """Move the file, making the folders NEW needs; a move that fails takes
     the folders it made away again."""
     made = [f for f in (root / new).parents if f != root and root in f.parents and not f.exists()]
+    setting = f"the new note path {new}"
     try:
-        (root / new).parent.mkdir(parents=True, exist_ok=True)
-        if tracked:
-            git.move(root, old, new)
-        else:
-            os.rename(root / old, root / new)
+        # the folders are made, and the file renamed, without following a link
+        with safe_files.folder(root, (root / new).parent, setting=setting) as target:
+            if tracked:
+                git.move(root, old, new)
+            else:
+                with safe_files.folder(
+                    root, (root / old).parent, setting=f"the note path {old}", create=False
+                ) as source:
+                    os.rename(
+                        Path(old).name,
+                        Path(new).name,
+                        src_dir_fd=source.fd,
+                        dst_dir_fd=target.fd,
+                    )
     except BaseException as exc:
         for folder in made:  # deepest first
             with contextlib.suppress(OSError):

@@ -4,7 +4,6 @@ command does."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from commonplace.review.lifecycle import (
 )
 from commonplace.review.protocol.grammar import run_document
 from commonplace.review.targets import plan_note, unusable_as_skipped
+from commonplace.safe_files import LinkRefused
 from commonplace.workspace import Workspace
 
 
@@ -53,6 +53,8 @@ def create_review_run(
         skip_unusable=True,
     )
     plan = unusable_as_skipped(plan)  # a lens's unusable gates, reported under skipped
+    if with_prompt:
+        artifacts.refuse_links(ws.config)  # before the store changes
     created = lifecycle.create_batch(
         ws.store, plan, packing=Packing.NOTE, runner=runner, partition=partition
     )
@@ -71,11 +73,16 @@ def finalize_review_run(ws: Workspace, *, review_run_id: int) -> RunOutcome:
     the run's row and files are the same whichever path produced them."""
     note_path, texts = _written_reviews(ws, review_run_id)
     document = run_document(review_run_id, note_path, texts) if texts else None
+    artifacts.refuse_links(ws.config, run_ids=[review_run_id])
     outcome = lifecycle.record_and_finalize_run(ws.store, review_run_id, bundle_markdown=document)
     if outcome.status is RunStatus.COMPLETED and document is not None:
         # the store has the document; the files are a convenience
-        with contextlib.suppress(OSError, UserError):
+        try:
             artifacts.write_run_files(ws.config, review_run_id, document, texts)
+        except LinkRefused:
+            raise
+        except (OSError, UserError):
+            pass
     return outcome
 
 

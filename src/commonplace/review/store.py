@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from commonplace import safe_files
 from commonplace.errors import UserError
 from commonplace.review.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 60_000
+SIDE_FILES = ("-wal", "-shm", "-journal")
 
 Connection = sqlite3.Connection
 Row = sqlite3.Row
@@ -29,10 +31,18 @@ class Store:
     """One review store file. A store that does not exist yet reads as empty
     and is created only by the first write."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, *, root: Path | None = None, setting: str = "the review store path"
+    ) -> None:
         self.path = path
+        self.root = root  # the KB root: no folder below it on the way may be a link
+        self.setting = setting  # what named `path`, for messages
         self._conn: sqlite3.Connection | None = None
         self._in_memory = False
+
+    def another(self) -> Store:
+        """A second handle on the same file (for another thread)."""
+        return Store(self.path, root=self.root, setting=self.setting)
 
     @property
     def exists(self) -> bool:
@@ -59,6 +69,7 @@ class Store:
             if self._in_memory:
                 self._conn = _connect(None)
             else:
+                self._refuse_links(create=not self.exists)
                 self._conn = _connect(self.path) if self.exists else _create(self.path)
             try:
                 _migrate(self._conn, self.path, on_disk=not self._in_memory)
@@ -74,6 +85,7 @@ class Store:
         """Create or upgrade the store file; (version before, version after)."""
         before = 0
         if self.exists:
+            self._refuse_links(create=False)
             try:
                 probe = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
                 try:
@@ -83,6 +95,19 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 raise UserError(f"cannot open review store {self.path}: {exc}") from None
         return before, _user_version(self.connection(create=True))
+
+    def _refuse_links(self, *, create: bool) -> None:
+        """Python's sqlite3 exposes no SQLITE_OPEN_NOFOLLOW, and SQLite follows
+        links to the file and beside it for -wal, -shm and -journal. So right
+        before connecting, check that none of them is a link, nor any folder
+        on the way below the KB root; a missing file is made here, unfollowed."""
+        with safe_files.folder(
+            self.root, self.path.parent, setting=self.setting, create=create, outside_ok=True
+        ) as where:
+            for suffix in ("", *SIDE_FILES):
+                where.refuse_link(self.path.name + suffix)
+            if create:
+                where.create_empty(self.path.name, 0o600)
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

@@ -38,7 +38,6 @@ from commonplace.review.selector import (
     note_scope,
     select_stale,
 )
-from commonplace.review.store import Store
 from commonplace.review.targets import Plan, SkippedPair, plan_note, plan_runs
 from commonplace.workspace import Workspace
 
@@ -340,7 +339,7 @@ class _Launcher:
         return self.results, self.stopped, len(pending)
 
     def _one(self, plan: Plan) -> BatchResult:
-        with Store(self.ws.store.path) as store:  # one connection per thread
+        with self.ws.store.another() as store:  # one connection per thread
             return execute_batch(
                 self.ws.config,
                 store,
