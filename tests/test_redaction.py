@@ -55,14 +55,18 @@ def jwts(draw: st.DrawFn) -> str:
 
 
 @st.composite
-def private_keys(draw: st.DrawFn) -> tuple[str, str]:
+def private_keys(draw: st.DrawFn, split: bool = False) -> tuple[str, str]:
+    """A PEM private key; `split`: its header and footer broken across lines,
+    spaced, or with JSON-escaped line ends, as logs and wrapped terminals do."""
     kind = draw(st.sampled_from(["", "RSA ", "EC ", "OPENSSH ", "ENCRYPTED ", "DSA "]))
     body = base64.b64encode(draw(st.binary(min_size=48, max_size=400))).decode("ascii")
     lines = [body[i : i + 64] for i in range(0, len(body), 64)]
-    block = "\n".join(
-        [f"-----BEGIN {kind}PRIVATE KEY-----", *lines, f"-----END {kind}PRIVATE KEY-----"]
-    )
-    return block, lines[0]
+    gap = draw(st.sampled_from(["\n", " ", "\r\n", "\\n", " \n  "])) if split else ""
+    space = gap or " "
+    begin = f"-----{gap}BEGIN {kind}PRIVATE{space}KEY{gap}-----"
+    end = f"-----{gap}END {kind}PRIVATE{space}KEY{gap}-----"
+    joiner = "\\n" if gap == "\\n" else "\n"
+    return joiner.join([begin, *lines, end]), lines[0]
 
 
 def prefixed(prefix: str, random: st.SearchStrategy[str]) -> st.SearchStrategy[tuple[str, str]]:
@@ -106,6 +110,42 @@ SHAPES: dict[str, st.SearchStrategy[tuple[str, str]]] = {
     "query-api-key": token_values.map(
         lambda v: (f"https://api.example.com/v1/items?api_key={v}&page=2", v)
     ),
+    "aws-secret-access-key": st.tuples(
+        st.sampled_from(
+            [
+                "AWS_SECRET_ACCESS_KEY=",
+                "export AWS_SECRET_ACCESS_KEY=",
+                "aws_secret_access_key = ",
+                "aws_secret_access_key=",
+                '"SecretAccessKey": "',
+                "secret_access_key: ",
+            ]
+        ),
+        chars(ALNUM + "/+", 40).filter(lambda v: any(c.isalpha() for c in v)),
+    ).map(lambda p: (p[0] + p[1], p[1])),
+    "url-credentials": st.tuples(
+        st.sampled_from(["https", "postgres", "postgresql+psycopg", "redis", "amqp", "ftp"]),
+        chars(ALNUM + "._-", 0, 12),
+        chars(ALNUM + "!$*+-._~%", 6, 40),
+        st.sampled_from(["db.example.com", "localhost:5432", "10.0.0.7", "[::1]:6379"]),
+    )
+    .filter(lambda p: any(c.isalpha() for c in p[2]))  # not a number found elsewhere
+    .filter(lambda p: p[2] not in f"{p[0]}://{p[1]}" and p[2] not in p[3])  # the rest stays
+    .map(lambda p: (f"{p[0]}://{p[1]}:{p[2]}@{p[3]}/x", p[2])),
+    "stripe": st.tuples(
+        st.sampled_from(["sk_live_", "rk_live_", "sk_test_", "whsec_"]), chars(ALNUM, 24, 99)
+    ).map(lambda p: (p[0] + p[1], p[1])),
+    "slack-webhook": st.tuples(
+        st.sampled_from(["services", "workflows", "triggers"]),
+        chars(UPPER_ALNUM, 9, 11),
+        chars(UPPER_ALNUM, 9, 11),
+        chars(ALNUM, 24),
+    ).map(lambda p: (f"https://hooks.slack.com/{p[0]}/T{p[1]}/B{p[2]}/{p[3]}", p[3])),
+    "slack-app-token": st.tuples(chars(string.digits, 10, 13), chars("abcdef0123456789", 64)).map(
+        lambda p: (f"xapp-1-A{p[0]}-{p[0]}-{p[1]}", p[1])
+    ),
+    "github-fine-grained": prefixed("github_pat_11", chars(ALNUM + "_", 80)),
+    "private-key-split-header": private_keys(split=True),
 }
 
 # What sits between a secret and the text around it: anything that ends a word.
@@ -181,6 +221,41 @@ def test_a_secret_disappears_from_every_string_of_a_json_document(name: str) -> 
         ("sk-svcacct-abcdefgh12345", REDACTED),
         ("xoxp-1234-5678-abcd", REDACTED),
         ("AIza" + "G" * 35, REDACTED),
+        (
+            "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "AWS_SECRET_ACCESS_KEY=[REDACTED]",
+        ),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCY",
+            "aws_secret_access_key = [REDACTED]",
+        ),
+        ('{"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG"}', '{"SecretAccessKey": "[REDACTED]"}'),
+        ("postgres://admin:s3cr3t!pw@db:5432/x", "postgres://admin:[REDACTED]@db:5432/x"),
+        ("redis://:hunter2hunter2@cache", "redis://:[REDACTED]@cache"),
+        (
+            "git clone https://x-access-token:abc123@github.com/o/r",
+            "git clone https://x-access-token:[REDACTED]@github.com/o/r",
+        ),
+        ("sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", REDACTED),
+        ("rk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", REDACTED),
+        ("whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", REDACTED),
+        (
+            "https://hooks.slack.com/services/T0001/B0002/XXXXXXXXXXXXXXXXXXXXXXXX",
+            "https://hooks.slack.com/services/[REDACTED]",
+        ),
+        ("xapp-1-A0123456789-1234567890123-abcdef0123456789", REDACTED),
+        ("xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4OTAtMTIz", REDACTED),
+        ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", REDACTED),
+        ("AIzaSyA-1234567890abcdefghijklmnopqrstu", REDACTED),
+        (
+            "-----BEGIN RSA PRIVATE\nKEY-----\nMIIEow\n-----END RSA PRIVATE\nKEY-----\nafter",
+            f"{REDACTED}\nafter",
+        ),
+        ("----- BEGIN PRIVATE KEY -----\nMIIEow\n----- END PRIVATE KEY -----", REDACTED),
+        (
+            '"-----BEGIN PRIVATE KEY-----\\nMIIEow\\n-----END PRIVATE KEY-----\\n"',
+            f'"{REDACTED}\\n"',
+        ),
     ],
 )
 def test_known_credentials(text: str, expected: str) -> None:
@@ -280,6 +355,14 @@ PROSE = [
     "index_key: agent-memory",
     "Keep primary_key: customer_id in the table note.",
     "It was stamped top-secret: everything inside was old.",
+    "Served at http://localhost:8080/notes and https://example.com:443/a?b=c#d.",
+    "Clone git@github.com:owner/repo.git or ssh://git@github.com/owner/repo.",
+    "mailto:someone@example.com and https://user@example.com/path",
+    "http://[::1]:8080/ and https://example.com/@handle",
+    "The secret access key is kept in the vault.",
+    "Stripe keys start sk_live_ or sk_test_; see the docs.",
+    "Slack posts to hooks.slack.com/services/ URLs.",
+    "A PRIVATE KEY is never committed; BEGIN with the public one.",
 ]
 
 
@@ -392,7 +475,9 @@ PIECES = [
     "api_key", "x-api-key", "apikey", "credentials", "OPENAI_API_KEY", "sk-ant-",
     "sk-proj-", "sk-", "ghp_", "AKIA", "AIza", "xoxb-", "eyJ", "abcdefgh",
     "12345678", "ABCDEFGHIJKLMNOP", "-----BEGIN PRIVATE KEY-----",
-    "-----END PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----",
+    "-----END PRIVATE KEY-----", "-----BEGIN RSA PRIVATE KEY-----", "PRIVATE", " KEY",
+    "-----", "https://", "user:", "@host", "sk_live_", "AWS_SECRET_ACCESS_KEY=",
+    "hooks.slack.com/services/", "xapp-", "xoxe.",
 ]  # fmt: skip
 soup = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=5)), max_size=40).map("".join)
 

@@ -16,31 +16,82 @@ from typing import Any
 REDACTED = "[REDACTED]"
 DEBUG_LOG_LIMIT = 256 * 1024  # characters of one stored debug log
 
-# Credentials recognisable by their shape alone. Each pattern runs only over
-# a text holding one of its literals and starts with a literal itself (the
-# word boundary is a look-behind after it), so the engine skips ahead fast.
-_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
-    (literals, re.compile(pattern, re.DOTALL))
-    for literals, pattern in (
+# Credentials recognisable by their shape alone, as (name, literals, pattern,
+# replacement). Each pattern runs only over a text holding one of its
+# literals and mostly starts with a literal itself (the word boundary is a
+# look-behind after it), so the engine skips ahead fast. A replacement keeps
+# what names the place (a URL's scheme and user, a webhook's host), never the
+# credential. The names are for tests and docs, and say what each rule is for.
+_PEM_GAP = r"(?:\s|\\[nrt])*"  # a header split across lines, raw or JSON-escaped
+_PEM_WORDS = rf"{_PEM_GAP}(?:[A-Z0-9]+{_PEM_GAP})*?PRIVATE{_PEM_GAP}KEY{_PEM_GAP}"
+_SHAPES: tuple[tuple[str, tuple[str, ...], re.Pattern[str], str], ...] = tuple(
+    (name, literals, re.compile(pattern, re.DOTALL), replacement)
+    for name, literals, pattern, replacement in (
         (
-            ("PRIVATE KEY-----",),
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+            "pem-private-key",
+            ("PRIVATE",),
+            rf"-{{3,}}{_PEM_GAP}BEGIN{_PEM_WORDS}-{{3,}}.*?"
+            rf"(?:-{{3,}}{_PEM_GAP}END{_PEM_WORDS}-{{3,}}|\Z)",
+            REDACTED,
         ),
         (
+            "openai-anthropic",
             ("sk-",),
             r"sk-(?<![A-Za-z0-9_-]sk-)"
             r"(?:(?:ant|proj|svcacct|admin|or-v1)-[A-Za-z0-9_-]{8,}|[A-Za-z0-9]{20,})",
+            REDACTED,
         ),
-        (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"gh[pousr]_[A-Za-z0-9]{20,}"),
-        (("github_pat_",), r"github_pat_[A-Za-z0-9_]{20,}"),
-        (("hf_", "npm_"), r"(?:hf|npm)_[A-Za-z0-9]{30,}"),
-        (("glpat-",), r"glpat-[A-Za-z0-9_-]{20,}"),
-        (("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"), r"xox[abposr]-[A-Za-z0-9-]{10,}"),
-        (("AKIA", "ASIA"), r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])"),
-        (("AIza",), r"AIza[0-9A-Za-z_-]{30,}"),
-        (("eyJ",), r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        (
+            "stripe",
+            ("_live_", "_test_", "whsec_"),
+            r"(?<![A-Za-z0-9])(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9+/=]{24,})",
+            REDACTED,
+        ),
+        (
+            "github",
+            ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+            r"gh[pousr]_[A-Za-z0-9]{20,}",
+            REDACTED,
+        ),
+        ("github-fine-grained", ("github_pat_",), r"github_pat_[A-Za-z0-9_]{20,}", REDACTED),
+        ("huggingface-npm", ("hf_", "npm_"), r"(?:hf|npm)_[A-Za-z0-9]{30,}", REDACTED),
+        ("gitlab", ("glpat-",), r"glpat-[A-Za-z0-9_-]{20,}", REDACTED),
+        (
+            "slack-token",
+            ("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-", "xoxe", "xapp-"),
+            r"(?:xox[abposre]|xapp)[.-](?:xox[bp]-)?[A-Za-z0-9-]{10,}",
+            REDACTED,
+        ),
+        (
+            "slack-webhook",
+            ("hooks.slack.com/",),
+            r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9_/+-]{8,}",
+            rf"\g<1>{REDACTED}",
+        ),
+        (
+            "aws-access-key-id",
+            ("AKIA", "ASIA"),
+            r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])",
+            REDACTED,
+        ),
+        ("google-api-key", ("AIza",), r"AIza[0-9A-Za-z_-]{30,}", REDACTED),
+        (
+            "jwt",
+            ("eyJ",),
+            r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+            REDACTED,
+        ),
+        (
+            # scheme://user:password@host: the password goes, the rest stays
+            "url-credentials",
+            ("://",),
+            r"((?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s:/?#@\[\]\"'<>]*:)"
+            r"[^\s/?#@\"'<>]+(?=@)",
+            rf"\g<1>{REDACTED}",
+        ),
     )
 )
+SHAPE_NAMES = tuple(name for name, *_ in _SHAPES)
 
 # A header or an assignment whose name says it holds a credential: the name
 # and the separator (group 1) stay, the value goes. Prose has colons too
@@ -65,6 +116,12 @@ _NAMED: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
         (("bearer",), r"(bearer\s+)(?=[a-z0-9._~+/=-]*[0-9_~+/=])[a-z0-9._~+/=-]{8,}"),
         (("=",), rf"({_WORDS}[\"']?\s*=\s*[\"']?){_VALUE}"),
         (
+            # AWS_SECRET_ACCESS_KEY=..., `aws_secret_access_key = ...` (the
+            # credentials file), "SecretAccessKey": "..." (the CLI's JSON)
+            tuple(f"secret{mark}access" for mark in ("", "_", "-", ".")),
+            rf"(secret[_.-]?access[_.-]?keys?[\"']?\s*[:=]\s*[\"']?){_VALUE}",
+        ),
+        (
             tuple(f"{mark}{word}" for mark in "_.-" for word in _KEYWORDS),
             rf"([_.-](?:key|secret|token|password)s?[\"']\s*:\s*[\"']?){_VALUE}",
         ),
@@ -87,7 +144,7 @@ _NAMED_HINTS = ("auth", "bearer", *_KEYWORDS)
 # those lines only, so a long output full of sentinels and paths costs one
 # scan for the hints.
 _ANY_HINT = re.compile("|".join(_NAMED_HINTS))
-_SHAPE_LITERALS = tuple(literal for literals, _ in _SHAPES for literal in literals)
+_SHAPE_LITERALS = tuple(literal for _, literals, _, _ in _SHAPES for literal in literals)
 
 _SECRET_NAME = re.compile(r"(?i)key|token|secret|password|passwd|credential|auth")
 _MIN_SECRET = 8
@@ -110,9 +167,9 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         if value in text:
             text = text.replace(value, REDACTED)
     if any(literal in text for literal in _SHAPE_LITERALS):
-        for literals, pattern in _SHAPES:
+        for _, literals, pattern, replacement in _SHAPES:
             if any(literal in text for literal in literals):
-                text = pattern.sub(REDACTED, text)
+                text = pattern.sub(replacement, text)
     folded = text.lower()
     if len(folded) == len(text):
         spans = sorted(_named_spans(folded))
