@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from commonplace.redaction import (
     DEBUG_LOG_LIMIT,
     REDACTED,
+    StreamRedactor,
     cap,
     redact,
     redact_json,
@@ -507,6 +508,69 @@ def test_redacting_an_embedded_secret_twice_changes_nothing(name: str) -> None:
     if name == "authorization-bearer":  # the known failure, found on every run
         check = example(BEARER_THEN_PAREN)(check)
     check()
+
+
+# --- a stream redacted piece by piece ------------------------------------------------------
+
+
+def streamed(text: str, secrets: tuple[str, ...] = (), pieces: list[int] | None = None) -> str:
+    """`text` through a StreamRedactor, line by line, or cut at `pieces`."""
+    redactor = StreamRedactor(secrets)
+    if pieces is None:
+        parts = text.splitlines(keepends=True)
+    else:
+        cuts = sorted({min(max(c, 0), len(text)) for c in pieces})
+        parts = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    return "".join(redactor.feed(part) for part in parts) + redactor.flush()
+
+
+@given(prose, private_keys(split=True) | private_keys(), prose, st.lists(st.integers(0, 2000)))
+def test_a_private_key_split_over_pieces_of_a_stream_disappears(
+    before: str, key: tuple[str, str], after: str, cuts: list[int]
+) -> None:
+    block, secret = key
+    assume(secret not in before and secret not in after)
+    text = f"{before}\n{block}\n{after}\n"
+    for out in (streamed(text), streamed(text, pieces=cuts)):
+        assert secret not in out
+    assert streamed(text).endswith(f"{after}\n")  # what follows the key is kept
+
+
+lines_of_prose = st.lists(
+    prose | st.sampled_from(["---", "-----", "--- stderr ---", "BEGIN", "-----BEGIN", ""]),
+    max_size=12,
+).map(lambda lines: "".join(f"{line}\n" for line in lines))
+
+
+@given(lines_of_prose)
+def test_a_stream_of_prose_passes_unchanged(text: str) -> None:
+    assert streamed(text) == text
+
+
+def test_a_stream_is_redacted_like_the_whole_text_line_by_line() -> None:
+    text = "x\nAuthorization: Bearer abc123def456\nsecret value plainvalue123\n"
+    assert streamed(text, ("plainvalue123",)) == redact(text, ("plainvalue123",))
+
+
+def test_a_key_cut_off_in_a_stream_takes_the_rest_of_it() -> None:
+    text = "log\n-----BEGIN PRIVATE\nKEY-----\nMIIEvQIBADANBg\nMIIEv"
+    assert streamed(text) == f"log\n{REDACTED}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-----BEGIN " + "QUJD" * 500 + "x",
+        "-----BEGIN RSA " + "A" * 3000 + " KEY---",
+        "----- BEGIN " + "AB CD " * 500 + "PRIVATE",
+        "-----END " + "Z" * 3000,
+    ],
+)
+def test_runs_of_capitals_after_a_header_do_not_make_redaction_backtrack(text: str) -> None:
+    # exponential backtracking would not finish; linear takes microseconds
+    assert redact(text) == text
+    assert streamed(text) == text
+    assert streamed(text, pieces=list(range(0, len(text), 7))) == text
 
 
 # --- cap ---------------------------------------------------------------------------------

@@ -22,8 +22,12 @@ DEBUG_LOG_LIMIT = 256 * 1024  # characters of one stored debug log
 # look-behind after it), so the engine skips ahead fast. A replacement keeps
 # what names the place (a URL's scheme and user, a webhook's host), never the
 # credential. The names are for tests and docs, and say what each rule is for.
-_PEM_GAP = r"(?:\s|\\[nrt])*"  # a header split across lines, raw or JSON-escaped
-_PEM_WORDS = rf"{_PEM_GAP}(?:[A-Z0-9]+{_PEM_GAP})*?PRIVATE{_PEM_GAP}KEY{_PEM_GAP}"
+# A header split across lines or spaced, raw or JSON-escaped. Words are
+# parted by at least one space (never by nothing: `(?:[A-Z]+)*` backtracks
+# exponentially over a long run of capitals, and base64 has them).
+_PEM_GAP = r"(?:\s|\\[nrt])*"
+_PEM_SEP = r"(?:\s|\\[nrt])+"
+_PEM_WORDS = rf"{_PEM_SEP}(?:[A-Z0-9]+{_PEM_SEP})*?PRIVATE{_PEM_SEP}KEY{_PEM_GAP}"
 _SHAPES: tuple[tuple[str, tuple[str, ...], re.Pattern[str], str], ...] = tuple(
     (name, literals, re.compile(pattern, re.DOTALL), replacement)
     for name, literals, pattern, replacement in (
@@ -92,6 +96,14 @@ _SHAPES: tuple[tuple[str, tuple[str, ...], re.Pattern[str], str], ...] = tuple(
     )
 )
 SHAPE_NAMES = tuple(name for name, *_ in _SHAPES)
+# A private key's header and footer alone, for redacting a stream piece by
+# piece; and the end of a piece where a header may be going on in the next.
+_PEM_BEGIN = re.compile(rf"-{{3,}}{_PEM_GAP}BEGIN{_PEM_WORDS}-{{3,}}")
+_PEM_END = re.compile(rf"-{{3,}}{_PEM_GAP}END{_PEM_WORDS}-{{3,}}")
+_PEM_OPEN_END = re.compile(
+    rf"-+{_PEM_GAP}\Z"
+    rf"|-{{3,}}{_PEM_GAP}(?:B|BE|BEG|BEGI|BEGIN(?:{_PEM_SEP}[A-Z0-9]+)*{_PEM_GAP}-*)\Z"
+)
 
 # A header or an assignment whose name says it holds a credential: the name
 # and the separator (group 1) stay, the value goes. Prose has colons too
@@ -187,6 +199,56 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         pieces += [text[last:start], REDACTED]
         last = -negative_end
     return "".join([*pieces, text[last:]]) if pieces else text
+
+
+class StreamRedactor:
+    """Redacts a stream given piece by piece (lines of a child's stdout or
+    stderr, text as it is decoded) so that each piece can be kept or shown at
+    once, where a credential spans pieces: a private key's body lines follow
+    its header, and the header itself may be split across lines. A piece that
+    ends where a header may be going on is held back (a few lines at most) and
+    redacted with what follows; inside a key, everything up to its footer is
+    dropped. `flush` gives what is held when the stream ends."""
+
+    OPEN = 128  # characters a header that may be going on can have (real ones: < 60)
+    HOLD = 16 * 1024  # characters held back at most while one may be going on
+    TAIL = 256  # characters of a key's text kept to find a footer split across pieces
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = tuple(secrets)
+        self.pending = ""
+        self.in_key = False
+        self.footer_open = False
+        self.tail = ""
+
+    def feed(self, piece: str) -> str:
+        if self.footer_open:  # the rest of a footer's dashes, cut off
+            piece = piece.lstrip("-")
+            self.footer_open = not piece
+        text = self.pending + piece
+        self.pending = ""
+        if self.in_key:
+            window = self.tail + text
+            end = _PEM_END.search(window)
+            if end is None:
+                self.tail = window[-self.TAIL :]
+                return ""
+            self.in_key, self.tail = False, ""
+            text = window[end.end() :]
+            self.footer_open = not text
+        open_end = _PEM_OPEN_END.search(text, max(0, len(text) - self.OPEN))
+        if open_end is not None and len(text) <= self.HOLD:
+            self.pending = text  # whole: a credential cut in two would not be recognised
+            return ""
+        if "PRIVATE" in text:
+            begins = list(_PEM_BEGIN.finditer(text))
+            if begins and not _PEM_END.search(text, begins[-1].end()):
+                self.in_key, self.tail = True, text[begins[-1].end() :][-self.TAIL :]
+        return redact(text, self.secrets)
+
+    def flush(self) -> str:
+        text, self.pending = self.pending, ""
+        return "" if self.in_key or not text else redact(text, self.secrets)
 
 
 def _named_spans(folded: str) -> Iterator[tuple[int, int]]:
