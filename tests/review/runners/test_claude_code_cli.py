@@ -20,6 +20,8 @@ from review.runners.real_cli import (
     telemetry_of,
 )
 
+pytestmark = pytest.mark.real_cli  # run again with the current CLIs (.ci/run)
+
 RUNNER = "claude-code"
 MODEL = "claude-sonnet-4-5"  # priced by claude at $0.00969 for the server's usage
 

@@ -28,6 +28,8 @@ from review.runners.real_cli import (
     telemetry_of,
 )
 
+pytestmark = pytest.mark.real_cli  # run again with the current CLIs (.ci/run)
+
 PER_REQUEST_TOKENS = {
     "claude-code": (
         "claude-sonnet-4-5",

@@ -51,7 +51,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CLI_BIN = REPO_ROOT / ".cache" / "clis" / "node_modules" / ".bin"
+# Where scripts/install-clis.sh put the CLIs under test: .cache/clis (the pinned
+# versions) unless COMMONPLACE_TEST_CLI_PREFIX names another prefix (relative to
+# the repository, or absolute), e.g. .cache/clis-current for the versions the
+# npm registry serves now. A prefix given that way is the only place looked at.
+CLI_PREFIX_ENV = "COMMONPLACE_TEST_CLI_PREFIX"
+_CLI_PREFIX = os.environ.get(CLI_PREFIX_ENV, "").strip()
+CLI_BIN = (REPO_ROOT / (_CLI_PREFIX or ".cache/clis")) / "node_modules" / ".bin"
 
 MODES = ("ok", "rate_limit", "usage_limit", "hang")
 DECISIONS = ("PASS", "WARN", "FAIL")
@@ -769,9 +775,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def find_cli(name: str) -> str | None:
-    """The ``name`` CLI: on PATH, else the one scripts/install-clis.sh installs
-    under <repo>/.cache/clis."""
-    found = shutil.which(name)
+    """The ``name`` CLI: the one in COMMONPLACE_TEST_CLI_PREFIX when that is set;
+    else on PATH, else the one scripts/install-clis.sh installs under
+    <repo>/.cache/clis."""
+    found = None if _CLI_PREFIX else shutil.which(name)
     if found:
         return found
     local = CLI_BIN / name
