@@ -35,6 +35,7 @@ from commonplace.review.runners.command import CommandAdapter
         "llama3:8b",
         "Qwen2.5-Coder-32B-Instruct",
         "o3",
+        "Other Model 9",
         "m" * plausible.MODEL_ID_MAX,
     ],
 )
@@ -53,7 +54,8 @@ def test_real_model_ids_are_plausible(name: str) -> None:
         ["gpt-5"],
         "<synthetic>",
         "m" * (plausible.MODEL_ID_MAX + 1),
-        "gpt 5",
+        "gpt\t5",
+        "gpt  5",
         "gpt-5\nINSERT",
         "gpt-5\x00",
         "claude'; DROP TABLE review_runs; --",
@@ -116,8 +118,8 @@ def test_tokens_drop_negative_and_non_numeric_counts() -> None:
 def test_telemetry_keeps_only_plausible_models_and_values() -> None:
     telemetry = Telemetry(
         runner="x",
-        model="bad model",
-        models=("bad model", "gpt-5.5", "gpt-5.5", "../x"),
+        model="bad\tmodel",
+        models=("bad\tmodel", "gpt-5.5", "gpt-5.5", "../x"),
         cost_usd=-1.0,
         duration_ms=-3,
         turns=2,
@@ -132,7 +134,7 @@ def test_telemetry_keeps_only_plausible_models_and_values() -> None:
 
 BAD_TELEMETRY = {
     "model": "claude-sonnet-4-5'; rm -rf /",
-    "models": ["claude-sonnet-4-5'; rm -rf /", "gpt 5", 7, "x" * 500],
+    "models": ["claude-sonnet-4-5'; rm -rf /", "gpt\n5", 7, "x" * 500],
     "tokens": {"input": -1200, "output": "eighty", "cache_read": 12, "reasoning": 1e400},
     "cost_usd": -4.5,
     "duration_ms": -10,

@@ -12,9 +12,10 @@ import re
 MODEL_ID_MAX = 128
 # Letters, digits and the punctuation real ids use: `claude-sonnet-4-5-20250929`,
 # `gpt-5.5`, `openrouter/anthropic/claude-3.5`, `claude-3-5-sonnet@20240620`,
-# `us.anthropic.claude-3-5-sonnet-20241022-v2:0`, `llama3:8b`. No spaces,
-# quotes, brackets, control characters or markup.
-_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@-]*")
+# `us.anthropic.claude-3-5-sonnet-20241022-v2:0`, `llama3:8b`, and names shown
+# to people (`Llama 3 8B`: single spaces; partitions normalize them). No
+# quotes, brackets, tabs, line breaks, control characters or markup.
+_MODEL_ID = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._:/@-]| (?! ))*")
 _LETTER = re.compile(r"[A-Za-z]")
 
 
