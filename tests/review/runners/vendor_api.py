@@ -254,9 +254,25 @@ class Recorded:
     @property
     def tool_names(self) -> list[str]:
         """The tools offered to the model: Anthropic and function tools by
-        ``name``, built-in Responses tools (``web_search``...) by ``type``."""
+        ``name``, built-in Responses tools (``web_search``...) by ``type``.
+        Deferred tools (``defer_loading: true``, e.g. the placeholder claude
+        2.1.337 adds with ``--model sonnet``) are not offered for use: left out."""
         tools = (self.body or {}).get("tools") or []
-        return [str(t.get("name") or t.get("type")) for t in tools if isinstance(t, dict)]
+        return [
+            str(t.get("name") or t.get("type"))
+            for t in tools
+            if isinstance(t, dict) and t.get("defer_loading") is not True
+        ]
+
+    @property
+    def deferred_tool_names(self) -> list[str]:
+        """The deferred tools of the request (see :attr:`tool_names`)."""
+        tools = (self.body or {}).get("tools") or []
+        return [
+            str(t.get("name") or t.get("type"))
+            for t in tools
+            if isinstance(t, dict) and t.get("defer_loading") is True
+        ]
 
     @property
     def effort(self) -> str | None:
