@@ -5,8 +5,10 @@ of silently starting a new partition."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,8 @@ from commonplace.review.partitions import (
     resolve_partition,
 )
 from commonplace.review.store import Store
+from review._fake_runners import add_reviewer
+from review._support import FROST, SEEDS
 from review.test_partitions import observe
 
 
@@ -112,3 +116,39 @@ def test_accepted_pairs_are_counted_per_partition(store: Store) -> None:
     assert accepted_pair_count(store, "m-low") == 4
     assert accepted_pair_count(store, "m-high") == 6
     assert accepted_pair_count(store, "m") == 0
+
+
+# --- through the command, with a reviewer whose telemetry names a model per call -----
+
+
+def test_a_sweep_says_once_when_its_flags_resolve_to_another_model(
+    cli: Any, example_kb: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "fake-state"
+    # the first call is served by model-a, every later one by model-b
+    add_reviewer(example_kb, "fake", state, "--model", "model-a", "--model", "model-b")
+    run = ("--runner", "fake", "--model", "alias", "--jobs", "2", "--json")
+
+    first = cli("review-sweep", "clarity", "--note", FROST, *run, cwd=example_kb)
+    assert first.code == 0, first.err
+    assert json.loads(first.out)["notices"] == [] and "notice:" not in first.err
+    db = example_kb / "kb" / "reports" / "review-store.sqlite"
+    with Store(db) as store:
+        held = accepted_pair_count(store, "model-a")
+    assert held == 2
+
+    second = cli("review-sweep", "--note", FROST, *run, cwd=example_kb)
+    assert second.code == 0, second.err
+    payload = json.loads(second.out)
+    assert len(payload["batches"]) > 1
+    assert {b["model_id"] for b in payload["batches"]} == {"model-b"}
+    notice = (
+        "--model alias now resolves to model-b (was model-a, which holds 2 accepted pairs);"
+        " reviews go to the new partition"
+    )
+    assert payload["notices"] == [notice]
+    assert [line for line in second.err.splitlines() if "notice:" in line] == [f"notice: {notice}"]
+
+    text = cli("review-sweep", "--note", SEEDS, *run[:-1], cwd=example_kb)  # not --json
+    assert text.code == 0, text.err
+    assert "notice:" not in text.err  # model-b is now what the flags resolve to
