@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh), install the pinned claude and codex CLIs when npm
-# is there (scripts/install-clis.sh), then lint and run the whole test suite.
+# Set up (scripts/setup.sh), install the claude and codex CLIs when npm is there
+# (scripts/install-clis.sh): the pinned pair into .cache/clis and the current
+# pair into .cache/clis-current. Then lint, run the whole test suite (with the
+# pinned CLIs), and run the tests marked real_cli again with the current CLIs.
+# Arguments go to the first pytest run; with arguments the second run is left
+# out (a developer running a few tests). A failure of either run fails.
+#
+#   CURRENT_CLAUDE_VERSION, CURRENT_CODEX_VERSION  the current pair
+#   (default 2.1.337 and 0.171.0: what the npm registry served on 2026-12-07)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+current_prefix=.cache/clis-current
 bash "$root/scripts/setup.sh"
 if command -v npm >/dev/null 2>&1; then
   bash "$root/scripts/install-clis.sh"
+  CLAUDE_VERSION=${CURRENT_CLAUDE_VERSION:-2.1.337} CODEX_VERSION=${CURRENT_CODEX_VERSION:-0.171.0} \
+    CLI_PREFIX=$current_prefix bash "$root/scripts/install-clis.sh"
 else
   echo "note: npm not found; the tests that run the real claude and codex CLIs will skip" >&2
 fi
 cd "$root"
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q "$@"
+if [ "$#" -eq 0 ]; then
+  echo "--- the tests marked real_cli again, with the CLIs in $current_prefix" >&2
+  COMMONPLACE_TEST_CLI_PREFIX=$current_prefix .venv/bin/python -m pytest -q -m real_cli
+fi

@@ -16,30 +16,93 @@ from typing import Any
 REDACTED = "[REDACTED]"
 DEBUG_LOG_LIMIT = 256 * 1024  # characters of one stored debug log
 
-# Credentials recognisable by their shape alone. Each pattern runs only over
-# a text holding one of its literals and starts with a literal itself (the
-# word boundary is a look-behind after it), so the engine skips ahead fast.
-_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
-    (literals, re.compile(pattern, re.DOTALL))
-    for literals, pattern in (
+# Credentials recognisable by their shape alone, as (name, literals, pattern,
+# replacement). Each pattern runs only over a text holding one of its
+# literals and mostly starts with a literal itself (the word boundary is a
+# look-behind after it), so the engine skips ahead fast. A replacement keeps
+# what names the place (a URL's scheme and user, a webhook's host), never the
+# credential. The names are for tests and docs, and say what each rule is for.
+# A header split across lines or spaced, raw or JSON-escaped. Words are
+# parted by at least one space (never by nothing: `(?:[A-Z]+)*` backtracks
+# exponentially over a long run of capitals, and base64 has them).
+_PEM_GAP = r"(?:\s|\\[nrt])*"
+_PEM_SEP = r"(?:\s|\\[nrt])+"
+_PEM_WORDS = rf"{_PEM_SEP}(?:[A-Z0-9]+{_PEM_SEP})*?PRIVATE{_PEM_SEP}KEY{_PEM_GAP}"
+_SHAPES: tuple[tuple[str, tuple[str, ...], re.Pattern[str], str], ...] = tuple(
+    (name, literals, re.compile(pattern, re.DOTALL), replacement)
+    for name, literals, pattern, replacement in (
         (
-            ("PRIVATE KEY-----",),
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+            "pem-private-key",
+            ("PRIVATE",),
+            rf"-{{3,}}{_PEM_GAP}BEGIN{_PEM_WORDS}-{{3,}}.*?"
+            rf"(?:-{{3,}}{_PEM_GAP}END{_PEM_WORDS}-{{3,}}|\Z)",
+            REDACTED,
         ),
         (
+            "openai-anthropic",
             ("sk-",),
             r"sk-(?<![A-Za-z0-9_-]sk-)"
             r"(?:(?:ant|proj|svcacct|admin|or-v1)-[A-Za-z0-9_-]{8,}|[A-Za-z0-9]{20,})",
+            REDACTED,
         ),
-        (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"gh[pousr]_[A-Za-z0-9]{20,}"),
-        (("github_pat_",), r"github_pat_[A-Za-z0-9_]{20,}"),
-        (("hf_", "npm_"), r"(?:hf|npm)_[A-Za-z0-9]{30,}"),
-        (("glpat-",), r"glpat-[A-Za-z0-9_-]{20,}"),
-        (("xoxa-", "xoxb-", "xoxp-", "xoxo-", "xoxs-", "xoxr-"), r"xox[abposr]-[A-Za-z0-9-]{10,}"),
-        (("AKIA", "ASIA"), r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])"),
-        (("AIza",), r"AIza[0-9A-Za-z_-]{30,}"),
-        (("eyJ",), r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        (
+            "stripe",
+            ("_live_", "_test_", "whsec_"),
+            r"(?<![A-Za-z0-9])(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9+/=]{24,})",
+            REDACTED,
+        ),
+        (
+            "github",
+            ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+            r"gh[pousr]_[A-Za-z0-9]{20,}",
+            REDACTED,
+        ),
+        ("github-fine-grained", ("github_pat_",), r"github_pat_[A-Za-z0-9_]{20,}", REDACTED),
+        ("huggingface-npm", ("hf_", "npm_"), r"(?:hf|npm)_[A-Za-z0-9]{30,}", REDACTED),
+        ("gitlab", ("glpat-",), r"glpat-[A-Za-z0-9_-]{20,}", REDACTED),
+        (
+            "slack-token",
+            ("xox", "xapp-"),
+            r"(?:xox[abposre]|xapp)[.-](?:xox[bp]-)?[A-Za-z0-9-]{10,}",
+            REDACTED,
+        ),
+        (
+            "slack-webhook",
+            ("hooks.slack.com/",),
+            r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9_/+-]{8,}",
+            rf"\g<1>{REDACTED}",
+        ),
+        (
+            "aws-access-key-id",
+            ("AKIA", "ASIA"),
+            r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])",
+            REDACTED,
+        ),
+        ("google-api-key", ("AIza",), r"AIza[0-9A-Za-z_-]{30,}", REDACTED),
+        (
+            "jwt",
+            ("eyJ",),
+            r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+            REDACTED,
+        ),
+        (
+            # scheme://user:password@host: the password goes, the rest stays
+            "url-credentials",
+            ("://",),
+            r"((?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s:/?#@\[\]\"'<>]*:)"
+            r"[^\s/?#@\"'<>]+(?=@)",
+            rf"\g<1>{REDACTED}",
+        ),
     )
+)
+SHAPE_NAMES = tuple(name for name, *_ in _SHAPES)
+# A private key's header and footer alone, for redacting a stream piece by
+# piece; and the end of a piece where a header may be going on in the next.
+_PEM_BEGIN = re.compile(rf"-{{3,}}{_PEM_GAP}BEGIN{_PEM_WORDS}-{{3,}}")
+_PEM_END = re.compile(rf"-{{3,}}{_PEM_GAP}END{_PEM_WORDS}-{{3,}}")
+_PEM_OPEN_END = re.compile(
+    rf"-+{_PEM_GAP}\Z"
+    rf"|-{{3,}}{_PEM_GAP}(?:B|BE|BEG|BEGI|BEGIN(?:{_PEM_SEP}[A-Z0-9]+)*{_PEM_GAP}-*)\Z"
 )
 
 # A header or an assignment whose name says it holds a credential: the name
@@ -65,6 +128,12 @@ _NAMED: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
         (("bearer",), r"(bearer\s+)(?=[a-z0-9._~+/=-]*[0-9_~+/=])[a-z0-9._~+/=-]{8,}"),
         (("=",), rf"({_WORDS}[\"']?\s*=\s*[\"']?){_VALUE}"),
         (
+            # AWS_SECRET_ACCESS_KEY=..., `aws_secret_access_key = ...` (the
+            # credentials file), "SecretAccessKey": "..." (the CLI's JSON)
+            tuple(f"secret{mark}access" for mark in ("", "_", "-", ".")),
+            rf"(secret[_.-]?access[_.-]?keys?[\"']?\s*[:=]\s*[\"']?){_VALUE}",
+        ),
+        (
             tuple(f"{mark}{word}" for mark in "_.-" for word in _KEYWORDS),
             rf"([_.-](?:key|secret|token|password)s?[\"']\s*:\s*[\"']?){_VALUE}",
         ),
@@ -87,7 +156,7 @@ _NAMED_HINTS = ("auth", "bearer", *_KEYWORDS)
 # those lines only, so a long output full of sentinels and paths costs one
 # scan for the hints.
 _ANY_HINT = re.compile("|".join(_NAMED_HINTS))
-_SHAPE_LITERALS = tuple(literal for literals, _ in _SHAPES for literal in literals)
+_SHAPE_LITERALS = tuple({lit: None for _, literals, _, _ in _SHAPES for lit in literals})
 
 _SECRET_NAME = re.compile(r"(?i)key|token|secret|password|passwd|credential|auth")
 _MIN_SECRET = 8
@@ -109,10 +178,13 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for value in secrets:
         if value in text:
             text = text.replace(value, REDACTED)
-    if any(literal in text for literal in _SHAPE_LITERALS):
-        for literals, pattern in _SHAPES:
-            if any(literal in text for literal in literals):
-                text = pattern.sub(REDACTED, text)
+    # one substring search per literal, the cost of redacting a text with no
+    # credential in it; each rule then runs only where its literals were found
+    present = {literal for literal in _SHAPE_LITERALS if literal in text}
+    if present:
+        for _, literals, pattern, replacement in _SHAPES:
+            if not present.isdisjoint(literals):
+                text = pattern.sub(replacement, text)
     folded = text.lower()
     if len(folded) == len(text):
         spans = sorted(_named_spans(folded))
@@ -130,6 +202,56 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         pieces += [text[last:start], REDACTED]
         last = -negative_end
     return "".join([*pieces, text[last:]]) if pieces else text
+
+
+class StreamRedactor:
+    """Redacts a stream given piece by piece (lines of a child's stdout or
+    stderr, text as it is decoded) so that each piece can be kept or shown at
+    once, where a credential spans pieces: a private key's body lines follow
+    its header, and the header itself may be split across lines. A piece that
+    ends where a header may be going on is held back (a few lines at most) and
+    redacted with what follows; inside a key, everything up to its footer is
+    dropped. `flush` gives what is held when the stream ends."""
+
+    OPEN = 128  # characters a header that may be going on can have (real ones: < 60)
+    HOLD = 16 * 1024  # characters held back at most while one may be going on
+    TAIL = 256  # characters of a key's text kept to find a footer split across pieces
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = tuple(secrets)
+        self.pending = ""
+        self.in_key = False
+        self.footer_open = False
+        self.tail = ""
+
+    def feed(self, piece: str) -> str:
+        if self.footer_open:  # the rest of a footer's dashes, cut off
+            piece = piece.lstrip("-")
+            self.footer_open = not piece
+        text = self.pending + piece
+        self.pending = ""
+        if self.in_key:
+            window = self.tail + text
+            end = _PEM_END.search(window)
+            if end is None:
+                self.tail = window[-self.TAIL :]
+                return ""
+            self.in_key, self.tail = False, ""
+            text = window[end.end() :]
+            self.footer_open = not text
+        open_end = _PEM_OPEN_END.search(text, max(0, len(text) - self.OPEN))
+        if open_end is not None and len(text) <= self.HOLD:
+            self.pending = text  # whole: a credential cut in two would not be recognised
+            return ""
+        if "PRIVATE" in text:
+            begins = list(_PEM_BEGIN.finditer(text))
+            if begins and not _PEM_END.search(text, begins[-1].end()):
+                self.in_key, self.tail = True, text[begins[-1].end() :][-self.TAIL :]
+        return redact(text, self.secrets)
+
+    def flush(self) -> str:
+        text, self.pending = self.pending, ""
+        return "" if self.in_key or not text else redact(text, self.secrets)
 
 
 def _named_spans(folded: str) -> Iterator[tuple[int, int]]:

@@ -379,6 +379,7 @@ def runner_path(
         assert request.requested_pairs == [f"{note} :: {gate}" for gate in gates]
 
 
+@pytest.mark.real_cli
 @pytest.mark.parametrize("runner", list(RUNNER_MODELS))
 def test_a_runner_leaves_the_same_rows_as_the_other_paths(
     cli, example_kb: Path, tmp_path: Path, runner: str

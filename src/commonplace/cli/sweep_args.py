@@ -105,6 +105,7 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
         "usage_limited": report.usage_limited,
         "stopped": report.stopped,
         "not_launched": report.not_launched,
+        "notices": list(report.notices),
     }
 
     def text() -> str:
@@ -142,6 +143,8 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
     warn_unreviewable(report)
     for b in report.batches:
         app.warn(b.warnings)
+    for notice in report.notices:  # once, whatever the number of batches
+        print(f"notice: {notice}", file=sys.stderr)
     if report.usage_limited:
         app.error("usage limit reached; try again later")
         return EXIT_USAGE_LIMIT

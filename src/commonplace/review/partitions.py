@@ -4,7 +4,7 @@ into the partition every command reads and writes."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from commonplace.errors import UsageError
@@ -109,6 +109,58 @@ def observe_resolution(
                 batch_id,
             ),
         )
+
+
+@dataclass(frozen=True)
+class ResolutionChange:
+    """Reviews asked for with the same flags as before went to another
+    partition than the one those flags last resolved to (an alias the CLI now
+    maps to a newer model, or a swap on the vendor's side)."""
+
+    requested: str  # the flags, as `--model M [--effort E]`
+    previous_model_id: str
+    model_id: str
+    accepted_pairs: int  # what the previous partition holds
+
+    @property
+    def message(self) -> str:
+        pairs = f"{self.accepted_pairs} accepted pair{'' if self.accepted_pairs == 1 else 's'}"
+        return (
+            f"{self.requested} now resolves to {self.model_id} (was {self.previous_model_id},"
+            f" which holds {pairs}); reviews go to the new partition"
+        )
+
+
+def resolution_changes(
+    store: Store, partition: Partition, model_ids: Sequence[str | None]
+) -> tuple[ResolutionChange, ...]:
+    """One change per partition other than `partition.model_id` that reviews
+    went to (`model_ids`: where each batch's runs ended), when the flags had
+    resolved somewhere before: through a resolution observed earlier, or to a
+    partition holding accepted pairs. A first resolution of a name that holds
+    nothing is no change."""
+    moved = [m for m in dict.fromkeys(model_ids) if m is not None and m != partition.model_id]
+    if not moved:
+        return ()
+    held = accepted_pair_count(store, partition.model_id)
+    observed = partition.model != partition.named_model or partition.observed_effort is not None
+    if not held and not observed:
+        return ()
+    flags = f"--model {partition.requested_model}" + (
+        f" --effort {partition.effort}" if partition.effort else ""
+    )
+    return tuple(ResolutionChange(flags, partition.model_id, m, held) for m in moved)
+
+
+def accepted_pair_count(store: Store, model_id: str) -> int:
+    """How many (note, gate) pairs have an acceptance in the partition."""
+    with store.read() as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT note_path, gate_id FROM acceptance_events"
+            " WHERE model_id = ?)",
+            (model_id,),
+        ).fetchone()
+    return int(row[0])
 
 
 def _observed(

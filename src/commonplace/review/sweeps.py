@@ -26,7 +26,7 @@ from commonplace.kb.unreviewable import Unreviewable
 from commonplace.review.batch import render_batch_prompt
 from commonplace.review.executor import BatchResult, Cancel, LinePrinter, RunnerCall, execute_batch
 from commonplace.review.lifecycle import Packing
-from commonplace.review.partitions import alias_target
+from commonplace.review.partitions import alias_target, resolution_changes
 from commonplace.review.protocol.prompt import RenderedPrompt
 from commonplace.review.runners import get_runner
 from commonplace.review.runners.base import Failure, FailureKind
@@ -89,6 +89,7 @@ class SweepReport:
     unreviewable: tuple[Unreviewable, ...] = ()
     stopped: str | None = None  # why launching stopped before the end
     not_launched: int = 0
+    notices: tuple[str, ...] = ()  # once per sweep: the flags now resolve elsewhere
 
     @property
     def completed(self) -> int:
@@ -286,11 +287,13 @@ def execute_plans(
     if held > 0:
         stopped = stopped or f"--max-batches {options.max_batches} reached"
         unlaunched += held
+    changes = resolution_changes(ws.store, runner.partition, [b.model_id for b in results])
     return replace(
         base,
         batches=tuple(sorted(results, key=lambda b: b.batch_id)),
         stopped=stopped,
         not_launched=unlaunched,
+        notices=tuple(change.message for change in changes),
     )
 
 

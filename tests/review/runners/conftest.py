@@ -49,3 +49,11 @@ def bench_factory(
     """`real_cli.benches` on the example KB: `make(runner, **VendorAPI options)`."""
     with benches(request, example_kb, tmp_path) as make:
         yield make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that takes the `claude_cli` or `codex_cli` fixture runs a real CLI:
+    marked `real_cli`, like the modules that do so throughout (`pytestmark`)."""
+    for item in items:
+        if {"claude_cli", "codex_cli"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_cli)

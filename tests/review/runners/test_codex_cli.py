@@ -20,6 +20,8 @@ from review.runners.real_cli import (
     telemetry_of,
 )
 
+pytestmark = pytest.mark.real_cli  # run again with the current CLIs (.ci/run)
+
 RUNNER = "codex"
 MODEL = "gpt-5.5"
 EFFORT = ("--effort", "xhigh")

@@ -26,6 +26,8 @@ from review.runners.real_cli import (
 from review.runners.vendor_api import Usage, run_cli
 from review.test_repair import filed_in, moved
 
+pytestmark = pytest.mark.real_cli  # run again with the current CLIs (.ci/run)
+
 REPAIR = "repair-codex-model-partitions"
 USAGE = Usage()
 # The tokens the server reports, as each runner's telemetry counts them.

@@ -11,6 +11,7 @@ import secrets
 import sqlite3
 import string
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,16 @@ import os
 import sys
 
 KEY = %(key)r
+SHAPE = %(shape)r  # a credential in its own shape, printed as it is
 MODE, KIND = sys.argv[1], sys.argv[2]
-VALUE = KEY if KIND == "shaped" else os.environ["MY_SERVICE_TOKEN"]
-LEAK = f"Authorization: Bearer {VALUE}" if KIND == "shaped" else f"connected with {VALUE}"
+if KIND == "shaped":
+    VALUE = KEY
+    LEAK = f"Authorization: Bearer {VALUE}"
+elif KIND == "env":
+    VALUE = os.environ["MY_SERVICE_TOKEN"]
+    LEAK = f"connected with {VALUE}"
+else:
+    VALUE = LEAK = SHAPE
 
 spec = importlib.util.spec_from_file_location("stand_in", "tools/stand-in-reviewer.py")
 stand_in = importlib.util.module_from_spec(spec)
@@ -71,7 +79,7 @@ elif MODE == "telemetry":
     telemetry({
         "tokens": {"input": 1200, "output": 80},
         "request": LEAK,
-        "headers": {"Authorization": f"Bearer {VALUE}"},
+        "headers": {"Authorization": f"Bearer {VALUE}"} if KIND in ("shaped", "env") else {},
         "log": [f"POST /v1/messages {LEAK}"],
     })
 elif MODE in ("cli_version", "session_id", "effort"):
@@ -117,9 +125,14 @@ class Leak:
         # shape-less: only its variable's name says it is a secret
         self.token = "vq" + _random(string.ascii_letters + string.digits, 30)
         self.value = self.key if kind == SHAPED else self.token
+        # a credential of one of the shapes of SHAPE_LEAKS: how it is printed,
+        # and the part of it that must disappear
+        self.shape, self.secret = SHAPE_LEAKS[kind]() if kind in SHAPE_LEAKS else ("", "")
 
     def forms(self) -> tuple[str, ...]:
         """The secret, and its lower-case form (model names are normalized)."""
+        if self.secret:
+            return (self.secret, self.secret.lower())
         core = self.value.removeprefix("sk-ant-api03-")
         return (self.value, core, core.lower())
 
@@ -128,9 +141,58 @@ class Leak:
         return tuple(core[i : i + size] for i in range(len(core) - size + 1))
 
 
+ALNUM = string.ascii_letters + string.digits
+BASE64 = ALNUM + "+/"
+
+
+def _pem(header_gap: str) -> tuple[str, str]:
+    """A private key whose header and footer are broken by `header_gap`."""
+    lines = ["MII" + _random(BASE64, 61) for _ in range(4)]
+    space = header_gap or " "
+    begin = f"-----{header_gap}BEGIN RSA PRIVATE{space}KEY{header_gap}-----"
+    end = f"-----{header_gap}END RSA PRIVATE{space}KEY{header_gap}-----"
+    return "\n".join([begin, *lines, end]), lines[1][3:]
+
+
+def _slack_webhook() -> tuple[str, str]:
+    secret = _random(ALNUM, 24)
+    return (
+        f"https://hooks.slack.com/services/T{_random(ALNUM, 10)}/B{_random(ALNUM, 10)}/{secret}",
+        secret,
+    )
+
+
+def _shape(
+    prefix: str, alphabet: str, size: int, suffix: str = ""
+) -> Callable[[], tuple[str, str]]:
+    def make() -> tuple[str, str]:
+        secret = _random(alphabet, size)
+        return prefix + secret + suffix, secret
+
+    return make
+
+
+# The shapes of issue item 5: each prints (the text, the secret part of it).
+SHAPE_LEAKS: dict[str, Callable[[], tuple[str, str]]] = {
+    "aws-secret-env": _shape("AWS_SECRET_ACCESS_KEY=", BASE64, 40),
+    "aws-secret-file": _shape("aws_secret_access_key = ", BASE64, 40),
+    "url-credentials": _shape("postgres://reviewer:", ALNUM + "!*~", 24, "@db.internal:5432/kb"),
+    "stripe-live": _shape("sk_live_", ALNUM, 99),
+    "slack-token": _shape("xoxb-1234567890123-1234567890123-", ALNUM, 24),
+    "slack-webhook": _slack_webhook,
+    "github-classic": _shape("ghp_", ALNUM, 36),
+    "github-fine-grained": _shape("github_pat_11ABCDEFG0", ALNUM + "_", 72),
+    "google-api-key": _shape("AIza", ALNUM + "_-", 35),
+    "pem-private-key": lambda: _pem(""),
+    "pem-header-split": lambda: _pem("\n"),
+    "pem-header-spaced": lambda: _pem(" "),
+}
+
+
 def install(kb: Path, leak: Leak, mode: str) -> None:
     """`[runners.leaky]` in the KB's config, running the leaky program."""
-    (kb / "tools" / "leaky.py").write_text(LEAKY % {"key": leak.key}, encoding="utf-8")
+    program = LEAKY % {"key": leak.key, "shape": leak.shape}
+    (kb / "tools" / "leaky.py").write_text(program, encoding="utf-8")
     with (kb / "commonplace.toml").open("a", encoding="utf-8") as handle:
         handle.write(
             "\n[runners.leaky]\n"
@@ -390,3 +452,24 @@ def test_no_fragment_of_a_secret_survives_cutting_output(
     places = everything_left(example_kb, tmp_path, out, err)
     assert_nowhere(places, leak.forms())  # the whole secret is gone either way
     assert_nowhere(places, leak.fragments())
+
+
+# --- every shape of issue item 5 -------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["review", "stderr", "telemetry", "models"])
+@pytest.mark.parametrize("shape", sorted(SHAPE_LEAKS))
+def test_every_secret_shape_printed_by_a_runner_is_stored_nowhere(
+    example_kb: Path, tmp_path: Path, shape: str, mode: str
+) -> None:
+    leak = Leak(shape)
+    install(example_kb, leak, mode)
+
+    out, err, code = review(example_kb, tmp_path, leak, "run-review-bundle")
+
+    assert code == 0, out + err
+    assert statuses(example_kb) == [("completed", None)]
+    places = everything_left(example_kb, tmp_path, out, err)
+    assert_nowhere(places, leak.forms())
+    if mode != "models":  # a model name carrying a secret is dropped, not redacted
+        assert redacted_somewhere(places)

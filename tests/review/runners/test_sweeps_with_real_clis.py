@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pytest
 from conftest import commit_all
 
+from commonplace.review.partitions import normalize
 from review.runners.real_cli import (
     ABBREV,
     DATE,
@@ -27,6 +28,8 @@ from review.runners.real_cli import (
     start_command,
     telemetry_of,
 )
+
+pytestmark = pytest.mark.real_cli  # run again with the current CLIs (.ci/run)
 
 PER_REQUEST_TOKENS = {
     "claude-code": (
@@ -98,8 +101,9 @@ def test_a_gate_sweep_runs_one_call_per_batch_and_stores_its_telemetry_once(
 
 # runner -> (model, what the server serves, the partition the runs end in)
 SWEEP_MODELS = {
-    # claude resolves the alias itself; only the served model names the partition.
-    "claude-code": ("sonnet", None, "claude-sonnet-5"),
+    # claude resolves the alias itself (2.1.197 to claude-sonnet-5, 2.1.337 to
+    # claude-sonnet-5-5): the partition is the model its requests carried.
+    "claude-code": ("sonnet", None, None),
     # codex asks for gpt-5.5 and is rerouted.
     "codex": ("gpt-5.5", "gpt-5.4-mini", "gpt-5-4-mini"),
 }
@@ -120,6 +124,10 @@ def test_a_sweep_reviews_the_stale_pairs_and_a_second_sweep_finds_none(
     assert len(report["batches"]) == 6
     assert (report["completed"], report["failed"]) == (6, 0)
     assert report["stopped"] is None
+    if partition is None:  # the alias as this CLI version resolves it
+        (carried,) = {r.model for r in bench.api.review_requests()}
+        assert carried and carried.startswith("claude-sonnet-"), carried
+        partition = normalize(carried)
     assert bench.rows("SELECT DISTINCT model_id, status FROM review_runs") == [
         (partition, "completed")
     ]

@@ -51,7 +51,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CLI_BIN = REPO_ROOT / ".cache" / "clis" / "node_modules" / ".bin"
+# Where scripts/install-clis.sh put the CLIs under test: .cache/clis (the pinned
+# versions) unless COMMONPLACE_TEST_CLI_PREFIX names another prefix (relative to
+# the repository, or absolute), e.g. .cache/clis-current for the versions the
+# npm registry serves now. A prefix given that way is the only place looked at.
+CLI_PREFIX_ENV = "COMMONPLACE_TEST_CLI_PREFIX"
+_CLI_PREFIX = os.environ.get(CLI_PREFIX_ENV, "").strip()
+CLI_BIN = (REPO_ROOT / (_CLI_PREFIX or ".cache/clis")) / "node_modules" / ".bin"
 
 MODES = ("ok", "rate_limit", "usage_limit", "hang")
 DECISIONS = ("PASS", "WARN", "FAIL")
@@ -248,9 +254,25 @@ class Recorded:
     @property
     def tool_names(self) -> list[str]:
         """The tools offered to the model: Anthropic and function tools by
-        ``name``, built-in Responses tools (``web_search``...) by ``type``."""
+        ``name``, built-in Responses tools (``web_search``...) by ``type``.
+        Deferred tools (``defer_loading: true``, e.g. the placeholder claude
+        2.1.337 adds with ``--model sonnet``) are not offered for use: left out."""
         tools = (self.body or {}).get("tools") or []
-        return [str(t.get("name") or t.get("type")) for t in tools if isinstance(t, dict)]
+        return [
+            str(t.get("name") or t.get("type"))
+            for t in tools
+            if isinstance(t, dict) and t.get("defer_loading") is not True
+        ]
+
+    @property
+    def deferred_tool_names(self) -> list[str]:
+        """The deferred tools of the request (see :attr:`tool_names`)."""
+        tools = (self.body or {}).get("tools") or []
+        return [
+            str(t.get("name") or t.get("type"))
+            for t in tools
+            if isinstance(t, dict) and t.get("defer_loading") is True
+        ]
 
     @property
     def effort(self) -> str | None:
@@ -769,9 +791,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def find_cli(name: str) -> str | None:
-    """The ``name`` CLI: on PATH, else the one scripts/install-clis.sh installs
-    under <repo>/.cache/clis."""
-    found = shutil.which(name)
+    """The ``name`` CLI: the one in COMMONPLACE_TEST_CLI_PREFIX when that is set;
+    else on PATH, else the one scripts/install-clis.sh installs under
+    <repo>/.cache/clis."""
+    found = None if _CLI_PREFIX else shutil.which(name)
     if found:
         return found
     local = CLI_BIN / name

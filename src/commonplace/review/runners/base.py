@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
+from commonplace.review.runners import plausible
+
 TELEMETRY_SCHEMA = "commonplace.telemetry/1"
 
 # What any harness needs to start: where it lives, who runs it, locale, temp
@@ -100,6 +102,11 @@ class Tokens:
     cache_write: int | None = None
     reasoning: int | None = None
 
+    def __post_init__(self) -> None:
+        # negative or non-numeric counts are dropped, whoever built the record
+        for name in self.__dataclass_fields__:
+            object.__setattr__(self, name, plausible.count(getattr(self, name)))
+
     def as_dict(self) -> dict[str, int | None]:
         return {
             "input": self.input,
@@ -129,6 +136,20 @@ class Telemetry:
     session_id: str | None = None
     sources: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Validated here so that no adapter (nor repair) can store what is not
+        # a model id or a count: a model that is not plausible is dropped, and
+        # `model` only stands when it is one of the kept `models`.
+        models = distinct([m for m in map(plausible.model_id, self.models) if m])
+        model = plausible.model_id(self.model)
+        if self.models and model not in models:
+            model = None
+        object.__setattr__(self, "models", models)
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "cost_usd", plausible.amount(self.cost_usd))
+        object.__setattr__(self, "duration_ms", plausible.count(self.duration_ms))
+        object.__setattr__(self, "turns", plausible.count(self.turns))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -328,7 +349,8 @@ def last_lines(text: str, count: int = 3, width: int = 300) -> str:
 
 
 def int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A count, duration or number of turns: a non-negative whole number."""
+    return plausible.count(value)
 
 
 def total(values: Iterable[int | None]) -> int | None:
@@ -342,10 +364,8 @@ def home_dir(env: Mapping[str, str]) -> Path:
 
 def usable_model(value: object) -> str | None:
     """A model name, unless absent or synthetic (`<synthetic>` marks messages
-    the CLI wrote itself, like a usage-limit notice)."""
-    if isinstance(value, str) and value.strip() and not value.startswith("<"):
-        return value.strip()
-    return None
+    the CLI wrote itself, like a usage-limit notice) or not a plausible id."""
+    return plausible.model_id(value)
 
 
 def distinct(values: Sequence[str]) -> tuple[str, ...]:

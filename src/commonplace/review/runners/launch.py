@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from commonplace.errors import UserError
-from commonplace.redaction import redact, redact_json, secret_values
+from commonplace.redaction import StreamRedactor, redact, redact_json, secret_values
 from commonplace.review.runners.base import (
     Adapter,
     Call,
@@ -406,10 +406,13 @@ class _Pump:
         assert stdout is not None
         # Lines are read up to the cap, so that output without newlines is
         # counted (and stopped) as it grows instead of held whole.
+        # Each piece is redacted as it arrives, with what came before it (a
+        # private key's body lines follow its header): before any cut.
+        kept, shown = StreamRedactor(self.secrets), StreamRedactor(self.secrets)
         for raw in iter(lambda: stdout.readline(MAX_TEXT_CHARS + 1), b""):
             self.raw_size += len(raw)
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.stdout.add(redact(line, self.secrets) + "\n")
+            self.stdout.add(kept.feed(line + "\n"))
             try:
                 piece = self.decoder.feed(line)
             except Exception:  # a line the decoder cannot read is skipped, not fatal
@@ -418,16 +421,23 @@ class _Pump:
                 continue
             self.text.append(piece)
             self.text_size += len(piece)
-            if self.echo is not None:
-                try:
-                    self.echo(redact(piece, self.secrets))
-                except Exception:
-                    self.echo = None
+            self._show(shown.feed(piece))
+        self.stdout.add(kept.flush())
+        self._show(shown.flush())
         stdout.close()
+
+    def _show(self, text: str) -> None:
+        if self.echo is not None and text:
+            try:
+                self.echo(text)
+            except Exception:
+                self.echo = None
 
     def _read_stderr(self) -> None:
         stderr = self.child.stderr
         assert stderr is not None
+        kept = StreamRedactor(self.secrets)
         for raw in stderr:
-            self.stderr.add(redact(raw.decode("utf-8", "replace"), self.secrets))
+            self.stderr.add(kept.feed(raw.decode("utf-8", "replace")))
+        self.stderr.add(kept.flush())
         stderr.close()
