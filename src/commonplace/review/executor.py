@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from commonplace.config import Config
+from commonplace.errors import UserError
 from commonplace.review import artifacts, lifecycle
 from commonplace.review.batch import render_batch_prompt
 from commonplace.review.ingest import IngestReport, ScopedRun, fail_runs, settle_runs
@@ -130,7 +131,12 @@ def execute_batch(
             config, store, plan, runner, created.batch_id, scope, cancel, printer
         )
     except BaseException as exc:
-        reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"executor error: {exc!r}"
+        if isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted"
+        elif isinstance(exc, UserError):  # the store could not be written, for one
+            reason = exc.message
+        else:
+            reason = f"executor error: {exc!r}"
         fail_runs(store, scope, reason)
         raise
     return BatchResult(

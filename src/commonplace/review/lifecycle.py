@@ -28,7 +28,7 @@ from commonplace.review.protocol.decisions import (
     parse_findings,
 )
 from commonplace.review.protocol.grammar import relocate_document
-from commonplace.review.store import Connection, Store
+from commonplace.review.store import Connection, Store, StoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # only annotations; ingesting needs none of the KB machinery
@@ -335,7 +335,25 @@ def fail_run(
     bundle_markdown: str | None = None,
 ) -> RunOutcome:
     """Fail a running run with a reason, keeping whatever execution data and
-    reviewed blocks exist."""
+    reviewed blocks exist. On a full disk the store's reserve is given back
+    (if there is one) and the failure is written once more, without the
+    bulky execution data."""
+    try:
+        return _fail_run(store, review_run_id, reason, execution, bundle_markdown)
+    except StoreError as exc:
+        if not exc.full:
+            raise
+        store.release_reserve()
+    return _fail_run(store, review_run_id, reason, None, None)
+
+
+def _fail_run(
+    store: Store,
+    review_run_id: int,
+    reason: str,
+    execution: ExecutionData | None,
+    bundle_markdown: str | None,
+) -> RunOutcome:
     reason = redact(reason.strip()) or "failed without a reason"
     with store.write(create=False) as conn:
         run = _running_run(conn, review_run_id, "fail")

@@ -288,25 +288,34 @@ class _Launcher:
     def run(self, plans: Sequence[Plan]) -> tuple[list[BatchResult], str | None, int]:
         pending = list(plans)
         running: set[Future[BatchResult]] = set()
+        reserved = False
         if pending:  # the store is created and migrated once, not by racing workers
             self.ws.store.connection(create=True)
+            reserved = self.ws.store.keep_reserve()
         interrupted = threading.Event()
-        with ThreadPoolExecutor(max_workers=self.options.jobs) as pool, _signals_set(interrupted):
-            try:
-                while (pending or running) and not interrupted.is_set():
-                    while pending and len(running) < self.options.jobs and self._may_launch():
-                        running.add(pool.submit(self._one, pending.pop(0)))
-                    if not running:
-                        break
-                    done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        self._finished(future.result(), len(plans))
-                if interrupted.is_set():
-                    raise KeyboardInterrupt
-            except BaseException:
-                self.cancel.set(Failure(FailureKind.INTERRUPTED, "interrupted"))
-                wait(running)
-                raise
+        try:
+            with (
+                ThreadPoolExecutor(max_workers=self.options.jobs) as pool,
+                _signals_set(interrupted),
+            ):
+                try:
+                    while (pending or running) and not interrupted.is_set():
+                        while pending and len(running) < self.options.jobs and self._may_launch():
+                            running.add(pool.submit(self._one, pending.pop(0)))
+                        if not running:
+                            break
+                        done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            self._finished(future.result(), len(plans))
+                    if interrupted.is_set():
+                        raise KeyboardInterrupt
+                except BaseException as exc:
+                    self.cancel.set(_stop_failure(exc))
+                    wait(running)
+                    raise
+        finally:
+            if reserved:
+                self.ws.store.release_reserve()
         self._progress(len(plans), final=True)
         return self.results, self.stopped, len(pending)
 
@@ -362,6 +371,14 @@ class _Launcher:
             + ("\n" if final else "")
         )
         self.stderr.flush()
+
+
+def _stop_failure(exc: BaseException) -> Failure:
+    """What the batches still running are failed with when the sweep stops
+    on an error (a full disk, say) rather than on Ctrl-C."""
+    if isinstance(exc, UserError):
+        return Failure(FailureKind.INTERRUPTED, f"stopped: {exc.message}")
+    return Failure(FailureKind.INTERRUPTED, "interrupted")
 
 
 def _cli_model(ws: Workspace, model: str) -> str:

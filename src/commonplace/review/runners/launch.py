@@ -24,6 +24,7 @@ from typing import Protocol
 
 from commonplace.errors import UserError
 from commonplace.redaction import redact, redact_json, secret_values
+from commonplace.review.capped import MAX_OUTPUT
 from commonplace.review.runners.base import (
     Adapter,
     Call,
@@ -34,7 +35,7 @@ from commonplace.review.runners.base import (
     Telemetry,
 )
 
-MAX_TEXT_CHARS = 32 * 1024 * 1024  # review text beyond this is not a review
+MAX_TEXT_CHARS = MAX_OUTPUT  # review text beyond this is not a review
 RAW_KEEP_CHARS = 96 * 1024  # head and tail of raw stdout/stderr kept for debugging
 GRACE_SECONDS = 3.0
 POLL_SECONDS = 0.05
