@@ -36,6 +36,7 @@ class StoreError(UserError):
 
     def __init__(self, path: Path, exc: BaseException) -> None:
         self.full = _is_full(exc)
+        self.detail = str(exc)  # SQLite's own words, for `check` to list
         super().__init__(store_error_message(path, exc))
 
 
