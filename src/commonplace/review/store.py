@@ -233,8 +233,7 @@ def store_error_message(path: Path | str | None, exc: BaseException) -> str:
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
         return (
-            f"{store} is damaged ({exc}); run `commonplace-review-store check` to see what"
-            " is wrong"
+            f"{store} is damaged ({exc}); run `commonplace-review-store check` to see what is wrong"
         )
     return f"{store}: {exc}; `commonplace-review-store check` tells whether the file is sound"
 
