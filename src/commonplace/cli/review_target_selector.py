@@ -11,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from commonplace.review.selector import Selection, StaleGate, StaleNote
 
-REASONS = ("missing-review", "gate-changed", "note-changed", "gate-dirty")
+REASONS = ("missing-review", "gate-changed", "note-changed", "gate-dirty", "in-progress")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

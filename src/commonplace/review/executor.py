@@ -27,7 +27,7 @@ from commonplace.review.protocol.parser import MalformedOutput, parse_output
 from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind, merge_telemetry
 from commonplace.review.runners.launch import RunnerResult, run_adapter
 from commonplace.review.store import Store
-from commonplace.review.targets import Plan, RunTarget
+from commonplace.review.targets import Plan, RunTarget, SkippedPair
 
 RETRY_PROMPT = "prompt-missing-pairs.md"
 RETRY_OUTPUT = "bundle-output-missing-pairs.md"
@@ -73,6 +73,7 @@ class BatchResult:
     cost_usd: float | None
     warnings: tuple[str, ...] = ()
     note_paths: tuple[str, ...] = ()
+    claimed: tuple[SkippedPair, ...] = ()  # pairs left to the process that has them
 
     @property
     def completed(self) -> list[int]:
@@ -103,8 +104,11 @@ def execute_batch(
     packing: Packing,
     cancel: Cancel | None = None,
     echo: Callable[[int], Callable[[str], None]] | None = None,
+    claim: bool = False,
 ) -> BatchResult:
-    """Run one batch. `echo(batch_id)` gives where its live text goes."""
+    """Run one batch. `echo(batch_id)` gives where its live text goes. With
+    `claim`, pairs another process has are left out (`lifecycle.AllClaimed`
+    when that is every pair)."""
     created = lifecycle.create_batch(
         store,
         plan,
@@ -112,7 +116,10 @@ def execute_batch(
         runner=runner.adapter.name,
         partition=runner.partition,
         owned_by_this_process=True,
+        claim=claim,
     )
+    if created.claimed:  # the prompt asks only for the pairs this batch has
+        plan = _only(plan, [Pair(r.note_path, g) for r in created.runs for g in r.gate_ids])
     scope = [
         ScopedRun(
             run.review_run_id,
@@ -147,6 +154,7 @@ def execute_batch(
         cost,
         warnings,
         tuple(run.note_path for run in created.runs),
+        created.claimed,
     )
 
 

@@ -53,6 +53,15 @@ class RunNotFinalizable(UserError):
     """The run does not exist or is already final; nothing was changed."""
 
 
+class AllClaimed(Exception):
+    """Every pair of a claiming batch is under review elsewhere, or was just
+    reviewed; nothing was created."""
+
+    def __init__(self, skipped: tuple[SkippedPair, ...]) -> None:
+        super().__init__(f"{len(skipped)} pair(s) claimed elsewhere")
+        self.skipped = skipped
+
+
 @dataclass(frozen=True)
 class CreatedRun:
     review_run_id: int
@@ -68,6 +77,7 @@ class CreatedBatch:
     model_id: str
     runs: tuple[CreatedRun, ...]
     skipped: tuple[SkippedPair, ...]
+    claimed: tuple[SkippedPair, ...] = ()  # left out: another process has them
 
 
 @dataclass(frozen=True)
@@ -142,15 +152,28 @@ def create_batch(
     runner: str,
     partition: Partition,
     owned_by_this_process: bool = False,
+    claim: bool = False,
 ) -> CreatedBatch:
     """Insert the batch, one run per target and each run's gate set, and the
-    snapshots of every text involved, in one transaction."""
+    snapshots of every text involved, in one transaction. With `claim` (a
+    sweep), pairs a live process is reviewing in the partition, or that were
+    reviewed meanwhile, are left out in that same transaction; `AllClaimed`
+    when none is left."""
     if not runner.strip():
         raise UserError("--runner must name a runner or an executor label")
     now = utc_now()
     host, pid = (_host(), os.getpid()) if owned_by_this_process else (None, None)
     runs: list[CreatedRun] = []
+    claimed: tuple[SkippedPair, ...] = ()
     with store.write() as conn:
+        if claim:
+            from commonplace.review.claims import unclaimed
+            from commonplace.review.targets import Plan
+
+            targets, left_out = unclaimed(conn, plan.targets, partition.model_id)
+            if not targets:
+                raise AllClaimed(tuple(left_out))
+            plan, claimed = Plan(tuple(targets), plan.skipped), tuple(left_out)
         snapshots = {t.note.sha: t.note.text for t in plan.targets}
         snapshots.update({g.sha: g.file.text for t in plan.targets for g in t.gates})
         conn.executemany(
@@ -197,7 +220,7 @@ def create_batch(
                 )
             )
     assert batch_id is not None
-    return CreatedBatch(batch_id, runner, partition.model_id, tuple(runs), plan.skipped)
+    return CreatedBatch(batch_id, runner, partition.model_id, tuple(runs), plan.skipped, claimed)
 
 
 def record_prompt(store: Store, batch_id: int, *, sha256: str, chars: int, version: str) -> None:
