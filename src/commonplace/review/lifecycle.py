@@ -721,10 +721,6 @@ def _host() -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from commonplace.review.owners import pid_alive
+
+    return pid_alive(pid)  # a zombie owner is a dead one

@@ -113,6 +113,13 @@ def _parse_token(token: str) -> tuple[str, int, int] | None:
         return None
 
 
+def stop_orphaned_runners(*, dry_run: bool = False) -> list[int]:
+    """Stop the runner process groups on this host whose owner is dead (the
+    guard stops them itself unless it was killed too). The groups, sorted."""
+    groups = sorted(orphaned_groups())
+    return groups if dry_run else stop_groups(groups)
+
+
 def stop_groups(groups: Iterable[int]) -> list[int]:
     """TERM each group, give them a grace period, then KILL what is left.
     Returns the groups that were signalled."""
