@@ -26,7 +26,7 @@ from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.parser import MalformedOutput, parse_output
 from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind, merge_telemetry
 from commonplace.review.runners.launch import RunnerResult, run_adapter
-from commonplace.review.store import Store
+from commonplace.review.store import Store, StoreError
 from commonplace.review.targets import Plan, RunTarget, SkippedPair
 
 RETRY_PROMPT = "prompt-missing-pairs.md"
@@ -140,7 +140,9 @@ def execute_batch(
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             reason = "interrupted"
-        elif isinstance(exc, UserError):  # the store could not be written, for one
+        elif isinstance(exc, StoreError):  # a full disk, say
+            reason = f"review store error: {exc.detail}"
+        elif isinstance(exc, UserError):
             reason = exc.message
         else:
             reason = f"executor error: {exc!r}"

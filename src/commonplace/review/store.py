@@ -35,7 +35,7 @@ class StoreError(UserError):
     """SQLite failed under a command: a full disk, a damaged file, an I/O error."""
 
     def __init__(self, path: Path, exc: BaseException) -> None:
-        self.full = _is_full(exc)
+        self.full = _is_full(exc, path)
         self.detail = str(exc)  # SQLite's own words, for `check` to list
         super().__init__(store_error_message(path, exc))
 
@@ -218,14 +218,14 @@ def _user_version(conn: sqlite3.Connection) -> int:
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 10, 11, 13, 26
 
 
 def store_error_message(path: Path | str | None, exc: BaseException) -> str:
     """What a command says when SQLite (or the disk under it) fails: the
     file, what happened, and what to do."""
     store = f"review store {path}" if path else "the review store"
-    if _is_full(exc):
+    if _is_full(exc, path):
         return (
             f"{store}: the disk is full ({exc}); free some space, then run"
             " `commonplace-reap-stale-runs` for any run left running"
@@ -238,10 +238,22 @@ def store_error_message(path: Path | str | None, exc: BaseException) -> str:
     return f"{store}: {exc}; `commonplace-review-store check` tells whether the file is sound"
 
 
-def _is_full(exc: BaseException) -> bool:
+def _is_full(exc: BaseException, path: Path | str | None = None) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return True
+    # SQLite reports some writes refused for want of space (its shared-memory
+    # index, for one) as a mere I/O error; a filesystem with no room left
+    # tells which it was.
+    if code == _SQLITE_IOERR and path is not None:
+        try:
+            stats = os.statvfs(Path(path).parent)
+        except OSError:
+            return False
+        return stats.f_bavail * stats.f_frsize < 64 * 1024
+    return False
 
 
 def _abandon(conn: sqlite3.Connection) -> None:
