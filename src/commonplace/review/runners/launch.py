@@ -320,9 +320,11 @@ def _stop_group(child: subprocess.Popen[bytes]) -> None:
         pass
     else:
         end = time.monotonic() + GRACE_SECONDS
+        delay = 0.002  # most groups (the guard's watchdog, say) are gone in a few ms
         while time.monotonic() < end and _group_alive(child.pid):
             child.poll()
-            time.sleep(POLL_SECONDS)
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_SECONDS)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
