@@ -22,24 +22,37 @@ IN_PROGRESS = "in-progress: another process is reviewing it"
 REVIEWED_MEANWHILE = "fresh: reviewed meanwhile by another process"
 
 
+def live_running_pairs(
+    conn: Connection, model_id: str, notes: Sequence[str] | None = None
+) -> set[tuple[str, str]]:
+    """(note, gate) pairs that a `running` run of this partition covers and
+    whose owning process is alive; of `notes` only, when given."""
+    sql = (
+        "SELECT r.note_path, g.gate_id, r.host, r.pid FROM review_runs r"
+        " JOIN review_run_gates g ON g.review_run_id = r.id"
+        " WHERE r.status = 'running' AND r.model_id = ? AND r.pid IS NOT NULL"
+    )
+    params: tuple[object, ...] = (model_id,)
+    if notes is not None:
+        sql += " AND r.note_path IN (SELECT value FROM json_each(?))"
+        params += (json.dumps(list(notes)),)
+    alive: dict[tuple[str, int], bool] = {}
+    found: set[tuple[str, str]] = set()
+    for note_path, gate_id, host, pid in conn.execute(sql, params):
+        if (host, pid) not in alive:
+            alive[(host, pid)] = owner_alive(host, pid)
+        if alive[(host, pid)]:
+            found.add((note_path, gate_id))
+    return found
+
+
 def unclaimed(
     conn: Connection, targets: Sequence[RunTarget], model_id: str
 ) -> tuple[list[RunTarget], list[SkippedPair]]:
     """The targets cut down to the pairs nobody else has, and the pairs left out."""
-    notes = json.dumps(sorted({t.note.key for t in targets}))
-    running: set[tuple[str, str]] = set()
-    alive: dict[tuple[str, int], bool] = {}
-    for note_path, gate_id, host, pid in conn.execute(
-        "SELECT r.note_path, g.gate_id, r.host, r.pid FROM review_runs r"
-        " JOIN review_run_gates g ON g.review_run_id = r.id"
-        " WHERE r.status = 'running' AND r.model_id = ? AND r.pid IS NOT NULL"
-        " AND r.note_path IN (SELECT value FROM json_each(?))",
-        (model_id, notes),
-    ):
-        if (host, pid) not in alive:
-            alive[(host, pid)] = owner_alive(host, pid)
-        if alive[(host, pid)]:
-            running.add((note_path, gate_id))
+    note_keys = sorted({t.note.key for t in targets})
+    running = live_running_pairs(conn, model_id, note_keys)
+    notes = json.dumps(note_keys)
     accepted = {
         (note_path, gate_id): (note_sha, gate_sha)
         for note_path, gate_id, note_sha, gate_sha, _ in conn.execute(

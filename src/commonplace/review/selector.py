@@ -101,7 +101,7 @@ def select_stale(
         if seen is None and busy:  # a note of its own: the shared tuple stays as it is
             marked = (
                 StaleGate(g.gate_id, _busy(g.reason, g.gate_id in busy))
-                for g in all_missing_of(applicable, dirty)
+                for g in _all_missing(applicable, dirty)
             )
             unreviewed = tuple(g for g in marked if g.reason in wanted)
         if seen is None:  # the common case on a new KB: nothing accepted yet
@@ -146,7 +146,7 @@ def select_stale(
     return stale
 
 
-def all_missing_of(applicable: Sequence[Gate], dirty: Collection[str]) -> list[StaleGate]:
+def _all_missing(applicable: Sequence[Gate], dirty: Collection[str]) -> list[StaleGate]:
     return [
         StaleGate(g.id, StaleReason.GATE_DIRTY if g.id in dirty else StaleReason.MISSING_REVIEW)
         for g in applicable
@@ -164,22 +164,11 @@ def _busy(reason: StaleReason, running: bool) -> StaleReason:
 def running_pairs(store: Store, model_id: str) -> dict[str, set[str]]:
     """Pairs (note -> gate ids) that a `running` run of this partition covers
     and whose owning process is alive, in one query."""
-    from commonplace.review.owners import owner_alive
+    from commonplace.review.claims import live_running_pairs
 
     by_note: dict[str, set[str]] = {}
-    alive: dict[tuple[str, int], bool] = {}
     with store.read() as conn:
-        rows = conn.execute(
-            "SELECT r.note_path, g.gate_id, r.host, r.pid FROM review_runs r"
-            " JOIN review_run_gates g ON g.review_run_id = r.id"
-            " WHERE r.status = 'running' AND r.model_id = ? AND r.pid IS NOT NULL",
-            (model_id,),
-        ).fetchall()
-    for note_path, gate_id, host, pid in rows:
-        owner = (host, pid)
-        if owner not in alive:
-            alive[owner] = owner_alive(host, pid)
-        if alive[owner]:
+        for note_path, gate_id in live_running_pairs(conn, model_id):
             by_note.setdefault(note_path, set()).add(gate_id)
     return by_note
 
