@@ -236,3 +236,31 @@ def test_check_reports_a_trigger_emptied_under_its_name(cli, example_kb: Path) -
         "schema: trigger acceptance_events_append_only_update differs from the one the"
         " migrations create"
     ]
+
+
+def test_any_sqlite_error_under_a_command_is_an_error_line_not_a_crash(
+    cli, example_kb: Path
+) -> None:
+    db = store_with_runs(cli, example_kb)
+    conn = sqlite3.connect(db)  # a store someone tampered with: every new run is refused
+    conn.execute(
+        "CREATE TRIGGER sabotage BEFORE INSERT ON review_runs"
+        " BEGIN SELECT RAISE(ABORT, 'sabotaged'); END"
+    )
+    conn.commit()
+    conn.close()
+
+    done = run_script(
+        "commonplace-create-review-run",
+        [EX_NOTE, "clarity", "--runner", "live-agent", "--model", MODEL],
+        cwd=example_kb,
+    )
+
+    assert_clean_exit(done.returncode, done.stderr, 1)
+    assert "error: the review store: sabotaged" in done.stderr, done.stderr
+    assert "commonplace-review-store check" in done.stderr
+    check = run_script("commonplace-review-store", ["check", "--json"], cwd=example_kb)
+    assert_clean_exit(check.returncode, check.stderr, 1)
+    assert json.loads(check.stdout)["violations"] == [
+        "schema: trigger sabotage is not one the migrations create"
+    ]

@@ -104,14 +104,16 @@ class Store:
         conn = self.connection(create=False)
         try:
             yield conn
-        except sqlite3.Error as exc:  # a damaged page found while reading
+        except sqlite3.DatabaseError as exc:  # a damaged page found while reading
+            if not _environmental(exc):
+                raise
             raise StoreError(self.path, exc) from exc
 
     @contextmanager
     def write(self, *, create: bool = True) -> Iterator[sqlite3.Connection]:
         """One `BEGIN IMMEDIATE` transaction: committed on success, rolled back
-        on any exception. Without `create`, a missing store is an error. SQLite
-        failures (a full disk, a damaged file) become a `StoreError`, and the
+        on any exception. Without `create`, a missing store is an error. Failures
+        of the disk or the file (full, damaged) become a `StoreError`, and the
         connection is always left outside any transaction, ready for the next
         write (the one that fails the runs)."""
         if not create and not self.exists:
@@ -125,7 +127,7 @@ class Store:
             conn.commit()
         except BaseException as exc:
             _abandon(conn)
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, sqlite3.DatabaseError) and _environmental(exc):
                 raise StoreError(self.path, exc) from exc
             raise
 
@@ -254,6 +256,13 @@ def _is_full(exc: BaseException, path: Path | str | None = None) -> bool:
             return False
         return stats.f_bavail * stats.f_frsize < 64 * 1024
     return False
+
+
+def _environmental(exc: sqlite3.DatabaseError) -> bool:
+    """A failure of the disk or the file (full, I/O, damaged, locked), as
+    opposed to a query that broke a constraint or misused the API: those
+    are bugs, and keep their own type."""
+    return type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError)
 
 
 def _abandon(conn: sqlite3.Connection) -> None:

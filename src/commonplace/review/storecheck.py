@@ -122,7 +122,8 @@ def expected_schema() -> tuple[dict[str, tuple[str, str]], dict[str, set[str]]]:
 def _schema_violations(conn: Connection) -> list[str]:
     """Every table, index, trigger and view the migrations create must be
     there, and an index, trigger or view must be the one they create (a
-    trigger emptied under the same name guards nothing)."""
+    trigger emptied under the same name guards nothing); no other trigger
+    may be."""
     objects, added = expected_schema()
     present = {
         name: (kind, sql or "")
@@ -135,6 +136,11 @@ def _schema_violations(conn: Connection) -> list[str]:
             found.append(f"schema: {kind} {name} is missing")
         elif kind != "table" and _words(have[1]) != _words(statement):
             found.append(f"schema: {kind} {name} differs from the one the migrations create")
+    found.extend(  # a trigger of someone else's can change what any write does
+        f"schema: trigger {name} is not one the migrations create"
+        for name, (kind, _) in sorted(present.items())
+        if kind == "trigger" and name not in objects
+    )
     for table, columns in added.items():
         if table not in present:
             continue
