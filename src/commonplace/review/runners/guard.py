@@ -32,7 +32,10 @@ def main(argv: list[str]) -> None:
     os.set_inheritable(watch, False)  # the runner never gets either end
     os.set_inheritable(status, False)
     runner = os.getpid()
-    watchdog = os.fork()
+    try:
+        watchdog = os.fork()
+    except OSError:  # no process to spare: the runner still runs, unwatched
+        watchdog = None
     if watchdog == 0:
         os.close(status)
         _watch(watch, runner)
@@ -42,7 +45,8 @@ def main(argv: list[str]) -> None:
     except OSError as exc:
         detail = f"{exc.errno}\0{exc.filename or ''}\0{exc.strerror or exc}"
         os.write(status, detail.encode("utf-8", "replace"))
-        os.kill(watchdog, signal.SIGKILL)
+        if watchdog is not None:
+            os.kill(watchdog, signal.SIGKILL)
         os._exit(127)
 
 
