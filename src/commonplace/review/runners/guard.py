@@ -19,6 +19,7 @@ launcher reads end of file at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -38,7 +39,10 @@ def main(argv: list[str]) -> None:
         watchdog = None
     if watchdog == 0:
         os.close(status)
-        _watch(watch, runner)
+        try:
+            _watch(watch, runner)
+        finally:
+            os._exit(0)  # never on to the exec below: the runner runs once
     os.close(watch)
     try:
         os.execvp(command[0], command)
@@ -77,7 +81,8 @@ def _watch(watch: int, runner: int) -> None:
     end = time.monotonic() + GRACE_SECONDS
     while time.monotonic() < end and _alive(runner):
         time.sleep(0.05)
-    os.killpg(0, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        os.killpg(0, signal.SIGKILL)
 
 
 def _alive(pid: int) -> bool:
