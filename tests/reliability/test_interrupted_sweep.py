@@ -115,11 +115,13 @@ def test_reap_stops_the_reviewers_of_a_dead_sweep_whose_guards_died_too(
     orphans = leftovers(env, within=0)
     try:
         assert len(orphans) >= 4  # two reviewers and their children live on
-        dry = run_script("commonplace-reap-stale-runs", ["--dry-run", "--json"], cwd=kb)
-        assert_clean_exit(dry.returncode, dry.stderr, 0)
-        assert len(json.loads(dry.stdout)["stopped_process_groups"]) == 2
+        # each reviewer leads its group (the guard exec'd it); other groups may
+        # show too: any runner of a dead command on this host is an orphan
         reviewers = {pid for pid, _, command in orphans if "faulty-reviewer" in command}
         assert len(reviewers) == 2
+        dry = run_script("commonplace-reap-stale-runs", ["--dry-run", "--json"], cwd=kb)
+        assert_clean_exit(dry.returncode, dry.stderr, 0)
+        assert reviewers <= set(json.loads(dry.stdout)["stopped_process_groups"])
         still = {pid for pid, _, _ in leftovers(env, within=0)}
         assert reviewers <= still  # a dry run stops nothing
 
@@ -127,7 +129,7 @@ def test_reap_stops_the_reviewers_of_a_dead_sweep_whose_guards_died_too(
         assert_clean_exit(reaped.returncode, reaped.stderr, 0)
         payload = json.loads(reaped.stdout)
         assert payload["reaped"] == sorted(run_states(db))
-        assert len(payload["stopped_process_groups"]) == 2
+        assert reviewers <= set(payload["stopped_process_groups"])
         assert leftovers(env, within=5.0) == []
         assert set(run_states(db).values()) == {("failed", "abandoned")}
     finally:
