@@ -4,8 +4,10 @@ The runner hangs (and has a child of its own). Once two runs exist and both
 reviewers have started, the command gets the signal. On SIGINT or SIGTERM it
 must exit 130, fail every run it created with `interrupted`, launch nothing
 more, leave a store that passes `check`, and leave no reviewer process alive.
-SIGKILL cannot be handled: the runs it leaves `running` are then failed as
-`abandoned` by `reap-stale-runs`, since their owning process is gone.
+SIGKILL cannot be handled: the reviewers still die with the command (each
+runs under a guard whose watchdog notices its launcher is gone), and the runs
+left `running` are failed as `abandoned` by `reap-stale-runs`, which also
+stops the reviewers of a dead command if their guards were killed too.
 """
 
 from __future__ import annotations
@@ -83,24 +85,55 @@ def test_a_signal_stops_a_sweep_and_its_reviewers(
     )
 
 
-def test_runs_a_sigkilled_sweep_leaves_running_are_reaped(example_kb: Path, tmp_path: Path):
+def test_a_sigkilled_sweep_takes_its_reviewers_with_it(example_kb: Path, tmp_path: Path):
     kb, db = example_kb, store_of(example_kb)
     proc, env = sweep_with_hung_reviewers(kb, tmp_path)
     proc.kill()
     proc.communicate()
-    orphans = leftovers(env, within=0)  # its reviewers, in groups of their own, live on
+
+    assert leftovers(env, within=5.0) == []  # each guard's watchdog stopped its group
+    assert {status for status, _ in run_states(db).values()} == {"running"}
+    reaped = run_script("commonplace-reap-stale-runs", ["--json"], cwd=kb)
+    assert_clean_exit(reaped.returncode, reaped.stderr, 0)
+    assert json.loads(reaped.stdout)["reaped"] == sorted(run_states(db))
+    assert set(run_states(db).values()) == {("failed", "abandoned")}
+    assert_store_checks(kb)
+    print("\nSIGKILL to review-sweep --jobs 2: no reviewer process alive 5 s later; runs reaped")
+
+
+def test_reap_stops_the_reviewers_of_a_dead_sweep_whose_guards_died_too(
+    example_kb: Path, tmp_path: Path
+):
+    kb, db = example_kb, store_of(example_kb)
+    proc, env = sweep_with_hung_reviewers(kb, tmp_path)
+    watchdogs = [pid for pid, _, command in leftovers(env, within=0) if "guard.py" in command]
+    assert len(watchdogs) == 2, leftovers(env, within=0)
+    for pid in watchdogs:  # started by this test's sweep: ended by their id
+        os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.communicate()
+    orphans = leftovers(env, within=0)
     try:
-        assert {status for status, _ in run_states(db).values()} == {"running"}
+        assert len(orphans) >= 4  # two reviewers and their children live on
+        # each reviewer leads its group (the guard exec'd it); other groups may
+        # show too: any runner of a dead command on this host is an orphan
+        reviewers = {pid for pid, _, command in orphans if "faulty-reviewer" in command}
+        assert len(reviewers) == 2
+        dry = run_script("commonplace-reap-stale-runs", ["--dry-run", "--json"], cwd=kb)
+        assert_clean_exit(dry.returncode, dry.stderr, 0)
+        assert reviewers <= set(json.loads(dry.stdout)["stopped_process_groups"])
+        still = {pid for pid, _, _ in leftovers(env, within=0)}
+        assert reviewers <= still  # a dry run stops nothing
+
         reaped = run_script("commonplace-reap-stale-runs", ["--json"], cwd=kb)
         assert_clean_exit(reaped.returncode, reaped.stderr, 0)
-        assert json.loads(reaped.stdout)["reaped"] == sorted(run_states(db))
+        payload = json.loads(reaped.stdout)
+        assert payload["reaped"] == sorted(run_states(db))
+        assert reviewers <= set(payload["stopped_process_groups"])
+        assert leftovers(env, within=5.0) == []
         assert set(run_states(db).values()) == {("failed", "abandoned")}
-        assert_store_checks(kb)
     finally:
         for pid, _, _ in orphans:  # started by this test: end them by their id
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-    print(
-        f"\nSIGKILL to review-sweep --jobs 2: 2 runs left running, reaped as abandoned;"
-        f" {len(orphans)} reviewer processes outlived it"
-    )
+    print(f"\nguards and sweep SIGKILLed: reap stopped 2 groups ({len(orphans)} processes)")

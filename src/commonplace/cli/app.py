@@ -138,24 +138,23 @@ def warn(messages: Sequence[str]) -> None:
 
 
 def read_input_bytes(path: str | None, *, kb_root: Path | None = None) -> bytes:
-    """The bytes of `--input-file PATH` (`-` for stdin), or stdin when absent.
+    """The bytes of `--input-file PATH` (`-` for stdin), or stdin when absent,
+    within the output cap; a path that is not a regular file is refused.
     A relative path missing from the working directory is looked up from the
     KB root, where the paths commands report are relative to."""
     from pathlib import Path
 
     from commonplace.errors import UserError
+    from commonplace.review.capped import read_capped_stream, read_regular_file
 
     if path is None or path == "-":
         if path is None and sys.stdin.isatty():
             raise UserError("give --input-file PATH or pipe the input on stdin")
-        return sys.stdin.buffer.read()
+        return read_capped_stream(sys.stdin.buffer, name="stdin")
     file = Path(path)
     if kb_root is not None and not file.is_absolute() and not file.exists():
         file = kb_root / file if (kb_root / file).exists() else file
-    try:
-        return file.read_bytes()
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return read_regular_file(file, name=path)
 
 
 def read_text_input(path: str | None) -> str:
@@ -338,12 +337,31 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
     except BrokenPipeError:
         return 1
     except Exception as exc:  # the unexpected tier: a short report, not a crash dump
+        expected = _environment_failure(exc)
+        if expected is not None:
+            return _fail(args, expected, 1)
         import traceback
         from pathlib import Path
 
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         where = f"{Path(frame.filename).name}:{frame.lineno}"
         return _fail(args, f"unexpected error: {type(exc).__name__}: {exc} (at {where})", 3)
+
+
+def _environment_failure(exc: Exception) -> str | None:
+    """A full disk or a failing review store is the machine's state, not a
+    bug: it is told as an `error:` (exit 1). Store failures inside a
+    transaction already arrive as `StoreError`; this catches the rest."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"no space left on the device{where}: {exc.strerror or exc}"
+    if type(exc).__module__ == "sqlite3":
+        from commonplace.review.store import store_error_message
+
+        return store_error_message(None, exc)
+    return None
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:

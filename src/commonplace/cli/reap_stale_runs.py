@@ -22,13 +22,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.lifecycle import reap_stale_runs
+    from commonplace.review.owners import stop_orphaned_runners
 
     ws = app.workspace(args, reads_only=True)
     reaped = reap_stale_runs(ws.store, older_than=args.older_than, dry_run=args.dry_run)
+    groups = stop_orphaned_runners(dry_run=args.dry_run)
     verb = "would reap" if args.dry_run else "reaped"
+    lines = [
+        f"{verb} {len(reaped)} run(s)" + (f": {', '.join(map(str, reaped))}" if reaped else "")
+    ]
+    if groups:
+        stop = "would stop" if args.dry_run else "stopped"
+        lines.append(
+            f"{stop} {len(groups)} runner process group(s) of dead owners:"
+            f" {', '.join(map(str, groups))}"
+        )
     app.emit(
         args,
-        {"reaped": reaped, "dry_run": args.dry_run},
-        f"{verb} {len(reaped)} run(s)" + (f": {', '.join(map(str, reaped))}" if reaped else ""),
+        {"reaped": reaped, "stopped_process_groups": groups, "dry_run": args.dry_run},
+        "\n".join(lines),
     )
     return 0

@@ -46,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
             ]
         ),
     )
-    return 0 if report.ok else 1
+    if report.ok:
+        return 0
+    app.error(f"review store {ws.store.path} failed its check: {len(report.violations)} problem(s)")
+    return 1
 
 
 def _plain(value: object) -> str:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from commonplace.kb.unreviewable import Unreviewable
     from commonplace.review.selector import Selection, StaleGate, StaleNote
 
-REASONS = ("missing-review", "gate-changed", "note-changed", "gate-dirty")
+REASONS = ("missing-review", "gate-changed", "note-changed", "gate-dirty", "in-progress")
 # Notes and gates that cannot be reviewed (kb.unreviewable.REASONS): listed, never stale.
 UNREVIEWABLE = ("unreviewable-name", "unreadable-note", "unusable-gate")
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from commonplace.config import Config
+from commonplace.errors import UserError
 from commonplace.review import artifacts, lifecycle
 from commonplace.review.batch import render_batch_prompt
 from commonplace.review.ingest import IngestReport, ScopedRun, fail_runs, settle_runs
@@ -25,8 +26,8 @@ from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.parser import MalformedOutput, parse_output
 from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind, merge_telemetry
 from commonplace.review.runners.launch import RunnerResult, run_adapter
-from commonplace.review.store import Store
-from commonplace.review.targets import Plan, RunTarget
+from commonplace.review.store import Store, StoreError
+from commonplace.review.targets import Plan, RunTarget, SkippedPair
 from commonplace.safe_files import LinkRefused
 
 RETRY_PROMPT = "prompt-missing-pairs.md"
@@ -73,6 +74,7 @@ class BatchResult:
     cost_usd: float | None
     warnings: tuple[str, ...] = ()
     note_paths: tuple[str, ...] = ()
+    claimed: tuple[SkippedPair, ...] = ()  # pairs left to the process that has them
 
     @property
     def completed(self) -> list[int]:
@@ -103,8 +105,11 @@ def execute_batch(
     packing: Packing,
     cancel: Cancel | None = None,
     echo: Callable[[int], Callable[[str], None]] | None = None,
+    claim: bool = False,
 ) -> BatchResult:
-    """Run one batch. `echo(batch_id)` gives where its live text goes."""
+    """Run one batch. `echo(batch_id)` gives where its live text goes. With
+    `claim`, pairs another process has are left out (`lifecycle.AllClaimed`
+    when that is every pair)."""
     artifacts.refuse_links(config)  # before the store changes
     created = lifecycle.create_batch(
         store,
@@ -113,7 +118,10 @@ def execute_batch(
         runner=runner.adapter.name,
         partition=runner.partition,
         owned_by_this_process=True,
+        claim=claim,
     )
+    if created.claimed:  # the prompt asks only for the pairs this batch has
+        plan = _only(plan, [Pair(r.note_path, g) for r in created.runs for g in r.gate_ids])
     scope = [
         ScopedRun(
             run.review_run_id,
@@ -134,7 +142,9 @@ def execute_batch(
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             reason = "interrupted"
-        elif isinstance(exc, LinkRefused):
+        elif isinstance(exc, StoreError):  # a full disk, say
+            reason = f"review store error: {exc.detail}"
+        elif isinstance(exc, UserError):
             reason = exc.message
         else:
             reason = f"executor error: {exc!r}"
@@ -148,6 +158,7 @@ def execute_batch(
         cost,
         warnings,
         tuple(run.note_path for run in created.runs),
+        created.claimed,
     )
 
 

@@ -28,7 +28,7 @@ from commonplace.review.protocol.decisions import (
     parse_findings,
 )
 from commonplace.review.protocol.grammar import relocate_document
-from commonplace.review.store import Connection, Store
+from commonplace.review.store import Connection, Store, StoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # only annotations; ingesting needs none of the KB machinery
@@ -53,6 +53,15 @@ class RunNotFinalizable(UserError):
     """The run does not exist or is already final; nothing was changed."""
 
 
+class AllClaimed(Exception):
+    """Every pair of a claiming batch is under review elsewhere, or was just
+    reviewed; nothing was created."""
+
+    def __init__(self, skipped: tuple[SkippedPair, ...]) -> None:
+        super().__init__(f"{len(skipped)} pair(s) claimed elsewhere")
+        self.skipped = skipped
+
+
 @dataclass(frozen=True)
 class CreatedRun:
     review_run_id: int
@@ -68,6 +77,7 @@ class CreatedBatch:
     model_id: str
     runs: tuple[CreatedRun, ...]
     skipped: tuple[SkippedPair, ...]
+    claimed: tuple[SkippedPair, ...] = ()  # left out: another process has them
 
 
 @dataclass(frozen=True)
@@ -142,15 +152,28 @@ def create_batch(
     runner: str,
     partition: Partition,
     owned_by_this_process: bool = False,
+    claim: bool = False,
 ) -> CreatedBatch:
     """Insert the batch, one run per target and each run's gate set, and the
-    snapshots of every text involved, in one transaction."""
+    snapshots of every text involved, in one transaction. With `claim` (a
+    sweep), pairs a live process is reviewing in the partition, or that were
+    reviewed meanwhile, are left out in that same transaction; `AllClaimed`
+    when none is left."""
     if not runner.strip():
         raise UserError("--runner must name a runner or an executor label")
     now = utc_now()
     host, pid = (_host(), os.getpid()) if owned_by_this_process else (None, None)
     runs: list[CreatedRun] = []
+    claimed: tuple[SkippedPair, ...] = ()
     with store.write() as conn:
+        if claim:
+            from commonplace.review.claims import unclaimed
+            from commonplace.review.targets import Plan
+
+            targets, left_out = unclaimed(conn, plan.targets, partition.model_id)
+            if not targets:
+                raise AllClaimed(tuple(left_out))
+            plan, claimed = Plan(tuple(targets), plan.skipped), tuple(left_out)
         snapshots = {t.note.sha: t.note.text for t in plan.targets}
         snapshots.update({g.sha: g.file.text for t in plan.targets for g in t.gates})
         conn.executemany(
@@ -197,7 +220,7 @@ def create_batch(
                 )
             )
     assert batch_id is not None
-    return CreatedBatch(batch_id, runner, partition.model_id, tuple(runs), plan.skipped)
+    return CreatedBatch(batch_id, runner, partition.model_id, tuple(runs), plan.skipped, claimed)
 
 
 def record_prompt(store: Store, batch_id: int, *, sha256: str, chars: int, version: str) -> None:
@@ -335,7 +358,25 @@ def fail_run(
     bundle_markdown: str | None = None,
 ) -> RunOutcome:
     """Fail a running run with a reason, keeping whatever execution data and
-    reviewed blocks exist."""
+    reviewed blocks exist. On a full disk the store's reserve is given back
+    (if there is one) and the failure is written once more, without the
+    bulky execution data."""
+    try:
+        return _fail_run(store, review_run_id, reason, execution, bundle_markdown)
+    except StoreError as exc:
+        if not exc.full:
+            raise
+        store.release_reserve()
+    return _fail_run(store, review_run_id, reason, None, None)
+
+
+def _fail_run(
+    store: Store,
+    review_run_id: int,
+    reason: str,
+    execution: ExecutionData | None,
+    bundle_markdown: str | None,
+) -> RunOutcome:
     reason = redact(reason.strip()) or "failed without a reason"
     with store.write(create=False) as conn:
         run = _running_run(conn, review_run_id, "fail")
@@ -686,10 +727,6 @@ def _host() -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from commonplace.review.owners import pid_alive
+
+    return pid_alive(pid)  # a zombie owner is a dead one

@@ -27,6 +27,7 @@ class StaleReason(StrEnum):
     MISSING_REVIEW = "missing-review"
     GATE_CHANGED = "gate-changed"
     NOTE_CHANGED = "note-changed"
+    IN_PROGRESS = "in-progress"  # stale, but a live process is reviewing it now
 
 
 class StalePair(NamedTuple):
@@ -62,8 +63,11 @@ def select_stale(
     model_id: str,
     reasons: Collection[StaleReason] | None = None,
     include_diff: bool = False,
+    in_progress: bool = False,
 ) -> list[StaleNote]:
     """Stale applicable gates per note, notes sorted by path, gates by id.
+    With `in_progress`, a stale pair that a running run of a live process
+    covers in this partition is reported `in-progress` instead.
 
     On a KB with little accepted, most notes have every applicable gate
     missing; those notes share one tuple of `StaleGate`s per set of applicable
@@ -78,6 +82,7 @@ def select_stale(
     missing = StaleReason.MISSING_REVIEW
     old_shas: dict[tuple[str, str], None] = {}
     stale: list[StaleNote] = []
+    claimed = running_pairs(store, model_id) if in_progress else {}
     for note in sorted(notes, key=lambda n: n.key):
         facts = note_facts(note) if routed else None
         routing = applicable_for.get(facts)
@@ -93,6 +98,13 @@ def select_stale(
             )
         applicable, unreviewed = routing
         seen = accepted.get(note.key)
+        busy = claimed.get(note.key, ())
+        if seen is None and busy:  # a note of its own: the shared tuple stays as it is
+            marked = (
+                StaleGate(g.gate_id, _busy(g.reason, g.gate_id in busy))
+                for g in _all_missing(applicable, dirty)
+            )
+            unreviewed = tuple(g for g in marked if g.reason in wanted)
         if seen is None:  # the common case on a new KB: nothing accepted yet
             if unreviewed:
                 stale.append(StaleNote(note.key, unreviewed))
@@ -113,6 +125,8 @@ def select_stale(
                         old_shas[(note.key, accepted_note_sha)] = None
                 else:
                     continue
+            if gate.id in busy and reason is not StaleReason.GATE_DIRTY:
+                reason = StaleReason.IN_PROGRESS
             if reason in wanted:
                 found.append(StaleGate(gate.id, reason))
         if found:
@@ -131,6 +145,33 @@ def select_stale(
             for g in entry.gates
         ]
     return stale
+
+
+def _all_missing(applicable: Sequence[Gate], dirty: Collection[str]) -> list[StaleGate]:
+    return [
+        StaleGate(g.id, StaleReason.GATE_DIRTY if g.id in dirty else StaleReason.MISSING_REVIEW)
+        for g in applicable
+    ]
+
+
+def _busy(reason: StaleReason, running: bool) -> StaleReason:
+    """A dirty gate stays dirty; any other stale reason gives way to a run
+    already under way."""
+    if running and reason is not StaleReason.GATE_DIRTY:
+        return StaleReason.IN_PROGRESS
+    return reason
+
+
+def running_pairs(store: Store, model_id: str) -> dict[str, set[str]]:
+    """Pairs (note -> gate ids) that a `running` run of this partition covers
+    and whose owning process is alive, in one query."""
+    from commonplace.review.claims import live_running_pairs
+
+    by_note: dict[str, set[str]] = {}
+    with store.read() as conn:
+        for note_path, gate_id in live_running_pairs(conn, model_id):
+            by_note.setdefault(note_path, set()).add(gate_id)
+    return by_note
 
 
 def accepted_versions(store: Store, model_id: str) -> dict[str, dict[str, tuple[str, str]]]:
@@ -211,6 +252,7 @@ def select_targets(
     current_only: bool = False,
     reasons: Collection[StaleReason] | None = None,
     include_diff: bool = False,
+    in_progress: bool = True,
 ) -> Selection:
     """The selector command: resolve scope and partition, then `select_stale`."""
     partition = ws.partition(model, effort)
@@ -225,6 +267,7 @@ def select_targets(
         model_id=partition.model_id,
         reasons=reasons,
         include_diff=include_diff,
+        in_progress=in_progress,
     )
     unreviewable = (*note_scan.unreviewable, *gate_scan.unusable)
     return Selection(partition.model_id, len(note_scan.notes), stale, unreviewable)

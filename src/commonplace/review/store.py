@@ -9,10 +9,11 @@ timeout instead of failing half-way with `database is locked`.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from commonplace import safe_files
@@ -21,10 +22,24 @@ from commonplace.review.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 60_000
 SIDE_FILES = ("-wal", "-shm", "-journal")
+# Disk space set aside beside the store while a command owns runs, so that
+# they can still be failed with a reason once the disk is full: a failing
+# write needs a few WAL pages, and this is room for some hundreds of them.
+RESERVE_BYTES = 1024 * 1024
+RESERVE_SUFFIX = "-reserve"
 
 Connection = sqlite3.Connection
 Row = sqlite3.Row
 IntegrityError = sqlite3.IntegrityError
+
+
+class StoreError(UserError):
+    """SQLite failed under a command: a full disk, a damaged file, an I/O error."""
+
+    def __init__(self, path: Path, exc: BaseException) -> None:
+        self.full = _is_full(exc, path)
+        self.detail = str(exc)  # SQLite's own words, for `check` to list
+        super().__init__(store_error_message(path, exc))
 
 
 class Store:
@@ -75,7 +90,7 @@ class Store:
                 _migrate(self._conn, self.path, on_disk=not self._in_memory)
             except sqlite3.DatabaseError as exc:
                 self.close()
-                raise UserError(f"cannot open review store {self.path}: {exc}") from None
+                raise StoreError(self.path, exc) from None
             except BaseException:
                 self.close()  # a refused store stays refused on the next call
                 raise
@@ -111,12 +126,21 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        yield self.connection(create=False)
+        conn = self.connection(create=False)
+        try:
+            yield conn
+        except sqlite3.DatabaseError as exc:  # a damaged page found while reading
+            if not _environmental(exc):
+                raise
+            raise StoreError(self.path, exc) from exc
 
     @contextmanager
     def write(self, *, create: bool = True) -> Iterator[sqlite3.Connection]:
         """One `BEGIN IMMEDIATE` transaction: committed on success, rolled back
-        on any exception. Without `create`, a missing store is an error."""
+        on any exception. Without `create`, a missing store is an error. Failures
+        of the disk or the file (full, damaged) become a `StoreError`, and the
+        connection is always left outside any transaction, ready for the next
+        write (the one that fails the runs)."""
         if not create and not self.exists:
             raise UserError(f"no review store at {self.path}")
         conn = self.connection(create=True)
@@ -125,11 +149,42 @@ class Store:
         _execute(conn, "BEGIN IMMEDIATE")
         try:
             yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        else:
             conn.commit()
+        except BaseException as exc:
+            _abandon(conn)
+            if isinstance(exc, sqlite3.DatabaseError) and _environmental(exc):
+                raise StoreError(self.path, exc) from exc
+            raise
+
+    def keep_reserve(self) -> bool:
+        """Set disk space aside beside the store, best effort: a disk already
+        full gets no reserve, and that is no reason to refuse to work. True
+        when this call made the reserve (and should release it at the end)."""
+        reserve = self._reserve_path()
+        try:  # never through a symlink planted where the reserve goes
+            fd = os.open(reserve, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+        except OSError:
+            return False  # there is one already (another command's), or no room
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        except OSError:
+            with suppress(OSError):
+                os.unlink(reserve)
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    def release_reserve(self) -> bool:
+        """Give the reserved space back to the disk; whether there was any."""
+        try:
+            os.unlink(self._reserve_path())
+        except OSError:
+            return False
+        return True
+
+    def _reserve_path(self) -> Path:
+        return self.path.with_name(self.path.name + RESERVE_SUFFIX)
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:
@@ -187,6 +242,61 @@ def schema_version(store: Store) -> int:
 
 def _user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 10, 11, 13, 26
+
+
+def store_error_message(path: Path | str | None, exc: BaseException) -> str:
+    """What a command says when SQLite (or the disk under it) fails: the
+    file, what happened, and what to do."""
+    store = f"review store {path}" if path else "the review store"
+    if _is_full(exc, path):
+        return (
+            f"{store}: the disk is full ({exc}); free some space, then run"
+            " `commonplace-reap-stale-runs` for any run left running"
+        )
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return (
+            f"{store} is damaged ({exc}); run `commonplace-review-store check` to see what is wrong"
+        )
+    return f"{store}: {exc}; `commonplace-review-store check` tells whether the file is sound"
+
+
+def _is_full(exc: BaseException, path: Path | str | None = None) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return True
+    # SQLite reports some writes refused for want of space (its shared-memory
+    # index, for one) as a mere I/O error; a filesystem with no room left
+    # tells which it was.
+    if code == _SQLITE_IOERR and path is not None:
+        try:
+            stats = os.statvfs(Path(path).parent)
+        except OSError:
+            return False
+        return stats.f_bavail * stats.f_frsize < 64 * 1024
+    return False
+
+
+def _environmental(exc: sqlite3.DatabaseError) -> bool:
+    """A failure of the disk or the file (full, I/O, damaged, locked), as
+    opposed to a query that broke a constraint or misused the API: those
+    are bugs, and keep their own type."""
+    return type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError)
+
+
+def _abandon(conn: sqlite3.Connection) -> None:
+    """Roll back what is left of a transaction. SQLite may already have
+    rolled it back itself (after SQLITE_FULL or an I/O error), and rolling
+    back may fail in turn; either way the connection must end outside it."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.rollback()
 
 
 def _execute(conn: sqlite3.Connection, sql: str) -> None:

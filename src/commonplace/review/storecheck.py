@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from commonplace.git import blob_sha
-from commonplace.review.store import Store, schema_version
+from commonplace.review.migrations import MIGRATIONS
+from commonplace.review.store import Connection, Store, StoreError, schema_version
+
+_CREATE = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX|TRIGGER|VIEW)\s+(\w+)", re.I)
+_ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.I)
 
 # Each invariant is a query returning one row per violation and a message format.
 _INVARIANTS: tuple[tuple[str, str], ...] = (
@@ -56,7 +61,7 @@ _INVARIANTS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class CheckReport:
-    schema_version: int
+    schema_version: int | None  # None when the file cannot be read at all
     violations: tuple[str, ...]
     running_runs: int
 
@@ -66,22 +71,86 @@ class CheckReport:
 
 
 def check_store(store: Store) -> CheckReport:
-    violations: list[str] = []
-    with store.read() as conn:
-        for (result,) in conn.execute("PRAGMA integrity_check"):
-            if result != "ok":
-                violations.append(f"sqlite integrity: {result}")
-        for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
-            violations.append(f"{table} row {rowid} points at a missing {parent} row")
-        for sql, message in _INVARIANTS:
-            violations.extend(message.format(*row) for row in conn.execute(sql))
-        for sha, text in conn.execute("SELECT sha, text FROM snapshots"):
-            if blob_sha(text.encode("utf-8")) != sha:
-                violations.append(f"snapshot {sha} does not hash to its key")
-        running = conn.execute(
-            "SELECT COUNT(*) FROM review_runs WHERE status = 'running'"
-        ).fetchone()[0]
-    return CheckReport(schema_version(store), tuple(violations), running)
+    """SQLite's integrity check first: a damaged file is reported as such
+    (never as a crash), and its invariants are not read, since nothing read
+    from it can be trusted. Then the schema objects every query relies on,
+    then the store's invariants."""
+    try:
+        version = schema_version(store)
+        with store.read() as conn:
+            damage = [
+                f"sqlite integrity: {result}"
+                for (result,) in conn.execute("PRAGMA integrity_check")
+                if result != "ok"
+            ]
+            if damage:
+                return CheckReport(version, tuple(damage), 0)
+            violations = _schema_violations(conn)
+            if violations:  # invariant queries need the schema they were written for
+                return CheckReport(version, tuple(violations), 0)
+            for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
+                violations.append(f"{table} row {rowid} points at a missing {parent} row")
+            for sql, message in _INVARIANTS:
+                violations.extend(message.format(*row) for row in conn.execute(sql))
+            for sha, text in conn.execute("SELECT sha, text FROM snapshots"):
+                if blob_sha(text.encode("utf-8")) != sha:
+                    violations.append(f"snapshot {sha} does not hash to its key")
+            running = conn.execute(
+                "SELECT COUNT(*) FROM review_runs WHERE status = 'running'"
+            ).fetchone()[0]
+    except StoreError as exc:  # too damaged to open or to read through
+        return CheckReport(None, (f"sqlite integrity: {exc.detail}",), 0)
+    return CheckReport(version, tuple(violations), running)
+
+
+def expected_schema() -> tuple[dict[str, tuple[str, str]], dict[str, set[str]]]:
+    """From the migrations: each named object's type and creating statement,
+    and the columns added to tables after they were created."""
+    objects: dict[str, tuple[str, str]] = {}
+    added: dict[str, set[str]] = {}
+    for migration in MIGRATIONS:
+        for statement in migration.statements:
+            created = _CREATE.match(statement)
+            if created is not None:
+                objects[created.group(2)] = (created.group(1).lower(), statement)
+            altered = _ADD_COLUMN.match(statement)
+            if altered is not None:
+                added.setdefault(altered.group(1), set()).add(altered.group(2))
+    return objects, added
+
+
+def _schema_violations(conn: Connection) -> list[str]:
+    """Every table, index, trigger and view the migrations create must be
+    there, and an index, trigger or view must be the one they create (a
+    trigger emptied under the same name guards nothing); no other trigger
+    may be."""
+    objects, added = expected_schema()
+    present = {
+        name: (kind, sql or "")
+        for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master")
+    }
+    found: list[str] = []
+    for name, (kind, statement) in objects.items():
+        have = present.get(name)
+        if have is None or have[0] != kind:
+            found.append(f"schema: {kind} {name} is missing")
+        elif kind != "table" and _words(have[1]) != _words(statement):
+            found.append(f"schema: {kind} {name} differs from the one the migrations create")
+    found.extend(  # a trigger of someone else's can change what any write does
+        f"schema: trigger {name} is not one the migrations create"
+        for name, (kind, _) in sorted(present.items())
+        if kind == "trigger" and name not in objects
+    )
+    for table, columns in added.items():
+        if table not in present:
+            continue
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        found.extend(f"schema: column {table}.{c} is missing" for c in sorted(columns - have))
+    return found
+
+
+def _words(sql: str) -> str:
+    return " ".join(sql.split())
 
 
 def store_stats(store: Store) -> dict[str, object]:

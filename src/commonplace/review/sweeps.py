@@ -24,8 +24,9 @@ from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
 from commonplace.kb.notes import note_facts
 from commonplace.kb.unreviewable import Unreviewable
 from commonplace.review.batch import render_batch_prompt
+from commonplace.review.claims import IN_PROGRESS
 from commonplace.review.executor import BatchResult, Cancel, LinePrinter, RunnerCall, execute_batch
-from commonplace.review.lifecycle import Packing
+from commonplace.review.lifecycle import AllClaimed, Packing
 from commonplace.review.partitions import alias_target, resolution_changes
 from commonplace.review.protocol.prompt import RenderedPrompt
 from commonplace.review.runners import get_runner
@@ -160,9 +161,16 @@ def run_gate_sweep(
             skipped.append(SkippedPair(note.key, gate_id, gate.skip_reason(facts)))
     if stale_only:
         stale = select_stale(
-            ws.store, git, notes=applicable, gates=[gate], model_id=runner.partition.model_id
+            ws.store,
+            git,
+            notes=applicable,
+            gates=[gate],
+            model_id=runner.partition.model_id,
+            in_progress=True,
         )
-        keys = {entry.note_path for entry in stale}
+        busy = [p for p in flatten(stale) if p.reason is StaleReason.IN_PROGRESS]
+        skipped += [SkippedPair(p.note_path, p.gate_id, IN_PROGRESS) for p in busy]
+        keys = {entry.note_path for entry in stale} - {p.note_path for p in busy}
         applicable = [n for n in applicable if n.key in keys]
     if not applicable:
         raise UserError(f"no notes to review against {gate_id}")
@@ -180,6 +188,7 @@ def run_gate_sweep(
         options,
         skipped=skipped,
         unreviewable=note_scan.unreviewable,
+        claim=stale_only,
     )
 
 
@@ -203,17 +212,28 @@ def review_sweep(
     note_scan = note_scope(ws, git, note_refs, current_only)
     gates, notes = gate_scan.gates, note_scan.notes
     stale = flatten(
-        select_stale(ws.store, git, notes=notes, gates=gates, model_id=runner.partition.model_id)
+        select_stale(
+            ws.store,
+            git,
+            notes=notes,
+            gates=gates,
+            model_id=runner.partition.model_id,
+            in_progress=True,
+        )
     )
+    unreviewable = {
+        StaleReason.GATE_DIRTY: "gate-dirty: commit the gate first",
+        StaleReason.IN_PROGRESS: IN_PROGRESS,
+    }
     skipped = [
-        SkippedPair(p.note_path, p.gate_id, "gate-dirty: commit the gate first")
+        SkippedPair(p.note_path, p.gate_id, unreviewable[p.reason])
         for p in stale
-        if p.reason is StaleReason.GATE_DIRTY
+        if p.reason in unreviewable
     ]
     by_key = {n.key: n for n in notes}
     groups: dict[tuple[str, str], list[str]] = {}
     for pair in stale:
-        if pair.reason is not StaleReason.GATE_DIRTY:
+        if pair.reason not in unreviewable:
             lens = pair.gate_id.rsplit("/", 1)[0] if group == "lens" else ""
             groups.setdefault((pair.note_path, lens), []).append(pair.gate_id)
     plans = [
@@ -228,6 +248,7 @@ def review_sweep(
         options,
         skipped=skipped,
         unreviewable=(*note_scan.unreviewable, *gate_scan.unusable),
+        claim=True,
     )
 
 
@@ -264,7 +285,11 @@ def execute_plans(
     skipped: Sequence[SkippedPair] = (),
     unreviewable: Sequence[Unreviewable] = (),
     stderr: TextIO | None = None,
+    claim: bool = False,
 ) -> SweepReport:
+    """Run the plans' batches (print their prompts, in a dry run). With
+    `claim`, each batch leaves out the pairs another process has taken
+    meanwhile, and reports them as skipped."""
     base = SweepReport(
         runner.adapter.name,
         runner.partition.model_id,
@@ -282,7 +307,7 @@ def execute_plans(
             for plan in plans
         )
         return replace(base, planned=planned, not_launched=max(held, 0))
-    launcher = _Launcher(ws, runner, packing, options, stderr or sys.stderr)
+    launcher = _Launcher(ws, runner, packing, options, stderr or sys.stderr, claim)
     results, stopped, unlaunched = launcher.run(plans)
     if held > 0:
         stopped = stopped or f"--max-batches {options.max_batches} reached"
@@ -291,6 +316,7 @@ def execute_plans(
     return replace(
         base,
         batches=tuple(sorted(results, key=lambda b: b.batch_id)),
+        skipped=(*base.skipped, *launcher.claimed),
         stopped=stopped,
         not_launched=unlaunched,
         notices=tuple(change.message for change in changes),
@@ -308,9 +334,13 @@ class _Launcher:
         packing: Packing,
         options: SweepOptions,
         stderr: TextIO,
+        claim: bool = False,
     ) -> None:
         self.ws, self.runner, self.packing, self.options = ws, runner, packing, options
         self.stderr = stderr
+        self.claim = claim
+        self.claimed: list[SkippedPair] = []  # pairs left to other processes
+        self.finished = 0
         self.cancel = Cancel()
         self.output_lock = threading.Lock()  # live lines of concurrent batches
         self.results: list[BatchResult] = []
@@ -319,45 +349,64 @@ class _Launcher:
     def run(self, plans: Sequence[Plan]) -> tuple[list[BatchResult], str | None, int]:
         pending = list(plans)
         running: set[Future[BatchResult]] = set()
+        reserved = False
         if pending:  # the store is created and migrated once, not by racing workers
             self.ws.store.connection(create=True)
+            reserved = self.ws.store.keep_reserve()
         interrupted = threading.Event()
-        with ThreadPoolExecutor(max_workers=self.options.jobs) as pool, _signals_set(interrupted):
-            try:
-                while (pending or running) and not interrupted.is_set():
-                    while pending and len(running) < self.options.jobs and self._may_launch():
-                        running.add(pool.submit(self._one, pending.pop(0)))
-                    if not running:
-                        break
-                    done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        self._finished(future.result(), len(plans))
-                if interrupted.is_set():
-                    raise KeyboardInterrupt
-            except BaseException:
-                self.cancel.set(Failure(FailureKind.INTERRUPTED, "interrupted"))
-                wait(running)
-                raise
+        try:
+            with (
+                ThreadPoolExecutor(max_workers=self.options.jobs) as pool,
+                _signals_set(interrupted),
+            ):
+                try:
+                    while (pending or running) and not interrupted.is_set():
+                        while pending and len(running) < self.options.jobs and self._may_launch():
+                            running.add(pool.submit(self._one, pending.pop(0)))
+                        if not running:
+                            break
+                        done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            self._finished(future.result(), len(plans))
+                    if interrupted.is_set():
+                        raise KeyboardInterrupt
+                except BaseException as exc:
+                    self.cancel.set(_stop_failure(exc))
+                    wait(running)
+                    raise
+        finally:
+            if reserved:
+                self.ws.store.release_reserve()
         self._progress(len(plans), final=True)
         return self.results, self.stopped, len(pending)
 
-    def _one(self, plan: Plan) -> BatchResult:
+    def _one(self, plan: Plan) -> BatchResult | AllClaimed:
         with self.ws.store.another() as store:  # one connection per thread
-            return execute_batch(
-                self.ws.config,
-                store,
-                plan,
-                self.runner,
-                packing=self.packing,
-                cancel=self.cancel,
-                echo=self._printer if self.options.stream else None,
-            )
+            try:
+                return execute_batch(
+                    self.ws.config,
+                    store,
+                    plan,
+                    self.runner,
+                    packing=self.packing,
+                    cancel=self.cancel,
+                    echo=self._printer if self.options.stream else None,
+                    claim=self.claim,
+                )
+            except AllClaimed as nothing_left:
+                return nothing_left
 
     def _printer(self, batch_id: int) -> Callable[[str], None]:
         return LinePrinter(f"[batch {batch_id}] ", self.stderr, self.output_lock)
 
-    def _finished(self, result: BatchResult, total: int) -> None:
+    def _finished(self, result: BatchResult | AllClaimed, total: int) -> None:
+        self.finished += 1
+        if isinstance(result, AllClaimed):
+            self.claimed.extend(result.skipped)
+            self._progress(total)
+            return
         self.results.append(result)
+        self.claimed.extend(result.claimed)
         if result.usage_limited and self.stopped is None:
             self.stopped = "usage limit reached"
             self.cancel.set(
@@ -382,7 +431,7 @@ class _Launcher:
     def _progress(self, total: int, final: bool = False) -> None:
         if not self.options.progress:
             return
-        done = len(self.results)
+        done = self.finished
         completed = sum(len(r.completed) for r in self.results)
         failed = sum(len(r.failed) for r in self.results)
         width = 24
@@ -393,6 +442,14 @@ class _Launcher:
             + ("\n" if final else "")
         )
         self.stderr.flush()
+
+
+def _stop_failure(exc: BaseException) -> Failure:
+    """What the batches still running are failed with when the sweep stops
+    on an error (a full disk, say) rather than on Ctrl-C."""
+    if isinstance(exc, UserError):
+        return Failure(FailureKind.INTERRUPTED, f"stopped: {exc.message}")
+    return Failure(FailureKind.INTERRUPTED, "interrupted")
 
 
 def _cli_model(ws: Workspace, model: str) -> str:

@@ -11,6 +11,7 @@ terminates the whole group: TERM, a grace period, then KILL.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -24,6 +25,8 @@ from typing import Protocol
 
 from commonplace.errors import UserError
 from commonplace.redaction import StreamRedactor, redact, redact_json, secret_values
+from commonplace.review.capped import MAX_OUTPUT
+from commonplace.review.owners import OWNER_VARIABLE, owner_token
 from commonplace.review.runners.base import (
     Adapter,
     Call,
@@ -33,8 +36,9 @@ from commonplace.review.runners.base import (
     StreamDecoder,
     Telemetry,
 )
+from commonplace.review.runners.spawn import close_quietly, start_guarded
 
-MAX_TEXT_CHARS = 32 * 1024 * 1024  # review text beyond this is not a review
+MAX_TEXT_CHARS = MAX_OUTPUT  # review text beyond this is not a review
 RAW_KEEP_CHARS = 96 * 1024  # head and tail of raw stdout/stderr kept for debugging
 GRACE_SECONDS = 3.0
 POLL_SECONDS = 0.05
@@ -163,35 +167,13 @@ def run_adapter(
         wall = int((time.monotonic() - started) * 1000)
         return RunnerResult(adapter.name, "", failure, None, None, "", "", None, wall, session_id)
 
+    # Every process of the call carries its owner, so that `reap-stale-runs`
+    # can find the groups of an owner that died (see review.owners).
+    env = {**env, OWNER_VARIABLE: owner_token()}
     try:
-        child = subprocess.Popen(
-            argv,
-            cwd=call.cwd,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except FileNotFoundError as exc:
-        if not call.cwd.is_dir():
-            return unstarted(
-                Failure(FailureKind.CRASH, f"runner {adapter.name}: no directory {call.cwd}")
-            )
-        found = shutil.which(argv[0], path=env.get("PATH"))
-        if found is None:
-            return unstarted(missing_binary(adapter, argv[0]))
-        if exc.filename in (None, argv[0]):  # the program is there; what it runs with is not
-            return unstarted(
-                Failure(
-                    FailureKind.CRASH,
-                    f"runner {adapter.name}: cannot start {argv[0]}: the interpreter"
-                    f" {_interpreter(found)!r} it names was not found",
-                )
-            )
-        return unstarted(Failure(FailureKind.CRASH, f"runner {adapter.name}: cannot start: {exc}"))
+        child, watch = start_guarded(argv, cwd=call.cwd, env=env)
     except OSError as exc:
-        return unstarted(Failure(FailureKind.CRASH, f"runner {adapter.name}: cannot start: {exc}"))
+        return unstarted(_start_failure(adapter, argv, call, env, exc))
 
     secrets = secret_values(env)
     pump = _Pump(child, decoder, echo, secrets)
@@ -210,8 +192,10 @@ def run_adapter(
     except BaseException:
         _stop_group(child)
         pump.join()
+        close_quietly(watch)
         raise
     _stop_group(child)  # the child, or whatever it left behind in its group
+    close_quietly(watch)  # after the group is gone: its watchdog has nothing left to do
     pump.join()
     if stopped is None and pump.overflowing():  # it wrote past the cap, then exited
         stopped = _too_large()
@@ -246,6 +230,24 @@ def run_adapter(
         wall_ms=outcome.duration_ms,
         session_id=session_id,
     )
+
+
+def _start_failure(
+    adapter: Adapter, argv: list[str], call: Call, env: Mapping[str, str], exc: OSError
+) -> Failure:
+    if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
+        if not call.cwd.is_dir():
+            return Failure(FailureKind.CRASH, f"runner {adapter.name}: no directory {call.cwd}")
+        found = shutil.which(argv[0], path=env.get("PATH"))
+        if found is None:
+            return missing_binary(adapter, argv[0])
+        if exc.filename in (None, argv[0]):  # the program is there; what it runs with is not
+            return Failure(
+                FailureKind.CRASH,
+                f"runner {adapter.name}: cannot start {argv[0]}: the interpreter"
+                f" {_interpreter(found)!r} it names was not found",
+            )
+    return Failure(FailureKind.CRASH, f"runner {adapter.name}: cannot start: {exc}")
 
 
 def _interpreter(program: str) -> str:
@@ -318,9 +320,11 @@ def _stop_group(child: subprocess.Popen[bytes]) -> None:
         pass
     else:
         end = time.monotonic() + GRACE_SECONDS
+        delay = 0.002  # most groups (the guard's watchdog, say) are gone in a few ms
         while time.monotonic() < end and _group_alive(child.pid):
             child.poll()
-            time.sleep(POLL_SECONDS)
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_SECONDS)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):

@@ -1,0 +1,184 @@
+"""Which process owns a running review run, whether it still lives, and the
+runner processes it leaves behind when it dies (SPEC 6, reap).
+
+A run created by a command that executes it records the command's host and
+pid. The owner is alive when it is on this host and that pid is a live (not
+zombie) process. A run of another host cannot be checked from here and
+counts as alive: it is reaped by age instead.
+
+Every runner process group carries `OWNER_VARIABLE` in its environment (set
+by the launcher), naming the owner's host, pid and start time. That makes the
+groups of a dead owner findable in /proc without trusting a recorded process
+group id that may have been reused since.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterable
+
+OWNER_VARIABLE = "COMMONPLACE_REVIEW_OWNER"
+GRACE_SECONDS = 3.0
+
+
+def this_host() -> str:
+    return os.uname().nodename
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` names a process that has not exited (zombies have)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: alive
+    return _state(pid) not in ("Z", "X")
+
+
+def owner_alive(host: str | None, pid: int | None) -> bool:
+    """Whether the recorded owner of a run may still be executing it. Runs
+    without an owner (made for external executors) have none alive."""
+    if host is None or pid is None:
+        return False
+    if host != this_host():
+        return True  # cannot tell from here
+    return pid_alive(pid)
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of
+    /proc/<pid>/stat): with the pid, it tells a process from a later one
+    that reuses its pid. None where /proc does not say."""
+    fields = _stat_fields(pid)
+    if fields is None or len(fields) < 20:
+        return None
+    try:
+        return int(fields[19])
+    except ValueError:
+        return None
+
+
+def owner_token(pid: int | None = None) -> str:
+    """`host:pid:start ticks` of this process (or `pid`)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{this_host()}:{pid}:{start_ticks(pid) or 0}"
+
+
+def token_alive(token: str) -> bool:
+    """Whether the owner a token names is still that same live process. A
+    token of another host, or one that cannot be read, counts as alive."""
+    parsed = _parse_token(token)
+    if parsed is None or parsed[0] != this_host():
+        return True
+    _, pid, ticks = parsed
+    if not pid_alive(pid):
+        return False
+    return ticks == 0 or start_ticks(pid) in (None, ticks)
+
+
+def orphaned_groups(owners: Iterable[tuple[str, int]] | None = None) -> dict[int, str]:
+    """Process groups of runners whose owner is dead: pgid -> owner token.
+    With `owners` ((host, pid) pairs), only groups of those owners."""
+    wanted = None if owners is None else set(owners)
+    found: dict[int, str] = {}
+    for pid in _pids():
+        token = _owner_of(pid) if pid != os.getpid() else None
+        parsed = None if token is None else _parse_token(token)
+        if token is None or parsed is None:
+            continue
+        if wanted is not None and parsed[:2] not in wanted:
+            continue
+        if token_alive(token):
+            continue
+        with contextlib.suppress(OSError):
+            found[os.getpgid(pid)] = token
+    found.pop(os.getpgrp(), None)  # never our own group
+    return found
+
+
+def _parse_token(token: str) -> tuple[str, int, int] | None:
+    """(host, pid, start ticks) of `host:pid:ticks`; a host name may hold colons."""
+    parts = token.split(":")
+    if len(parts) < 3:
+        return None
+    try:
+        return ":".join(parts[:-2]), int(parts[-2]), int(parts[-1])
+    except ValueError:
+        return None
+
+
+def stop_orphaned_runners(*, dry_run: bool = False) -> list[int]:
+    """Stop the runner process groups on this host whose owner is dead (the
+    guard stops them itself unless it was killed too). The groups, sorted."""
+    groups = sorted(orphaned_groups())
+    return groups if dry_run else stop_groups(groups)
+
+
+def stop_groups(groups: Iterable[int]) -> list[int]:
+    """TERM each group, give them a grace period, then KILL what is left.
+    Returns the groups that were signalled."""
+    signalled = []
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            continue
+        signalled.append(pgid)
+    end = time.monotonic() + GRACE_SECONDS
+    while signalled and time.monotonic() < end and any(_group_alive(g) for g in signalled):
+        time.sleep(0.05)
+    for pgid in signalled:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    return signalled
+
+
+def _group_alive(pgid: int) -> bool:
+    for pid in _pids():
+        fields = _stat_fields(pid)
+        if fields and len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in "ZX":
+            return True
+    return False
+
+
+def _pids() -> list[int]:
+    try:
+        return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+
+
+def _owner_of(pid: int) -> str | None:
+    """The owner token in a process's environment; None when it has none or
+    the environment cannot be read (another user's process)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            environ = handle.read()
+    except OSError:
+        return None
+    prefix = OWNER_VARIABLE.encode() + b"="
+    for entry in environ.split(b"\0"):
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode("utf-8", "replace")
+    return None
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    return text.rsplit(b")", 1)[-1].decode("ascii", "replace").split()
+
+
+def _state(pid: int) -> str | None:
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None

@@ -1,0 +1,24 @@
+"""The disk space a command sets aside beside the store, to fail its runs
+when the disk fills (the full-disk test itself is in tests/reliability)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from commonplace.review.store import RESERVE_BYTES, Store
+
+
+def test_the_store_reserve_never_follows_a_planted_symlink(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.sqlite")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "store.sqlite-reserve").symlink_to(victim)
+
+    assert store.keep_reserve() is False
+    assert victim.read_text() == "keep me"
+    assert store.release_reserve() is True  # removes the link, not what it points at
+    assert victim.read_text() == "keep me"
+    assert store.keep_reserve() is True
+    assert (tmp_path / "store.sqlite-reserve").stat().st_size == RESERVE_BYTES
+    assert store.release_reserve() is True
+    assert not (tmp_path / "store.sqlite-reserve").exists()
