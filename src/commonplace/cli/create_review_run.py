@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if result.prompt is not None:
         payload["prompt_path"] = result.prompt.prompt_path
         payload["bundle_output_path"] = result.prompt.bundle_output_path
+        payload["boundary_token"] = batch.boundary_token
         lines += [
             f"prompt: {result.prompt.prompt_path}",
             f"write the output to: {result.prompt.bundle_output_path}",

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         "prompt_path": prepared.prompt_path,
         "bundle_output_path": prepared.bundle_output_path,
         "manifest_path": prepared.manifest_path,
+        "boundary_token": batch.boundary_token,
     }
     pairs = sum(len(r.gate_ids) for r in batch.runs)
     lines = [

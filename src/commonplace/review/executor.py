@@ -127,7 +127,14 @@ def execute_batch(
     try:
         printer = echo(created.batch_id) if echo is not None else None
         report, failure, cost, warnings = _execute(
-            config, store, plan, runner, created.batch_id, scope, cancel, printer
+            config,
+            store,
+            plan,
+            runner,
+            (created.batch_id, created.boundary_token),
+            scope,
+            cancel,
+            printer,
         )
     except BaseException as exc:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"executor error: {exc!r}"
@@ -149,14 +156,15 @@ def _execute(
     store: Store,
     plan: Plan,
     runner: RunnerCall,
-    batch_id: int,
+    batch: tuple[int, str],
     scope: Sequence[ScopedRun],
     cancel: Cancel | None,
     echo: Callable[[str], None] | None,
 ) -> tuple[IngestReport, Failure | None, float | None, tuple[str, ...]]:
     warnings: list[str] = []
+    batch_id = batch[0]
     calls, bodies, problem = _review(
-        config, store, plan, runner, batch_id, scope, cancel, echo, warnings
+        config, store, plan, runner, batch, scope, cancel, echo, warnings
     )
     failure = calls[-1].failure
     telemetry = _record_execution(config, store, runner, batch_id, calls, warnings)
@@ -192,17 +200,19 @@ def _review(
     store: Store,
     plan: Plan,
     runner: RunnerCall,
-    batch_id: int,
+    batch: tuple[int, str],
     scope: Sequence[ScopedRun],
     cancel: Cancel | None,
     echo: Callable[[str], None] | None,
     warnings: list[str],
 ) -> tuple[list[RunnerResult], dict[Pair, str], str | None]:
     """Render, save and send the prompt; re-ask once for the pairs missing.
-    Returns the calls made, the pair bodies that arrived, and what made the
-    output malformed if it was."""
+    Both prompts carry the batch's boundary token and both outputs are read
+    with it. Returns the calls made, the pair bodies that arrived, and what
+    made the output malformed if it was."""
+    batch_id, token = batch
     directory = artifacts.batch_dir(config, batch_id)
-    prompt = render_batch_prompt(config, plan, [run.review_run_id for run in scope])
+    prompt = render_batch_prompt(config, plan, [run.review_run_id for run in scope], token=token)
     lifecycle.record_prompt(
         store, batch_id, sha256=prompt.sha256, chars=prompt.chars, version=prompt.version
     )
@@ -217,7 +227,7 @@ def _review(
     )
     expected = [pair for run in scope for pair in run.pairs]
     first = _call(config, runner, prompt.text, cancel, echo)
-    bodies, problem = _parse(first.text, expected, ())
+    bodies, problem = _parse(first.text, expected, (), token)
     missing = [pair for pair in expected if pair not in bodies]
     failure = first.failure
     if (
@@ -228,11 +238,13 @@ def _review(
         or not (failure is None or (failure.kind is FailureKind.CRASH and bodies))
     ):
         return [first], bodies, problem
-    follow_up = render_batch_prompt(config, _only(plan, missing), _ids_for(scope, missing))
+    follow_up = render_batch_prompt(
+        config, _only(plan, missing), _ids_for(scope, missing), token=token
+    )
     _save(warnings, artifacts.write_text, directory / RETRY_PROMPT, follow_up.text)
     second = _call(config, runner, follow_up.text, cancel, echo)
     _save(warnings, artifacts.write_text, directory / RETRY_OUTPUT, second.text)
-    more, _ = _parse(second.text, missing, bodies.keys())
+    more, _ = _parse(second.text, missing, bodies.keys(), token)
     return [first, second], {**bodies, **more}, None
 
 
@@ -292,14 +304,14 @@ def _call(
 
 
 def _parse(
-    text: str, expected: Sequence[Pair], ignored: Collection[Pair]
+    text: str, expected: Sequence[Pair], ignored: Collection[Pair], token: str
 ) -> tuple[dict[Pair, str], str | None]:
     """Pair bodies that arrived, and what made the output malformed if it was.
     An empty output is not malformed here: nothing arrived."""
     if not text.strip():
         return {}, None
     try:
-        parsed = parse_output(text, expected, ignored=ignored)
+        parsed = parse_output(text, expected, token=token, ignored=ignored)
     except MalformedOutput as anomaly:
         return {}, anomaly.message
     return dict(parsed.bodies), None

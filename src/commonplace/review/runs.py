@@ -67,8 +67,8 @@ def finalize_review_run(ws: Workspace, *, review_run_id: int) -> RunOutcome:
     """Complete a split-path run. Its canonical document is built from the
     gate reviews written, as every other path builds it from the output, so
     the run's row and files are the same whichever path produced them."""
-    note_path, texts = _written_reviews(ws, review_run_id)
-    document = run_document(review_run_id, note_path, texts) if texts else None
+    note_path, texts, token = _written_reviews(ws, review_run_id)
+    document = run_document(review_run_id, note_path, texts, token=token) if texts else None
     outcome = lifecycle.record_and_finalize_run(ws.store, review_run_id, bundle_markdown=document)
     if outcome.status is RunStatus.COMPLETED and document is not None:
         # the store has the document; the files are a convenience
@@ -77,10 +77,15 @@ def finalize_review_run(ws: Workspace, *, review_run_id: int) -> RunOutcome:
     return outcome
 
 
-def _written_reviews(ws: Workspace, review_run_id: int) -> tuple[str, list[tuple[str, str]]]:
+def _written_reviews(
+    ws: Workspace, review_run_id: int
+) -> tuple[str, list[tuple[str, str]], str | None]:
+    """The run's note, its gate reviews in gate order, and its batch's token."""
     with ws.store.read() as conn:
         run = conn.execute(
-            "SELECT note_path FROM review_runs WHERE id = ?", (review_run_id,)
+            "SELECT r.note_path, b.boundary_token FROM review_runs r"
+            " JOIN review_batches b ON b.id = r.batch_id WHERE r.id = ?",
+            (review_run_id,),
         ).fetchone()
         rows = conn.execute(
             "SELECT r.gate_id, r.rationale_markdown FROM gate_reviews r"
@@ -89,4 +94,5 @@ def _written_reviews(ws: Workspace, review_run_id: int) -> tuple[str, list[tuple
             " WHERE r.review_run_id = ? ORDER BY g.ordinal",
             (review_run_id,),
         ).fetchall()
-    return (run[0] if run else ""), [(gate_id, text) for gate_id, text in rows]
+    texts = [(gate_id, text) for gate_id, text in rows]
+    return (run[0] if run else ""), texts, (run[1] if run else None)
