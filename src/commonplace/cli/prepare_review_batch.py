@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     lines += [f"  skipped {s.note_path} :: {s.gate_id}: {s.reason}" for s in batch.skipped]
     lines += [
         f"prompt: {prepared.prompt_path}",
+        f"boundary token: {batch.boundary_token}",
         f"write the output to: {prepared.bundle_output_path}",
         f"then: commonplace-ingest-batch-output --batch-id {batch.batch_id}"
         f" --input-file {prepared.bundle_output_path}",
