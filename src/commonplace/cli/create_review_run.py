@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         "runner": batch.runner,
         "gate_ids": list(created.gate_ids),
         "skipped": [{"gate_id": s.gate_id, "reason": s.reason} for s in batch.skipped],
+        # what every sentinel of an output for ingest-bundle-output must carry
+        "boundary_token": batch.boundary_token,
     }
     lines = [f"review run {created.review_run_id} for {created.note_path} ({created.model_id})"]
     lines += [f"  gate {g}" for g in created.gate_ids]
@@ -52,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     if result.prompt is not None:
         payload["prompt_path"] = result.prompt.prompt_path
         payload["bundle_output_path"] = result.prompt.bundle_output_path
-        payload["boundary_token"] = batch.boundary_token
         lines += [
             f"prompt: {result.prompt.prompt_path}",
             f"write the output to: {result.prompt.bundle_output_path}",
