@@ -19,7 +19,7 @@ from review.runners.vendor_api import Answerer, VendorAPI, review_block
 
 from cli._support import CLAIM_NOTE, EX_CLAIM_NOTE, Cli, rows
 from commonplace.review.protocol.grammar import Pair, block
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 
 MODEL = "claude-opus-4-6"
 
@@ -92,9 +92,12 @@ def output_for(
 ) -> str:
     """The blocks a reviewer writes for the prompt's pairs, one text per gate."""
     text_of = dict(zip(gate_ids, texts, strict=True))
-    pairs = requested_pairs((kb / prompt_path).read_text(encoding="utf-8"))
+    prompt = (kb / prompt_path).read_text(encoding="utf-8")
+    pairs, token = requested_pairs(prompt), prompt_token(prompt)
     assert sorted(p.gate_id for p in pairs) == sorted(gate_ids)
-    return "\n".join(block(Pair(p.note_path, p.gate_id), text_of[p.gate_id]) for p in pairs)
+    return "\n".join(
+        block(Pair(p.note_path, p.gate_id), text_of[p.gate_id], token=token) for p in pairs
+    )
 
 
 def live_agent_path(cli: Cli, kb: Path, db: Path, note: str, gates: Sequence[str]) -> None:
