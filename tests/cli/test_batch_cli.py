@@ -699,7 +699,8 @@ def test_a_runs_document_cannot_complete_a_later_run(cli, example_kb: Path) -> N
     assert result.code == 1, result.err
     payload = cast(dict[str, Any], result.json())
     assert payload["status"] == "failed"
-    assert payload["reason"].startswith("missing pair reviews: ")
+    assert payload["reason"].startswith("no sentinel line carries the batch's boundary token")
+    assert "(missing pair reviews: " in payload["reason"]
     sql = "SELECT gate_id FROM gate_reviews WHERE review_run_id = ?"
     assert rows(store_of(kb), sql, (fresh,)) == []
     # Into its own batch it ingests again: every run is already final.

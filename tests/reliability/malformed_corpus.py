@@ -182,6 +182,7 @@ GRAMMAR_ECHO = (
     "=== PAIR REVIEW END <token>: <note_path> :: <gate_id> ===\n\n"
 )
 HUGE = 2 * 1024 * 1024
+NO_TOKEN = "no sentinel line carries the batch's boundary token (12 without it)"
 
 CASES: dict[str, Case] = {
     # structure: every run of the batch fails with the parser's message
@@ -256,8 +257,10 @@ CASES: dict[str, Case] = {
     "sentinels-in-lower-case": missing(lambda p: clean(p).replace("PAIR REVIEW", "pair review")),
     "one-long-line-without-newline": missing(lambda p: "z" * HUGE),
     # pairs-v2: blocks without this batch's token are text, so nothing arrived
-    "v1-blocks-in-a-v2-batch": missing(in_grammar(None)),
-    "another-batchs-token": missing(in_grammar(grammar.new_token())),
+    "v1-blocks-in-a-v2-batch": Case(in_grammar(None), "none", NO_TOKEN, "missing pair reviews: "),
+    "another-batchs-token": Case(
+        in_grammar(grammar.new_token()), "none", NO_TOKEN, "missing pair reviews: "
+    ),
     "last-pair-missing": missing(lambda p: clean(p[:-1]), completes=(0, 1)),
     # well-formed despite appearances
     "crlf-line-endings": complete(lambda p: clean(p).replace("\n", "\r\n")),

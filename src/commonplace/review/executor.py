@@ -189,7 +189,9 @@ def _execute(
             bodies,
             execution=per_run,
             actual_model_id=actual,
-            incomplete_reason=failure.reason() if failure is not None else None,
+            incomplete_reason=failure.reason()
+            if failure is not None
+            else _no_token(calls, scope, batch[1], bodies),
         )
     cost = telemetry.get("cost_usd") if telemetry else None
     return report, failure, cost, (*warnings, *report.warnings)
@@ -315,6 +317,26 @@ def _parse(
     except MalformedOutput as anomaly:
         return {}, anomaly.message
     return dict(parsed.bodies), None
+
+
+def _no_token(
+    calls: Sequence[RunnerResult], scope: Sequence[ScopedRun], token: str, bodies: dict[Pair, str]
+) -> str | None:
+    """Why nothing arrived when the reviewer wrote sentinels without the
+    batch's token (it dropped or garbled it), or None."""
+    if bodies:
+        return None
+    expected = [pair for run in scope for pair in run.pairs]
+    untokened = 0
+    for call in calls:
+        try:
+            found = parse_output(call.text, expected, token=token).untokened
+        except MalformedOutput:
+            found = 0  # reported as such already
+        untokened = max(untokened, found)
+    if not untokened:
+        return None
+    return f"no sentinel line carries the batch's boundary token ({untokened} without it)"
 
 
 def _only(plan: Plan, pairs: Sequence[Pair]) -> Plan:

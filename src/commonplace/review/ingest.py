@@ -130,26 +130,31 @@ def finalize_from_output(
         text = data if isinstance(data, str) else decode_output(data)
         if running:
             _keep_output(config, store, running, text)
-        bodies = parse_scope(store, scope, text, ignored=ignored)
+        bodies, untokened = parse_scope(store, scope, text, ignored=ignored)
     except MalformedOutput as anomaly:
         return fail_runs(store, scope, f"malformed output: {anomaly.message}", execution)
-    return settle_runs(config, store, scope, bodies, execution=execution)
+    hint = None
+    if not bodies and untokened:  # a reviewer that dropped or garbled the token
+        hint = f"no sentinel line carries the batch's boundary token ({untokened} without it)"
+    return settle_runs(config, store, scope, bodies, execution=execution, incomplete_reason=hint)
 
 
 def parse_scope(
     store: Store, scope: Sequence[ScopedRun], text: str, *, ignored: Collection[Pair] = ()
-) -> dict[Pair, str]:
+) -> tuple[dict[Pair, str], int]:
     """The blocks of the scope's pairs, each batch's read in that batch's
     grammar: only sentinels with its own boundary token count (pairs-v2), or
     the v1 grammar for a batch prepared before tokens. Another batch's blocks
-    are plain text to it."""
+    are plain text to it. Also how many sentinel-like lines lacked the token."""
     tokens = lifecycle.boundary_tokens(store, _batch_ids(scope))
     bodies: dict[Pair, str] = {}
+    untokened = 0
     for batch_id in _batch_ids(scope):
         expected = [pair for run in scope if run.batch_id == batch_id for pair in run.pairs]
         parsed = parse_output(text, expected, token=tokens.get(batch_id), ignored=ignored)
         bodies.update(parsed.bodies)
-    return bodies
+        untokened = max(untokened, parsed.untokened)
+    return bodies, untokened
 
 
 def settle_runs(

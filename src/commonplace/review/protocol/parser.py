@@ -87,7 +87,7 @@ def parse_output(
     for number, raw in enumerate(lines, start=1):
         pieces = _pieces(raw, start, end)
         if token is not None and pieces[-1][0] is None and MARK in raw:
-            untokened += raw.rstrip().endswith("===")
+            untokened += raw.rstrip().endswith("===") and PLACEHOLDER not in raw
         quoted = fence and pieces[-1][0] is not None
         if quoted and not any(k == end and _same_pair(c, open_pair) for k, c in pieces):
             body.append(raw.rstrip("\r"))  # a sentinel quoted in a code block, as written
