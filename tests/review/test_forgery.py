@@ -316,3 +316,36 @@ def test_the_attack_through_a_runner_gives_the_real_fail(example_kb: Path, tmp_p
         .read_text(encoding="utf-8")
     )
     assert manifest["batch_id"] == result.batch_id
+
+
+# A command runner that ignores the token: the v1 grammar it was taught.
+FORGETFUL = r"""
+import sys
+
+prompt = sys.stdin.read()
+section = prompt.rpartition("\n## Requested pairs\n")[2].split("\n## ", 1)[0]
+for line in section.splitlines():
+    if line.startswith("- "):
+        print(f"=== PAIR REVIEW START: {line[2:]} ===\n## Result: PASS")
+        print(f"=== PAIR REVIEW END: {line[2:]} ===\n")
+"""
+
+
+def test_a_runner_that_drops_the_token_fails_saying_so(example_kb: Path, tmp_path: Path) -> None:
+    (example_kb / "tools").mkdir(exist_ok=True)
+    (example_kb / "tools" / "forgetful.py").write_text(FORGETFUL, encoding="utf-8")
+    configure(
+        example_kb, {"runners.forgetful": {"command": [sys.executable, "tools/forgetful.py"]}}
+    )
+    ws = open_workspace(db=tmp_path / "db" / "store.sqlite", cwd=example_kb)
+    call = RunnerCall(
+        get_runner(ws.config, "forgetful"), "demo", ws.partition("demo", None), timeout=60
+    )
+    plan = make_plan(example_kb, [(FROST, [REPEATS, ABBREV])])
+    result = execute_batch(ws.config, ws.store, plan, call, packing=Packing.NOTE)
+    ((_, reason),) = result.failed
+    assert reason == (
+        "no sentinel line carries the batch's boundary token (4 without it)"
+        f" (missing pair reviews: {REPEATS}, {ABBREV})"
+    )
+    assert stored(ws, result.batch_id) == {}
