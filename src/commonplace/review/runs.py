@@ -60,7 +60,27 @@ def create_review_run(
 
 
 def write_gate_review(ws: Workspace, *, review_run_id: int, gate: str, text: str) -> RecordedReview:
+    token = _token_of(ws, review_run_id)
+    if token is not None and token in text:
+        # the run's document puts this text between sentinels with the token:
+        # a line of it could then close or open a block
+        raise UserError(
+            "the gate review contains the batch's boundary token; a review text cannot"
+            " hold pair sentinels; nothing written"
+        )
     return lifecycle.record_gate_review(ws.store, review_run_id, canonical_ref(gate) or gate, text)
+
+
+def _token_of(ws: Workspace, review_run_id: int) -> str | None:
+    if not ws.store.exists:
+        return None  # the lifecycle reports the missing store and run
+    with ws.store.read() as conn:
+        row = conn.execute(
+            "SELECT b.boundary_token FROM review_runs r JOIN review_batches b"
+            " ON b.id = r.batch_id WHERE r.id = ?",
+            (review_run_id,),
+        ).fetchone()
+    return row[0] if row else None
 
 
 def finalize_review_run(ws: Workspace, *, review_run_id: int) -> RunOutcome:
