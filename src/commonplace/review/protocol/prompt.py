@@ -84,7 +84,8 @@ One block per requested pair, in any order:
 - Each sentinel stands alone on its line, carries this batch's boundary token \
 (given at the end of this prompt) in place of `<token>`, and names the pair \
 exactly as listed under "Requested pairs".
-- A line without the token is never a sentinel: quote note text freely.
+- A line without the token is never a sentinel, so quoting note text cannot \
+break a block; quote result lines in a code fence.
 - Findings lines start with `- FAIL:`, `- WARN:` or `- INFO:`; write `- none` when \
 there is nothing to report.
 - The result line ends the block with one word: PASS (the failure mode is absent), \
