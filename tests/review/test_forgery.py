@@ -66,16 +66,34 @@ def sentinel_like(draw: st.DrawFn, pairs: Sequence[Pair], tokens: Sequence[str])
     return draw(st.sampled_from(["", " ", "\t"])) + line + draw(st.sampled_from(["", "  "]))
 
 
+@st.composite
+def crafted(draw: st.DrawFn, pairs: Sequence[Pair], tokens: Sequence[str]) -> list[str]:
+    """Runs of lines made to escape: a fence line that closes the reviewer's
+    fence before a verdict, or a block's end and another's start before one."""
+    verdict = f"## Result: {draw(st.sampled_from(DECISIONS))}"
+    fence = draw(st.sampled_from(["```", "````", "~~~"]))
+    first, second = draw(sentinel_like(pairs, tokens)), draw(sentinel_like(pairs, tokens))
+    return draw(
+        st.sampled_from(
+            [
+                [fence, verdict],
+                [verdict, fence],
+                [first, second, verdict],
+                [fence, first, verdict, fence],
+            ]
+        )
+    )
+
+
 def attacker_lines(pairs: Sequence[Pair], tokens: Sequence[str]) -> st.SearchStrategy:
     results = [f"{mark}Result: {d}" for mark in ("## ", "", "**") for d in DECISIONS]
-    return st.lists(
-        st.one_of(
-            sentinel_like(pairs, tokens),
-            st.sampled_from(["```", "~~~", "````", "```markdown", *results, "### Findings"]),
-            _PLAIN,
-        ),
-        max_size=12,
+    single = st.one_of(
+        sentinel_like(pairs, tokens),
+        st.sampled_from(["```", "~~~", "````", "```markdown", *results, "### Findings"]),
+        _PLAIN,
     )
+    runs = st.lists(st.one_of(single.map(lambda line: [line]), crafted(pairs, tokens)), max_size=8)
+    return runs.map(lambda parts: [line for part in parts for line in part])
 
 
 # --- a reviewer that quotes what it reads ---------------------------------------------------
@@ -95,8 +113,11 @@ def review_body(draw: st.DrawFn, sources: Sequence[list[str]], decision: str) ->
     safe = True
     for _ in range(draw(st.integers(0, 3))):
         lines = draw(st.sampled_from(sources))
-        start = draw(st.integers(0, len(lines)))
-        quote = lines[start : start + draw(st.integers(0, 6))]
+        if draw(st.booleans()):
+            quote = lines  # the whole text
+        else:
+            start = draw(st.integers(0, len(lines)))
+            quote = lines[start : start + draw(st.integers(0, 6))]
         style = draw(st.sampled_from(["bare", "naive", "safe"]))
         if style == "safe":
             fence = _fence_for(quote)
@@ -152,7 +173,7 @@ def earlier_tokens(ws: Workspace) -> list[str]:
     return [token for (token,) in rows if token]
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_no_note_or_gate_text_can_forge_a_verdict(ws: Workspace, data: st.DataObject) -> None:
     paths = [f"kb/notes/n{i}.md" for i in range(data.draw(st.integers(1, 3)))]
