@@ -337,6 +337,9 @@ def test_the_attack_through_a_runner_gives_the_real_fail(example_kb: Path, tmp_p
         .read_text(encoding="utf-8")
     )
     assert manifest["batch_id"] == result.batch_id
+    with ws.store.read() as conn:
+        (token,) = conn.execute("SELECT boundary_token FROM review_batches").fetchone()
+    assert manifest["boundary_token"] == token
 
 
 # A command runner that ignores the token: the v1 grammar it was taught.

@@ -218,7 +218,7 @@ def _review(
     lifecycle.record_prompt(
         store, batch_id, sha256=prompt.sha256, chars=prompt.chars, version=prompt.version
     )
-    manifest = _manifest(batch_id, runner, scope, prompt.sha256)
+    manifest = _manifest(batch_id, runner, scope, prompt.sha256, token)
     _save(
         warnings,
         artifacts.write_batch_files,
@@ -356,7 +356,11 @@ def _ids_for(scope: Sequence[ScopedRun], pairs: Sequence[Pair]) -> list[int]:
 
 
 def _manifest(
-    batch_id: int, runner: RunnerCall, scope: Sequence[ScopedRun], prompt_sha256: str
+    batch_id: int,
+    runner: RunnerCall,
+    scope: Sequence[ScopedRun],
+    prompt_sha256: str,
+    token: str,
 ) -> dict[str, object]:
     return {
         "batch_id": batch_id,
@@ -365,6 +369,7 @@ def _manifest(
         "requested_model": runner.model,
         "effort": runner.partition.effort,
         "prompt_sha256": prompt_sha256,
+        "boundary_token": token,
         "runs": [
             {"review_run_id": r.review_run_id, "note_path": r.note_path, "gate_ids": r.gate_ids}
             for r in scope
