@@ -33,7 +33,7 @@ from _common import (
 )
 
 from commonplace.review.protocol.grammar import block
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 
 PREPARE = "commonplace-prepare-review-batch"
 INGEST = "commonplace-ingest-batch-output"
@@ -92,7 +92,9 @@ def clean_output(root: Path, prepared: Mapping[str, object]) -> tuple[Path, int]
     prompt = (root / str(prepared["prompt_path"])).read_bytes().decode("utf-8")
     pairs = requested_pairs(prompt)
     output = root / str(prepared["bundle_output_path"])
-    output.write_text("".join(block(pair, CLEAN_REVIEW) for pair in pairs), encoding="utf-8")
+    token = prompt_token(prompt)  # the batch's boundary token, as a reviewer reads it
+    blocks = "".join(block(pair, CLEAN_REVIEW, token=token) for pair in pairs)
+    output.write_text(blocks, encoding="utf-8")
     return output, len(pairs)
 
 

@@ -29,12 +29,14 @@ INSTANT_REVIEWER = """\
 import sys
 prompt = sys.stdin.read()
 requested = prompt.rpartition("\\n## Requested pairs\\n")[2].split("\\n## ", 1)[0]
+output = prompt.rpartition("\\n## Output\\n")[2]
+token = output.split("Boundary token: `", 1)[1].split("`", 1)[0]
 for line in requested.splitlines():
     if line.startswith("- ") and " :: " in line:
         pair = line[2:]
-        print(f"=== PAIR REVIEW START: {pair} ===")
+        print(f"=== PAIR REVIEW START {token}: {pair} ===")
         print("### Summary\\nNothing to report.\\n### Findings\\n- none\\n## Result: PASS")
-        print(f"=== PAIR REVIEW END: {pair} ===\\n")
+        print(f"=== PAIR REVIEW END {token}: {pair} ===\\n")
 """
 
 

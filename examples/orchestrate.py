@@ -56,6 +56,7 @@ class Batch:
     run_ids: tuple[int, ...]
     prompt_path: str  # KB-relative, as the commands report paths
     bundle_output_path: str
+    boundary_token: str  # what every sentinel of the output must carry
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ def prepare(kb: Path, gate: str, notes: list[str], model: str, runner: str) -> B
         run_ids=tuple(run["review_run_id"] for run in data["runs"]),
         prompt_path=data["prompt_path"],
         bundle_output_path=data["bundle_output_path"],
+        boundary_token=data["boundary_token"],
     )
 
 
@@ -150,6 +152,7 @@ def stand_in_executor(kb: Path, batch: Batch, gates_dir: str) -> None:
     """STAND-IN for an agent: writes bundle-output.md from the deterministic
     stand-in reviewer, one block per requested pair. Not a real review."""
     prompt = (kb / batch.prompt_path).read_text(encoding="utf-8")
+    token = batch.boundary_token  # every sentinel carries the batch's token
     blocks = []
     for note, gate in requested_pairs(prompt):
         gate_file = f"{gates_dir}/{gate}.md"
@@ -159,9 +162,9 @@ def stand_in_executor(kb: Path, batch: Batch, gates_dir: str) -> None:
             last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
             raise CommandError(f"stand-in reviewer failed on {note} :: {gate}: {last}")
         blocks.append(
-            f"=== PAIR REVIEW START: {note}{SEPARATOR}{gate} ===\n"
+            f"=== PAIR REVIEW START {token}: {note}{SEPARATOR}{gate} ===\n"
             f"{done.stdout.rstrip()}\n"
-            f"=== PAIR REVIEW END: {note}{SEPARATOR}{gate} ===\n"
+            f"=== PAIR REVIEW END {token}: {note}{SEPARATOR}{gate} ===\n"
         )
     (kb / batch.bundle_output_path).write_text("\n".join(blocks), encoding="utf-8")
 

@@ -86,12 +86,14 @@ def test_orchestrator_makes_every_stale_pair_fresh(example_kb: Path, tmp_path: P
     reviewed = rows(example_kb, "SELECT note_path, gate_id FROM gate_reviews")
     assert sorted(reviewed) == sorted((p["note_path"], p["gate_id"]) for p in before)
 
+    tokens = dict(rows(example_kb, "SELECT id, boundary_token FROM review_batches"))
     for batch_id, _, _ in batches:
         directory = example_kb / BUNDLE_REVIEWS / f"review-batch-{batch_id}"
         assert (directory / "prompt.md").is_file()
         output = (directory / "bundle-output.md").read_text(encoding="utf-8")
         assert "Stand-in review (not an LLM)" in output
-        assert output.count("=== PAIR REVIEW START: ") == per_batch[batch_id]
+        start = f"=== PAIR REVIEW START {tokens[batch_id]}: "  # the token from the JSON
+        assert output.count(start) == per_batch[batch_id]
 
     again = run_example(ORCHESTRATE, cwd=example_kb)  # default: the KB in the working directory
     assert again.returncode == 0, again.stdout + again.stderr

@@ -21,6 +21,7 @@ from cli._support import (
     assert_refused,
     create_run,
     dump,
+    one,
     review,
     store_of,
 )
@@ -272,9 +273,15 @@ def test_write_gate_review_with_a_gate_outside_the_run_is_refused(
 # --- pair headers in outputs -----------------------------------------------------------------
 
 
-def block(note: str, gate: str, decision: str = "PASS") -> str:
+def block(kb: Path, note: str, gate: str, decision: str = "PASS") -> str:
+    """A block with the token of the KB's newest batch (each test makes one)."""
+    token = one(store_of(kb), "SELECT boundary_token FROM review_batches ORDER BY id DESC")
     key = f"{note} :: {gate}"
-    return f"=== PAIR REVIEW START: {key} ===\n{review(decision)}=== PAIR REVIEW END: {key} ===\n\n"
+    start, end = (
+        f"=== PAIR REVIEW START {token}: {key} ===",
+        f"=== PAIR REVIEW END {token}: {key} ===",
+    )
+    return f"{start}\n{review(decision)}{end}\n\n"
 
 
 HEADERS: dict[str, Callable[[Path], tuple[str, str]]] = {
@@ -306,8 +313,8 @@ def output_with(kb: Path, header: str, *, all_valid: bool) -> str:
     """An output with the foreign pair, and (when `all_valid`) every expected
     pair too, so that nothing but the foreign header is wrong."""
     note, gate = HEADERS[header](kb)
-    expected = "".join(block(EX_NOTE, g) for g in EX_CLARITY) if all_valid else ""
-    return block(note, gate) + expected
+    expected = "".join(block(kb, EX_NOTE, g) for g in EX_CLARITY) if all_valid else ""
+    return block(kb, note, gate) + expected
 
 
 @pytest.mark.parametrize("all_valid", [True, False], ids=["with-expected", "alone"])
@@ -370,7 +377,7 @@ def test_an_input_file_outside_the_kb_is_read_and_nothing_is_written_beside_it(
 ) -> None:
     run_id = create_run(cli, kb, EX_NOTE, "clarity")["review_run_id"]
     output = kb.parent / "outside-dir" / "agent-output.md"
-    output.write_text("".join(block(EX_NOTE, g) for g in EX_CLARITY), encoding="utf-8")
+    output.write_text("".join(block(kb, EX_NOTE, g) for g in EX_CLARITY), encoding="utf-8")
     before = listing(kb.parent, kb)
 
     result = cli(
@@ -389,7 +396,7 @@ def test_an_input_file_outside_the_kb_is_read_and_nothing_is_written_beside_it(
 def test_ingest_batch_output_reads_an_input_file_outside_the_kb(cli: Cli, kb: Path) -> None:
     batch_id = prepared_batch(cli, kb)
     output = kb.parent / "outside-dir" / "batch-output.md"
-    output.write_text("".join(block(EX_NOTE, g) for g in EX_CLARITY), encoding="utf-8")
+    output.write_text("".join(block(kb, EX_NOTE, g) for g in EX_CLARITY), encoding="utf-8")
     before = listing(kb.parent, kb)
 
     relative = "../outside-dir/batch-output.md"

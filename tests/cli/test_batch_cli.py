@@ -38,7 +38,7 @@ from cli._support import (
     store_of,
 )
 from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 
 RUNNER = "claude-workflow"
 MODEL = "demo"  # the example KB's alias of demo-reviewer-1
@@ -76,7 +76,11 @@ def reviewer_output(
     kb: Path, prepared: dict[str, Any], *, skip: Collection[Pair] = (), decision: str = "WARN"
 ) -> str:
     """What a reviewer that read the prompt writes: prose, then a block per pair."""
-    blocks = [block(p, review(decision)) for p in prompt_pairs(kb, prepared) if p not in skip]
+    blocks = [
+        block(p, review(decision), token=prepared["boundary_token"])
+        for p in prompt_pairs(kb, prepared)
+        if p not in skip
+    ]
     return "I reviewed every pair.\n\n" + "\n".join(blocks)
 
 
@@ -209,6 +213,9 @@ def test_output_on_stdin_and_human_messages(cli, example_kb: Path) -> None:
     assert f"then: commonplace-ingest-batch-output --batch-id 1 --input-file {output_path}" in lines
     prompt_path = next(line for line in lines if line.startswith("prompt: "))
     prepared = {"prompt_path": prompt_path.removeprefix("prompt: ")}
+    prompt = (kb / prepared["prompt_path"]).read_text(encoding="utf-8")
+    prepared["boundary_token"] = prompt_token(prompt)  # what a reviewer reads it from
+    assert f"boundary token: {prepared['boundary_token']}" in lines
     text = reviewer_output(kb, prepared, skip=[Pair(DATE, OVERREACH)])
     done = cli("ingest-batch-output", "--batch-id", "1", "--input-file", "-", cwd=kb, stdin=text)
     assert done.code == 1
@@ -220,12 +227,15 @@ def test_output_on_stdin_and_human_messages(cli, example_kb: Path) -> None:
 
 
 def _blocks(kb: Path, prepared: dict[str, Any]) -> list[str]:
-    return [block(p, review("PASS")) for p in prompt_pairs(kb, prepared)]
+    return [
+        block(p, review("PASS"), token=prepared["boundary_token"])
+        for p in prompt_pairs(kb, prepared)
+    ]
 
 
 def nested(kb: Path, prepared: dict[str, Any]) -> str:
     first, *rest = _blocks(kb, prepared)
-    inner = block(Pair(FROST, REPEATS), review("PASS"))
+    inner = block(Pair(FROST, REPEATS), review("PASS"), token=prepared["boundary_token"])
     return first.replace("### Findings", inner + "### Findings") + "".join(rest)
 
 
@@ -240,31 +250,46 @@ def duplicate(kb: Path, prepared: dict[str, Any]) -> str:
 
 
 def unexpected(kb: Path, prepared: dict[str, Any]) -> str:
-    return "".join(_blocks(kb, prepared)) + block(Pair(SKETCH, TAGS), review("PASS"))
+    return "".join(_blocks(kb, prepared)) + block(
+        Pair(SKETCH, TAGS), review("PASS"), token=prepared["boundary_token"]
+    )
 
 
 def unrequested_gate(kb: Path, prepared: dict[str, Any]) -> str:
-    return "".join(_blocks(kb, prepared)) + block(Pair(FROST, REPEATS), review("PASS"))
+    return "".join(_blocks(kb, prepared)) + block(
+        Pair(FROST, REPEATS), review("PASS"), token=prepared["boundary_token"]
+    )
 
 
 def stray_end(kb: Path, prepared: dict[str, Any]) -> str:
-    return end_line(Pair(FROST, TAGS)) + "\n" + "".join(_blocks(kb, prepared))
+    return (
+        end_line(Pair(FROST, TAGS), token=prepared["boundary_token"])
+        + "\n"
+        + "".join(_blocks(kb, prepared))
+    )
 
 
 def outside(kb: Path, prepared: dict[str, Any]) -> str:
-    return "".join(_blocks(kb, prepared)) + block(Pair("../../etc/passwd", TAGS), review("PASS"))
+    return "".join(_blocks(kb, prepared)) + block(
+        Pair("../../etc/passwd", TAGS), review("PASS"), token=prepared["boundary_token"]
+    )
 
 
 def empty_body(kb: Path, prepared: dict[str, Any]) -> str:
     pairs = prompt_pairs(kb, prepared)
-    hollow = f"{start_line(pairs[-1])}\n\n   \n{end_line(pairs[-1])}\n"
+    token = prepared["boundary_token"]
+    hollow = f"{start_line(pairs[-1], token=token)}\n\n   \n{end_line(pairs[-1], token=token)}\n"
     return "".join(_blocks(kb, prepared)[:-1]) + hollow
 
 
 def mismatched_end(kb: Path, prepared: dict[str, Any]) -> str:
     pairs = prompt_pairs(kb, prepared)
     text = "".join(_blocks(kb, prepared))
-    return text.replace(end_line(pairs[0]), end_line(pairs[1]), 1)
+    return text.replace(
+        end_line(pairs[0], token=prepared["boundary_token"]),
+        end_line(pairs[1], token=prepared["boundary_token"]),
+        1,
+    )
 
 
 MALFORMED = {
@@ -636,11 +661,13 @@ def test_artifacts_after_ingest(cli, example_kb: Path) -> None:
     assert (kb / prepared["bundle_output_path"]).read_text(encoding="utf-8") == text
     assert one(store_of(kb), "SELECT raw_output FROM review_batches") == text
     kept = one(store_of(kb), "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (third,))
-    assert start_line(Pair(DATE, OVERREACH)) in kept
-    assert start_line(Pair(DATE, TAGS)) not in kept
+    assert start_line(Pair(DATE, OVERREACH), token=prepared["boundary_token"]) in kept
+    assert start_line(Pair(DATE, TAGS), token=prepared["boundary_token"]) not in kept
 
 
-def test_a_runs_document_completes_a_fresh_equivalent_run(cli, example_kb: Path) -> None:
+def test_a_runs_document_cannot_complete_a_later_run(cli, example_kb: Path) -> None:
+    """A run's document is valid grammar for its own batch only: replayed
+    into a later batch, its blocks carry the old token and count for nothing."""
     kb = example_kb
     prepared = prepare(cli, kb, *THREE_BY_TWO)
     ingest(
@@ -672,10 +699,17 @@ def test_a_runs_document_completes_a_fresh_equivalent_run(cli, example_kb: Path)
         "--json",
         cwd=kb,
     )
-    assert result.code == 0, result.err
-    assert cast(dict[str, Any], result.json())["status"] == "completed"
-    sql = "SELECT gate_id, decision, rationale_markdown FROM gate_reviews WHERE review_run_id = ?"
-    assert rows(store_of(kb), sql, (fresh,)) == rows(store_of(kb), sql, (seeds_run,))
+    assert result.code == 1, result.err
+    payload = cast(dict[str, Any], result.json())
+    assert payload["status"] == "failed"
+    assert payload["reason"].startswith("no sentinel line carries the batch's boundary token")
+    assert "(missing pair reviews: " in payload["reason"]
+    sql = "SELECT gate_id FROM gate_reviews WHERE review_run_id = ?"
+    assert rows(store_of(kb), sql, (fresh,)) == []
+    # Into its own batch it ingests again: every run is already final.
+    again = ingest(cli, kb, *batch_scope(prepared), input_file=document)
+    assert again.code == 0, again.err
+    assert seeds_run in again.json()["already_final"]
 
 
 def test_files_that_cannot_be_written_are_a_warning_not_a_failure(cli, example_kb: Path) -> None:

@@ -23,7 +23,7 @@ from cli._support import (
     store_of,
 )
 from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 
 MODEL = "demo"
 EX_OVERREACH = "claims/overreaching-generalization"
@@ -56,7 +56,10 @@ def prompt_pairs(kb: Path, created: dict[str, Any]) -> list[Pair]:
 
 def agent_output(kb: Path, created: dict[str, Any], *, skip: Collection[Pair] = ()) -> str:
     """The agent's reply: the first sentinel glued to a sentence, as agents do."""
-    blocks = [block(p, review("PASS")) for p in prompt_pairs(kb, created) if p not in skip]
+    token = created["boundary_token"]
+    blocks = [
+        block(p, review("PASS"), token=token) for p in prompt_pairs(kb, created) if p not in skip
+    ]
     return "I reviewed it." + "\n".join(blocks)
 
 
@@ -125,7 +128,8 @@ def test_a_sentinel_glued_to_a_sentence_completes_the_run(cli, example_kb: Path)
     kb = example_kb
     created = create_with_prompt(cli, kb, EX_CLAIM_NOTE, "claims", EX_TAGS)
     text = agent_output(kb, created)
-    assert text.startswith(f"I reviewed it.{start_line(Pair(EX_CLAIM_NOTE, EX_OVERREACH))}\n")
+    first = start_line(Pair(EX_CLAIM_NOTE, EX_OVERREACH), token=created["boundary_token"])
+    assert text.startswith(f"I reviewed it.{first}\n")
     result = ingest(cli, kb, created["review_run_id"], write_output(kb, created, text))
     assert result.code == 0, result.err
     payload = result.json()
@@ -158,7 +162,7 @@ def test_a_malformed_output_fails_the_run(cli, example_kb: Path) -> None:
     kb = example_kb
     created = create_with_prompt(cli, kb, EX_CLAIM_NOTE, EX_TAGS)
     pair = Pair(EX_CLAIM_NOTE, EX_TAGS)
-    text = f"{start_line(pair)}\n{review('PASS')}\n"  # never closed
+    text = f"{start_line(pair, token=created['boundary_token'])}\n{review('PASS')}\n"  # no END
     result = ingest(cli, kb, created["review_run_id"], write_output(kb, created, text))
     assert_refused(result, 1, mentions="is never closed")
     assert status(kb, created["review_run_id"])[0] == "failed"
@@ -186,7 +190,10 @@ def test_a_final_run_is_refused_and_nothing_changes(cli, example_kb: Path, how: 
     run_id = final_run(cli, kb, how)
     complete = kb / "complete.md"
     pairs = [Pair(EX_CLAIM_NOTE, EX_OVERREACH), Pair(EX_CLAIM_NOTE, EX_CLAIM_GATE)]
-    complete.write_text("".join(block(p, review("FAIL")) for p in pairs), encoding="utf-8")
+    token = one(store_of(kb), "SELECT boundary_token FROM review_batches ORDER BY id DESC")
+    complete.write_text(
+        "".join(block(p, review("FAIL"), token=token) for p in pairs), encoding="utf-8"
+    )
     before = dump(store_of(kb))
     artifacts_before = sorted(p.name for p in (kb / "kb/reports/bundle-reviews").iterdir())
     result = ingest(cli, kb, run_id, str(complete))
@@ -253,8 +260,9 @@ def quoting_review(decision: str) -> str:
     )
 
 
-def quoting_output(pairs: list[Pair]) -> str:
-    return "Reviews follow.\n\n" + "\n".join(block(p, quoting_review("WARN")) for p in pairs)
+def quoting_output(pairs: list[Pair], token: str) -> str:
+    blocks = [block(p, quoting_review("WARN"), token=token) for p in pairs]
+    return "Reviews follow.\n\n" + "\n".join(blocks)
 
 
 def assert_quotes_kept(kb: Path, run_id: int) -> None:
@@ -277,7 +285,8 @@ def test_the_grammar_quoting_note_through_the_live_path(cli, corpus_kb: Path) ->
     assert NOTE_SENTINEL in prompt  # the note is embedded whole
     pairs = requested_pairs(prompt)
     assert pairs == [Pair(ARCHITECTURE, g) for g in CORPUS_GATES]
-    text = "I reviewed it." + quoting_output(pairs)
+    assert prompt_token(prompt) == created["boundary_token"]
+    text = "I reviewed it." + quoting_output(pairs, created["boundary_token"])
     result = ingest(cli, kb, created["review_run_id"], write_output(kb, created, text))
     assert result.code == 0, result.err
     assert result.json()["status"] == "completed"
@@ -296,7 +305,8 @@ def test_the_grammar_quoting_note_through_the_batch_path(cli, corpus_kb: Path) -
     batch = cast(dict[str, Any], prepared.json())
     pairs = requested_pairs((kb / batch["prompt_path"]).read_text(encoding="utf-8"))
     assert len(pairs) == 4
-    (kb / batch["bundle_output_path"]).write_text(quoting_output(pairs), encoding="utf-8")
+    output = quoting_output(pairs, batch["boundary_token"])
+    (kb / batch["bundle_output_path"]).write_text(output, encoding="utf-8")
     result = cli(
         "ingest-batch-output", "--batch-id", str(batch["batch_id"]), "--input-file",
         batch["bundle_output_path"], "--json", cwd=kb,
@@ -308,13 +318,18 @@ def test_the_grammar_quoting_note_through_the_batch_path(cli, corpus_kb: Path) -
     assert acceptances(kb) == 4
 
 
-def test_an_unfenced_quote_of_the_grammar_is_a_nested_block(cli, corpus_kb: Path) -> None:
-    """The counterpart: quoted without a fence, the note's example sentinel is a
-    real START line, so the output is malformed and the run fails, specifically."""
+def test_an_unfenced_quote_of_the_grammar_is_review_text(cli, corpus_kb: Path) -> None:
+    """The counterpart: quoted without a fence, the note's example sentinel
+    lacks the batch's token, so it is review text like any other (in pairs-v1
+    it was a real START line and failed the run)."""
     kb = corpus_kb
     created = create_with_prompt(cli, kb, ARCHITECTURE, CORPUS_GATES[0])
     pair = Pair(ARCHITECTURE, CORPUS_GATES[0])
-    text = f"{start_line(pair)}\n### Summary\nIt shows:\n{NOTE_SENTINEL}\n{end_line(pair)}\n"
+    token = created["boundary_token"]
+    body = f"### Summary\nIt shows:\n{NOTE_SENTINEL}\n\n## Result: WARN"
+    text = f"{start_line(pair, token=token)}\n{body}\n{end_line(pair, token=token)}\n"
     result = ingest(cli, kb, created["review_run_id"], write_output(kb, created, text))
-    assert_refused(result, 1, mentions="malformed output")
-    assert status(kb, created["review_run_id"])[0] == "failed"
+    assert result.code == 0, result.err
+    assert status(kb, created["review_run_id"])[0] == "completed"
+    (stored,) = rows(store_of(kb), "SELECT decision, rationale_markdown FROM gate_reviews")
+    assert stored == ("warn", body + "\n")

@@ -137,9 +137,15 @@ def test_moved_runs_documents_name_the_new_path(cli, swept_kb: Path) -> None:
                 (run_id,),
             )
         ]
-        parsed = parse_output(text, [Pair(MOVED, g) for g in gates])
+        token = one(
+            db,
+            "SELECT b.boundary_token FROM review_runs r JOIN review_batches b"
+            " ON b.id = r.batch_id WHERE r.id = ?",
+            (run_id,),
+        )
+        parsed = parse_output(text, [Pair(MOVED, g) for g in gates], token=token)
         assert parsed.missing == ()
-        old = parse_output(before[run_id], [Pair(EX_NOTE, g) for g in gates])
+        old = parse_output(before[run_id], [Pair(EX_NOTE, g) for g in gates], token=token)
         assert [(p.gate_id, b) for p, b in parsed.bodies.items()] == [
             (p.gate_id, b) for p, b in old.bodies.items()
         ]
@@ -156,6 +162,9 @@ def test_the_moved_document_can_be_ingested_again(cli, example_kb: Path, tmp_pat
     document = kb / f"kb/reports/bundle-reviews/review-run-{run_id}/bundle-output.md"
     fresh = create_run_id(cli, kb, MOVED, "clarity")
     again = document.read_text().replace(f"Review run id: {run_id}", f"Review run id: {fresh}")
+    # a later batch has its own token: the document's blocks carry the old one
+    tokens = [t for (t,) in rows(store_of(kb), "SELECT boundary_token FROM review_batches")]
+    again = again.replace(tokens[0], tokens[-1])
     (tmp_path / "out.md").write_text(again)
     ingested = cli(
         "ingest-bundle-output",

@@ -29,7 +29,7 @@ from review._fake_runners import (
 )
 from review._support import DATE, FROST, SEEDS
 
-from cli._support import Cli, assert_refused, rows, store_of
+from cli._support import Cli, assert_refused, one, rows, store_of
 
 MODEL = "fake-model"
 RUN = ("--runner", "fake", "--model", MODEL)
@@ -190,7 +190,9 @@ def test_run_review_bundle_streams_the_runner_text_to_stderr(cli: Cli, example_k
     prefix = f"[batch {batch['batch_id']}] "
     lines = result.err.splitlines()
     assert f"{prefix}Thinking about the note." in lines
-    assert f"{prefix}=== PAIR REVIEW START: {FROST} :: clarity/undefined-abbreviation ===" in lines
+    token = one(store_of(example_kb), "SELECT boundary_token FROM review_batches")
+    start = f"=== PAIR REVIEW START {token}: {FROST} :: clarity/undefined-abbreviation ==="
+    assert f"{prefix}{start}" in lines
     streamed = [line for line in lines if line.startswith("[batch ")]
     assert len(streamed) > 5 and "[batch" not in result.out
 
@@ -409,9 +411,14 @@ def test_the_split_path_keeps_the_runs_canonical_document_too(
     (runner_id, runner_doc), (split_id, split_doc) = documents
     assert runner_doc is not None and f"Review run id: {runner_id}" in runner_doc
     assert split_doc is not None
-    assert split_doc.replace(f"Review run id: {split_id}", "") == runner_doc.replace(
-        f"Review run id: {runner_id}", ""
+    # the same document but for the run id and the batch's token
+    runner_token, split_token = (
+        one(db, "SELECT boundary_token FROM review_batches") for db in (runner_db, split_db)
     )
+    assert runner_token in runner_doc and split_token in split_doc
+    assert split_doc.replace(f"Review run id: {split_id}", "").replace(
+        split_token, "<token>"
+    ) == runner_doc.replace(f"Review run id: {runner_id}", "").replace(runner_token, "<token>")
 
 
 def test_review_sweep_shows_a_progress_bar_when_stderr_is_a_terminal(example_kb: Path) -> None:

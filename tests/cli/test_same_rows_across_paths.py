@@ -19,7 +19,7 @@ from review.runners.vendor_api import Answerer, VendorAPI, review_block
 
 from cli._support import CLAIM_NOTE, EX_CLAIM_NOTE, Cli, rows
 from commonplace.review.protocol.grammar import Pair, block
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 
 MODEL = "claude-opus-4-6"
 
@@ -92,9 +92,12 @@ def output_for(
 ) -> str:
     """The blocks a reviewer writes for the prompt's pairs, one text per gate."""
     text_of = dict(zip(gate_ids, texts, strict=True))
-    pairs = requested_pairs((kb / prompt_path).read_text(encoding="utf-8"))
+    prompt = (kb / prompt_path).read_text(encoding="utf-8")
+    pairs, token = requested_pairs(prompt), prompt_token(prompt)
     assert sorted(p.gate_id for p in pairs) == sorted(gate_ids)
-    return "\n".join(block(Pair(p.note_path, p.gate_id), text_of[p.gate_id]) for p in pairs)
+    return "\n".join(
+        block(Pair(p.note_path, p.gate_id), text_of[p.gate_id], token=token) for p in pairs
+    )
 
 
 def live_agent_path(cli: Cli, kb: Path, db: Path, note: str, gates: Sequence[str]) -> None:
@@ -269,7 +272,8 @@ def columns(db: Path, table: str) -> list[str]:
 def rows_by_column(db: Path) -> dict[str, list[dict[str, Any]]]:
     """Every row of the tables a review writes, as {column: value}, without the
     columns of NOT_COMPARED; an acceptance event names the gate and note of the
-    review it accepts instead of its id."""
+    review it accepts instead of its id, and a run's document shows its
+    batch's token as `<token>`."""
     found: dict[str, list[dict[str, Any]]] = {}
     for table, skipped in NOT_COMPARED.items():
         names = [c for c in columns(db, table) if c not in skipped]
@@ -284,12 +288,18 @@ def rows_by_column(db: Path) -> dict[str, list[dict[str, Any]]]:
         found[table] = sorted(
             (dict(zip(names, row, strict=True)) for row in rows(db, sql)), key=repr
         )
+    # a run's document carries its batch's boundary token, random per batch
+    tokens = [t for (t,) in rows(db, "SELECT boundary_token FROM review_batches") if t]
+    for run in found["review_runs"]:
+        for token in tokens:
+            if run["raw_bundle_markdown"]:
+                run["raw_bundle_markdown"] = run["raw_bundle_markdown"].replace(token, "<token>")
     return found
 
 
-def server_document(pairs: Sequence[str]) -> str:
-    """What the vendor API answers to a prompt requesting `pairs`."""
-    return Answerer(decisions=RUNNER_DECISIONS).review(pairs)
+def server_document(pairs: Sequence[str], token: str) -> str:
+    """What the vendor API answers to a prompt requesting `pairs` (its token)."""
+    return Answerer(decisions=RUNNER_DECISIONS).review(pairs, token)
 
 
 def prompt_pairs(kb: Path, prompt_path: str) -> list[str]:
@@ -324,7 +334,8 @@ def server_live_agent_path(
 ) -> None:
     created = create(cli, kb, db, note, gates, "--with-prompt", "--model", model)
     output = kb / created["bundle_output_path"]
-    output.write_text(server_document(prompt_pairs(kb, created["prompt_path"])))
+    pairs = prompt_pairs(kb, created["prompt_path"])
+    output.write_text(server_document(pairs, created["boundary_token"]))
     done = cli(
         "ingest-bundle-output",
         *("--review-run-id", str(created["review_run_id"]), "--input-file", str(output)),
@@ -346,7 +357,8 @@ def server_batch_path(
     assert prepared.code == 0, prepared.err
     batch = cast(dict[str, Any], prepared.json())
     output = kb / batch["bundle_output_path"]
-    output.write_text(server_document(prompt_pairs(kb, batch["prompt_path"])))
+    pairs = prompt_pairs(kb, batch["prompt_path"])
+    output.write_text(server_document(pairs, batch["boundary_token"]))
     done = cli(
         "ingest-batch-output",
         *("--batch-id", str(batch["batch_id"]), "--input-file", str(output), "--db", str(db)),

@@ -186,8 +186,13 @@ def test_running_and_failed_runs_never_appear(cli: Cli, corpus_kb: Path) -> None
     )
     assert prepared.code == 0, prepared.err
     payload = cast(dict[str, Any], prepared.json())
-    output = block(Pair(PLAIN_NOTE, "prose/source-residue"), review_text("WARN")) + block(
-        Pair(LOOP_NOTE, "prose/source-residue"), review_text("WARN", (("WARN", "kept"),))
+    token = payload["boundary_token"]
+    output = block(
+        Pair(PLAIN_NOTE, "prose/source-residue"), review_text("WARN"), token=token
+    ) + block(
+        Pair(LOOP_NOTE, "prose/source-residue"),
+        review_text("WARN", (("WARN", "kept"),)),
+        token=token,
     )
     (kb / payload["bundle_output_path"]).write_text(output, encoding="utf-8")
     ingested = cli(

@@ -104,7 +104,10 @@ def write_clean_output(kb: Path, prepared: dict[str, Any]) -> Path:
     """A PASS block per pair the prompt requests, where the batch says its output goes."""
     path = kb / prepared["bundle_output_path"]
     pairs = requested_pairs((kb / prepared["prompt_path"]).read_text(encoding="utf-8"))
-    text = "Reviewed every pair.\n\n" + "\n".join(block(p, review("PASS")) for p in pairs)
+    token = prepared["boundary_token"]
+    text = "Reviewed every pair.\n\n" + "\n".join(
+        block(p, review("PASS"), token=token) for p in pairs
+    )
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -147,9 +150,11 @@ state.mkdir(parents=True, exist_ok=True)
 def answers():
     section = prompt.rpartition("\n## Requested pairs\n")[2].split("\n## ", 1)[0]
     keys = [line[2:] for line in section.splitlines() if line.startswith("- ") and " :: " in line]
+    output = prompt.rpartition("\n## Output\n")[2]
+    token = output.split("Boundary token: `", 1)[1].split("`", 1)[0]
     return "".join(
-        f"=== PAIR REVIEW START: {key} ===\n### Summary\nFine.\n\n### Findings\n- none\n\n"
-        f"## Result: PASS\n=== PAIR REVIEW END: {key} ===\n\n"
+        f"=== PAIR REVIEW START {token}: {key} ===\n### Summary\nFine.\n\n### Findings\n"
+        f"- none\n\n## Result: PASS\n=== PAIR REVIEW END {token}: {key} ===\n\n"
         for key in keys
     )
 

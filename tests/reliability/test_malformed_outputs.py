@@ -37,6 +37,7 @@ from reliability.malformed_corpus import (
     ESCAPE,
     Case,
     as_single_run,
+    use_token,
 )
 
 JOBS = 4
@@ -88,6 +89,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
                 ws, BATCH if kind == "batch" else BUNDLE, runner="claude-workflow", model=MODEL
             )
             pairs = requested_pairs((kb / prepared.prompt_path).read_text(encoding="utf-8"))
+            use_token(prepared.batch.boundary_token)  # the grammar of this batch
             data = CASES[name].output(pairs)
             output = kb / "kb" / "reports" / "outputs" / f"{kind}-{name}.md"
             output.parent.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,20 @@ def requested(prompt):
     return pairs
 
 
+def token(prompt):
+    """The boundary token under the prompt's last "## Output" ("" if none)."""
+    for line in prompt.rpartition("\n## Output\n")[2].splitlines():
+        if line.startswith("Boundary token: `"):
+            return line[len("Boundary token: `"):].partition("`")[0]
+    return ""
+
+
+def mark(prompt):
+    """What follows START/END in a sentinel: ` <token>:` (pairs-v2) or `:`."""
+    found = token(prompt)
+    return f" {found}:" if found else ":"
+
+
 def body(note, gate, decision):
     return (
         "### Summary\n"
@@ -78,13 +92,14 @@ def body(note, gate, decision):
     )
 
 
-def blocks(pairs, decision):
+def blocks(pairs, decision, prompt):
     out = []
+    sep = mark(prompt)
     for note, gate in pairs:
         key = f"{note} :: {gate}"
         out.append(
-            f"=== PAIR REVIEW START: {key} ===\n{body(note, gate, decision)}"
-            f"=== PAIR REVIEW END: {key} ===\n\n"
+            f"=== PAIR REVIEW START{sep} {key} ===\n{body(note, gate, decision)}"
+            f"=== PAIR REVIEW END{sep} {key} ===\n\n"
         )
     return "".join(out)
 
@@ -162,11 +177,12 @@ def main():
     pairs = [(n, g) for n, g in requested(prompt) if not {g, f"{n} :: {g}"} & omitted]
     if args.malformed:
         note, gate = requested(prompt)[0]
-        output = f"=== PAIR REVIEW START: {note} :: {gate} ===\n### Summary\nCut short.\n"
+        start = f"=== PAIR REVIEW START{mark(prompt)} {note} :: {gate} ==="
+        output = f"{start}\n### Summary\nCut short.\n"
     elif args.silent:
         output = ""
     else:
-        output = args.prose + blocks(pairs, args.decision)
+        output = args.prose + blocks(pairs, args.decision, prompt)
     sys.stdout.write(output)
     sys.stdout.flush()
     if args.stderr:
@@ -239,7 +255,7 @@ def main():
         event({"type": "turn.failed", "error": {"message": message}})
         code = 1
     else:
-        text = "Review complete.\n\n" + blocks(requested(prompt), "PASS")
+        text = "Review complete.\n\n" + blocks(requested(prompt), "PASS", prompt)
         event({"type": "item.completed",
                "item": {"id": "item_0", "type": "agent_message", "text": text}})
         event({"type": "turn.completed", "usage": {

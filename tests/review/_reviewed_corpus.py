@@ -113,8 +113,9 @@ def review_pairs(
     payload = cast(dict[str, Any], prepared.json())
     requested = requested_pairs((kb / payload["prompt_path"]).read_text(encoding="utf-8"))
     assert sorted(requested) == sorted(Pair(*pair) for pair in plan)
+    token = payload["boundary_token"]
     output = "I reviewed the requested pairs.\n\n" + "\n".join(
-        block(pair, review_text(*plan[pair], summary=summary)) for pair in requested
+        block(pair, review_text(*plan[pair], summary=summary), token=token) for pair in requested
     )
     (kb / payload["bundle_output_path"]).write_text(output, encoding="utf-8")
     ingested = cli(

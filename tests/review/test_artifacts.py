@@ -18,7 +18,7 @@ from commonplace.review.ingest import ingest_batch_output, ingest_bundle_output
 from commonplace.review.lifecycle import PendingReview, RunStatus, record_and_finalize_run
 from commonplace.review.protocol.grammar import Pair, block, run_document
 from commonplace.review.protocol.parser import parse_output
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 from commonplace.review.runs import create_review_run
 from commonplace.workspace import Workspace
 from review._support import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS, TITLE_CLAIM
@@ -36,8 +36,9 @@ def prepare(ws: Workspace, *pairs: str) -> PreparedBatch:
 def output_for(ws: Workspace, prepared: PreparedBatch, *, skip: tuple[Pair, ...] = ()) -> str:
     prompt = (ws.config.kb_root / prepared.prompt_path).read_text(encoding="utf-8")
     decisions = ["PASS", "WARN", "FAIL"]
+    token = prompt_token(prompt)
     return "".join(
-        block(pair, review_text(decisions[i % 3]))
+        block(pair, review_text(decisions[i % 3]), token=token)
         for i, pair in enumerate(requested_pairs(prompt))
         if pair not in skip
     )
@@ -115,7 +116,7 @@ def test_keep_raw_output_never_overwrites(example_kb: Path) -> None:
 def test_write_run_files(example_kb: Path) -> None:
     config = load_config(example_kb)
     texts = [(OVERREACH, review_text("WARN")), (TITLE_CLAIM, review_text("PASS"))]
-    document = run_document(4, SEEDS, texts)
+    document = run_document(4, SEEDS, texts, token="Some-batch-token")
     directory = artifacts.write_run_files(config, 4, document, texts)
     assert directory == artifacts.run_dir(config, 4)
     assert listing(directory) == [
@@ -156,7 +157,7 @@ def test_a_completed_run_gets_its_document_and_one_file_per_gate(ws: Workspace) 
         assert per_gate.read_text(encoding="utf-8") == rationale
     # The document is valid pair grammar holding exactly the run's pairs.
     pairs = [Pair(SEEDS, OVERREACH), Pair(SEEDS, TITLE_CLAIM)]
-    parsed = parse_output(document, pairs)
+    parsed = parse_output(document, pairs, token=prepared.batch.boundary_token)
     assert parsed.missing == ()
     assert listing(artifacts.run_dir(ws.config, frost_run)) == [
         "bundle-output.md",
@@ -170,14 +171,29 @@ def test_the_run_document_is_re_ingestable(ws: Workspace) -> None:
     (run,) = prepared.batch.runs
     ingest_batch_output(ws, output_for(ws, prepared).encode(), batch_id=prepared.batch.batch_id)
     document = (artifacts.run_dir(ws.config, run.review_run_id) / "bundle-output.md").read_bytes()
-    fresh = create_review_run(ws, note=SEEDS, gate_refs=["claims"], runner="x", model="demo")
-    fresh_id = fresh.batch.runs[0].review_run_id
-    outcome = ingest_bundle_output(ws, fresh_id, document).outcomes[0]
-    assert outcome.status is RunStatus.COMPLETED
+    # Into its own batch: the same blocks, so ingesting it again changes nothing.
+    again = ingest_batch_output(ws, document, batch_id=prepared.batch.batch_id)
+    assert [r.review_run_id for r in again.already_final] == [run.review_run_id]
     by_run = (
         "SELECT decision || ':' || rationale_markdown FROM gate_reviews WHERE review_run_id = ?"
     )
-    assert column(ws, by_run, (fresh_id,)) == column(ws, by_run, (run.review_run_id,))
+    bodies = parse_output(
+        document.decode(),
+        [Pair(SEEDS, g) for g in run.gate_ids],
+        token=prepared.batch.boundary_token,
+    ).bodies
+    rationales = "SELECT rationale_markdown FROM gate_reviews WHERE review_run_id = ?"
+    assert list(bodies.values()) == column(ws, rationales, (run.review_run_id,))
+    # Into a later batch it is a replay: its blocks carry the old token.
+    fresh = create_review_run(ws, note=SEEDS, gate_refs=["claims"], runner="x", model="demo")
+    fresh_id = fresh.batch.runs[0].review_run_id
+    outcome = ingest_bundle_output(ws, fresh_id, document).outcomes[0]
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.reason == (
+        "no sentinel line carries the batch's boundary token (4 without it)"
+        " (missing pair reviews: claims/overreaching-generalization, claims/title-states-a-claim)"
+    )
+    assert column(ws, by_run, (fresh_id,)) == []
 
 
 def test_failed_runs_get_no_run_directory(ws: Workspace) -> None:
@@ -189,7 +205,8 @@ def test_failed_runs_get_no_run_directory(ws: Workspace) -> None:
     assert not artifacts.run_dir(ws.config, frost_run).exists()
     # What did arrive is kept in the store, not as artifacts.
     (kept,) = column(ws, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (frost_run,))
-    assert block(Pair(FROST, REPEATS), review_text("FAIL")) in kept
+    token = prepared.batch.boundary_token
+    assert block(Pair(FROST, REPEATS), review_text("FAIL"), token=token) in kept
 
 
 def test_a_malformed_output_writes_no_run_directory(ws: Workspace) -> None:
@@ -228,7 +245,7 @@ def test_ingesting_again_restores_files_a_crash_kept_from_being_written(ws: Work
     prepared = prepare(ws, f"{SEEDS}::claims", f"{FROST}::clarity")
     seeds_run, frost_run = (r.review_run_id for r in prepared.batch.runs)
     texts = [(OVERREACH, review_text("WARN")), (TITLE_CLAIM, review_text("PASS"))]
-    document = run_document(seeds_run, SEEDS, texts)
+    document = run_document(seeds_run, SEEDS, texts, token=prepared.batch.boundary_token)
     record_and_finalize_run(
         ws.store,
         seeds_run,

@@ -25,7 +25,7 @@ from commonplace.review.batch import (
 )
 from commonplace.review.lifecycle import Packing, create_batch
 from commonplace.review.protocol.grammar import Pair
-from commonplace.review.protocol.prompt import FORMAT_VERSION, requested_pairs
+from commonplace.review.protocol.prompt import FORMAT_VERSION, prompt_token, requested_pairs
 from commonplace.workspace import Workspace
 from review._support import (
     ABBREV,
@@ -206,6 +206,20 @@ def test_the_prompt_is_recorded_on_the_batch(ws: Workspace) -> None:
     assert row == (hashlib.sha256(text.encode("utf-8")).hexdigest(), len(text), FORMAT_VERSION)
 
 
+def test_each_batch_gets_its_own_token_stated_once_in_its_prompt(ws: Workspace) -> None:
+    first = prepare(ws, f"{FROST}::clarity")
+    second = prepare(ws, f"{FROST}::clarity")
+    tokens = [first.batch.boundary_token, second.batch.boundary_token]
+    assert tokens[0] != tokens[1]
+    assert store_rows(ws, "SELECT boundary_token FROM review_batches ORDER BY id") == [
+        (t,) for t in tokens
+    ]
+    for prepared in (first, second):
+        text = kb_path(ws, prepared.prompt_path).read_text(encoding="utf-8")
+        assert text.count(prepared.batch.boundary_token) == 1
+        assert prompt_token(text) == prepared.batch.boundary_token
+
+
 def test_the_prompt_lists_pairs_run_ids_and_the_output_path(ws: Workspace) -> None:
     prepared = prepare(ws, f"{FROST}::clarity", f"{SEEDS}::clarity", f"{SEEDS}::{TITLE_CLAIM}")
     text = kb_path(ws, prepared.prompt_path).read_text(encoding="utf-8")
@@ -229,8 +243,10 @@ def test_render_batch_prompt_reproduces_the_published_prompt(ws: Workspace) -> N
     published = kb_path(ws, prepared.prompt_path).read_text(encoding="utf-8")
     output = str(batch_dir(ws.config, created.batch_id) / "bundle-output.md")
     run_ids = [run.review_run_id for run in created.runs]
-    assert render_batch_prompt(ws.config, plan, run_ids, output_path=output).text == published
-    reply = render_batch_prompt(ws.config, plan, run_ids)
+    token = created.boundary_token
+    again = render_batch_prompt(ws.config, plan, run_ids, token=token, output_path=output)
+    assert again.text == published
+    reply = render_batch_prompt(ws.config, plan, run_ids, token=token)
     assert "Reply with the blocks only" in reply.text
     assert str(output) not in reply.text
     assert requested_pairs(reply.text) == requested_pairs(published)
@@ -255,7 +271,7 @@ def test_the_manifest_matches_the_store(ws: Workspace) -> None:
     (batch,) = store_rows(
         ws,
         "SELECT executor, requested_model_id, prompt_sha256, prompt_chars,"
-        " prompt_format_version FROM review_batches",
+        " prompt_format_version, boundary_token FROM review_batches",
     )
     assert (
         manifest["batch_id"],
@@ -264,7 +280,10 @@ def test_the_manifest_matches_the_store(ws: Workspace) -> None:
         manifest["prompt_sha256"],
         manifest["prompt_chars"],
         manifest["prompt_format_version"],
+        manifest["boundary_token"],
     ) == (batch_id, *batch)
+    assert manifest["prompt_format_version"] == "pairs-v2"
+    assert manifest["boundary_token"] == prepared.batch.boundary_token
     runs = store_rows(ws, "SELECT id, note_path, reviewed_note_sha FROM review_runs ORDER BY id")
     gates = store_rows(
         ws, "SELECT review_run_id, gate_id, gate_sha FROM review_run_gates ORDER BY ordinal"

@@ -28,6 +28,7 @@ from commonplace.review.executor import (
     execute_batch,
 )
 from commonplace.review.lifecycle import Packing
+from commonplace.review.protocol.prompt import prompt_token
 from commonplace.review.runners import get_runner
 from commonplace.review.runners.base import Failure, FailureKind
 from commonplace.workspace import Workspace, open_workspace
@@ -96,6 +97,13 @@ class Batch:
             echo=self.echo,
         )
 
+    def token(self, batch_id: int) -> str:
+        """The boundary token the store drew for the batch."""
+        ((token,),) = self.rows(
+            "SELECT boundary_token FROM review_batches WHERE id = ?", (batch_id,)
+        )
+        return str(token)
+
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         conn = sqlite3.connect(self.db)
         try:
@@ -155,7 +163,9 @@ def test_one_note_two_gates_completes_with_its_records(cli, example_kb: Path, tm
     assert telemetry["tokens"]["input"] == 1000 and telemetry["runner"] == "fake"
     assert "batch_id" not in telemetry
     assert "$ runner fake exited 0" in debug_log
-    assert f"=== PAIR REVIEW START: {FROST} :: {REPEATS} ===" in raw_output
+    token = batch.token(result.batch_id)
+    assert f"=== PAIR REVIEW START {token}: {FROST} :: {REPEATS} ===" in raw_output
+    assert prompt_token(prompt(batch.state, 1)) == token
     assert finished is not None
     # each run: the batch's telemetry plus its batch and size
     (run_telemetry,) = batch.rows("SELECT telemetry_json FROM review_runs")
@@ -228,7 +238,10 @@ def test_a_pair_missing_the_first_time_is_asked_for_alone(cli, example_kb: Path,
     assert telemetry["tokens"]["input"] == 2000
     assert len(telemetry["calls"]) == 2 and telemetry["model"] == MODEL
     assert FOLLOW_UP_MARK.strip() in raw_output
-    assert raw_output.count("=== PAIR REVIEW START:") == 2
+    token = batch.token(result.batch_id)
+    assert raw_output.count(f"=== PAIR REVIEW START {token}:") == 2
+    # the follow-up is the same batch: same token, read with the same grammar
+    assert prompt_token(prompt(batch.state, 1)) == prompt_token(follow_up) == token
     assert_settled(cli, batch)
 
 
@@ -467,7 +480,9 @@ def test_live_text_goes_to_the_echo_prefixed_per_batch(example_kb: Path, tmp_pat
     result = batch.run()
     lines = stream.getvalue().splitlines()
     assert lines[0] == f"[batch {result.batch_id}] Looking at the note."
-    assert f"[batch {result.batch_id}] === PAIR REVIEW END: {FROST} :: {ABBREV} ===" in lines
+    token = batch.token(result.batch_id)
+    end = f"=== PAIR REVIEW END {token}: {FROST} :: {ABBREV} ==="
+    assert f"[batch {result.batch_id}] {end}" in lines
     assert all(line.startswith(f"[batch {result.batch_id}] ") for line in lines)
 
 

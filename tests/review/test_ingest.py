@@ -31,7 +31,7 @@ from commonplace.review.lifecycle import (
     record_and_finalize_run,
 )
 from commonplace.review.protocol.grammar import Pair, block
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 from commonplace.review.runs import create_review_run
 from commonplace.review.storecheck import check_store
 from commonplace.workspace import Workspace
@@ -56,20 +56,35 @@ def prepare(ws: Workspace, *pairs: str) -> PreparedBatch:
     return prepare_review_batch(ws, pairs or BATCH_PAIRS, runner="claude-workflow", model="demo")
 
 
-def prompt_pairs(ws: Workspace, prepared: PreparedBatch) -> list[Pair]:
-    return requested_pairs((ws.config.kb_root / prepared.prompt_path).read_text(encoding="utf-8"))
+class PromptPairs(list[Pair]):
+    """The pairs a prompt requests, with the boundary token it states."""
+
+    def __init__(self, pairs: list[Pair], token: str | None) -> None:
+        super().__init__(pairs)
+        self.token = token
+
+
+def prompt_pairs(ws: Workspace, prepared: PreparedBatch) -> PromptPairs:
+    text = (ws.config.kb_root / prepared.prompt_path).read_text(encoding="utf-8")
+    assert prompt_token(text) == prepared.batch.boundary_token
+    return PromptPairs(requested_pairs(text), prompt_token(text))
 
 
 def output_for(
-    pairs: list[Pair],
+    pairs: PromptPairs,
     *,
     decisions: Mapping[Pair, str] | None = None,
     texts: Mapping[Pair, str] | None = None,
     skip: Collection[Pair] = (),
 ) -> str:
-    """A reviewer's output document: prose, then one block per pair."""
+    """A reviewer's output document: prose, then one block per pair, with
+    the token the prompt stated."""
     blocks = [
-        block(pair, (texts or {}).get(pair) or review_text((decisions or {}).get(pair, "PASS")))
+        block(
+            pair,
+            (texts or {}).get(pair) or review_text((decisions or {}).get(pair, "PASS")),
+            token=pairs.token,
+        )
         for pair in pairs
         if pair not in skip
     ]
@@ -151,7 +166,7 @@ def test_a_missing_pair_fails_only_its_run(ws: Workspace) -> None:
     assert sql(ws, "SELECT COUNT(*) FROM gate_reviews WHERE review_run_id = ?", (second,)) == [(0,)]
     # The block that did arrive is kept on the failed run.
     (kept,) = sql(ws, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (second,))[0]
-    assert block(Pair(SEEDS, OVERREACH), review_text()) in kept
+    assert block(Pair(SEEDS, OVERREACH), review_text(), token=pairs.token) in kept
     assert TITLE_CLAIM not in kept
 
 
@@ -171,7 +186,9 @@ def test_a_malformed_output_fails_every_running_run(ws: Workspace) -> None:
     prepared = prepare(ws)
     pairs = prompt_pairs(ws, prepared)
     nested = output_for(pairs).replace(
-        "Checked the note.", "Checked.\n" + block(Pair(FROST, TAGS), review_text()), 1
+        "Checked the note.",
+        "Checked.\n" + block(Pair(FROST, TAGS), review_text(), token=pairs.token),
+        1,
     )
     report = ingest(ws, nested, batch_id=prepared.batch.batch_id)
     assert report.completed == []
@@ -299,12 +316,48 @@ def test_a_subset_leaves_its_batch_mates_running(ws: Workspace) -> None:
 def test_a_subset_still_refuses_pairs_outside_its_batch(ws: Workspace) -> None:
     prepared = prepare(ws)
     other = prepare(ws, f"{SEEDS}::{TAGS}")
-    stray = block(Pair(SEEDS, TAGS), review_text())
+    stray = block(Pair(SEEDS, TAGS), review_text(), token=prepared.batch.boundary_token)
     text = output_for(prompt_pairs(ws, prepared)) + stray
     report = ingest(ws, text, review_run_ids=[run_ids(prepared)[0]])
     ((_, reason),) = report.failed
     assert f"block for {SEEDS} :: {TAGS}, which was not requested" in reason
     assert statuses(ws)[other.batch.runs[0].review_run_id] == "running"
+
+
+def test_a_block_with_another_batchs_token_is_text_to_this_batch(ws: Workspace) -> None:
+    prepared = prepare(ws)
+    other = prepare(ws, f"{SEEDS}::{TAGS}")
+    theirs = block(Pair(SEEDS, TAGS), review_text("FAIL"), token=other.batch.boundary_token)
+    text = output_for(prompt_pairs(ws, prepared)) + theirs
+    report = ingest(ws, text, batch_id=prepared.batch.batch_id)
+    assert report.completed == run_ids(prepared)
+    assert statuses(ws)[other.batch.runs[0].review_run_id] == "running"
+    # ... and each batch of a scope reads its own blocks with its own token
+    both = [run_ids(prepared)[0], other.batch.runs[0].review_run_id]
+    report = ingest(ws, theirs, review_run_ids=[both[1]])
+    assert report.completed == [both[1]]
+    assert sql(ws, "SELECT decision FROM gate_reviews WHERE review_run_id = ?", (both[1],)) == [
+        ("fail",)
+    ]
+
+
+def test_a_v1_batch_prepared_before_the_token_still_ingests_with_v1_rules(
+    ws: Workspace,
+) -> None:
+    prepared = prepare(ws)
+    # what a batch prepared before the upgrade looks like: no token, pairs-v1
+    with sqlite3.connect(ws.store.path) as conn:
+        conn.execute(
+            "UPDATE review_batches SET boundary_token = NULL, prompt_format_version = 'pairs-v1'"
+        )
+    pairs = prompt_pairs(ws, prepared)
+    v1 = PromptPairs(list(pairs), None)
+    tokened = output_for(pairs, decisions=dict.fromkeys(pairs, "FAIL"))
+    report = ingest(ws, output_for(v1) + tokened, batch_id=prepared.batch.batch_id)
+    assert report.completed == run_ids(prepared)
+    assert set(sql(ws, "SELECT decision FROM gate_reviews")) == {("pass",)}
+    (document,) = sql(ws, "SELECT raw_bundle_markdown FROM review_runs WHERE id = 1")[0]
+    assert "=== PAIR REVIEW START: " in document  # the run's document stays v1
 
 
 # --- repeatable ingest ------------------------------------------------------------------

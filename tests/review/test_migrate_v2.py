@@ -1,6 +1,7 @@
 """Upgrading a real schema-2 store (tests/review/fixtures/store-v2.sqlite, made by
-the previous release; see fixtures/README.md) to schema 3: every row and id
-survives, the store stays consistent, and what was fresh stays fresh."""
+the previous release; see fixtures/README.md) to the current schema: every row
+and id survives, the store stays consistent, what was fresh stays fresh, and
+its batches (pairs-v1, no boundary token) still ingest with the v1 grammar."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from conftest import STORE_TABLES, execute_sql
 
 from commonplace.review.migrations import MIGRATIONS
+from commonplace.review.protocol.grammar import Pair, block
 from commonplace.review.store import Store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-v2.sqlite"
@@ -40,9 +42,25 @@ def read(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ..
         conn.close()
 
 
+# review_batches.boundary_token (schema 4) is NULL on every batch migrated
+V2_BATCH_COLUMNS = (
+    "id, packing, executor, requested_model, requested_effort, requested_model_id,"
+    " prompt_sha256, prompt_chars, prompt_format_version, created_at, finished_at,"
+    " telemetry_json, debug_log, raw_output"
+)
+
+
 def full_dump(db: Path, tables: tuple[str, ...] = V2_TABLES) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in rowid order (ids included)."""
-    return {t: read(db, f"SELECT rowid, * FROM {t} ORDER BY rowid") for t in tables}
+    """Every row of every table, in rowid order (ids included), with the
+    columns schema 2 had."""
+    return {
+        t: read(
+            db,
+            f"SELECT rowid, {V2_BATCH_COLUMNS if t == 'review_batches' else '*'}"
+            f" FROM {t} ORDER BY rowid",
+        )
+        for t in tables
+    }
 
 
 def schema(db: Path) -> dict[str, str]:
@@ -79,14 +97,19 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
     before, old_schema = full_dump(v2), schema(v2)
     result = cli("review-store", "migrate", "--db", str(v2), "--json", cwd=example_kb)
     assert result.code == 0, result.err
-    assert result.json() == {"path": str(v2), "from_version": 2, "to_version": 3}
-    assert len(MIGRATIONS) == 3
+    assert result.json() == {"path": str(v2), "from_version": 2, "to_version": 4}
+    assert len(MIGRATIONS) == 4
 
-    assert user_version(v2) == 3
+    assert user_version(v2) == 4
     assert full_dump(v2) == before  # includes sqlite_sequence: ids never repeat
+    assert read(v2, "SELECT DISTINCT boundary_token FROM review_batches") == [(None,)]
     new_schema = schema(v2)
-    # The old objects are exactly as they were; the migration only adds.
-    assert {k: new_schema[k] for k in old_schema} == old_schema
+    # The old objects are exactly as they were; the migrations only add.
+    batches = new_schema.pop("review_batches")
+    assert batches.endswith(", boundary_token TEXT)")
+    assert {k: new_schema[k] for k in old_schema if k != "review_batches"} == {
+        k: v for k, v in old_schema.items() if k != "review_batches"
+    }
     assert set(new_schema) - set(old_schema) == {"note_relocations", "note_relocations_by_path"}
     assert read(v2, "SELECT COUNT(*) FROM note_relocations") == [(0,)]
     columns = [r[1] for r in read(v2, "PRAGMA table_info(note_relocations)")]
@@ -101,14 +124,14 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
     ]
 
     again = cli("review-store", "migrate", "--db", str(v2), "--json", cwd=example_kb)
-    assert again.json() == {"path": str(v2), "from_version": 3, "to_version": 3}
+    assert again.json() == {"path": str(v2), "from_version": 4, "to_version": 4}
     assert full_dump(v2) == before
 
 
 def test_the_library_reports_the_versions(v2: Path) -> None:
     with Store(v2) as store:
-        assert store.migrate() == (2, 3)
-        assert store.migrate() == (3, 3)
+        assert store.migrate() == (2, 4)
+        assert store.migrate() == (4, 4)
 
 
 def test_check_passes_after_the_migration(cli, v2: Path, example_kb: Path) -> None:
@@ -117,7 +140,7 @@ def test_check_passes_after_the_migration(cli, v2: Path, example_kb: Path) -> No
     assert check.code == 0, check.out
     assert check.json() == {
         "ok": True,
-        "schema_version": 3,
+        "schema_version": 4,
         "violations": [],
         "running_runs": 1,
     }
@@ -171,7 +194,7 @@ def test_stats_after_the_migration(cli, v2: Path, example_kb: Path) -> None:
     stats = cli("review-store", "stats", "--db", str(v2), "--json", cwd=example_kb)
     assert stats.code == 0, stats.err
     payload = stats.json()
-    assert payload["schema_version"] == 3
+    assert payload["schema_version"] == 4
     assert payload["batches"] == 17
     assert payload["runs"] == {"completed": 15, "failed": 1, "running": 1}
     assert payload["acceptance_events"] == {"full-review": 24, "trivial-change-ack": 2}
@@ -274,10 +297,10 @@ def test_a_newer_store_is_refused(
     assert result.code == 1, result.out + result.err
     assert "Traceback" not in result.err
     assert result.err.splitlines() == [
-        f"error: review store {db} has schema version 4, {NEWER} (3); upgrade commonplace-review"
+        f"error: review store {db} has schema version 5, {NEWER} (4); upgrade commonplace-review"
     ]
     assert full_dump(db) == before
-    assert user_version(db) == 4
+    assert user_version(db) == 5
     assert (example_kb / FROST).is_file()
 
 
@@ -298,3 +321,37 @@ def test_a_newer_store_is_left_byte_for_byte(cli, v2: Path, example_kb: Path) ->
     assert result.code == 1
     assert NEWER in result.json()["error"]
     assert db.read_bytes() == data
+
+
+V1_RUN = 16  # the fixture's run left running: FROST, the two clarity gates
+V1_GATES = ("clarity/description-repeats-title", "clarity/undefined-abbreviation")
+
+
+def _blocks(token: str | None, decision: str = "WARN") -> str:
+    body = f"### Summary\nChecked.\n\n### Findings\n- none\n\n## Result: {decision}"
+    return "".join(block(Pair(FROST, g), body, token=token) for g in V1_GATES)
+
+
+def test_a_batch_prepared_before_the_token_ingests_with_v1_rules(
+    cli, v2: Path, example_kb: Path
+) -> None:
+    assert cli("review-store", "migrate", "--db", str(v2), cwd=example_kb).code == 0
+    result = cli(
+        "ingest-bundle-output", "--review-run-id", str(V1_RUN), "--input-file", "-",
+        "--db", str(v2), "--json", cwd=example_kb, stdin=_blocks(None),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert result.json()["status"] == "completed"
+    decisions = read(v2, "SELECT decision FROM gate_reviews WHERE review_run_id = ?", (V1_RUN,))
+    assert decisions == [("warn",), ("warn",)]
+    (document,) = read(v2, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (V1_RUN,))
+    assert f"=== PAIR REVIEW START: {FROST} :: {V1_GATES[0]} ===" in document[0]
+
+
+def test_tokened_blocks_are_text_to_a_v1_batch(cli, v2: Path, example_kb: Path) -> None:
+    result = cli(
+        "ingest-bundle-output", "--review-run-id", str(V1_RUN), "--input-file", "-",
+        "--db", str(v2), "--json", cwd=example_kb, stdin=_blocks("Some-later-token-0001"),
+    )  # fmt: skip
+    assert result.code == 1
+    assert result.json()["reason"].startswith("missing pair reviews: ")

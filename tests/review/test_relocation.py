@@ -159,8 +159,10 @@ def test_every_history_row_follows_the_note(
             if row["note_path"] == FROST:
                 expected["note_path"] = MOVED
                 if table == "review_runs" and row["raw_bundle_markdown"] is not None:
+                    token = before["review_batches"][row["batch_id"]]["boundary_token"]
+                    assert token
                     expected["raw_bundle_markdown"] = relocate_document(
-                        row["raw_bundle_markdown"], FROST, MOVED
+                        row["raw_bundle_markdown"], FROST, MOVED, token=token
                     )
             assert after[table][row_id] == expected
     for table in ("review_batches", "review_run_gates", "snapshots"):
@@ -184,6 +186,16 @@ def test_every_history_row_follows_the_note(
     ]
 
 
+def _token_of(ws: Workspace, run_id: int) -> str:
+    with ws.store.read() as conn:
+        (token,) = conn.execute(
+            "SELECT b.boundary_token FROM review_runs r JOIN review_batches b"
+            " ON b.id = r.batch_id WHERE r.id = ?",
+            (run_id,),
+        ).fetchone()
+    return str(token)
+
+
 def test_a_tracked_note_moves_with_git_mv(ws: Workspace, example_kb: Path, history: object) -> None:
     assert status(example_kb) == ""
     relocate_note(ws, FROST, MOVED)
@@ -201,7 +213,8 @@ def test_runs_documents_name_the_new_path(
         text = (folder / artifacts.OUTPUT).read_text(encoding="utf-8")
         assert f"Note: {FROST}" in text
         gates = [g for g in _gates_of(ws, run_id)]
-        old_bodies[run_id] = parse_output(text, [Pair(FROST, g) for g in gates]).bodies
+        pairs = [Pair(FROST, g) for g in gates]
+        old_bodies[run_id] = parse_output(text, pairs, token=_token_of(ws, run_id)).bodies
         gate_files[run_id] = {
             p.name: p.read_bytes() for p in folder.iterdir() if p.name != artifacts.OUTPUT
         }
@@ -222,7 +235,7 @@ def test_runs_documents_name_the_new_path(
         assert FROST not in text
         assert f"Note: {MOVED}" in text
         gates = _gates_of(ws, run_id)
-        parsed = parse_output(text, [Pair(MOVED, g) for g in gates])
+        parsed = parse_output(text, [Pair(MOVED, g) for g in gates], token=_token_of(ws, run_id))
         assert parsed.missing == ()
         assert {p.gate_id: b for p, b in parsed.bodies.items()} == {
             p.gate_id: b for p, b in old_bodies[run_id].items()
@@ -472,30 +485,35 @@ def test_already_moved_refusals(ws: Workspace, example_kb: Path, history: object
 # --- the run document ------------------------------------------------------------------
 
 
-def test_relocate_document_rewrites_the_header_and_sentinels_only() -> None:
+@pytest.mark.parametrize("token", [None, "Batch-token_1234"])
+def test_relocate_document_rewrites_the_header_and_sentinels_only(token: str | None) -> None:
     old, new = "kb/notes/a.md", "kb/notes/b/a.md"
     prose = f"### Summary\nThe note at {old} says so.\nNote: {old}\n\n## Result: PASS\n"
-    document = run_document(7, old, [("lens/g", prose), ("lens/h", "Fine.\n## Result: WARN\n")])
-    moved = relocate_document(document, old, new)
-    assert moved == run_document(
-        7, new, [("lens/g", prose), ("lens/h", "Fine.\n## Result: WARN\n")]
-    )
-    assert relocate_document(moved, old, new) == moved  # nothing left to rewrite
+    texts = [("lens/g", prose), ("lens/h", "Fine.\n## Result: WARN\n")]
+    document = run_document(7, old, texts, token=token)
+    moved = relocate_document(document, old, new, token=token)
+    assert moved == run_document(7, new, texts, token=token)
+    assert relocate_document(moved, old, new, token=token) == moved  # nothing left to rewrite
     # A different note whose path merely ends the same way is left alone.
-    other = run_document(8, "kb/notes/xa.md", [("lens/g", prose)])
-    assert relocate_document(other, old, new) == other
+    other = run_document(8, "kb/notes/xa.md", [("lens/g", prose)], token=token)
+    assert relocate_document(other, old, new, token=token) == other
 
 
-def test_a_sentinel_quoted_inside_a_review_is_review_text() -> None:
+@pytest.mark.parametrize("token", [None, "Batch-token_1234"])
+@pytest.mark.parametrize("fence", ["```\n", ""])
+def test_a_sentinel_quoted_inside_a_review_is_review_text(token: str | None, fence: str) -> None:
     old, new = "kb/notes/a.md", "kb/notes/b/a.md"
+    if token is None and not fence:
+        return  # v1 cannot tell an unfenced quote from a sentinel
     quoted = (
-        "### Summary\nThe note quotes a sentinel:\n\n```\n"
-        f"=== PAIR REVIEW START: {old} :: lens/g ===\n```\n\n## Result: PASS\n"
+        f"### Summary\nThe note quotes a sentinel:\n\n{fence}"
+        f"=== PAIR REVIEW START: {old} :: lens/g ===\n{fence}\n## Result: PASS\n"
     )
-    document = run_document(7, old, [("lens/g", quoted)])
-    before = parse_output(document, [Pair(old, "lens/g")]).bodies[Pair(old, "lens/g")]
-    moved = relocate_document(document, old, new)
-    assert parse_output(moved, [Pair(new, "lens/g")]).bodies[Pair(new, "lens/g")] == before
+    document = run_document(7, old, [("lens/g", quoted)], token=token)
+    before = parse_output(document, [Pair(old, "lens/g")], token=token).bodies[Pair(old, "lens/g")]
+    moved = relocate_document(document, old, new, token=token)
+    after = parse_output(moved, [Pair(new, "lens/g")], token=token).bodies[Pair(new, "lens/g")]
+    assert after == before
 
 
 def test_the_note_text_is_what_was_reviewed(ws: Workspace, example_kb: Path) -> None:

@@ -38,9 +38,20 @@ def review(note_text: str, gate_text: str) -> str:
     )
 
 
+def boundary_token(prompt: str) -> str:
+    """The batch's token, from the line `Boundary token: `...`` of the prompt's
+    last "Output" section; every sentinel must carry it."""
+    output = prompt.rpartition("\n## Output\n")[2]
+    found = re.search(r"^Boundary token: `([A-Za-z0-9_-]+)`", output, re.MULTILINE)
+    if found is None:
+        sys.exit("stand-in reviewer: the prompt states no boundary token")
+    return found.group(1)
+
+
 def answer(prompt: str) -> str:
     """One block per line `- NOTE :: GATE` under the prompt's Requested pairs."""
     requested = prompt.rpartition("\n## Requested pairs\n")[2].split("\n## ", 1)[0]
+    token = boundary_token(prompt)
     blocks = []
     for line in requested.splitlines():
         if line.startswith("- ") and " :: " in line:
@@ -48,8 +59,8 @@ def answer(prompt: str) -> str:
             note_text = Path(note).read_text(encoding="utf-8")
             body = review(note_text, (GATES / f"{gate}.md").read_text(encoding="utf-8"))
             pair = f"{note} :: {gate}"
-            blocks.append(f"=== PAIR REVIEW START: {pair} ===\n{body}")
-            blocks.append(f"=== PAIR REVIEW END: {pair} ===\n\n")
+            blocks.append(f"=== PAIR REVIEW START {token}: {pair} ===\n{body}")
+            blocks.append(f"=== PAIR REVIEW END {token}: {pair} ===\n\n")
     return "".join(blocks)
 
 

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         "runner": batch.runner,
         "gate_ids": list(created.gate_ids),
         "skipped": [{"gate_id": s.gate_id, "reason": s.reason} for s in batch.skipped],
+        # what every sentinel of an output for ingest-bundle-output must carry
+        "boundary_token": batch.boundary_token,
     }
     lines = [f"review run {created.review_run_id} for {created.note_path} ({created.model_id})"]
     lines += [f"  gate {g}" for g in created.gate_ids]

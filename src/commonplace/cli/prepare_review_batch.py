@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         "prompt_path": prepared.prompt_path,
         "bundle_output_path": prepared.bundle_output_path,
         "manifest_path": prepared.manifest_path,
+        "boundary_token": batch.boundary_token,
     }
     pairs = sum(len(r.gate_ids) for r in batch.runs)
     lines = [
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     lines += [
         f"prompt: {prepared.prompt_path}",
+        f"boundary token: {batch.boundary_token}",
         f"write the output to: {prepared.bundle_output_path}",
         f"then: commonplace-ingest-batch-output --batch-id {batch.batch_id}"
         f" --input-file {prepared.bundle_output_path}",

@@ -118,7 +118,9 @@ def publish_prompt(ws: Workspace, plan: Plan, created: CreatedBatch) -> Prepared
     output = directory / artifacts.OUTPUT
     try:
         run_ids = [run.review_run_id for run in created.runs]
-        prompt = render_batch_prompt(ws.config, plan, run_ids, output_path=str(output))
+        prompt = render_batch_prompt(
+            ws.config, plan, run_ids, token=created.boundary_token, output_path=str(output)
+        )
         lifecycle.record_prompt(
             ws.store,
             created.batch_id,
@@ -145,11 +147,17 @@ def publish_prompt(ws: Workspace, plan: Plan, created: CreatedBatch) -> Prepared
 
 
 def render_batch_prompt(
-    config: Config, plan: Plan, run_ids: Sequence[int], *, output_path: str | None = None
+    config: Config,
+    plan: Plan,
+    run_ids: Sequence[int],
+    *,
+    token: str,
+    output_path: str | None = None,
 ) -> RenderedPrompt:
     """The prompt of a batch: the texts the plan read, under the run ids the
-    store gave (so what the reviewer sees is what the run records). A dry run
-    renders with the ids it would have, or zeros."""
+    store gave and the batch's boundary token (so what the reviewer sees is
+    what the run records). A dry run renders with the ids it would have, or
+    zeros, and a fresh token it keeps nowhere."""
     notes = [
         PromptNote(
             review_run_id=run_id,
@@ -169,7 +177,7 @@ def render_batch_prompt(
         for target in plan.targets
         for gate in target.gates
     }
-    return render_prompt(notes, gates, output_path=output_path)
+    return render_prompt(notes, gates, token=token, output_path=output_path)
 
 
 def _manifest(
@@ -180,6 +188,7 @@ def _manifest(
         "executor": created.runner,
         "model_id": created.model_id,
         "prompt_format_version": prompt.version,
+        "boundary_token": created.boundary_token,
         "prompt_sha256": prompt.sha256,
         "prompt_chars": prompt.chars,
         "runs": [

@@ -137,7 +137,14 @@ def execute_batch(
     try:
         printer = echo(created.batch_id) if echo is not None else None
         report, failure, cost, warnings = _execute(
-            config, store, plan, runner, created.batch_id, scope, cancel, printer
+            config,
+            store,
+            plan,
+            runner,
+            (created.batch_id, created.boundary_token),
+            scope,
+            cancel,
+            printer,
         )
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
@@ -167,14 +174,15 @@ def _execute(
     store: Store,
     plan: Plan,
     runner: RunnerCall,
-    batch_id: int,
+    batch: tuple[int, str],
     scope: Sequence[ScopedRun],
     cancel: Cancel | None,
     echo: Callable[[str], None] | None,
 ) -> tuple[IngestReport, Failure | None, float | None, tuple[str, ...]]:
     warnings: list[str] = []
+    batch_id = batch[0]
     calls, bodies, problem = _review(
-        config, store, plan, runner, batch_id, scope, cancel, echo, warnings
+        config, store, plan, runner, batch, scope, cancel, echo, warnings
     )
     failure = calls[-1].failure
     telemetry = _record_execution(config, store, runner, batch_id, calls, warnings)
@@ -199,7 +207,9 @@ def _execute(
             bodies,
             execution=per_run,
             actual_model_id=actual,
-            incomplete_reason=failure.reason() if failure is not None else None,
+            incomplete_reason=failure.reason()
+            if failure is not None
+            else _no_token(calls, scope, batch[1], bodies),
         )
     cost = telemetry.get("cost_usd") if telemetry else None
     return report, failure, cost, (*warnings, *report.warnings)
@@ -210,25 +220,27 @@ def _review(
     store: Store,
     plan: Plan,
     runner: RunnerCall,
-    batch_id: int,
+    batch: tuple[int, str],
     scope: Sequence[ScopedRun],
     cancel: Cancel | None,
     echo: Callable[[str], None] | None,
     warnings: list[str],
 ) -> tuple[list[RunnerResult], dict[Pair, str], str | None]:
     """Render, save and send the prompt; re-ask once for the pairs missing.
-    Returns the calls made, the pair bodies that arrived, and what made the
-    output malformed if it was."""
+    Both prompts carry the batch's boundary token and both outputs are read
+    with it. Returns the calls made, the pair bodies that arrived, and what
+    made the output malformed if it was."""
+    batch_id, token = batch
     directory = artifacts.batch_dir(config, batch_id)
     # before the runner is paid for: a link where its files would go is refused
     artifacts.refuse_links(
         config, batch_ids=[batch_id], run_ids=[run.review_run_id for run in scope]
     )
-    prompt = render_batch_prompt(config, plan, [run.review_run_id for run in scope])
+    prompt = render_batch_prompt(config, plan, [run.review_run_id for run in scope], token=token)
     lifecycle.record_prompt(
         store, batch_id, sha256=prompt.sha256, chars=prompt.chars, version=prompt.version
     )
-    manifest = _manifest(batch_id, runner, scope, prompt.sha256)
+    manifest = _manifest(batch_id, runner, scope, prompt.sha256, token)
     _save(
         warnings,
         artifacts.write_batch_files,
@@ -239,7 +251,7 @@ def _review(
     )
     expected = [pair for run in scope for pair in run.pairs]
     first = _call(config, runner, prompt.text, cancel, echo)
-    bodies, problem = _parse(first.text, expected, ())
+    bodies, problem = _parse(first.text, expected, (), token)
     missing = [pair for pair in expected if pair not in bodies]
     failure = first.failure
     if (
@@ -250,11 +262,13 @@ def _review(
         or not (failure is None or (failure.kind is FailureKind.CRASH and bodies))
     ):
         return [first], bodies, problem
-    follow_up = render_batch_prompt(config, _only(plan, missing), _ids_for(scope, missing))
+    follow_up = render_batch_prompt(
+        config, _only(plan, missing), _ids_for(scope, missing), token=token
+    )
     _save(warnings, artifacts.write_text, config, directory / RETRY_PROMPT, follow_up.text)
     second = _call(config, runner, follow_up.text, cancel, echo)
     _save(warnings, artifacts.write_text, config, directory / RETRY_OUTPUT, second.text)
-    more, _ = _parse(second.text, missing, bodies.keys())
+    more, _ = _parse(second.text, missing, bodies.keys(), token)
     return [first, second], {**bodies, **more}, None
 
 
@@ -314,17 +328,37 @@ def _call(
 
 
 def _parse(
-    text: str, expected: Sequence[Pair], ignored: Collection[Pair]
+    text: str, expected: Sequence[Pair], ignored: Collection[Pair], token: str
 ) -> tuple[dict[Pair, str], str | None]:
     """Pair bodies that arrived, and what made the output malformed if it was.
     An empty output is not malformed here: nothing arrived."""
     if not text.strip():
         return {}, None
     try:
-        parsed = parse_output(text, expected, ignored=ignored)
+        parsed = parse_output(text, expected, token=token, ignored=ignored)
     except MalformedOutput as anomaly:
         return {}, anomaly.message
     return dict(parsed.bodies), None
+
+
+def _no_token(
+    calls: Sequence[RunnerResult], scope: Sequence[ScopedRun], token: str, bodies: dict[Pair, str]
+) -> str | None:
+    """Why nothing arrived when the reviewer wrote sentinels without the
+    batch's token (it dropped or garbled it), or None."""
+    if bodies:
+        return None
+    expected = [pair for run in scope for pair in run.pairs]
+    untokened = 0
+    for call in calls:
+        try:
+            found = parse_output(call.text, expected, token=token).untokened
+        except MalformedOutput:
+            found = 0  # reported as such already
+        untokened = max(untokened, found)
+    if not untokened:
+        return None
+    return f"no sentinel line carries the batch's boundary token ({untokened} without it)"
 
 
 def _only(plan: Plan, pairs: Sequence[Pair]) -> Plan:
@@ -344,7 +378,11 @@ def _ids_for(scope: Sequence[ScopedRun], pairs: Sequence[Pair]) -> list[int]:
 
 
 def _manifest(
-    batch_id: int, runner: RunnerCall, scope: Sequence[ScopedRun], prompt_sha256: str
+    batch_id: int,
+    runner: RunnerCall,
+    scope: Sequence[ScopedRun],
+    prompt_sha256: str,
+    token: str,
 ) -> dict[str, object]:
     return {
         "batch_id": batch_id,
@@ -353,6 +391,7 @@ def _manifest(
         "requested_model": runner.model,
         "effort": runner.partition.effort,
         "prompt_sha256": prompt_sha256,
+        "boundary_token": token,
         "runs": [
             {"review_run_id": r.review_run_id, "note_path": r.note_path, "gate_ids": r.gate_ids}
             for r in scope

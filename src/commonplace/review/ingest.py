@@ -139,11 +139,31 @@ def finalize_from_output(
         text = data if isinstance(data, str) else decode_output(data)
         if running:
             _keep_output(config, store, running, text)
-        expected = [pair for run in scope for pair in run.pairs]
-        parsed = parse_output(text, expected, ignored=ignored)
+        bodies, untokened = parse_scope(store, scope, text, ignored=ignored)
     except MalformedOutput as anomaly:
         return fail_runs(store, scope, f"malformed output: {anomaly.message}", execution)
-    return settle_runs(config, store, scope, parsed.bodies, execution=execution)
+    hint = None
+    if not bodies and untokened:  # a reviewer that dropped or garbled the token
+        hint = f"no sentinel line carries the batch's boundary token ({untokened} without it)"
+    return settle_runs(config, store, scope, bodies, execution=execution, incomplete_reason=hint)
+
+
+def parse_scope(
+    store: Store, scope: Sequence[ScopedRun], text: str, *, ignored: Collection[Pair] = ()
+) -> tuple[dict[Pair, str], int]:
+    """The blocks of the scope's pairs, each batch's read in that batch's
+    grammar: only sentinels with its own boundary token count (pairs-v2), or
+    the v1 grammar for a batch prepared before tokens. Another batch's blocks
+    are plain text to it. Also how many sentinel-like lines lacked the token."""
+    tokens = lifecycle.boundary_tokens(store, _batch_ids(scope))
+    bodies: dict[Pair, str] = {}
+    untokened = 0
+    for batch_id in _batch_ids(scope):
+        expected = [pair for run in scope if run.batch_id == batch_id for pair in run.pairs]
+        parsed = parse_output(text, expected, token=tokens.get(batch_id), ignored=ignored)
+        bodies.update(parsed.bodies)
+        untokened = max(untokened, parsed.untokened)
+    return bodies, untokened
 
 
 def settle_runs(
@@ -163,13 +183,22 @@ def settle_runs(
     running = [r for r in scope if r.status is RunStatus.RUNNING]
     already = [r for r in scope if r.status is not RunStatus.RUNNING]
     outcomes: list[RunOutcome] = []
+    tokens = lifecycle.boundary_tokens(store, _batch_ids(running))
     with artifacts.BackgroundWriter() as writer:
         for run in already:
             if run.status is RunStatus.COMPLETED:
                 _restore_run_files(config, store, run, writer)
         for run in running:
             outcome = _finish(
-                config, store, run, bodies, execution, writer, actual_model_id, incomplete_reason
+                config,
+                store,
+                run,
+                bodies,
+                execution,
+                writer,
+                actual_model_id,
+                incomplete_reason,
+                tokens.get(run.batch_id),
             )
             if outcome is None:  # another process finished it meanwhile
                 already.append(load_runs(store, [run.review_run_id])[0])
@@ -271,12 +300,13 @@ def _finish(
     writer: artifacts.BackgroundWriter,
     actual_model_id: str | None,
     incomplete_reason: str | None,
+    token: str | None,
 ) -> RunOutcome | None:
     reviews = [
         PendingReview.from_text(pair.gate_id, bodies[pair]) for pair in run.pairs if pair in bodies
     ]
     texts = [(r.gate_id, r.rationale_markdown) for r in reviews]
-    document = run_document(run.review_run_id, run.note_path, texts) if texts else None
+    document = run_document(run.review_run_id, run.note_path, texts, token=token) if texts else None
     lost = [pair.gate_id for pair in run.pairs if pair not in bodies]
     if lost:
         reason = f"missing pair reviews: {', '.join(lost)}"

@@ -27,7 +27,7 @@ from commonplace.review.protocol.decisions import (
     parse_decision,
     parse_findings,
 )
-from commonplace.review.protocol.grammar import relocate_document
+from commonplace.review.protocol.grammar import new_token, relocate_document
 from commonplace.review.store import Connection, Store, StoreError
 
 TYPE_CHECKING = False
@@ -77,6 +77,7 @@ class CreatedBatch:
     model_id: str
     runs: tuple[CreatedRun, ...]
     skipped: tuple[SkippedPair, ...]
+    boundary_token: str  # every sentinel of the batch's output carries it
     claimed: tuple[SkippedPair, ...] = ()  # left out: another process has them
 
 
@@ -163,6 +164,7 @@ def create_batch(
         raise UserError("--runner must name a runner or an executor label")
     now = utc_now()
     host, pid = (_host(), os.getpid()) if owned_by_this_process else (None, None)
+    token = new_token()  # drawn after the texts were read: no note or gate can hold it
     runs: list[CreatedRun] = []
     claimed: tuple[SkippedPair, ...] = ()
     with store.write() as conn:
@@ -181,7 +183,7 @@ def create_batch(
         )
         batch_id = conn.execute(
             "INSERT INTO review_batches (packing, executor, requested_model, requested_effort,"
-            " requested_model_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            " requested_model_id, created_at, boundary_token) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 packing.value,
                 runner,
@@ -189,6 +191,7 @@ def create_batch(
                 partition.effort,
                 partition.model_id,
                 now,
+                token,
             ),
         ).lastrowid
         for target in plan.targets:
@@ -220,7 +223,24 @@ def create_batch(
                 )
             )
     assert batch_id is not None
-    return CreatedBatch(batch_id, runner, partition.model_id, tuple(runs), plan.skipped, claimed)
+    return CreatedBatch(
+        batch_id, runner, partition.model_id, tuple(runs), plan.skipped, token, claimed
+    )
+
+
+def boundary_tokens(store: Store, batch_ids: Iterable[int]) -> dict[int, str | None]:
+    """Each batch's boundary token; None for a batch prepared before tokens
+    (pairs-v1), whose output is read with the v1 grammar."""
+    ids = list(dict.fromkeys(batch_ids))
+    if not ids:
+        return {}
+    with store.read() as conn:
+        rows = conn.execute(
+            "SELECT id, boundary_token FROM review_batches"
+            f" WHERE id IN ({', '.join('?' * len(ids))})",
+            ids,
+        ).fetchall()
+    return {int(row[0]): row[1] for row in rows}
 
 
 def record_prompt(store: Store, batch_id: int, *, sha256: str, chars: int, version: str) -> None:
@@ -518,10 +538,11 @@ def relocate_history(
             "UPDATE acceptance_events SET note_path = ? WHERE note_path = ?", (new_path, old_path)
         ).rowcount
         documents = tuple(
-            (run_id, relocate_document(document, old_path, new_path))
-            for run_id, document in conn.execute(
-                "SELECT id, raw_bundle_markdown FROM review_runs"
-                " WHERE note_path = ? AND raw_bundle_markdown IS NOT NULL",
+            (run_id, relocate_document(document, old_path, new_path, token=token))
+            for run_id, document, token in conn.execute(
+                "SELECT r.id, r.raw_bundle_markdown, b.boundary_token FROM review_runs r"
+                " JOIN review_batches b ON b.id = r.batch_id"
+                " WHERE r.note_path = ? AND r.raw_bundle_markdown IS NOT NULL",
                 (new_path,),
             ).fetchall()
         )

@@ -172,4 +172,16 @@ M003_NOTE_RELOCATIONS = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (M001_INITIAL, M002_BATCH_OUTPUT, M003_NOTE_RELOCATIONS)
+M004_BOUNDARY_TOKEN = Migration(
+    "m004_boundary_token",
+    # The random token every sentinel of a pairs-v2 batch carries (SPEC 7);
+    # batches prepared before it keep NULL and are read with pairs-v1 rules.
+    ("ALTER TABLE review_batches ADD COLUMN boundary_token TEXT",),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    M001_INITIAL,
+    M002_BATCH_OUTPUT,
+    M003_NOTE_RELOCATIONS,
+    M004_BOUNDARY_TOKEN,
+)

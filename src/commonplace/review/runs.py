@@ -64,15 +64,35 @@ def create_review_run(
 
 
 def write_gate_review(ws: Workspace, *, review_run_id: int, gate: str, text: str) -> RecordedReview:
+    token = _token_of(ws, review_run_id)
+    if token is not None and token in text:
+        # the run's document puts this text between sentinels with the token:
+        # a line of it could then close or open a block
+        raise UserError(
+            "the gate review contains the batch's boundary token; a review text cannot"
+            " hold pair sentinels; nothing written"
+        )
     return lifecycle.record_gate_review(ws.store, review_run_id, canonical_ref(gate) or gate, text)
+
+
+def _token_of(ws: Workspace, review_run_id: int) -> str | None:
+    if not ws.store.exists:
+        return None  # the lifecycle reports the missing store and run
+    with ws.store.read() as conn:
+        row = conn.execute(
+            "SELECT b.boundary_token FROM review_runs r JOIN review_batches b"
+            " ON b.id = r.batch_id WHERE r.id = ?",
+            (review_run_id,),
+        ).fetchone()
+    return row[0] if row else None
 
 
 def finalize_review_run(ws: Workspace, *, review_run_id: int) -> RunOutcome:
     """Complete a split-path run. Its canonical document is built from the
     gate reviews written, as every other path builds it from the output, so
     the run's row and files are the same whichever path produced them."""
-    note_path, texts = _written_reviews(ws, review_run_id)
-    document = run_document(review_run_id, note_path, texts) if texts else None
+    note_path, texts, token = _written_reviews(ws, review_run_id)
+    document = run_document(review_run_id, note_path, texts, token=token) if texts else None
     artifacts.refuse_links(ws.config, run_ids=[review_run_id])
     outcome = lifecycle.record_and_finalize_run(ws.store, review_run_id, bundle_markdown=document)
     if outcome.status is RunStatus.COMPLETED and document is not None:
@@ -86,10 +106,15 @@ def finalize_review_run(ws: Workspace, *, review_run_id: int) -> RunOutcome:
     return outcome
 
 
-def _written_reviews(ws: Workspace, review_run_id: int) -> tuple[str, list[tuple[str, str]]]:
+def _written_reviews(
+    ws: Workspace, review_run_id: int
+) -> tuple[str, list[tuple[str, str]], str | None]:
+    """The run's note, its gate reviews in gate order, and its batch's token."""
     with ws.store.read() as conn:
         run = conn.execute(
-            "SELECT note_path FROM review_runs WHERE id = ?", (review_run_id,)
+            "SELECT r.note_path, b.boundary_token FROM review_runs r"
+            " JOIN review_batches b ON b.id = r.batch_id WHERE r.id = ?",
+            (review_run_id,),
         ).fetchone()
         rows = conn.execute(
             "SELECT r.gate_id, r.rationale_markdown FROM gate_reviews r"
@@ -98,4 +123,5 @@ def _written_reviews(ws: Workspace, review_run_id: int) -> tuple[str, list[tuple
             " WHERE r.review_run_id = ? ORDER BY g.ordinal",
             (review_run_id,),
         ).fetchall()
-    return (run[0] if run else ""), [(gate_id, text) for gate_id, text in rows]
+    texts = [(gate_id, text) for gate_id, text in rows]
+    return (run[0] if run else ""), texts, (run[1] if run else None)

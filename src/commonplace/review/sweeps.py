@@ -28,6 +28,7 @@ from commonplace.review.claims import IN_PROGRESS
 from commonplace.review.executor import BatchResult, Cancel, LinePrinter, RunnerCall, execute_batch
 from commonplace.review.lifecycle import AllClaimed, Packing
 from commonplace.review.partitions import alias_target, resolution_changes
+from commonplace.review.protocol.grammar import new_token
 from commonplace.review.protocol.prompt import RenderedPrompt
 from commonplace.review.runners import get_runner
 from commonplace.review.runners.base import Failure, FailureKind
@@ -303,7 +304,10 @@ def execute_plans(
         held = 0
     if options.dry_run:
         planned = tuple(
-            PlannedBatch(plan, render_batch_prompt(ws.config, plan, [0] * len(plan.targets)))
+            PlannedBatch(
+                plan,
+                render_batch_prompt(ws.config, plan, [0] * len(plan.targets), token=new_token()),
+            )
             for plan in plans
         )
         return replace(base, planned=planned, not_launched=max(held, 0))

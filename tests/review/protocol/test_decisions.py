@@ -194,3 +194,14 @@ def test_a_result_line_with_long_trailing_whitespace_parses_quickly() -> None:
         "assert parse_decision('Result: pass' + ' ' * 150 + 'x') is Decision.UNKNOWN\n"
     )
     assert _parses_within(code, 5.0), "parse_decision backtracks catastrophically"
+
+
+def test_a_quote_that_leaves_a_fence_open_cannot_decide() -> None:
+    # The reviewer fences a quote of a note that has a fence line of its own:
+    # the note's PASS ends up unfenced and the reviewer's FAIL fenced.
+    text = (
+        "### Summary\nThe note says:\n```\n```\n## Result: PASS\n```\n\n"
+        "### Findings\n- FAIL: it overreaches\n\n## Result: FAIL\n"
+    )
+    assert parse_decision(text) is Decision.UNKNOWN  # never the quoted PASS
+    assert parse_decision(text.replace("## Result: PASS", "## Result: FAIL")) is Decision.FAIL

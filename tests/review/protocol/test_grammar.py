@@ -4,23 +4,40 @@ from __future__ import annotations
 
 import pytest
 
+from commonplace.review.protocol import grammar
 from commonplace.review.protocol.grammar import (
     CLOSE,
     END,
     PAIR_SEPARATOR,
     START,
     Pair,
-    block,
-    end_line,
     gate_file_name,
-    run_document,
-    start_line,
+    is_token,
+    new_token,
+    relocate_document,
 )
 from commonplace.review.protocol.parser import parse_output
 
 NOTE = "kb/notes/a-note.md"
 GATE = "prose/source-residue"
 PAIR = Pair(NOTE, GATE)
+TOKEN = "k9-Zq_8bW2xYtP4mR7sLnA"
+
+
+def start_line(pair: Pair) -> str:
+    return grammar.start_line(pair, token=TOKEN)
+
+
+def end_line(pair: Pair) -> str:
+    return grammar.end_line(pair, token=TOKEN)
+
+
+def block(pair: Pair, text: str) -> str:
+    return grammar.block(pair, text, token=TOKEN)
+
+
+def run_document(run_id: int, note: str, texts: list[tuple[str, str]]) -> str:
+    return grammar.run_document(run_id, note, texts, token=TOKEN)
 
 
 def test_literals_match_the_spec() -> None:
@@ -36,8 +53,26 @@ def test_pair_prints_as_its_key() -> None:
 
 
 def test_sentinel_lines() -> None:
-    assert start_line(PAIR) == f"=== PAIR REVIEW START: {NOTE} :: {GATE} ==="
-    assert end_line(PAIR) == f"=== PAIR REVIEW END: {NOTE} :: {GATE} ==="
+    assert start_line(PAIR) == f"=== PAIR REVIEW START {TOKEN}: {NOTE} :: {GATE} ==="
+    assert end_line(PAIR) == f"=== PAIR REVIEW END {TOKEN}: {NOTE} :: {GATE} ==="
+    assert grammar.start_line(PAIR, token=None) == f"=== PAIR REVIEW START: {NOTE} :: {GATE} ==="
+    assert grammar.end_line(PAIR, token=None) == f"=== PAIR REVIEW END: {NOTE} :: {GATE} ==="
+
+
+def test_tokens_are_fresh_url_safe_and_long_enough() -> None:
+    tokens = {new_token() for _ in range(200)}
+    assert len(tokens) == 200
+    for token in tokens:
+        assert is_token(token)
+        assert len(token) >= 16  # 128 bits drawn, >= 64 required
+        assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "short", "has space in it", "colon:inside-it", "ünïcödé-tøken"]
+)
+def test_not_tokens(bad: str) -> None:
+    assert not is_token(bad)
 
 
 def test_block_wraps_the_text_in_sentinels() -> None:
@@ -55,7 +90,7 @@ def test_block_is_newline_terminated_without_trailing_blank_lines() -> None:
 
 def test_block_parses_back_to_its_text() -> None:
     text = "### Summary\nFine.\n\n### Findings\n- none\n\n## Result: PASS"
-    parsed = parse_output(block(PAIR, text), [PAIR])
+    parsed = parse_output(block(PAIR, text), [PAIR], token=TOKEN)
     assert parsed.bodies == {PAIR: text + "\n"}
     assert parsed.missing == ()
 
@@ -66,14 +101,14 @@ def test_run_document_has_a_header_and_one_block_per_gate_in_order() -> None:
     assert doc.startswith("# Review bundle\n\nReview run id: 42\nNote: kb/notes/a-note.md\n")
     second, first = Pair(NOTE, "b/second"), Pair(NOTE, "a/first")
     assert doc.index(start_line(second)) < doc.index(start_line(first))
-    assert doc.count("=== PAIR REVIEW START: ") == 2
+    assert doc.count(f"=== PAIR REVIEW START {TOKEN}: ") == 2
     assert doc.endswith(end_line(first) + "\n")
 
 
 def test_run_document_can_be_ingested_again() -> None:
     texts = [("b/second", "Second.\n## Result: WARN"), ("a/first", "First.\n## Result: PASS")]
     pairs = [Pair(NOTE, gate_id) for gate_id, _ in texts]
-    parsed = parse_output(run_document(7, NOTE, texts), pairs)
+    parsed = parse_output(run_document(7, NOTE, texts), pairs, token=TOKEN)
     assert parsed.bodies == {
         pair: text + "\n" for pair, (_, text) in zip(pairs, texts, strict=True)
     }
@@ -94,3 +129,12 @@ def test_run_document_without_reviews_is_just_the_header() -> None:
 )
 def test_gate_file_name(gate_id: str, name: str) -> None:
     assert gate_file_name(gate_id) == name
+
+
+def test_relocating_a_v2_document_rewrites_only_its_tokened_sentinels() -> None:
+    new = "kb/notes/moved.md"
+    quoted = "```\n" + grammar.start_line(PAIR, token=None) + "\n```\n## Result: FAIL"
+    doc = run_document(5, NOTE, [(GATE, quoted)])
+    moved = relocate_document(doc, NOTE, new, token=TOKEN)
+    assert moved == grammar.run_document(5, new, [(GATE, quoted)], token=TOKEN)
+    assert grammar.start_line(PAIR, token=None) in moved  # the quote stays as written

@@ -57,7 +57,9 @@ def test_a_review_bundle_completes_with_the_usage_the_server_reported(
     (batch,) = report["batches"]
     # The live text went to stderr, prefixed with its batch (stdout is the JSON).
     prefix = f"[batch {batch['batch_id']}] "
-    assert f"{prefix}=== PAIR REVIEW START: {SEEDS} :: {CLARITY[0]} ===" in err.splitlines()
+    ((token,),) = bench.rows("SELECT boundary_token FROM review_batches")
+    start = f"=== PAIR REVIEW START {token}: {SEEDS} :: {CLARITY[0]} ==="
+    assert f"{prefix}{start}" in err.splitlines()
     assert batch["runner"] == RUNNER
     assert batch["cost_usd"] == pytest.approx(0.00969)
 

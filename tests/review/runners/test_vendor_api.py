@@ -22,6 +22,7 @@ from review.runners.vendor_api import (
     CliRun,
     Usage,
     VendorAPI,
+    boundary_token,
     claude_env,
     codex_env,
     is_side_request,
@@ -169,6 +170,17 @@ def test_requested_pairs_are_read_from_the_section() -> None:
     assert requested_pairs(review_prompt(PAIRS)) == PAIRS
     assert requested_pairs("no section here") is None
     assert requested_pairs("## Requested pairs\n\n## Output\n") == []
+
+
+def test_a_pairs_v2_prompt_is_answered_with_its_boundary_token() -> None:
+    token = "Batch_token-0123456789"
+    prompt = review_prompt(PAIRS).replace("One block", f"Boundary token: `{token}`. One block")
+    assert boundary_token(prompt) == token
+    assert boundary_token(review_prompt(PAIRS)) is None
+    text = Answerer().answer({"messages": [{"role": "user", "content": prompt}]})
+    assert review_block(PAIRS[0], "PASS", token) in text
+    assert f"=== PAIR REVIEW END {token}: {PAIRS[1]} ===" in text
+    assert "=== PAIR REVIEW START: " not in text
 
 
 def test_answer_has_one_block_per_pair_with_decisions() -> None:

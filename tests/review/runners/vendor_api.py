@@ -76,6 +76,7 @@ CODEX_KEY_ENV = "FAKE_VENDOR_API_KEY"
 USAGE_LIMIT_TYPE = "usage_limit_reached"
 
 _PAIR_LINE = re.compile(r"^- (?P<note>.+?) :: (?P<gate>.+?)\s*$")
+_TOKEN_LINE = re.compile(r"^Boundary token: `([A-Za-z0-9_-]+)`", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,14 @@ def requested_pairs(text: str) -> list[str] | None:
         if match:
             pairs.append(f"{match['note']} :: {match['gate']}")
     return pairs
+
+
+def boundary_token(text: str) -> str | None:
+    """The batch's boundary token a pairs-v2 prompt states under its last
+    ``## Output`` heading (``Boundary token: `...```); None for a v1 prompt."""
+    output = text.rpartition("\n## Output\n")[2]
+    found = _TOKEN_LINE.search(output)
+    return found.group(1) if found else None
 
 
 def _json_schema(body: Mapping[str, Any]) -> dict | None:
@@ -297,15 +306,17 @@ class Recorded:
 # Answers
 
 
-def review_block(pair: str, decision: str = "PASS") -> str:
-    """The review block of ``pair`` (``"<note_path> :: <gate_id>"``)."""
+def review_block(pair: str, decision: str = "PASS", token: str | None = None) -> str:
+    """The review block of ``pair`` (``"<note_path> :: <gate_id>"``), its
+    sentinels carrying the batch's ``token`` (pairs-v2) or none (pairs-v1)."""
     decision = decision.upper()
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, not {decision!r}")
     note, gate = pair.split(" :: ", 1)
     finding = "- none" if decision == "PASS" else f"- {decision}: example finding for {gate}."
+    mark = f" {token}:" if token else ":"
     return (
-        f"=== PAIR REVIEW START: {pair} ===\n"
+        f"=== PAIR REVIEW START{mark} {pair} ===\n"
         "### Summary\n"
         f"Checked {note} against {gate}.\n"
         "\n"
@@ -313,7 +324,7 @@ def review_block(pair: str, decision: str = "PASS") -> str:
         f"{finding}\n"
         "\n"
         f"## Result: {decision}\n"
-        f"=== PAIR REVIEW END: {pair} ===\n"
+        f"=== PAIR REVIEW END{mark} {pair} ===\n"
     )
 
 
@@ -336,8 +347,8 @@ class Answerer:
         self.omitted: list[str] = []
         self._lock = threading.Lock()
 
-    def review(self, pairs: Iterable[str]) -> str:
-        """The answer to a prompt requesting ``pairs``."""
+    def review(self, pairs: Iterable[str], token: str | None = None) -> str:
+        """The answer to a prompt requesting ``pairs`` (with that boundary ``token``)."""
         blocks = []
         with self._lock:
             for pair in pairs:
@@ -345,7 +356,7 @@ class Answerer:
                     self.omitted.append(pair)
                     continue
                 gate = pair.split(" :: ", 1)[1]
-                blocks.append(review_block(pair, self.decisions.get(gate, "PASS")))
+                blocks.append(review_block(pair, self.decisions.get(gate, "PASS"), token))
         return REVIEW_PREAMBLE + "\n\n" + "\n".join(blocks)
 
     def answer(self, body: Mapping[str, Any] | None) -> str:
@@ -356,8 +367,9 @@ class Answerer:
             return json.dumps(_instance(schema))
         if is_side_request(body):
             return PLAIN_ANSWER
-        pairs = requested_pairs("\n".join(user_texts(body)))
-        return PLAIN_ANSWER if pairs is None else self.review(pairs)
+        prompt = "\n".join(user_texts(body))
+        pairs = requested_pairs(prompt)
+        return PLAIN_ANSWER if pairs is None else self.review(pairs, boundary_token(prompt))
 
 
 def _chunks(text: str, size: int = 160) -> Iterator[str]:

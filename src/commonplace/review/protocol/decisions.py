@@ -53,12 +53,17 @@ _LEADING_WORD = re.compile(r"[A-Za-z]+")
 
 def parse_decision(text: str) -> Decision:
     """The one verdict the text's result lines agree on; result lines shown
-    inside a fenced code block are quotes, not verdicts."""
-    found = {
-        _WORDS.get(word.lower(), Decision.UNKNOWN)
-        for word in map(result_word, unfenced(text.split("\n")))
-        if word is not None
-    }
+    inside a fenced code block are quotes, not verdicts. The line that ends
+    the text always counts when it is a result line, fenced or not: a quote
+    that leaves a fence open must not hide the reviewer's own verdict (and
+    leave a quoted one to decide)."""
+    lines = text.split("\n")
+    words = [word for word in map(result_word, unfenced(lines)) if word is not None]
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    closing = result_word(last)
+    if closing is not None:
+        words.append(closing)
+    found = {_WORDS.get(word.lower(), Decision.UNKNOWN) for word in words}
     return found.pop() if len(found) == 1 else Decision.UNKNOWN
 
 

@@ -6,6 +6,11 @@ output untrustworthy and raise `MalformedOutput`. A missing expected pair is
 not an anomaly: it is reported, so that runs whose pairs all arrived can still
 complete. Text outside blocks is ignored, and a sentinel glued to the end of a
 line of prose is still found. One pass, linear in the size of the output.
+
+With the batch's boundary token (`pairs-v2`) only lines carrying exactly that
+token are sentinels; every other line, sentinel-like or not, fenced or not, is
+text. Without it (`pairs-v1`, batches prepared before the token) sentinels
+quoted in a code fence inside a block are text, the best v1 could do.
 """
 
 from __future__ import annotations
@@ -19,14 +24,13 @@ from commonplace.kb.paths import is_canonical
 from commonplace.markdown import track_fence
 from commonplace.review.protocol.grammar import (
     CLOSE,
-    END,
+    MARK,
     PAIR_SEPARATOR,
     PLACEHOLDER,
-    START,
     Pair,
+    end_prefix,
+    start_prefix,
 )
-
-_MARK = "=== PAIR REVIEW "
 
 
 class MalformedOutput(UserError):
@@ -37,6 +41,9 @@ class MalformedOutput(UserError):
 class ParsedOutput:
     bodies: Mapping[Pair, str]  # expected pairs found, each body as written
     missing: tuple[Pair, ...]  # expected pairs not found, in expected order
+    # sentinel-like lines without the batch's token (v2): a reviewer that
+    # dropped or mangled the token, worth naming when pairs are missing
+    untokened: int = 0
 
 
 _LINE_ENDS = re.compile(r"\r\n|\r|\n")
@@ -56,10 +63,18 @@ def decode_output(data: bytes) -> str:
 
 
 def parse_output(
-    text: str, expected: Sequence[Pair], *, ignored: Collection[Pair] = ()
+    text: str,
+    expected: Sequence[Pair],
+    *,
+    token: str | None,
+    ignored: Collection[Pair] = (),
 ) -> ParsedOutput:
-    """Blocks for the `expected` pairs. Blocks for `ignored` pairs (batch-mates
-    of the runs being ingested) are checked for structure, then dropped."""
+    """Blocks for the `expected` pairs, in the grammar of the batch's boundary
+    `token` (None: pairs-v1). Blocks for `ignored` pairs (batch-mates of the
+    runs being ingested) are checked for structure, then dropped."""
+    start, end = start_prefix(token), end_prefix(token)
+    fences = token is None  # v2 needs no guessing about quotes
+    untokened = 0
     wanted = set(expected)
     bodies: dict[Pair, str] = {}
     seen: set[Pair] = set()
@@ -70,22 +85,25 @@ def parse_output(
     # CR alone ends a line too (old Mac, some terminals' captures)
     lines = text.split("\n") if "\r" not in text else _LINE_ENDS.split(text)
     for number, raw in enumerate(lines, start=1):
-        pieces = _pieces(raw)
+        pieces = _pieces(raw, start, end)
+        if token is not None and pieces[-1][0] is None and MARK in raw:
+            untokened += raw.rstrip().endswith("===") and PLACEHOLDER not in raw
         quoted = fence and pieces[-1][0] is not None
-        if quoted and not any(k == END and _same_pair(c, open_pair) for k, c in pieces):
+        if quoted and not any(k == end and _same_pair(c, open_pair) for k, c in pieces):
             body.append(raw.rstrip("\r"))  # a sentinel quoted in a code block, as written
             continue
         for kind, content in pieces:
             if kind is None:
                 if open_pair is not None:
                     body.append(content)
-                    fence = track_fence(fence, content)
+                    if fences:
+                        fence = track_fence(fence, content)
                 continue
-            if fence and not (kind == END and _same_pair(content, open_pair)):
+            if fence and not (kind == end and _same_pair(content, open_pair)):
                 body.append(f"{kind}{content}{CLOSE}")  # quoted before the END, same line
                 continue
             pair = _pair(content, number)
-            if kind == START:
+            if kind == start:
                 if open_pair is not None:
                     raise MalformedOutput(
                         f"line {number}: block {pair} starts inside the open block"
@@ -119,24 +137,24 @@ def parse_output(
             f"the block for {open_pair} (line {opened_at}) is never closed by its END line"
         )
     missing = tuple(dict.fromkeys(p for p in expected if p not in bodies))
-    return ParsedOutput(bodies, missing)
+    return ParsedOutput(bodies, missing, untokened)
 
 
-def _pieces(raw: str) -> list[tuple[str | None, str]]:
+def _pieces(raw: str, start: str, end: str) -> list[tuple[str | None, str]]:
     """A line as (kind, text) pieces: plain text (kind None) and sentinels
-    (kind START or END, text the pair key). A sentinel may follow prose on the
-    same line; everything before it is plain text."""
+    (kind `start` or `end`, text the pair key). A sentinel may follow prose on
+    the same line; everything before it is plain text."""
     line = raw.rstrip()
-    if not line.endswith("===") or _MARK not in line:
+    if not line.endswith("===") or MARK not in line:
         return [(None, raw.rstrip("\r"))]
     line = line.lstrip()
     pieces: list[tuple[str | None, str]] = []
     while line.endswith(CLOSE):
-        at = line.rfind(_MARK)
+        at = line.rfind(MARK)
         if at < 0:
             break
         tail = line[at:]
-        kind = START if tail.startswith(START) else END if tail.startswith(END) else None
+        kind = start if tail.startswith(start) else end if tail.startswith(end) else None
         if kind is None:
             break
         key = tail[len(kind) : -len(CLOSE)]

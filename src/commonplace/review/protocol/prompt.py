@@ -2,9 +2,12 @@
 
 Layout, most shared first, because providers bill a cached prompt prefix at a
 fraction of the price: static instructions and the grammar, then the gate
-definitions, then note material, then the requested pairs and where the output
-goes. Every gate and note is embedded once, fenced so that nothing inside it
-(headings, code fences, sentinel-like lines) can be read as prompt structure.
+definitions, then note material, then the requested pairs, the batch's
+boundary token and where the output goes. The token is stated only there, at
+the end, so that it costs no shared prefix. Every gate and note is embedded
+once, fenced so that nothing inside it (headings, code fences, sentinel-like
+lines) can be read as prompt structure; the token makes sure that nothing a
+reviewer quotes from them can be read as output structure either.
 """
 
 from __future__ import annotations
@@ -17,9 +20,16 @@ from dataclasses import dataclass
 from commonplace.errors import UserError
 from commonplace.kb.links import NoteLinks
 from commonplace.kb.paths import why_unreviewable_name
-from commonplace.review.protocol.grammar import PAIR_SEPARATOR, Pair
+from commonplace.review.protocol.grammar import (
+    PAIR_SEPARATOR,
+    TOKEN_PLACEHOLDER,
+    V2,
+    Pair,
+    is_token,
+)
 
-FORMAT_VERSION = "pairs-v1"
+FORMAT_VERSION = V2
+TOKEN_LABEL = "Boundary token: "
 
 REVIEWER_SYSTEM_PROMPT = (
     "You review notes of a Markdown knowledge base against review gates. The task "
@@ -61,7 +71,7 @@ revision, when you give one, is a concrete rewrite, not advice.
 
 One block per requested pair, in any order:
 
-    === PAIR REVIEW START: <note_path> :: <gate_id> ===
+    === PAIR REVIEW START <token>: <note_path> :: <gate_id> ===
     ### Summary
     <what you checked and what you found, briefly>
     ### Findings
@@ -69,10 +79,13 @@ One block per requested pair, in any order:
     ### Suggested Revision
     <optional: a concrete fix>
     ## Result: PASS|WARN|FAIL|ERROR
-    === PAIR REVIEW END: <note_path> :: <gate_id> ===
+    === PAIR REVIEW END <token>: <note_path> :: <gate_id> ===
 
-- Each sentinel stands alone on its line and names the pair exactly as listed \
-under "Requested pairs".
+- Each sentinel stands alone on its line, carries this batch's boundary token \
+(given at the end of this prompt) in place of `<token>`, and names the pair \
+exactly as listed under "Requested pairs".
+- A line without the token is never a sentinel, so quoting note text cannot \
+break a block; quote result lines in a code fence.
 - Findings lines start with `- FAIL:`, `- WARN:` or `- INFO:`; write `- none` when \
 there is nothing to report.
 - The result line ends the block with one word: PASS (the failure mode is absent), \
@@ -118,10 +131,14 @@ def render_prompt(
     notes: Sequence[PromptNote],
     gates: Mapping[str, PromptGate],
     *,
+    token: str,
     output_path: str | None = None,
 ) -> RenderedPrompt:
-    """The prompt for these notes and their gates. With `output_path` the
-    reviewer writes the output there (file mode); otherwise it replies with it."""
+    """The prompt for these notes and their gates, for the batch whose boundary
+    token is `token`. With `output_path` the reviewer writes the output there
+    (file mode); otherwise it replies with it."""
+    if not is_token(token):
+        raise ValueError("a boundary token is URL-safe text of at least 11 characters")
     pairs = _pairs(notes, gates)
     used = {pair.gate_id for pair in pairs}
     ordered = sorted((gates[g] for g in used), key=lambda g: (g.conditional, g.gate_id))
@@ -134,6 +151,10 @@ def render_prompt(
     parts.append("\n## Requested pairs\n\n")
     parts.append("".join(f"- {pair}\n" for pair in pairs))
     parts.append("\n## Output\n\n")
+    parts.append(
+        f"{TOKEN_LABEL}`{token}`. Write it in place of `{TOKEN_PLACEHOLDER}` in every"
+        " sentinel line.\n\n"
+    )
     if output_path is None:
         parts.append("Reply with the blocks only; your reply is the output.\n")
     else:
@@ -156,6 +177,19 @@ def requested_pairs(prompt: str) -> list[Pair]:
             note_path, _, gate_id = line[2:].partition(PAIR_SEPARATOR)
             pairs.append(Pair(note_path, gate_id))
     return pairs
+
+
+def prompt_token(prompt: str) -> str | None:
+    """The boundary token a rendered prompt states in its "Output" section,
+    or None (a pairs-v1 prompt)."""
+    _, found, rest = prompt.rpartition("\n## Output\n")
+    if not found:
+        return None
+    for line in rest.split("\n"):
+        if line.startswith(TOKEN_LABEL + "`"):
+            token = line[len(TOKEN_LABEL) + 1 :].partition("`")[0]
+            return token if is_token(token) else None
+    return None
 
 
 def _pairs(notes: Sequence[PromptNote], gates: Mapping[str, PromptGate]) -> tuple[Pair, ...]:
