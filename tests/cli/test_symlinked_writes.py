@@ -33,6 +33,7 @@ from cli._support import (
     review,
     write_reviews,
 )
+from commonplace.review.protocol.grammar import Pair, block
 
 REVIEWS = "kb/reports/bundle-reviews"
 STORE = "kb/reports/review-store.sqlite"
@@ -71,13 +72,10 @@ class Setup:
     stdin: str | None = None
 
 
-def block(note: str, gate: str) -> str:
-    key = f"{note} :: {gate}"
+def output(token: str) -> str:
+    """A passing review of every clarity pair of the note, in the batch's grammar."""
     body = "### Summary\nFine.\n\n### Findings\n- none\n\n## Result: PASS\n"
-    return f"=== PAIR REVIEW START: {key} ===\n{body}=== PAIR REVIEW END: {key} ===\n\n"
-
-
-OUTPUT = "".join(block(EX_NOTE, gate) for gate in EX_CLARITY)
+    return "\n".join(block(Pair(EX_NOTE, gate), body, token=token) for gate in EX_CLARITY)
 
 
 def fresh(args: list[str]) -> Callable[[Cli, Path], Setup]:
@@ -98,14 +96,16 @@ def prepared_batch(cli: Cli, kb: Path) -> Setup:
     made = cli("prepare-review-batch", f"{EX_NOTE}::clarity", *CREATE, "--json", cwd=kb)
     assert made.code == 0, made.err
     batch = int(made.json()["batch_id"])  # type: ignore[call-overload,index]
+    token = str(made.json()["boundary_token"])  # type: ignore[call-overload,index]
     args = ["ingest-batch-output", "--batch-id", str(batch), "--input-file", "-"]
-    return Setup(args, batch=batch, stdin=OUTPUT)
+    return Setup(args, batch=batch, stdin=output(token))
 
 
 def running_run(cli: Cli, kb: Path) -> Setup:
-    run = a_run(cli, kb)
+    made = create_run(cli, kb, EX_NOTE, "clarity")
+    run, token = int(made["review_run_id"]), str(made["boundary_token"])
     args = ["ingest-bundle-output", "--review-run-id", str(run), "--input-file", "-"]
-    return Setup(args, run=run, stdin=OUTPUT)
+    return Setup(args, run=run, stdin=output(token))
 
 
 def reviewed_note(cli: Cli, kb: Path) -> Setup:

@@ -214,13 +214,6 @@ def test_a_fifo_named_like_a_note_never_blocks_a_scan(kb: Path) -> None:
     }
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file whatever its mode")
-def test_a_note_without_read_permission_is_reported(kb: Path) -> None:
-    (kb / GOOD[0]).chmod(0)
-    found = load_note(kb, GOOD[0])
-    assert isinstance(found, Unreviewable) and found.reason == UNREADABLE_NOTE
-
-
 def test_load_note_of_a_file_gone_since_the_scan(kb: Path) -> None:
     found = load_note(kb, "kb/notes/vanished.md")
     assert isinstance(found, Unreviewable)

@@ -25,7 +25,7 @@ from commonplace.review.protocol.grammar import Pair, relocate_document, run_doc
 from commonplace.review.protocol.parser import parse_output
 from commonplace.review.relocation import Relocation, relocate_note
 from commonplace.review.selector import StaleReason, select_targets
-from commonplace.review.store import Store
+from commonplace.review.store import Store, StoreError
 from commonplace.review.storecheck import check_store
 from commonplace.workspace import Workspace, open_workspace
 from review._support import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS
@@ -311,7 +311,7 @@ def test_when_the_commit_fails_the_file_moves_back(
 ) -> None:
     before, tree = dump(ws.store.path), status(example_kb)
     failing = Workspace(config=ws.config, store=CommitFails(ws.store.path), cwd=ws.cwd)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreError, match="disk I/O error"):
         relocate_note(failing, FROST, MOVED)
     failing.store.close()
     assert dump(ws.store.path) == before

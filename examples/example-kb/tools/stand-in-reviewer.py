@@ -51,7 +51,7 @@ def boundary_token(prompt: str) -> str:
 def answer(prompt: str) -> str:
     """One block per line `- NOTE :: GATE` under the prompt's Requested pairs."""
     requested = prompt.rpartition("\n## Requested pairs\n")[2].split("\n## ", 1)[0]
-    token = boundary_token(prompt)
+    boundary = boundary_token(prompt)
     blocks = []
     for line in requested.splitlines():
         if line.startswith("- ") and " :: " in line:
@@ -59,8 +59,8 @@ def answer(prompt: str) -> str:
             note_text = Path(note).read_text(encoding="utf-8")
             body = review(note_text, (GATES / f"{gate}.md").read_text(encoding="utf-8"))
             pair = f"{note} :: {gate}"
-            blocks.append(f"=== PAIR REVIEW START {token}: {pair} ===\n{body}")
-            blocks.append(f"=== PAIR REVIEW END {token}: {pair} ===\n\n")
+            blocks.append(f"=== PAIR REVIEW START {boundary}: {pair} ===\n{body}")
+            blocks.append(f"=== PAIR REVIEW END {boundary}: {pair} ===\n\n")
     return "".join(blocks)
 
 

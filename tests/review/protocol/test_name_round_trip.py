@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from commonplace.errors import UserError
 from commonplace.kb.paths import why_unreviewable_name
-from commonplace.review.protocol.grammar import Pair, block
+from commonplace.review.protocol.grammar import Pair, block, new_token
 from commonplace.review.protocol.parser import parse_output
 from commonplace.review.protocol.prompt import (
     PromptGate,
@@ -29,9 +29,12 @@ PIECES = st.one_of(
 TEXT = st.lists(PIECES, min_size=1, max_size=8).map("".join)
 
 
+TOKEN = new_token()
+
+
 def _prompt(note_path: str, gate_id: str) -> str:
     note = PromptNote(1, note_path, "---\ntraits: []\n---\nBody.\n", (gate_id,))
-    return render_prompt([note], {gate_id: PromptGate(gate_id, "Check.")}).text
+    return render_prompt([note], {gate_id: PromptGate(gate_id, "Check.")}, token=TOKEN).text
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
@@ -47,7 +50,7 @@ def test_accepted_names_survive_the_prompt_and_the_output(name: str, gate: str) 
     assert accepted  # and takes nothing the check rejects
     pair = Pair(note_path, gate_id)
     assert requested_pairs(prompt) == [pair]
-    parsed = parse_output(block(pair, BODY), [pair])
+    parsed = parse_output(block(pair, BODY, token=TOKEN), [pair], token=TOKEN)
     assert parsed.missing == () and parsed.bodies[pair] == BODY
 
 
