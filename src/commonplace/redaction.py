@@ -100,9 +100,10 @@ SHAPE_NAMES = tuple(name for name, *_ in _SHAPES)
 # piece; and the end of a piece where a header may be going on in the next.
 _PEM_BEGIN = re.compile(rf"-{{3,}}{_PEM_GAP}BEGIN{_PEM_WORDS}-{{3,}}")
 _PEM_END = re.compile(rf"-{{3,}}{_PEM_GAP}END{_PEM_WORDS}-{{3,}}")
+# A piece may also stop inside an escape (`\` of a JSON-escaped `\n`).
 _PEM_OPEN_END = re.compile(
-    rf"-+{_PEM_GAP}\Z"
-    rf"|-{{3,}}{_PEM_GAP}(?:B|BE|BEG|BEGI|BEGIN(?:{_PEM_SEP}[A-Z0-9]+)*{_PEM_GAP}-*)\Z"
+    rf"-+{_PEM_GAP}\\?\Z"
+    rf"|-{{3,}}{_PEM_GAP}(?:B|BE|BEG|BEGI|BEGIN(?:{_PEM_SEP}[A-Z0-9]+)*{_PEM_GAP}-*)\\?\Z"
 )
 
 # A header or an assignment whose name says it holds a credential: the name
