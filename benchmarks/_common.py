@@ -99,6 +99,19 @@ def ratio_line(
     )
 
 
+def empty_store_env(into: str | Path, kb_root: Path) -> dict[str, str]:
+    """The environment of a command on `kb_root` that reads a new, empty store in `into`.
+    A store named by COMMONPLACE_REVIEW_DB must exist on read paths, so it is
+    created (migrated) first, outside any timing."""
+    path = Path(into) / "review-store.sqlite"
+    env = dict(os.environ, COMMONPLACE_REVIEW_DB=str(path))
+    command = find_command("commonplace-review-store")
+    if command is None:
+        raise SystemExit("error: commonplace-review-store not found; run scripts/setup.sh")
+    subprocess.run([command, "migrate"], env=env, cwd=kb_root, check=True, capture_output=True)
+    return env
+
+
 def copy_corpus(corpus: Path, into: str | Path) -> Path:
     """A committed copy of the corpus in a fresh git repository under `into`."""
     root = Path(into) / "commonplace-kb"

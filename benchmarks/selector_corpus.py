@@ -9,7 +9,6 @@ measurement; never fails on timing.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from _common import (
     compile_package,
     copy_corpus,
     count_pairs,
+    empty_store_env,
     find_command,
     time_command,
 )
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="cp-bench-") as tmp:
         root = copy_corpus(args.corpus, tmp)
-        env = dict(os.environ, COMMONPLACE_REVIEW_DB=str(Path(tmp) / "review-store.sqlite"))
+        env = empty_store_env(tmp, root)
         try:
             timing = time_command(
                 [selector, "--all-gates", "--model", args.model, "--json"],

@@ -9,7 +9,6 @@ files. Prints the measurements; never fails on timing.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from _common import (
     CommandFailed,
     compile_package,
     count_pairs,
+    empty_store_env,
     find_command,
     ratio_line,
     review_files,
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
         notes, gates = review_files(root)
         stdin = ("\n".join(notes + gates) + "\n").encode("utf-8")
-        env = dict(os.environ, COMMONPLACE_REVIEW_DB=str(Path(tmp) / "review-store.sqlite"))
+        env = empty_store_env(tmp, root)
         try:
             hashing = time_command(
                 ["git", "hash-object", "--stdin-paths"], repeat=args.repeat, cwd=root, stdin=stdin
