@@ -358,7 +358,7 @@ def _environment_failure(exc: Exception) -> str | None:
         where = f" writing {exc.filename}" if exc.filename else ""
         return f"no space left on the device{where}: {exc.strerror or exc}"
     if type(exc).__module__ == "sqlite3":
-        from commonplace.review.store import store_error_message
+        from commonplace.store.connection import store_error_message
 
         return store_error_message(None, exc)
     return None

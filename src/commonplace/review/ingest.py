@@ -13,19 +13,23 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from commonplace import lifecycle
 from commonplace.config import Config
 from commonplace.errors import UserError
-from commonplace.review import artifacts, lifecycle
-from commonplace.review.lifecycle import (
+from commonplace.lifecycle import (
     ExecutionData,
     PendingReview,
     RunNotFinalizable,
     RunOutcome,
     RunStatus,
 )
+from commonplace.review import artifacts
 from commonplace.review.protocol.grammar import Pair, run_document
 from commonplace.review.protocol.parser import MalformedOutput, decode_output, parse_output
-from commonplace.review.store import Row, Store
+from commonplace.store.connection import Store
+from commonplace.store.reviews import review_texts
+from commonplace.store.reviews import unknown_decisions as unknown_rows
+from commonplace.store.runs import RunGateRow, run_gate_rows, stored_document
 from commonplace.workspace import Workspace
 
 
@@ -227,12 +231,7 @@ def unknown_decisions(
     if not ids:
         return []
     with store.read() as conn:
-        rows = conn.execute(
-            "SELECT review_run_id, note_path, gate_id FROM gate_reviews"
-            f" WHERE decision = 'unknown' AND review_run_id IN ({_marks(ids)})"
-            " ORDER BY review_run_id, id",
-            ids,
-        ).fetchall()
+        rows = unknown_rows(conn, ids)
     return [(run_id, Pair(note_path, gate_id)) for run_id, note_path, gate_id in rows]
 
 
@@ -257,7 +256,7 @@ def fail_runs(
 
 
 def load_batch(store: Store, batch_id: int) -> list[ScopedRun]:
-    runs = _load(store, "r.batch_id = ?", [batch_id])
+    runs = _load(store, batch_ids=[batch_id])
     if not runs:
         raise UserError(f"review batch {batch_id} not found")
     return runs
@@ -268,14 +267,14 @@ def runs_by_id(store: Store, review_run_ids: Sequence[int]) -> dict[int, ScopedR
     ids = list(dict.fromkeys(review_run_ids))
     if not ids:
         return {}
-    return {r.review_run_id: r for r in _load(store, f"r.id IN ({_marks(ids)})", ids)}
+    return {r.review_run_id: r for r in _load(store, run_ids=ids)}
 
 
 def load_runs(store: Store, review_run_ids: Sequence[int]) -> list[ScopedRun]:
     """The runs named, in the order named; each must exist, and no two may
     review the same note (blocks are keyed by note)."""
     ids = list(dict.fromkeys(review_run_ids))
-    found = {r.review_run_id: r for r in _load(store, f"r.id IN ({_marks(ids)})", ids)}
+    found = {r.review_run_id: r for r in _load(store, run_ids=ids)}
     absent = [str(i) for i in ids if i not in found]
     if absent:
         raise UserError(f"review run {', '.join(absent)} not found")
@@ -347,18 +346,9 @@ def _restore_run_files(
     if (artifacts.run_dir(config, run.review_run_id) / artifacts.OUTPUT).exists():
         return
     with store.read() as conn:
-        document = conn.execute(
-            "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (run.review_run_id,)
-        ).fetchone()[0]
-        texts = conn.execute(
-            "SELECT r.gate_id, r.rationale_markdown FROM gate_reviews r"
-            " JOIN review_run_gates g"
-            " ON g.review_run_id = r.review_run_id AND g.gate_id = r.gate_id"
-            " WHERE r.review_run_id = ? ORDER BY g.ordinal",
-            (run.review_run_id,),
-        ).fetchall()
+        document = stored_document(conn, run.review_run_id)
+        texts = review_texts(conn, run.review_run_id)
     if document:
-        texts = [(gate_id, text) for gate_id, text in texts]
         writer.submit(artifacts.write_run_files, config, run.review_run_id, document, texts)
 
 
@@ -377,30 +367,27 @@ def _fail(
         return None
 
 
-def _load(store: Store, where: str, params: Sequence[object]) -> list[ScopedRun]:
+def _load(
+    store: Store, *, run_ids: Sequence[int] = (), batch_ids: Sequence[int] = ()
+) -> list[ScopedRun]:
     with store.read() as conn:
-        rows = conn.execute(
-            "SELECT r.id, r.batch_id, r.note_path, r.status, r.model_id, r.failure_reason,"
-            " g.gate_id FROM review_runs r JOIN review_run_gates g ON g.review_run_id = r.id"
-            f" WHERE {where} ORDER BY r.id, g.ordinal",
-            list(params),
-        ).fetchall()
-    by_run: dict[int, list[Row]] = {}
+        rows = run_gate_rows(conn, run_ids=run_ids, batch_ids=batch_ids)
+    by_run: dict[int, list[RunGateRow]] = {}
     for row in rows:
-        by_run.setdefault(row["id"], []).append(row)
+        by_run.setdefault(row.id, []).append(row)
     return [_scoped(run_rows) for run_rows in by_run.values()]
 
 
-def _scoped(rows: Sequence[Row]) -> ScopedRun:
+def _scoped(rows: Sequence[RunGateRow]) -> ScopedRun:
     first = rows[0]
     return ScopedRun(
-        review_run_id=first["id"],
-        batch_id=first["batch_id"],
-        note_path=first["note_path"],
-        gate_ids=tuple(row["gate_id"] for row in rows),
-        status=RunStatus(first["status"]),
-        model_id=first["model_id"],
-        failure_reason=first["failure_reason"],
+        review_run_id=first.id,
+        batch_id=first.batch_id,
+        note_path=first.note_path,
+        gate_ids=tuple(row.gate_id for row in rows),
+        status=RunStatus(first.status),
+        model_id=first.model_id,
+        failure_reason=first.failure_reason,
     )
 
 
@@ -410,7 +397,7 @@ def _batch_mates(store: Store, scope: Sequence[ScopedRun]) -> set[Pair]:
     inside = {r.review_run_id for r in scope}
     return {
         pair
-        for run in _load(store, f"r.batch_id IN ({_marks(batch_ids)})", batch_ids)
+        for run in _load(store, batch_ids=batch_ids)
         if run.review_run_id not in inside
         for pair in run.pairs
     }
@@ -419,6 +406,3 @@ def _batch_mates(store: Store, scope: Sequence[ScopedRun]) -> set[Pair]:
 def _batch_ids(scope: Iterable[ScopedRun]) -> tuple[int, ...]:
     return tuple(dict.fromkeys(r.batch_id for r in scope))
 
-
-def _marks(values: Sequence[object]) -> str:
-    return ", ".join("?" * len(values))
