@@ -2,8 +2,8 @@
 used, check coverage, complete it and accept its reviews, in one
 transaction; a run whose reviews are unacceptable is failed instead.
 
-Every transition is a guarded `UPDATE ... WHERE id = ? AND status = 'running'`
-whose row count is checked inside a `BEGIN IMMEDIATE` transaction, so racing
+Every transition is an update guarded on the run still being `running`, whose
+row count is checked inside a `BEGIN IMMEDIATE` transaction, so racing
 finalizers produce exactly one outcome and a clear error for the others."""
 
 from __future__ import annotations
