@@ -51,7 +51,7 @@ def test_the_check_finds_sql_in_every_string_form(tmp_path: Path) -> None:
         "import os, sqlite3 as db\n"
         "from sqlite3 import Row\n"
         'A = "select and update nothing, in prose"\n'
-        "B = f\"DELETE FROM review_runs WHERE id = {os.getpid()}\"\n"
+        'B = f"DELETE FROM review_runs WHERE id = {os.getpid()}"\n'
         "def f():\n"
         '    return ("SELECT id"\n'
         '            " FROM review_runs")\n',

@@ -188,7 +188,7 @@ def retry_hint(note_path: str, gate_ids: Sequence[str]) -> str:
 
 def run_retry_hint(ws: Workspace, review_run_id: int) -> str:
     """`retry_hint` for a run of the store."""
-    from commonplace.review.ingest import runs_by_id
+    from commonplace.review.scope import runs_by_id
 
     run = runs_by_id(ws.store, [review_run_id])[review_run_id]
     return retry_hint(run.note_path, run.gate_ids)

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from commonplace.workspace import Workspace
 
 
-
 @dataclass(frozen=True)
 class CurrentReview:
     note_path: str
