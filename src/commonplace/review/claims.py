@@ -28,7 +28,7 @@ def live_running_pairs(
 ) -> set[tuple[str, str]]:
     """(note, gate) pairs that a `running` run of this partition covers and
     whose owning process is alive; of `notes` only, when given."""
-    alive: dict[tuple[str, int], bool] = {}
+    alive: dict[tuple[str | None, int], bool] = {}
     found: set[tuple[str, str]] = set()
     for note_path, gate_id, host, pid in running_pair_owners(conn, model_id, notes):
         if (host, pid) not in alive:

@@ -21,12 +21,13 @@ from commonplace.errors import UserError
 from commonplace.lifecycle import ExecutionData, Packing, RunOutcome, RunStatus
 from commonplace.review import artifacts
 from commonplace.review.batch import render_batch_prompt
-from commonplace.review.ingest import IngestReport, ScopedRun, fail_runs, settle_runs
+from commonplace.review.ingest import IngestReport, fail_runs, settle_runs
 from commonplace.review.partitions import Partition, actual_model_id, observe_resolution
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.parser import MalformedOutput, parse_output
 from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind, merge_telemetry
 from commonplace.review.runners.launch import RunnerResult, run_adapter
+from commonplace.review.scope import ScopedRun
 from commonplace.review.targets import Plan, RunTarget, SkippedPair
 from commonplace.safe_files import LinkRefused
 from commonplace.store.connection import Store, StoreError
