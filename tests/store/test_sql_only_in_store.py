@@ -63,3 +63,50 @@ def test_the_check_finds_sql_in_every_string_form(tmp_path: Path) -> None:
         "planted.py:5: SQL in a string",
         "planted.py:7: SQL in a string",
     ]
+
+
+# The store functions that change runs, their reviews and batches, and append
+# full-review acceptance: the lifecycle is their only caller (SPEC 6).
+LIFECYCLE_WRITERS = {
+    "add_batch",
+    "add_run",
+    "add_run_gates",
+    "add_gate_review",
+    "set_prompt",
+    "attach_run_data",
+    "attach_batch_data",
+    "fill_batch_telemetry",
+    "set_document",
+    "set_documents",
+    "finish_running",
+    "close_batch_if_done",
+    "rekey_run",
+    "accept_run_reviews",
+    "move_history",
+    "add_relocation",
+}
+
+
+def writer_uses(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.alias):
+            names.append(node.name.rsplit(".", 1)[-1])
+        elif isinstance(node, ast.Attribute):
+            names.append(node.attr)
+        elif isinstance(node, ast.Name):
+            names.append(node.id)
+    return [f"{path.relative_to(SRC)}: {name}" for name in names if name in LIFECYCLE_WRITERS]
+
+
+def test_only_the_lifecycle_calls_the_store_writers_of_runs() -> None:
+    lifecycle = SRC / "lifecycle"
+    others = [
+        p
+        for p in sorted(SRC.rglob("*.py"))
+        if STORE not in p.parents and lifecycle not in p.parents
+    ]
+    assert [use for p in others for use in writer_uses(p)] == []
+    used = {use.split(": ")[1] for p in sorted(lifecycle.glob("*.py")) for use in writer_uses(p)}
+    assert used == LIFECYCLE_WRITERS  # every writer named here exists and is the lifecycle's
