@@ -11,8 +11,8 @@ import pytest
 
 from commonplace import safe_files
 from commonplace.errors import UserError
-from commonplace.review.store import Store
 from commonplace.safe_files import LinkRefused, folder, refuse_links, write_file
+from commonplace.store.connection import Store
 
 
 @pytest.fixture

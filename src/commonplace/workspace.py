@@ -10,7 +10,7 @@ from pathlib import Path
 from commonplace.config import STORE_ENV, Config, load_config
 from commonplace.errors import UserError
 from commonplace.review.partitions import Partition, resolve_partition
-from commonplace.review.store import Store
+from commonplace.store.connection import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from cli._support import (
     write_review,
     write_reviews,
 )
-from commonplace.review.migrations import MIGRATIONS
+from commonplace.store.migrations import MIGRATIONS
 
 
 def _start(kb: Path, script: str, *args: str, stdin: str | None = None) -> subprocess.Popen[str]:

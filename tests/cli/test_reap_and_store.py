@@ -22,7 +22,7 @@ from cli._support import (
     store_of,
     write_review,
 )
-from commonplace.review.migrations import MIGRATIONS
+from commonplace.store.migrations import MIGRATIONS
 
 DECISIONS = ("PASS", "WARN")  # of the two clarity gates in a completed run
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from commonplace.config import Config, load_config
 from commonplace.git import GitState, read_state
 from commonplace.kb.files import KbFile, read_file
-from commonplace.review.lifecycle import CreatedBatch, Packing, create_batch
+from commonplace.lifecycle import CreatedBatch, Packing, create_batch
 from commonplace.review.partitions import Partition
-from commonplace.review.store import Store
 from commonplace.review.targets import Plan, plan_runs
+from commonplace.store.connection import Store
 
 # Example-KB notes.
 SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"

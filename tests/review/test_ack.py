@@ -11,7 +11,7 @@ from commonplace.errors import UserError
 from commonplace.kb.files import read_file
 from commonplace.kb.gates import load_gates
 from commonplace.review.ack import TRIVIAL_CHANGE_ACK, AckedPair, ack_gate_review, ack_pairs
-from commonplace.review.storecheck import check_store
+from commonplace.store.check import check_store
 from commonplace.workspace import Workspace, open_workspace
 from review._support import ABBREV, FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 

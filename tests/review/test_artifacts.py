@@ -12,10 +12,10 @@ import pytest
 
 from commonplace.config import Config, load_config
 from commonplace.errors import UserError
+from commonplace.lifecycle import PendingReview, RunStatus, record_and_finalize_run
 from commonplace.review import artifacts
 from commonplace.review.batch import PreparedBatch, prepare_review_batch
 from commonplace.review.ingest import ingest_batch_output, ingest_bundle_output
-from commonplace.review.lifecycle import PendingReview, RunStatus, record_and_finalize_run
 from commonplace.review.protocol.grammar import Pair, block, run_document
 from commonplace.review.protocol.parser import parse_output
 from commonplace.review.protocol.prompt import prompt_token, requested_pairs

@@ -15,6 +15,7 @@ from conftest import git
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
+from commonplace.lifecycle import Packing, create_batch
 from commonplace.review.artifacts import batch_dir
 from commonplace.review.batch import (
     PreparedBatch,
@@ -23,7 +24,6 @@ from commonplace.review.batch import (
     publish_prompt,
     render_batch_prompt,
 )
-from commonplace.review.lifecycle import Packing, create_batch
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.prompt import FORMAT_VERSION, prompt_token, requested_pairs
 from commonplace.workspace import Workspace

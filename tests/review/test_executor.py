@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import Result
 
+from commonplace.lifecycle import Packing
 from commonplace.review import executor
 from commonplace.review.executor import (
     FOLLOW_UP_MARK,
@@ -27,7 +28,6 @@ from commonplace.review.executor import (
     RunnerCall,
     execute_batch,
 )
-from commonplace.review.lifecycle import Packing
 from commonplace.review.protocol.prompt import prompt_token
 from commonplace.review.runners import get_runner
 from commonplace.review.runners.base import Failure, FailureKind

@@ -21,13 +21,13 @@ from conftest import git
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from commonplace import lifecycle
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate
-from commonplace.review import lifecycle
+from commonplace.lifecycle import Packing, RunStatus
 from commonplace.review.batch import prepare_review_batch, publish_prompt
 from commonplace.review.executor import RunnerCall, execute_batch
 from commonplace.review.ingest import ingest_batch_output, ingest_bundle_output
-from commonplace.review.lifecycle import Packing, RunStatus
 from commonplace.review.protocol import grammar
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.prompt import prompt_token, requested_pairs

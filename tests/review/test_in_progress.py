@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from commonplace.review.lifecycle import AllClaimed, PendingReview, record_and_finalize_run
+from commonplace.lifecycle import AllClaimed, PendingReview, record_and_finalize_run
 from commonplace.review.owners import (
     owner_alive,
     owner_token,
@@ -18,7 +18,7 @@ from commonplace.review.owners import (
     token_alive,
 )
 from commonplace.review.selector import StaleReason, select_stale
-from commonplace.review.store import Store
+from commonplace.store.connection import Store
 from review._support import (
     DEMO,
     FROST,
@@ -113,7 +113,7 @@ def test_in_progress_is_not_reported_unless_asked(store: Store, example_kb: Path
 
 def test_a_claiming_batch_leaves_out_pairs_in_progress(store: Store, example_kb: Path) -> None:
     create_runs(store, example_kb, [(FROST, [TAGS])], owned=True)
-    from commonplace.review.lifecycle import Packing, create_batch
+    from commonplace.lifecycle import Packing, create_batch
 
     plan = make_plan(example_kb, [(FROST, [TAGS, REPEATS]), (SEEDS, [TAGS])])
     created = create_batch(
@@ -132,7 +132,7 @@ def test_a_claiming_batch_leaves_out_pairs_in_progress(store: Store, example_kb:
 def test_a_claiming_batch_leaves_out_pairs_reviewed_meanwhile(
     store: Store, example_kb: Path
 ) -> None:
-    from commonplace.review.lifecycle import Packing, create_batch
+    from commonplace.lifecycle import Packing, create_batch
 
     done = create_runs(store, example_kb, [(FROST, [TAGS])]).runs[0].review_run_id
     review = PendingReview.from_text(TAGS, "Fine.\n\n## Result: PASS\n")

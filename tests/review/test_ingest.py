@@ -13,6 +13,14 @@ from typing import Any
 import pytest
 
 from commonplace.errors import UserError
+from commonplace.lifecycle import (
+    ExecutionData,
+    PendingReview,
+    RunNotFinalizable,
+    RunStatus,
+    fail_run,
+    record_and_finalize_run,
+)
 from commonplace.review.batch import PreparedBatch, prepare_review_batch
 from commonplace.review.ingest import (
     IngestReport,
@@ -22,18 +30,10 @@ from commonplace.review.ingest import (
     load_batch,
     load_runs,
 )
-from commonplace.review.lifecycle import (
-    ExecutionData,
-    PendingReview,
-    RunNotFinalizable,
-    RunStatus,
-    fail_run,
-    record_and_finalize_run,
-)
 from commonplace.review.protocol.grammar import Pair, block
 from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 from commonplace.review.runs import create_review_run
-from commonplace.review.storecheck import check_store
+from commonplace.store.check import check_store
 from commonplace.workspace import Workspace
 from review._support import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, TITLE_CLAIM
 

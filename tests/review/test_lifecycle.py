@@ -17,7 +17,7 @@ from conftest import STORE_TABLES, head
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
-from commonplace.review.lifecycle import (
+from commonplace.lifecycle import (
     ABANDONED,
     ExecutionData,
     Packing,
@@ -34,9 +34,9 @@ from commonplace.review.lifecycle import (
 )
 from commonplace.review.partitions import Partition
 from commonplace.review.protocol.decisions import Decision
-from commonplace.review.store import Store
-from commonplace.review.storecheck import check_store
 from commonplace.review.targets import Plan, RunTarget
+from commonplace.store.check import check_store
+from commonplace.store.connection import Store
 from review._support import (
     ABBREV,
     DATE,

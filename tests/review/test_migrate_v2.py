@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from conftest import STORE_TABLES, execute_sql
 
-from commonplace.review.migrations import MIGRATIONS
 from commonplace.review.protocol.grammar import Pair, block
-from commonplace.review.store import Store
+from commonplace.store.connection import Store
+from commonplace.store.migrations import MIGRATIONS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-v2.sqlite"
 V2_TABLES = (*(t for t in STORE_TABLES if t != "note_relocations"), "sqlite_sequence")

@@ -10,8 +10,8 @@ import pytest
 from conftest import STORE_TABLES
 
 from commonplace.git import blob_sha
-from commonplace.review.migrations import MIGRATIONS
-from commonplace.review.store import Store
+from commonplace.store.connection import Store
+from commonplace.store.migrations import MIGRATIONS
 from review._support import NOW, insert_batch
 
 NOTE_TEXT = "---\ndescription: x\n---\n\n# X\n"

@@ -15,7 +15,7 @@ from commonplace.review.partitions import (
     resolve_partition,
     with_effort,
 )
-from commonplace.review.store import Store
+from commonplace.store.connection import Store
 
 
 @pytest.fixture

@@ -18,15 +18,15 @@ from conftest import EXAMPLE_KB, git
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
+from commonplace.lifecycle import RunStatus, fail_run
 from commonplace.review import artifacts, runs
 from commonplace.review.ack import ack_gate_review
-from commonplace.review.lifecycle import RunStatus, fail_run
 from commonplace.review.protocol.grammar import Pair, relocate_document, run_document
 from commonplace.review.protocol.parser import parse_output
 from commonplace.review.relocation import Relocation, relocate_note
 from commonplace.review.selector import StaleReason, select_targets
-from commonplace.review.store import Store, StoreError
-from commonplace.review.storecheck import check_store
+from commonplace.store.check import check_store
+from commonplace.store.connection import Store, StoreError
 from commonplace.workspace import Workspace, open_workspace
 from review._support import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS
 

@@ -19,7 +19,7 @@ import pytest
 from cli._support import dump, one, review, rows
 
 from commonplace.errors import UserError
-from commonplace.review.lifecycle import (
+from commonplace.lifecycle import (
     ExecutionData,
     Packing,
     PendingReview,
@@ -34,7 +34,7 @@ from commonplace.review.repair import RepairReport, repair_model_partitions
 from commonplace.review.runners.claude_code import ClaudeCodeAdapter
 from commonplace.review.runners.codex import CodexAdapter
 from commonplace.review.selector import select_targets
-from commonplace.review.storecheck import check_store
+from commonplace.store.check import check_store
 from commonplace.workspace import Workspace, open_workspace
 from review._support import ABBREV, FROST, REPEATS, SEEDS, make_plan
 from review.runners.test_session_logs import claude_log, codex_rollout, with_marker

@@ -18,7 +18,7 @@ from commonplace.review.partitions import (
     resolution_changes,
     resolve_partition,
 )
-from commonplace.review.store import Store
+from commonplace.store.connection import Store
 from review._fake_runners import add_reviewer
 from review._support import FROST, SEEDS
 from review.test_partitions import observe

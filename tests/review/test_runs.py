@@ -8,7 +8,7 @@ import pytest
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
-from commonplace.review.lifecycle import RunNotFinalizable, RunStatus
+from commonplace.lifecycle import RunNotFinalizable, RunStatus
 from commonplace.review.protocol import grammar
 from commonplace.review.protocol.decisions import Decision, parse_decision
 from commonplace.review.protocol.grammar import Pair
@@ -18,7 +18,7 @@ from commonplace.review.runs import (
     finalize_review_run,
     write_gate_review,
 )
-from commonplace.review.storecheck import check_store
+from commonplace.store.check import check_store
 from commonplace.workspace import Workspace, open_workspace
 from review._support import FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 

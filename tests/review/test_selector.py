@@ -10,8 +10,8 @@ from conftest import commit_all
 from commonplace.kb.files import read_file
 from commonplace.kb.gates import all_gate_ids, load_gates
 from commonplace.kb.notes import scan_notes
+from commonplace.lifecycle import RunStatus
 from commonplace.review.ack import ack_pairs
-from commonplace.review.lifecycle import RunStatus
 from commonplace.review.runs import create_review_run, finalize_review_run, write_gate_review
 from commonplace.review.selector import (
     StalePair,

@@ -10,8 +10,8 @@ import pytest
 from conftest import execute_sql
 
 from commonplace.errors import UserError
-from commonplace.review.migrations import MIGRATIONS
-from commonplace.review.store import BUSY_TIMEOUT_MS, Store, schema_version
+from commonplace.store.connection import BUSY_TIMEOUT_MS, Store, schema_version
+from commonplace.store.migrations import MIGRATIONS
 from review._support import insert_batch
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from commonplace.review.store import RESERVE_BYTES, Store
+from commonplace.store.connection import RESERVE_BYTES, Store
 
 
 def test_the_store_reserve_never_follows_a_planted_symlink(tmp_path: Path) -> None:

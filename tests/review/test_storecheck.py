@@ -10,16 +10,16 @@ import pytest
 from commonplace.git import blob_sha
 from commonplace.kb.files import read_file
 from commonplace.kb.gates import load_gates
-from commonplace.review.ack import ack_pairs
-from commonplace.review.lifecycle import (
+from commonplace.lifecycle import (
     PendingReview,
     fail_run,
     record_and_finalize_run,
     record_gate_review,
 )
-from commonplace.review.migrations import MIGRATIONS
-from commonplace.review.store import Store
-from commonplace.review.storecheck import check_store, store_stats
+from commonplace.review.ack import ack_pairs
+from commonplace.store.check import check_store, store_stats
+from commonplace.store.connection import Store
+from commonplace.store.migrations import MIGRATIONS
 from review._support import (
     ABBREV,
     DATE,

@@ -15,7 +15,7 @@ import pytest
 from conftest import Result
 
 from commonplace.errors import UsageError
-from commonplace.review.lifecycle import Packing
+from commonplace.lifecycle import Packing
 from commonplace.review.sweeps import (
     SweepOptions,
     execute_plans,

@@ -22,7 +22,7 @@ from commonplace.review.ack import (
     ack_trivial_note_changes,
 )
 from commonplace.review.selector import StaleReason, select_targets
-from commonplace.review.storecheck import check_store
+from commonplace.store.check import check_store
 from commonplace.workspace import Workspace
 from review._support import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS, TITLE_CLAIM
 

@@ -188,7 +188,7 @@ def retry_hint(note_path: str, gate_ids: Sequence[str]) -> str:
 
 def run_retry_hint(ws: Workspace, review_run_id: int) -> str:
     """`retry_hint` for a run of the store."""
-    from commonplace.review.ingest import runs_by_id
+    from commonplace.review.scope import runs_by_id
 
     run = runs_by_id(ws.store, [review_run_id])[review_run_id]
     return retry_hint(run.note_path, run.gate_ids)
@@ -358,7 +358,7 @@ def _environment_failure(exc: Exception) -> str | None:
         where = f" writing {exc.filename}" if exc.filename else ""
         return f"no space left on the device{where}: {exc.strerror or exc}"
     if type(exc).__module__ == "sqlite3":
-        from commonplace.review.store import store_error_message
+        from commonplace.store.connection import store_error_message
 
         return store_error_message(None, exc)
     return None

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.lifecycle import reap_stale_runs
+    from commonplace.lifecycle import reap_stale_runs
     from commonplace.review.owners import stop_orphaned_runners
 
     ws = app.workspace(args, reads_only=True)

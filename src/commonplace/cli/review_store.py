@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review import storecheck
+    from commonplace.store import check as storecheck
 
     ws = app.workspace(args, reads_only=args.action != "migrate")
     if args.action == "migrate":

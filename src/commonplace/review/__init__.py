@@ -1,1 +1,1 @@
-"""Review runs: the store, the lifecycle that owns them, and what reads them."""
+"""Review services: planning, batches, ingest, execution, staleness and what reads the store."""

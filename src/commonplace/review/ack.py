@@ -12,9 +12,11 @@ from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate
 from commonplace.kb.notes import note_facts
-from commonplace.review.lifecycle import utc_now
-from commonplace.review.store import Connection, Store
+from commonplace.lifecycle import utc_now
 from commonplace.review.targets import refuse_dirty_gates
+from commonplace.store.acceptances import add_ack
+from commonplace.store.connection import Connection, Store
+from commonplace.store.snapshots import add_snapshots
 
 if TYPE_CHECKING:
     from commonplace.workspace import Workspace
@@ -67,19 +69,21 @@ def _append_acks(
 ) -> list[AckedPair]:
     """`trivial-change-ack` events for the note's and the gates' current versions."""
     commit = git.commit_for(note.key)
-    conn.executemany(
-        "INSERT OR IGNORE INTO snapshots (sha, text) VALUES (?, ?)",
-        [(note.sha, note.text), *((g.sha, g.file.text) for g in gates)],
-    )
+    add_snapshots(conn, [(note.sha, note.text), *((g.sha, g.file.text) for g in gates)])
     acked = []
     for gate in gates:
-        event_id = conn.execute(
-            "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
-            " accepted_note_sha, accepted_note_commit, accepted_gate_sha, accepted_at,"
-            " acceptance_kind) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-            (note.key, gate.id, model_id, note.sha, commit, gate.sha, now, TRIVIAL_CHANGE_ACK),
-        ).lastrowid
-        acked.append(AckedPair(note.key, gate.id, model_id, note.sha, gate.sha, int(event_id or 0)))
+        event_id = add_ack(
+            conn,
+            note_path=note.key,
+            gate_id=gate.id,
+            model_id=model_id,
+            note_sha=note.sha,
+            note_commit=commit,
+            gate_sha=gate.sha,
+            at=now,
+            kind=TRIVIAL_CHANGE_ACK,
+        )
+        acked.append(AckedPair(note.key, gate.id, model_id, note.sha, gate.sha, event_id))
     return acked
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from commonplace import lifecycle
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.git import GitState
@@ -16,8 +17,8 @@ from commonplace.kb.gates import load_found_gates, resolve_gate_ids
 from commonplace.kb.links import note_links
 from commonplace.kb.notes import resolve_named_note
 from commonplace.kb.unreviewable import Unreviewable
-from commonplace.review import artifacts, lifecycle
-from commonplace.review.lifecycle import CreatedBatch, Packing
+from commonplace.lifecycle import CreatedBatch, Packing
+from commonplace.review import artifacts
 from commonplace.review.protocol.prompt import (
     PromptGate,
     PromptNote,

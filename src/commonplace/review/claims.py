@@ -11,12 +11,13 @@ the pair instead of reviewing it again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from commonplace.review.owners import owner_alive
-from commonplace.review.store import Connection
 from commonplace.review.targets import RunTarget, SkippedPair
+from commonplace.store.acceptances import latest_accepted
+from commonplace.store.connection import Connection
+from commonplace.store.runs import running_pair_owners
 
 IN_PROGRESS = "in-progress: another process is reviewing it"
 REVIEWED_MEANWHILE = "fresh: reviewed meanwhile by another process"
@@ -27,18 +28,9 @@ def live_running_pairs(
 ) -> set[tuple[str, str]]:
     """(note, gate) pairs that a `running` run of this partition covers and
     whose owning process is alive; of `notes` only, when given."""
-    sql = (
-        "SELECT r.note_path, g.gate_id, r.host, r.pid FROM review_runs r"
-        " JOIN review_run_gates g ON g.review_run_id = r.id"
-        " WHERE r.status = 'running' AND r.model_id = ? AND r.pid IS NOT NULL"
-    )
-    params: tuple[object, ...] = (model_id,)
-    if notes is not None:
-        sql += " AND r.note_path IN (SELECT value FROM json_each(?))"
-        params += (json.dumps(list(notes)),)
-    alive: dict[tuple[str, int], bool] = {}
+    alive: dict[tuple[str | None, int], bool] = {}
     found: set[tuple[str, str]] = set()
-    for note_path, gate_id, host, pid in conn.execute(sql, params):
+    for note_path, gate_id, host, pid in running_pair_owners(conn, model_id, notes):
         if (host, pid) not in alive:
             alive[(host, pid)] = owner_alive(host, pid)
         if alive[(host, pid)]:
@@ -52,17 +44,7 @@ def unclaimed(
     """The targets cut down to the pairs nobody else has, and the pairs left out."""
     note_keys = sorted({t.note.key for t in targets})
     running = live_running_pairs(conn, model_id, note_keys)
-    notes = json.dumps(note_keys)
-    accepted = {
-        (note_path, gate_id): (note_sha, gate_sha)
-        for note_path, gate_id, note_sha, gate_sha, _ in conn.execute(
-            # the bare columns come from the row holding MAX(id): the latest event
-            "SELECT note_path, gate_id, accepted_note_sha, accepted_gate_sha, MAX(id)"
-            " FROM acceptance_events WHERE model_id = ?"
-            " AND note_path IN (SELECT value FROM json_each(?)) GROUP BY note_path, gate_id",
-            (model_id, notes),
-        )
-    }
+    accepted = latest_accepted(conn, model_id, note_keys)
     kept: list[RunTarget] = []
     left_out: list[SkippedPair] = []
     for target in targets:

@@ -14,26 +14,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from commonplace.review.protocol.decisions import Finding
-from commonplace.review.store import Store
+from commonplace.store.acceptances import current_review_rows
+from commonplace.store.connection import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from commonplace.workspace import Workspace
-
-_CURRENT = """
-SELECT c.note_path, c.gate_id, c.model_id, c.acceptance_kind, c.accepted_note_sha,
-       r.id AS gate_review_id, r.review_run_id, r.decision, r.rationale_markdown,
-       r.findings_json, r.reviewed_at, r.reviewed_note_sha
-FROM current_gate_acceptances AS c
-JOIN acceptance_events AS source ON source.id = (
-    SELECT MAX(e.id) FROM acceptance_events AS e
-    WHERE e.note_path = c.note_path AND e.gate_id = c.gate_id AND e.model_id = c.model_id
-      AND e.acceptance_kind = 'full-review' AND e.id <= c.id
-)
-JOIN gate_reviews AS r ON r.id = source.accepted_review_id
-JOIN review_runs AS run ON run.id = r.review_run_id AND run.status = 'completed'
-WHERE 1
-"""
 
 
 @dataclass(frozen=True)
@@ -63,30 +49,24 @@ def current_reviews(
 ) -> list[CurrentReview]:
     """Sorted by note, gate and partition; only this partition, these notes
     and these decisions when given."""
-    sql, params = _CURRENT, []
-    for column, values in (("c.note_path", note_paths), ("r.decision", decisions)):
-        if values:
-            sql += f" AND {column} IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(sorted(values)))
-    if model_id is not None:
-        sql += " AND c.model_id = ?"
-        params.append(model_id)
     with store.read() as conn:
-        rows = conn.execute(sql + " ORDER BY c.note_path, c.gate_id, c.model_id", params).fetchall()
+        rows = current_review_rows(
+            conn, model_id=model_id, note_paths=note_paths, decisions=decisions
+        )
     return [
         CurrentReview(
-            note_path=row["note_path"],
-            gate_id=row["gate_id"],
-            model_id=row["model_id"],
-            decision=row["decision"],
-            findings=findings_of(row["findings_json"]),
-            rationale_markdown=row["rationale_markdown"],
-            gate_review_id=row["gate_review_id"],
-            review_run_id=row["review_run_id"],
-            reviewed_at=row["reviewed_at"],
-            reviewed_note_sha=row["reviewed_note_sha"],
-            acceptance_kind=row["acceptance_kind"],
-            current_note_sha=row["accepted_note_sha"],
+            note_path=row.note_path,
+            gate_id=row.gate_id,
+            model_id=row.model_id,
+            decision=row.decision,
+            findings=findings_of(row.findings_json),
+            rationale_markdown=row.rationale_markdown,
+            gate_review_id=row.gate_review_id,
+            review_run_id=row.review_run_id,
+            reviewed_at=row.reviewed_at,
+            reviewed_note_sha=row.reviewed_note_sha,
+            acceptance_kind=row.acceptance_kind,
+            current_note_sha=row.accepted_note_sha,
         )
         for row in rows
     ]

@@ -15,20 +15,22 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from commonplace import lifecycle
 from commonplace.config import Config
 from commonplace.errors import UserError
-from commonplace.review import artifacts, lifecycle
+from commonplace.lifecycle import ExecutionData, Packing, RunOutcome, RunStatus
+from commonplace.review import artifacts
 from commonplace.review.batch import render_batch_prompt
-from commonplace.review.ingest import IngestReport, ScopedRun, fail_runs, settle_runs
-from commonplace.review.lifecycle import ExecutionData, Packing, RunOutcome, RunStatus
+from commonplace.review.ingest import IngestReport, fail_runs, settle_runs
 from commonplace.review.partitions import Partition, actual_model_id, observe_resolution
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.parser import MalformedOutput, parse_output
 from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind, merge_telemetry
 from commonplace.review.runners.launch import RunnerResult, run_adapter
-from commonplace.review.store import Store, StoreError
+from commonplace.review.scope import ScopedRun
 from commonplace.review.targets import Plan, RunTarget, SkippedPair
 from commonplace.safe_files import LinkRefused
+from commonplace.store.connection import Store, StoreError
 
 RETRY_PROMPT = "prompt-missing-pairs.md"
 RETRY_OUTPUT = "bundle-output-missing-pairs.md"

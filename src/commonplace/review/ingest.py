@@ -13,37 +13,25 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from commonplace import lifecycle
 from commonplace.config import Config
 from commonplace.errors import UserError
-from commonplace.review import artifacts, lifecycle
-from commonplace.review.lifecycle import (
+from commonplace.lifecycle import (
     ExecutionData,
     PendingReview,
     RunNotFinalizable,
     RunOutcome,
     RunStatus,
 )
+from commonplace.review import artifacts
 from commonplace.review.protocol.grammar import Pair, run_document
 from commonplace.review.protocol.parser import MalformedOutput, decode_output, parse_output
-from commonplace.review.store import Row, Store
+from commonplace.review.scope import ScopedRun, batch_ids, batch_mates, load_batch, load_runs
+from commonplace.store.connection import Store
+from commonplace.store.reviews import review_texts
+from commonplace.store.reviews import unknown_decisions as unknown_rows
+from commonplace.store.runs import stored_document
 from commonplace.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class ScopedRun:
-    """A run as ingest sees it: its pairs and how it stood when read."""
-
-    review_run_id: int
-    batch_id: int
-    note_path: str
-    gate_ids: tuple[str, ...]
-    status: RunStatus
-    model_id: str
-    failure_reason: str | None
-
-    @property
-    def pairs(self) -> list[Pair]:
-        return [Pair(self.note_path, g) for g in self.gate_ids]
 
 
 @dataclass(frozen=True)
@@ -93,7 +81,7 @@ def ingest_batch_output(
         return finalize_from_output(ws.config, ws.store, load_batch(ws.store, batch_id), data)
     scope = load_runs(ws.store, review_run_ids)
     return finalize_from_output(
-        ws.config, ws.store, scope, data, ignored=_batch_mates(ws.store, scope)
+        ws.config, ws.store, scope, data, ignored=batch_mates(ws.store, scope)
     )
 
 
@@ -108,7 +96,7 @@ def ingest_bundle_output(ws: Workspace, review_run_id: int, data: bytes) -> Inge
             " nothing changed"
         )
     report = finalize_from_output(
-        ws.config, ws.store, [run], data, ignored=_batch_mates(ws.store, [run])
+        ws.config, ws.store, [run], data, ignored=batch_mates(ws.store, [run])
     )
     if report.outcomes:
         return report
@@ -155,10 +143,10 @@ def parse_scope(
     grammar: only sentinels with its own boundary token count (pairs-v2), or
     the v1 grammar for a batch prepared before tokens. Another batch's blocks
     are plain text to it. Also how many sentinel-like lines lacked the token."""
-    tokens = lifecycle.boundary_tokens(store, _batch_ids(scope))
+    tokens = lifecycle.boundary_tokens(store, batch_ids(scope))
     bodies: dict[Pair, str] = {}
     untokened = 0
-    for batch_id in _batch_ids(scope):
+    for batch_id in batch_ids(scope):
         expected = [pair for run in scope if run.batch_id == batch_id for pair in run.pairs]
         parsed = parse_output(text, expected, token=tokens.get(batch_id), ignored=ignored)
         bodies.update(parsed.bodies)
@@ -183,7 +171,7 @@ def settle_runs(
     running = [r for r in scope if r.status is RunStatus.RUNNING]
     already = [r for r in scope if r.status is not RunStatus.RUNNING]
     outcomes: list[RunOutcome] = []
-    tokens = lifecycle.boundary_tokens(store, _batch_ids(running))
+    tokens = lifecycle.boundary_tokens(store, batch_ids(running))
     with artifacts.BackgroundWriter() as writer:
         for run in already:
             if run.status is RunStatus.COMPLETED:
@@ -215,7 +203,7 @@ def settle_runs(
         for run_id, pair in unknown
     ]
     return IngestReport(
-        _batch_ids(scope), tuple(outcomes), tuple(already), tuple(warnings), tuple(unknown)
+        batch_ids(scope), tuple(outcomes), tuple(already), tuple(warnings), tuple(unknown)
     )
 
 
@@ -227,12 +215,7 @@ def unknown_decisions(
     if not ids:
         return []
     with store.read() as conn:
-        rows = conn.execute(
-            "SELECT review_run_id, note_path, gate_id FROM gate_reviews"
-            f" WHERE decision = 'unknown' AND review_run_id IN ({_marks(ids)})"
-            " ORDER BY review_run_id, id",
-            ids,
-        ).fetchall()
+        rows = unknown_rows(conn, ids)
     return [(run_id, Pair(note_path, gate_id)) for run_id, note_path, gate_id in rows]
 
 
@@ -253,42 +236,7 @@ def fail_runs(
             already.append(load_runs(store, [run.review_run_id])[0])
         else:
             outcomes.append(outcome)
-    return IngestReport(_batch_ids(scope), tuple(outcomes), tuple(already))
-
-
-def load_batch(store: Store, batch_id: int) -> list[ScopedRun]:
-    runs = _load(store, "r.batch_id = ?", [batch_id])
-    if not runs:
-        raise UserError(f"review batch {batch_id} not found")
-    return runs
-
-
-def runs_by_id(store: Store, review_run_ids: Sequence[int]) -> dict[int, ScopedRun]:
-    """The runs of these ids that exist, without `load_runs`' checks."""
-    ids = list(dict.fromkeys(review_run_ids))
-    if not ids:
-        return {}
-    return {r.review_run_id: r for r in _load(store, f"r.id IN ({_marks(ids)})", ids)}
-
-
-def load_runs(store: Store, review_run_ids: Sequence[int]) -> list[ScopedRun]:
-    """The runs named, in the order named; each must exist, and no two may
-    review the same note (blocks are keyed by note)."""
-    ids = list(dict.fromkeys(review_run_ids))
-    found = {r.review_run_id: r for r in _load(store, f"r.id IN ({_marks(ids)})", ids)}
-    absent = [str(i) for i in ids if i not in found]
-    if absent:
-        raise UserError(f"review run {', '.join(absent)} not found")
-    runs = [found[i] for i in ids]
-    by_note: dict[str, int] = {}
-    for run in runs:
-        other = by_note.setdefault(run.note_path, run.review_run_id)
-        if other != run.review_run_id:
-            raise UserError(
-                f"review runs {other} and {run.review_run_id} both review {run.note_path};"
-                " blocks are keyed by note, so ingest them separately"
-            )
-    return runs
+    return IngestReport(batch_ids(scope), tuple(outcomes), tuple(already))
 
 
 def _finish(
@@ -347,18 +295,9 @@ def _restore_run_files(
     if (artifacts.run_dir(config, run.review_run_id) / artifacts.OUTPUT).exists():
         return
     with store.read() as conn:
-        document = conn.execute(
-            "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (run.review_run_id,)
-        ).fetchone()[0]
-        texts = conn.execute(
-            "SELECT r.gate_id, r.rationale_markdown FROM gate_reviews r"
-            " JOIN review_run_gates g"
-            " ON g.review_run_id = r.review_run_id AND g.gate_id = r.gate_id"
-            " WHERE r.review_run_id = ? ORDER BY g.ordinal",
-            (run.review_run_id,),
-        ).fetchall()
+        document = stored_document(conn, run.review_run_id)
+        texts = review_texts(conn, run.review_run_id)
     if document:
-        texts = [(gate_id, text) for gate_id, text in texts]
         writer.submit(artifacts.write_run_files, config, run.review_run_id, document, texts)
 
 
@@ -375,50 +314,3 @@ def _fail(
         )
     except RunNotFinalizable:
         return None
-
-
-def _load(store: Store, where: str, params: Sequence[object]) -> list[ScopedRun]:
-    with store.read() as conn:
-        rows = conn.execute(
-            "SELECT r.id, r.batch_id, r.note_path, r.status, r.model_id, r.failure_reason,"
-            " g.gate_id FROM review_runs r JOIN review_run_gates g ON g.review_run_id = r.id"
-            f" WHERE {where} ORDER BY r.id, g.ordinal",
-            list(params),
-        ).fetchall()
-    by_run: dict[int, list[Row]] = {}
-    for row in rows:
-        by_run.setdefault(row["id"], []).append(row)
-    return [_scoped(run_rows) for run_rows in by_run.values()]
-
-
-def _scoped(rows: Sequence[Row]) -> ScopedRun:
-    first = rows[0]
-    return ScopedRun(
-        review_run_id=first["id"],
-        batch_id=first["batch_id"],
-        note_path=first["note_path"],
-        gate_ids=tuple(row["gate_id"] for row in rows),
-        status=RunStatus(first["status"]),
-        model_id=first["model_id"],
-        failure_reason=first["failure_reason"],
-    )
-
-
-def _batch_mates(store: Store, scope: Sequence[ScopedRun]) -> set[Pair]:
-    """Pairs of the scope's batches that belong to runs outside the scope."""
-    batch_ids = _batch_ids(scope)
-    inside = {r.review_run_id for r in scope}
-    return {
-        pair
-        for run in _load(store, f"r.batch_id IN ({_marks(batch_ids)})", batch_ids)
-        if run.review_run_id not in inside
-        for pair in run.pairs
-    }
-
-
-def _batch_ids(scope: Iterable[ScopedRun]) -> tuple[int, ...]:
-    return tuple(dict.fromkeys(r.batch_id for r in scope))
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ", ".join("?" * len(values))

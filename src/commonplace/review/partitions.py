@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from commonplace.errors import UsageError
-from commonplace.review.store import Store
+from commonplace.store import acceptances, aliases
+from commonplace.store.connection import Store
 
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
 _OTHER = re.compile(r"[^a-z0-9]+")
@@ -91,23 +92,19 @@ def observe_resolution(
 ) -> None:
     """Remember what a request resolved to, so that asking again with the same
     flags looks at the partition that was actually written."""
-    from commonplace.review.lifecycle import utc_now
+    from commonplace.lifecycle import utc_now
 
     if actual_id == partition.model_id:
         return
     with store.write() as conn:
-        conn.execute(
-            "INSERT INTO model_alias_resolutions (requested_model, requested_effort,"
-            " resolved_model, resolved_model_id, observed_at, batch_id)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                partition.named_model or partition.requested_model,
-                partition.effort,
-                normalize(actual_model),
-                actual_id,
-                utc_now(),
-                batch_id,
-            ),
+        aliases.add_resolution(
+            conn,
+            requested_model=partition.named_model or partition.requested_model,
+            requested_effort=partition.effort,
+            resolved_model=normalize(actual_model),
+            resolved_model_id=actual_id,
+            observed_at=utc_now(),
+            batch_id=batch_id,
         )
 
 
@@ -155,12 +152,7 @@ def resolution_changes(
 def accepted_pair_count(store: Store, model_id: str) -> int:
     """How many (note, gate) pairs have an acceptance in the partition."""
     with store.read() as conn:
-        row = conn.execute(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT note_path, gate_id FROM acceptance_events"
-            " WHERE model_id = ?)",
-            (model_id,),
-        ).fetchone()
-    return int(row[0])
+        return acceptances.accepted_pair_count(conn, model_id)
 
 
 def _observed(
@@ -171,12 +163,7 @@ def _observed(
     if store is None:
         return None
     with store.read() as conn:
-        row = conn.execute(
-            "SELECT resolved_model, resolved_model_id, requested_effort"
-            " FROM model_alias_resolutions WHERE requested_model = ?"
-            " ORDER BY requested_effort IS ? DESC, id DESC LIMIT 1",
-            (requested, effort),
-        ).fetchone()
+        row = aliases.latest_resolution(conn, requested, effort)
     if row is None:
         return None
     model = normalize(row[0])

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from commonplace import git, safe_files
+from commonplace import git, lifecycle, safe_files
 from commonplace.errors import UserError
 from commonplace.kb.paths import key_for_path, shown
-from commonplace.review import artifacts, lifecycle
+from commonplace.review import artifacts
 from commonplace.safe_files import LinkRefused
 
 if TYPE_CHECKING:

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from commonplace import lifecycle
 from commonplace.errors import UserError
-from commonplace.review import lifecycle
 from commonplace.review.partitions import actual_model_id
 from commonplace.review.runners.base import Adapter, Session, merge_telemetry
-from commonplace.review.store import Store
+from commonplace.store.connection import Store
+from commonplace.store.runs import repair_rows
 
 REPAIRABLE_RUNNERS = ("claude-code", "codex")
 
@@ -173,22 +174,8 @@ def _fill(existing: Mapping[str, Any], rebuilt: Mapping[str, Any]) -> dict[str, 
 def _runs(store: Store, runners: Sequence[str], ids: Sequence[int]) -> list[_Run]:
     if not store.exists:
         raise UserError(f"no review store at {store.path}")
-    where, params = (
-        ("r.id IN (SELECT value FROM json_each(?))", [json.dumps(sorted(set(ids)))])
-        if ids
-        else ("r.runner IN (SELECT value FROM json_each(?))", [json.dumps(list(runners))])
-    )
     with store.read() as conn:
-        rows = conn.execute(
-            "SELECT r.id, r.runner, r.model_id, r.status, r.batch_id, r.telemetry_json,"
-            " r.rekeyed_from,"
-            " b.telemetry_json IS NOT NULL AS batch_has_telemetry, b.requested_model,"
-            " b.requested_effort,"
-            " (SELECT COUNT(*) FROM review_runs x WHERE x.batch_id = r.batch_id) AS runs_in_batch"
-            f" FROM review_runs r JOIN review_batches b ON b.id = r.batch_id WHERE {where}"
-            " ORDER BY r.id",
-            params,
-        ).fetchall()
+        rows = repair_rows(conn, run_ids=ids, runners=runners)
     missing = sorted(set(ids) - {row["id"] for row in rows})
     if missing:
         raise UserError(f"no review run {', '.join(map(str, missing))} in {store.path}")

@@ -7,20 +7,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from commonplace import lifecycle
 from commonplace.errors import UserError
 from commonplace.kb.paths import canonical_ref
-from commonplace.review import artifacts, lifecycle
-from commonplace.review.batch import PreparedBatch, publish_prompt
-from commonplace.review.lifecycle import (
+from commonplace.lifecycle import (
     CreatedBatch,
     Packing,
     RecordedReview,
     RunOutcome,
     RunStatus,
 )
+from commonplace.review import artifacts
+from commonplace.review.batch import PreparedBatch, publish_prompt
 from commonplace.review.protocol.grammar import run_document
 from commonplace.review.targets import plan_note, unusable_as_skipped
 from commonplace.safe_files import LinkRefused
+from commonplace.store import batches, reviews
 from commonplace.workspace import Workspace
 
 
@@ -79,12 +81,8 @@ def _token_of(ws: Workspace, review_run_id: int) -> str | None:
     if not ws.store.exists:
         return None  # the lifecycle reports the missing store and run
     with ws.store.read() as conn:
-        row = conn.execute(
-            "SELECT b.boundary_token FROM review_runs r JOIN review_batches b"
-            " ON b.id = r.batch_id WHERE r.id = ?",
-            (review_run_id,),
-        ).fetchone()
-    return row[0] if row else None
+        run = batches.run_boundary_token(conn, review_run_id)
+    return run[1] if run else None
 
 
 def finalize_review_run(ws: Workspace, *, review_run_id: int) -> RunOutcome:
@@ -111,17 +109,6 @@ def _written_reviews(
 ) -> tuple[str, list[tuple[str, str]], str | None]:
     """The run's note, its gate reviews in gate order, and its batch's token."""
     with ws.store.read() as conn:
-        run = conn.execute(
-            "SELECT r.note_path, b.boundary_token FROM review_runs r"
-            " JOIN review_batches b ON b.id = r.batch_id WHERE r.id = ?",
-            (review_run_id,),
-        ).fetchone()
-        rows = conn.execute(
-            "SELECT r.gate_id, r.rationale_markdown FROM gate_reviews r"
-            " JOIN review_run_gates g"
-            " ON g.review_run_id = r.review_run_id AND g.gate_id = r.gate_id"
-            " WHERE r.review_run_id = ? ORDER BY g.ordinal",
-            (review_run_id,),
-        ).fetchall()
-    texts = [(gate_id, text) for gate_id, text in rows]
+        run = batches.run_boundary_token(conn, review_run_id)
+        texts = reviews.review_texts(conn, review_run_id)
     return (run[0] if run else ""), texts, (run[1] if run else None)

@@ -16,7 +16,8 @@ from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate, GateScan, all_gate_ids, load_found_gates, load_gate_refs
 from commonplace.kb.notes import NoteFacts, NoteScan, find_notes, note_facts, resolve_note_refs
 from commonplace.kb.unreviewable import Unreviewable
-from commonplace.review.store import Store
+from commonplace.store import acceptances, snapshots
+from commonplace.store.connection import Store
 
 if TYPE_CHECKING:
     from commonplace.workspace import Workspace
@@ -179,14 +180,9 @@ def accepted_versions(store: Store, model_id: str) -> dict[str, dict[str, tuple[
     partition, in one query."""
     by_note: dict[str, dict[str, tuple[str, str]]] = {}
     with store.read() as conn:
-        # SQLite takes the bare columns from the row holding MAX(id): the latest event.
-        rows = conn.execute(
-            "SELECT note_path, gate_id, accepted_note_sha, accepted_gate_sha, MAX(id)"
-            " FROM acceptance_events WHERE model_id = ? GROUP BY note_path, gate_id",
-            (model_id,),
-        )
-        for note_path, gate_id, note_sha, gate_sha, _ in rows:
-            by_note.setdefault(note_path, {})[gate_id] = (note_sha, gate_sha)
+        latest = acceptances.latest_accepted(conn, model_id)
+    for (note_path, gate_id), versions in latest.items():
+        by_note.setdefault(note_path, {})[gate_id] = versions
     return by_note
 
 
@@ -217,17 +213,10 @@ def _diffs(
 
 def snapshot_texts(store: Store, shas: Collection[str]) -> dict[str, str]:
     """The stored texts of these snapshots (those the store has), in one query."""
-    import json
-
     if not shas:
         return {}
     with store.read() as conn:
-        return dict(
-            conn.execute(
-                "SELECT sha, text FROM snapshots WHERE sha IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted(shas)),),
-            ).fetchall()
-        )
+        return snapshots.snapshot_texts(conn, shas)
 
 
 class Selection(NamedTuple):

@@ -23,10 +23,10 @@ from commonplace.kb.files import KbFile
 from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
 from commonplace.kb.notes import note_facts
 from commonplace.kb.unreviewable import Unreviewable
+from commonplace.lifecycle import AllClaimed, Packing
 from commonplace.review.batch import render_batch_prompt
 from commonplace.review.claims import IN_PROGRESS
 from commonplace.review.executor import BatchResult, Cancel, LinePrinter, RunnerCall, execute_batch
-from commonplace.review.lifecycle import AllClaimed, Packing
 from commonplace.review.partitions import alias_target, resolution_changes
 from commonplace.review.protocol.grammar import new_token
 from commonplace.review.protocol.prompt import RenderedPrompt

@@ -17,7 +17,7 @@ import pytest
 from cli._support import Cli, rows, store_of
 from conftest import execute_sql
 
-from commonplace.review.lifecycle import ExecutionData, attach_execution_data
+from commonplace.lifecycle import ExecutionData, attach_execution_data
 from commonplace.review.reports.cost import CostLine, CostSummary, cost_summary
 from commonplace.workspace import Workspace, open_workspace
 from review._fake_runners import add_codex, configure, reviewer_command

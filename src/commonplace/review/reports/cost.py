@@ -16,7 +16,8 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from commonplace.review.store import Store
+from commonplace.store import telemetry
+from commonplace.store.connection import Store
 
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 
@@ -82,20 +83,8 @@ class _Sum:
 
 def cost_summary(store: Store) -> CostSummary:
     with store.read() as conn:
-        batches = conn.execute(
-            "SELECT b.id, b.executor, b.requested_model_id, substr(b.created_at, 1, 10) AS day,"
-            " b.telemetry_json,"
-            " (SELECT MIN(r.model_id) FROM review_runs r WHERE r.batch_id = b.id) AS model_id"
-            " FROM review_batches b WHERE b.telemetry_json IS NOT NULL ORDER BY b.id"
-        ).fetchall()
-        pairs: dict[int, dict[str, int]] = defaultdict(dict)
-        for batch_id, gate_id, count in conn.execute(
-            "SELECT r.batch_id, g.gate_id, COUNT(*) FROM review_run_gates g"
-            " JOIN review_runs r ON r.id = g.review_run_id"
-            " JOIN review_batches b ON b.id = r.batch_id AND b.telemetry_json IS NOT NULL"
-            " GROUP BY r.batch_id, g.gate_id"
-        ):
-            pairs[batch_id][gate_id] = count
+        batches = telemetry.batches_with_telemetry(conn)
+        pairs = telemetry.gate_counts_by_batch(conn)
     total = _Sum()
     groups: dict[str, dict[str, _Sum]] = {
         name: defaultdict(_Sum) for name in ("partition", "gate", "runner", "day")

@@ -17,7 +17,8 @@ from commonplace.errors import UserError
 from commonplace.kb.files import KbFile
 from commonplace.review.current import CurrentReview, current_reviews
 from commonplace.review.reports.cost import CostSummary, cost_summary
-from commonplace.review.store import Store
+from commonplace.store.acceptances import partitions_by_current
+from commonplace.store.connection import Store
 
 if TYPE_CHECKING:
     from commonplace.workspace import Workspace
@@ -89,7 +90,7 @@ def gather(
     """The report of one partition: `--model`/`--effort`, else `[defaults]`,
     else the partition with the most current acceptances."""
     from commonplace.kb.notes import note_facts
-    from commonplace.review.lifecycle import utc_now
+    from commonplace.lifecycle import utc_now
     from commonplace.review.selector import (
         scope_gates,
         scope_notes,
@@ -146,11 +147,7 @@ def _model_id(ws: Workspace, model: str | None, effort: str | None) -> str:
 def _partitions(store: Store) -> tuple[str, ...]:
     """Partitions by number of current acceptances, most first."""
     with store.read() as conn:
-        rows = conn.execute(
-            "SELECT model_id, COUNT(*) AS n FROM current_gate_acceptances"
-            " GROUP BY model_id ORDER BY n DESC, model_id"
-        ).fetchall()
-    return tuple(row["model_id"] for row in rows)
+        return partitions_by_current(conn)
 
 
 def _string(value: object) -> str | None:

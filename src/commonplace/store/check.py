@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 
 from commonplace.git import blob_sha
-from commonplace.review.migrations import MIGRATIONS
-from commonplace.review.store import Connection, Store, StoreError, schema_version
+from commonplace.store.connection import Connection, Store, StoreError, schema_version
+from commonplace.store.migrations import MIGRATIONS
 
 _CREATE = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX|TRIGGER|VIEW)\s+(\w+)", re.I)
 _ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.I)

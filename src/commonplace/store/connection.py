@@ -18,7 +18,7 @@ from pathlib import Path
 
 from commonplace import safe_files
 from commonplace.errors import UserError
-from commonplace.review.migrations import MIGRATIONS
+from commonplace.store.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 60_000
 SIDE_FILES = ("-wal", "-shm", "-journal")

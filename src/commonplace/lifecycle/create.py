@@ -1,0 +1,100 @@
+"""Creating a batch: its runs, their gate sets and the snapshots of every
+text involved, in one transaction."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from commonplace.errors import UserError
+from commonplace.lifecycle.types import AllClaimed, CreatedBatch, CreatedRun, Packing, utc_now
+from commonplace.review.partitions import Partition
+from commonplace.review.protocol.grammar import new_token
+from commonplace.store import batches, reviews, runs, snapshots
+from commonplace.store.connection import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from commonplace.review.targets import Plan, SkippedPair
+
+
+def create_batch(
+    store: Store,
+    plan: Plan,
+    *,
+    packing: Packing,
+    runner: str,
+    partition: Partition,
+    owned_by_this_process: bool = False,
+    claim: bool = False,
+) -> CreatedBatch:
+    """Insert the batch, one run per target and each run's gate set, and the
+    snapshots of every text involved, in one transaction. With `claim` (a
+    sweep), pairs a live process is reviewing in the partition, or that were
+    reviewed meanwhile, are left out in that same transaction; `AllClaimed`
+    when none is left."""
+    if not runner.strip():
+        raise UserError("--runner must name a runner or an executor label")
+    now = utc_now()
+    host, pid = (host_name(), os.getpid()) if owned_by_this_process else (None, None)
+    token = new_token()  # drawn after the texts were read: no note or gate can hold it
+    created: list[CreatedRun] = []
+    claimed: tuple[SkippedPair, ...] = ()
+    with store.write() as conn:
+        if claim:
+            from commonplace.review.claims import unclaimed
+            from commonplace.review.targets import Plan
+
+            targets, left_out = unclaimed(conn, plan.targets, partition.model_id)
+            if not targets:
+                raise AllClaimed(tuple(left_out))
+            plan, claimed = Plan(tuple(targets), plan.skipped), tuple(left_out)
+        texts = {t.note.sha: t.note.text for t in plan.targets}
+        texts.update({g.sha: g.file.text for t in plan.targets for g in t.gates})
+        snapshots.add_snapshots(conn, texts.items())
+        batch_id = batches.add_batch(
+            conn,
+            packing=packing.value,
+            executor=runner,
+            requested_model=partition.requested_model,
+            requested_effort=partition.effort,
+            requested_model_id=partition.model_id,
+            created_at=now,
+            boundary_token=token,
+        )
+        for target in plan.targets:
+            run_id = runs.add_run(
+                conn,
+                batch_id=batch_id,
+                note_path=target.note.key,
+                model_id=partition.model_id,
+                runner=runner,
+                note_sha=target.note.sha,
+                note_commit=target.note_commit,
+                started_at=now,
+                host=host,
+                pid=pid,
+            )
+            reviews.add_run_gates(conn, run_id, [(g.id, g.sha) for g in target.gates])
+            created.append(
+                CreatedRun(
+                    run_id, target.note.key, partition.model_id, tuple(g.id for g in target.gates)
+                )
+            )
+    return CreatedBatch(
+        batch_id, runner, partition.model_id, tuple(created), plan.skipped, token, claimed
+    )
+
+
+def boundary_tokens(store: Store, batch_ids: Iterable[int]) -> dict[int, str | None]:
+    """Each batch's boundary token; None for a batch prepared before tokens
+    (pairs-v1), whose output is read with the v1 grammar."""
+    ids = list(dict.fromkeys(batch_ids))
+    if not ids:
+        return {}
+    with store.read() as conn:
+        return batches.boundary_tokens(conn, ids)
+
+
+def host_name() -> str:
+    return os.uname().nodename

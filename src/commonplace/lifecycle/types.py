@@ -1,0 +1,139 @@
+"""The records and errors the lifecycle's jobs share, and its clock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from commonplace.errors import UserError
+from commonplace.review.protocol.decisions import (
+    Decision,
+    Finding,
+    canonical_rationale,
+    parse_decision,
+    parse_findings,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # only annotations; ingesting needs none of the KB machinery
+    from commonplace.review.targets import SkippedPair
+
+ABANDONED = "abandoned"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Packing(StrEnum):
+    NOTE = "note"
+    GATE = "gate"
+    EXPLICIT = "explicit"
+
+
+class RunNotFinalizable(UserError):
+    """The run does not exist or is already final; nothing was changed."""
+
+
+class AllClaimed(Exception):
+    """Every pair of a claiming batch is under review elsewhere, or was just
+    reviewed; nothing was created."""
+
+    def __init__(self, skipped: tuple[SkippedPair, ...]) -> None:
+        super().__init__(f"{len(skipped)} pair(s) claimed elsewhere")
+        self.skipped = skipped
+
+
+@dataclass(frozen=True)
+class CreatedRun:
+    review_run_id: int
+    note_path: str
+    model_id: str
+    gate_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CreatedBatch:
+    batch_id: int
+    runner: str
+    model_id: str
+    runs: tuple[CreatedRun, ...]
+    skipped: tuple[SkippedPair, ...]
+    boundary_token: str  # every sentinel of the batch's output carries it
+    claimed: tuple[SkippedPair, ...] = ()  # left out: another process has them
+
+
+@dataclass(frozen=True)
+class PendingReview:
+    """A parsed gate review waiting to be recorded."""
+
+    gate_id: str
+    decision: Decision
+    rationale_markdown: str
+    findings: tuple[Finding, ...] = ()
+
+    @classmethod
+    def from_text(cls, gate_id: str, text: str, decision: Decision | None = None) -> PendingReview:
+        chosen = decision or parse_decision(text)
+        return cls(gate_id, chosen, canonical_rationale(text, chosen), parse_findings(text))
+
+
+@dataclass(frozen=True)
+class ExecutionData:
+    """What execution left behind; every field optional. `raw_output` is the
+    executor's whole output and is kept on the batch, once."""
+
+    telemetry: Mapping[str, Any] | None = None
+    debug_log: str | None = None
+    raw_output: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedReview:
+    review_run_id: int
+    gate_id: str
+    gate_review_id: int
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    review_run_id: int
+    status: RunStatus
+    model_id: str
+    reason: str | None = None
+    rekeyed_from: str | None = None
+    accepted_gate_ids: tuple[str, ...] = ()
+
+    @property
+    def accepted(self) -> int:
+        """How many pairs this outcome made fresh."""
+        return len(self.accepted_gate_ids)
+
+
+@dataclass(frozen=True)
+class MovedHistory:
+    """What a relocation moved: row counts, and each run's rewritten document."""
+
+    review_runs: int
+    gate_reviews: int
+    acceptance_events: int
+    documents: tuple[tuple[int, str], ...] = ()
+
+
+class Refused(Exception):
+    """Finalization found the run's reviews unacceptable; the run must fail."""
+
+
+def utc_now() -> str:
+    return iso_utc(datetime.now(UTC))
+
+
+def iso_utc(moment: datetime) -> str:
+    """UTC, ISO-8601 with milliseconds and `Z`: sorts as text in time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
