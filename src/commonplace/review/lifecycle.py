@@ -28,7 +28,7 @@ from commonplace.review.protocol.decisions import (
     parse_findings,
 )
 from commonplace.review.protocol.grammar import new_token, relocate_document
-from commonplace.review.store import Connection, Store, StoreError
+from commonplace.review.store import Connection, Row, Store, StoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # only annotations; ingesting needs none of the KB machinery
@@ -346,7 +346,7 @@ def record_and_finalize_run(
             _set_bundle(conn, review_run_id, bundle_markdown)
             _insert_reviews(conn, run, reviews)
             rekeyed_from = _rekey(conn, run, actual_model_id)
-            model_id = actual_model_id if rekeyed_from else run["model_id"]
+            model_id = actual_model_id or run["model_id"]  # where _rekey left it
             _check_coverage(conn, review_run_id)
             finished = utc_now()
             _transition(conn, review_run_id, RunStatus.COMPLETED, finished, None)
@@ -470,7 +470,7 @@ def repair_run(
     return RunOutcome(
         review_run_id,
         RunStatus(run["status"]),
-        actual_model_id if rekeyed_from else run["model_id"],
+        actual_model_id or run["model_id"],  # where _rekey left it
         run["failure_reason"],
         rekeyed_from=rekeyed_from,
     )
@@ -563,8 +563,8 @@ def relocate_history(
 # --- internals -----------------------------------------------------------------------
 
 
-def _running_run(conn: Connection, review_run_id: int, verb: str) -> Any:
-    run = conn.execute(
+def _running_run(conn: Connection, review_run_id: int, verb: str) -> Row:
+    run: Row | None = conn.execute(
         "SELECT id, batch_id, note_path, model_id, status, reviewed_note_sha,"
         " reviewed_note_commit FROM review_runs WHERE id = ?",
         (review_run_id,),
@@ -579,7 +579,7 @@ def _running_run(conn: Connection, review_run_id: int, verb: str) -> Any:
     return run
 
 
-def _insert_reviews(conn: Connection, run: Any, reviews: Sequence[PendingReview]) -> list[int]:
+def _insert_reviews(conn: Connection, run: Row, reviews: Sequence[PendingReview]) -> list[int]:
     if not reviews:
         return []
     gate_shas = dict(
@@ -637,7 +637,7 @@ def _set_bundle(conn: Connection, review_run_id: int, bundle_markdown: str | Non
         )
 
 
-def _rekey(conn: Connection, run: Any, actual_model_id: str | None) -> str | None:
+def _rekey(conn: Connection, run: Row, actual_model_id: str | None) -> str | None:
     """Move a run, its gate reviews and the acceptances of those reviews to the
     partition actually used; the one rekey of the store. The run keeps the
     partition it was created under in `rekeyed_from`. Guarded on the status

@@ -39,7 +39,14 @@ def render_sarif(data: ReportData) -> dict[str, Any]:
         note = data.note_files.get(cell.note_path)
         for severity, text in findings:
             results.append(
-                _result(cell, severity, text, gate_index, note and note.text, data.repo_prefix)
+                _result(
+                    cell,
+                    severity,
+                    text,
+                    gate_index,
+                    None if note is None else note.text,
+                    data.repo_prefix,
+                )
             )
     return {
         "$schema": SARIF_SCHEMA,
