@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from commonplace.clock import utc_now
 from commonplace.errors import UserError
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate
 from commonplace.kb.notes import note_facts
-from commonplace.review.lifecycle import utc_now
 from commonplace.review.store import Connection, Store
 from commonplace.review.targets import refuse_dirty_gates
 

@@ -13,10 +13,11 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from commonplace.clock import utc_before, utc_now
 from commonplace.errors import UserError
 from commonplace.redaction import cap, redact, redact_json
 from commonplace.review.partitions import Partition
@@ -131,15 +132,6 @@ class RunOutcome:
 
 class _Refused(Exception):
     """Finalization found the run's reviews unacceptable; the run must fail."""
-
-
-def utc_now() -> str:
-    return iso_utc(datetime.now(UTC))
-
-
-def iso_utc(moment: datetime) -> str:
-    """UTC, ISO-8601 with milliseconds and `Z`: sorts as text in time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 # --- create -----------------------------------------------------------------
@@ -412,7 +404,7 @@ def _fail_run(
 def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[int]:
     """Fail runs left `running` longer than `older_than`, or owned by a process
     of this host that is gone, with reason `abandoned`."""
-    cutoff = iso_utc(datetime.now(UTC) - older_than)
+    cutoff = utc_before(older_than)
     host = _host()
     with store.read() as conn:
         rows = conn.execute(

@@ -375,15 +375,3 @@ def distinct(values: Sequence[str]) -> tuple[str, ...]:
 def safe_session_id(value: str) -> bool:
     """A session id fit to be part of a file name pattern."""
     return bool(value) and len(value) <= 128 and all(c.isalnum() or c in "-_" for c in value)
-
-
-def span_ms(first: object, last: object) -> int | None:
-    """Milliseconds between two ISO-8601 timestamps, or None."""
-    from datetime import datetime
-
-    try:
-        start = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
-        return max(0, round((end - start).total_seconds() * 1000))
-    except (ValueError, TypeError):  # unreadable, or one with a zone and one without
-        return None
