@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
 
 from commonplace.clock import utc_before, utc_now
 from commonplace.errors import UserError
@@ -102,7 +101,7 @@ class ExecutionData:
     """What execution left behind; every field optional. `raw_output` is the
     executor's whole output and is kept on the batch, once."""
 
-    telemetry: Mapping[str, Any] | None = None
+    telemetry: Mapping[str, object] | None = None
     debug_log: str | None = None
     raw_output: str | None = None
 
@@ -432,8 +431,8 @@ def repair_run(
     store: Store,
     review_run_id: int,
     *,
-    telemetry: Mapping[str, Any],
-    batch_telemetry: Mapping[str, Any] | None = None,
+    telemetry: Mapping[str, object],
+    batch_telemetry: Mapping[str, object] | None = None,
     actual_model_id: str | None = None,
 ) -> RunOutcome:
     """Give a finished run the telemetry rebuilt from its session log and, when
@@ -731,7 +730,7 @@ def _close_batch_if_done(conn: Connection, batch_id: int, at: str) -> None:
     )
 
 
-def _telemetry_json(telemetry: Mapping[str, Any] | None) -> str | None:
+def _telemetry_json(telemetry: Mapping[str, object] | None) -> str | None:
     return None if telemetry is None else json.dumps(redact_json(telemetry), sort_keys=True)
 
 

@@ -135,7 +135,7 @@ class Telemetry:
     turns: int | None = None
     session_id: str | None = None
     sources: tuple[str, ...] = ()
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Validated here so that no adapter (nor repair) can store what is not
@@ -151,7 +151,7 @@ class Telemetry:
         object.__setattr__(self, "duration_ms", plausible.count(self.duration_ms))
         object.__setattr__(self, "turns", plausible.count(self.turns))
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "schema": TELEMETRY_SCHEMA,
             "runner": self.runner,
