@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh), install the claude and codex CLIs when npm is there
 # (scripts/install-clis.sh): the pinned pair into .cache/clis and the current
-# pair into .cache/clis-current. Then lint, run the whole test suite (with the
-# pinned CLIs), and run the tests marked real_cli again with the current CLIs.
+# pair into .cache/clis-current. Then lint, type-check src/ (mypy --strict, set
+# in pyproject.toml), run the whole test suite (with the pinned CLIs), and run
+# the tests marked real_cli again with the current CLIs.
 # Arguments go to the first pytest run; with arguments the second run is left
 # out (a developer running a few tests). A failure of either run fails.
 #
@@ -21,6 +22,7 @@ else
 fi
 cd "$root"
 .venv/bin/ruff check .
+.venv/bin/mypy
 .venv/bin/python -m pytest -q "$@"
 if [ "$#" -eq 0 ]; then
   echo "--- the tests marked real_cli again, with the CLIs in $current_prefix" >&2

@@ -9,7 +9,6 @@ PyYAML's C loader for anything else. Both paths give the same values.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 _WORD = re.compile(r"(?:[A-Za-z_]|\./|\.\./)[A-Za-z0-9_./-]*\Z")
 _YAML_WORDS = frozenset(
@@ -39,7 +38,7 @@ def split(text: str) -> tuple[str | None, str]:
     return text[start : close.start()], text[close.end() + 1 :]
 
 
-def parse(block: str) -> dict[str, Any]:
+def parse(block: str) -> dict[str, object]:
     """Parse a frontmatter block into a mapping (empty block: empty mapping)."""
     import yaml
 
@@ -55,9 +54,9 @@ def parse(block: str) -> dict[str, Any]:
     return value
 
 
-def read_fields(block: str, keys: frozenset[str]) -> dict[str, Any]:
+def read_fields(block: str, keys: frozenset[str]) -> dict[str, object]:
     """The values of `keys` present in the block, as `parse` would give them."""
-    found: dict[str, Any] = {}
+    found: dict[str, object] = {}
     items: list[str] | None = None  # the block list of the wanted key just read
     wanted_last = False  # the previous top-level key is one of `keys`
     last = ""
@@ -127,7 +126,7 @@ def _simple(word: str) -> bool:
     return bool(_WORD.match(word)) and word not in _YAML_WORDS
 
 
-def _inline(value: str) -> Any:
+def _inline(value: str) -> object:
     if _simple(value):
         return value
     if value.startswith("[") and value.endswith("]"):
@@ -140,7 +139,7 @@ def _inline(value: str) -> Any:
     return _UNSURE
 
 
-def _slow(block: str, keys: frozenset[str]) -> dict[str, Any]:
+def _slow(block: str, keys: frozenset[str]) -> dict[str, object]:
     data = parse(block)
     return {k: data[k] for k in keys if k in data}
 

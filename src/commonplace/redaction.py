@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import overload
 
 REDACTED = "[REDACTED]"
 DEBUG_LOG_LIMIT = 256 * 1024  # characters of one stored debug log
@@ -272,7 +272,11 @@ def _named_spans(folded: str) -> Iterator[tuple[int, int]]:
                     yield match.end(1), -match.end()
 
 
-def redact_json(value: Any, secrets: Iterable[str] = ()) -> Any:
+@overload
+def redact_json(value: Mapping[str, object], secrets: Iterable[str] = ()) -> dict[str, object]: ...
+@overload
+def redact_json(value: object, secrets: Iterable[str] = ()) -> object: ...
+def redact_json(value: object, secrets: Iterable[str] = ()) -> object:
     """A JSON-like value with every string in it redacted."""
     secrets = tuple(secrets)
     if isinstance(value, str):

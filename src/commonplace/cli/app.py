@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import timedelta
     from pathlib import Path
-    from typing import Any, NoReturn
+    from typing import NoReturn
 
+    from commonplace.lifecycle import RunOutcome
+    from commonplace.review.targets import SkippedPair
     from commonplace.workspace import Workspace
 
 # Mirrors review.partitions.EFFORTS, which resolve_partition validates; kept
@@ -113,7 +115,7 @@ def model_and_effort(args: argparse.Namespace, ws: Workspace) -> tuple[str, str 
     return model, effort
 
 
-def emit(args: argparse.Namespace, payload: Any, text: str | Callable[[], str]) -> None:
+def emit(args: argparse.Namespace, payload: object, text: str | Callable[[], str]) -> None:
     """Print the JSON payload with --json, else the human text."""
     if getattr(args, "json", False):
         import json
@@ -168,7 +170,7 @@ def read_text_input(path: str | None) -> str:
         raise UserError(f"{where} is not UTF-8 text") from None
 
 
-def skipped_pairs(skipped: Sequence[Any]) -> list[dict[str, str]]:
+def skipped_pairs(skipped: Sequence[SkippedPair]) -> list[dict[str, str]]:
     """Skipped pairs (`targets.SkippedPair`) as the JSON contracts list them."""
     return [{"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason} for s in skipped]
 
@@ -196,7 +198,7 @@ def run_retry_hint(ws: Workspace, review_run_id: int) -> str:
 
 def emit_outcome(
     args: argparse.Namespace,
-    outcome: Any,
+    outcome: RunOutcome,
     *,
     retry: str | None = None,
     extra: dict[str, object] | None = None,

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from commonplace.config import Config
+
 
 class NotesAction(argparse.Action):
     """`--note` values, collected over repeated `--note` options."""
@@ -73,7 +75,7 @@ def _is_note_option(parser: argparse.ArgumentParser, token: str) -> bool:
     return longs == ["--note"]
 
 
-def _kb_for_gates() -> tuple[Any, Path] | None:
+def _kb_for_gates() -> tuple[Config, Path] | None:
     """(config, working directory) of the KB around the working directory, or
     None when there is none (the command reports that itself later)."""
     from pathlib import Path
@@ -88,7 +90,7 @@ def _kb_for_gates() -> tuple[Any, Path] | None:
         return None
 
 
-def _is_gate_not_path(kb: tuple[Any, Path] | None, value: str) -> bool:
+def _is_gate_not_path(kb: tuple[Config, Path] | None, value: str) -> bool:
     import os
 
     from commonplace.kb.paths import canonical_ref

@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from commonplace import frontmatter
 from commonplace.errors import UserError
@@ -41,7 +40,7 @@ class KbFile:
         return frontmatter.split(self.text)[0]
 
     @cached_property
-    def routing_fields(self) -> dict[str, Any]:
+    def routing_fields(self) -> dict[str, object]:
         """The frontmatter fields routing reads, read once per file: checking
         a scanned note and routing it both need them. Raises FrontmatterError."""
         block = self.frontmatter_block

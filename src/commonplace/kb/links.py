@@ -48,7 +48,7 @@ def note_links(kb_root: Path, note_key: str, text: str) -> NoteLinks:
 
 
 def _targets(body: str) -> list[str]:
-    targets = []
+    targets: list[str] = []
     fence: str | None = None
     for line in body.split("\n"):
         stripped = line.lstrip()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
 from commonplace import frontmatter
 from commonplace.markdown import unfenced
@@ -35,9 +34,9 @@ class _Parts:
 
     def __init__(self, text: str) -> None:
         self.block, self.body = frontmatter.split(text)
-        self._mapping: Any = None
+        self._mapping: object = None
 
-    def get(self, part: str) -> Any:
+    def get(self, part: str) -> object:
         if part == "body":
             return _collapse(self.body)
         if part == "frontmatter":
@@ -53,7 +52,7 @@ class _Parts:
         raise ValueError(f"not a watchable part: {part}")
 
     @property
-    def mapping(self) -> Any:
+    def mapping(self) -> object:
         if self._mapping is None:
             if self.block is None:
                 self._mapping = {}
@@ -73,7 +72,7 @@ def _first_heading(body: str) -> str | None:
     return None
 
 
-def _collapsed(value: Any) -> Any:
+def _collapsed(value: object) -> object:
     """A parsed YAML value with the whitespace of every string collapsed."""
     if isinstance(value, str):
         return _collapse(value)

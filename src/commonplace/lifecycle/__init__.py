@@ -24,8 +24,6 @@ from commonplace.lifecycle.types import (
     RunNotFinalizable,
     RunOutcome,
     RunStatus,
-    iso_utc,
-    utc_now,
 )
 
 __all__ = [
@@ -45,7 +43,6 @@ __all__ = [
     "boundary_tokens",
     "create_batch",
     "fail_run",
-    "iso_utc",
     "note_history",
     "note_run_ids",
     "reap_stale_runs",
@@ -54,5 +51,4 @@ __all__ = [
     "record_prompt",
     "relocate_history",
     "repair_run",
-    "utc_now",
 ]

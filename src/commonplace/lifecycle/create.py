@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from commonplace.clock import utc_now
 from commonplace.errors import UserError
-from commonplace.lifecycle.types import AllClaimed, CreatedBatch, CreatedRun, Packing, utc_now
+from commonplace.lifecycle.types import AllClaimed, CreatedBatch, CreatedRun, Packing
 from commonplace.review.partitions import Partition
 from commonplace.review.protocol.grammar import new_token
 from commonplace.store import batches, reviews, runs, snapshots

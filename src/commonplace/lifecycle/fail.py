@@ -3,8 +3,9 @@ that have run too long."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from commonplace.clock import utc_before, utc_now
 from commonplace.lifecycle.create import host_name
 from commonplace.lifecycle.record import attach, running_run, set_bundle
 from commonplace.lifecycle.types import (
@@ -13,8 +14,6 @@ from commonplace.lifecycle.types import (
     RunNotFinalizable,
     RunOutcome,
     RunStatus,
-    iso_utc,
-    utc_now,
 )
 from commonplace.redaction import redact
 from commonplace.store import batches, runs
@@ -72,7 +71,7 @@ def transition(
 def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[int]:
     """Fail runs left `running` longer than `older_than`, or owned by a process
     of this host that is gone, with reason `abandoned`."""
-    cutoff = iso_utc(datetime.now(UTC) - older_than)
+    cutoff = utc_before(older_than)
     host = host_name()
     with store.read() as conn:
         rows = runs.running_runs(conn)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from commonplace.clock import utc_now
 from commonplace.lifecycle.fail import fail_run, transition
 from commonplace.lifecycle.record import attach, insert_reviews, running_run, set_bundle
 from commonplace.lifecycle.rekey import rekey
@@ -19,7 +20,6 @@ from commonplace.lifecycle.types import (
     Refused,
     RunOutcome,
     RunStatus,
-    utc_now,
 )
 from commonplace.store import acceptances, batches
 from commonplace.store.connection import Connection, Store

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from commonplace.clock import utc_now
 from commonplace.errors import UserError
 from commonplace.lifecycle.types import (
     ExecutionData,
@@ -15,7 +16,6 @@ from commonplace.lifecycle.types import (
     Refused,
     RunNotFinalizable,
     RunStatus,
-    utc_now,
 )
 from commonplace.redaction import cap, redact, redact_json
 from commonplace.review.protocol.decisions import Decision

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from commonplace.clock import utc_now
 from commonplace.errors import UserError
 from commonplace.lifecycle.record import attach, telemetry_json
 from commonplace.lifecycle.types import (
@@ -14,7 +15,6 @@ from commonplace.lifecycle.types import (
     RunNotFinalizable,
     RunOutcome,
     RunStatus,
-    utc_now,
 )
 from commonplace.review.protocol.grammar import relocate_document
 from commonplace.store import batches, relocations, runs

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -128,12 +127,3 @@ class MovedHistory:
 
 class Refused(Exception):
     """Finalization found the run's reviews unacceptable; the run must fail."""
-
-
-def utc_now() -> str:
-    return iso_utc(datetime.now(UTC))
-
-
-def iso_utc(moment: datetime) -> str:
-    """UTC, ISO-8601 with milliseconds and `Z`: sorts as text in time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

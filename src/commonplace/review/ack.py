@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from commonplace.clock import utc_now
 from commonplace.errors import UserError
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate
 from commonplace.kb.notes import note_facts
-from commonplace.lifecycle import utc_now
 from commonplace.review.targets import refuse_dirty_gates
 from commonplace.store.acceptances import add_ack
 from commonplace.store.connection import Connection, Store

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from commonplace import safe_files
 from commonplace.config import Config
@@ -79,7 +78,7 @@ def write_text(config: Config, path: Path, text: str, *, make_parent: bool = Tru
 
 
 def write_batch_files(
-    config: Config, batch_id: int, *, prompt: str, manifest: Mapping[str, Any]
+    config: Config, batch_id: int, *, prompt: str, manifest: Mapping[str, object]
 ) -> tuple[Path, Path]:
     """The batch's prompt and manifest; (prompt path, manifest path)."""
     directory = batch_dir(config, batch_id)
@@ -124,12 +123,12 @@ class BackgroundWriter:
     def __init__(self) -> None:
         self.warnings: list[str] = []
         self.refused: safe_files.LinkRefused | None = None
-        self._queue: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]] | None]
+        self._queue: queue.SimpleQueue[tuple[Callable[..., object], tuple[object, ...]] | None]
         self._queue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="artifacts", daemon=True)
         self._thread.start()
 
-    def submit(self, write: Callable[..., object], *args: Any) -> None:
+    def submit(self, write: Callable[..., object], *args: object) -> None:
         self._queue.put((write, args))
 
     def __enter__(self) -> BackgroundWriter:

@@ -64,8 +64,8 @@ def prepare_review_batch(
     partition = ws.partition(model, effort)
     requested: dict[str, dict[str, None]] = {}
     for raw in pair_args:
-        note, gate = parse_pair_arg(raw)
-        requested.setdefault(note, {})[gate] = None
+        note_ref, gate = parse_pair_arg(raw)
+        requested.setdefault(note_ref, {})[gate] = None
     if not requested:
         raise UserError("name at least one NOTE::GATE pair")
     git = ws.git_state()

@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ParamSpec, TextIO
 
 from commonplace import lifecycle
 from commonplace.config import Config
@@ -34,6 +34,7 @@ from commonplace.store.connection import Store, StoreError
 
 RETRY_PROMPT = "prompt-missing-pairs.md"
 RETRY_OUTPUT = "bundle-output-missing-pairs.md"
+_P = ParamSpec("_P")
 FOLLOW_UP_MARK = "\n\n<!-- commonplace: the follow-up call for the missing pairs -->\n\n"
 
 
@@ -401,7 +402,9 @@ def _manifest(
     }
 
 
-def _save(warnings: list[str], write: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+def _save(
+    warnings: list[str], write: Callable[_P, object], *args: _P.args, **kwargs: _P.kwargs
+) -> None:
     """Artifacts are a convenience: failing to write one is a warning, unless
     a symbolic link was in the way."""
     try:
@@ -416,7 +419,9 @@ class LinePrinter:
     """Prints a runner's live text to stderr, whole lines, each prefixed with
     its batch; printers sharing a lock never mix their lines."""
 
-    def __init__(self, prefix: str, stream: Any = None, lock: threading.Lock | None = None) -> None:
+    def __init__(
+        self, prefix: str, stream: TextIO | None = None, lock: threading.Lock | None = None
+    ) -> None:
         self.prefix = prefix
         self.stream = stream if stream is not None else sys.stderr
         self._lock = lock or threading.Lock()

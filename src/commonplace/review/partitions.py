@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from commonplace.clock import utc_now
 from commonplace.errors import UsageError
 from commonplace.store import acceptances, aliases
 from commonplace.store.connection import Store
@@ -92,8 +93,6 @@ def observe_resolution(
 ) -> None:
     """Remember what a request resolved to, so that asking again with the same
     flags looks at the partition that was actually written."""
-    from commonplace.lifecycle import utc_now
-
     if actual_id == partition.model_id:
         return
     with store.write() as conn:

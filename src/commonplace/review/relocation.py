@@ -139,8 +139,9 @@ def _rekey(ws: Workspace, old: str, new: str, moved_by: str, *, move: bool | Non
             try:
                 artifacts.write_text(ws.config, path, document, make_parent=False)
             except LinkRefused as exc:
-                moved = f"{exc.message}; the note moved and its history with it"
-                raise LinkRefused(moved) from None
+                raise LinkRefused(
+                    f"{exc.message}; the note moved and its history with it"
+                ) from None
             except UserError as exc:
                 warnings.append(exc.message)
     return Relocation(

@@ -135,16 +135,19 @@ def select_stale(
     if not old_shas:
         return stale
     diffs = _diffs(store, {n.key: n for n in notes}, old_shas)
-    for entry in stale:
+    for i, entry in enumerate(stale):
         seen = accepted.get(entry.note_path)
         if seen is None:
             continue
-        entry.gates[:] = [  # type: ignore[index]
-            g._replace(diff=diffs.get((entry.note_path, seen[g.gate_id][0])))
-            if g.reason is StaleReason.NOTE_CHANGED
-            else g
-            for g in entry.gates
-        ]
+        # a new StaleNote, not the list changed in place: `gates` is never mutated
+        stale[i] = entry._replace(
+            gates=[
+                g._replace(diff=diffs.get((entry.note_path, seen[g.gate_id][0])))
+                if g.reason is StaleReason.NOTE_CHANGED
+                else g
+                for g in entry.gates
+            ]
+        )
     return stale
 
 

@@ -352,7 +352,7 @@ class _Launcher:
 
     def run(self, plans: Sequence[Plan]) -> tuple[list[BatchResult], str | None, int]:
         pending = list(plans)
-        running: set[Future[BatchResult]] = set()
+        running: set[Future[BatchResult | AllClaimed]] = set()
         reserved = False
         if pending:  # the store is created and migrated once, not by racing workers
             self.ws.store.connection(create=True)

@@ -144,8 +144,8 @@ def _schema_violations(conn: Connection) -> list[str]:
     for table, columns in added.items():
         if table not in present:
             continue
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        found.extend(f"schema: column {table}.{c} is missing" for c in sorted(columns - have))
+        existing = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        found.extend(f"schema: column {table}.{c} is missing" for c in sorted(columns - existing))
     return found
 
 

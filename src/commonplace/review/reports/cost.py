@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from commonplace.store import telemetry
 from commonplace.store.connection import Store
@@ -116,7 +117,9 @@ def _usage(telemetry_json: str) -> tuple[dict[str, float], float | None]:
         return {}, None
     if not isinstance(telemetry, dict):
         return {}, None
-    raw = telemetry.get("tokens") if isinstance(telemetry.get("tokens"), dict) else {}
+    raw = telemetry.get("tokens")
+    if not isinstance(raw, dict):
+        raw = {}
     tokens = {k: float(v) for k in TOKEN_KINDS if _number(v := raw.get(k))}
     if telemetry.get("input_includes_cache_read") and "input" in tokens:
         # OpenAI counts cached input inside input; here input is what was not cached
@@ -125,7 +128,7 @@ def _usage(telemetry_json: str) -> tuple[dict[str, float], float | None]:
     return tokens, float(cost) if _number(cost) else None
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -89,8 +89,8 @@ def gather(
 ) -> ReportData:
     """The report of one partition: `--model`/`--effort`, else `[defaults]`,
     else the partition with the most current acceptances."""
+    from commonplace.clock import utc_now
     from commonplace.kb.notes import note_facts
-    from commonplace.lifecycle import utc_now
     from commonplace.review.selector import (
         scope_gates,
         scope_notes,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from html import escape
 
 from commonplace.review.reports.cost import TOKEN_KINDS, CostLine, CostSummary
@@ -168,14 +168,14 @@ def _matrix(data: ReportData) -> str:
         folder, _, name = note.rpartition("/")
         tds = []
         for lens, ids in lenses.items():
-            for gate in ids:
-                i = index.get((note, gate))
+            for gate_id in ids:
+                i = index.get((note, gate_id))
                 if i is None:
                     tds.append(
-                        f'<td class="na" data-gate="{_e(gate)}" data-lens="{_e(lens)}"></td>'
+                        f'<td class="na" data-gate="{_e(gate_id)}" data-lens="{_e(lens)}"></td>'
                     )
                 else:
-                    tds.append(_cell(data.cells[i], i, gate_index[gate]))
+                    tds.append(_cell(data.cells[i], i, gate_index[gate_id]))
         rows.append(
             f'<tr data-note="{_e(note)}"><th scope="row" title="{_e(note)}">'
             + (f'<span class="dir">{_e(folder)}/</span>' if folder else "")
@@ -331,7 +331,7 @@ def _cost_table(title: str, lines: tuple[CostLine, ...], total: CostLine, mark: 
     )
 
 
-def _ordered(counts: Counter[str], known: dict[str, object]) -> Counter[str]:
+def _ordered(counts: Counter[str], known: Mapping[str, object]) -> Counter[str]:
     """Known keys in their order (present ones only), then any others."""
     order = [k for k in known if counts[k]] + sorted(k for k in counts if k not in known)
     return Counter({k: counts[k] for k in order})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
 
 from commonplace.review.reports.data import Cell, ReportData
 
@@ -25,7 +24,7 @@ _QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|`([^`\n]+)`')
 _SHORTEST_QUOTE = 4
 
 
-def render_sarif(data: ReportData) -> dict[str, Any]:
+def render_sarif(data: ReportData) -> dict[str, object]:
     """The SARIF log; locations are relative to the repository root."""
     gate_index = {g.gate_id: i for i, g in enumerate(data.gates)}
     results = []
@@ -39,7 +38,14 @@ def render_sarif(data: ReportData) -> dict[str, Any]:
         note = data.note_files.get(cell.note_path)
         for severity, text in findings:
             results.append(
-                _result(cell, severity, text, gate_index, note and note.text, data.repo_prefix)
+                _result(
+                    cell,
+                    severity,
+                    text,
+                    gate_index,
+                    None if note is None else note.text,
+                    data.repo_prefix,
+                )
             )
     return {
         "$schema": SARIF_SCHEMA,
@@ -76,11 +82,11 @@ def _result(
     gate_index: dict[str, int],
     note_text: str | None,
     uri_prefix: str,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     review = cell.review
     assert review is not None
     region = _line_of(text, note_text)
-    location: dict[str, Any] = {"artifactLocation": {"uri": uri_prefix + cell.note_path}}
+    location: dict[str, object] = {"artifactLocation": {"uri": uri_prefix + cell.note_path}}
     if region is not None:
         location["region"] = {"startLine": region}
     words = " ".join(text.lower().split())

@@ -4,14 +4,13 @@ per lens, and the cost summary, for scripts."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from commonplace.review.reports.data import ReportData
 
 SCHEMA = "commonplace.review-report/1"
 
 
-def summary(data: ReportData) -> dict[str, Any]:
+def summary(data: ReportData) -> dict[str, object]:
     lenses: dict[str, tuple[Counter[str], Counter[str]]] = {}
     for cell in data.cells:
         decisions, states = lenses.setdefault(cell.lens, (Counter(), Counter()))

@@ -135,7 +135,7 @@ class Telemetry:
     turns: int | None = None
     session_id: str | None = None
     sources: tuple[str, ...] = ()
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Validated here so that no adapter (nor repair) can store what is not
@@ -151,7 +151,7 @@ class Telemetry:
         object.__setattr__(self, "duration_ms", plausible.count(self.duration_ms))
         object.__setattr__(self, "turns", plausible.count(self.turns))
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "schema": TELEMETRY_SCHEMA,
             "runner": self.runner,
@@ -375,15 +375,3 @@ def distinct(values: Sequence[str]) -> tuple[str, ...]:
 def safe_session_id(value: str) -> bool:
     """A session id fit to be part of a file name pattern."""
     return bool(value) and len(value) <= 128 and all(c.isalnum() or c in "-_" for c in value)
-
-
-def span_ms(first: object, last: object) -> int | None:
-    """Milliseconds between two ISO-8601 timestamps, or None."""
-    from datetime import datetime
-
-    try:
-        start = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
-        return max(0, round((end - start).total_seconds() * 1000))
-    except (ValueError, TypeError):  # unreadable, or one with a zone and one without
-        return None

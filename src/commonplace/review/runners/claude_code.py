@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from commonplace.clock import span_ms
 from commonplace.review.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.review.runners.base import (
     Adapter,
@@ -33,7 +34,6 @@ from commonplace.review.runners.base import (
     int_or_none,
     last_lines,
     safe_session_id,
-    span_ms,
     usable_model,
 )
 from commonplace.review.runners.limits import AUTH_PATTERN, USAGE_LIMIT_PATTERN

@@ -21,7 +21,6 @@ import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from commonplace.review.runners.base import (
     Adapter,
@@ -97,7 +96,7 @@ class CommandAdapter(Adapter):
         session_id: str,
     ) -> Telemetry:
         path = telemetry_file(session_id)
-        reported: Any = None
+        reported: object = None
         problem = None
         try:
             reported = json.loads(path.read_text(encoding="utf-8"))
@@ -126,7 +125,9 @@ class CommandAdapter(Adapter):
         # one main model, or none: several models mean nothing is rekeyed
         model = models[0] if len(models) == 1 and named in (None, models[0]) else None
         effort = reported.get("effort")
-        tokens = reported.get("tokens") if isinstance(reported.get("tokens"), dict) else {}
+        tokens = reported.get("tokens")
+        if not isinstance(tokens, dict):
+            tokens = {}
         cost = reported.get("cost_usd")
         return Telemetry(
             runner=self.name,
