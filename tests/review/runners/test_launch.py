@@ -30,7 +30,8 @@ from commonplace.review.runners.base import (
 )
 from commonplace.review.runners.claude_code import ClaudeCodeAdapter
 from commonplace.review.runners.command import CommandAdapter
-from commonplace.review.runners.launch import Excerpt, run_adapter, version_of
+from commonplace.review.runners.launch import run_adapter, version_of
+from commonplace.review.runners.pumps import Excerpt
 
 # Bounds the waits for a process to disappear or a child to get ready; the tests
 # never assert on how long anything took.
