@@ -92,8 +92,9 @@ def test_without_stdin_the_command_reads_nothing() -> None:
 
 
 def test_spawn_streams_in_a_group_of_its_own_that_stop_group_ends(tmp_path: Path) -> None:
+    echo_then_sleep = "import sys, time; print(sys.stdin.read(), flush=True); time.sleep(60)"
     child = spawn(
-        [sys.executable, "-c", "import sys, time; print(sys.stdin.read(), flush=True); time.sleep(60)"],
+        [sys.executable, "-c", echo_then_sleep],
         cwd=tmp_path,
         env=dict(os.environ),
         guard=None,
