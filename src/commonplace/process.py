@@ -162,9 +162,7 @@ class Child:
             self._watch = None
 
 
-def spawn(
-    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], guard: Path | None
-) -> Child:
+def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], guard: Path | None) -> Child:
     """Start `argv` in a new session (its own process group), through the
     `guard` script when given and there is an interpreter to run it with.
     When exec fails, raises the OSError exec gave, as `subprocess.Popen`
