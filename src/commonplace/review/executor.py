@@ -32,8 +32,9 @@ from commonplace.review.manifest import Requested, batch_manifest
 from commonplace.review.partitions import Partition, actual_model_id, observe_resolution
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.parser import MalformedOutput, parse_output
-from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind, merge_telemetry
+from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind
 from commonplace.review.runners.launch import RunnerResult, run_adapter
+from commonplace.review.runners.telemetry import merge_telemetry
 from commonplace.review.store import Store, StoreError
 from commonplace.review.targets import Plan, RunTarget, SkippedPair
 from commonplace.safe_files import LinkRefused

@@ -32,9 +32,9 @@ from commonplace.review.runners.base import (
     FailureKind,
     Outcome,
     StreamDecoder,
-    Telemetry,
 )
 from commonplace.review.runners.pumps import Pump
+from commonplace.review.runners.telemetry import Telemetry
 
 MAX_TEXT_CHARS = MAX_OUTPUT  # review text beyond this is not a review
 GUARD = Path(__file__).with_name("guard.py")  # run as a script, never imported
