@@ -18,13 +18,12 @@ import pytest
 from conftest import Result
 
 from commonplace.review import executor
+from commonplace.review.execution import Cancel, RunnerCall
 from commonplace.review.executor import (
     FOLLOW_UP_MARK,
     RETRY_PROMPT,
     BatchResult,
-    Cancel,
     LinePrinter,
-    RunnerCall,
     execute_batch,
 )
 from commonplace.review.lifecycle import Packing

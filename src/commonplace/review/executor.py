@@ -13,26 +13,27 @@ import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.review import artifacts, lifecycle
 from commonplace.review.batch import render_batch_prompt
-from commonplace.review.ingest import IngestReport, ScopedRun, fail_runs, settle_runs
-from commonplace.review.lifecycle import (
-    CreatedBatch,
-    ExecutionData,
-    Packing,
-    RunOutcome,
-    RunStatus,
+from commonplace.review.execution import (
+    BatchContext,
+    Cancel,
+    Executed,
+    Parsed,
+    Reviewed,
+    RunnerCall,
 )
+from commonplace.review.ingest import ScopedRun, fail_runs, settle_runs
+from commonplace.review.lifecycle import ExecutionData, Packing, RunOutcome, RunStatus
 from commonplace.review.manifest import Requested, batch_manifest
-from commonplace.review.partitions import Partition, actual_model_id, observe_resolution
+from commonplace.review.partitions import actual_model_id, observe_resolution
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.parser import MalformedOutput, parse_output
-from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind
+from commonplace.review.runners.base import Call, Failure, FailureKind
 from commonplace.review.runners.launch import RunnerResult, run_adapter
 from commonplace.review.runners.telemetry import merge_telemetry
 from commonplace.review.store import Store, StoreError
@@ -42,36 +43,6 @@ from commonplace.safe_files import LinkRefused
 RETRY_PROMPT = "prompt-missing-pairs.md"
 RETRY_OUTPUT = "bundle-output-missing-pairs.md"
 FOLLOW_UP_MARK = "\n\n<!-- commonplace: the follow-up call for the missing pairs -->\n\n"
-
-
-class Cancel:
-    """Asks running calls to stop, with the failure their runs should get."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.failure: Failure | None = None
-        self._lock = threading.Lock()
-
-    def set(self, failure: Failure) -> None:
-        with self._lock:
-            if self.failure is None:
-                self.failure = failure
-                self._event.set()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-
-@dataclass(frozen=True)
-class RunnerCall:
-    """How to call the runner for every batch of a command."""
-
-    adapter: Adapter
-    model: str  # as given to the CLI
-    partition: Partition
-    timeout: float | None
-    retry_missing: bool = True
-    cli_version: str | None = None  # asked of the CLI once per command
 
 
 @dataclass(frozen=True)
@@ -103,60 +74,6 @@ class BatchResult:
     def model_id(self) -> str | None:
         """The partition its runs ended in (rekeyed when another model served)."""
         return self.outcomes[0].model_id if self.outcomes else None
-
-
-@dataclass(frozen=True)
-class BatchContext:
-    """What every step of one batch shares once its runs exist."""
-
-    config: Config
-    store: Store
-    plan: Plan  # only the pairs this batch has
-    runner: RunnerCall
-    batch: CreatedBatch
-    scope: tuple[ScopedRun, ...]  # its runs, one per note of the plan
-    cancel: Cancel | None
-    echo: Callable[[str], None] | None  # where its live text goes
-
-    @property
-    def batch_id(self) -> int:
-        return self.batch.batch_id
-
-    @property
-    def token(self) -> str:
-        return self.batch.boundary_token
-
-    @property
-    def directory(self) -> Path:
-        return artifacts.batch_dir(self.config, self.batch_id)
-
-    @property
-    def expected(self) -> list[Pair]:
-        return [pair for run in self.scope for pair in run.pairs]
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """The pair bodies that arrived, and what made the output malformed if it was."""
-
-    bodies: dict[Pair, str]
-    problem: str | None = None
-
-
-@dataclass(frozen=True)
-class Reviewed:
-    """The calls made for a batch (one, or two with the re-ask) and what they gave."""
-
-    calls: tuple[RunnerResult, ...]
-    parsed: Parsed
-
-
-@dataclass(frozen=True)
-class Executed:
-    report: IngestReport
-    failure: Failure | None
-    cost_usd: float | None
-    warnings: tuple[str, ...]
 
 
 def execute_batch(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from commonplace.errors import UserError
-from commonplace.review.executor import Cancel
+from commonplace.review.execution import Cancel
 from commonplace.review.runners import launch
 from commonplace.review.runners.base import (
     Call,
