@@ -136,21 +136,8 @@ class Child:
         return None
 
     def stop_group(self, grace: float, poll: float) -> None:
-        """TERM the child's process group, wait up to `grace` seconds, then
-        KILL what is left, and reap the child."""
-        try:
-            os.killpg(self.pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
-        else:
-            end = time.monotonic() + grace
-            delay = 0.002  # most groups (the guard's watchdog, say) are gone in a few ms
-            while time.monotonic() < end and group_alive(self.pid):
-                self._popen.poll()
-                time.sleep(delay)
-                delay = min(delay * 2, poll)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
+        """Stop the child's process group (see `stop_groups`) and reap the child."""
+        stop_groups([self.pid], grace=grace, poll=poll)
         self.wait(grace)
 
     def release(self) -> None:
@@ -201,6 +188,28 @@ def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], guard: Path
     raise OSError(int(number) if number.isdigit() else 0, message, filename or None)
 
 
+def stop_groups(pgids: Sequence[int], *, grace: float, poll: float) -> list[int]:
+    """TERM each process group, wait up to `grace` seconds for them to go,
+    then KILL what is left. Returns the groups that were signalled (a group
+    already gone, or not ours to signal, is not)."""
+    signalled = []
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            continue
+        signalled.append(pgid)
+    end = time.monotonic() + grace
+    delay = 0.002  # most groups (a guard's watchdog, say) are gone in a few ms
+    while signalled and time.monotonic() < end and any(map(group_alive, signalled)):
+        time.sleep(delay)
+        delay = min(delay * 2, poll)
+    for pgid in signalled:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    return signalled
+
+
 def group_alive(pgid: int) -> bool:
     """Whether a process of the group still runs. Zombies do not count: an
     orphan that has exited waits for init to reap it."""
@@ -222,7 +231,7 @@ def group_alive(pgid: int) -> bool:
                 fields = handle.read().rsplit(b")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X"):
             return True
     return False
 
