@@ -1,7 +1,8 @@
 """What every runner adapter is (SPEC 8): it builds a command that reads the
 prompt on stdin, decodes the CLI's stream into review text as it arrives,
-collects telemetry, and says why a call failed. Adapters hold no process
-handling; `launch.run_adapter` owns the child process.
+collects telemetry, and says why a call failed. `Adapter` is that contract,
+`BaseAdapter` its shared defaults. Adapters hold no process handling;
+`launch.run_adapter` owns the child process.
 """
 
 from __future__ import annotations
