@@ -2,7 +2,7 @@
 (git, a CLI's version) and `spawn` for a runner streaming on pipes in a
 process group of its own. Nothing else imports `subprocess`.
 
-A runner is started through a guard script (`review/runners/guard.py`, which
+A runner is started through a guard script (the runners' `guard.py`, which
 says why a pipe and not PR_SET_PDEATHSIG): this process keeps the write end
 of the guard's watch pipe for as long as the call lasts; when this process
 dies, however it dies, the kernel closes it and the guard's watchdog stops
