@@ -19,13 +19,12 @@ from conftest import Result
 
 from commonplace.lifecycle import Packing
 from commonplace.review import executor
+from commonplace.review.execution import Cancel, RunnerCall
 from commonplace.review.executor import (
     FOLLOW_UP_MARK,
     RETRY_PROMPT,
     BatchResult,
-    Cancel,
     LinePrinter,
-    RunnerCall,
     execute_batch,
 )
 from commonplace.review.protocol.prompt import prompt_token

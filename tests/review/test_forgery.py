@@ -26,7 +26,8 @@ from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate
 from commonplace.lifecycle import Packing, RunStatus
 from commonplace.review.batch import prepare_review_batch, publish_prompt
-from commonplace.review.executor import RunnerCall, execute_batch
+from commonplace.review.execution import RunnerCall
+from commonplace.review.executor import execute_batch
 from commonplace.review.ingest import ingest_batch_output, ingest_bundle_output
 from commonplace.review.protocol import grammar
 from commonplace.review.protocol.grammar import Pair

@@ -19,6 +19,7 @@ from commonplace.kb.notes import resolve_named_note
 from commonplace.kb.unreviewable import Unreviewable
 from commonplace.lifecycle import CreatedBatch, Packing
 from commonplace.review import artifacts
+from commonplace.review.manifest import batch_manifest
 from commonplace.review.protocol.prompt import (
     PromptGate,
     PromptNote,
@@ -133,7 +134,7 @@ def publish_prompt(ws: Workspace, plan: Plan, created: CreatedBatch) -> Prepared
             ws.config,
             created.batch_id,
             prompt=prompt.text,
-            manifest=_manifest(ws.config, plan, created, prompt),
+            manifest=batch_manifest(ws.config, plan, created, prompt, external=True),
         )
     except UserError as exc:
         for run in created.runs:
@@ -179,39 +180,3 @@ def render_batch_prompt(
         for gate in target.gates
     }
     return render_prompt(notes, gates, token=token, output_path=output_path)
-
-
-def _manifest(
-    config: Config, plan: Plan, created: CreatedBatch, prompt: RenderedPrompt
-) -> dict[str, object]:
-    return {
-        "batch_id": created.batch_id,
-        "executor": created.runner,
-        "model_id": created.model_id,
-        "prompt_format_version": prompt.version,
-        "boundary_token": created.boundary_token,
-        "prompt_sha256": prompt.sha256,
-        "prompt_chars": prompt.chars,
-        "runs": [
-            {
-                "review_run_id": run.review_run_id,
-                "note_path": run.note_path,
-                "note_sha": target.note.sha,
-                "gates": [{"gate_id": g.id, "gate_sha": g.sha} for g in target.gates],
-            }
-            for target, run in zip(plan.targets, created.runs, strict=True)
-        ],
-        "skipped": [
-            {"note_path": s.note_path, "gate_id": s.gate_id, "reason": s.reason}
-            for s in created.skipped
-        ],
-        "ingest_command": [
-            "commonplace-ingest-batch-output",
-            "--batch-id",
-            str(created.batch_id),
-            "--input-file",
-            artifacts.kb_relative(config, artifacts.batch_dir(config, created.batch_id))
-            + "/"
-            + artifacts.OUTPUT,
-        ],
-    }

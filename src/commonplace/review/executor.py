@@ -21,12 +21,22 @@ from commonplace.errors import UserError
 from commonplace.lifecycle import ExecutionData, Packing, RunOutcome, RunStatus
 from commonplace.review import artifacts
 from commonplace.review.batch import render_batch_prompt
-from commonplace.review.ingest import IngestReport, fail_runs, settle_runs
-from commonplace.review.partitions import Partition, actual_model_id, observe_resolution
+from commonplace.review.execution import (
+    BatchContext,
+    Cancel,
+    Executed,
+    Parsed,
+    Reviewed,
+    RunnerCall,
+)
+from commonplace.review.ingest import fail_runs, settle_runs
+from commonplace.review.manifest import Requested, batch_manifest
+from commonplace.review.partitions import actual_model_id, observe_resolution
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.parser import MalformedOutput, parse_output
-from commonplace.review.runners.base import Adapter, Call, Failure, FailureKind, merge_telemetry
+from commonplace.review.runners.base import Call, Failure, FailureKind
 from commonplace.review.runners.launch import RunnerResult, run_adapter
+from commonplace.review.runners.telemetry import merge_telemetry
 from commonplace.review.scope import ScopedRun
 from commonplace.review.targets import Plan, RunTarget, SkippedPair
 from commonplace.safe_files import LinkRefused
@@ -36,36 +46,6 @@ RETRY_PROMPT = "prompt-missing-pairs.md"
 RETRY_OUTPUT = "bundle-output-missing-pairs.md"
 _P = ParamSpec("_P")
 FOLLOW_UP_MARK = "\n\n<!-- commonplace: the follow-up call for the missing pairs -->\n\n"
-
-
-class Cancel:
-    """Asks running calls to stop, with the failure their runs should get."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.failure: Failure | None = None
-        self._lock = threading.Lock()
-
-    def set(self, failure: Failure) -> None:
-        with self._lock:
-            if self.failure is None:
-                self.failure = failure
-                self._event.set()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-
-@dataclass(frozen=True)
-class RunnerCall:
-    """How to call the runner for every batch of a command."""
-
-    adapter: Adapter
-    model: str  # as given to the CLI
-    partition: Partition
-    timeout: float | None
-    retry_missing: bool = True
-    cli_version: str | None = None  # asked of the CLI once per command
 
 
 @dataclass(frozen=True)
@@ -125,7 +105,7 @@ def execute_batch(
     )
     if created.claimed:  # the prompt asks only for the pairs this batch has
         plan = _only(plan, [Pair(r.note_path, g) for r in created.runs for g in r.gate_ids])
-    scope = [
+    scope = tuple(
         ScopedRun(
             run.review_run_id,
             created.batch_id,
@@ -136,19 +116,11 @@ def execute_batch(
             None,
         )
         for run in created.runs
-    ]
+    )
     try:
         printer = echo(created.batch_id) if echo is not None else None
-        report, failure, cost, warnings = _execute(
-            config,
-            store,
-            plan,
-            runner,
-            (created.batch_id, created.boundary_token),
-            scope,
-            cancel,
-            printer,
-        )
+        context = BatchContext(config, store, plan, runner, created, scope, cancel, printer)
+        executed = _execute(context)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             reason = "interrupted"
@@ -163,156 +135,121 @@ def execute_batch(
     return BatchResult(
         created.batch_id,
         runner.adapter.name,
-        report.outcomes,
-        failure,
-        cost,
-        warnings,
+        executed.report.outcomes,
+        executed.failure,
+        executed.cost_usd,
+        executed.warnings,
         tuple(run.note_path for run in created.runs),
         created.claimed,
     )
 
 
-def _execute(
-    config: Config,
-    store: Store,
-    plan: Plan,
-    runner: RunnerCall,
-    batch: tuple[int, str],
-    scope: Sequence[ScopedRun],
-    cancel: Cancel | None,
-    echo: Callable[[str], None] | None,
-) -> tuple[IngestReport, Failure | None, float | None, tuple[str, ...]]:
+def _execute(ctx: BatchContext) -> Executed:
     warnings: list[str] = []
-    batch_id = batch[0]
-    calls, bodies, problem = _review(
-        config, store, plan, runner, batch, scope, cancel, echo, warnings
-    )
-    failure = calls[-1].failure
-    telemetry = _record_execution(config, store, runner, batch_id, calls, warnings)
-    actual = actual_model_id(telemetry, runner.partition.effort) if telemetry else None
-    if actual is not None and actual != runner.partition.model_id:
-        observe_resolution(store, runner.partition, str(telemetry["model"]), actual, batch_id)
+    reviewed = _review(ctx, warnings)
+    failure = reviewed.calls[-1].failure
+    telemetry = _record_execution(ctx, reviewed.calls, warnings)
+    partition = ctx.runner.partition
+    actual = actual_model_id(telemetry, partition.effort) if telemetry else None
+    if actual is not None and actual != partition.model_id:
+        observe_resolution(ctx.store, partition, str(telemetry["model"]), actual, ctx.batch_id)
     per_run = ExecutionData(
-        telemetry={**telemetry, "batch_id": batch_id, "runs_in_batch": len(scope)}
+        telemetry={**telemetry, "batch_id": ctx.batch_id, "runs_in_batch": len(ctx.scope)}
         if telemetry
         else None
     )
+    problem = reviewed.parsed.problem
     if problem is not None:
         reason = f"malformed output: {problem}"
         if failure is not None:
             reason = f"{failure.reason()}; {reason}"
-        report = fail_runs(store, scope, reason, per_run)
+        report = fail_runs(ctx.store, ctx.scope, reason, per_run)
     else:
         report = settle_runs(
-            config,
-            store,
-            scope,
-            bodies,
+            ctx.config,
+            ctx.store,
+            ctx.scope,
+            reviewed.parsed.bodies,
             execution=per_run,
             actual_model_id=actual,
-            incomplete_reason=failure.reason()
-            if failure is not None
-            else _no_token(calls, scope, batch[1], bodies),
+            incomplete_reason=failure.reason() if failure is not None else _no_token(ctx, reviewed),
         )
     cost = telemetry.get("cost_usd") if telemetry else None
-    return report, failure, cost, (*warnings, *report.warnings)
+    return Executed(report, failure, cost, (*warnings, *report.warnings))
 
 
-def _review(
-    config: Config,
-    store: Store,
-    plan: Plan,
-    runner: RunnerCall,
-    batch: tuple[int, str],
-    scope: Sequence[ScopedRun],
-    cancel: Cancel | None,
-    echo: Callable[[str], None] | None,
-    warnings: list[str],
-) -> tuple[list[RunnerResult], dict[Pair, str], str | None]:
+def _review(ctx: BatchContext, warnings: list[str]) -> Reviewed:
     """Render, save and send the prompt; re-ask once for the pairs missing.
     Both prompts carry the batch's boundary token and both outputs are read
-    with it. Returns the calls made, the pair bodies that arrived, and what
-    made the output malformed if it was."""
-    batch_id, token = batch
-    directory = artifacts.batch_dir(config, batch_id)
+    with it."""
+    run_ids = [run.review_run_id for run in ctx.scope]
     # before the runner is paid for: a link where its files would go is refused
-    artifacts.refuse_links(
-        config, batch_ids=[batch_id], run_ids=[run.review_run_id for run in scope]
-    )
-    prompt = render_batch_prompt(config, plan, [run.review_run_id for run in scope], token=token)
+    artifacts.refuse_links(ctx.config, batch_ids=[ctx.batch_id], run_ids=run_ids)
+    prompt = render_batch_prompt(ctx.config, ctx.plan, run_ids, token=ctx.token)
     lifecycle.record_prompt(
-        store, batch_id, sha256=prompt.sha256, chars=prompt.chars, version=prompt.version
+        ctx.store, ctx.batch_id, sha256=prompt.sha256, chars=prompt.chars, version=prompt.version
     )
-    manifest = _manifest(batch_id, runner, scope, prompt.sha256, token)
+    requested = Requested(ctx.runner.model, ctx.runner.partition.effort)
+    manifest = batch_manifest(ctx.config, ctx.plan, ctx.batch, prompt, requested=requested)
     _save(
         warnings,
         artifacts.write_batch_files,
-        config,
-        batch_id,
+        ctx.config,
+        ctx.batch_id,
         prompt=prompt.text,
         manifest=manifest,
     )
-    expected = [pair for run in scope for pair in run.pairs]
-    first = _call(config, runner, prompt.text, cancel, echo)
-    bodies, problem = _parse(first.text, expected, (), token)
-    missing = [pair for pair in expected if pair not in bodies]
+    expected = ctx.expected
+    first = _call(ctx, prompt.text)
+    parsed = _parse(first.text, expected, (), ctx.token)
+    missing = [pair for pair in expected if pair not in parsed.bodies]
     failure = first.failure
     if (
-        problem is not None
+        parsed.problem is not None
         or not missing
-        or not runner.retry_missing
-        or (cancel is not None and cancel.is_set())
-        or not (failure is None or (failure.kind is FailureKind.CRASH and bodies))
+        or not ctx.runner.retry_missing
+        or (ctx.cancel is not None and ctx.cancel.is_set())
+        or not (failure is None or (failure.kind is FailureKind.CRASH and parsed.bodies))
     ):
-        return [first], bodies, problem
+        return Reviewed((first,), parsed)
     follow_up = render_batch_prompt(
-        config, _only(plan, missing), _ids_for(scope, missing), token=token
+        ctx.config, _only(ctx.plan, missing), _ids_for(ctx.scope, missing), token=ctx.token
     )
-    _save(warnings, artifacts.write_text, config, directory / RETRY_PROMPT, follow_up.text)
-    second = _call(config, runner, follow_up.text, cancel, echo)
-    _save(warnings, artifacts.write_text, config, directory / RETRY_OUTPUT, second.text)
-    more, _ = _parse(second.text, missing, bodies.keys(), token)
-    return [first, second], {**bodies, **more}, None
+    _save(warnings, artifacts.write_text, ctx.config, ctx.directory / RETRY_PROMPT, follow_up.text)
+    second = _call(ctx, follow_up.text)
+    _save(warnings, artifacts.write_text, ctx.config, ctx.directory / RETRY_OUTPUT, second.text)
+    more = _parse(second.text, missing, parsed.bodies.keys(), ctx.token)
+    return Reviewed((first, second), Parsed({**parsed.bodies, **more.bodies}))
 
 
 def _record_execution(
-    config: Config,
-    store: Store,
-    runner: RunnerCall,
-    batch_id: int,
-    calls: Sequence[RunnerResult],
-    warnings: list[str],
+    ctx: BatchContext, calls: Sequence[RunnerResult], warnings: list[str]
 ) -> dict[str, Any]:
     """Telemetry, debug log and raw output, once, on the batch; the batch
     telemetry is returned for its runs."""
     telemetry = merge_telemetry([c.telemetry.as_dict() for c in calls if c.telemetry])
     if telemetry and not telemetry.get("cli_version"):
-        telemetry["cli_version"] = runner.cli_version
+        telemetry["cli_version"] = ctx.runner.cli_version
     raw_output = FOLLOW_UP_MARK.join(call.text for call in calls if call.text)
     lifecycle.attach_execution_data(
-        store,
+        ctx.store,
         ExecutionData(
             telemetry=telemetry or None,
             debug_log="\n".join(call.debug_log() for call in calls),
             raw_output=raw_output or None,
         ),
-        batch_id=batch_id,
+        batch_id=ctx.batch_id,
     )
     if raw_output:
-        _save(warnings, artifacts.keep_raw_output, config, batch_id, raw_output)
+        _save(warnings, artifacts.keep_raw_output, ctx.config, ctx.batch_id, raw_output)
     return telemetry
 
 
-def _call(
-    config: Config,
-    runner: RunnerCall,
-    prompt: str,
-    cancel: Cancel | None,
-    echo: Callable[[str], None] | None,
-) -> RunnerResult:
+def _call(ctx: BatchContext, prompt: str) -> RunnerResult:
+    runner, cancel, echo = ctx.runner, ctx.cancel, ctx.echo
     result = run_adapter(
         runner.adapter,
-        Call(prompt, runner.model, runner.partition.effort, config.kb_root),
+        Call(prompt, runner.model, runner.partition.effort, ctx.config.kb_root),
         timeout=runner.timeout,
         cancel=cancel,
         echo=echo,
@@ -330,32 +267,27 @@ def _call(
     return result
 
 
-def _parse(
-    text: str, expected: Sequence[Pair], ignored: Collection[Pair], token: str
-) -> tuple[dict[Pair, str], str | None]:
-    """Pair bodies that arrived, and what made the output malformed if it was.
-    An empty output is not malformed here: nothing arrived."""
+def _parse(text: str, expected: Sequence[Pair], ignored: Collection[Pair], token: str) -> Parsed:
+    """An empty output is not malformed here: nothing arrived."""
     if not text.strip():
-        return {}, None
+        return Parsed({})
     try:
         parsed = parse_output(text, expected, token=token, ignored=ignored)
     except MalformedOutput as anomaly:
-        return {}, anomaly.message
-    return dict(parsed.bodies), None
+        return Parsed({}, anomaly.message)
+    return Parsed(dict(parsed.bodies))
 
 
-def _no_token(
-    calls: Sequence[RunnerResult], scope: Sequence[ScopedRun], token: str, bodies: dict[Pair, str]
-) -> str | None:
+def _no_token(ctx: BatchContext, reviewed: Reviewed) -> str | None:
     """Why nothing arrived when the reviewer wrote sentinels without the
     batch's token (it dropped or garbled it), or None."""
-    if bodies:
+    if reviewed.parsed.bodies:
         return None
-    expected = [pair for run in scope for pair in run.pairs]
+    expected = ctx.expected
     untokened = 0
-    for call in calls:
+    for call in reviewed.calls:
         try:
-            found = parse_output(call.text, expected, token=token).untokened
+            found = parse_output(call.text, expected, token=ctx.token).untokened
         except MalformedOutput:
             found = 0  # reported as such already
         untokened = max(untokened, found)
@@ -380,31 +312,7 @@ def _ids_for(scope: Sequence[ScopedRun], pairs: Sequence[Pair]) -> list[int]:
     return [run.review_run_id for run in scope if run.note_path in notes]
 
 
-def _manifest(
-    batch_id: int,
-    runner: RunnerCall,
-    scope: Sequence[ScopedRun],
-    prompt_sha256: str,
-    token: str,
-) -> dict[str, object]:
-    return {
-        "batch_id": batch_id,
-        "executor": runner.adapter.name,
-        "model_id": runner.partition.model_id,
-        "requested_model": runner.model,
-        "effort": runner.partition.effort,
-        "prompt_sha256": prompt_sha256,
-        "boundary_token": token,
-        "runs": [
-            {"review_run_id": r.review_run_id, "note_path": r.note_path, "gate_ids": r.gate_ids}
-            for r in scope
-        ],
-    }
-
-
-def _save(
-    warnings: list[str], write: Callable[_P, object], *args: _P.args, **kwargs: _P.kwargs
-) -> None:
+def _save(warnings: list[str], write: Callable[..., object], *args: Any, **kwargs: Any) -> None:
     """Artifacts are a convenience: failing to write one is a warning, unless
     a symbolic link was in the way."""
     try:

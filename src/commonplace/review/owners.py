@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import time
 from collections.abc import Iterable
+
+from commonplace import process
 
 OWNER_VARIABLE = "COMMONPLACE_REVIEW_OWNER"
 GRACE_SECONDS = 3.0
@@ -123,28 +123,7 @@ def stop_orphaned_runners(*, dry_run: bool = False) -> list[int]:
 def stop_groups(groups: Iterable[int]) -> list[int]:
     """TERM each group, give them a grace period, then KILL what is left.
     Returns the groups that were signalled."""
-    signalled = []
-    for pgid in groups:
-        try:
-            os.killpg(pgid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            continue
-        signalled.append(pgid)
-    end = time.monotonic() + GRACE_SECONDS
-    while signalled and time.monotonic() < end and any(_group_alive(g) for g in signalled):
-        time.sleep(0.05)
-    for pgid in signalled:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-    return signalled
-
-
-def _group_alive(pgid: int) -> bool:
-    for pid in _pids():
-        fields = _stat_fields(pid)
-        if fields and len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in "ZX":
-            return True
-    return False
+    return process.stop_groups(list(groups), grace=GRACE_SECONDS, poll=0.05)
 
 
 def _pids() -> list[int]:

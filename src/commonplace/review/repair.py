@@ -21,7 +21,8 @@ from typing import Any
 from commonplace import lifecycle
 from commonplace.errors import UserError
 from commonplace.review.partitions import actual_model_id
-from commonplace.review.runners.base import Adapter, Session, merge_telemetry
+from commonplace.review.runners.base import Adapter
+from commonplace.review.runners.telemetry import Session, merge_telemetry
 from commonplace.store.connection import Store
 from commonplace.store.runs import repair_rows
 

@@ -26,7 +26,8 @@ from commonplace.kb.unreviewable import Unreviewable
 from commonplace.lifecycle import AllClaimed, Packing
 from commonplace.review.batch import render_batch_prompt
 from commonplace.review.claims import IN_PROGRESS
-from commonplace.review.executor import BatchResult, Cancel, LinePrinter, RunnerCall, execute_batch
+from commonplace.review.execution import Cancel, RunnerCall
+from commonplace.review.executor import BatchResult, LinePrinter, execute_batch
 from commonplace.review.partitions import alias_target, resolution_changes
 from commonplace.review.protocol.grammar import new_token
 from commonplace.review.protocol.prompt import RenderedPrompt

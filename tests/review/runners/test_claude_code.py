@@ -15,15 +15,7 @@ from conftest import VENDOR_FORMATS, require_shared
 
 from commonplace.review.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.review.runners import launch
-from commonplace.review.runners.base import (
-    TELEMETRY_SCHEMA,
-    Call,
-    Failure,
-    FailureKind,
-    Outcome,
-    RunnerSettings,
-    usable_model,
-)
+from commonplace.review.runners.base import Call, Failure, FailureKind, Outcome, RunnerSettings
 from commonplace.review.runners.claude_code import (
     RATE_LIMIT_RETRIES,
     ClaudeCodeAdapter,
@@ -31,6 +23,7 @@ from commonplace.review.runners.claude_code import (
     read_session_log,
     session_log_path,
 )
+from commonplace.review.runners.telemetry import TELEMETRY_SCHEMA, usable_model
 
 STREAM_OK = "claude-2.1.197-stream-ok.jsonl"
 MODEL_DIFFERS = "claude-2.1.197-stream-model-differs.jsonl"

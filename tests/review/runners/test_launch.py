@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from commonplace.errors import UserError
-from commonplace.review.executor import Cancel
+from commonplace.review.execution import Cancel
 from commonplace.review.runners import launch
 from commonplace.review.runners.base import (
     Call,
@@ -30,7 +30,8 @@ from commonplace.review.runners.base import (
 )
 from commonplace.review.runners.claude_code import ClaudeCodeAdapter
 from commonplace.review.runners.command import CommandAdapter
-from commonplace.review.runners.launch import Excerpt, run_adapter, version_of
+from commonplace.review.runners.launch import run_adapter, version_of
+from commonplace.review.runners.pumps import Excerpt
 
 # Bounds the waits for a process to disappear or a child to get ready; the tests
 # never assert on how long anything took.

@@ -13,14 +13,9 @@ from pathlib import Path
 import pytest
 
 from commonplace.review.runners import launch, plausible
-from commonplace.review.runners.base import (
-    Call,
-    RunnerSettings,
-    Telemetry,
-    Tokens,
-    usable_model,
-)
+from commonplace.review.runners.base import Call, RunnerSettings
 from commonplace.review.runners.command import CommandAdapter
+from commonplace.review.runners.telemetry import Telemetry, Tokens, usable_model
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +12,8 @@ import pytest
 
 from commonplace.config import Config, load_config
 from commonplace.errors import UsageError, UserError
-from commonplace.review.runners import (
-    BUILTIN,
-    get_runner,
-    runner_names,
-    runner_settings,
-)
+from commonplace.review.runners import RUNNERS as BUILTIN
+from commonplace.review.runners import get_runner, runner_names, runner_settings
 from commonplace.review.runners.base import RunnerSettings
 from commonplace.review.runners.claude_code import ClaudeCodeAdapter
 from commonplace.review.runners.codex import CodexAdapter
@@ -177,3 +175,27 @@ def test_runners_come_from_commonplace_toml(tmp_path: Path) -> None:
     assert adapter.kb_root == cfg.kb_root
     assert isinstance(claude, ClaudeCodeAdapter)
     assert claude.binary == "/opt/claude"
+
+
+def test_each_factory_builds_the_adapter_its_name_says(tmp_path: Path) -> None:
+    for name, factory in BUILTIN.items():
+        adapter = factory(RunnerSettings(binary="/opt/x"))
+        assert adapter.name == name
+        assert adapter.settings.binary == "/opt/x"
+
+
+def test_the_registry_imports_no_adapter_until_one_is_asked_for() -> None:
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from commonplace.config import Config\n"
+        "from commonplace.review import runners\n"
+        "adapters = ['claude_code', 'codex', 'command']\n"
+        "modules = lambda: [f'commonplace.review.runners.{a}' for a in adapters]\n"
+        "loaded = lambda: [m.rsplit('.', 1)[1] for m in modules() if m in sys.modules]\n"
+        "before = loaded()\n"
+        "runners.get_runner(Config(kb_root=Path('.')), 'codex')\n"
+        "print(before, loaded())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] ['codex']"

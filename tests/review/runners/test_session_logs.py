@@ -16,16 +16,11 @@ from pathlib import Path
 import pytest
 from conftest import VENDOR_FORMATS, require_shared
 
-from commonplace.review.runners.base import (
-    TELEMETRY_SCHEMA,
-    Adapter,
-    RunnerSettings,
-    Session,
-    merge_telemetry,
-)
+from commonplace.review.runners.base import Adapter, RunnerSettings
 from commonplace.review.runners.claude_code import ClaudeCodeAdapter, session_from_log
 from commonplace.review.runners.codex import CodexAdapter, session_from_rollout
 from commonplace.review.runners.command import CommandAdapter
+from commonplace.review.runners.telemetry import TELEMETRY_SCHEMA, Session, merge_telemetry
 
 CLAUDE_LOG = "claude-2.1.197-session-log-ok.jsonl"
 CODEX_ROLLOUT = "codex-0.169.0-rollout-ok.jsonl"

@@ -1,45 +1,58 @@
 """Runner adapters and their registry (SPEC 8).
 
-Built-in harnesses are registered here by name; `[runners.<name>]` tables
-with a `command` in commonplace.toml add command runners. Every `--runner`
-choice comes from `runner_names`. Adding a harness is one module and one
-entry in `BUILTIN`.
+Built-in harnesses are registered here by name, each by a factory that
+imports its adapter only when that runner is asked for; `[runners.<name>]`
+tables with a `command` in commonplace.toml add command runners. Every
+`--runner` choice comes from `runner_names`. Adding a harness is one module
+and one entry in `RUNNERS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from commonplace.config import Config
 from commonplace.errors import UsageError, UserError
 from commonplace.review.runners.base import Adapter, RunnerSettings
-from commonplace.review.runners.claude_code import ClaudeCodeAdapter
-from commonplace.review.runners.codex import CodexAdapter
-from commonplace.review.runners.command import CommandAdapter
 
-BUILTIN: Mapping[str, type[Adapter]] = {
-    ClaudeCodeAdapter.name: ClaudeCodeAdapter,
-    CodexAdapter.name: CodexAdapter,
+
+def _claude_code(settings: RunnerSettings) -> Adapter:
+    from commonplace.review.runners.claude_code import ClaudeCodeAdapter
+
+    return ClaudeCodeAdapter(settings)
+
+
+def _codex(settings: RunnerSettings) -> Adapter:
+    from commonplace.review.runners.codex import CodexAdapter
+
+    return CodexAdapter(settings)
+
+
+RUNNERS: dict[str, Callable[[RunnerSettings], Adapter]] = {
+    "claude-code": _claude_code,
+    "codex": _codex,
 }
 _SETTINGS = {"binary", "command", "extra_args", "env", "timeout"}
 
 
 def runner_names(config: Config) -> list[str]:
     """Built-in runners, then the command runners the config defines."""
-    configured = [n for n, t in config.runners.items() if n not in BUILTIN and "command" in t]
-    return [*BUILTIN, *sorted(configured)]
+    configured = [n for n, t in config.runners.items() if n not in RUNNERS and "command" in t]
+    return [*RUNNERS, *sorted(configured)]
 
 
 def get_runner(config: Config, name: str) -> Adapter:
     """A fresh adapter for `name`; an unknown name is a usage error listing the choices."""
     table = config.runners.get(name)
     settings = runner_settings(name, table or {})
-    if name in BUILTIN:
+    if name in RUNNERS:
         if settings.command:
             raise UserError(f"[runners.{name}]: a built-in runner takes `binary`, not `command`")
-        return BUILTIN[name](settings)
+        return RUNNERS[name](settings)
     if table is not None and settings.command:
+        from commonplace.review.runners.command import CommandAdapter
+
         return CommandAdapter(name, settings, config.kb_root)
     if table is not None:
         raise UserError(f'[runners.{name}] needs command = ["program", "arg", ...]')
@@ -78,4 +91,4 @@ def runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings:
     )
 
 
-__all__ = ["BUILTIN", "Adapter", "get_runner", "runner_names", "runner_settings"]
+__all__ = ["RUNNERS", "Adapter", "get_runner", "runner_names", "runner_settings"]

@@ -19,24 +19,26 @@ from typing import Any
 from commonplace.clock import span_ms
 from commonplace.review.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.review.runners.base import (
-    Adapter,
+    BaseAdapter,
     Call,
     Failure,
     FailureKind,
     Outcome,
-    Session,
     StreamDecoder,
+    exit_failure,
+    home_dir,
+    last_lines,
+    safe_session_id,
+)
+from commonplace.review.runners.limits import AUTH_PATTERN, USAGE_LIMIT_PATTERN
+from commonplace.review.runners.telemetry import (
+    Session,
     Telemetry,
     Tokens,
     distinct,
-    exit_failure,
-    home_dir,
     int_or_none,
-    last_lines,
-    safe_session_id,
     usable_model,
 )
-from commonplace.review.runners.limits import AUTH_PATTERN, USAGE_LIMIT_PATTERN
 
 READ_ONLY_TOOLS = "Read,Glob,Grep"
 RATE_LIMIT_RETRIES = 3  # 429 retries seen before the call is stopped
@@ -120,7 +122,7 @@ class ClaudeStream(StreamDecoder):
         return None
 
 
-class ClaudeCodeAdapter(Adapter):
+class ClaudeCodeAdapter(BaseAdapter):
     name = "claude-code"
     default_binary = "claude"
     env_prefixes = ("ANTHROPIC_", "CLAUDE_", "DISABLE_", "AWS_", "GOOGLE_", "VERTEX_")

@@ -19,23 +19,25 @@ from typing import Any
 
 from commonplace.review.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.review.runners.base import (
-    Adapter,
+    BaseAdapter,
     Call,
     Failure,
     FailureKind,
     Outcome,
-    Session,
     StreamDecoder,
-    Telemetry,
-    Tokens,
     exit_failure,
     home_dir,
-    int_or_none,
     safe_session_id,
+)
+from commonplace.review.runners.limits import AUTH_PATTERN, USAGE_LIMIT_PATTERN
+from commonplace.review.runners.telemetry import (
+    Session,
+    Telemetry,
+    Tokens,
+    int_or_none,
     total,
     usable_model,
 )
-from commonplace.review.runners.limits import AUTH_PATTERN, USAGE_LIMIT_PATTERN
 
 # The server answered with another model than asked; codex says so only as an
 # error item ("model rerouted: gpt-5.5 -> gpt-5.4-mini (reason)") and goes on.
@@ -96,7 +98,7 @@ class CodexStream(StreamDecoder):
             self.rerouted_to = rerouted.group(2)
 
 
-class CodexAdapter(Adapter):
+class CodexAdapter(BaseAdapter):
     name = "codex"
     default_binary = "codex"
     env_prefixes = ("OPENAI_", "CODEX_", "AZURE_OPENAI_")

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from commonplace.review.runners.base import (
-    Adapter,
+    BaseAdapter,
     Call,
     Failure,
     FailureKind,
@@ -31,11 +31,13 @@ from commonplace.review.runners.base import (
     PlainText,
     RunnerSettings,
     StreamDecoder,
+    last_lines,
+)
+from commonplace.review.runners.telemetry import (
     Telemetry,
     Tokens,
     distinct,
     int_or_none,
-    last_lines,
     usable_model,
 )
 
@@ -54,10 +56,10 @@ _KNOWN = {
 }
 
 
-class CommandAdapter(Adapter):
+class CommandAdapter(BaseAdapter):
     def __init__(self, name: str, settings: RunnerSettings, kb_root: Path) -> None:
         super().__init__(settings)
-        self.name = name  # type: ignore[misc]  # per instance: one class, many names
+        self.name = name  # per instance: one class, many names
         self.kb_root = kb_root
 
     def display_name(self) -> str:

@@ -10,21 +10,19 @@ terminates the whole group: TERM, a grace period, then KILL.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
-import signal
-import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
+from commonplace import process
 from commonplace.errors import UserError
-from commonplace.redaction import StreamRedactor, redact, redact_json, secret_values
+from commonplace.redaction import redact, redact_json, secret_values
 from commonplace.review.capped import MAX_OUTPUT
 from commonplace.review.owners import OWNER_VARIABLE, owner_token
 from commonplace.review.runners.base import (
@@ -34,12 +32,12 @@ from commonplace.review.runners.base import (
     FailureKind,
     Outcome,
     StreamDecoder,
-    Telemetry,
 )
-from commonplace.review.runners.spawn import close_quietly, start_guarded
+from commonplace.review.runners.pumps import Pump
+from commonplace.review.runners.telemetry import Telemetry
 
 MAX_TEXT_CHARS = MAX_OUTPUT  # review text beyond this is not a review
-RAW_KEEP_CHARS = 96 * 1024  # head and tail of raw stdout/stderr kept for debugging
+GUARD = Path(__file__).with_name("guard.py")  # run as a script, never imported
 GRACE_SECONDS = 3.0
 POLL_SECONDS = 0.05
 
@@ -76,40 +74,6 @@ class RunnerResult:
         return "\n".join(parts) + "\n"
 
 
-class Excerpt:
-    """Keeps the head and the tail of a long text, within a budget."""
-
-    def __init__(self, budget: int = RAW_KEEP_CHARS) -> None:
-        self.half = budget // 2
-        self.head: list[str] = []
-        self.head_size = 0
-        self.tail: list[str] = []
-        self.tail_size = 0
-        self.dropped = 0
-
-    def add(self, piece: str) -> None:
-        room = self.half - self.head_size
-        if room > 0:
-            self.head.append(piece[:room])
-            self.head_size += min(room, len(piece))
-            piece = piece[room:]
-            if not piece:
-                return
-        if len(piece) > self.half:  # one piece longer than the whole tail
-            self.dropped += len(piece) - self.half + self.tail_size
-            piece, self.tail, self.tail_size = piece[-self.half :], [], 0
-        self.tail.append(piece)
-        self.tail_size += len(piece)
-        while self.tail_size > self.half and len(self.tail) > 1:
-            gone = self.tail.pop(0)
-            self.tail_size -= len(gone)
-            self.dropped += len(gone)
-
-    def text(self) -> str:
-        middle = [f"\n[... {self.dropped} characters left out ...]\n"] if self.dropped else []
-        return "".join([*self.head, *middle, *self.tail])
-
-
 def version_of(adapter: Adapter, parent_env: Mapping[str, str] | None = None) -> str | None:
     """Check that the runner's program can be found and ask it for its
     version, if it has one to tell. A missing program is a `UserError`."""
@@ -121,13 +85,13 @@ def version_of(adapter: Adapter, parent_env: Mapping[str, str] | None = None) ->
     if argv is None:
         return None
     try:
-        done = subprocess.run(
-            argv, env=env, capture_output=True, timeout=30, stdin=subprocess.DEVNULL, check=False
-        )
-    except FileNotFoundError:
+        done = process.run(argv, env=env, timeout=30, check=False)
+    except process.CommandNotFound:
         raise UserError(missing_binary(adapter, argv[0]).message) from None
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UserError(f"runner {adapter.name}: cannot run `{argv[0]} --version`: {exc}") from None
+    except process.CannotRun as exc:
+        raise UserError(
+            f"runner {adapter.name}: cannot run `{argv[0]} --version`: {exc.cause}"
+        ) from None
     text = done.stdout.decode("utf-8", "replace").strip()
     return text.splitlines()[0] if done.returncode == 0 and text else None
 
@@ -171,32 +135,31 @@ def run_adapter(
     # can find the groups of an owner that died (see review.owners).
     env = {**env, OWNER_VARIABLE: owner_token()}
     try:
-        child, watch = start_guarded(argv, cwd=call.cwd, env=env)
+        child = process.spawn(argv, cwd=call.cwd, env=env, guard=GUARD)
     except OSError as exc:
         return unstarted(_start_failure(adapter, argv, call, env, exc))
 
     secrets = secret_values(env)
-    pump = _Pump(child, decoder, echo, secrets)
+    pump = Pump(child, decoder, echo, secrets, cap=MAX_TEXT_CHARS)
     stopped: Failure | None = None
     deadline = None if timeout is None else started + timeout
     try:  # from here on, whatever happens (Ctrl-C included) stops the group
         pump.start(prompt)
         while child.poll() is None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(POLL_SECONDS)
+            child.wait(POLL_SECONDS)
             if child.poll() is not None:
                 break
             stopped = _why_stop(decoder, pump, cancel, deadline, timeout)
             if stopped is not None:
                 break
     except BaseException:
-        _stop_group(child)
-        pump.join()
-        close_quietly(watch)
+        child.stop_group(GRACE_SECONDS, POLL_SECONDS)
+        pump.join(GRACE_SECONDS)
+        child.release()
         raise
-    _stop_group(child)  # the child, or whatever it left behind in its group
-    close_quietly(watch)  # after the group is gone: its watchdog has nothing left to do
-    pump.join()
+    child.stop_group(GRACE_SECONDS, POLL_SECONDS)  # the child, or what it left in its group
+    child.release()  # after the group is gone: its watchdog has nothing left to do
+    pump.join(GRACE_SECONDS)
     if stopped is None and pump.overflowing():  # it wrote past the cap, then exited
         stopped = _too_large()
     outcome = Outcome(
@@ -294,7 +257,7 @@ def _redacted(telemetry: Telemetry, secrets: tuple[str, ...]) -> Telemetry:
 
 def _why_stop(
     decoder: StreamDecoder,
-    pump: _Pump,
+    pump: Pump,
     cancel: Cancellable | None,
     deadline: float | None,
     timeout: float | None,
@@ -310,138 +273,3 @@ def _why_stop(
 
 def _too_large() -> Failure:
     return Failure(FailureKind.OUTPUT_TOO_LARGE, f"output exceeded {MAX_TEXT_CHARS} characters")
-
-
-def _stop_group(child: subprocess.Popen[bytes]) -> None:
-    """TERM the child's process group, wait a little, then KILL what is left."""
-    try:
-        os.killpg(child.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
-    else:
-        end = time.monotonic() + GRACE_SECONDS
-        delay = 0.002  # most groups (the guard's watchdog, say) are gone in a few ms
-        while time.monotonic() < end and _group_alive(child.pid):
-            child.poll()
-            time.sleep(delay)
-            delay = min(delay * 2, POLL_SECONDS)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(GRACE_SECONDS)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a process of the group still runs. Zombies do not count: an
-    orphan that has exited waits for init to reap it."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
-            return True
-    return False
-
-
-class _Pump:
-    """Threads that feed stdin and drain stdout (decoding it) and stderr."""
-
-    def __init__(
-        self,
-        child: subprocess.Popen[bytes],
-        decoder: StreamDecoder,
-        echo: Callable[[str], None] | None,
-        secrets: tuple[str, ...],
-    ) -> None:
-        self.child = child
-        self.decoder = decoder
-        self.echo = echo
-        self.secrets = secrets
-        self.text: list[str] = []
-        self.text_size = 0
-        self.raw_size = 0
-        self.stdout = Excerpt()
-        self.stderr = Excerpt()
-        self.threads: list[threading.Thread] = []
-
-    def start(self, prompt: bytes) -> None:
-        for target, args in (
-            (self._feed, (prompt,)),
-            (self._read_stdout, ()),
-            (self._read_stderr, ()),
-        ):
-            thread = threading.Thread(target=target, args=args, daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def overflowing(self) -> bool:
-        # raw output counts too: a stream may carry much more than its text
-        return self.text_size > MAX_TEXT_CHARS or self.raw_size > 4 * MAX_TEXT_CHARS
-
-    def join(self) -> None:
-        for thread in self.threads:
-            thread.join(GRACE_SECONDS)
-
-    def _feed(self, prompt: bytes) -> None:
-        stdin = self.child.stdin
-        assert stdin is not None
-        try:
-            stdin.write(prompt)
-            stdin.close()
-        except (BrokenPipeError, OSError, ValueError):
-            pass  # the child stopped reading; its exit status tells why
-
-    def _read_stdout(self) -> None:
-        stdout = self.child.stdout
-        assert stdout is not None
-        # Lines are read up to the cap, so that output without newlines is
-        # counted (and stopped) as it grows instead of held whole.
-        # Each piece is redacted as it arrives, with what came before it (a
-        # private key's body lines follow its header): before any cut.
-        kept, shown = StreamRedactor(self.secrets), StreamRedactor(self.secrets)
-        for raw in iter(lambda: stdout.readline(MAX_TEXT_CHARS + 1), b""):
-            self.raw_size += len(raw)
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.stdout.add(kept.feed(line + "\n"))
-            try:
-                piece = self.decoder.feed(line)
-            except Exception:  # a line the decoder cannot read is skipped, not fatal
-                continue
-            if not piece or self.overflowing():
-                continue
-            self.text.append(piece)
-            self.text_size += len(piece)
-            self._show(shown.feed(piece))
-        self.stdout.add(kept.flush())
-        self._show(shown.flush())
-        stdout.close()
-
-    def _show(self, text: str) -> None:
-        if self.echo is not None and text:
-            try:
-                self.echo(text)
-            except Exception:
-                self.echo = None
-
-    def _read_stderr(self) -> None:
-        stderr = self.child.stderr
-        assert stderr is not None
-        kept = StreamRedactor(self.secrets)
-        for raw in stderr:
-            self.stderr.add(kept.feed(raw.decode("utf-8", "replace")))
-        self.stderr.add(kept.flush())
-        stderr.close()
