@@ -31,9 +31,9 @@ def script(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def crash_stats(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[
-    subprocess.CompletedProcess[str], Path
-]:
+def crash_stats(
+    tmp_path: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     """`commonplace-review-store stats` with the planted fault, the state
     directory in `tmp_path`; (the process, the state directory)."""
     hook = tmp_path / "hook"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 DEBUG_ENV = "COMMONPLACE_DEBUG"
@@ -44,7 +44,7 @@ def report(exc: BaseException, *, debug: bool) -> str:
 def _write_log(text: str) -> Path | None:
     """A new file of its own (never one that exists: a link planted there is
     not followed), readable by the user only; None when it cannot be written."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     try:
         directory = state_dir()
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
