@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from conftest import Result
 
+from commonplace.cli.progress import LinePrinter
 from commonplace.review import executor
 from commonplace.review.executor import (
     FOLLOW_UP_MARK,
     RETRY_PROMPT,
     BatchResult,
     Cancel,
-    LinePrinter,
     RunnerCall,
     execute_batch,
 )

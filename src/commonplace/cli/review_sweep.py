@@ -36,23 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.sweeps import review_sweep
 
-    sweep_args.stop_on_sigterm()
-    ws = app.workspace(args)
-    jobs = args.jobs or sweep_args.default_jobs(ws)
-    options = sweep_args.sweep_options(
-        args,
-        ws,
-        jobs=jobs,
-        max_batches=args.max_batches,
-        max_cost_usd=args.max_cost_usd,
-        progress=sweep_args.progress_wanted() and not args.json and not args.dry_run,
-    )
-    report = review_sweep(
-        ws,
-        args.gates,
-        options,
-        note_refs=args.notes,
-        current_only=args.current,
-        group=args.group,
-    )
-    return sweep_args.emit_report(args, report)
+    with sweep_args.sweep_events(args, progress=True) as events:
+        ws = app.workspace(args)
+        jobs = args.jobs or sweep_args.default_jobs(ws)
+        options = sweep_args.sweep_options(
+            args, ws, jobs=jobs, max_batches=args.max_batches, max_cost_usd=args.max_cost_usd
+        )
+        report = review_sweep(
+            ws,
+            args.gates,
+            options,
+            note_refs=args.notes,
+            current_only=args.current,
+            group=args.group,
+            events=events,
+        )
+        return sweep_args.emit_report(args, report)

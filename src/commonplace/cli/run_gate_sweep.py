@@ -28,15 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.sweeps import run_gate_sweep
 
-    sweep_args.stop_on_sigterm()
-    ws = app.workspace(args)
-    report = run_gate_sweep(
-        ws,
-        args.gate,
-        sweep_args.sweep_options(args, ws),
-        note_refs=args.notes,
-        current_only=args.current,
-        stale_only=args.stale_only,
-        batch_size=args.batch_size,
-    )
-    return sweep_args.emit_report(args, report)
+    with sweep_args.sweep_events(args) as events:
+        ws = app.workspace(args)
+        report = run_gate_sweep(
+            ws,
+            args.gate,
+            sweep_args.sweep_options(args, ws),
+            note_refs=args.notes,
+            current_only=args.current,
+            stale_only=args.stale_only,
+            batch_size=args.batch_size,
+            events=events,
+        )
+        return sweep_args.emit_report(args, report)

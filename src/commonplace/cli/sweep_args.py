@@ -1,15 +1,19 @@
-"""What the commands that review through a runner share: their options, and
-how a sweep's report is printed and turned into an exit code."""
+"""What the commands that review through a runner share: their options, how
+a sweep is shown and stopped while it runs, and how its report is printed
+and turned into an exit code."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from commonplace.cli import app
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from commonplace.review.events import SweepEvents
     from commonplace.review.sweeps import SweepOptions, SweepReport
     from commonplace.workspace import Workspace
 
@@ -65,7 +69,6 @@ def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> Sw
     if not isinstance(model, str) or not model:
         raise UsageError("--model is required (or set model under [defaults])")
     effort = args.effort or (defaults.get("effort") if not args.model else None)
-    stream = getattr(args, "stream", False) or not getattr(args, "quiet", True)
     return SweepOptions(
         runner=runner,
         model=model,
@@ -73,7 +76,7 @@ def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> Sw
         timeout=args.timeout,
         retry_missing=args.retry_missing,
         dry_run=args.dry_run,
-        stream=stream and not args.dry_run,
+        stream=_streams(args),
         **more,  # type: ignore[arg-type]
     )
 
@@ -203,19 +206,29 @@ def default_jobs(ws: Workspace) -> int:
     return jobs
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM ends the command like Ctrl-C: runner processes are stopped and
-    their runs failed, never left behind."""
-    import signal
+@contextmanager
+def sweep_events(args: argparse.Namespace, *, progress: bool = False) -> Iterator[SweepEvents]:
+    """For the block: the runners' live text on stderr (unless quiet or a dry
+    run), a progress bar when asked and stderr is a terminal, and Ctrl-C or
+    SIGTERM stopping the sweep (`cli.signals`)."""
+    from commonplace.cli import signals
+    from commonplace.cli.progress import batch_printers, progress_bar
+    from commonplace.review.events import SweepEvents
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    stream = _streams(args)
+    bar = progress and sys.stderr.isatty() and not args.json and not args.dry_run
+    with signals.stop_on_signals() as stop:
+        yield SweepEvents(
+            live_text=batch_printers(sys.stderr) if stream else None,
+            progress=progress_bar(sys.stderr) if bar else None,
+            stop=stop,
+        )
 
-    signal.signal(signal.SIGTERM, interrupt)
 
-
-def progress_wanted() -> bool:
-    return sys.stderr.isatty()
+def _streams(args: argparse.Namespace) -> bool:
+    """`--stream` for sweeps; for the others, unless `--quiet`; never in a dry run."""
+    wanted = getattr(args, "stream", False) or not getattr(args, "quiet", True)
+    return bool(wanted) and not args.dry_run
 
 
 def _seconds(value: str) -> float:

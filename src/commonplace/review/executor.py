@@ -9,7 +9,6 @@ happens, including Ctrl-C and bugs, no run of the batch stays `running`.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.review import artifacts, lifecycle
 from commonplace.review.batch import render_batch_prompt
+from commonplace.review.events import LiveText
 from commonplace.review.ingest import IngestReport, ScopedRun, fail_runs, settle_runs
 from commonplace.review.lifecycle import ExecutionData, Packing, RunOutcome, RunStatus
 from commonplace.review.partitions import Partition, actual_model_id, observe_resolution
@@ -104,7 +104,7 @@ def execute_batch(
     *,
     packing: Packing,
     cancel: Cancel | None = None,
-    echo: Callable[[int], Callable[[str], None]] | None = None,
+    echo: Callable[[int], LiveText] | None = None,
     claim: bool = False,
 ) -> BatchResult:
     """Run one batch. `echo(batch_id)` gives where its live text goes. With
@@ -314,7 +314,7 @@ def _call(
         cancel=cancel,
         echo=echo,
     )
-    if isinstance(echo, LinePrinter):
+    if isinstance(echo, LiveText):  # a last partial line is not held back
         echo.flush()
     if (
         result.failure is not None
@@ -408,26 +408,3 @@ def _save(warnings: list[str], write: Callable[..., object], *args: Any, **kwarg
         raise
     except Exception as exc:
         warnings.append(f"artifact not written: {exc}")
-
-
-class LinePrinter:
-    """Prints a runner's live text to stderr, whole lines, each prefixed with
-    its batch; printers sharing a lock never mix their lines."""
-
-    def __init__(self, prefix: str, stream: Any = None, lock: threading.Lock | None = None) -> None:
-        self.prefix = prefix
-        self.stream = stream if stream is not None else sys.stderr
-        self._lock = lock or threading.Lock()
-        self.pending = ""
-
-    def __call__(self, text: str) -> None:
-        lines = (self.pending + text).split("\n")
-        self.pending = lines.pop()
-        if lines:
-            with self._lock:
-                self.stream.write("".join(f"{self.prefix}{line}\n" for line in lines))
-                self.stream.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self("\n")

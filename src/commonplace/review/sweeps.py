@@ -5,18 +5,16 @@ dry run that prints the prompts without touching the store.
 
 Each batch goes through `execute_batch`. Launching stops at the first usage
 limit (and batches still running are stopped too: their calls would only
-hit the same limit), at Ctrl-C, or when a budget is spent.
+hit the same limit), when the caller's `StopRequest` is set (Ctrl-C), or
+when a budget is spent. Live text and progress go to the caller's
+`SweepEvents`; nothing here prints.
 """
 
 from __future__ import annotations
 
-import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TextIO
 
 from commonplace.errors import UsageError, UserError
 from commonplace.kb.files import KbFile
@@ -25,7 +23,8 @@ from commonplace.kb.notes import note_facts
 from commonplace.kb.unreviewable import Unreviewable
 from commonplace.review.batch import render_batch_prompt
 from commonplace.review.claims import IN_PROGRESS
-from commonplace.review.executor import BatchResult, Cancel, LinePrinter, RunnerCall, execute_batch
+from commonplace.review.events import StopRequest, SweepEvents, SweepProgress
+from commonplace.review.executor import BatchResult, Cancel, RunnerCall, execute_batch
 from commonplace.review.lifecycle import AllClaimed, Packing
 from commonplace.review.partitions import alias_target, resolution_changes
 from commonplace.review.protocol.grammar import new_token
@@ -63,8 +62,7 @@ class SweepOptions:
     jobs: int = 1
     max_batches: int | None = None
     max_cost_usd: float | None = None
-    stream: bool = True  # the runner's live text on stderr, prefixed per batch
-    progress: bool = False  # a progress line on stderr
+    stream: bool = True  # the runner's live text to `SweepEvents.live_text`
 
 
 @dataclass(frozen=True)
@@ -115,7 +113,12 @@ class SweepReport:
 
 
 def run_review_bundle(
-    ws: Workspace, note: str, gate_refs: Sequence[str], options: SweepOptions
+    ws: Workspace,
+    note: str,
+    gate_refs: Sequence[str],
+    options: SweepOptions,
+    *,
+    events: SweepEvents | None = None,
 ) -> SweepReport:
     """One note and its applicable gates, in one batch."""
     runner = prepare_runner(ws, options)
@@ -129,7 +132,14 @@ def run_review_bundle(
         skip_unusable=True,
     )
     return execute_plans(
-        ws, runner, [plan], Packing.NOTE, options, skipped=plan.skipped, unreviewable=plan.unusable
+        ws,
+        runner,
+        [plan],
+        Packing.NOTE,
+        options,
+        skipped=plan.skipped,
+        unreviewable=plan.unusable,
+        events=events,
     )
 
 
@@ -142,6 +152,7 @@ def run_gate_sweep(
     current_only: bool = False,
     stale_only: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    events: SweepEvents | None = None,
 ) -> SweepReport:
     """One gate over notes, `batch_size` notes per batch."""
     if is_lens(ws.config, gate_ref):
@@ -190,6 +201,7 @@ def run_gate_sweep(
         skipped=skipped,
         unreviewable=note_scan.unreviewable,
         claim=stale_only,
+        events=events,
     )
 
 
@@ -201,6 +213,7 @@ def review_sweep(
     note_refs: Sequence[str] = (),
     current_only: bool = False,
     group: str = "lens",
+    events: SweepEvents | None = None,
 ) -> SweepReport:
     """Every stale pair the selector finds, one batch per note and lens (or
     per note), run `options.jobs` at a time. Pairs whose gate has uncommitted
@@ -250,6 +263,7 @@ def review_sweep(
         skipped=skipped,
         unreviewable=(*note_scan.unreviewable, *gate_scan.unusable),
         claim=True,
+        events=events,
     )
 
 
@@ -285,8 +299,8 @@ def execute_plans(
     *,
     skipped: Sequence[SkippedPair] = (),
     unreviewable: Sequence[Unreviewable] = (),
-    stderr: TextIO | None = None,
     claim: bool = False,
+    events: SweepEvents | None = None,
 ) -> SweepReport:
     """Run the plans' batches (print their prompts, in a dry run). With
     `claim`, each batch leaves out the pairs another process has taken
@@ -311,7 +325,7 @@ def execute_plans(
             for plan in plans
         )
         return replace(base, planned=planned, not_launched=max(held, 0))
-    launcher = _Launcher(ws, runner, packing, options, stderr or sys.stderr, claim)
+    launcher = _Launcher(ws, runner, packing, options, events or SweepEvents(), claim)
     results, stopped, unlaunched = launcher.run(plans)
     if held > 0:
         stopped = stopped or f"--max-batches {options.max_batches} reached"
@@ -337,16 +351,15 @@ class _Launcher:
         runner: RunnerCall,
         packing: Packing,
         options: SweepOptions,
-        stderr: TextIO,
+        events: SweepEvents,
         claim: bool = False,
     ) -> None:
         self.ws, self.runner, self.packing, self.options = ws, runner, packing, options
-        self.stderr = stderr
+        self.events = events
         self.claim = claim
         self.claimed: list[SkippedPair] = []  # pairs left to other processes
         self.finished = 0
         self.cancel = Cancel()
-        self.output_lock = threading.Lock()  # live lines of concurrent batches
         self.results: list[BatchResult] = []
         self.stopped: str | None = None
 
@@ -357,11 +370,11 @@ class _Launcher:
         if pending:  # the store is created and migrated once, not by racing workers
             self.ws.store.connection(create=True)
             reserved = self.ws.store.keep_reserve()
-        interrupted = threading.Event()
+        interrupted = self.events.stop or StopRequest()
         try:
             with (
                 ThreadPoolExecutor(max_workers=self.options.jobs) as pool,
-                _signals_set(interrupted),
+                interrupted.deferred(),
             ):
                 try:
                     while (pending or running) and not interrupted.is_set():
@@ -394,14 +407,11 @@ class _Launcher:
                     self.runner,
                     packing=self.packing,
                     cancel=self.cancel,
-                    echo=self._printer if self.options.stream else None,
+                    echo=self.events.live_text if self.options.stream else None,
                     claim=self.claim,
                 )
             except AllClaimed as nothing_left:
                 return nothing_left
-
-    def _printer(self, batch_id: int) -> Callable[[str], None]:
-        return LinePrinter(f"[batch {batch_id}] ", self.stderr, self.output_lock)
 
     def _finished(self, result: BatchResult | AllClaimed, total: int) -> None:
         self.finished += 1
@@ -433,19 +443,11 @@ class _Launcher:
         return True
 
     def _progress(self, total: int, final: bool = False) -> None:
-        if not self.options.progress:
+        if self.events.progress is None:
             return
-        done = self.finished
         completed = sum(len(r.completed) for r in self.results)
         failed = sum(len(r.failed) for r in self.results)
-        width = 24
-        filled = width * done // max(total, 1)
-        bar = "#" * filled + "-" * (width - filled)
-        self.stderr.write(
-            f"\r[{bar}] {done}/{total} batches, {completed} completed, {failed} failed"
-            + ("\n" if final else "")
-        )
-        self.stderr.flush()
+        self.events.progress(SweepProgress(self.finished, total, completed, failed, final))
 
 
 def _stop_failure(exc: BaseException) -> Failure:
@@ -466,24 +468,3 @@ def _configured_timeout(ws: Workspace) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise UserError("[defaults] timeout must be a positive number of seconds")
     return float(value)
-
-
-@contextmanager
-def _signals_set(event: threading.Event) -> Iterator[None]:
-    """While workers run, Ctrl-C and SIGTERM only set `event`: an exception
-    raised inside `concurrent.futures.wait` could leave a future's lock held
-    and the workers unable to finish. The loop raises at a safe point."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    import signal
-
-    def note(signum: int, frame: object) -> None:
-        event.set()
-
-    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
