@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from commonplace.choices import EFFORTS
 from commonplace.cli import note_scope
 
 # Start-up time matters for every command, so this module imports only what
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
     from commonplace.workspace import Workspace
-
-# Mirrors review.partitions.EFFORTS, which resolve_partition validates; kept
-# here so that building a parser does not import the store and its SQLite.
-EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
 class CommandSpec:
@@ -105,12 +102,10 @@ def model_and_effort(args: argparse.Namespace, ws: Workspace) -> tuple[str, str 
     from commonplace.errors import UsageError
 
     defaults = ws.config.defaults
-    model = args.model or defaults.get("model")
-    if not isinstance(model, str) or not model.strip():
+    model = args.model or defaults.model
+    if not model or not model.strip():
         raise UsageError("--model is required (or set model under [defaults])")
-    effort = args.effort or (defaults.get("effort") if not args.model else None)
-    if effort is not None and effort not in EFFORTS:
-        raise UsageError(f"[defaults] effort must be one of {', '.join(EFFORTS)}")
+    effort = args.effort or (defaults.effort if not args.model else None)
     return model, effort
 
 

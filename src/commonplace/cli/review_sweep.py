@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from commonplace.choices import DEFAULT_JOBS, GROUPINGS, Grouping
 from commonplace.cli import app, sweep_args
 
 
@@ -14,12 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     app.add_note_scope(parser, "every reviewable note")
     parser.add_argument(
         "--group",
-        choices=("lens", "note"),
-        default="lens",
+        choices=GROUPINGS,
+        default=Grouping.LENS.value,
         help="one batch per note and lens (default), or per note with all its stale gates",
     )
     parser.add_argument(
-        "--jobs", type=app.positive_int, metavar="N", help="batches run at once (default 2)"
+        "--jobs",
+        type=app.positive_int,
+        metavar="N",
+        help=f"batches run at once (default: jobs under [defaults], else {DEFAULT_JOBS})",
     )
     parser.add_argument(
         "--max-batches", type=app.positive_int, metavar="N", help="launch at most N batches"
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     with sweep_args.sweep_events(args, progress=True) as events:
         ws = app.workspace(args)
-        jobs = args.jobs or sweep_args.default_jobs(ws)
+        jobs = args.jobs or ws.config.defaults.jobs
         options = sweep_args.sweep_options(
             args, ws, jobs=jobs, max_batches=args.max_batches, max_cost_usd=args.max_cost_usd
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from commonplace.choices import DEFAULT_BATCH_SIZE
 from commonplace.cli import app, sweep_args
 
 
@@ -18,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         type=app.positive_int,
-        default=5,
+        default=DEFAULT_BATCH_SIZE,
         metavar="N",
-        help="notes per batch (default 5)",
+        help=f"notes per batch (default {DEFAULT_BATCH_SIZE})",
     )
     sweep_args.add_runner_options(parser)
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from commonplace.choices import DEFAULT_TIMEOUT
 from commonplace.cli import app
 
 TYPE_CHECKING = False
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from commonplace.review.sweeps import SweepOptions, SweepReport
     from commonplace.workspace import Workspace
 
+# a usage limit ends the command like UsageLimitError would (75, EX_TEMPFAIL)
 EXIT_USAGE_LIMIT = 75
 
 
@@ -33,7 +35,7 @@ def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) 
         type=_seconds,
         metavar="SECONDS",
         help="stop a runner call after this long (default: the runner's or [defaults] timeout,"
-        " else 1800)",
+        f" else {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "--no-retry-missing",
@@ -62,17 +64,17 @@ def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> Sw
     from commonplace.review.sweeps import SweepOptions
 
     defaults = ws.config.defaults
-    runner = args.runner or defaults.get("runner")
-    model = args.model or defaults.get("model")
-    if not isinstance(runner, str) or not runner:
+    runner = args.runner or defaults.runner
+    model = args.model or defaults.model
+    if not runner:
         raise UsageError("--runner is required (or set runner under [defaults])")
-    if not isinstance(model, str) or not model:
+    if not model:
         raise UsageError("--model is required (or set model under [defaults])")
-    effort = args.effort or (defaults.get("effort") if not args.model else None)
+    effort = args.effort or (defaults.effort if not args.model else None)
     return SweepOptions(
         runner=runner,
         model=model,
-        effort=effort if isinstance(effort, str) else None,
+        effort=effort,
         timeout=args.timeout,
         retry_missing=args.retry_missing,
         dry_run=args.dry_run,
@@ -195,15 +197,6 @@ def _emit_dry_run(args: argparse.Namespace, report: SweepReport) -> int:
 def warn_unreviewable(report: SweepReport) -> None:
     """One warning line per note or gate left out, its name escaped."""
     app.warn([f"skipped {u.describe()}" for u in report.unreviewable])
-
-
-def default_jobs(ws: Workspace) -> int:
-    from commonplace.errors import UserError
-
-    jobs = ws.config.defaults.get("jobs", 2)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise UserError("[defaults] jobs must be a positive whole number")
-    return jobs
 
 
 @contextmanager

@@ -7,10 +7,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from commonplace.choices import EFFORTS
 from commonplace.errors import UsageError
 from commonplace.review.store import Store
 
-EFFORTS = ("low", "medium", "high", "xhigh", "max")
 _OTHER = re.compile(r"[^a-z0-9]+")
 
 

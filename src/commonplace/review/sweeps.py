@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
+from commonplace.choices import DEFAULT_BATCH_SIZE, GROUPINGS
 from commonplace.errors import UsageError, UserError
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
@@ -45,10 +46,6 @@ from commonplace.workspace import Workspace
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     pass
-
-DEFAULT_TIMEOUT = 1800.0
-DEFAULT_BATCH_SIZE = 5
-GROUPINGS = ("lens", "note")
 
 
 @dataclass(frozen=True)
@@ -219,7 +216,7 @@ def review_sweep(
     per note), run `options.jobs` at a time. Pairs whose gate has uncommitted
     changes cannot be reviewed and are reported as skipped."""
     if group not in GROUPINGS:
-        raise UsageError(f"--group must be one of {', '.join(GROUPINGS)}")
+        raise UsageError(f"grouping must be one of {', '.join(GROUPINGS)}, not {group!r}")
     runner = prepare_runner(ws, options)
     git = ws.git_state()
     gate_scan = gate_scope(ws, gate_refs)
@@ -277,8 +274,8 @@ def prepare_runner(ws: Workspace, options: SweepOptions) -> RunnerCall:
     adapter = get_runner(ws.config, options.runner)
     partition = ws.partition(options.model, options.effort)
     if options.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    timeout = options.timeout or adapter.settings.timeout or _configured_timeout(ws)
+        raise UsageError("a sweep runs at least one batch at a time (jobs >= 1)")
+    timeout = options.timeout or adapter.settings.timeout or ws.config.defaults.timeout
     version = None if options.dry_run else version_of(adapter)
     return RunnerCall(
         adapter=adapter,
@@ -461,10 +458,3 @@ def _stop_failure(exc: BaseException) -> Failure:
 def _cli_model(ws: Workspace, model: str) -> str:
     """What the CLI is asked for: a configured alias's target, else the name as given."""
     return alias_target(model, ws.config.model_aliases) or model
-
-
-def _configured_timeout(ws: Workspace) -> float:
-    value = ws.config.defaults.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise UserError("[defaults] timeout must be a positive number of seconds")
-    return float(value)

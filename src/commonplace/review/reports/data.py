@@ -131,8 +131,8 @@ def gather(
 
 
 def _model_id(ws: Workspace, model: str | None, effort: str | None) -> str:
-    model = model or _string(ws.config.defaults.get("model"))
-    effort = effort or _string(ws.config.defaults.get("effort"))
+    model = model or ws.config.defaults.model
+    effort = effort or ws.config.defaults.effort
     if model:
         return ws.partition(model, effort).model_id
     partitions = _partitions(ws.store)
@@ -151,7 +151,3 @@ def _partitions(store: Store) -> tuple[str, ...]:
             " GROUP BY model_id ORDER BY n DESC, model_id"
         ).fetchall()
     return tuple(row["model_id"] for row in rows)
-
-
-def _string(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None

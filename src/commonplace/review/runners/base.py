@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from commonplace.review.runners import plausible
+from commonplace.settings import RunnerSettings as RunnerSettings  # its home is the config
 
 TELEMETRY_SCHEMA = "commonplace.telemetry/1"
 
@@ -71,17 +72,6 @@ class Failure:
         if self.kind is FailureKind.USAGE_LIMIT:
             return f"usage exhausted: {self.message}"
         return self.message
-
-
-@dataclass(frozen=True)
-class RunnerSettings:
-    """One runner's configuration (`[runners.<name>]` in commonplace.toml)."""
-
-    binary: str | None = None
-    command: tuple[str, ...] = ()
-    extra_args: tuple[str, ...] = ()
-    env: tuple[str, ...] = ()  # names of further variables the child may see
-    timeout: float | None = None
 
 
 @dataclass(frozen=True)
