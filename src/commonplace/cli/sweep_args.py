@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from commonplace.choices import DEFAULT_TIMEOUT
 from commonplace.cli import app
+from commonplace.errors import UsageLimitError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,8 +19,8 @@ if TYPE_CHECKING:
     from commonplace.review.sweeps import SweepOptions, SweepReport
     from commonplace.workspace import Workspace
 
-# a usage limit ends the command like UsageLimitError would (75, EX_TEMPFAIL)
-EXIT_USAGE_LIMIT = 75
+# a sweep that hit a usage limit ends as a UsageLimitError would (75, EX_TEMPFAIL)
+EXIT_USAGE_LIMIT = UsageLimitError.exit_code
 
 
 def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:

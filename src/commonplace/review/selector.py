@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from commonplace.choices import StaleReason
+from commonplace.choices import StaleReason as StaleReason  # re-exported: its home is choices
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate, GateScan, all_gate_ids, load_found_gates, load_gate_refs
