@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from commonplace.choices import Effort
 from commonplace.config import CONFIG_FILE, STORE_ENV, Config, find_kb_root, load_config
 from commonplace.errors import UserError
+from commonplace.settings import Defaults
 
 
 def write(path: Path, text: str) -> Path:
@@ -134,7 +136,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert config.reports_dir == "kb/reports"
     assert config.store == "kb/reports/review-store.sqlite"
     assert dict(config.model_aliases) == {}
-    assert dict(config.defaults) == {}
+    assert config.defaults == Defaults()
     assert dict(config.runners) == {}
     assert config.gates_path == root / "kb/instructions/review-gates"
     assert config.reports_path == root / "kb/reports"
@@ -158,7 +160,7 @@ gpt = "gpt-5-5-xhigh"
 model = "opus"
 effort = "high"
 timeout = 600
-concurrency = 4
+jobs = 4
 
 [runners.claude]
 binary = "/opt/bin/claude"
@@ -174,12 +176,7 @@ binary = "codex"
     assert config.reports_dir == "out/reports"
     assert config.store == "out/store.db"
     assert dict(config.model_aliases) == {"opus": "claude-opus-4-6", "gpt": "gpt-5-5-xhigh"}
-    assert dict(config.defaults) == {
-        "model": "opus",
-        "effort": "high",
-        "timeout": 600,
-        "concurrency": 4,
-    }
+    assert config.defaults == Defaults(model="opus", effort=Effort.HIGH, timeout=600.0, jobs=4)
     assert set(config.runners) == {"claude", "codex"}
     assert dict(config.runners["claude"]) == {
         "binary": "/opt/bin/claude",
@@ -209,12 +206,12 @@ def test_absolute_path_inside_kb_becomes_relative(tmp_path: Path) -> None:
 
 
 def test_configuration_is_read_only(tmp_path: Path) -> None:
-    root = kb_with_config(tmp_path, '[models]\na = "b"\n[runners.x]\ny = 1\n')
+    root = kb_with_config(tmp_path, '[models]\na = "b"\n[runners.x]\ntimeout = 1\n')
     config = load_config(root)
     with pytest.raises(TypeError):
         config.model_aliases["c"] = "d"  # type: ignore[index]
     with pytest.raises(TypeError):
-        config.runners["x"]["y"] = 2  # type: ignore[index]
+        config.runners["x"]["timeout"] = 2  # type: ignore[index]
 
 
 # -- errors ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from commonplace.errors import UserError
+from commonplace.settings import Defaults, parse_defaults, parse_runner_settings
 
 CONFIG_FILE = "commonplace.toml"
 STORE_ENV = "COMMONPLACE_REVIEW_DB"
@@ -28,7 +29,8 @@ class Config:
     reports_dir: str = "kb/reports"
     store: str = "kb/reports/review-store.sqlite"
     model_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    defaults: Defaults = field(default_factory=Defaults)
+    # Each table as written (checked when loaded); runners.get_runner types it.
     runners: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     source: Path | None = None
 
@@ -98,16 +100,21 @@ def load_config(start: Path | None = None) -> Config:
             if not isinstance(raw[key], str) or not raw[key].strip():
                 raise UserError(f"{where}: {key} must be a path")
             values[key] = _inside(root, raw[key], where, key, as_written=key != "gates_dir")
-    for key, target in (("models", "model_aliases"), ("defaults", "defaults")):
-        table = raw.get(key, {})
-        if not isinstance(table, dict):
+    for key in ("models", "defaults"):
+        if not isinstance(raw.get(key, {}), dict):
             raise UserError(f"{where}: [{key}] must be a table")
-        values[target] = MappingProxyType(dict(table))
+    values["model_aliases"] = MappingProxyType(dict(raw.get("models", {})))
     if not all(isinstance(v, str) for v in values["model_aliases"].values()):
         raise UserError(f"{where}: every [models] alias must map to a model name")
+    values["defaults"] = parse_defaults(raw.get("defaults", {}), where)
     runners = raw.get("runners", {})
     if not isinstance(runners, dict) or not all(isinstance(v, dict) for v in runners.values()):
         raise UserError(f"{where}: [runners.<name>] entries must be tables")
+    for name, table in runners.items():
+        try:
+            parse_runner_settings(name, table)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc.message}") from None
     values["runners"] = MappingProxyType({k: MappingProxyType(v) for k, v in runners.items()})
     return Config(kb_root=root, source=source, **values)
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import Result
 
+from commonplace.cli.progress import LinePrinter
 from commonplace.lifecycle import Packing
 from commonplace.review import executor
 from commonplace.review.execution import Cancel, RunnerCall
@@ -24,7 +25,6 @@ from commonplace.review.executor import (
     FOLLOW_UP_MARK,
     RETRY_PROMPT,
     BatchResult,
-    LinePrinter,
     execute_batch,
 )
 from commonplace.review.protocol.prompt import prompt_token

@@ -2,7 +2,8 @@
 
 Library code raises `UserError` for expected failures; here they become
 `error: <message>` on stderr and the error's exit code. Anything else is an
-unexpected error (exit 3) with a short report, Ctrl-C is 130.
+unexpected error (exit 3): one line naming the log of its traceback
+(`cli.crash`). Ctrl-C is 130.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from commonplace.choices import EFFORTS
 from commonplace.cli import note_scope
 
 # Start-up time matters for every command, so this module imports only what
@@ -24,10 +26,6 @@ if TYPE_CHECKING:
     from commonplace.lifecycle import RunOutcome
     from commonplace.review.targets import SkippedPair
     from commonplace.workspace import Workspace
-
-# Mirrors review.partitions.EFFORTS, which resolve_partition validates; kept
-# here so that building a parser does not import the store and its SQLite.
-EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 
 class CommandSpec:
@@ -106,12 +104,10 @@ def model_and_effort(args: argparse.Namespace, ws: Workspace) -> tuple[str, str 
     from commonplace.errors import UsageError
 
     defaults = ws.config.defaults
-    model = args.model or defaults.get("model")
-    if not isinstance(model, str) or not model.strip():
+    model = args.model or defaults.model
+    if not model or not model.strip():
         raise UsageError("--model is required (or set model under [defaults])")
-    effort = args.effort or (defaults.get("effort") if not args.model else None)
-    if effort is not None and effort not in EFFORTS:
-        raise UsageError(f"[defaults] effort must be one of {', '.join(EFFORTS)}")
+    effort = args.effort or (defaults.effort if not args.model else None)
     return model, effort
 
 
@@ -327,6 +323,12 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
     module = importlib.import_module(spec.module)
     parser = Parser(prog=prog or f"commonplace-{spec.name}", description=spec.help)
     module.add_arguments(parser)
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an unexpected error, print the traceback instead of logging it"
+        " (or set COMMONPLACE_DEBUG=1)",
+    )
     args = parser.parse_args(argv)
     from commonplace.errors import UserError
 
@@ -338,16 +340,13 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
         return _fail(args, "interrupted", 130)
     except BrokenPipeError:
         return 1
-    except Exception as exc:  # the unexpected tier: a short report, not a crash dump
+    except Exception as exc:  # the unexpected tier: one line; the traceback is logged
         expected = _environment_failure(exc)
         if expected is not None:
             return _fail(args, expected, 1)
-        import traceback
-        from pathlib import Path
+        from commonplace.cli import crash
 
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
-        where = f"{Path(frame.filename).name}:{frame.lineno}"
-        return _fail(args, f"unexpected error: {type(exc).__name__}: {exc} (at {where})", 3)
+        return _fail(args, crash.report(exc, debug=crash.debug_wanted(args.debug)), 3)
 
 
 def _environment_failure(exc: Exception) -> str | None:

@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     report_format = "json" if args.json else args.format
     if report_format is None:
         raise UsageError("name a --format (html, markdown, json, sarif or junit)")
+    if report_format == "markdown" and len(args.notes) != 1:
+        raise UsageError("--format markdown reports one note: give --note PATH")
     ws = app.workspace(args, reads_only=True)
     text = render_report(
         ws, format=report_format, model=args.model, effort=args.effort, note_refs=tuple(args.notes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from commonplace.choices import DEFAULT_JOBS, GROUPINGS, Grouping
 from commonplace.cli import app, sweep_args
 
 
@@ -14,12 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     app.add_note_scope(parser, "every reviewable note")
     parser.add_argument(
         "--group",
-        choices=("lens", "note"),
-        default="lens",
+        choices=GROUPINGS,
+        default=Grouping.LENS.value,
         help="one batch per note and lens (default), or per note with all its stale gates",
     )
     parser.add_argument(
-        "--jobs", type=app.positive_int, metavar="N", help="batches run at once (default 2)"
+        "--jobs",
+        type=app.positive_int,
+        metavar="N",
+        help=f"batches run at once (default: jobs under [defaults], else {DEFAULT_JOBS})",
     )
     parser.add_argument(
         "--max-batches", type=app.positive_int, metavar="N", help="launch at most N batches"
@@ -36,23 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.sweeps import review_sweep
 
-    sweep_args.stop_on_sigterm()
-    ws = app.workspace(args)
-    jobs = args.jobs or sweep_args.default_jobs(ws)
-    options = sweep_args.sweep_options(
-        args,
-        ws,
-        jobs=jobs,
-        max_batches=args.max_batches,
-        max_cost_usd=args.max_cost_usd,
-        progress=sweep_args.progress_wanted() and not args.json and not args.dry_run,
-    )
-    report = review_sweep(
-        ws,
-        args.gates,
-        options,
-        note_refs=args.notes,
-        current_only=args.current,
-        group=args.group,
-    )
-    return sweep_args.emit_report(args, report)
+    with sweep_args.sweep_events(args, progress=True) as events:
+        ws = app.workspace(args)
+        jobs = args.jobs or ws.config.defaults.jobs
+        options = sweep_args.sweep_options(
+            args, ws, jobs=jobs, max_batches=args.max_batches, max_cost_usd=args.max_cost_usd
+        )
+        report = review_sweep(
+            ws,
+            args.gates,
+            options,
+            note_refs=args.notes,
+            current_only=args.current,
+            group=args.group,
+            events=events,
+        )
+        return sweep_args.emit_report(args, report)

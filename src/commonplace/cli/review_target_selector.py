@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from commonplace.choices import UNREVIEWABLE_REASONS, StaleReason
 from commonplace.cli import app
 
 TYPE_CHECKING = False
@@ -14,9 +15,9 @@ if TYPE_CHECKING:
     from commonplace.kb.unreviewable import Unreviewable
     from commonplace.review.selector import Selection, StaleGate, StaleNote
 
-REASONS = ("missing-review", "gate-changed", "note-changed", "gate-dirty", "in-progress")
-# Notes and gates that cannot be reviewed (kb.unreviewable.REASONS): listed, never stale.
-UNREVIEWABLE = ("unreviewable-name", "unreadable-note", "unusable-gate")
+REASONS: tuple[str, ...] = tuple(StaleReason)
+# Notes and gates that cannot be reviewed: listed, never stale.
+UNREVIEWABLE: tuple[str, ...] = UNREVIEWABLE_REASONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from commonplace.errors import UsageError
-    from commonplace.review.selector import StaleReason, select_targets
+    from commonplace.review.selector import select_targets
 
     if args.all_gates and args.gates:
         raise UsageError("name gates or lenses, or give --all-gates, not both")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from commonplace.choices import DEFAULT_BATCH_SIZE
 from commonplace.cli import app, sweep_args
 
 
@@ -18,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         type=app.positive_int,
-        default=5,
+        default=DEFAULT_BATCH_SIZE,
         metavar="N",
-        help="notes per batch (default 5)",
+        help=f"notes per batch (default {DEFAULT_BATCH_SIZE})",
     )
     sweep_args.add_runner_options(parser)
 
@@ -28,15 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.sweeps import run_gate_sweep
 
-    sweep_args.stop_on_sigterm()
-    ws = app.workspace(args)
-    report = run_gate_sweep(
-        ws,
-        args.gate,
-        sweep_args.sweep_options(args, ws),
-        note_refs=args.notes,
-        current_only=args.current,
-        stale_only=args.stale_only,
-        batch_size=args.batch_size,
-    )
-    return sweep_args.emit_report(args, report)
+    with sweep_args.sweep_events(args) as events:
+        ws = app.workspace(args)
+        report = run_gate_sweep(
+            ws,
+            args.gate,
+            sweep_args.sweep_options(args, ws),
+            note_refs=args.notes,
+            current_only=args.current,
+            stale_only=args.stale_only,
+            batch_size=args.batch_size,
+            events=events,
+        )
+        return sweep_args.emit_report(args, report)

@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.review.sweeps import run_review_bundle
 
-    sweep_args.stop_on_sigterm()
-    ws = app.workspace(args)
-    report = run_review_bundle(ws, args.note, args.gates, sweep_args.sweep_options(args, ws))
-    return sweep_args.emit_report(args, report)
+    with sweep_args.sweep_events(args) as events:
+        ws = app.workspace(args)
+        options = sweep_args.sweep_options(args, ws)
+        report = run_review_bundle(ws, args.note, args.gates, options, events=events)
+        return sweep_args.emit_report(args, report)

@@ -1,19 +1,26 @@
-"""What the commands that review through a runner share: their options, and
-how a sweep's report is printed and turned into an exit code."""
+"""What the commands that review through a runner share: their options, how
+a sweep is shown and stopped while it runs, and how its report is printed
+and turned into an exit code."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from commonplace.choices import DEFAULT_TIMEOUT
 from commonplace.cli import app
+from commonplace.errors import UsageLimitError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from commonplace.review.events import SweepEvents
     from commonplace.review.sweeps import SweepOptions, SweepReport
     from commonplace.workspace import Workspace
 
-EXIT_USAGE_LIMIT = 75
+# a sweep that hit a usage limit ends as a UsageLimitError would (75, EX_TEMPFAIL)
+EXIT_USAGE_LIMIT = UsageLimitError.exit_code
 
 
 def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
@@ -29,7 +36,7 @@ def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) 
         type=_seconds,
         metavar="SECONDS",
         help="stop a runner call after this long (default: the runner's or [defaults] timeout,"
-        " else 1800)",
+        f" else {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
         "--no-retry-missing",
@@ -58,22 +65,21 @@ def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> Sw
     from commonplace.review.sweeps import SweepOptions
 
     defaults = ws.config.defaults
-    runner = args.runner or defaults.get("runner")
-    model = args.model or defaults.get("model")
-    if not isinstance(runner, str) or not runner:
+    runner = args.runner or defaults.runner
+    model = args.model or defaults.model
+    if not runner:
         raise UsageError("--runner is required (or set runner under [defaults])")
-    if not isinstance(model, str) or not model:
+    if not model:
         raise UsageError("--model is required (or set model under [defaults])")
-    effort = args.effort or (defaults.get("effort") if not args.model else None)
-    stream = getattr(args, "stream", False) or not getattr(args, "quiet", True)
+    effort = args.effort or (defaults.effort if not args.model else None)
     return SweepOptions(
         runner=runner,
         model=model,
-        effort=effort if isinstance(effort, str) else None,
+        effort=effort,
         timeout=args.timeout,
         retry_missing=args.retry_missing,
         dry_run=args.dry_run,
-        stream=stream and not args.dry_run,
+        stream=_streams(args),
         **more,  # type: ignore[arg-type]
     )
 
@@ -194,28 +200,29 @@ def warn_unreviewable(report: SweepReport) -> None:
     app.warn([f"skipped {u.describe()}" for u in report.unreviewable])
 
 
-def default_jobs(ws: Workspace) -> int:
-    from commonplace.errors import UserError
+@contextmanager
+def sweep_events(args: argparse.Namespace, *, progress: bool = False) -> Iterator[SweepEvents]:
+    """For the block: the runners' live text on stderr (unless quiet or a dry
+    run), a progress bar when asked and stderr is a terminal, and Ctrl-C or
+    SIGTERM stopping the sweep (`cli.signals`)."""
+    from commonplace.cli import signals
+    from commonplace.cli.progress import batch_printers, progress_bar
+    from commonplace.review.events import SweepEvents
 
-    jobs = ws.config.defaults.get("jobs", 2)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise UserError("[defaults] jobs must be a positive whole number")
-    return jobs
+    stream = _streams(args)
+    bar = progress and sys.stderr.isatty() and not args.json and not args.dry_run
+    with signals.stop_on_signals() as stop:
+        yield SweepEvents(
+            live_text=batch_printers(sys.stderr) if stream else None,
+            progress=progress_bar(sys.stderr) if bar else None,
+            stop=stop,
+        )
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM ends the command like Ctrl-C: runner processes are stopped and
-    their runs failed, never left behind."""
-    import signal
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
-def progress_wanted() -> bool:
-    return sys.stderr.isatty()
+def _streams(args: argparse.Namespace) -> bool:
+    """`--stream` for sweeps; for the others, unless `--quiet`; never in a dry run."""
+    wanted = getattr(args, "stream", False) or not getattr(args, "quiet", True)
+    return bool(wanted) and not args.dry_run
 
 
 def _seconds(value: str) -> float:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-UNREVIEWABLE_NAME = "unreviewable-name"  # the pair grammar cannot carry the name
-UNREADABLE_NOTE = "unreadable-note"  # not readable text, or frontmatter that is no mapping
-UNUSABLE_GATE = "unusable-gate"  # a gate file that cannot be read or defines nothing usable
-REASONS = (UNREVIEWABLE_NAME, UNREADABLE_NOTE, UNUSABLE_GATE)
+from commonplace.choices import UNREADABLE_NOTE, UNREVIEWABLE_NAME, UNUSABLE_GATE
+from commonplace.choices import UNREVIEWABLE_REASONS as REASONS
+
+__all__ = ["REASONS", "UNREADABLE_NOTE", "UNREVIEWABLE_NAME", "UNUSABLE_GATE", "Unreviewable"]
 
 
 class Unreviewable(NamedTuple):

@@ -9,11 +9,9 @@ happens, including Ctrl-C and bugs, no run of the batch stays `running`.
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ParamSpec, TextIO
+from typing import Any, ParamSpec
 
 from commonplace import lifecycle
 from commonplace.config import Config
@@ -21,6 +19,7 @@ from commonplace.errors import UserError
 from commonplace.lifecycle import ExecutionData, Packing, RunOutcome, RunStatus
 from commonplace.review import artifacts
 from commonplace.review.batch import render_batch_prompt
+from commonplace.review.events import LiveText
 from commonplace.review.execution import (
     BatchContext,
     Cancel,
@@ -87,7 +86,7 @@ def execute_batch(
     *,
     packing: Packing,
     cancel: Cancel | None = None,
-    echo: Callable[[int], Callable[[str], None]] | None = None,
+    echo: Callable[[int], LiveText] | None = None,
     claim: bool = False,
 ) -> BatchResult:
     """Run one batch. `echo(batch_id)` gives where its live text goes. With
@@ -254,7 +253,7 @@ def _call(ctx: BatchContext, prompt: str) -> RunnerResult:
         cancel=cancel,
         echo=echo,
     )
-    if isinstance(echo, LinePrinter):
+    if isinstance(echo, LiveText):  # a last partial line is not held back
         echo.flush()
     if (
         result.failure is not None
@@ -321,28 +320,3 @@ def _save(warnings: list[str], write: Callable[..., object], *args: Any, **kwarg
         raise
     except Exception as exc:
         warnings.append(f"artifact not written: {exc}")
-
-
-class LinePrinter:
-    """Prints a runner's live text to stderr, whole lines, each prefixed with
-    its batch; printers sharing a lock never mix their lines."""
-
-    def __init__(
-        self, prefix: str, stream: TextIO | None = None, lock: threading.Lock | None = None
-    ) -> None:
-        self.prefix = prefix
-        self.stream = stream if stream is not None else sys.stderr
-        self._lock = lock or threading.Lock()
-        self.pending = ""
-
-    def __call__(self, text: str) -> None:
-        lines = (self.pending + text).split("\n")
-        self.pending = lines.pop()
-        if lines:
-            with self._lock:
-                self.stream.write("".join(f"{self.prefix}{line}\n" for line in lines))
-                self.stream.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self("\n")

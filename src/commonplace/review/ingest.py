@@ -76,7 +76,7 @@ def ingest_batch_output(
     """Ingest an external executor's output for a whole batch, or for some of
     its runs (their batch-mates' blocks are then checked and left alone)."""
     if (batch_id is None) == (not review_run_ids):
-        raise UserError("name either a batch (--batch-id) or review runs (--review-run-ids)")
+        raise UserError("name either a batch or review runs to ingest the output for")
     if batch_id is not None:
         return finalize_from_output(ws.config, ws.store, load_batch(ws.store, batch_id), data)
     scope = load_runs(ws.store, review_run_ids)

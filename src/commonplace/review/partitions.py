@@ -7,12 +7,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from commonplace.choices import EFFORTS
 from commonplace.clock import utc_now
 from commonplace.errors import UsageError
 from commonplace.store import acceptances, aliases
 from commonplace.store.connection import Store
 
-EFFORTS = ("low", "medium", "high", "xhigh", "max")
 _OTHER = re.compile(r"[^a-z0-9]+")
 
 

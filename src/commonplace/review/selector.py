@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Collection, Iterable, Sequence
-from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 
+from commonplace.choices import StaleReason as StaleReason  # re-exported: its home is choices
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate, GateScan, all_gate_ids, load_found_gates, load_gate_refs
@@ -21,14 +21,6 @@ from commonplace.store.connection import Store
 
 if TYPE_CHECKING:
     from commonplace.workspace import Workspace
-
-
-class StaleReason(StrEnum):
-    GATE_DIRTY = "gate-dirty"
-    MISSING_REVIEW = "missing-review"
-    GATE_CHANGED = "gate-changed"
-    NOTE_CHANGED = "note-changed"
-    IN_PROGRESS = "in-progress"  # stale, but a live process is reviewing it now
 
 
 class StalePair(NamedTuple):

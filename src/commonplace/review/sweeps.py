@@ -5,19 +5,18 @@ dry run that prints the prompts without touching the store.
 
 Each batch goes through `execute_batch`. Launching stops at the first usage
 limit (and batches still running are stopped too: their calls would only
-hit the same limit), at Ctrl-C, or when a budget is spent.
+hit the same limit), when the caller's `StopRequest` is set (Ctrl-C), or
+when a budget is spent. Live text and progress go to the caller's
+`SweepEvents`; nothing here prints.
 """
 
 from __future__ import annotations
 
-import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TextIO
 
+from commonplace.choices import DEFAULT_BATCH_SIZE, GROUPINGS
 from commonplace.errors import UsageError, UserError
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
@@ -26,8 +25,9 @@ from commonplace.kb.unreviewable import Unreviewable
 from commonplace.lifecycle import AllClaimed, Packing
 from commonplace.review.batch import render_batch_prompt
 from commonplace.review.claims import IN_PROGRESS
+from commonplace.review.events import StopRequest, SweepEvents, SweepProgress
 from commonplace.review.execution import Cancel, RunnerCall
-from commonplace.review.executor import BatchResult, LinePrinter, execute_batch
+from commonplace.review.executor import BatchResult, execute_batch
 from commonplace.review.partitions import alias_target, resolution_changes
 from commonplace.review.protocol.grammar import new_token
 from commonplace.review.protocol.prompt import RenderedPrompt
@@ -48,10 +48,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     pass
 
-DEFAULT_TIMEOUT = 1800.0
-DEFAULT_BATCH_SIZE = 5
-GROUPINGS = ("lens", "note")
-
 
 @dataclass(frozen=True)
 class SweepOptions:
@@ -64,8 +60,7 @@ class SweepOptions:
     jobs: int = 1
     max_batches: int | None = None
     max_cost_usd: float | None = None
-    stream: bool = True  # the runner's live text on stderr, prefixed per batch
-    progress: bool = False  # a progress line on stderr
+    stream: bool = True  # the runner's live text to `SweepEvents.live_text`
 
 
 @dataclass(frozen=True)
@@ -116,7 +111,12 @@ class SweepReport:
 
 
 def run_review_bundle(
-    ws: Workspace, note: str, gate_refs: Sequence[str], options: SweepOptions
+    ws: Workspace,
+    note: str,
+    gate_refs: Sequence[str],
+    options: SweepOptions,
+    *,
+    events: SweepEvents | None = None,
 ) -> SweepReport:
     """One note and its applicable gates, in one batch."""
     runner = prepare_runner(ws, options)
@@ -130,7 +130,14 @@ def run_review_bundle(
         skip_unusable=True,
     )
     return execute_plans(
-        ws, runner, [plan], Packing.NOTE, options, skipped=plan.skipped, unreviewable=plan.unusable
+        ws,
+        runner,
+        [plan],
+        Packing.NOTE,
+        options,
+        skipped=plan.skipped,
+        unreviewable=plan.unusable,
+        events=events,
     )
 
 
@@ -143,6 +150,7 @@ def run_gate_sweep(
     current_only: bool = False,
     stale_only: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    events: SweepEvents | None = None,
 ) -> SweepReport:
     """One gate over notes, `batch_size` notes per batch."""
     if is_lens(ws.config, gate_ref):
@@ -191,6 +199,7 @@ def run_gate_sweep(
         skipped=skipped,
         unreviewable=note_scan.unreviewable,
         claim=stale_only,
+        events=events,
     )
 
 
@@ -202,12 +211,13 @@ def review_sweep(
     note_refs: Sequence[str] = (),
     current_only: bool = False,
     group: str = "lens",
+    events: SweepEvents | None = None,
 ) -> SweepReport:
     """Every stale pair the selector finds, one batch per note and lens (or
     per note), run `options.jobs` at a time. Pairs whose gate has uncommitted
     changes cannot be reviewed and are reported as skipped."""
     if group not in GROUPINGS:
-        raise UsageError(f"--group must be one of {', '.join(GROUPINGS)}")
+        raise UsageError(f"grouping must be one of {', '.join(GROUPINGS)}, not {group!r}")
     runner = prepare_runner(ws, options)
     git = ws.git_state()
     gate_scan = gate_scope(ws, gate_refs)
@@ -251,6 +261,7 @@ def review_sweep(
         skipped=skipped,
         unreviewable=(*note_scan.unreviewable, *gate_scan.unusable),
         claim=True,
+        events=events,
     )
 
 
@@ -264,8 +275,8 @@ def prepare_runner(ws: Workspace, options: SweepOptions) -> RunnerCall:
     adapter = get_runner(ws.config, options.runner)
     partition = ws.partition(options.model, options.effort)
     if options.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    timeout = options.timeout or adapter.settings.timeout or _configured_timeout(ws)
+        raise UsageError("a sweep runs at least one batch at a time (jobs >= 1)")
+    timeout = options.timeout or adapter.settings.timeout or ws.config.defaults.timeout
     version = None if options.dry_run else version_of(adapter)
     return RunnerCall(
         adapter=adapter,
@@ -286,8 +297,8 @@ def execute_plans(
     *,
     skipped: Sequence[SkippedPair] = (),
     unreviewable: Sequence[Unreviewable] = (),
-    stderr: TextIO | None = None,
     claim: bool = False,
+    events: SweepEvents | None = None,
 ) -> SweepReport:
     """Run the plans' batches (print their prompts, in a dry run). With
     `claim`, each batch leaves out the pairs another process has taken
@@ -312,7 +323,7 @@ def execute_plans(
             for plan in plans
         )
         return replace(base, planned=planned, not_launched=max(held, 0))
-    launcher = _Launcher(ws, runner, packing, options, stderr or sys.stderr, claim)
+    launcher = _Launcher(ws, runner, packing, options, events or SweepEvents(), claim)
     results, stopped, unlaunched = launcher.run(plans)
     if held > 0:
         stopped = stopped or f"--max-batches {options.max_batches} reached"
@@ -338,16 +349,15 @@ class _Launcher:
         runner: RunnerCall,
         packing: Packing,
         options: SweepOptions,
-        stderr: TextIO,
+        events: SweepEvents,
         claim: bool = False,
     ) -> None:
         self.ws, self.runner, self.packing, self.options = ws, runner, packing, options
-        self.stderr = stderr
+        self.events = events
         self.claim = claim
         self.claimed: list[SkippedPair] = []  # pairs left to other processes
         self.finished = 0
         self.cancel = Cancel()
-        self.output_lock = threading.Lock()  # live lines of concurrent batches
         self.results: list[BatchResult] = []
         self.stopped: str | None = None
 
@@ -358,11 +368,11 @@ class _Launcher:
         if pending:  # the store is created and migrated once, not by racing workers
             self.ws.store.connection(create=True)
             reserved = self.ws.store.keep_reserve()
-        interrupted = threading.Event()
+        interrupted = self.events.stop or StopRequest()
         try:
             with (
                 ThreadPoolExecutor(max_workers=self.options.jobs) as pool,
-                _signals_set(interrupted),
+                interrupted.deferred(),
             ):
                 try:
                     while (pending or running) and not interrupted.is_set():
@@ -395,14 +405,11 @@ class _Launcher:
                     self.runner,
                     packing=self.packing,
                     cancel=self.cancel,
-                    echo=self._printer if self.options.stream else None,
+                    echo=self.events.live_text if self.options.stream else None,
                     claim=self.claim,
                 )
             except AllClaimed as nothing_left:
                 return nothing_left
-
-    def _printer(self, batch_id: int) -> Callable[[str], None]:
-        return LinePrinter(f"[batch {batch_id}] ", self.stderr, self.output_lock)
 
     def _finished(self, result: BatchResult | AllClaimed, total: int) -> None:
         self.finished += 1
@@ -434,19 +441,11 @@ class _Launcher:
         return True
 
     def _progress(self, total: int, final: bool = False) -> None:
-        if not self.options.progress:
+        if self.events.progress is None:
             return
-        done = self.finished
         completed = sum(len(r.completed) for r in self.results)
         failed = sum(len(r.failed) for r in self.results)
-        width = 24
-        filled = width * done // max(total, 1)
-        bar = "#" * filled + "-" * (width - filled)
-        self.stderr.write(
-            f"\r[{bar}] {done}/{total} batches, {completed} completed, {failed} failed"
-            + ("\n" if final else "")
-        )
-        self.stderr.flush()
+        self.events.progress(SweepProgress(self.finished, total, completed, failed, final))
 
 
 def _stop_failure(exc: BaseException) -> Failure:
@@ -460,31 +459,3 @@ def _stop_failure(exc: BaseException) -> Failure:
 def _cli_model(ws: Workspace, model: str) -> str:
     """What the CLI is asked for: a configured alias's target, else the name as given."""
     return alias_target(model, ws.config.model_aliases) or model
-
-
-def _configured_timeout(ws: Workspace) -> float:
-    value = ws.config.defaults.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise UserError("[defaults] timeout must be a positive number of seconds")
-    return float(value)
-
-
-@contextmanager
-def _signals_set(event: threading.Event) -> Iterator[None]:
-    """While workers run, Ctrl-C and SIGTERM only set `event`: an exception
-    raised inside `concurrent.futures.wait` could leave a future's lock held
-    and the workers unable to finish. The loop raises at a safe point."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    import signal
-
-    def note(signum: int, frame: object) -> None:
-        event.set()
-
-    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

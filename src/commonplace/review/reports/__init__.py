@@ -26,7 +26,7 @@ def render_report(
     from commonplace.review.reports.data import gather
 
     if format == "markdown" and len(note_refs) != 1:
-        raise UsageError("--format markdown reports one note: give --note PATH")
+        raise UsageError(f"a markdown report covers exactly one note, not {len(note_refs)}")
     data = gather(ws, model=model, effort=effort, note_refs=note_refs)
     if format == "html":
         from commonplace.review.reports.html import render_html

@@ -132,8 +132,8 @@ def gather(
 
 
 def _model_id(ws: Workspace, model: str | None, effort: str | None) -> str:
-    model = model or _string(ws.config.defaults.get("model"))
-    effort = effort or _string(ws.config.defaults.get("effort"))
+    model = model or ws.config.defaults.model
+    effort = effort or ws.config.defaults.effort
     if model:
         return ws.partition(model, effort).model_id
     partitions = _partitions(ws.store)

@@ -14,7 +14,8 @@ from typing import Any
 
 from commonplace.config import Config
 from commonplace.errors import UsageError, UserError
-from commonplace.review.runners.base import Adapter, RunnerSettings
+from commonplace.review.runners.base import Adapter
+from commonplace.settings import RunnerSettings, parse_runner_settings
 
 
 def _claude_code(settings: RunnerSettings) -> Adapter:
@@ -33,7 +34,6 @@ RUNNERS: dict[str, Callable[[RunnerSettings], Adapter]] = {
     "claude-code": _claude_code,
     "codex": _codex,
 }
-_SETTINGS = {"binary", "command", "extra_args", "env", "timeout"}
 
 
 def runner_names(config: Config) -> list[str]:
@@ -60,35 +60,8 @@ def get_runner(config: Config, name: str) -> Adapter:
 
 
 def runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings:
-    where = f"[runners.{name}]"
-    unknown = sorted(set(table) - _SETTINGS)
-    if unknown:
-        raise UserError(f"{where}: unknown setting(s): {', '.join(unknown)}")
-
-    def strings(key: str) -> tuple[str, ...]:
-        value = table.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise UserError(f"{where}: {key} must be a list of strings")
-        return tuple(value)
-
-    binary = table.get("binary")
-    if binary is not None and (not isinstance(binary, str) or not binary.strip()):
-        raise UserError(f"{where}: binary must be a path or a command name")
-    timeout = table.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-    ):
-        raise UserError(f"{where}: timeout must be a positive number of seconds")
-    command = strings("command")
-    if "command" in table and (not command or not command[0].strip()):
-        raise UserError(f"{where}: command must name a program")
-    return RunnerSettings(
-        binary=binary,
-        command=command,
-        extra_args=strings("extra_args"),
-        env=strings("env"),
-        timeout=float(timeout) if timeout is not None else None,
-    )
+    """`[runners.<name>]` as typed settings (`settings.parse_runner_settings`)."""
+    return parse_runner_settings(name, table)
 
 
 __all__ = ["RUNNERS", "Adapter", "get_runner", "runner_names", "runner_settings"]

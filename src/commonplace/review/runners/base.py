@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from commonplace.review.runners.telemetry import Session, Telemetry
+from commonplace.settings import RunnerSettings as RunnerSettings  # its home is the config
 
 # What any harness needs to start: where it lives, who runs it, locale, temp
 # dirs and proxies. Everything else stays out unless an adapter asks for it.
@@ -70,17 +71,6 @@ class Failure:
         if self.kind is FailureKind.USAGE_LIMIT:
             return f"usage exhausted: {self.message}"
         return self.message
-
-
-@dataclass(frozen=True)
-class RunnerSettings:
-    """One runner's configuration (`[runners.<name>]` in commonplace.toml)."""
-
-    binary: str | None = None
-    command: tuple[str, ...] = ()
-    extra_args: tuple[str, ...] = ()
-    env: tuple[str, ...] = ()  # names of further variables the child may see
-    timeout: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,110 @@
+"""The typed tables of commonplace.toml: `[defaults]` and `[runners.<name>]`.
+
+Each table is parsed once into a frozen dataclass; an unknown key or a value
+of the wrong type is a `UserError` naming the key (and, from `load_config`,
+the file), never a value some command reads later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from commonplace.choices import DEFAULT_JOBS, DEFAULT_TIMEOUT, EFFORTS, Effort
+from commonplace.errors import UserError
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """`[defaults]`: what a command takes when its option is not given."""
+
+    runner: str | None = None
+    model: str | None = None
+    effort: Effort | None = None  # only goes with the default model
+    timeout: float = DEFAULT_TIMEOUT  # seconds; a runner's own timeout comes first
+    jobs: int = DEFAULT_JOBS  # batches a sweep runs at once
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """One runner's configuration (`[runners.<name>]` in commonplace.toml)."""
+
+    binary: str | None = None
+    command: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()  # names of further variables the child may see
+    timeout: float | None = None
+
+
+def parse_defaults(table: Mapping[str, Any], where: str) -> Defaults:
+    """`[defaults]` of the file `where`, every key known and typed."""
+    _no_unknown(table, Defaults, f"[defaults] of {where}")
+
+    def name(key: str, what: str) -> str | None:
+        value = table.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise UserError(f"{where}: [defaults] {key} must name a {what}")
+        return value
+
+    effort = table.get("effort")
+    if effort is not None and effort not in EFFORTS:
+        raise UserError(f"{where}: [defaults] effort must be one of {', '.join(EFFORTS)}")
+    timeout = table.get("timeout", DEFAULT_TIMEOUT)
+    if not _positive_number(timeout):
+        raise UserError(f"{where}: [defaults] timeout must be a positive number of seconds")
+    jobs = table.get("jobs", DEFAULT_JOBS)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise UserError(f"{where}: [defaults] jobs must be a positive whole number")
+    return Defaults(
+        runner=name("runner", "runner"),
+        model=name("model", "model"),
+        effort=Effort(effort) if effort is not None else None,
+        timeout=float(timeout),
+        jobs=jobs,
+    )
+
+
+def parse_runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings:
+    """`[runners.<name>]`; errors start with the table's name."""
+    where = f"[runners.{name}]"
+    unknown = sorted(set(table) - {f.name for f in fields(RunnerSettings)})
+    if unknown:
+        raise UserError(f"{where}: unknown setting(s): {', '.join(unknown)}")
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UserError(f"{where}: {key} must be a list of strings")
+        return tuple(value)
+
+    binary = table.get("binary")
+    if binary is not None and (not isinstance(binary, str) or not binary.strip()):
+        raise UserError(f"{where}: binary must be a path or a command name")
+    timeout = table.get("timeout")
+    if timeout is not None and not _positive_number(timeout):
+        raise UserError(f"{where}: timeout must be a positive number of seconds")
+    command = strings("command")
+    if "command" in table and (not command or not command[0].strip()):
+        raise UserError(f"{where}: command must name a program")
+    return RunnerSettings(
+        binary=binary,
+        command=command,
+        extra_args=strings("extra_args"),
+        env=strings("env"),
+        timeout=float(timeout) if timeout is not None else None,
+    )
+
+
+def _no_unknown(table: Mapping[str, Any], kind: type, where: str) -> None:
+    known = sorted(f.name for f in fields(kind))
+    for key in sorted(table):
+        if key not in known:
+            raise UserError(f"unknown key {key!r} in {where} (known: {', '.join(known)})")
+
+
+def _positive_number(value: object) -> bool:
+    # finite: `inf` and `nan` from TOML are mistakes, not "no limit"
+    return (
+        not isinstance(value, bool) and isinstance(value, int | float) and 0 < value < float("inf")
+    )
