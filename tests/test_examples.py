@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, make_git_kb, run_script
+from helpers.commands import run_script
+from helpers.kb import REPO, make_git_kb
 
 ORCHESTRATE = REPO / "examples" / "orchestrate.py"
 DEMO = REPO / "examples" / "demo.py"

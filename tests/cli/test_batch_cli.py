@@ -15,28 +15,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from conftest import commit_all, console_script
-from review._support import (
-    ABBREV,
-    DATE,
-    FROST,
-    OVERREACH,
-    REPEATS,
-    SEEDS,
-    SKETCH,
-    TAGS,
-    TITLE_CLAIM,
-)
+from helpers.cli import Cli, assert_refused, review
+from helpers.commands import console_script
+from helpers.db import dump, one, rows, store_of
+from helpers.kb import commit_all
+from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS, TITLE_CLAIM
 
-from cli._support import (
-    Cli,
-    assert_refused,
-    dump,
-    one,
-    review,
-    rows,
-    store_of,
-)
 from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
 from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 

@@ -6,17 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from cli._support import (
-    EX_NOTE,
-    create_run,
-    finalize,
-    one,
-    review,
-    rows,
-    store_of,
-    write_gate_review,
-)
+from helpers.cli import EX_NOTE, create_run, finalize, review, write_gate_review
+from helpers.db import one, rows, store_of
 
 GATES = (
     "clarity/description-repeats-title",

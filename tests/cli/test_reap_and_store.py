@@ -5,23 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import execute_sql, run_script
-
-from cli._support import (
+from helpers.cli import (
     CREATE,
     EX_CLARITY,
     EX_NOTE,
-    TABLES,
     assert_refused,
     completed_run,
-    dump,
     finalize,
-    one,
-    rows,
     running_run,
-    store_of,
     write_review,
 )
+from helpers.commands import run_script
+from helpers.db import TABLES, dump, execute_sql, one, rows, store_of
+
 from commonplace.review.migrations import MIGRATIONS
 
 DECISIONS = ("PASS", "WARN")  # of the two clarity gates in a completed run

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import console_script, run_script
-from review._fake_runners import (
+from helpers.cli import Cli, assert_refused
+from helpers.commands import console_script, run_script
+from helpers.db import one, rows, store_of
+from helpers.fake_runners import (
     add_reviewer,
     alive,
     configure,
@@ -27,9 +29,7 @@ from review._fake_runners import (
     statuses,
     wait_until,
 )
-from review._support import DATE, FROST, SEEDS
-
-from cli._support import Cli, assert_refused, one, rows, store_of
+from helpers.store import DATE, FROST, SEEDS
 
 MODEL = "fake-model"
 RUN = ("--runner", "fake", "--model", MODEL)

@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git, run_script
-
-from cli._support import (
+from helpers.cli import (
     CREATE,
     DEMO_MODEL,
     EX_CLARITY,
     EX_NOTE,
-    TABLES,
     Cli,
     assert_refused,
     create_run,
-    dump,
     review,
     write_reviews,
 )
+from helpers.commands import run_script
+from helpers.db import TABLES, dump
+from helpers.kb import git
+
 from commonplace.review.protocol.grammar import Pair, block
 
 REVIEWS = "kb/reports/bundle-reviews"

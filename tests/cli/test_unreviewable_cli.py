@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import commit_all
-
-from cli._support import DEMO_MODEL, EX_NOTE, assert_refused, rows, store_of
+from helpers.cli import DEMO_MODEL, EX_NOTE, assert_refused
+from helpers.db import rows, store_of
+from helpers.kb import commit_all
 
 GATES = "kb/instructions/review-gates"
 FINE = "---\ndescription: A note.\ntraits: []\n---\n# A note\n\nBody text.\n"

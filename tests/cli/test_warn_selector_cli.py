@@ -9,9 +9,21 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from conftest import git
-from review._fake_runners import add_reviewer
-from review._reviewed_corpus import (
+from helpers.cli import (
+    CLAIM_NOTE,
+    EX_NOTE,
+    PLAIN_NOTE,
+    Cli,
+    Result,
+    append,
+    assert_refused,
+    blob,
+    commit_paths,
+)
+from helpers.db import rows, store_of
+from helpers.fake_runners import add_reviewer
+from helpers.kb import git
+from helpers.reviewed_corpus import (
     FOLDER,
     FOLDER_NOTE,
     LOOP_NOTE,
@@ -23,19 +35,6 @@ from review._reviewed_corpus import (
     scenario_kb,
 )
 
-from cli._support import (
-    CLAIM_NOTE,
-    EX_NOTE,
-    PLAIN_NOTE,
-    Cli,
-    Result,
-    append,
-    assert_refused,
-    blob,
-    commit_paths,
-    rows,
-    store_of,
-)
 from commonplace.review.protocol.grammar import Pair, block
 
 KEYS = {

@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from cli._support import running_run, store_of
-from conftest import console_script
+from helpers.cli import running_run
+from helpers.commands import console_script
+from helpers.db import run_states, store_of
+from helpers.faults import assert_clean_exit, notes_and_gates, pair_args, prepare
 
 from commonplace.review.capped import MAX_OUTPUT
-from reliability._support import assert_clean_exit, notes_and_gates, pair_args, prepare, run_states
 
 
 def special_input(kind: str, tmp_path: Path) -> str:

@@ -18,16 +18,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from cli._support import Cli, rows, store_of
-
-from reliability._support import (
+from helpers.cli import Cli
+from helpers.db import rows, run_states, store_of
+from helpers.faults import (
     assert_store_checks,
     full_reviews_per_pair,
     ingest_argv,
     notes_and_gates,
     pair_args,
     prepare,
-    run_states,
     write_clean_output,
 )
 

@@ -12,9 +12,9 @@ import subprocess
 from itertools import pairwise
 from pathlib import Path
 
-from cli._support import Cli, rows, store_of
-
-from reliability._support import (
+from helpers.cli import Cli
+from helpers.db import rows, run_states, store_of
+from helpers.faults import (
     assert_clean_exit,
     assert_store_checks,
     full_reviews_per_pair,
@@ -22,7 +22,6 @@ from reliability._support import (
     notes_and_gates,
     pair_args,
     prepare,
-    run_states,
     write_clean_output,
 )
 

@@ -15,10 +15,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli._support import rows, store_of
-from review._support import DATE, FROST, SEEDS
-
-from reliability._support import (
+from helpers.db import rows, run_states, store_of
+from helpers.faults import (
     MODEL,
     add_faulty_runner,
     assert_clean_exit,
@@ -26,9 +24,9 @@ from reliability._support import (
     leftovers,
     marker_env,
     reviewers_started,
-    run_states,
     start,
 )
+from helpers.store import DATE, FROST, SEEDS
 
 BUNDLE = (FROST, "clarity", "--quiet")  # one run of two gates
 

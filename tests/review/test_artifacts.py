@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.store import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS, TITLE_CLAIM
 
 from commonplace.config import Config, load_config
 from commonplace.errors import UserError
@@ -21,7 +22,6 @@ from commonplace.review.protocol.parser import parse_output
 from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 from commonplace.review.runs import create_review_run
 from commonplace.workspace import Workspace
-from review._support import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS, TITLE_CLAIM
 
 
 def review_text(decision: str) -> str:

@@ -11,7 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git
+from helpers.kb import git
+from helpers.store import (
+    ABBREV,
+    DATE,
+    DEMO,
+    FROST,
+    OVERREACH,
+    REPEATS,
+    SEEDS,
+    SKETCH,
+    TAGS,
+    TITLE_CLAIM,
+    make_plan,
+)
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
@@ -27,19 +40,6 @@ from commonplace.review.lifecycle import Packing, create_batch
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.prompt import FORMAT_VERSION, prompt_token, requested_pairs
 from commonplace.workspace import Workspace
-from review._support import (
-    ABBREV,
-    DATE,
-    DEMO,
-    FROST,
-    OVERREACH,
-    REPEATS,
-    SEEDS,
-    SKETCH,
-    TAGS,
-    TITLE_CLAIM,
-    make_plan,
-)
 
 
 def prepare(ws: Workspace, *pairs: str) -> PreparedBatch:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, TITLE_CLAIM
 
 from commonplace.errors import UserError
 from commonplace.review.batch import PreparedBatch, prepare_review_batch
@@ -35,7 +36,6 @@ from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 from commonplace.review.runs import create_review_run
 from commonplace.review.storecheck import check_store
 from commonplace.workspace import Workspace
-from review._support import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, TITLE_CLAIM
 
 # Three notes, two gates each.
 BATCH_PAIRS = (

@@ -13,7 +13,22 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import STORE_TABLES, head
+from helpers.db import STORE_TABLES
+from helpers.kb import head
+from helpers.store import (
+    ABBREV,
+    DATE,
+    DEMO,
+    FROST,
+    OVERREACH,
+    REPEATS,
+    SKETCH,
+    TAGS,
+    TITLE_CLAIM,
+    create_runs,
+    make_plan,
+    start_run,
+)
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
@@ -37,20 +52,6 @@ from commonplace.review.protocol.decisions import Decision
 from commonplace.review.store import Store
 from commonplace.review.storecheck import check_store
 from commonplace.review.targets import Plan, RunTarget
-from review._support import (
-    ABBREV,
-    DATE,
-    DEMO,
-    FROST,
-    OVERREACH,
-    REPEATS,
-    SKETCH,
-    TAGS,
-    TITLE_CLAIM,
-    create_runs,
-    make_plan,
-    start_run,
-)
 
 ALL_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STORE_TABLES, execute_sql
+from helpers.db import STORE_TABLES, execute_sql
 
 from commonplace.review.migrations import MIGRATIONS
 from commonplace.review.protocol.grammar import Pair, block

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import STORE_TABLES
+from helpers.db import STORE_TABLES
+from helpers.store import NOW, insert_batch
 
 from commonplace.git import blob_sha
 from commonplace.review.migrations import MIGRATIONS
 from commonplace.review.store import Store
-from review._support import NOW, insert_batch
 
 NOTE_TEXT = "---\ndescription: x\n---\n\n# X\n"
 GATE_TEXT = "---\ndescription: g\n---\n\nLook.\n"

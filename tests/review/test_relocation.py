@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_KB, git
+from helpers.kb import EXAMPLE_KB, git
+from helpers.store import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
@@ -28,7 +29,6 @@ from commonplace.review.selector import StaleReason, select_targets
 from commonplace.review.store import Store, StoreError
 from commonplace.review.storecheck import check_store
 from commonplace.workspace import Workspace, open_workspace
-from review._support import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS
 
 MOVED = "kb/notes/weather/frost-dates.md"
 HISTORY = ("review_runs", "gate_reviews", "acceptance_events")

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.fake_runners import add_reviewer
+from helpers.store import FROST, SEEDS, observe
 
 from commonplace.review.partitions import (
     ResolutionChange,
@@ -19,9 +21,6 @@ from commonplace.review.partitions import (
     resolve_partition,
 )
 from commonplace.review.store import Store
-from review._fake_runners import add_reviewer
-from review._support import FROST, SEEDS
-from review.test_partitions import observe
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.store import FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
@@ -20,7 +21,6 @@ from commonplace.review.runs import (
 )
 from commonplace.review.storecheck import check_store
 from commonplace.workspace import Workspace, open_workspace
-from review._support import FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 
 
 def review(decision: str) -> str:

@@ -6,6 +6,18 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.store import (
+    ABBREV,
+    DATE,
+    FROST,
+    NOW,
+    SEEDS,
+    SKETCH,
+    TAGS,
+    insert_batch,
+    kb_state,
+    start_run,
+)
 
 from commonplace.git import blob_sha
 from commonplace.kb.files import read_file
@@ -20,18 +32,6 @@ from commonplace.review.lifecycle import (
 from commonplace.review.migrations import MIGRATIONS
 from commonplace.review.store import Store
 from commonplace.review.storecheck import check_store, store_stats
-from review._support import (
-    ABBREV,
-    DATE,
-    FROST,
-    NOW,
-    SEEDS,
-    SKETCH,
-    TAGS,
-    insert_batch,
-    kb_state,
-    start_run,
-)
 
 
 @pytest.fixture

@@ -12,19 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Result
-
-from commonplace.errors import UsageError
-from commonplace.review.lifecycle import Packing
-from commonplace.review.sweeps import (
-    SweepOptions,
-    execute_plans,
-    prepare_runner,
-    review_sweep,
-    run_gate_sweep,
-)
-from commonplace.workspace import open_workspace
-from review._fake_runners import (
+from helpers.commands import Result
+from helpers.fake_runners import (
     USAGE_LIMIT_MESSAGE,
     add_codex,
     add_reviewer,
@@ -36,7 +25,18 @@ from review._fake_runners import (
     prompt,
     started,
 )
-from review._support import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, make_plan
+from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, make_plan
+
+from commonplace.errors import UsageError
+from commonplace.review.lifecycle import Packing
+from commonplace.review.sweeps import (
+    SweepOptions,
+    execute_plans,
+    prepare_runner,
+    review_sweep,
+    run_gate_sweep,
+)
+from commonplace.workspace import open_workspace
 
 MODEL = "fake-model"
 STORE = "kb/reports/review-store.sqlite"

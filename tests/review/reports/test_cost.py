@@ -14,25 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli._support import Cli, rows, store_of
-from conftest import execute_sql
+from helpers.cli import Cli
+from helpers.db import execute_sql, rows, store_of
+from helpers.fake_runners import add_codex, configure, reviewer_command
+from helpers.reviewed_corpus import review_pairs
+from helpers.store import ABBREV, COMPOST, DATE, FROST, REPEATS, SEEDS, SKETCH, TAGS, create_runs
 
 from commonplace.review.lifecycle import ExecutionData, attach_execution_data
 from commonplace.review.reports.cost import CostLine, CostSummary, cost_summary
 from commonplace.workspace import Workspace, open_workspace
-from review._fake_runners import add_codex, configure, reviewer_command
-from review._reviewed_corpus import review_pairs
-from review._support import (
-    ABBREV,
-    COMPOST,
-    DATE,
-    FROST,
-    REPEATS,
-    SEEDS,
-    SKETCH,
-    TAGS,
-    create_runs,
-)
 
 PARTITION = "demo-reviewer-1"  # what `--model demo` names in the example KB
 TOKENS = {"input": 1000, "output": 100, "cache_read": 500}  # what the fake reports with --cost

@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from review.runners.real_cli import Bench, benches
-from review.runners.vendor_api import VendorAPI, find_cli
+from helpers.real_cli import Bench, benches
+from helpers.vendor_api import VendorAPI, find_cli
 
 
 @pytest.fixture

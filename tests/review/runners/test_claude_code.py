@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import VENDOR_FORMATS, require_shared
+from helpers.kb import VENDOR_FORMATS, require_shared
 
 from commonplace.review.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.review.runners import launch

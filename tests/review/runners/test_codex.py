@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import VENDOR_FORMATS, require_shared
+from helpers.kb import VENDOR_FORMATS, require_shared
 
 from commonplace.review.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.review.runners import launch

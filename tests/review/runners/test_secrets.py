@@ -15,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli._support import STORE, rows
-from conftest import commit_all, run_script
+from helpers.commands import run_script
+from helpers.db import STORE, rows
+from helpers.kb import commit_all
 
 NOTE = "kb/notes/frost-dates.md"  # the stand-in passes both clarity gates here
 LENS = "clarity"

@@ -13,10 +13,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import commit_all
-
-from commonplace.review.partitions import normalize
-from review.runners.real_cli import (
+from helpers.kb import commit_all
+from helpers.real_cli import (
     ABBREV,
     DATE,
     FROST,
@@ -28,6 +26,8 @@ from review.runners.real_cli import (
     start_command,
     telemetry_of,
 )
+
+from commonplace.review.partitions import normalize
 
 pytestmark = pytest.mark.real_cli  # run again with the current CLIs (.ci/run)
 

@@ -1,20 +1,17 @@
-"""Helpers shared by the command-line tests: raw looks at the review store,
-review texts, the assertions every refusal must satisfy, and the create /
+"""Helpers shared by the command-line tests: the corpus and example-KB notes they
+name, review texts, the assertions every refusal must satisfy, and the create /
 write / finalize steps most tests take through the `cli` fixture."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from conftest import STORE_TABLES, Result, git
+from helpers.commands import Result
+from helpers.kb import git
 
 Cli = Callable[..., Result]
-
-STORE = "kb/reports/review-store.sqlite"
-TABLES = STORE_TABLES
 
 # Corpus notes with and without the `title-as-claim` trait.
 CLAIM_NOTE = "kb/notes/a-derived-copy-of-recomputable-truth-must-be-checked-or-absent.md"
@@ -41,44 +38,6 @@ EX_CLAIM_GATE = "claims/title-states-a-claim"  # requires_trait: title-as-claim
 DEMO_MODEL = "demo-model"
 # The runner and model of the example-KB runs, as `create-review-run` options.
 CREATE = ("--runner", "live-agent", "--model", DEMO_MODEL)
-
-
-def store_of(kb: Path) -> Path:
-    return kb / STORE
-
-
-def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Query the store file directly, the way people inspect it."""
-    assert db.exists(), f"no store at {db}"
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
-def one(db: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:
-    found = rows(db, sql, params)
-    assert len(found) == 1, found
-    return found[0][0] if len(found[0]) == 1 else found[0]
-
-
-def dump(db: Path) -> dict[str, list[tuple[Any, ...]]] | None:
-    """Every row of every table (None when the file does not exist): for
-    asserting that a refused command changed nothing at all."""
-    if not db.exists():
-        return None
-    conn = sqlite3.connect(db)
-    try:
-        out = {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}")), key=repr) for t in TABLES}
-        out["user_version"] = conn.execute("PRAGMA user_version").fetchall()
-        return out
-    finally:
-        conn.close()
-
-
-def counts(db: Path) -> dict[str, int]:
-    return {t: one(db, f"SELECT COUNT(*) FROM {t}") for t in TABLES}
 
 
 def assert_refused(result: Any, *codes: int, mentions: str | None = None) -> str:

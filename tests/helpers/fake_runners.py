@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conftest import git
+from helpers.kb import git
 
 REVIEWER = "tools/fake-reviewer.py"
 CODEX = "tools/fake-codex.py"

@@ -11,14 +11,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from cli._support import (
-    CLAIM_NOTE,
-    PLAIN_NOTE,
-    Cli,
-    rows,
-    store_of,
-)
-from conftest import CORPUS, GIT_IDENTITY, Result, make_git_kb, require_shared, run_script
 
 from commonplace.review.current import (
     CurrentReview,
@@ -29,6 +21,10 @@ from commonplace.review.protocol.decisions import Finding
 from commonplace.review.protocol.grammar import Pair, block
 from commonplace.review.protocol.prompt import requested_pairs
 from commonplace.workspace import open_workspace
+from helpers.cli import CLAIM_NOTE, PLAIN_NOTE, Cli
+from helpers.commands import Result, run_script
+from helpers.db import rows, store_of
+from helpers.kb import CORPUS, GIT_IDENTITY, make_git_kb, require_shared
 
 MODEL = "claude-opus-4-6"  # partition claude-opus-4-6 (no effort)
 OTHER_MODEL = "gpt-5.5"

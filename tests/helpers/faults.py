@@ -13,16 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from cli._support import Cli, review, rows
-from conftest import console_script, run_script
-from review._fake_runners import configure
-from review._support import kb_state
-from review.runners.real_cli import live_processes
-
 from commonplace.kb.gates import all_gate_ids, load_gates
 from commonplace.kb.notes import scan_notes
 from commonplace.review.protocol.grammar import block
 from commonplace.review.protocol.prompt import requested_pairs
+from helpers.cli import Cli, review
+from helpers.commands import console_script, run_script
+from helpers.db import rows
+from helpers.fake_runners import configure
+from helpers.real_cli import live_processes
+from helpers.store import kb_state
 
 MARKER = "RELIABILITY_MARKER"  # passed to the reviewer through its runner's `env`
 FAULTY = "tools/faulty-reviewer.py"
@@ -63,12 +63,6 @@ def assert_store_checks(kb: Path, *, cli: Cli | None = None) -> None:
         code, out, err = done.returncode, done.stdout, done.stderr
     assert code == 0, out + err
     assert json.loads(out)["violations"] == []
-
-
-def run_states(db: Path) -> dict[int, tuple[str, str | None]]:
-    """Every run: id -> (status, failure_reason)."""
-    found = rows(db, "SELECT id, status, failure_reason FROM review_runs ORDER BY id")
-    return {run_id: (status, reason) for run_id, status, reason in found}
 
 
 # --- batches prepared from a KB --------------------------------------------------------

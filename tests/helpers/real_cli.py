@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import console_script
 
-from review.runners.vendor_api import VendorAPI, claude_env, codex_env, find_cli
+from helpers.commands import console_script
+from helpers.vendor_api import VendorAPI, claude_env, codex_env, find_cli
 
 STORE = "kb/reports/review-store.sqlite"
 # A bound for a stuck command; a call against the local server takes about a second.
 TIMEOUT = "60"
 COMMAND_DEADLINE = 120.0
 
-# Example-KB notes and gates (see tests/review/_support.py).
+# Example-KB notes and gates (see tests/helpers/store.py).
 SEEDS = "kb/notes/seed-packets.md"  # traits: [title-as-claim]: all five gates apply
 FROST = "kb/notes/frost-dates.md"  # traits: []
 DATE = "kb/notes/date-every-entry-before-writing-anything-else.md"
