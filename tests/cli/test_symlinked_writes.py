@@ -31,6 +31,7 @@ from helpers.cli import (
 )
 from helpers.commands import run_script
 from helpers.db import TABLES, dump
+from helpers.groups import REAPS_ORPHANS
 from helpers.kb import git
 
 from commonplace.review.protocol.grammar import Pair, block
@@ -233,7 +234,13 @@ def plant(kb: Path, outside: Path, relative: str, kind: str) -> Path:
     return there
 
 
-@pytest.mark.parametrize(("command", "place"), CASES, ids=[f"{c}: {p}" for c, p in CASES])
+@pytest.mark.parametrize(
+    ("command", "place"),
+    [
+        pytest.param(c, p, id=f"{c}: {p}", marks=[REAPS_ORPHANS] if c == "reap-stale-runs" else [])
+        for c, p in CASES
+    ],
+)
 def test_no_command_writes_through_a_committed_link(
     cli: Cli, example_kb: Path, tmp_path: Path, command: str, place: str
 ) -> None:

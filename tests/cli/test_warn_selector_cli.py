@@ -22,6 +22,7 @@ from helpers.cli import (
 )
 from helpers.db import rows, store_of
 from helpers.fake_runners import add_reviewer
+from helpers.groups import REAPS_ORPHANS
 from helpers.kb import git
 from helpers.reviewed_corpus import (
     FOLDER,
@@ -136,6 +137,7 @@ def test_without_a_store_the_queue_is_empty_and_no_store_is_made(cli: Cli, corpu
 # --- completed runs only --------------------------------------------------------------------
 
 
+@REAPS_ORPHANS
 def test_running_and_failed_runs_never_appear(cli: Cli, corpus_kb: Path) -> None:
     kb = corpus_kb
     created = cli(

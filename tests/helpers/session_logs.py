@@ -28,7 +28,6 @@ CODEX_MODEL, CODEX_EFFORT = "gpt-5.5", "xhigh"
 CODEX_DAY = "2026/11/20"  # the date folder of the captured rollout
 
 
-
 def vendor_file(name: str) -> Path:
     """A file of ../shared/vendor-formats (skips when absent, fails in CI)."""
     return require_shared(VENDOR_FORMATS) / name

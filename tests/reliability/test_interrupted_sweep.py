@@ -33,6 +33,9 @@ from helpers.faults import (
     reviewers_started,
     start,
 )
+from helpers.groups import REAPS_ORPHANS
+
+pytestmark = REAPS_ORPHANS
 
 
 def sweep_with_hung_reviewers(kb: Path, tmp_path: Path) -> tuple[subprocess.Popen, dict]:

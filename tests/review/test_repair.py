@@ -135,8 +135,6 @@ def stale(ws: Workspace, model: str, effort: str | None) -> list[tuple[str, str,
     return [(p.note_path, p.gate_id, p.reason) for p in selection.pairs]
 
 
-
-
 # --- lifecycle.repair_run ---------------------------------------------------------------------
 
 
