@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from helpers.cli import Cli, assert_refused, review
+from helpers.cli import Cli, assert_refused, prepare
 from helpers.commands import console_script
 from helpers.db import dump, one, rows, store_of
+from helpers.db import statuses as statuses_of
 from helpers.kb import commit_all
+from helpers.reviews import review
 from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS, TITLE_CLAIM
 
 from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
@@ -34,22 +36,6 @@ THREE_BY_TWO = tuple(f"{note}::{gate}" for note in NOTES for gate in GATES)
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-def prepare(cli: Cli, kb: Path, *pairs: str, cwd: Path | None = None) -> dict[str, Any]:
-    """`prepare-review-batch --json`, which must succeed; its payload."""
-    result = cli(
-        "prepare-review-batch",
-        *pairs,
-        "--runner",
-        RUNNER,
-        "--model",
-        MODEL,
-        "--json",
-        cwd=cwd or kb,
-    )
-    assert result.code == 0, result.err
-    return cast(dict[str, Any], result.json())
 
 
 def prompt_pairs(kb: Path, prepared: dict[str, Any]) -> list[Pair]:
@@ -92,7 +78,7 @@ def acceptances(kb: Path) -> int:
 
 
 def statuses(kb: Path) -> dict[int, str]:
-    return dict(rows(store_of(kb), "SELECT id, status FROM review_runs"))
+    return statuses_of(store_of(kb))
 
 
 def rows_of_runs(kb: Path, ids: Collection[int]) -> dict[str, list[tuple[Any, ...]]]:

@@ -12,12 +12,12 @@ from helpers.cli import (
     EX_CLARITY,
     EX_NOTE,
     create_run_id,
-    review,
     write_review,
     write_reviews,
 )
 from helpers.commands import console_script
 from helpers.db import one, rows, store_of
+from helpers.reviews import review
 
 from commonplace.review.migrations import MIGRATIONS
 

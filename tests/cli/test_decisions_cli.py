@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.cli import EX_NOTE, create_run, finalize, review, write_gate_review
+from helpers.cli import EX_NOTE, create_run, finalize, write_gate_review
 from helpers.db import one, rows, store_of
+from helpers.reviews import review
 
 GATES = (
     "clarity/description-repeats-title",

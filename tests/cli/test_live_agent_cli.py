@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from helpers.cli import CLAIM_NOTE, EX_CLAIM_GATE, EX_CLAIM_NOTE, Cli, assert_refused, review
+from helpers.cli import CLAIM_NOTE, EX_CLAIM_GATE, EX_CLAIM_NOTE, Cli, assert_refused
 from helpers.db import dump, one, rows, store_of
+from helpers.reviews import review
 
 from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
 from commonplace.review.protocol.prompt import prompt_token, requested_pairs

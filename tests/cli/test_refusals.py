@@ -14,12 +14,12 @@ from helpers.cli import (
     assert_refused,
     completed_run,
     finalize,
-    review,
     running_run,
     write_gate_review,
     write_review,
 )
 from helpers.db import dump, execute_sql, one, rows, store_of
+from helpers.reviews import review
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ from helpers.cli import (
     blob,
     create_review_run,
     finalize,
-    review,
     write_gate_review,
     write_review,
     write_reviews,
 )
 from helpers.db import one, rows, store_of
 from helpers.kb import head
+from helpers.reviews import review
 
 MODEL = "claude-opus-4-6"
 MODEL_ID = "claude-opus-4-6-high"

@@ -26,13 +26,13 @@ from helpers.cli import (
     Cli,
     assert_refused,
     create_run,
-    review,
     write_reviews,
 )
 from helpers.commands import run_script
 from helpers.db import TABLES, dump
 from helpers.groups import REAPS_ORPHANS
 from helpers.kb import git
+from helpers.reviews import review
 
 from commonplace.review.protocol.grammar import Pair, block
 

@@ -32,9 +32,9 @@ from helpers.reviewed_corpus import (
     SCENARIO,
     Plan,
     review_pairs,
-    review_text,
     scenario_kb,
 )
+from helpers.reviews import review_text
 
 from commonplace.review.protocol.grammar import Pair, block
 

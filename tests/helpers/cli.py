@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from helpers.commands import Result
 from helpers.kb import git
+from helpers.reviews import review
 
 Cli = Callable[..., Result]
 
@@ -54,19 +55,6 @@ def assert_refused(result: Any, *codes: int, mentions: str | None = None) -> str
     if mentions is not None:
         assert any(mentions in line for line in errors), (mentions, errors)
     return errors[-1]
-
-
-def review(decision: str | None, summary: str = "Reviewed the note against the gate.") -> str:
-    """A gate review in the pair-protocol body shape; no result line when
-    `decision` is None."""
-    text = f"### Summary\n{summary}\n\n### Findings\n"
-    if decision in ("WARN", "FAIL"):
-        text += f"- {decision}: the title overstates what the body shows.\n"
-    else:
-        text += "- none\n"
-    if decision is not None:
-        text += f"\n## Result: {decision}\n"
-    return text
 
 
 def commit_paths(kb: Path, *paths: str, message: str = "edit") -> None:
@@ -192,6 +180,30 @@ def completed_run(cli: Cli, kb: Path, decisions: Sequence[str | None] = ("PASS",
     gates reviewed with `decisions`; returns its id."""
     created, _ = complete_run(cli, kb, EX_NOTE, "clarity", decisions=decisions)
     return int(created["review_run_id"])
+
+
+def prepare(
+    cli: Cli,
+    kb: Path,
+    *pairs: str,
+    model: str = "demo",
+    runner: str = "claude-workflow",
+    cwd: Path | None = None,
+) -> dict[str, Any]:
+    """`prepare-review-batch PAIRS --json` run from `cwd` (default `kb`), which
+    must succeed; its payload. `demo` is the example KB's alias of demo-reviewer-1."""
+    result = cli(
+        "prepare-review-batch",
+        *pairs,
+        "--runner",
+        runner,
+        "--model",
+        model,
+        "--json",
+        cwd=cwd or kb,
+    )
+    assert result.code == 0, result.err
+    return cast(dict[str, Any], result.json())
 
 
 def stale_pairs(cli: Cli, kb: Path, *args: str) -> list[tuple[str, str, str]]:

@@ -79,6 +79,11 @@ def run_states(db: Path) -> dict[int, tuple[str, str | None]]:
     return {run_id: (status, reason) for run_id, status, reason in found}
 
 
+def statuses(db: Path) -> dict[int, str]:
+    """Every run: id -> status."""
+    return {run_id: status for run_id, (status, _) in run_states(db).items()}
+
+
 def filed_in(db: Path, run_id: int) -> tuple[str, str | None, list[str], list[str]]:
     """Where a run is filed: (its partition, its rekeyed_from, the partitions
     of its gate reviews, those of the acceptances of its reviews)."""

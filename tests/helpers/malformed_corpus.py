@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from commonplace.review.protocol import grammar
 from commonplace.review.protocol.grammar import Pair
-from helpers.cli import review
+from helpers.reviews import review
 from helpers.store import DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS
 
 Make = Callable[[list[Pair]], str | bytes]

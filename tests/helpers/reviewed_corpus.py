@@ -25,6 +25,7 @@ from helpers.cli import CLAIM_NOTE, PLAIN_NOTE, Cli
 from helpers.commands import Result, run_script
 from helpers.db import rows, store_of
 from helpers.kb import CORPUS, GIT_IDENTITY, make_git_kb, require_shared
+from helpers.reviews import review_text
 
 MODEL = "claude-opus-4-6"  # partition claude-opus-4-6 (no effort)
 OTHER_MODEL = "gpt-5.5"
@@ -67,18 +68,6 @@ SCENARIO: Plan = {
     (LOOP_NOTE, "sentence/stock-phrases"): ("WARN", ()),
     (FOLDER_NOTE, "prose/source-residue"): ("PASS", ()),
 }
-
-
-def review_text(
-    decision: str, findings: Sequence[tuple[str, str]] = (), summary: str = "Reviewed."
-) -> str:
-    """A review body in the pair grammar with these findings lines."""
-    lines = [f"- {severity}: {text}" for severity, text in findings] or ["- none"]
-    return (
-        f"### Summary\n{summary}\n\n### Findings\n"
-        + "\n".join(lines)
-        + f"\n\n## Result: {decision}\n"
-    )
 
 
 def review_pairs(

@@ -10,10 +10,12 @@ from pathlib import Path
 from commonplace.config import Config, load_config
 from commonplace.git import GitState, read_state
 from commonplace.kb.files import KbFile, read_file
+from commonplace.review.batch import PreparedBatch, prepare_review_batch
 from commonplace.review.lifecycle import CreatedBatch, Packing, create_batch
 from commonplace.review.partitions import Partition, normalize, with_effort
 from commonplace.review.store import Store
 from commonplace.review.targets import Plan, plan_runs
+from commonplace.workspace import Workspace
 
 # Example-KB notes.
 SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
@@ -108,3 +110,8 @@ def observe(store: Store, requested: str, resolved: str, effort: str | None = No
                 "2024-01-01T00:00:00.000Z",
             ),
         )
+
+
+def prepare_batch(ws: Workspace, *pairs: str) -> PreparedBatch:
+    """A claude-workflow batch of `pairs` (`note::gate` arguments) for `demo`."""
+    return prepare_review_batch(ws, pairs, runner="claude-workflow", model="demo")

@@ -25,14 +25,13 @@ from helpers.store import (
     TITLE_CLAIM,
     make_plan,
 )
+from helpers.store import prepare_batch as prepare
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
 from commonplace.review.artifacts import batch_dir
 from commonplace.review.batch import (
-    PreparedBatch,
     parse_pair_arg,
-    prepare_review_batch,
     publish_prompt,
     render_batch_prompt,
 )
@@ -40,10 +39,6 @@ from commonplace.review.lifecycle import Packing, create_batch
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.prompt import FORMAT_VERSION, prompt_token, requested_pairs
 from commonplace.workspace import Workspace
-
-
-def prepare(ws: Workspace, *pairs: str) -> PreparedBatch:
-    return prepare_review_batch(ws, pairs, runner="claude-workflow", model="demo")
 
 
 def kb_path(ws: Workspace, relative: str) -> Path:

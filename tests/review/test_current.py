@@ -22,10 +22,10 @@ from helpers.reviewed_corpus import (
     expected_queue,
     queue_of,
     review_pairs,
-    review_text,
     scenario_kb,
     summary_of,
 )
+from helpers.reviews import review_text
 
 from commonplace.errors import UserError
 from commonplace.review.current import (

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from helpers import reviews
 from helpers.db import STORE_TABLES
 from helpers.kb import head
 from helpers.store import (
@@ -66,8 +67,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def review_text(decision: str, finding: str | None = None) -> str:
-    findings = f"- WARN: {finding}" if finding else "None."
-    return f"### Summary\nLooked at it.\n\n### Findings\n{findings}\n\n## Result: {decision}\n"
+    """A review with one WARN `finding`, if any, whatever its decision."""
+    findings = [("WARN", finding)] if finding else []
+    return reviews.review_text(decision, findings, "Looked at it.", none="None.")
 
 
 def dump(store: Store) -> dict[str, list[tuple[object, ...]]]:

@@ -10,10 +10,12 @@ import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import reviews
 from helpers.kb import EXAMPLE_KB, git
 from helpers.store import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS
 
@@ -42,8 +44,7 @@ TABLES = (
 )
 
 
-def review_text(decision: str = "PASS") -> str:
-    return f"### Summary\nLooked at the note.\n\n### Findings\n- none\n\n## Result: {decision}\n"
+review_text = partial(reviews.review_text, summary="Looked at the note.")
 
 
 def reviewed(

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.cli import review
 from helpers.db import dump, filed_in, moved, one
+from helpers.reviews import review
 from helpers.session_logs import claude_log, codex_rollout, with_marker
 from helpers.store import ABBREV, FROST, REPEATS, SEEDS, make_plan
 
