@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from helpers.cli import Cli, assert_refused, prepare
+from helpers.cli import Cli, acceptances, assert_refused, prepare, prompt_pairs
 from helpers.commands import console_script
 from helpers.db import dump, one, rows, store_of
 from helpers.db import statuses as statuses_of
@@ -24,7 +24,7 @@ from helpers.reviews import review
 from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS, TITLE_CLAIM
 
 from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
-from commonplace.review.protocol.prompt import prompt_token, requested_pairs
+from commonplace.review.protocol.prompt import prompt_token
 
 RUNNER = "claude-workflow"
 MODEL = "demo"  # the example KB's alias of demo-reviewer-1
@@ -36,10 +36,6 @@ THREE_BY_TWO = tuple(f"{note}::{gate}" for note in NOTES for gate in GATES)
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-def prompt_pairs(kb: Path, prepared: dict[str, Any]) -> list[Pair]:
-    return requested_pairs((kb / prepared["prompt_path"]).read_text(encoding="utf-8"))
 
 
 def reviewer_output(
@@ -71,10 +67,6 @@ def batch_scope(prepared: dict[str, Any]) -> tuple[str, str]:
 
 def run_ids(prepared: dict[str, Any]) -> list[int]:
     return [r["review_run_id"] for r in prepared["runs"]]
-
-
-def acceptances(kb: Path) -> int:
-    return int(one(store_of(kb), "SELECT COUNT(*) FROM acceptance_events"))
 
 
 def statuses(kb: Path) -> dict[int, str]:

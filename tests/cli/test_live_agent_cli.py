@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from helpers.cli import CLAIM_NOTE, EX_CLAIM_GATE, EX_CLAIM_NOTE, Cli, assert_refused
+from helpers.cli import (
+    CLAIM_NOTE,
+    EX_CLAIM_GATE,
+    EX_CLAIM_NOTE,
+    Cli,
+    acceptances,
+    assert_refused,
+    prompt_pairs,
+)
 from helpers.db import dump, one, rows, store_of
 from helpers.reviews import review
 
@@ -41,10 +49,6 @@ def create_with_prompt(cli: Cli, kb: Path, note: str, *gates: str) -> dict[str, 
     return cast(dict[str, Any], result.json())
 
 
-def prompt_pairs(kb: Path, created: dict[str, Any]) -> list[Pair]:
-    return requested_pairs((kb / created["prompt_path"]).read_text(encoding="utf-8"))
-
-
 def agent_output(kb: Path, created: dict[str, Any], *, skip: Collection[Pair] = ()) -> str:
     """The agent's reply: the first sentinel glued to a sentence, as agents do."""
     token = created["boundary_token"]
@@ -72,10 +76,6 @@ def status(kb: Path, run_id: int) -> tuple[str, str | None]:
         tuple[str, str | None],
         one(store_of(kb), "SELECT status, failure_reason FROM review_runs WHERE id = ?", (run_id,)),
     )
-
-
-def acceptances(kb: Path) -> int:
-    return int(one(store_of(kb), "SELECT COUNT(*) FROM acceptance_events"))
 
 
 # --- create-review-run --with-prompt ----------------------------------------------------------

@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +38,6 @@ COMMANDS = {
     "run-gate-sweep": ("clarity/description-repeats-title", "--note", FROST),
     "review-sweep": ("clarity", "--note", FROST),
 }
-
-
-@pytest.fixture(autouse=True)
-def _keep_sigterm() -> Iterator[None]:
-    """The commands install a SIGTERM handler; give pytest its own back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
 
 
 @pytest.fixture

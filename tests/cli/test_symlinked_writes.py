@@ -29,7 +29,7 @@ from helpers.cli import (
     write_reviews,
 )
 from helpers.commands import run_script
-from helpers.db import TABLES, dump
+from helpers.db import STORE, TABLES, dump
 from helpers.groups import REAPS_ORPHANS
 from helpers.kb import git
 from helpers.reviews import review
@@ -37,7 +37,6 @@ from helpers.reviews import review
 from commonplace.review.protocol.grammar import Pair, block
 
 REVIEWS = "kb/reports/bundle-reviews"
-STORE = "kb/reports/review-store.sqlite"
 BUNDLE = ("--runner", "stand-in", "--model", "demo", "--quiet")
 
 # Where a link may be committed; `{batch}` and `{run}` are the ids the command writes.

@@ -8,7 +8,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from commonplace.review.protocol.grammar import Pair
+from commonplace.review.protocol.prompt import requested_pairs
 from helpers.commands import Result
+from helpers.db import one, store_of
 from helpers.kb import git
 from helpers.reviews import review
 
@@ -204,6 +207,16 @@ def prepare(
     )
     assert result.code == 0, result.err
     return cast(dict[str, Any], result.json())
+
+
+def prompt_pairs(kb: Path, payload: dict[str, Any]) -> list[Pair]:
+    """The pairs the prompt of a prepared batch or a created run requests."""
+    return requested_pairs((kb / payload["prompt_path"]).read_text(encoding="utf-8"))
+
+
+def acceptances(kb: Path) -> int:
+    """How many acceptance events the KB's store holds."""
+    return int(one(store_of(kb), "SELECT COUNT(*) FROM acceptance_events"))
 
 
 def stale_pairs(cli: Cli, kb: Path, *args: str) -> list[tuple[str, str, str]]:

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from helpers.commands import console_script
+from helpers.db import STORE
 from helpers.vendor_api import VendorAPI, claude_env, codex_env, find_cli
 
-STORE = "kb/reports/review-store.sqlite"
 # A bound for a stuck command; a call against the local server takes about a second.
 TIMEOUT = "60"
 COMMAND_DEADLINE = 120.0

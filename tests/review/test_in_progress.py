@@ -22,11 +22,6 @@ from commonplace.review.selector import StaleReason, select_stale
 from commonplace.review.store import Store
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store.sqlite")
-
-
 def reasons(store: Store, kb: Path, note: str, model_id: str = DEMO.model_id) -> dict[str, str]:
     config, git = kb_state(kb)
     from commonplace.kb.files import read_file

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from helpers.store import observe
 
@@ -17,12 +14,6 @@ from commonplace.review.partitions import (
     with_effort,
 )
 from commonplace.review.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "store.sqlite") as store:
-        yield store
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ of silently starting a new partition."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,6 @@ from commonplace.review.partitions import (
     resolve_partition,
 )
 from commonplace.review.store import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "store.sqlite") as store:
-        yield store
 
 
 def accept(store: Store, model_id: str, *pairs: tuple[str, str]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
 from helpers.store import (
     ABBREV,
     DATE,
@@ -32,11 +31,6 @@ from commonplace.review.lifecycle import (
 from commonplace.review.migrations import MIGRATIONS
 from commonplace.review.store import Store
 from commonplace.review.storecheck import check_store, store_stats
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store.sqlite")
 
 
 def text(decision: str) -> str:

@@ -5,14 +5,13 @@ reviewers running as real child processes, plus the library entry points."""
 from __future__ import annotations
 
 import json
-import signal
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers.commands import Result
+from helpers.db import STORE
+from helpers.db import rows as store_rows
 from helpers.fake_runners import (
     USAGE_LIMIT_MESSAGE,
     add_codex,
@@ -39,16 +38,7 @@ from commonplace.review.sweeps import (
 from commonplace.workspace import open_workspace
 
 MODEL = "fake-model"
-STORE = "kb/reports/review-store.sqlite"
 RUN = ("--runner", "fake", "--model", MODEL)
-
-
-@pytest.fixture(autouse=True)
-def _keep_sigterm() -> Iterator[None]:
-    """The sweep commands install a SIGTERM handler; give pytest its own back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
 
 
 @pytest.fixture
@@ -57,11 +47,7 @@ def state(tmp_path: Path) -> Path:
 
 
 def rows(kb: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(kb / STORE)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    return store_rows(kb / STORE, sql, params)
 
 
 def sweep(cli: Any, kb: Path, *args: str, command: str = "review-sweep") -> tuple[Result, Any]:
