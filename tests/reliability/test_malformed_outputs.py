@@ -1,6 +1,6 @@
 """Fault: malformed reviewer outputs fed to the ingest commands as real processes.
 
-Each output of malformed_corpus.py (truncated, unterminated, duplicated,
+Each output of helpers/malformed_corpus.py (truncated, unterminated, duplicated,
 unrequested or escaping pairs, broken encodings, binary data, odd line
 endings, enormous blocks, unreadable decisions, ...) goes through
 `ingest-batch-output` for its own batch of three notes x two gates, and some

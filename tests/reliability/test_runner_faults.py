@@ -1,7 +1,7 @@
 """Fault: a `command` runner that misbehaves, run by the commands as real processes.
 
 Each fault is a `[runners.<fault>]` table running tools/faulty-reviewer.py
-(see _support.py): a missing program, a hang (with a grandchild) stopped by
+(see helpers/faults.py): a missing program, a hang (with a grandchild) stopped by
 `--timeout 2`, a crash by SIGKILL or SIGSEGV, a non-zero exit after a complete
 answer, output beyond the 32 MiB cap, and a usage limit (exit status 75).
 After each: the exit code the docs promise, no run left `running`, a specific

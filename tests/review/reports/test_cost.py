@@ -4,7 +4,7 @@ batch's telemetry, which must not count again), whole to a batch's partition,
 runner and day, shared among its gates so that the gates add up to the total.
 
 Telemetry comes from the real runner path: command runners (the fake
-reviewer of `review._fake_runners`) that write `COMMONPLACE_TELEMETRY_FILE`,
+reviewer of `helpers.fake_runners`) that write `COMMONPLACE_TELEMETRY_FILE`,
 and the fake `codex`; the library's `attach_execution_data` for the rest."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 `commonplace-run-gate-sweep`, `commonplace-review-sweep`) run as real processes
 with the real `claude` and `codex` CLIs against the loopback vendor API
 (SPEC 8, 9, 10, 14): gate sweeps in several batches, sweeps stopping at a usage
-limit, dry runs, missing binaries. The helpers are in real_cli.py.
+limit, dry runs, missing binaries. The helpers are in helpers/real_cli.py.
 """
 
 from __future__ import annotations
