@@ -10,6 +10,7 @@ which shows that its setup would otherwise succeed."""
 from __future__ import annotations
 
 import hashlib
+import gc
 import os
 import shutil
 from collections.abc import Callable
@@ -220,6 +221,10 @@ def plant(kb: Path, outside: Path, relative: str, kind: str) -> Path:
     outside (a store, a prompt) so that following the link would change it;
     else the target is an empty folder or a file with a few bytes."""
     here, there = kb / relative, outside / relative.replace("/", "__")
+    # The in-process setup can leave store connections to the cyclic garbage
+    # collector; one closed later would delete the -wal path, link and all.
+    # Close them now, as the exit of a real command would have.
+    gc.collect()
     if os.path.lexists(here):
         shutil.move(here, there)
     elif kind == "dir":

@@ -131,3 +131,8 @@ def codex_rollout(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(_later_prompt(lines, prompt, later)) + "\n", encoding="utf-8")
     return path
+
+
+def vendor_lines(vendor: Path, name: str) -> list[str]:
+    """The lines of a file of the vendor-formats folder `vendor`."""
+    return (vendor / name).read_text(encoding="utf-8").splitlines()
