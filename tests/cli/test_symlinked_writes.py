@@ -9,8 +9,8 @@ which shows that its setup would otherwise succeed."""
 
 from __future__ import annotations
 
-import hashlib
 import gc
+import hashlib
 import os
 import shutil
 from collections.abc import Callable
