@@ -191,20 +191,13 @@ def prepare(
     *pairs: str,
     model: str = "demo",
     runner: str = "claude-workflow",
+    extra: Sequence[str] = (),
     cwd: Path | None = None,
 ) -> dict[str, Any]:
     """`prepare-review-batch PAIRS --json` run from `cwd` (default `kb`), which
     must succeed; its payload. `demo` is the example KB's alias of demo-reviewer-1."""
-    result = cli(
-        "prepare-review-batch",
-        *pairs,
-        "--runner",
-        runner,
-        "--model",
-        model,
-        "--json",
-        cwd=cwd or kb,
-    )
+    runner_model = ("--runner", runner, "--model", model)
+    result = cli("prepare-review-batch", *pairs, *runner_model, *extra, "--json", cwd=cwd or kb)
     assert result.code == 0, result.err
     return cast(dict[str, Any], result.json())
 
