@@ -5,8 +5,11 @@
 # in pyproject.toml), run the whole test suite (with the pinned CLIs), and run
 # the tests marked real_cli again with the current CLIs.
 # Arguments go to the first pytest run; with arguments the second run is left
-# out (a developer running a few tests). A failure of either run fails.
+# out (a developer running a few tests). A failure of either run fails. Both
+# runs spread the tests over the cores with pytest-xdist (`-n`).
 #
+#   TEST_WORKERS  how many pytest-xdist workers (default: the cores, at most 4;
+#                 0 runs the tests in this process, one after another)
 #   CURRENT_CLAUDE_VERSION, CURRENT_CODEX_VERSION  the current pair
 #   (default 2.1.337 and 0.171.0: what the npm registry served on 2026-12-07)
 set -euo pipefail
@@ -21,10 +24,14 @@ else
   echo "note: npm not found; the tests that run the real claude and codex CLIs will skip" >&2
 fi
 cd "$root"
+cores=$(nproc 2>/dev/null || echo 2)
+workers=${TEST_WORKERS:-$((cores < 4 ? cores : 4))}
+# loadgroup: tests marked xdist_group(name) share one worker; the rest spread.
+parallel=(-n "$workers" --dist loadgroup)
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q "${parallel[@]}" "$@"
 if [ "$#" -eq 0 ]; then
   echo "--- the tests marked real_cli again, with the CLIs in $current_prefix" >&2
-  COMMONPLACE_TEST_CLI_PREFIX=$current_prefix .venv/bin/python -m pytest -q -m real_cli
+  COMMONPLACE_TEST_CLI_PREFIX=$current_prefix .venv/bin/python -m pytest -q "${parallel[@]}" -m real_cli
 fi

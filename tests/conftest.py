@@ -1,18 +1,24 @@
 """Shared fixtures: knowledge bases in temporary git repositories, and running
-commands in-process the way their console scripts do; with the few helpers every
-test folder uses (git, the review store's tables, raw SQL on a store file)."""
+commands in-process the way their console scripts do. The helpers the fixtures
+and tests share are in the `helpers` package beside this file."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import sqlite3
-import subprocess
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import signal
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.commands import Result, Stdin
+from helpers.kb import (
+    CORPUS,
+    EXAMPLE_KB,
+    GIT_IDENTITY,
+    make_git_kb,
+    require_shared,
+    use_template_root,
+)
 from hypothesis import HealthCheck, settings
 
 # Timing is measured by benchmarks/, never by tests: no per-example deadline,
@@ -22,40 +28,12 @@ settings.register_profile(
 )
 settings.load_profile("commonplace")
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CORPUS = SHARED / "corpus" / "commonplace-kb"
-VENDOR_FORMATS = SHARED / "vendor-formats"
-EXAMPLE_KB = REPO / "examples" / "example-kb"
 
-# Every table of the review store.
-STORE_TABLES = (
-    "review_batches",
-    "review_runs",
-    "review_run_gates",
-    "gate_reviews",
-    "acceptance_events",
-    "snapshots",
-    "model_alias_resolutions",
-    "note_relocations",
-)
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-}
-
-
-def require_shared(path: Path) -> Path:
-    """Skip when ../shared is absent, except in CI where that is a failure."""
-    if not path.exists():
-        message = f"{path} is absent (it lives in ../shared beside the checkout)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+@pytest.fixture(scope="session", autouse=True)
+def _kb_templates(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The committed example KB and corpus are built once per session (per
+    xdist worker) in this folder and copied for each test."""
+    use_template_root(tmp_path_factory.mktemp("kb-templates"))
 
 
 @pytest.fixture(autouse=True)
@@ -67,40 +45,13 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.setenv(key, value)
 
 
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
-
-
-def head(root: Path) -> str:
-    return git(root, "rev-parse", "HEAD").strip()
-
-
-def execute_sql(db: Path, *statements: str) -> None:
-    """Run statements on a store file directly, behind the library's back."""
-    conn = sqlite3.connect(db)
-    try:
-        for statement in statements:
-            conn.execute(statement)
-        conn.commit()
-    finally:
-        conn.close()
-
-
-def commit_all(root: Path, message: str = "update") -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "--allow-empty", "-m", message)
-
-
-def make_git_kb(source: Path, dest: Path) -> Path:
-    """A copy of `source` in a fresh git repository with everything committed."""
-    shutil.copytree(source, dest)
-    for path in [dest, *dest.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)
-    git(dest, "init", "-q")
-    commit_all(dest, "initial")
-    return dest
+@pytest.fixture(autouse=True)
+def _keep_sigterm() -> Iterator[None]:
+    """The sweep commands install a SIGTERM handler when run in-process; give
+    pytest (or the xdist worker) its own back after every test."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
 
 
 @pytest.fixture
@@ -115,18 +66,6 @@ def example_kb(tmp_path: Path) -> Path:
     return make_git_kb(EXAMPLE_KB, tmp_path / "example-kb")
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> object:
-        import json
-
-        return json.loads(self.out)
-
-
 @pytest.fixture
 def cli(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -136,11 +75,9 @@ def cli(
     from commonplace.cli.main import COMMANDS
 
     def invoke(name: str, *args: str, cwd: Path, stdin: str | None = None) -> Result:
-        import sys
-
         monkeypatch.chdir(cwd)
         if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", _Stdin(stdin))
+            monkeypatch.setattr(sys, "stdin", Stdin(stdin))
         capsys.readouterr()
         try:
             code = run(COMMANDS[name], list(args))
@@ -150,45 +87,3 @@ def cli(
         return Result(code, captured.out, captured.err)
 
     return invoke
-
-
-class _Stdin:
-    """A text stdin with a binary buffer, like the real one when piped."""
-
-    def __init__(self, text: str) -> None:
-        import io
-
-        self.buffer = io.BytesIO(text.encode("utf-8"))
-
-    def isatty(self) -> bool:
-        return False
-
-    def read(self) -> str:
-        return self.buffer.read().decode("utf-8")
-
-
-def console_script(name: str) -> str:
-    """The installed console script next to this interpreter."""
-    import sys
-
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
-
-
-def run_script(
-    name: str,
-    args: Sequence[str],
-    *,
-    cwd: Path,
-    stdin: str | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [console_script(name), *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )

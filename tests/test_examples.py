@@ -8,17 +8,18 @@ import json
 import math
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, make_git_kb, run_script
+from helpers.commands import run_script
+from helpers.db import STORE
+from helpers.db import rows as store_rows
+from helpers.kb import REPO, make_git_kb
 
 ORCHESTRATE = REPO / "examples" / "orchestrate.py"
 DEMO = REPO / "examples" / "demo.py"
-STORE = "kb/reports/review-store.sqlite"
 BUNDLE_REVIEWS = "kb/reports/bundle-reviews"
 MODEL = "demo"
 EXECUTOR = "stand-in-orchestrator"  # the label examples/orchestrate.py records
@@ -48,11 +49,7 @@ def stale(kb: Path) -> list[dict[str, str]]:
 
 
 def rows(kb: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(kb / STORE)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+    return store_rows(kb / STORE, sql)
 
 
 def test_orchestrator_makes_every_stale_pair_fresh(example_kb: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, EXAMPLE_KB, require_shared
+from helpers.kb import CORPUS, EXAMPLE_KB, require_shared
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 

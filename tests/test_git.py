@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git
+from helpers.kb import commit_all, git
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

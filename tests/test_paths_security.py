@@ -13,19 +13,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from cli._support import (
-    CREATE,
-    EX_CLARITY,
-    EX_NOTE,
-    Cli,
-    assert_refused,
-    create_run,
-    dump,
-    one,
-    review,
-    store_of,
-)
-from conftest import Result, commit_all
+from helpers.cli import CREATE, EX_CLARITY, EX_NOTE, Cli, assert_refused, create_run
+from helpers.commands import Result
+from helpers.db import dump, one, store_of
+from helpers.kb import commit_all
+from helpers.reviews import review
 
 # Text that only the files outside the KB hold: it must never be read in.
 OUTSIDE_MARK = "OUTSIDE-THE-KB-3f9a"

@@ -12,7 +12,7 @@ import string
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, EXAMPLE_KB, VENDOR_FORMATS, require_shared
+from helpers.kb import CORPUS, EXAMPLE_KB, VENDOR_FORMATS, require_shared
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 

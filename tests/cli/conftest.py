@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_KB, GIT_IDENTITY, make_git_kb, run_script
-
-from cli._support import DEMO_MODEL, STORE
+from helpers.cli import DEMO_MODEL
+from helpers.commands import run_script
+from helpers.db import STORE
+from helpers.kb import EXAMPLE_KB, GIT_IDENTITY, make_git_kb
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import execute_sql, head
-
-from cli._support import (
+from helpers.cli import (
     CLAIM_NOTE,
     DEMO_MODEL,
     EX_CLAIM_GATE,
@@ -21,14 +19,12 @@ from cli._support import (
     blob,
     commit_paths,
     create_run,
-    dump,
     finalize,
-    one,
-    rows,
     stale_pairs,
-    store_of,
     write_reviews,
 )
+from helpers.db import dump, execute_sql, one, rows, store_of
+from helpers.kb import head
 
 OPUS = "claude-opus-4-6"
 MODEL = ("--model", OPUS)

@@ -15,30 +15,16 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from conftest import commit_all, console_script
-from review._support import (
-    ABBREV,
-    DATE,
-    FROST,
-    OVERREACH,
-    REPEATS,
-    SEEDS,
-    SKETCH,
-    TAGS,
-    TITLE_CLAIM,
-)
+from helpers.cli import Cli, acceptances, assert_refused, prepare, prompt_pairs
+from helpers.commands import console_script
+from helpers.db import dump, one, rows, store_of
+from helpers.db import statuses as statuses_of
+from helpers.kb import commit_all
+from helpers.reviews import review
+from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS, TITLE_CLAIM
 
-from cli._support import (
-    Cli,
-    assert_refused,
-    dump,
-    one,
-    review,
-    rows,
-    store_of,
-)
 from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
-from commonplace.review.protocol.prompt import prompt_token, requested_pairs
+from commonplace.review.protocol.prompt import prompt_token
 
 RUNNER = "claude-workflow"
 MODEL = "demo"  # the example KB's alias of demo-reviewer-1
@@ -50,26 +36,6 @@ THREE_BY_TWO = tuple(f"{note}::{gate}" for note in NOTES for gate in GATES)
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-def prepare(cli: Cli, kb: Path, *pairs: str, cwd: Path | None = None) -> dict[str, Any]:
-    """`prepare-review-batch --json`, which must succeed; its payload."""
-    result = cli(
-        "prepare-review-batch",
-        *pairs,
-        "--runner",
-        RUNNER,
-        "--model",
-        MODEL,
-        "--json",
-        cwd=cwd or kb,
-    )
-    assert result.code == 0, result.err
-    return cast(dict[str, Any], result.json())
-
-
-def prompt_pairs(kb: Path, prepared: dict[str, Any]) -> list[Pair]:
-    return requested_pairs((kb / prepared["prompt_path"]).read_text(encoding="utf-8"))
 
 
 def reviewer_output(
@@ -103,12 +69,8 @@ def run_ids(prepared: dict[str, Any]) -> list[int]:
     return [r["review_run_id"] for r in prepared["runs"]]
 
 
-def acceptances(kb: Path) -> int:
-    return int(one(store_of(kb), "SELECT COUNT(*) FROM acceptance_events"))
-
-
 def statuses(kb: Path) -> dict[int, str]:
-    return dict(rows(store_of(kb), "SELECT id, status FROM review_runs"))
+    return statuses_of(store_of(kb))
 
 
 def rows_of_runs(kb: Path, ids: Collection[int]) -> dict[str, list[tuple[Any, ...]]]:

@@ -6,21 +6,19 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import console_script
-
-from cli._support import (
+from helpers.cli import (
     CREATE,
     EX_CLAIM_NOTE,
     EX_CLARITY,
     EX_NOTE,
     create_run_id,
-    one,
-    review,
-    rows,
-    store_of,
     write_review,
     write_reviews,
 )
+from helpers.commands import console_script
+from helpers.db import one, rows, store_of
+from helpers.reviews import review
+
 from commonplace.store.migrations import MIGRATIONS
 
 

@@ -8,7 +8,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import REPO, console_script, run_script
+from helpers.commands import console_script, run_script
+from helpers.kb import REPO
 
 from commonplace.cli.main import COMMANDS
 

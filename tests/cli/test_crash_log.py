@@ -17,7 +17,7 @@ from commonplace.cli.main import COMMANDS
 # Loaded by the interpreter at start-up (it is on PYTHONPATH): the store
 # statistics fail as a bug would, inside a real console script.
 FAULT = """\
-import commonplace.review.storecheck as storecheck
+import commonplace.store.check as storecheck
 
 def store_stats(store):
     raise RuntimeError("planted fault in store_stats")

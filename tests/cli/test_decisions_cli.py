@@ -6,17 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from cli._support import (
-    EX_NOTE,
-    create_run,
-    finalize,
-    one,
-    review,
-    rows,
-    store_of,
-    write_gate_review,
-)
+from helpers.cli import EX_NOTE, create_run, finalize, write_gate_review
+from helpers.db import one, rows, store_of
+from helpers.reviews import review
 
 GATES = (
     "clarity/description-repeats-title",

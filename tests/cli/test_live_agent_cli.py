@@ -9,19 +9,18 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-
-from cli._support import (
+from helpers.cli import (
     CLAIM_NOTE,
     EX_CLAIM_GATE,
     EX_CLAIM_NOTE,
     Cli,
+    acceptances,
     assert_refused,
-    dump,
-    one,
-    review,
-    rows,
-    store_of,
+    prompt_pairs,
 )
+from helpers.db import dump, one, rows, store_of
+from helpers.reviews import review
+
 from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
 from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 
@@ -48,10 +47,6 @@ def create_with_prompt(cli: Cli, kb: Path, note: str, *gates: str) -> dict[str, 
     )
     assert result.code == 0, result.err
     return cast(dict[str, Any], result.json())
-
-
-def prompt_pairs(kb: Path, created: dict[str, Any]) -> list[Pair]:
-    return requested_pairs((kb / created["prompt_path"]).read_text(encoding="utf-8"))
 
 
 def agent_output(kb: Path, created: dict[str, Any], *, skip: Collection[Pair] = ()) -> str:
@@ -81,10 +76,6 @@ def status(kb: Path, run_id: int) -> tuple[str, str | None]:
         tuple[str, str | None],
         one(store_of(kb), "SELECT status, failure_reason FROM review_runs WHERE id = ?", (run_id,)),
     )
-
-
-def acceptances(kb: Path) -> int:
-    return int(one(store_of(kb), "SELECT COUNT(*) FROM acceptance_events"))
 
 
 # --- create-review-run --with-prompt ----------------------------------------------------------

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_KB, GIT_IDENTITY, make_git_kb, run_script
+from helpers.commands import run_script
+from helpers.kb import EXAMPLE_KB, GIT_IDENTITY, make_git_kb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

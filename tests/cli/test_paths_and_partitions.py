@@ -7,9 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE_KB, head
-
-from cli._support import (
+from helpers.cli import (
     EX_CLARITY,
     EX_NOTE,
     append,
@@ -17,11 +15,10 @@ from cli._support import (
     blob,
     commit_paths,
     complete_run,
-    one,
-    rows,
     stale_pairs,
-    store_of,
 )
+from helpers.db import one, rows, store_of
+from helpers.kb import EXAMPLE_KB, head
 
 
 def _full_review(cli, kb: Path, note: str, model: str, *extra: str, cwd: Path | None = None):

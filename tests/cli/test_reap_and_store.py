@@ -5,23 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import execute_sql, run_script
-
-from cli._support import (
+from helpers.cli import (
     CREATE,
     EX_CLARITY,
     EX_NOTE,
-    TABLES,
     assert_refused,
     completed_run,
-    dump,
     finalize,
-    one,
-    rows,
     running_run,
-    store_of,
     write_review,
 )
+from helpers.commands import run_script
+from helpers.db import TABLES, dump, execute_sql, one, rows, store_of
+from helpers.groups import REAPS_ORPHANS
+
 from commonplace.store.migrations import MIGRATIONS
 
 DECISIONS = ("PASS", "WARN")  # of the two clarity gates in a completed run
@@ -30,6 +27,7 @@ DECISIONS = ("PASS", "WARN")  # of the two clarity gates in a completed run
 # --- reap ------------------------------------------------------------------------------
 
 
+@REAPS_ORPHANS
 def test_reap_fails_abandoned_runs(cli, example_kb: Path) -> None:
     kb, db = example_kb, store_of(example_kb)
     done = completed_run(cli, kb, DECISIONS)
@@ -64,6 +62,7 @@ def test_reap_fails_abandoned_runs(cli, example_kb: Path) -> None:
     assert_refused(finalize(cli, kb, left), 1, mentions="failed")
 
 
+@REAPS_ORPHANS
 def test_reap_as_a_process_with_env_store(example_kb: Path, tmp_path: Path, cli) -> None:
     db = tmp_path / "env-store.sqlite"
     created = cli(
@@ -90,6 +89,7 @@ def test_reap_refuses_a_bad_duration(cli, example_kb: Path) -> None:
     assert not store_of(example_kb).exists()
 
 
+@REAPS_ORPHANS
 def test_reap_on_a_kb_without_store_creates_nothing(cli, example_kb: Path) -> None:
     result = cli("reap-stale-runs", "--older-than", "0s", "--json", cwd=example_kb)
     assert result.code == 0, result.err

@@ -6,25 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import execute_sql
-
-from cli._support import (
+from helpers.cli import (
     CREATE,
     EX_CLAIM_GATE,
     EX_CLARITY,
     EX_NOTE,
     assert_refused,
     completed_run,
-    dump,
     finalize,
-    one,
-    review,
-    rows,
     running_run,
-    store_of,
     write_gate_review,
     write_review,
 )
+from helpers.db import dump, execute_sql, one, rows, store_of
+from helpers.reviews import review
 
 
 @pytest.fixture
@@ -316,7 +311,7 @@ def test_outside_any_knowledge_base(cli, tmp_path: Path) -> None:
 
 
 def test_reserved_separator_in_a_note_path_is_refused(cli, example_kb: Path) -> None:
-    from cli._support import commit_paths
+    from helpers.cli import commit_paths
 
     odd = "kb/notes/odd :: name.md"
     (example_kb / odd).write_text("---\ndescription: odd\ntraits: []\n---\n\n# Odd\n")

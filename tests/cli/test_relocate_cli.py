@@ -11,22 +11,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git, run_script
-
-from cli._support import (
+from helpers.cli import (
     DEMO_MODEL,
     EX_CLAIM_NOTE,
     EX_NOTE,
-    STORE,
     assert_refused,
     complete_run,
     create_run_id,
-    dump,
-    one,
-    rows,
     stale_pairs,
-    store_of,
 )
+from helpers.commands import run_script
+from helpers.db import STORE, dump, one, rows, store_of
+from helpers.kb import commit_all, git
+
 from commonplace.review.protocol.grammar import Pair
 from commonplace.review.protocol.parser import parse_output
 

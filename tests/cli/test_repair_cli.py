@@ -12,19 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from review.runners.test_session_logs import claude_log, codex_rollout, with_marker
-
-from cli._support import (
-    EX_CLAIM_NOTE,
-    EX_NOTE,
-    Cli,
-    assert_refused,
-    complete_run,
-    create_run,
-    dump,
-    one,
-    store_of,
-)
+from helpers.cli import EX_CLAIM_NOTE, EX_NOTE, Cli, assert_refused, complete_run, create_run
+from helpers.db import dump, one, store_of
+from helpers.session_logs import claude_log, codex_rollout, with_marker
 
 COMMAND = "repair-codex-model-partitions"
 DATE_NOTE = "kb/notes/date-every-entry-before-writing-anything-else.md"

@@ -13,8 +13,10 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import run_script
-from review._reviewed_corpus import (
+from helpers.cli import CLAIM_NOTE, PLAIN_NOTE, Cli, Result, assert_refused
+from helpers.commands import run_script
+from helpers.db import dump, store_of
+from helpers.reviewed_corpus import (
     FOLDER,
     MODEL,
     OTHER_MODEL,
@@ -24,8 +26,6 @@ from review._reviewed_corpus import (
     run_command,
     scenario_kb,
 )
-
-from cli._support import CLAIM_NOTE, PLAIN_NOTE, Cli, Result, assert_refused, dump, store_of
 
 FORMATS = ("markdown", "json", "sarif", "junit")
 # A timestamp, as in generated_at (which differs from one report to the next).

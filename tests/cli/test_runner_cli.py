@@ -11,13 +11,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import console_script, run_script
-from review._fake_runners import (
+from helpers.cli import Cli, assert_refused
+from helpers.commands import console_script, run_script
+from helpers.db import one, rows, store_of
+from helpers.fake_runners import (
     add_reviewer,
     alive,
     configure,
@@ -27,9 +28,7 @@ from review._fake_runners import (
     statuses,
     wait_until,
 )
-from review._support import DATE, FROST, SEEDS
-
-from cli._support import Cli, assert_refused, one, rows, store_of
+from helpers.store import DATE, FROST, SEEDS
 
 MODEL = "fake-model"
 RUN = ("--runner", "fake", "--model", MODEL)
@@ -39,14 +38,6 @@ COMMANDS = {
     "run-gate-sweep": ("clarity/description-repeats-title", "--note", FROST),
     "review-sweep": ("clarity", "--note", FROST),
 }
-
-
-@pytest.fixture(autouse=True)
-def _keep_sigterm() -> Iterator[None]:
-    """The commands install a SIGTERM handler; give pytest its own back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
 
 
 @pytest.fixture

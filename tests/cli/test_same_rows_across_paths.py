@@ -9,15 +9,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from review.runners.real_cli import (
-    RUNNERS,
-    command_env,
-    require_cli,
-    run_command,
-)
-from review.runners.vendor_api import Answerer, VendorAPI, review_block
+from helpers.cli import CLAIM_NOTE, EX_CLAIM_NOTE, Cli
+from helpers.db import rows
+from helpers.real_cli import RUNNERS, command_env, require_cli, run_command
+from helpers.vendor_api import Answerer, VendorAPI, review_block
 
-from cli._support import CLAIM_NOTE, EX_CLAIM_NOTE, Cli, rows
 from commonplace.review.protocol.grammar import Pair, block
 from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from cli._support import (
+from helpers.cli import (
     CLAIM_NOTE,
     DEMO_MODEL,
     EX_NOTE,
@@ -23,9 +22,9 @@ from cli._support import (
     create_run,
     finalize,
     stale_pairs,
-    store_of,
     write_reviews,
 )
+from helpers.db import store_of
 
 OPUS = "claude-opus-4-6"
 MODEL = ("--model", OPUS)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import head
-
-from cli._support import (
+from helpers.cli import (
     CLAIM_NOTE,
     FRONTMATTER_GATES,
     PLAIN_NOTE,
@@ -18,14 +16,13 @@ from cli._support import (
     blob,
     create_review_run,
     finalize,
-    one,
-    review,
-    rows,
-    store_of,
     write_gate_review,
     write_review,
     write_reviews,
 )
+from helpers.db import one, rows, store_of
+from helpers.kb import head
+from helpers.reviews import review
 
 MODEL = "claude-opus-4-6"
 MODEL_ID = "claude-opus-4-6-high"

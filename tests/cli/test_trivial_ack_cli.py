@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import commit_all, git, head
-
-from cli._support import (
+from helpers.cli import (
     CLAIM_NOTE,
     DEMO_MODEL,
     EX_NOTE,
@@ -17,13 +15,12 @@ from cli._support import (
     assert_refused,
     blob,
     create_run,
-    dump,
     finalize,
-    rows,
     stale_pairs,
-    store_of,
     write_reviews,
 )
+from helpers.db import dump, rows, store_of
+from helpers.kb import commit_all, git, head
 
 MODEL = ("--model", DEMO_MODEL)
 GATES_DIR = "kb/instructions/review-gates"

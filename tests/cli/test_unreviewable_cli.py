@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import commit_all
-
-from cli._support import DEMO_MODEL, EX_NOTE, assert_refused, rows, store_of
+from helpers.cli import DEMO_MODEL, EX_NOTE, assert_refused
+from helpers.db import rows, store_of
+from helpers.kb import commit_all
 
 GATES = "kb/instructions/review-gates"
 FINE = "---\ndescription: A note.\ntraits: []\n---\n# A note\n\nBody text.\n"
@@ -77,14 +75,6 @@ def bad_kb(example_kb: Path) -> Path:
     os.symlink("nowhere.md", example_kb / "kb/notes/dangling.md")
     commit_all(example_kb, "bad files")
     return example_kb
-
-
-@pytest.fixture(autouse=True)
-def _keep_sigterm() -> Iterator[None]:
-    """The sweep commands install a SIGTERM handler; give pytest its own back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
 
 
 def _clean(result: Any) -> None:

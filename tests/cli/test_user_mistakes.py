@@ -13,17 +13,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from conftest import commit_all, run_script
-
-from cli._support import (
-    EX_CLARITY,
-    EX_NOTE,
-    Cli,
-    assert_refused,
-    dump,
-    one,
-    store_of,
-)
+from helpers.cli import EX_CLARITY, EX_NOTE, Cli, assert_refused
+from helpers.commands import run_script
+from helpers.db import dump, one, store_of
+from helpers.kb import commit_all
 
 SEEDS = "kb/notes/seed-packets.md"
 MODEL = ("--model", "demo")

@@ -9,21 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from conftest import git
-from review._fake_runners import add_reviewer
-from review._reviewed_corpus import (
-    FOLDER,
-    FOLDER_NOTE,
-    LOOP_NOTE,
-    MODEL,
-    SCENARIO,
-    Plan,
-    review_pairs,
-    review_text,
-    scenario_kb,
-)
-
-from cli._support import (
+from helpers.cli import (
     CLAIM_NOTE,
     EX_NOTE,
     PLAIN_NOTE,
@@ -33,9 +19,23 @@ from cli._support import (
     assert_refused,
     blob,
     commit_paths,
-    rows,
-    store_of,
 )
+from helpers.db import rows, store_of
+from helpers.fake_runners import add_reviewer
+from helpers.groups import REAPS_ORPHANS
+from helpers.kb import git
+from helpers.reviewed_corpus import (
+    FOLDER,
+    FOLDER_NOTE,
+    LOOP_NOTE,
+    MODEL,
+    SCENARIO,
+    Plan,
+    review_pairs,
+    scenario_kb,
+)
+from helpers.reviews import review_text
+
 from commonplace.review.protocol.grammar import Pair, block
 
 KEYS = {
@@ -137,6 +137,7 @@ def test_without_a_store_the_queue_is_empty_and_no_store_is_made(cli: Cli, corpu
 # --- completed runs only --------------------------------------------------------------------
 
 
+@REAPS_ORPHANS
 def test_running_and_failed_runs_never_appear(cli: Cli, corpus_kb: Path) -> None:
     kb = corpus_kb
     created = cli(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, require_shared
+from helpers.kb import CORPUS, require_shared
 
 from commonplace.kb.links import NoteLinks, note_links
 from commonplace.kb.paths import is_canonical

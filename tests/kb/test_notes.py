@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git
+from helpers.kb import commit_all, git
 
 from commonplace.config import Config, load_config
 from commonplace.errors import UserError

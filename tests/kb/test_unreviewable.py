@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git
+from helpers.kb import commit_all, git
 
 from commonplace import frontmatter
 from commonplace.config import Config, load_config

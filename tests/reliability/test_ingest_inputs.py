@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from cli._support import running_run, store_of
-from conftest import console_script
+from helpers.cli import prepare, running_run
+from helpers.commands import console_script
+from helpers.db import run_states, store_of
+from helpers.faults import MODEL, assert_clean_exit, notes_and_gates, pair_args
 
 from commonplace.review.capped import MAX_OUTPUT
-from reliability._support import assert_clean_exit, notes_and_gates, pair_args, prepare, run_states
 
 
 def special_input(kind: str, tmp_path: Path) -> str:
@@ -58,7 +59,7 @@ def refused_quickly(args: list[str], cwd: Path, stdin: int | None = None) -> str
 @pytest.mark.parametrize("kind", KINDS)
 def test_ingest_batch_output_refuses(cli, example_kb: Path, tmp_path: Path, kind: str) -> None:
     notes, gates = notes_and_gates(example_kb, 2, 1)
-    prepared = prepare(cli, example_kb, pair_args(notes, gates))
+    prepared = prepare(cli, example_kb, *pair_args(notes, gates), model=MODEL)
     before = run_states(store_of(example_kb))
     source = special_input(kind, tmp_path)
 

@@ -18,16 +18,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from cli._support import Cli, rows, store_of
-
-from reliability._support import (
+from helpers.cli import Cli, prepare
+from helpers.db import rows, run_states, store_of
+from helpers.faults import (
+    MODEL,
     assert_store_checks,
     full_reviews_per_pair,
     ingest_argv,
     notes_and_gates,
     pair_args,
-    prepare,
-    run_states,
     write_clean_output,
 )
 
@@ -103,12 +102,12 @@ def test_sigkill_at_random_points_of_a_large_ingest(cli: Cli, corpus_kb: Path) -
     pairs = pair_args(notes, gates)
 
     # When runs finish during an ingest: a twin batch, ingested once in full.
-    probe = prepare(cli, kb, pairs)
+    probe = prepare(cli, kb, *pairs, model=MODEL)
     total = len(probe["runs"])
     first, last, whole = timeline(ingest_argv(probe, write_clean_output(kb, probe)), kb, db, total)
     shutil.rmtree(kb / "kb" / "reports")  # the store and artifacts of the probe
 
-    prepared = prepare(cli, kb, pairs)
+    prepared = prepare(cli, kb, *pairs, model=MODEL)
     argv = ingest_argv(prepared, write_clean_output(kb, prepared))
     rng = random.Random(SEED)
     landed = dict.fromkeys(LANDINGS, 0)

@@ -20,11 +20,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli._support import rows, store_of
-from conftest import run_script
-from review._fake_runners import running_runs, wait_until
-
-from reliability._support import (
+from helpers.commands import run_script
+from helpers.db import rows, run_states, store_of
+from helpers.fake_runners import running_runs, wait_until
+from helpers.faults import (
     MODEL,
     add_faulty_runner,
     assert_clean_exit,
@@ -32,9 +31,11 @@ from reliability._support import (
     leftovers,
     marker_env,
     reviewers_started,
-    run_states,
     start,
 )
+from helpers.groups import REAPS_ORPHANS
+
+pytestmark = REAPS_ORPHANS
 
 
 def sweep_with_hung_reviewers(kb: Path, tmp_path: Path) -> tuple[subprocess.Popen, dict]:

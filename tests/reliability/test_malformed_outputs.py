@@ -1,6 +1,6 @@
 """Fault: malformed reviewer outputs fed to the ingest commands as real processes.
 
-Each output of malformed_corpus.py (truncated, unterminated, duplicated,
+Each output of helpers/malformed_corpus.py (truncated, unterminated, duplicated,
 unrequested or escaping pairs, broken encodings, binary data, odd line
 endings, enormous blocks, unreadable decisions, ...) goes through
 `ingest-batch-output` for its own batch of three notes x two gates, and some
@@ -21,14 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli._support import Cli, rows, store_of
-from conftest import EXAMPLE_KB, GIT_IDENTITY, console_script, make_git_kb
-
-from commonplace.review.batch import prepare_review_batch
-from commonplace.review.protocol.prompt import requested_pairs
-from commonplace.workspace import open_workspace
-from reliability._support import MODEL, assert_clean_exit, assert_store_checks, run_states
-from reliability.malformed_corpus import (
+from helpers.cli import Cli
+from helpers.commands import console_script
+from helpers.db import rows, run_states, store_of
+from helpers.faults import MODEL, assert_clean_exit, assert_store_checks
+from helpers.kb import EXAMPLE_KB, GIT_IDENTITY, make_git_kb
+from helpers.malformed_corpus import (
     BATCH,
     BUGS,
     BUNDLE,
@@ -39,6 +37,10 @@ from reliability.malformed_corpus import (
     as_single_run,
     use_token,
 )
+
+from commonplace.review.batch import prepare_review_batch
+from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.workspace import open_workspace
 
 JOBS = 4
 COMMANDS = {"batch": "ingest-batch-output", "bundle": "ingest-bundle-output"}

@@ -12,17 +12,16 @@ import subprocess
 from itertools import pairwise
 from pathlib import Path
 
-from cli._support import Cli, rows, store_of
-
-from reliability._support import (
+from helpers.cli import Cli, prepare
+from helpers.db import rows, run_states, store_of
+from helpers.faults import (
+    MODEL,
     assert_clean_exit,
     assert_store_checks,
     full_reviews_per_pair,
     ingest_argv,
     notes_and_gates,
     pair_args,
-    prepare,
-    run_states,
     write_clean_output,
 )
 
@@ -33,7 +32,10 @@ NOTES_PER_BATCH, GATES = 25, 3
 def test_eight_parallel_ingests_of_distinct_batches(cli: Cli, corpus_kb: Path) -> None:
     kb, db = corpus_kb, store_of(corpus_kb)
     notes, gates = notes_and_gates(kb, PROCESSES * NOTES_PER_BATCH, GATES)
-    batches = [prepare(cli, kb, pair_args(notes[i::PROCESSES], gates)) for i in range(PROCESSES)]
+    batches = [
+        prepare(cli, kb, *pair_args(notes[i::PROCESSES], gates), model=MODEL)
+        for i in range(PROCESSES)
+    ]
     argvs = [ingest_argv(b, write_clean_output(kb, b), "--json") for b in batches]
 
     procs = [

@@ -13,11 +13,10 @@ import signal
 import subprocess
 from pathlib import Path
 
-from cli._support import rows, store_of
-from conftest import run_script
-from review._fake_runners import add_reviewer, running_runs, wait_until
-
-from reliability._support import (
+from helpers.commands import run_script
+from helpers.db import rows, store_of
+from helpers.fake_runners import add_reviewer, running_runs, wait_until
+from helpers.faults import (
     MODEL,
     add_faulty_runner,
     assert_clean_exit,

@@ -1,7 +1,7 @@
 """Fault: a `command` runner that misbehaves, run by the commands as real processes.
 
 Each fault is a `[runners.<fault>]` table running tools/faulty-reviewer.py
-(see _support.py): a missing program, a hang (with a grandchild) stopped by
+(see helpers/faults.py): a missing program, a hang (with a grandchild) stopped by
 `--timeout 2`, a crash by SIGKILL or SIGSEGV, a non-zero exit after a complete
 answer, output beyond the 32 MiB cap, and a usage limit (exit status 75).
 After each: the exit code the docs promise, no run left `running`, a specific
@@ -15,10 +15,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli._support import rows, store_of
-from review._support import DATE, FROST, SEEDS
-
-from reliability._support import (
+from helpers.db import rows, run_states, store_of
+from helpers.faults import (
     MODEL,
     add_faulty_runner,
     assert_clean_exit,
@@ -26,9 +24,9 @@ from reliability._support import (
     leftovers,
     marker_env,
     reviewers_started,
-    run_states,
     start,
 )
+from helpers.store import DATE, FROST, SEEDS
 
 BUNDLE = (FROST, "clarity", "--quiet")  # one run of two gates
 

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli._support import EX_NOTE, running_run, store_of
-from conftest import run_script
-from review._fake_runners import add_reviewer, running_runs, started, wait_until
-
-from reliability._support import MODEL, assert_clean_exit, run_states, start
+from helpers.cli import EX_NOTE, running_run
+from helpers.commands import run_script
+from helpers.db import run_states, store_of
+from helpers.fake_runners import add_reviewer, running_runs, started, wait_until
+from helpers.faults import MODEL, assert_clean_exit, start
 
 # --- a full disk ---------------------------------------------------------------------------
 

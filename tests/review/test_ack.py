@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import head
+from helpers.kb import head
+from helpers.store import ABBREV, FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
@@ -13,7 +14,6 @@ from commonplace.kb.gates import load_gates
 from commonplace.review.ack import TRIVIAL_CHANGE_ACK, AckedPair, ack_gate_review, ack_pairs
 from commonplace.store.check import check_store
 from commonplace.workspace import Workspace, open_workspace
-from review._support import ABBREV, FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 
 
 def gate_file(ws: Workspace, gate_id: str) -> Path:

@@ -5,32 +5,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.reviews import review
+from helpers.store import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS, TITLE_CLAIM
+from helpers.store import prepare_batch as prepare
 
 from commonplace.config import Config, load_config
 from commonplace.errors import UserError
 from commonplace.lifecycle import PendingReview, RunStatus, record_and_finalize_run
 from commonplace.review import artifacts
-from commonplace.review.batch import PreparedBatch, prepare_review_batch
+from commonplace.review.batch import PreparedBatch
 from commonplace.review.ingest import ingest_batch_output, ingest_bundle_output
 from commonplace.review.protocol.grammar import Pair, block, run_document
 from commonplace.review.protocol.parser import parse_output
 from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 from commonplace.review.runs import create_review_run
 from commonplace.workspace import Workspace
-from review._support import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS, TITLE_CLAIM
 
-
-def review_text(decision: str) -> str:
-    findings = f"- {decision}: the second paragraph" if decision in ("WARN", "FAIL") else "- none"
-    return f"### Summary\nChecked.\n\n### Findings\n{findings}\n\n## Result: {decision}\n"
-
-
-def prepare(ws: Workspace, *pairs: str) -> PreparedBatch:
-    return prepare_review_batch(ws, pairs, runner="claude-workflow", model="demo")
+review_text = partial(review, finding="the second paragraph", summary="Checked.")
 
 
 def output_for(ws: Workspace, prepared: PreparedBatch, *, skip: tuple[Pair, ...] = ()) -> str:

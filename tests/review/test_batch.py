@@ -11,23 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git
-
-from commonplace.errors import UserError
-from commonplace.kb.files import read_file
-from commonplace.lifecycle import Packing, create_batch
-from commonplace.review.artifacts import batch_dir
-from commonplace.review.batch import (
-    PreparedBatch,
-    parse_pair_arg,
-    prepare_review_batch,
-    publish_prompt,
-    render_batch_prompt,
-)
-from commonplace.review.protocol.grammar import Pair
-from commonplace.review.protocol.prompt import FORMAT_VERSION, prompt_token, requested_pairs
-from commonplace.workspace import Workspace
-from review._support import (
+from helpers.kb import git
+from helpers.store import (
     ABBREV,
     DATE,
     DEMO,
@@ -40,10 +25,20 @@ from review._support import (
     TITLE_CLAIM,
     make_plan,
 )
+from helpers.store import prepare_batch as prepare
 
-
-def prepare(ws: Workspace, *pairs: str) -> PreparedBatch:
-    return prepare_review_batch(ws, pairs, runner="claude-workflow", model="demo")
+from commonplace.errors import UserError
+from commonplace.kb.files import read_file
+from commonplace.lifecycle import Packing, create_batch
+from commonplace.review.artifacts import batch_dir
+from commonplace.review.batch import (
+    parse_pair_arg,
+    publish_prompt,
+    render_batch_prompt,
+)
+from commonplace.review.protocol.grammar import Pair
+from commonplace.review.protocol.prompt import FORMAT_VERSION, prompt_token, requested_pairs
+from commonplace.workspace import Workspace
 
 
 def kb_path(ws: Workspace, relative: str) -> Path:

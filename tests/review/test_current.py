@@ -8,26 +8,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from cli._support import (
-    CLAIM_NOTE,
-    PLAIN_NOTE,
-    Cli,
-    append,
-    blob,
-    commit_paths,
-    rows,
-    store_of,
-)
-
-from commonplace.errors import UserError
-from commonplace.review.current import (
-    current_reviews,
-    findings_of,
-    fix_queue,
-)
-from commonplace.review.protocol.decisions import Finding
-from commonplace.workspace import open_workspace
-from review._reviewed_corpus import (
+from helpers.cli import CLAIM_NOTE, PLAIN_NOTE, Cli, append, blob, commit_paths
+from helpers.db import rows, store_of
+from helpers.reviewed_corpus import (
     FOLDER,
     FOLDER_NOTE,
     MODEL,
@@ -39,10 +22,19 @@ from review._reviewed_corpus import (
     expected_queue,
     queue_of,
     review_pairs,
-    review_text,
     scenario_kb,
     summary_of,
 )
+from helpers.reviews import review_text
+
+from commonplace.errors import UserError
+from commonplace.review.current import (
+    current_reviews,
+    findings_of,
+    fix_queue,
+)
+from commonplace.review.protocol.decisions import Finding
+from commonplace.workspace import open_workspace
 
 # --- what the queue holds -----------------------------------------------------------------
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Result
+from helpers.commands import Result
+from helpers.fake_runners import add_reviewer, alive, calls, configure, pairs_in, pids, prompt
+from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, make_plan
 
 from commonplace.cli.progress import LinePrinter
 from commonplace.lifecycle import Packing
@@ -31,16 +33,6 @@ from commonplace.review.protocol.prompt import prompt_token
 from commonplace.review.runners import get_runner
 from commonplace.review.runners.base import Failure, FailureKind
 from commonplace.workspace import Workspace, open_workspace
-from review._fake_runners import (
-    add_reviewer,
-    alive,
-    calls,
-    configure,
-    pairs_in,
-    pids,
-    prompt,
-)
-from review._support import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, make_plan
 
 MODEL = "fake-model"  # no alias: the partition is the name itself
 CLARITY = [REPEATS, ABBREV]

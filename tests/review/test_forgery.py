@@ -17,7 +17,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from conftest import git
+from helpers.fake_runners import configure
+from helpers.kb import git
+from helpers.store import DEMO, FROST, REPEATS, SEEDS, make_plan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,8 +37,6 @@ from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 from commonplace.review.runners import get_runner
 from commonplace.review.targets import Plan, RunTarget
 from commonplace.workspace import Workspace, open_workspace
-from review._fake_runners import configure
-from review._support import DEMO, FROST, REPEATS, SEEDS, make_plan
 
 ABBREV = "clarity/undefined-abbreviation"
 DECISIONS = ("PASS", "WARN", "FAIL", "ERROR")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.store import DEMO, FROST, REPEATS, SEEDS, TAGS, create_runs, kb_state, make_plan
 
 from commonplace.lifecycle import AllClaimed, PendingReview, record_and_finalize_run
 from commonplace.review.owners import (
@@ -19,21 +20,6 @@ from commonplace.review.owners import (
 )
 from commonplace.review.selector import StaleReason, select_stale
 from commonplace.store.connection import Store
-from review._support import (
-    DEMO,
-    FROST,
-    REPEATS,
-    SEEDS,
-    TAGS,
-    create_runs,
-    kb_state,
-    make_plan,
-)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store.sqlite")
 
 
 def reasons(store: Store, kb: Path, note: str, model_id: str = DEMO.model_id) -> dict[str, str]:

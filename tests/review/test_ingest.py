@@ -7,10 +7,25 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.db import rows
+from helpers.db import statuses as statuses_of
+from helpers.reviews import review
+from helpers.store import (
+    ABBREV,
+    DATE,
+    FROST,
+    OVERREACH,
+    REPEATS,
+    SEEDS,
+    TAGS,
+    TITLE_CLAIM,
+    prepare_batch,
+)
 
 from commonplace.errors import UserError
 from commonplace.lifecycle import (
@@ -21,7 +36,7 @@ from commonplace.lifecycle import (
     fail_run,
     record_and_finalize_run,
 )
-from commonplace.review.batch import PreparedBatch, prepare_review_batch
+from commonplace.review.batch import PreparedBatch
 from commonplace.review.ingest import (
     IngestReport,
     finalize_from_output,
@@ -35,7 +50,6 @@ from commonplace.review.protocol.prompt import prompt_token, requested_pairs
 from commonplace.review.runs import create_review_run
 from commonplace.store.check import check_store
 from commonplace.workspace import Workspace
-from review._support import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, TITLE_CLAIM
 
 # Three notes, two gates each.
 BATCH_PAIRS = (
@@ -47,13 +61,11 @@ BATCH_PAIRS = (
 PAIR_COUNT = 6
 
 
-def review_text(decision: str = "PASS", finding: str = "the title overstates the body") -> str:
-    findings = f"- {decision}: {finding}\n" if decision in ("WARN", "FAIL") else "- none\n"
-    return f"### Summary\nChecked the note.\n\n### Findings\n{findings}\n## Result: {decision}\n"
+review_text = partial(review, summary="Checked the note.")
 
 
 def prepare(ws: Workspace, *pairs: str) -> PreparedBatch:
-    return prepare_review_batch(ws, pairs or BATCH_PAIRS, runner="claude-workflow", model="demo")
+    return prepare_batch(ws, *(pairs or BATCH_PAIRS))
 
 
 class PromptPairs(list[Pair]):
@@ -92,11 +104,7 @@ def output_for(
 
 
 def sql(ws: Workspace, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(ws.store.path)
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
+    return rows(ws.store.path, query, params)
 
 
 def run_rows(ws: Workspace, run_ids: Collection[int]) -> dict[str, list[tuple[Any, ...]]]:
@@ -122,7 +130,7 @@ def acceptances(ws: Workspace) -> int:
 
 
 def statuses(ws: Workspace) -> dict[int, str]:
-    return dict(sql(ws, "SELECT id, status FROM review_runs"))
+    return statuses_of(ws.store.path)
 
 
 def run_ids(prepared: PreparedBatch) -> list[int]:

@@ -13,7 +13,23 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import STORE_TABLES, head
+from helpers import reviews
+from helpers.db import STORE_TABLES
+from helpers.kb import head
+from helpers.store import (
+    ABBREV,
+    DATE,
+    DEMO,
+    FROST,
+    OVERREACH,
+    REPEATS,
+    SKETCH,
+    TAGS,
+    TITLE_CLAIM,
+    create_runs,
+    make_plan,
+    start_run,
+)
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
@@ -37,20 +53,6 @@ from commonplace.review.protocol.decisions import Decision
 from commonplace.review.targets import Plan, RunTarget
 from commonplace.store.check import check_store
 from commonplace.store.connection import Store
-from review._support import (
-    ABBREV,
-    DATE,
-    DEMO,
-    FROST,
-    OVERREACH,
-    REPEATS,
-    SKETCH,
-    TAGS,
-    TITLE_CLAIM,
-    create_runs,
-    make_plan,
-    start_run,
-)
 
 ALL_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -65,8 +67,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def review_text(decision: str, finding: str | None = None) -> str:
-    findings = f"- WARN: {finding}" if finding else "None."
-    return f"### Summary\nLooked at it.\n\n### Findings\n{findings}\n\n## Result: {decision}\n"
+    """A review with one WARN `finding`, if any, whatever its decision."""
+    findings = [("WARN", finding)] if finding else []
+    return reviews.review_text(decision, findings, "Looked at it.", none="None.")
 
 
 def dump(store: Store) -> dict[str, list[tuple[object, ...]]]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 
+from helpers.store import ABBREV, DEMO, FROST, OVERREACH, REPEATS, SEEDS, make_plan
+
 from commonplace.lifecycle import Packing, create_batch
 from commonplace.review.batch import publish_prompt, render_batch_prompt
 from commonplace.review.manifest import Requested, batch_manifest
 from commonplace.workspace import Workspace
-from review._support import ABBREV, DEMO, FROST, OVERREACH, REPEATS, SEEDS, make_plan
 
 BATCH_KEYS = {
     "batch_id",

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STORE_TABLES, execute_sql
+from helpers.db import STORE_TABLES, execute_sql
+from helpers.groups import REAPS_ORPHANS
 
 from commonplace.review.protocol.grammar import Pair, block
 from commonplace.store.connection import Store
@@ -245,6 +246,7 @@ def test_new_rows_get_ids_after_the_old_ones(cli, v2: Path, example_kb: Path) ->
     assert cli("review-store", "check", *db, cwd=example_kb).code == 0
 
 
+@REAPS_ORPHANS
 def test_relocation_on_the_upgraded_store(cli, v2: Path, example_kb: Path) -> None:
     """The frost note has a run of split-model still running: relocation waits
     for it to be reaped, then moves its history, the old rows included."""

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import STORE_TABLES
+from helpers.db import STORE_TABLES
+from helpers.store import NOW, insert_batch
 
 from commonplace.git import blob_sha
 from commonplace.store.connection import Store
 from commonplace.store.migrations import MIGRATIONS
-from review._support import NOW, insert_batch
 
 NOTE_TEXT = "---\ndescription: x\n---\n\n# X\n"
 GATE_TEXT = "---\ndescription: g\n---\n\nLook.\n"

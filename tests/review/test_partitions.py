@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from helpers.store import observe
 
 from commonplace.errors import UsageError
 from commonplace.review.partitions import (
@@ -16,27 +14,6 @@ from commonplace.review.partitions import (
     with_effort,
 )
 from commonplace.store.connection import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "store.sqlite") as store:
-        yield store
-
-
-def observe(store: Store, requested: str, resolved: str, effort: str | None = None) -> None:
-    with store.write() as conn:
-        conn.execute(
-            "INSERT INTO model_alias_resolutions (requested_model, requested_effort,"
-            " resolved_model, resolved_model_id, observed_at) VALUES (?, ?, ?, ?, ?)",
-            (
-                requested,
-                effort,
-                resolved,
-                with_effort(normalize(resolved), effort),
-                "2024-01-01T00:00:00.000Z",
-            ),
-        )
 
 
 @pytest.mark.parametrize(

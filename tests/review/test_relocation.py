@@ -10,11 +10,14 @@ import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE_KB, git
+from helpers import reviews
+from helpers.kb import EXAMPLE_KB, git
+from helpers.store import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
@@ -28,7 +31,6 @@ from commonplace.review.selector import StaleReason, select_targets
 from commonplace.store.check import check_store
 from commonplace.store.connection import Store, StoreError
 from commonplace.workspace import Workspace, open_workspace
-from review._support import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS
 
 MOVED = "kb/notes/weather/frost-dates.md"
 HISTORY = ("review_runs", "gate_reviews", "acceptance_events")
@@ -42,8 +44,7 @@ TABLES = (
 )
 
 
-def review_text(decision: str = "PASS") -> str:
-    return f"### Summary\nLooked at the note.\n\n### Findings\n- none\n\n## Result: {decision}\n"
+review_text = partial(reviews.review_text, summary="Looked at the note.")
 
 
 def reviewed(

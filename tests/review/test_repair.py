@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli._support import dump, one, review, rows
+from helpers.db import dump, filed_in, moved, one
+from helpers.reviews import review
+from helpers.session_logs import claude_log, codex_rollout, with_marker
+from helpers.store import ABBREV, FROST, REPEATS, SEEDS, make_plan
 
 from commonplace.errors import UserError
 from commonplace.lifecycle import (
@@ -36,8 +39,6 @@ from commonplace.review.runners.codex import CodexAdapter
 from commonplace.review.selector import select_targets
 from commonplace.store.check import check_store
 from commonplace.workspace import Workspace, open_workspace
-from review._support import ABBREV, FROST, REPEATS, SEEDS, make_plan
-from review.runners.test_session_logs import claude_log, codex_rollout, with_marker
 
 CLARITY = (REPEATS, ABBREV)
 ADAPTERS = {"claude-code": ClaudeCodeAdapter, "codex": CodexAdapter}
@@ -113,24 +114,6 @@ def repair(
     )
 
 
-def filed_in(db: Path, run_id: int) -> tuple[str, str | None, list[str], list[str]]:
-    """Where a run is filed: (its partition, its rekeyed_from, the partitions
-    of its gate reviews, those of the acceptances of its reviews)."""
-    model_id, rekeyed_from = one(
-        db, "SELECT model_id, rekeyed_from FROM review_runs WHERE id = ?", (run_id,)
-    )
-    reviews = rows(
-        db, "SELECT model_id FROM gate_reviews WHERE review_run_id = ? ORDER BY id", (run_id,)
-    )
-    accepted = rows(
-        db,
-        "SELECT e.model_id FROM acceptance_events e JOIN gate_reviews r"
-        " ON r.id = e.accepted_review_id WHERE r.review_run_id = ? ORDER BY e.id",
-        (run_id,),
-    )
-    return model_id, rekeyed_from, [r[0] for r in reviews], [a[0] for a in accepted]
-
-
 def filed(ws: Workspace, run_id: int) -> tuple[str, str | None, list[str], list[str]]:
     return filed_in(ws.store.path, run_id)
 
@@ -150,11 +133,6 @@ def stale(ws: Workspace, model: str, effort: str | None) -> list[tuple[str, str,
         ws, gate_refs=["clarity"], model=model, effort=effort, note_refs=[SEEDS]
     )
     return [(p.note_path, p.gate_id, p.reason) for p in selection.pairs]
-
-
-def moved(model_id: str, rekeyed_from: str | None) -> tuple[str, str | None, list, list]:
-    """`filed` of a clarity run filed wholly under `model_id`."""
-    return model_id, rekeyed_from, [model_id] * 2, [model_id] * 2
 
 
 # --- lifecycle.repair_run ---------------------------------------------------------------------

@@ -6,11 +6,12 @@ of silently starting a new partition."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.fake_runners import add_reviewer
+from helpers.store import FROST, SEEDS, observe
 
 from commonplace.review.partitions import (
     ResolutionChange,
@@ -19,15 +20,6 @@ from commonplace.review.partitions import (
     resolve_partition,
 )
 from commonplace.store.connection import Store
-from review._fake_runners import add_reviewer
-from review._support import FROST, SEEDS
-from review.test_partitions import observe
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "store.sqlite") as store:
-        yield store
 
 
 def accept(store: Store, model_id: str, *pairs: tuple[str, str]) -> None:

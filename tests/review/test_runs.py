@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
+from helpers.reviews import review_text
+from helpers.store import FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
@@ -20,11 +23,8 @@ from commonplace.review.runs import (
 )
 from commonplace.store.check import check_store
 from commonplace.workspace import Workspace, open_workspace
-from review._support import FROST, OVERREACH, SKETCH, TAGS, TITLE_CLAIM
 
-
-def review(decision: str) -> str:
-    return f"### Summary\nChecked.\n\n### Findings\nNone.\n\n## Result: {decision}\n"
+review = partial(review_text, summary="Checked.", none="None.")
 
 
 def test_open_workspace(example_kb: Path, tmp_path: Path) -> None:

@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from conftest import commit_all
+from helpers.kb import commit_all
+from helpers.store import (
+    ABBREV,
+    COMPOST,
+    DATE,
+    FROST,
+    OVERREACH,
+    REPEATS,
+    SEEDS,
+    SKETCH,
+    TAGS,
+    TITLE_CLAIM,
+)
 
 from commonplace.kb.files import read_file
 from commonplace.kb.gates import all_gate_ids, load_gates
@@ -21,18 +33,6 @@ from commonplace.review.selector import (
     select_targets,
 )
 from commonplace.workspace import Workspace
-from review._support import (
-    ABBREV,
-    COMPOST,
-    DATE,
-    FROST,
-    OVERREACH,
-    REPEATS,
-    SEEDS,
-    SKETCH,
-    TAGS,
-    TITLE_CLAIM,
-)
 
 NOTES = (SKETCH, DATE, FROST, SEEDS, COMPOST)
 GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)

@@ -7,12 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import execute_sql
+from helpers.db import execute_sql
+from helpers.store import insert_batch
 
 from commonplace.errors import UserError
 from commonplace.store.connection import BUSY_TIMEOUT_MS, Store, schema_version
 from commonplace.store.migrations import MIGRATIONS
-from review._support import insert_batch
 
 
 @pytest.fixture

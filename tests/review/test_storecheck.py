@@ -5,7 +5,18 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
+from helpers.store import (
+    ABBREV,
+    DATE,
+    FROST,
+    NOW,
+    SEEDS,
+    SKETCH,
+    TAGS,
+    insert_batch,
+    kb_state,
+    start_run,
+)
 
 from commonplace.git import blob_sha
 from commonplace.kb.files import read_file
@@ -20,23 +31,6 @@ from commonplace.review.ack import ack_pairs
 from commonplace.store.check import check_store, store_stats
 from commonplace.store.connection import Store
 from commonplace.store.migrations import MIGRATIONS
-from review._support import (
-    ABBREV,
-    DATE,
-    FROST,
-    NOW,
-    SEEDS,
-    SKETCH,
-    TAGS,
-    insert_batch,
-    kb_state,
-    start_run,
-)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store.sqlite")
 
 
 def text(decision: str) -> str:

@@ -10,11 +10,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.store import DATE, FROST, SEEDS
 
 from commonplace.review.events import StopRequest, SweepEvents, SweepProgress
 from commonplace.review.sweeps import SweepOptions, review_sweep
 from commonplace.workspace import open_workspace
-from review._support import DATE, FROST, SEEDS
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "commonplace"
 NOTES = [FROST, SEEDS, DATE]

@@ -5,26 +5,14 @@ reviewers running as real child processes, plus the library entry points."""
 from __future__ import annotations
 
 import json
-import signal
-import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Result
-
-from commonplace.errors import UsageError
-from commonplace.lifecycle import Packing
-from commonplace.review.sweeps import (
-    SweepOptions,
-    execute_plans,
-    prepare_runner,
-    review_sweep,
-    run_gate_sweep,
-)
-from commonplace.workspace import open_workspace
-from review._fake_runners import (
+from helpers.commands import Result
+from helpers.db import STORE
+from helpers.db import rows as store_rows
+from helpers.fake_runners import (
     USAGE_LIMIT_MESSAGE,
     add_codex,
     add_reviewer,
@@ -36,19 +24,21 @@ from review._fake_runners import (
     prompt,
     started,
 )
-from review._support import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, make_plan
+from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, TAGS, make_plan
+
+from commonplace.errors import UsageError
+from commonplace.lifecycle import Packing
+from commonplace.review.sweeps import (
+    SweepOptions,
+    execute_plans,
+    prepare_runner,
+    review_sweep,
+    run_gate_sweep,
+)
+from commonplace.workspace import open_workspace
 
 MODEL = "fake-model"
-STORE = "kb/reports/review-store.sqlite"
 RUN = ("--runner", "fake", "--model", MODEL)
-
-
-@pytest.fixture(autouse=True)
-def _keep_sigterm() -> Iterator[None]:
-    """The sweep commands install a SIGTERM handler; give pytest its own back."""
-    before = signal.getsignal(signal.SIGTERM)
-    yield
-    signal.signal(signal.SIGTERM, before)
 
 
 @pytest.fixture
@@ -57,11 +47,7 @@ def state(tmp_path: Path) -> Path:
 
 
 def rows(kb: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(kb / STORE)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    return store_rows(kb / STORE, sql, params)
 
 
 def sweep(cli: Any, kb: Path, *args: str, command: str = "review-sweep") -> tuple[Result, Any]:

@@ -6,11 +6,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import commit_all, git, head
+from helpers.kb import commit_all, git, head
+from helpers.store import make_plan
 
 from commonplace.errors import UserError
 from commonplace.kb.files import KbFile, read_file
-from review._support import make_plan
 
 ALPHA = "kb/notes/alpha.md"
 BETA = "kb/notes/beta.md"

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import git, head
+from helpers.kb import git, head
+from helpers.store import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS, TITLE_CLAIM
 
 from commonplace.kb.files import read_file
 from commonplace.review import ack as ack_module
@@ -24,7 +25,6 @@ from commonplace.review.ack import (
 from commonplace.review.selector import StaleReason, select_targets
 from commonplace.store.check import check_store
 from commonplace.workspace import Workspace
-from review._support import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS, TITLE_CLAIM
 
 FROST_GATES = (OVERREACH, REPEATS, ABBREV, TAGS)
 CLAIM_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, require_shared
+from helpers.kb import CORPUS, require_shared
 
 from commonplace import frontmatter
 from commonplace.errors import UserError

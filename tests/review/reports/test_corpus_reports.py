@@ -12,9 +12,8 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-
-from review._reviewed_corpus import MODEL, SCENARIO, run_command, scenario_kb
-from review.reports._browser import Parsed, browse
+from helpers.browser import Parsed, browse
+from helpers.reviewed_corpus import MODEL, SCENARIO, run_command, scenario_kb
 
 WARN_OR_FAIL = ("WARN", "FAIL")
 

@@ -4,7 +4,7 @@ batch's telemetry, which must not count again), whole to a batch's partition,
 runner and day, shared among its gates so that the gates add up to the total.
 
 Telemetry comes from the real runner path: command runners (the fake
-reviewer of `review._fake_runners`) that write `COMMONPLACE_TELEMETRY_FILE`,
+reviewer of `helpers.fake_runners`) that write `COMMONPLACE_TELEMETRY_FILE`,
 and the fake `codex`; the library's `attach_execution_data` for the rest."""
 
 from __future__ import annotations
@@ -14,25 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli._support import Cli, rows, store_of
-from conftest import execute_sql
+from helpers.cli import Cli
+from helpers.db import execute_sql, rows, store_of
+from helpers.fake_runners import add_codex, configure, reviewer_command
+from helpers.reviewed_corpus import review_pairs
+from helpers.store import ABBREV, COMPOST, DATE, FROST, REPEATS, SEEDS, SKETCH, TAGS, create_runs
 
 from commonplace.lifecycle import ExecutionData, attach_execution_data
 from commonplace.review.reports.cost import CostLine, CostSummary, cost_summary
 from commonplace.workspace import Workspace, open_workspace
-from review._fake_runners import add_codex, configure, reviewer_command
-from review._reviewed_corpus import review_pairs
-from review._support import (
-    ABBREV,
-    COMPOST,
-    DATE,
-    FROST,
-    REPEATS,
-    SEEDS,
-    SKETCH,
-    TAGS,
-    create_runs,
-)
 
 PARTITION = "demo-reviewer-1"  # what `--model demo` names in the example KB
 TOKENS = {"input": 1000, "output": 100, "cache_read": 500}  # what the fake reports with --cost

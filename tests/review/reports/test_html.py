@@ -22,7 +22,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import EXAMPLE_KB, GIT_IDENTITY, REPO, commit_all, make_git_kb, run_script
+from helpers.browser import Parsed, browse, png_size
+from helpers.commands import run_script
+from helpers.kb import EXAMPLE_KB, GIT_IDENTITY, REPO, commit_all, make_git_kb
+from helpers.store import ABBREV, SEEDS, SKETCH, TAGS
 
 from commonplace.review.current import CurrentReview
 from commonplace.review.protocol.decisions import Finding
@@ -30,8 +33,6 @@ from commonplace.review.reports.cost import TOKEN_KINDS, CostLine, CostSummary
 from commonplace.review.reports.data import Cell, GateInfo, ReportData, gather
 from commonplace.review.reports.html import render_html
 from commonplace.workspace import open_workspace
-from review._support import ABBREV, SEEDS, SKETCH, TAGS
-from review.reports._browser import Parsed, browse, png_size
 
 NEW_NOTE = "kb/notes/mulch-keeps-beds-moist.md"
 HOSTILE = "</pre></textarea><script>alert('x')</script><!-- & \"quoted\" 'single'"

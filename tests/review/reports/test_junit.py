@@ -9,19 +9,14 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from cli._support import CLAIM_NOTE, PLAIN_NOTE, Cli, append, commit_paths
+from helpers.cli import CLAIM_NOTE, PLAIN_NOTE, Cli, append, commit_paths
+from helpers.reviewed_corpus import MODEL, SCENARIO, review_pairs, scenario_kb
 
 from commonplace.review.current import CurrentReview
 from commonplace.review.protocol.decisions import Finding
 from commonplace.review.reports.cost import CostLine, CostSummary
 from commonplace.review.reports.data import Cell, GateInfo, ReportData
 from commonplace.review.reports.junit import render_junit
-from review._reviewed_corpus import (
-    MODEL,
-    SCENARIO,
-    review_pairs,
-    scenario_kb,
-)
 
 
 def junit(cli: Cli, kb: Path, *args: str) -> ET.Element:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli._support import (
+from helpers.cli import (
     CLAIM_NOTE,
     EX_CLAIM_GATE,
     EX_NOTE,
@@ -17,14 +17,10 @@ from cli._support import (
     append,
     assert_refused,
     commit_paths,
-    rows,
-    store_of,
 )
-from conftest import git
-
-from commonplace.review.reports.data import gather
-from commonplace.workspace import open_workspace
-from review._reviewed_corpus import (
+from helpers.db import rows, store_of
+from helpers.kb import git
+from helpers.reviewed_corpus import (
     FOLDER,
     LOOP_NOTE,
     MODEL,
@@ -33,6 +29,9 @@ from review._reviewed_corpus import (
     review_pairs,
     scenario_kb,
 )
+
+from commonplace.review.reports.data import gather
+from commonplace.workspace import open_workspace
 
 
 def markdown(cli: Cli, kb: Path, *args: str, cwd: Path | None = None) -> Result:

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from cli._support import CLAIM_NOTE, EX_NOTE, PLAIN_NOTE, Cli, commit_paths
-from conftest import EXAMPLE_KB, commit_all, git
-
-from review._reviewed_corpus import (
+from helpers.cli import CLAIM_NOTE, EX_NOTE, PLAIN_NOTE, Cli, commit_paths
+from helpers.kb import EXAMPLE_KB, commit_all, git
+from helpers.reviewed_corpus import (
     CLAIM_SENTENCE,
     CLAIM_TITLE,
     LOOP_NOTE,

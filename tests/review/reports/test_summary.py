@@ -10,12 +10,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from cli._support import CLAIM_NOTE, PLAIN_NOTE, Cli, append, commit_paths, store_of
-
-from commonplace.review.reports.cost import cost_summary
-from commonplace.review.reports.summary import SCHEMA
-from commonplace.workspace import open_workspace
-from review._reviewed_corpus import (
+from helpers.cli import CLAIM_NOTE, PLAIN_NOTE, Cli, append, commit_paths
+from helpers.db import store_of
+from helpers.reviewed_corpus import (
     MODEL,
     OTHER_MODEL,
     OTHER_MODEL_ID,
@@ -23,6 +20,10 @@ from review._reviewed_corpus import (
     review_pairs,
     scenario_kb,
 )
+
+from commonplace.review.reports.cost import cost_summary
+from commonplace.review.reports.summary import SCHEMA
+from commonplace.workspace import open_workspace
 
 GATES = "kb/instructions/review-gates"
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.kb import VENDOR_FORMATS, require_shared
+from helpers.real_cli import Bench, benches, require_cli
+from helpers.vendor_api import VendorAPI
 
-from review.runners.real_cli import Bench, benches
-from review.runners.vendor_api import VendorAPI, find_cli
+
+@pytest.fixture
+def vendor() -> Path:
+    """../shared/vendor-formats (skips when absent, fails in CI)."""
+    return require_shared(VENDOR_FORMATS)
 
 
 @pytest.fixture
@@ -20,26 +25,16 @@ def vendor_api() -> Iterator[VendorAPI]:
         yield api
 
 
-def _require_cli(name: str) -> str:
-    path = find_cli(name)
-    if path is None:
-        message = f"{name} not installed; run scripts/install-clis.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 @pytest.fixture
 def claude_cli() -> str:
     """The claude binary (skips when absent, fails in CI)."""
-    return _require_cli("claude")
+    return require_cli("claude")
 
 
 @pytest.fixture
 def codex_cli() -> str:
     """The codex binary (skips when absent, fails in CI)."""
-    return _require_cli("codex")
+    return require_cli("codex")
 
 
 @pytest.fixture

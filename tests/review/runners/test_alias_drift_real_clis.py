@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from review.runners.real_cli import SEEDS, Bench
-from review.runners.vendor_api import REPO_ROOT, VendorAPI
+from helpers.real_cli import SEEDS, Bench
+from helpers.vendor_api import REPO_ROOT, VendorAPI
 
 PINNED = REPO_ROOT / ".cache" / "clis" / "node_modules" / ".bin" / "claude"
 CURRENT = REPO_ROOT / ".cache" / "clis-current" / "node_modules" / ".bin" / "claude"

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import VENDOR_FORMATS, require_shared
+from helpers.session_logs import vendor_lines
 
 from commonplace.review.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.review.runners import launch
@@ -35,20 +35,10 @@ PAIR_1 = "kb/notes/alpha.md :: prose/source-residue"
 PAIR_2 = "kb/notes/alpha.md :: semantic/internal-consistency"
 
 
-@pytest.fixture
-def vendor() -> Path:
-    """../shared/vendor-formats (skips when absent, fails in CI)."""
-    return require_shared(VENDOR_FORMATS)
-
-
 def decode(lines: list[str]) -> tuple[ClaudeStream, str]:
     decoder = ClaudeStream()
     text = "".join(decoder.feed(line) for line in lines)
     return decoder, text
-
-
-def vendor_lines(vendor: Path, name: str) -> list[str]:
-    return (vendor / name).read_text(encoding="utf-8").splitlines()
 
 
 def assistant(text: str, *, message_id: str | None = "msg_1", model: str = "claude-x") -> str:

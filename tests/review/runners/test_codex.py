@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import VENDOR_FORMATS, require_shared
+from helpers.session_logs import vendor_lines
 
 from commonplace.review.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.review.runners import launch
@@ -36,20 +36,10 @@ PAIR_1 = "kb/notes/alpha.md :: prose/source-residue"
 PAIR_2 = "kb/notes/alpha.md :: semantic/internal-consistency"
 
 
-@pytest.fixture
-def vendor() -> Path:
-    """../shared/vendor-formats (skips when absent, fails in CI)."""
-    return require_shared(VENDOR_FORMATS)
-
-
 def decode(lines: list[str]) -> tuple[CodexStream, str]:
     decoder = CodexStream()
     text = "".join(decoder.feed(line) for line in lines)
     return decoder, text
-
-
-def vendor_lines(vendor: Path, name: str) -> list[str]:
-    return (vendor / name).read_text(encoding="utf-8").splitlines()
 
 
 def outcome(returncode: int | None = 0, stderr: str = "") -> Outcome:

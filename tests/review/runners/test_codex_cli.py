@@ -10,15 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from review.runners.real_cli import (
-    CLARITY,
-    SEEDS,
-    Bench,
-    benches,
-    cli_version,
-    telemetry_of,
-)
+from helpers.real_cli import CLARITY, SEEDS, Bench, benches, cli_version, telemetry_of
 
 pytestmark = pytest.mark.real_cli  # run again with the current CLIs (.ci/run)
 

@@ -12,19 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cli._support import dump
-from conftest import execute_sql
-
-from review.runners.real_cli import (
-    CLARITY,
-    COMMAND_DEADLINE,
-    SEEDS,
-    Bench,
-    cli_version,
-    telemetry_of,
-)
-from review.runners.vendor_api import Usage, run_cli
-from review.test_repair import filed_in, moved
+from helpers.db import dump, execute_sql, filed_in, moved
+from helpers.real_cli import CLARITY, COMMAND_DEADLINE, SEEDS, Bench, cli_version, telemetry_of
+from helpers.vendor_api import Usage, run_cli
 
 pytestmark = pytest.mark.real_cli  # run again with the current CLIs (.ci/run)
 

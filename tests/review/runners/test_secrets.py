@@ -15,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli._support import STORE, rows
-from conftest import commit_all, run_script
+from helpers.commands import run_script
+from helpers.db import STORE, rows, run_states
+from helpers.kb import commit_all
 
 NOTE = "kb/notes/frost-dates.md"  # the stand-in passes both clarity gates here
 LENS = "clarity"
@@ -258,7 +259,7 @@ def assert_nowhere(places: dict[str, str], needles: tuple[str, ...]) -> None:
 
 
 def statuses(kb: Path) -> list[tuple[str, str | None]]:
-    return [tuple(r) for r in rows(kb / STORE, "SELECT status, failure_reason FROM review_runs")]
+    return list(run_states(kb / STORE).values())
 
 
 def redacted_somewhere(places: dict[str, str]) -> bool:

@@ -2,7 +2,7 @@
 `commonplace-run-gate-sweep`, `commonplace-review-sweep`) run as real processes
 with the real `claude` and `codex` CLIs against the loopback vendor API
 (SPEC 8, 9, 10, 14): gate sweeps in several batches, sweeps stopping at a usage
-limit, dry runs, missing binaries. The helpers are in real_cli.py.
+limit, dry runs, missing binaries. The helpers are in helpers/real_cli.py.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import commit_all
-
-from commonplace.review.partitions import normalize
-from review.runners.real_cli import (
+from helpers.kb import commit_all
+from helpers.real_cli import (
     ABBREV,
     DATE,
     FROST,
@@ -28,6 +26,8 @@ from review.runners.real_cli import (
     start_command,
     telemetry_of,
 )
+
+from commonplace.review.partitions import normalize
 
 pytestmark = pytest.mark.real_cli  # run again with the current CLIs (.ci/run)
 

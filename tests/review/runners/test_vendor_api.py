@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-
-from review.runners.vendor_api import (
+from helpers.vendor_api import (
     PLAIN_ANSWER,
     Answerer,
     CliRun,

@@ -1,20 +1,21 @@
-"""Helpers shared by the command-line tests: raw looks at the review store,
-review texts, the assertions every refusal must satisfy, and the create /
+"""Helpers shared by the command-line tests: the corpus and example-KB notes they
+name, review texts, the assertions every refusal must satisfy, and the create /
 write / finalize steps most tests take through the `cli` fixture."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from conftest import STORE_TABLES, Result, git
+from commonplace.review.protocol.grammar import Pair
+from commonplace.review.protocol.prompt import requested_pairs
+from helpers.commands import Result
+from helpers.db import one, store_of
+from helpers.kb import git
+from helpers.reviews import review
 
 Cli = Callable[..., Result]
-
-STORE = "kb/reports/review-store.sqlite"
-TABLES = STORE_TABLES
 
 # Corpus notes with and without the `title-as-claim` trait.
 CLAIM_NOTE = "kb/notes/a-derived-copy-of-recomputable-truth-must-be-checked-or-absent.md"
@@ -43,44 +44,6 @@ DEMO_MODEL = "demo-model"
 CREATE = ("--runner", "live-agent", "--model", DEMO_MODEL)
 
 
-def store_of(kb: Path) -> Path:
-    return kb / STORE
-
-
-def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Query the store file directly, the way people inspect it."""
-    assert db.exists(), f"no store at {db}"
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
-def one(db: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:
-    found = rows(db, sql, params)
-    assert len(found) == 1, found
-    return found[0][0] if len(found[0]) == 1 else found[0]
-
-
-def dump(db: Path) -> dict[str, list[tuple[Any, ...]]] | None:
-    """Every row of every table (None when the file does not exist): for
-    asserting that a refused command changed nothing at all."""
-    if not db.exists():
-        return None
-    conn = sqlite3.connect(db)
-    try:
-        out = {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}")), key=repr) for t in TABLES}
-        out["user_version"] = conn.execute("PRAGMA user_version").fetchall()
-        return out
-    finally:
-        conn.close()
-
-
-def counts(db: Path) -> dict[str, int]:
-    return {t: one(db, f"SELECT COUNT(*) FROM {t}") for t in TABLES}
-
-
 def assert_refused(result: Any, *codes: int, mentions: str | None = None) -> str:
     """A refusal: exit code in `codes` (default 1 or 2), a line starting with
     `error:` on stderr, and no traceback anywhere. Returns the error line."""
@@ -95,19 +58,6 @@ def assert_refused(result: Any, *codes: int, mentions: str | None = None) -> str
     if mentions is not None:
         assert any(mentions in line for line in errors), (mentions, errors)
     return errors[-1]
-
-
-def review(decision: str | None, summary: str = "Reviewed the note against the gate.") -> str:
-    """A gate review in the pair-protocol body shape; no result line when
-    `decision` is None."""
-    text = f"### Summary\n{summary}\n\n### Findings\n"
-    if decision in ("WARN", "FAIL"):
-        text += f"- {decision}: the title overstates what the body shows.\n"
-    else:
-        text += "- none\n"
-    if decision is not None:
-        text += f"\n## Result: {decision}\n"
-    return text
 
 
 def commit_paths(kb: Path, *paths: str, message: str = "edit") -> None:
@@ -233,6 +183,33 @@ def completed_run(cli: Cli, kb: Path, decisions: Sequence[str | None] = ("PASS",
     gates reviewed with `decisions`; returns its id."""
     created, _ = complete_run(cli, kb, EX_NOTE, "clarity", decisions=decisions)
     return int(created["review_run_id"])
+
+
+def prepare(
+    cli: Cli,
+    kb: Path,
+    *pairs: str,
+    model: str = "demo",
+    runner: str = "claude-workflow",
+    extra: Sequence[str] = (),
+    cwd: Path | None = None,
+) -> dict[str, Any]:
+    """`prepare-review-batch PAIRS --json` run from `cwd` (default `kb`), which
+    must succeed; its payload. `demo` is the example KB's alias of demo-reviewer-1."""
+    runner_model = ("--runner", runner, "--model", model)
+    result = cli("prepare-review-batch", *pairs, *runner_model, *extra, "--json", cwd=cwd or kb)
+    assert result.code == 0, result.err
+    return cast(dict[str, Any], result.json())
+
+
+def prompt_pairs(kb: Path, payload: dict[str, Any]) -> list[Pair]:
+    """The pairs the prompt of a prepared batch or a created run requests."""
+    return requested_pairs((kb / payload["prompt_path"]).read_text(encoding="utf-8"))
+
+
+def acceptances(kb: Path) -> int:
+    """How many acceptance events the KB's store holds."""
+    return int(one(store_of(kb), "SELECT COUNT(*) FROM acceptance_events"))
 
 
 def stale_pairs(cli: Cli, kb: Path, *args: str) -> list[tuple[str, str, str]]:

@@ -8,17 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from cli._support import (
-    CLAIM_NOTE,
-    PLAIN_NOTE,
-    Cli,
-    rows,
-    store_of,
-)
-from conftest import CORPUS, GIT_IDENTITY, Result, make_git_kb, require_shared, run_script
 
 from commonplace.review.current import (
     CurrentReview,
@@ -29,6 +21,11 @@ from commonplace.review.protocol.decisions import Finding
 from commonplace.review.protocol.grammar import Pair, block
 from commonplace.review.protocol.prompt import requested_pairs
 from commonplace.workspace import open_workspace
+from helpers.cli import CLAIM_NOTE, PLAIN_NOTE, Cli, prepare
+from helpers.commands import Result, run_script
+from helpers.db import rows, store_of
+from helpers.kb import CORPUS, GIT_IDENTITY, make_git_kb, require_shared
+from helpers.reviews import review_text
 
 MODEL = "claude-opus-4-6"  # partition claude-opus-4-6 (no effort)
 OTHER_MODEL = "gpt-5.5"
@@ -73,18 +70,6 @@ SCENARIO: Plan = {
 }
 
 
-def review_text(
-    decision: str, findings: Sequence[tuple[str, str]] = (), summary: str = "Reviewed."
-) -> str:
-    """A review body in the pair grammar with these findings lines."""
-    lines = [f"- {severity}: {text}" for severity, text in findings] or ["- none"]
-    return (
-        f"### Summary\n{summary}\n\n### Findings\n"
-        + "\n".join(lines)
-        + f"\n\n## Result: {decision}\n"
-    )
-
-
 def review_pairs(
     cli: Cli,
     kb: Path,
@@ -98,19 +83,8 @@ def review_pairs(
     `prepare-review-batch`, one block per requested pair at the batch's output
     path, `ingest-batch-output`. Every step must succeed; returns what prepare
     printed."""
-    prepared = cli(
-        "prepare-review-batch",
-        *(f"{note}::{gate}" for note, gate in plan),
-        "--runner",
-        "live-agent",
-        "--model",
-        model,
-        *extra,
-        "--json",
-        cwd=kb,
-    )
-    assert prepared.code == 0, prepared.err
-    payload = cast(dict[str, Any], prepared.json())
+    pairs = (f"{note}::{gate}" for note, gate in plan)
+    payload = prepare(cli, kb, *pairs, model=model, runner="live-agent", extra=extra)
     requested = requested_pairs((kb / payload["prompt_path"]).read_text(encoding="utf-8"))
     assert sorted(requested) == sorted(Pair(*pair) for pair in plan)
     token = payload["boundary_token"]

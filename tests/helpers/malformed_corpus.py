@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cli._support import review
-from review._support import DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS
-
 from commonplace.review.protocol import grammar
 from commonplace.review.protocol.grammar import Pair
+from helpers.reviews import review
+from helpers.store import DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS
 
 Make = Callable[[list[Pair]], str | bytes]
 BATCH = [f"{note}::{gate}" for note in (FROST, SEEDS, DATE) for gate in (OVERREACH, TAGS)]

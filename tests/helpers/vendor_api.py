@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Where scripts/install-clis.sh put the CLIs under test: .cache/clis (the pinned
 # versions) unless COMMONPLACE_TEST_CLI_PREFIX names another prefix (relative to
 # the repository, or absolute), e.g. .cache/clis-current for the versions the

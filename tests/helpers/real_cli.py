@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -19,16 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import console_script
 
-from review.runners.vendor_api import VendorAPI, claude_env, codex_env, find_cli
+from helpers.commands import console_script
+from helpers.db import STORE
+from helpers.db import rows as store_rows
+from helpers.vendor_api import VendorAPI, claude_env, codex_env, find_cli
 
-STORE = "kb/reports/review-store.sqlite"
 # A bound for a stuck command; a call against the local server takes about a second.
 TIMEOUT = "60"
 COMMAND_DEADLINE = 120.0
 
-# Example-KB notes and gates (see tests/review/_support.py).
+# Example-KB notes and gates (see tests/helpers/store.py).
 SEEDS = "kb/notes/seed-packets.md"  # traits: [title-as-claim]: all five gates apply
 FROST = "kb/notes/frost-dates.md"  # traits: []
 DATE = "kb/notes/date-every-entry-before-writing-anything-else.md"
@@ -134,18 +134,9 @@ def run_command(name: str, *args: str, cwd: Path, env: Mapping[str, str]) -> Don
     return finish_command(start_command(name, list(args), cwd=cwd, env=env), started)
 
 
-def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    assert db.exists(), f"no store at {db}"
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
 def telemetry_of(db: Path, table: str) -> list[dict[str, Any]]:
     """The telemetry documents of every row of `review_runs` or `review_batches`, by id."""
-    found = query(db, f"SELECT telemetry_json FROM {table} ORDER BY id")
+    found = store_rows(db, f"SELECT telemetry_json FROM {table} ORDER BY id")
     return [json.loads(text) if text else {} for (text,) in found]
 
 
@@ -203,7 +194,7 @@ class Bench:
         return ("--runner", self.runner, "--model", model, *extra, "--timeout", timeout, "--json")
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return query(self.db, sql, params)
+        return store_rows(self.db, sql, params)
 
     def stale(self, model: str, *extra: str) -> list[tuple[str, str, str]]:
         """(note, gate, reason) of each stale pair of the partition of these flags."""

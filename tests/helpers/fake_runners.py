@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conftest import git
+from helpers.db import run_states
+from helpers.kb import git
 
 REVIEWER = "tools/fake-reviewer.py"
 CODEX = "tools/fake-codex.py"
@@ -394,13 +395,7 @@ def running_runs(db: Path) -> int:
 
 
 def statuses(db: Path) -> list[tuple[int, str, str | None]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(
-            "SELECT id, status, failure_reason FROM review_runs ORDER BY id"
-        ).fetchall()
-    finally:
-        conn.close()
+    return [(run_id, *state) for run_id, state in run_states(db).items()]
 
 
 def pairs_in(prompt_text: str) -> list[tuple[str, str]]:

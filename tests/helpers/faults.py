@@ -11,18 +11,19 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
-
-from cli._support import Cli, review, rows
-from conftest import console_script, run_script
-from review._fake_runners import configure
-from review._support import kb_state
-from review.runners.real_cli import live_processes
+from typing import Any
 
 from commonplace.kb.gates import all_gate_ids, load_gates
 from commonplace.kb.notes import scan_notes
 from commonplace.review.protocol.grammar import block
 from commonplace.review.protocol.prompt import requested_pairs
+from helpers.cli import Cli
+from helpers.commands import console_script, run_script
+from helpers.db import rows
+from helpers.fake_runners import configure
+from helpers.real_cli import live_processes
+from helpers.reviews import review
+from helpers.store import kb_state
 
 MARKER = "RELIABILITY_MARKER"  # passed to the reviewer through its runner's `env`
 FAULTY = "tools/faulty-reviewer.py"
@@ -65,12 +66,6 @@ def assert_store_checks(kb: Path, *, cli: Cli | None = None) -> None:
     assert json.loads(out)["violations"] == []
 
 
-def run_states(db: Path) -> dict[int, tuple[str, str | None]]:
-    """Every run: id -> (status, failure_reason)."""
-    found = rows(db, "SELECT id, status, failure_reason FROM review_runs ORDER BY id")
-    return {run_id: (status, reason) for run_id, status, reason in found}
-
-
 # --- batches prepared from a KB --------------------------------------------------------
 
 
@@ -90,14 +85,6 @@ def notes_and_gates(kb: Path, notes: int, gates: int) -> tuple[list[str], list[s
 
 def pair_args(notes: Sequence[str], gates: Sequence[str]) -> list[str]:
     return [f"{note}::{gate}" for note in notes for gate in gates]
-
-
-def prepare(cli: Cli, kb: Path, pairs: Sequence[str]) -> dict[str, Any]:
-    """`prepare-review-batch PAIRS --json` (in-process), which must succeed."""
-    runner = ("--runner", "claude-workflow", "--model", MODEL)
-    done = cli("prepare-review-batch", *pairs, *runner, "--json", cwd=kb)
-    assert done.code == 0, done.err
-    return cast(dict[str, Any], done.json())
 
 
 def write_clean_output(kb: Path, prepared: dict[str, Any]) -> Path:

@@ -11,9 +11,11 @@ from commonplace.config import Config, load_config
 from commonplace.git import GitState, read_state
 from commonplace.kb.files import KbFile, read_file
 from commonplace.lifecycle import CreatedBatch, Packing, create_batch
-from commonplace.review.partitions import Partition
+from commonplace.review.batch import PreparedBatch, prepare_review_batch
+from commonplace.review.partitions import Partition, normalize, with_effort
 from commonplace.review.targets import Plan, plan_runs
 from commonplace.store.connection import Store
+from commonplace.workspace import Workspace
 
 # Example-KB notes.
 SKETCH = "kb/notes/a-rough-sketch-beats-a-long-description-of-a-bed-layout.md"
@@ -93,3 +95,23 @@ def insert_batch(
     ).lastrowid
     assert batch_id is not None
     return batch_id
+
+
+def observe(store: Store, requested: str, resolved: str, effort: str | None = None) -> None:
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO model_alias_resolutions (requested_model, requested_effort,"
+            " resolved_model, resolved_model_id, observed_at) VALUES (?, ?, ?, ?, ?)",
+            (
+                requested,
+                effort,
+                resolved,
+                with_effort(normalize(resolved), effort),
+                "2024-01-01T00:00:00.000Z",
+            ),
+        )
+
+
+def prepare_batch(ws: Workspace, *pairs: str) -> PreparedBatch:
+    """A claude-workflow batch of `pairs` (`note::gate` arguments) for `demo`."""
+    return prepare_review_batch(ws, pairs, runner="claude-workflow", model="demo")
