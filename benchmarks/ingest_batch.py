@@ -32,8 +32,8 @@ from _common import (
     time_command,
 )
 
-from commonplace.review.protocol.grammar import block
-from commonplace.review.protocol.prompt import prompt_token, requested_pairs
+from commonplace.protocol.grammar import block
+from commonplace.protocol.prompt import prompt_token, requested_pairs
 
 PREPARE = "commonplace-prepare-review-batch"
 INGEST = "commonplace-ingest-batch-output"

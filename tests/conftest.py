@@ -21,6 +21,9 @@ from helpers.kb import (
 )
 from hypothesis import HealthCheck, settings
 
+from commonplace.store.connection import Store
+from commonplace.workspace import Workspace, open_workspace
+
 # Timing is measured by benchmarks/, never by tests: no per-example deadline,
 # which would only make a loaded CI machine flaky.
 settings.register_profile(
@@ -87,3 +90,16 @@ def cli(
         return Result(code, captured.out, captured.err)
 
     return invoke
+
+
+@pytest.fixture
+def ws(example_kb: Path, tmp_path: Path) -> Workspace:
+    """A workspace on the example KB with its store under tmp_path."""
+    return open_workspace(db=tmp_path / "db" / "store.sqlite", cwd=example_kb)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A store at tmp_path/store.sqlite, closed after the test."""
+    with Store(tmp_path / "store.sqlite") as store:
+        yield store

@@ -40,25 +40,19 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "commonplace.process",
             "commonplace.git",
             "commonplace.config",
+            "commonplace.settings",
+            "commonplace.choices",
             "commonplace.kb",
-            "commonplace.review.owners",  # processes: who owns a run, is it alive
-            "commonplace.review.capped",  # the one size cap on reviewer output
+            "commonplace.owners",  # processes: who owns a run, is it alive
+            "commonplace.capped",  # the one size cap on reviewer output
         ),
     ),
     ("store", ("commonplace.store",)),
-    ("protocol", ("commonplace.review.protocol",)),
-    (
-        "lifecycle",
-        (
-            "commonplace.review.targets",
-            "commonplace.review.claims",
-            "commonplace.lifecycle",
-            "commonplace.review.partitions",
-        ),
-    ),
-    ("runners", ("commonplace.review.runners",)),
-    ("services", ("commonplace.workspace", "commonplace.review")),
-    ("reports", ("commonplace.review.reports",)),
+    ("protocol", ("commonplace.protocol",)),
+    ("lifecycle", ("commonplace.lifecycle",)),
+    ("runners", ("commonplace.runners",)),
+    ("services", ("commonplace.workspace", "commonplace.services")),
+    ("reports", ("commonplace.reports",)),
     ("cli", ("commonplace.cli",)),
 )
 # The only modules that may import a database driver (STYLE 5).
@@ -195,7 +189,7 @@ def test_the_reader_sees_every_kind_of_import() -> None:
         "from commonplace import errors\n"
         "TYPE_CHECKING = False\n"
         "if TYPE_CHECKING:\n"
-        "    from commonplace.review.targets import Plan\n"
+        "    from commonplace.lifecycle.targets import Plan\n"
         "else:\n"
         "    import json\n"
         "def f():\n"
@@ -210,12 +204,12 @@ def test_the_reader_sees_every_kind_of_import() -> None:
     found = [
         (target, kind)
         for node, kind in _imports(ast.parse(source))
-        for target in _targets("commonplace.review.sweeps", node)
+        for target in _targets("commonplace.services.sweeps", node)
     ]
     assert found == [
         ("os", "top"),
         ("commonplace.errors", "top"),
-        ("commonplace.review.targets", "typing"),
+        ("commonplace.lifecycle.targets", "typing"),
         ("json", "top"),
         ("commonplace.review.lifecycle", "lazy"),
         ("commonplace.git", "lazy"),

@@ -114,7 +114,7 @@ def test_spawn_streams_in_a_group_of_its_own_that_stop_group_ends(tmp_path: Path
 
 
 def test_spawn_raises_what_exec_gave_through_the_guard(tmp_path: Path) -> None:
-    guard = Path(commonplace.__file__).parent / "review" / "runners" / "guard.py"
+    guard = Path(commonplace.__file__).parent / "runners" / "guard.py"
     with pytest.raises(FileNotFoundError):
         spawn([str(tmp_path / "absent")], cwd=tmp_path, env=dict(os.environ), guard=guard)
 

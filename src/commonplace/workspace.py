@@ -9,7 +9,7 @@ from pathlib import Path
 
 from commonplace.config import STORE_ENV, Config, load_config
 from commonplace.errors import UserError
-from commonplace.review.partitions import Partition, resolve_partition
+from commonplace.lifecycle.partitions import Partition, resolve_partition
 from commonplace.store.connection import Store
 
 TYPE_CHECKING = False

@@ -23,8 +23,8 @@ from helpers.kb import commit_all
 from helpers.reviews import review
 from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS, TITLE_CLAIM
 
-from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
-from commonplace.review.protocol.prompt import prompt_token
+from commonplace.protocol.grammar import Pair, block, end_line, start_line
+from commonplace.protocol.prompt import prompt_token
 
 RUNNER = "claude-workflow"
 MODEL = "demo"  # the example KB's alias of demo-reviewer-1

@@ -111,7 +111,7 @@ def test_json_mode_reports_the_log_too(tmp_path: Path) -> None:
 
 
 def fail_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> int:
-    from commonplace.review import storecheck
+    from commonplace.store import check as storecheck
 
     def broken(store: object) -> object:
         raise RuntimeError("boom")

@@ -21,8 +21,8 @@ from helpers.cli import (
 from helpers.db import dump, one, rows, store_of
 from helpers.reviews import review
 
-from commonplace.review.protocol.grammar import Pair, block, end_line, start_line
-from commonplace.review.protocol.prompt import prompt_token, requested_pairs
+from commonplace.protocol.grammar import Pair, block, end_line, start_line
+from commonplace.protocol.prompt import prompt_token, requested_pairs
 
 MODEL = "demo"
 EX_OVERREACH = "claims/overreaching-generalization"

@@ -24,8 +24,8 @@ from helpers.commands import run_script
 from helpers.db import STORE, dump, one, rows, store_of
 from helpers.kb import commit_all, git
 
-from commonplace.review.protocol.grammar import Pair
-from commonplace.review.protocol.parser import parse_output
+from commonplace.protocol.grammar import Pair
+from commonplace.protocol.parser import parse_output
 
 MOVED = "kb/notes/weather/frost-dates.md"
 MODEL = ("--model", DEMO_MODEL)

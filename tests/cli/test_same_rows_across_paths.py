@@ -14,8 +14,8 @@ from helpers.db import rows
 from helpers.real_cli import RUNNERS, command_env, require_cli, run_command
 from helpers.vendor_api import Answerer, VendorAPI, review_block
 
-from commonplace.review.protocol.grammar import Pair, block
-from commonplace.review.protocol.prompt import prompt_token, requested_pairs
+from commonplace.protocol.grammar import Pair, block
+from commonplace.protocol.prompt import prompt_token, requested_pairs
 
 MODEL = "claude-opus-4-6"
 

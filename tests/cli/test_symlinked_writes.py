@@ -35,7 +35,7 @@ from helpers.groups import REAPS_ORPHANS
 from helpers.kb import git
 from helpers.reviews import review
 
-from commonplace.review.protocol.grammar import Pair, block
+from commonplace.protocol.grammar import Pair, block
 
 REVIEWS = "kb/reports/bundle-reviews"
 BUNDLE = ("--runner", "stand-in", "--model", "demo", "--quiet")

@@ -36,7 +36,7 @@ from helpers.reviewed_corpus import (
 )
 from helpers.reviews import review_text
 
-from commonplace.review.protocol.grammar import Pair, block
+from commonplace.protocol.grammar import Pair, block
 
 KEYS = {
     "note_path",

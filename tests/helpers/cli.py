@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from commonplace.review.protocol.grammar import Pair
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.protocol.grammar import Pair
+from commonplace.protocol.prompt import requested_pairs
 from helpers.commands import Result
 from helpers.db import one, store_of
 from helpers.kb import git

@@ -399,7 +399,7 @@ def statuses(db: Path) -> list[tuple[int, str, str | None]]:
 
 
 def pairs_in(prompt_text: str) -> list[tuple[str, str]]:
-    from commonplace.review.protocol.prompt import requested_pairs
+    from commonplace.protocol.prompt import requested_pairs
 
     return [(p.note_path, p.gate_id) for p in requested_pairs(prompt_text)]
 

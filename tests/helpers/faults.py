@@ -15,8 +15,8 @@ from typing import Any
 
 from commonplace.kb.gates import all_gate_ids, load_gates
 from commonplace.kb.notes import scan_notes
-from commonplace.review.protocol.grammar import block
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.protocol.grammar import block
+from commonplace.protocol.prompt import requested_pairs
 from helpers.cli import Cli
 from helpers.commands import console_script, run_script
 from helpers.db import rows

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from commonplace.review.protocol import grammar
-from commonplace.review.protocol.grammar import Pair
+from commonplace.protocol import grammar
+from commonplace.protocol.grammar import Pair
 from helpers.reviews import review
 from helpers.store import DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH, TAGS
 

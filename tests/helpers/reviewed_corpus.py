@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from commonplace.review.current import (
+from commonplace.protocol.decisions import Finding
+from commonplace.protocol.grammar import Pair, block
+from commonplace.protocol.prompt import requested_pairs
+from commonplace.services.current import (
     CurrentReview,
     findings_of,
     warn_queue,
 )
-from commonplace.review.protocol.decisions import Finding
-from commonplace.review.protocol.grammar import Pair, block
-from commonplace.review.protocol.prompt import requested_pairs
 from commonplace.workspace import open_workspace
 from helpers.cli import CLAIM_NOTE, PLAIN_NOTE, Cli, prepare
 from helpers.commands import Result, run_script

@@ -11,9 +11,9 @@ from commonplace.config import Config, load_config
 from commonplace.git import GitState, read_state
 from commonplace.kb.files import KbFile, read_file
 from commonplace.lifecycle import CreatedBatch, Packing, create_batch
-from commonplace.review.batch import PreparedBatch, prepare_review_batch
-from commonplace.review.partitions import Partition, normalize, with_effort
-from commonplace.review.targets import Plan, plan_runs
+from commonplace.lifecycle.partitions import Partition, normalize, with_effort
+from commonplace.lifecycle.targets import Plan, plan_runs
+from commonplace.services.batch import PreparedBatch, prepare_review_batch
 from commonplace.store.connection import Store
 from commonplace.workspace import Workspace
 

@@ -30,7 +30,7 @@ from commonplace.kb.unreviewable import (
     UNUSABLE_GATE,
     Unreviewable,
 )
-from commonplace.review.protocol import grammar
+from commonplace.protocol import grammar
 
 NOTE = "---\ndescription: fine\ntraits: []\n---\n# Fine\n\nBody.\n"
 GATE = "---\ndescription: a gate\n---\nCheck the note.\n"

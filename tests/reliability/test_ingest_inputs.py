@@ -18,7 +18,7 @@ from helpers.commands import console_script
 from helpers.db import run_states, store_of
 from helpers.faults import MODEL, assert_clean_exit, notes_and_gates, pair_args
 
-from commonplace.review.capped import MAX_OUTPUT
+from commonplace.capped import MAX_OUTPUT
 
 
 def special_input(kind: str, tmp_path: Path) -> str:

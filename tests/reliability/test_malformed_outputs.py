@@ -38,8 +38,8 @@ from helpers.malformed_corpus import (
     use_token,
 )
 
-from commonplace.review.batch import prepare_review_batch
-from commonplace.review.protocol.prompt import requested_pairs
+from commonplace.protocol.prompt import requested_pairs
+from commonplace.services.batch import prepare_review_batch
 from commonplace.workspace import open_workspace
 
 JOBS = 4

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.ack import ack_gate_review
+    from commonplace.services.ack import ack_gate_review
 
     acked = ack_gate_review(
         app.workspace(args),

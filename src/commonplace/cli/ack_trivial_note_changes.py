@@ -8,7 +8,7 @@ from commonplace.cli import app
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from commonplace.review.ack import TrivialAckReport
+    from commonplace.services.ack import TrivialAckReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.ack import ack_trivial_note_changes
+    from commonplace.services.ack import ack_trivial_note_changes
 
     report = ack_trivial_note_changes(
         app.workspace(args, reads_only=True),

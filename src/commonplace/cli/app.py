@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from commonplace.lifecycle import RunOutcome
-    from commonplace.review.targets import SkippedPair
+    from commonplace.lifecycle.targets import SkippedPair
     from commonplace.workspace import Workspace
 
 
@@ -142,8 +142,8 @@ def read_input_bytes(path: str | None, *, kb_root: Path | None = None) -> bytes:
     KB root, where the paths commands report are relative to."""
     from pathlib import Path
 
+    from commonplace.capped import read_capped_stream, read_regular_file
     from commonplace.errors import UserError
-    from commonplace.review.capped import read_capped_stream, read_regular_file
 
     if path is None or path == "-":
         if path is None and sys.stdin.isatty():
@@ -186,7 +186,7 @@ def retry_hint(note_path: str, gate_ids: Sequence[str]) -> str:
 
 def run_retry_hint(ws: Workspace, review_run_id: int) -> str:
     """`retry_hint` for a run of the store."""
-    from commonplace.review.scope import runs_by_id
+    from commonplace.services.scope import runs_by_id
 
     run = runs_by_id(ws.store, [review_run_id])[review_run_id]
     return retry_hint(run.note_path, run.gate_ids)

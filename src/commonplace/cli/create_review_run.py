@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from commonplace.kb.paths import shown
-    from commonplace.review.runs import create_review_run
+    from commonplace.services.runs import create_review_run
 
     result = create_review_run(
         app.workspace(args),

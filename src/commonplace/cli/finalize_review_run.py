@@ -14,8 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.ingest import unknown_decisions
-    from commonplace.review.runs import finalize_review_run
+    from commonplace.services.ingest import unknown_decisions
+    from commonplace.services.runs import finalize_review_run
 
     ws = app.workspace(args)
     outcome = finalize_review_run(ws, review_run_id=args.review_run_id)

@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.ingest import ingest_batch_output
-    from commonplace.review.scope import runs_by_id
+    from commonplace.services.ingest import ingest_batch_output
+    from commonplace.services.scope import runs_by_id
 
     ws = app.workspace(args)
     data = app.read_input_bytes(args.input_file, kb_root=ws.config.kb_root)

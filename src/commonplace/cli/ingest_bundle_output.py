@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.ingest import ingest_bundle_output
+    from commonplace.services.ingest import ingest_bundle_output
 
     ws = app.workspace(args)
     data = app.read_input_bytes(args.input_file, kb_root=ws.config.kb_root)

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from commonplace.kb.paths import shown
-    from commonplace.review.batch import prepare_review_batch
+    from commonplace.services.batch import prepare_review_batch
 
     prepared = prepare_review_batch(
         app.workspace(args),

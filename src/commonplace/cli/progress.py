@@ -10,7 +10,7 @@ from typing import TextIO
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from commonplace.review.events import SweepProgress
+    from commonplace.services.events import SweepProgress
 
 BAR_WIDTH = 24
 

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from commonplace.lifecycle import reap_stale_runs
-    from commonplace.review.owners import stop_orphaned_runners
+    from commonplace.owners import stop_orphaned_runners
 
     ws = app.workspace(args, reads_only=True)
     reaped = reap_stale_runs(ws.store, older_than=args.older_than, dry_run=args.dry_run)

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.relocation import relocate_note
+    from commonplace.services.relocation import relocate_note
 
     moved = relocate_note(
         app.workspace(args),

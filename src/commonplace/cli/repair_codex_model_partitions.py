@@ -9,7 +9,7 @@ from commonplace.cli import app
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from commonplace.review.repair import RepairReport
+    from commonplace.services.repair import RepairReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from commonplace.review.repair import REPAIRABLE_RUNNERS, repair_model_partitions
-    from commonplace.review.runners import get_runner
+    from commonplace.runners import get_runner
+    from commonplace.services.repair import REPAIRABLE_RUNNERS, repair_model_partitions
 
     ws = app.workspace(args, reads_only=True)
     names = REPAIRABLE_RUNNERS if args.runner == "all" else (args.runner,)

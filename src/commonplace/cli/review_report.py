@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from commonplace.cli import app
-from commonplace.review.reports import FORMATS
+from commonplace.reports import FORMATS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from commonplace.errors import UsageError
-    from commonplace.review.reports import render_report
+    from commonplace.reports import render_report
     from commonplace.safe_files import write_file
 
     if args.json and args.format not in (None, "json"):

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.sweeps import review_sweep
+    from commonplace.services.sweeps import review_sweep
 
     with sweep_args.sweep_events(args, progress=True) as events:
         ws = app.workspace(args)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from commonplace.kb.unreviewable import Unreviewable
-    from commonplace.review.selector import Selection, StaleGate, StaleNote
+    from commonplace.services.selector import Selection, StaleGate, StaleNote
 
 REASONS: tuple[str, ...] = tuple(StaleReason)
 # Notes and gates that cannot be reviewed: listed, never stale.
@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from commonplace.errors import UsageError
-    from commonplace.review.selector import select_targets
+    from commonplace.services.selector import select_targets
 
     if args.all_gates and args.gates:
         raise UsageError("name gates or lenses, or give --all-gates, not both")

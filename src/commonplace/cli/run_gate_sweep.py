@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.sweeps import run_gate_sweep
+    from commonplace.services.sweeps import run_gate_sweep
 
     with sweep_args.sweep_events(args) as events:
         ws = app.workspace(args)

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.sweeps import run_review_bundle
+    from commonplace.services.sweeps import run_review_bundle
 
     with sweep_args.sweep_events(args) as events:
         ws = app.workspace(args)

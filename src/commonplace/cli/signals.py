@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from commonplace.review.events import StopRequest
+from commonplace.services.events import StopRequest
 
 
 @contextmanager

@@ -15,8 +15,8 @@ from commonplace.errors import UsageLimitError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from commonplace.review.events import SweepEvents
-    from commonplace.review.sweeps import SweepOptions, SweepReport
+    from commonplace.services.events import SweepEvents
+    from commonplace.services.sweeps import SweepOptions, SweepReport
     from commonplace.workspace import Workspace
 
 # a sweep that hit a usage limit ends as a UsageLimitError would (75, EX_TEMPFAIL)
@@ -62,7 +62,7 @@ def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) 
 def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> SweepOptions:
     """Options from the command line, completed from [defaults]."""
     from commonplace.errors import UsageError
-    from commonplace.review.sweeps import SweepOptions
+    from commonplace.services.sweeps import SweepOptions
 
     defaults = ws.config.defaults
     runner = args.runner or defaults.runner
@@ -207,7 +207,7 @@ def sweep_events(args: argparse.Namespace, *, progress: bool = False) -> Iterato
     SIGTERM stopping the sweep (`cli.signals`)."""
     from commonplace.cli import signals
     from commonplace.cli.progress import batch_printers, progress_bar
-    from commonplace.review.events import SweepEvents
+    from commonplace.services.events import SweepEvents
 
     stream = _streams(args)
     bar = progress and sys.stderr.isatty() and not args.json and not args.dry_run

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.current import fix_queue
+    from commonplace.services.current import fix_queue
 
     entries = fix_queue(
         app.workspace(args, reads_only=True),

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.review.runs import write_gate_review
+    from commonplace.services.runs import write_gate_review
 
     text = app.read_text_input(args.input_file)
     recorded = write_gate_review(

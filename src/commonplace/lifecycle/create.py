@@ -8,15 +8,15 @@ from collections.abc import Iterable
 
 from commonplace.clock import utc_now
 from commonplace.errors import UserError
+from commonplace.lifecycle.partitions import Partition
 from commonplace.lifecycle.types import AllClaimed, CreatedBatch, CreatedRun, Packing
-from commonplace.review.partitions import Partition
-from commonplace.review.protocol.grammar import new_token
+from commonplace.protocol.grammar import new_token
 from commonplace.store import batches, reviews, runs, snapshots
 from commonplace.store.connection import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from commonplace.review.targets import Plan, SkippedPair
+    from commonplace.lifecycle.targets import Plan, SkippedPair
 
 
 def create_batch(
@@ -43,8 +43,8 @@ def create_batch(
     claimed: tuple[SkippedPair, ...] = ()
     with store.write() as conn:
         if claim:
-            from commonplace.review.claims import unclaimed
-            from commonplace.review.targets import Plan
+            from commonplace.lifecycle.claims import unclaimed
+            from commonplace.lifecycle.targets import Plan
 
             targets, left_out = unclaimed(conn, plan.targets, partition.model_id)
             if not targets:

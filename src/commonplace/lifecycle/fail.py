@@ -94,6 +94,6 @@ def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = Fals
 
 
 def _alive(pid: int) -> bool:
-    from commonplace.review.owners import pid_alive
+    from commonplace.owners import pid_alive
 
     return pid_alive(pid)  # a zombie owner is a dead one

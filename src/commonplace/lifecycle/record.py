@@ -17,8 +17,8 @@ from commonplace.lifecycle.types import (
     RunNotFinalizable,
     RunStatus,
 )
+from commonplace.protocol.decisions import Decision
 from commonplace.redaction import cap, redact, redact_json
-from commonplace.review.protocol.decisions import Decision
 from commonplace.store import batches, reviews, runs
 from commonplace.store.connection import Connection, Store
 from commonplace.store.runs import RunRow

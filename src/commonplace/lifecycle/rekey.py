@@ -16,7 +16,7 @@ from commonplace.lifecycle.types import (
     RunOutcome,
     RunStatus,
 )
-from commonplace.review.protocol.grammar import relocate_document
+from commonplace.protocol.grammar import relocate_document
 from commonplace.store import batches, relocations, runs
 from commonplace.store.connection import Connection, Store
 from commonplace.store.runs import RunRow

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from commonplace.errors import UserError
-from commonplace.review.protocol.decisions import (
+from commonplace.protocol.decisions import (
     Decision,
     Finding,
     canonical_rationale,
@@ -18,7 +18,7 @@ from commonplace.review.protocol.decisions import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # only annotations; ingesting needs none of the KB machinery
-    from commonplace.review.targets import SkippedPair
+    from commonplace.lifecycle.targets import SkippedPair
 
 ABANDONED = "abandoned"
 

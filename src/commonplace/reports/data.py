@@ -1,0 +1,154 @@
+"""What every report shows (SPEC 12), gathered once: for one partition, each
+applicable (note, gate) pair with its current decision, its staleness and the
+review behind it; and the cost summary of the whole store.
+
+The decision of a pair is that of the review its current acceptance rests on
+(for a trivial-change ack, the full review it carried forward); staleness is
+the selector's, so a report and `review-target-selector` never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from commonplace.errors import UserError
+from commonplace.kb.files import KbFile
+from commonplace.reports.cost import CostSummary, cost_summary
+from commonplace.services.current import CurrentReview, current_reviews
+from commonplace.store.acceptances import partitions_by_current
+from commonplace.store.connection import Store
+
+if TYPE_CHECKING:
+    from commonplace.workspace import Workspace
+
+FRESH = "fresh"
+NEVER = "never-reviewed"  # the decision of a pair no review was ever accepted for
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One applicable pair of the partition."""
+
+    note_path: str
+    gate_id: str
+    state: str
+    """`fresh`, or why the pair is stale (the selector's reasons)."""
+
+    @property
+    def is_stale(self) -> bool:
+        return self.state != FRESH
+
+    review: CurrentReview | None
+    """The review the current acceptance rests on; None when never reviewed."""
+
+    @property
+    def lens(self) -> str:
+        return self.gate_id.rsplit("/", 1)[0]
+
+    @property
+    def decision(self) -> str:
+        return self.review.decision if self.review is not None else NEVER
+
+
+@dataclass(frozen=True)
+class GateInfo:
+    gate_id: str
+    description: str
+
+    @property
+    def lens(self) -> str:
+        return self.gate_id.rsplit("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    model_id: str
+    generated_at: str
+    kb_name: str
+    notes: tuple[str, ...]
+    gates: tuple[GateInfo, ...]
+    cells: tuple[Cell, ...]
+    """Applicable pairs, sorted by note then gate."""
+    partitions: tuple[str, ...]
+    """Every partition with a current acceptance, for reference."""
+    cost: CostSummary
+    note_files: Mapping[str, KbFile] = field(default_factory=dict, repr=False)
+    """The notes as read for the report, for locating quoted findings."""
+    repo_prefix: str = ""
+    """The KB's folder within its git repository (for repository-relative paths)."""
+
+
+def gather(
+    ws: Workspace,
+    *,
+    model: str | None,
+    effort: str | None = None,
+    note_refs: tuple[str, ...] = (),
+) -> ReportData:
+    """The report of one partition: `--model`/`--effort`, else `[defaults]`,
+    else the partition with the most current acceptances."""
+    from commonplace.clock import utc_now
+    from commonplace.kb.notes import note_facts
+    from commonplace.services.selector import (
+        scope_gates,
+        scope_notes,
+        select_stale,
+    )
+
+    model_id = _model_id(ws, model, effort)
+    git = ws.git_state()
+    gates = scope_gates(ws, ())
+    notes = scope_notes(ws, git, note_refs, False)
+    stale = {
+        (entry.note_path, gate.gate_id): gate.reason.value
+        for entry in select_stale(ws.store, git, notes=notes, gates=gates, model_id=model_id)
+        for gate in entry.gates
+    }
+    reviews = {(r.note_path, r.gate_id): r for r in current_reviews(ws.store, model_id=model_id)}
+    cells = []
+    by_id = sorted(gates, key=lambda g: g.id)
+    for note in notes:
+        facts = note_facts(note)
+        for gate in by_id:
+            if not gate.applies_to(facts):
+                continue
+            key = (note.key, gate.id)
+            state = stale.get(key, FRESH)  # the selector lists every pair not fresh
+            cells.append(Cell(note.key, gate.id, state, reviews.get(key)))
+    return ReportData(
+        model_id=model_id,
+        generated_at=utc_now(),
+        kb_name=ws.config.kb_root.name,
+        notes=tuple(n.key for n in notes),
+        gates=tuple(GateInfo(g.id, g.description) for g in by_id),
+        cells=tuple(cells),
+        partitions=_partitions(ws.store),
+        cost=cost_summary(ws.store),
+        note_files={n.key: n for n in notes},
+        repo_prefix=git.prefix,
+    )
+
+
+def _model_id(ws: Workspace, model: str | None, effort: str | None) -> str:
+    model = model or ws.config.defaults.model
+    effort = effort or ws.config.defaults.effort
+    if model:
+        return ws.partition(model, effort).model_id
+    partitions = _partitions(ws.store)
+    if not partitions:
+        raise UserError(
+            "the review store has no accepted reviews yet; name a partition with --model"
+        )
+    return partitions[0]
+
+
+def _partitions(store: Store) -> tuple[str, ...]:
+    """Partitions by number of current acceptances, most first."""
+    with store.read() as conn:
+        return partitions_by_current(conn)
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

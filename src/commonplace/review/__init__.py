@@ -1,1 +1,0 @@
-"""Review services: planning, batches, ingest, execution, staleness and what reads the store."""

@@ -1,0 +1,461 @@
+"""The packings that review through a runner (SPEC 9, 10): one note with its
+gates (`run-review-bundle`), one gate over notes (`run-gate-sweep`), and
+everything stale (`review-sweep`), with bounded concurrency, budgets, and a
+dry run that prints the prompts without touching the store.
+
+Each batch goes through `execute_batch`. Launching stops at the first usage
+limit (and batches still running are stopped too: their calls would only
+hit the same limit), when the caller's `StopRequest` is set (Ctrl-C), or
+when a budget is spent. Live text and progress go to the caller's
+`SweepEvents`; nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+
+from commonplace.choices import DEFAULT_BATCH_SIZE, GROUPINGS
+from commonplace.errors import UsageError, UserError
+from commonplace.kb.files import KbFile
+from commonplace.kb.gates import is_lens, load_gates, resolve_gate_ids
+from commonplace.kb.notes import note_facts
+from commonplace.kb.unreviewable import Unreviewable
+from commonplace.lifecycle import AllClaimed, Packing
+from commonplace.lifecycle.claims import IN_PROGRESS
+from commonplace.lifecycle.partitions import alias_target, resolution_changes
+from commonplace.lifecycle.targets import Plan, SkippedPair, plan_note, plan_runs
+from commonplace.protocol.grammar import new_token
+from commonplace.protocol.prompt import RenderedPrompt
+from commonplace.runners import get_runner
+from commonplace.runners.base import Failure, FailureKind
+from commonplace.runners.launch import version_of
+from commonplace.services.batch import render_batch_prompt
+from commonplace.services.events import StopRequest, SweepEvents, SweepProgress
+from commonplace.services.execution import Cancel, RunnerCall
+from commonplace.services.executor import BatchResult, execute_batch
+from commonplace.services.selector import (
+    StaleReason,
+    flatten,
+    gate_scope,
+    note_scope,
+    select_stale,
+)
+from commonplace.workspace import Workspace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    runner: str
+    model: str
+    effort: str | None = None
+    timeout: float | None = None
+    retry_missing: bool = True
+    dry_run: bool = False
+    jobs: int = 1
+    max_batches: int | None = None
+    max_cost_usd: float | None = None
+    stream: bool = True  # the runner's live text to `SweepEvents.live_text`
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    """A batch a dry run would launch, with its prompt."""
+
+    plan: Plan
+    prompt: RenderedPrompt
+
+    @property
+    def pairs(self) -> int:
+        return len(self.prompt.pairs)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    runner: str
+    model_id: str
+    dry_run: bool
+    batches: tuple[BatchResult, ...] = ()
+    planned: tuple[PlannedBatch, ...] = ()
+    skipped: tuple[SkippedPair, ...] = ()
+    # Notes and gates found that cannot be reviewed: left out, the rest goes on.
+    unreviewable: tuple[Unreviewable, ...] = ()
+    stopped: str | None = None  # why launching stopped before the end
+    not_launched: int = 0
+    notices: tuple[str, ...] = ()  # once per sweep: the flags now resolve elsewhere
+
+    @property
+    def completed(self) -> int:
+        return sum(len(b.completed) for b in self.batches)
+
+    @property
+    def failed(self) -> int:
+        return sum(len(b.failed) for b in self.batches)
+
+    @property
+    def usage_limited(self) -> bool:
+        return any(b.usage_limited for b in self.batches)
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [b.cost_usd for b in self.batches if b.cost_usd is not None]
+        return sum(costs) if costs else None
+
+
+# --- the three commands -----------------------------------------------------------
+
+
+def run_review_bundle(
+    ws: Workspace,
+    note: str,
+    gate_refs: Sequence[str],
+    options: SweepOptions,
+    *,
+    events: SweepEvents | None = None,
+) -> SweepReport:
+    """One note and its applicable gates, in one batch."""
+    runner = prepare_runner(ws, options)
+    plan = plan_note(
+        ws.config,
+        ws.git_state(),
+        note,
+        gate_refs,
+        cwd=ws.cwd,
+        purpose="a review bundle covers one note",
+        skip_unusable=True,
+    )
+    return execute_plans(
+        ws,
+        runner,
+        [plan],
+        Packing.NOTE,
+        options,
+        skipped=plan.skipped,
+        unreviewable=plan.unusable,
+        events=events,
+    )
+
+
+def run_gate_sweep(
+    ws: Workspace,
+    gate_ref: str,
+    options: SweepOptions,
+    *,
+    note_refs: Sequence[str] = (),
+    current_only: bool = False,
+    stale_only: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    events: SweepEvents | None = None,
+) -> SweepReport:
+    """One gate over notes, `batch_size` notes per batch."""
+    if is_lens(ws.config, gate_ref):
+        raise UsageError(f"{gate_ref} is a lens; a gate sweep takes one gate (try review-sweep)")
+    (gate_id,) = resolve_gate_ids(ws.config, [gate_ref], cwd=ws.cwd)
+    runner = prepare_runner(ws, options)
+    git = ws.git_state()
+    note_scan = note_scope(ws, git, note_refs, current_only)
+    notes = note_scan.notes
+    (gate,) = load_gates(ws.config, [gate_id])
+    skipped: list[SkippedPair] = []
+    applicable: list[KbFile] = []
+    for note in notes:
+        facts = note_facts(note)
+        if gate.applies_to(facts):
+            applicable.append(note)
+        elif note_refs:
+            skipped.append(SkippedPair(note.key, gate_id, gate.skip_reason(facts)))
+    if stale_only:
+        stale = select_stale(
+            ws.store,
+            git,
+            notes=applicable,
+            gates=[gate],
+            model_id=runner.partition.model_id,
+            in_progress=True,
+        )
+        busy = [p for p in flatten(stale) if p.reason is StaleReason.IN_PROGRESS]
+        skipped += [SkippedPair(p.note_path, p.gate_id, IN_PROGRESS) for p in busy]
+        keys = {entry.note_path for entry in stale} - {p.note_path for p in busy}
+        applicable = [n for n in applicable if n.key in keys]
+    if not applicable:
+        raise UserError(f"no notes to review against {gate_id}")
+    plans = [
+        plan_runs(
+            ws.config, git, [(note, [gate_id]) for note in applicable[i : i + batch_size]], [gate]
+        )
+        for i in range(0, len(applicable), batch_size)
+    ]
+    return execute_plans(
+        ws,
+        runner,
+        plans,
+        Packing.GATE,
+        options,
+        skipped=skipped,
+        unreviewable=note_scan.unreviewable,
+        claim=stale_only,
+        events=events,
+    )
+
+
+def review_sweep(
+    ws: Workspace,
+    gate_refs: Sequence[str],
+    options: SweepOptions,
+    *,
+    note_refs: Sequence[str] = (),
+    current_only: bool = False,
+    group: str = "lens",
+    events: SweepEvents | None = None,
+) -> SweepReport:
+    """Every stale pair the selector finds, one batch per note and lens (or
+    per note), run `options.jobs` at a time. Pairs whose gate has uncommitted
+    changes cannot be reviewed and are reported as skipped."""
+    if group not in GROUPINGS:
+        raise UsageError(f"grouping must be one of {', '.join(GROUPINGS)}, not {group!r}")
+    runner = prepare_runner(ws, options)
+    git = ws.git_state()
+    gate_scan = gate_scope(ws, gate_refs)
+    note_scan = note_scope(ws, git, note_refs, current_only)
+    gates, notes = gate_scan.gates, note_scan.notes
+    stale = flatten(
+        select_stale(
+            ws.store,
+            git,
+            notes=notes,
+            gates=gates,
+            model_id=runner.partition.model_id,
+            in_progress=True,
+        )
+    )
+    unreviewable = {
+        StaleReason.GATE_DIRTY: "gate-dirty: commit the gate first",
+        StaleReason.IN_PROGRESS: IN_PROGRESS,
+    }
+    skipped = [
+        SkippedPair(p.note_path, p.gate_id, unreviewable[p.reason])
+        for p in stale
+        if p.reason in unreviewable
+    ]
+    by_key = {n.key: n for n in notes}
+    groups: dict[tuple[str, str], list[str]] = {}
+    for pair in stale:
+        if pair.reason not in unreviewable:
+            lens = pair.gate_id.rsplit("/", 1)[0] if group == "lens" else ""
+            groups.setdefault((pair.note_path, lens), []).append(pair.gate_id)
+    plans = [
+        plan_runs(ws.config, git, [(by_key[note_path], gate_list)], gates)
+        for (note_path, _), gate_list in groups.items()
+    ]
+    return execute_plans(
+        ws,
+        runner,
+        plans,
+        Packing.NOTE,
+        options,
+        skipped=skipped,
+        unreviewable=(*note_scan.unreviewable, *gate_scan.unusable),
+        claim=True,
+        events=events,
+    )
+
+
+# --- shared -----------------------------------------------------------------------------
+
+
+def prepare_runner(ws: Workspace, options: SweepOptions) -> RunnerCall:
+    """The adapter, the partition and the call settings. Outside a dry run,
+    the CLI is asked for its version first, so a missing binary stops the
+    command before any run exists."""
+    adapter = get_runner(ws.config, options.runner)
+    partition = ws.partition(options.model, options.effort)
+    if options.jobs < 1:
+        raise UsageError("a sweep runs at least one batch at a time (jobs >= 1)")
+    timeout = options.timeout or adapter.settings.timeout or ws.config.defaults.timeout
+    version = None if options.dry_run else version_of(adapter)
+    return RunnerCall(
+        adapter=adapter,
+        model=_cli_model(ws, options.model),
+        partition=partition,
+        timeout=timeout,
+        retry_missing=options.retry_missing,
+        cli_version=version,
+    )
+
+
+def execute_plans(
+    ws: Workspace,
+    runner: RunnerCall,
+    plans: Sequence[Plan],
+    packing: Packing,
+    options: SweepOptions,
+    *,
+    skipped: Sequence[SkippedPair] = (),
+    unreviewable: Sequence[Unreviewable] = (),
+    claim: bool = False,
+    events: SweepEvents | None = None,
+) -> SweepReport:
+    """Run the plans' batches (print their prompts, in a dry run). With
+    `claim`, each batch leaves out the pairs another process has taken
+    meanwhile, and reports them as skipped."""
+    base = SweepReport(
+        runner.adapter.name,
+        runner.partition.model_id,
+        options.dry_run,
+        skipped=tuple(skipped),
+        unreviewable=tuple(unreviewable),
+    )
+    if options.max_batches is not None:
+        plans, held = plans[: options.max_batches], len(plans) - options.max_batches
+    else:
+        held = 0
+    if options.dry_run:
+        planned = tuple(
+            PlannedBatch(
+                plan,
+                render_batch_prompt(ws.config, plan, [0] * len(plan.targets), token=new_token()),
+            )
+            for plan in plans
+        )
+        return replace(base, planned=planned, not_launched=max(held, 0))
+    launcher = _Launcher(ws, runner, packing, options, events or SweepEvents(), claim)
+    results, stopped, unlaunched = launcher.run(plans)
+    if held > 0:
+        stopped = stopped or f"--max-batches {options.max_batches} reached"
+        unlaunched += held
+    changes = resolution_changes(ws.store, runner.partition, [b.model_id for b in results])
+    return replace(
+        base,
+        batches=tuple(sorted(results, key=lambda b: b.batch_id)),
+        skipped=(*base.skipped, *launcher.claimed),
+        stopped=stopped,
+        not_launched=unlaunched,
+        notices=tuple(change.message for change in changes),
+    )
+
+
+class _Launcher:
+    """Runs batches on worker threads, at most `jobs` at a time, launching
+    the next only while no usage limit, budget or Ctrl-C says stop."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        runner: RunnerCall,
+        packing: Packing,
+        options: SweepOptions,
+        events: SweepEvents,
+        claim: bool = False,
+    ) -> None:
+        self.ws, self.runner, self.packing, self.options = ws, runner, packing, options
+        self.events = events
+        self.claim = claim
+        self.claimed: list[SkippedPair] = []  # pairs left to other processes
+        self.finished = 0
+        self.cancel = Cancel()
+        self.results: list[BatchResult] = []
+        self.stopped: str | None = None
+
+    def run(self, plans: Sequence[Plan]) -> tuple[list[BatchResult], str | None, int]:
+        pending = list(plans)
+        running: set[Future[BatchResult | AllClaimed]] = set()
+        reserved = False
+        if pending:  # the store is created and migrated once, not by racing workers
+            self.ws.store.connection(create=True)
+            reserved = self.ws.store.keep_reserve()
+        interrupted = self.events.stop or StopRequest()
+        try:
+            with (
+                ThreadPoolExecutor(max_workers=self.options.jobs) as pool,
+                interrupted.deferred(),
+            ):
+                try:
+                    while (pending or running) and not interrupted.is_set():
+                        while pending and len(running) < self.options.jobs and self._may_launch():
+                            running.add(pool.submit(self._one, pending.pop(0)))
+                        if not running:
+                            break
+                        done, running = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            self._finished(future.result(), len(plans))
+                    if interrupted.is_set():
+                        raise KeyboardInterrupt
+                except BaseException as exc:
+                    self.cancel.set(_stop_failure(exc))
+                    wait(running)
+                    raise
+        finally:
+            if reserved:
+                self.ws.store.release_reserve()
+        self._progress(len(plans), final=True)
+        return self.results, self.stopped, len(pending)
+
+    def _one(self, plan: Plan) -> BatchResult | AllClaimed:
+        with self.ws.store.another() as store:  # one connection per thread
+            try:
+                return execute_batch(
+                    self.ws.config,
+                    store,
+                    plan,
+                    self.runner,
+                    packing=self.packing,
+                    cancel=self.cancel,
+                    echo=self.events.live_text if self.options.stream else None,
+                    claim=self.claim,
+                )
+            except AllClaimed as nothing_left:
+                return nothing_left
+
+    def _finished(self, result: BatchResult | AllClaimed, total: int) -> None:
+        self.finished += 1
+        if isinstance(result, AllClaimed):
+            self.claimed.extend(result.skipped)
+            self._progress(total)
+            return
+        self.results.append(result)
+        self.claimed.extend(result.claimed)
+        if result.usage_limited and self.stopped is None:
+            self.stopped = "usage limit reached"
+            self.cancel.set(
+                Failure(
+                    FailureKind.USAGE_LIMIT,
+                    f"stopped: batch {result.batch_id} hit the usage limit",
+                )
+            )
+        self._progress(total)
+
+    def _may_launch(self) -> bool:
+        if self.cancel.is_set():
+            return False
+        budget = self.options.max_cost_usd
+        if budget is not None:
+            spent = sum(r.cost_usd or 0.0 for r in self.results)
+            if spent >= budget:
+                self.stopped = self.stopped or f"--max-cost-usd {budget:g} spent (${spent:.4f})"
+                return False
+        return True
+
+    def _progress(self, total: int, final: bool = False) -> None:
+        if self.events.progress is None:
+            return
+        completed = sum(len(r.completed) for r in self.results)
+        failed = sum(len(r.failed) for r in self.results)
+        self.events.progress(SweepProgress(self.finished, total, completed, failed, final))
+
+
+def _stop_failure(exc: BaseException) -> Failure:
+    """What the batches still running are failed with when the sweep stops
+    on an error (a full disk, say) rather than on Ctrl-C."""
+    if isinstance(exc, UserError):
+        return Failure(FailureKind.INTERRUPTED, f"stopped: {exc.message}")
+    return Failure(FailureKind.INTERRUPTED, "interrupted")
+
+
+def _cli_model(ws: Workspace, model: str) -> str:
+    """What the CLI is asked for: a configured alias's target, else the name as given."""
+    return alias_target(model, ws.config.model_aliases) or model
