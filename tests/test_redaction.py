@@ -178,6 +178,19 @@ def test_every_generated_secret_of_each_shape_disappears(name: str) -> None:
     check()
 
 
+DOCUMENT_WORDS = (
+    "tokens",
+    "input",
+    "output",
+    "details",
+    "log",
+    "header",
+    "note",
+    "request",
+    "done",
+)
+
+
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_a_secret_disappears_from_every_string_of_a_json_document(name: str) -> None:
     @given(SHAPES[name], st.integers(0, 10**6))
@@ -188,6 +201,8 @@ def test_a_secret_disappears_from_every_string_of_a_json_document(name: str) -> 
             "details": {"log": [f"request {text} done"], "header": text},
             "note": text,
         }
+        # a short secret may be part of the document's own words ("detail")
+        assume(not any(secret in word for word in DOCUMENT_WORDS))
         stored = json.dumps(redact_json(document))
         assert secret not in stored
         assert json.loads(stored)["tokens"] == {"input": count, "output": 80}
