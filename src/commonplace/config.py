@@ -25,6 +25,9 @@ STORE_ENV = "COMMONPLACE_REVIEW_DB"
 class Config:
     kb_root: Path
     scan_roots: tuple[str, ...] = ("kb/notes", "kb/reference")
+    # False: a scan root, or a folder given with --note, gives only the notes
+    # directly in it, not those of its subfolders.
+    recursive: bool = True
     gates_dir: str = "kb/instructions/review-gates"
     reports_dir: str = "kb/reports"
     store: str = "kb/reports/review-store.sqlite"
@@ -85,7 +88,8 @@ def find_kb_root(start: Path) -> tuple[Path, Path | None, dict[str, Any]]:
 def load_config(start: Path | None = None) -> Config:
     root, source, raw = find_kb_root(start or Path.cwd())
     where = source.name if source else "defaults"
-    known = {"scan_roots", "gates_dir", "reports_dir", "store", "models", "defaults", "runners"}
+    known = {"scan_roots", "recursive", "gates_dir", "reports_dir", "store"}
+    known |= {"models", "defaults", "runners"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise UserError(f"{where}: unknown setting(s): {', '.join(unknown)}")
@@ -95,6 +99,10 @@ def load_config(start: Path | None = None) -> Config:
         if not isinstance(roots, list) or not all(isinstance(r, str) for r in roots):
             raise UserError(f"{where}: scan_roots must be a list of paths")
         values["scan_roots"] = tuple(_inside(root, r, where, "scan_roots") for r in roots)
+    if "recursive" in raw:
+        if not isinstance(raw["recursive"], bool):
+            raise UserError(f"{where}: recursive must be true or false")
+        values["recursive"] = raw["recursive"]
     for key in ("gates_dir", "reports_dir", "store"):
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key].strip():

@@ -16,6 +16,13 @@ _YAML_WORDS = frozenset(
     for b in ("yes", "no", "true", "false", "on", "off", "null")
     for w in (b, b.title(), b.upper())
 )
+# Plain scalars PyYAML reads as booleans or null (YAML 1.1), answered here so
+# that `user-verified: true` keeps a note on the fast path.
+_SCALARS: dict[str, object] = {
+    **{w: True for b in ("yes", "true", "on") for w in (b, b.title(), b.upper())},
+    **{w: False for b in ("no", "false", "off") for w in (b, b.title(), b.upper())},
+    **{w: None for w in ("null", "Null", "NULL", "~")},
+}
 _OPENERS = {'"': '"', "'": "'", "[": "]", "{": "}"}
 _CLOSER = re.compile(r"^(?:---|\.\.\.)\r?$", re.MULTILINE)
 
@@ -129,6 +136,8 @@ def _simple(word: str) -> bool:
 def _inline(value: str) -> object:
     if _simple(value):
         return value
+    if value in _SCALARS:
+        return _SCALARS[value]
     if value.startswith("[") and value.endswith("]"):
         inner = value[1:-1].strip()
         if not inner:

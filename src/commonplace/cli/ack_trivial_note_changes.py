@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         effort=args.effort,
         note_refs=args.notes,
         current_only=args.current,
+        user_verified=args.user_verified,
         dry_run=args.dry_run,
     )
     app.emit(args, _payload(report), lambda: _text(report))

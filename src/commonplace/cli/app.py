@@ -74,7 +74,8 @@ def add_model(
 
 
 def add_note_scope(parser: argparse.ArgumentParser, default: str) -> None:
-    """`--note PATH...` or `--current`; `default` says what neither means."""
+    """`--note PATH...` or `--current`, and `--user-verified`; `default` says
+    what neither `--note` nor `--current` means."""
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
         "--note",
@@ -88,6 +89,12 @@ def add_note_scope(parser: argparse.ArgumentParser, default: str) -> None:
         " so in `--note a.md prose` prose is a gate argument",
     )
     scope.add_argument("--current", action="store_true", help="only notes with status: current")
+    # A filter, not a scope of its own: it narrows --note, --current or every note.
+    parser.add_argument(
+        "--user-verified",
+        action="store_true",
+        help="only notes whose frontmatter has user-verified: true (a YAML boolean)",
+    )
 
 
 def workspace(args: argparse.Namespace, *, reads_only: bool = False) -> Workspace:

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             options,
             note_refs=args.notes,
             current_only=args.current,
+            user_verified=args.user_verified,
             group=args.group,
             events=events,
         )

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         effort=effort,
         note_refs=args.notes,
         current_only=args.current,
+        user_verified=args.user_verified,
         reasons=stale_reasons or None,
         include_diff=args.json,
     )

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             sweep_args.sweep_options(args, ws),
             note_refs=args.notes,
             current_only=args.current,
+            user_verified=args.user_verified,
             stale_only=args.stale_only,
             batch_size=args.batch_size,
             events=events,

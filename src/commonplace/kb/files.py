@@ -13,7 +13,7 @@ from commonplace.git import blob_sha
 from commonplace.kb.paths import shown
 
 _CHUNK = 1 << 16
-ROUTING_KEYS = frozenset({"type", "traits", "status"})
+ROUTING_KEYS = frozenset({"type", "traits", "status", "user-verified"})
 
 
 @dataclass(frozen=True)

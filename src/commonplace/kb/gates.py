@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,7 @@ def load_gate(config: Config, gate_id: str) -> Gate:
         meta = frontmatter.parse(block) if block is not None else {}
     except frontmatter.FrontmatterError as exc:
         raise UserError(f"gate {gate_id}: {exc}") from None
+    _check_applicability_keys(meta, gate_id)
     watches = meta.get("watches", ["body"])
     if isinstance(watches, str):
         watches = [watches]
@@ -149,8 +151,8 @@ def load_gate(config: Config, gate_id: str) -> Gate:
         description=description if isinstance(description, str) else "",
         body=body.lstrip("\n"),
         watches=tuple(watches),
-        requires_traits=_requirement(meta, "requires_trait", gate_id, None),
-        requires_types=_requirement(meta, "requires-type", gate_id, key),
+        requires_traits=_applicability(meta, "trait", gate_id, None),
+        requires_types=_applicability(meta, "type", gate_id, key),
     )
 
 
@@ -192,6 +194,46 @@ def load_gate_refs(config: Config, refs: Iterable[str], *, cwd: Path | None = No
     scan = load_found_gates(config, [g for g, n in named.items() if not n])
     loaded.update((g.id, g) for g in scan.gates)
     return GateScan([loaded[g] for g in named if g in loaded], scan.unusable)
+
+
+# Both spellings of each key are read: KBs in the wild write either.
+APPLICABILITY_KEYS = {
+    "trait": ("requires_trait", "requires-trait"),
+    "type": ("requires_type", "requires-type"),
+}
+_KNOWN_KEYS = frozenset(k for pair in APPLICABILITY_KEYS.values() for k in pair)
+# A key that reads like an applicability key but is none of the known ones
+# (`requires_types`, `applies-to`) would otherwise be ignored, and the gate
+# would apply to every note: each pair a paid review nobody wanted.
+_LOOKS_APPLICABLE = re.compile(r"requires|require[_-]|applies|apply[_-]|applicab", re.IGNORECASE)
+
+
+def _check_applicability_keys(keys: Iterable[object], gate_id: str) -> None:
+    for key in keys:
+        name = str(key)
+        if name not in _KNOWN_KEYS and _LOOKS_APPLICABLE.match(name.strip()):
+            known = ", ".join(sorted(_KNOWN_KEYS))
+            raise UserError(
+                f"gate {gate_id}: unknown applicability key {name[:80]!r} (known: {known});"
+                " a gate whose applicability key is not read would apply to every note"
+            )
+
+
+def _applicability(
+    meta: dict[str, object], kind: str, gate_id: str, type_owner: str | None
+) -> frozenset[str] | None:
+    """The gate's `requires_<kind>` under either spelling; both spellings are
+    allowed only when they say the same thing."""
+    found = {
+        name: _requirement(meta, name, gate_id, type_owner)
+        for name in APPLICABILITY_KEYS[kind]
+        if name in meta
+    }
+    if len(set(found.values())) > 1:
+        raise UserError(
+            f"gate {gate_id}: {' and '.join(found)} are both given and differ; keep one"
+        )
+    return next(iter(found.values()), None)
 
 
 def _requirement(

@@ -25,6 +25,9 @@ class NoteFacts:
     type: str | None
     traits: frozenset[str]
     status: str | None
+    # `user-verified: true` (a YAML boolean): the KB's keepers checked the
+    # note themselves. A quoted "true" is a string and does not count.
+    user_verified: bool = False
 
 
 def is_index(name: str) -> bool:
@@ -56,6 +59,7 @@ def _facts(file: KbFile) -> NoteFacts:
         if isinstance(traits, list)
         else frozenset(),
         status=status if isinstance(status, str) else None,
+        user_verified=fields.get("user-verified") is True,
     )
 
 
@@ -79,7 +83,7 @@ def find_notes(config: Config, git: GitState) -> NoteScan:
     found: dict[str, KbFile | Unreviewable] = {}
     kb_root = str(config.kb_root)
     for root in config.scan_roots:
-        for key in _walk(config.kb_root, root):
+        for key in _walk(config.kb_root, root, config.recursive):
             if key in found or git.is_ignored(key):
                 continue
             note = load_note(kb_root, key)
@@ -147,7 +151,8 @@ def no_notes_message(config: Config) -> str:
     )
 
 
-def _walk(kb_root: Path, top: str) -> Iterator[str]:
+def _walk(kb_root: Path, top: str, recursive: bool = True) -> Iterator[str]:
+    """The candidate note keys under `top`; only its own files when not `recursive`."""
     stack = [top]
     while stack:
         rel = stack.pop()
@@ -161,7 +166,7 @@ def _walk(kb_root: Path, top: str) -> Iterator[str]:
                 continue
             key = entry.name if rel in ("", ".") else f"{rel}/{entry.name}"
             if entry.is_dir():
-                if entry.name != "types":
+                if recursive and entry.name != "types":
                     stack.append(key)
             elif entry.name.endswith(".md") and not is_index(entry.name) and entry.is_file():
                 yield key
@@ -183,7 +188,9 @@ def resolve_note_refs(config: Config, git: GitState, refs: Iterable[str], *, cwd
         path = config.kb_root / key
         if path.is_dir():
             keys = sorted(
-                k for k in _walk(config.kb_root, key) if _why_out_of_scope(config, git, k) is None
+                k
+                for k in _walk(config.kb_root, key, config.recursive)
+                if _why_out_of_scope(config, git, k) is None
             )
             notes = [n for n in (load_note(config.kb_root, k) for k in keys) if n is not None]
             if not notes:

@@ -158,6 +158,7 @@ def ack_trivial_note_changes(
     effort: str | None = None,
     note_refs: Sequence[str] = (),
     current_only: bool = False,
+    user_verified: bool = False,
     dry_run: bool = False,
 ) -> TrivialAckReport:
     """Ack every `note-changed` pair whose change since the accepted version
@@ -175,7 +176,8 @@ def ack_trivial_note_changes(
     partition = ws.partition(model, effort)
     git = ws.git_state()
     gates = {g.id: g for g in scope_gates(ws, gate_refs)}
-    notes = {n.key: n for n in scope_notes(ws, git, note_refs, current_only)}
+    scoped = scope_notes(ws, git, note_refs, current_only, user_verified=user_verified)
+    notes = {n.key: n for n in scoped}
     stale = select_stale(
         ws.store,
         git,

@@ -234,6 +234,7 @@ def select_targets(
     effort: str | None = None,
     note_refs: Sequence[str] = (),
     current_only: bool = False,
+    user_verified: bool = False,
     reasons: Collection[StaleReason] | None = None,
     include_diff: bool = False,
     in_progress: bool = True,
@@ -242,7 +243,7 @@ def select_targets(
     partition = ws.partition(model, effort)
     git = ws.git_state()
     gate_scan = gate_scope(ws, gate_refs)
-    note_scan = note_scope(ws, git, note_refs, current_only)
+    note_scan = note_scope(ws, git, note_refs, current_only, user_verified=user_verified)
     stale = select_stale(
         ws.store,
         git,
@@ -272,16 +273,26 @@ def gate_scope(ws: Workspace, gate_refs: Sequence[str]) -> GateScan:
 
 
 def scope_notes(
-    ws: Workspace, git: GitState, note_refs: Sequence[str], current_only: bool
+    ws: Workspace,
+    git: GitState,
+    note_refs: Sequence[str],
+    current_only: bool,
+    *,
+    user_verified: bool = False,
 ) -> list[KbFile]:
     """The notes named (files or folders), else every reviewable note; with
-    `current_only`, those with `status: current`. Notes found that cannot be
-    reviewed are left out."""
-    return note_scope(ws, git, note_refs, current_only).notes
+    `current_only`, those with `status: current`; with `user_verified`, those
+    with `user-verified: true`. Notes found that cannot be reviewed are left out."""
+    return note_scope(ws, git, note_refs, current_only, user_verified=user_verified).notes
 
 
 def note_scope(
-    ws: Workspace, git: GitState, note_refs: Sequence[str], current_only: bool
+    ws: Workspace,
+    git: GitState,
+    note_refs: Sequence[str],
+    current_only: bool,
+    *,
+    user_verified: bool = False,
 ) -> NoteScan:
     """Like `scope_notes`, with the notes found that cannot be reviewed (all
     of them with `current_only`: whether they are current cannot be read)."""
@@ -293,4 +304,7 @@ def note_scope(
     if current_only:
         current = [n for n in scan.notes if note_facts(n).status == "current"]
         scan = NoteScan(current, scan.unreviewable)
+    if user_verified:
+        verified = [n for n in scan.notes if note_facts(n).user_verified]
+        scan = NoteScan(verified, scan.unreviewable)
     return scan

@@ -147,6 +147,7 @@ def run_gate_sweep(
     *,
     note_refs: Sequence[str] = (),
     current_only: bool = False,
+    user_verified: bool = False,
     stale_only: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     events: SweepEvents | None = None,
@@ -157,7 +158,7 @@ def run_gate_sweep(
     (gate_id,) = resolve_gate_ids(ws.config, [gate_ref], cwd=ws.cwd)
     runner = prepare_runner(ws, options)
     git = ws.git_state()
-    note_scan = note_scope(ws, git, note_refs, current_only)
+    note_scan = note_scope(ws, git, note_refs, current_only, user_verified=user_verified)
     notes = note_scan.notes
     (gate,) = load_gates(ws.config, [gate_id])
     skipped: list[SkippedPair] = []
@@ -209,6 +210,7 @@ def review_sweep(
     *,
     note_refs: Sequence[str] = (),
     current_only: bool = False,
+    user_verified: bool = False,
     group: str = "lens",
     events: SweepEvents | None = None,
 ) -> SweepReport:
@@ -220,7 +222,7 @@ def review_sweep(
     runner = prepare_runner(ws, options)
     git = ws.git_state()
     gate_scan = gate_scope(ws, gate_refs)
-    note_scan = note_scope(ws, git, note_refs, current_only)
+    note_scan = note_scope(ws, git, note_refs, current_only, user_verified=user_verified)
     gates, notes = gate_scan.gates, note_scan.notes
     stale = flatten(
         select_stale(
