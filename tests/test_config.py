@@ -132,6 +132,7 @@ def test_defaults(tmp_path: Path) -> None:
     root = kb_with_config(tmp_path, "")
     config = load_config(root)
     assert config.scan_roots == ("kb/notes", "kb/reference")
+    assert config.recursive is True
     assert config.gates_dir == "kb/instructions/review-gates"
     assert config.reports_dir == "kb/reports"
     assert config.store == "kb/reports/review-store.sqlite"
@@ -254,6 +255,8 @@ def test_unknown_setting_in_pyproject_names_pyproject(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ('scan_roots = "kb/notes"\n', "scan_roots must be a list of paths"),
+        ('recursive = "false"\n', "recursive must be true or false"),
+        ("recursive = 0\n", "recursive must be true or false"),
         ("scan_roots = [1, 2]\n", "scan_roots must be a list of paths"),
         ("gates_dir = 3\n", "gates_dir must be a path"),
         ('gates_dir = "  "\n', "gates_dir must be a path"),
@@ -342,3 +345,7 @@ def test_written_paths_are_kept_as_written_not_resolved_through_links(tmp_path: 
     assert config.reports_dir == "out/r"
     assert config.store == "out/s.db"
     assert config.store_setting() == f'store = "out/s.db" in {CONFIG_FILE}'
+
+
+def test_recursive_false_is_read(tmp_path: Path) -> None:
+    assert load_config(kb_with_config(tmp_path, "recursive = false\n")).recursive is False

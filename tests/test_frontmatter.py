@@ -196,9 +196,39 @@ def test_read_fields_yaml_keyword_key() -> None:
     assert read_fields(block, frozenset({"on"})) == {}
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("true", True),
+        ("True", True),
+        ("yes", True),
+        ("false", False),
+        ("OFF", False),
+        ("~", None),
+        ("null", None),
+        ('"true"', "true"),
+        ("'true'", "true"),
+        ("truthy", "truthy"),
+    ],
+)
+def test_read_fields_reads_plain_booleans_without_the_parser(
+    value: str, expected: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`user-verified: true` is on many notes of a KB: answering it on the fast
+    path keeps the selector's scan fast; the value is what PyYAML gives."""
+    import commonplace.frontmatter as fm
+
+    block = f"type: kb/types/note.md\nuser-verified: {value}\n"
+    keys = frozenset({"type", "user-verified"})
+    assert parse(block)["user-verified"] == expected
+    if value[0] not in "\"'":
+        monkeypatch.setattr(fm, "_slow", lambda *_: pytest.fail("took the slow path"))
+    assert read_fields(block, keys) == {"type": "kb/types/note.md", "user-verified": expected}
+
+
 # -- read_fields: property -------------------------------------------------------------
 
-KEYS = ["type", "traits", "status", "title", "description", "tags", "other", "x-y"]
+KEYS = ["type", "traits", "status", "user-verified", "title", "description", "tags", "other", "x-y"]
 ALL_KEYS = frozenset(KEYS)
 
 WORDS = st.one_of(

@@ -281,6 +281,97 @@ def test_load_gate_invalid_requirement(config: Config, field: str, value: str) -
     )
 
 
+@pytest.mark.parametrize("type_key", ["requires_type", "requires-type"])
+@pytest.mark.parametrize("trait_key", ["requires_trait", "requires-trait"])
+def test_load_gate_reads_both_spellings_of_each_applicability_key(
+    config: Config, type_key: str, trait_key: str
+) -> None:
+    add_gate(
+        config,
+        "extra/r",
+        f"---\n{type_key}: kb/types/definition.md\n{trait_key}: [a, b]\n---\n",
+    )
+    gate = load_gate(config, "extra/r")
+    assert gate.requires_types == frozenset({"kb/types/definition.md"})
+    assert gate.requires_traits == frozenset({"a", "b"})
+    assert gate.applies_to(NoteFacts("kb/types/definition.md", frozenset({"b"}), None))
+    assert not gate.applies_to(NoteFacts("kb/types/note.md", frozenset({"b"}), None))
+
+
+def test_load_gate_underscore_type_is_relative_to_the_gate_like_the_dash(config: Config) -> None:
+    add_gate(config, "extra/r", "---\nrequires_type: ./types/local.md\n---\n")
+    assert load_gate(config, "extra/r").requires_types == frozenset(
+        {f"{GATES}/extra/types/local.md"}
+    )
+
+
+def test_load_gate_both_spellings_that_agree_are_accepted(config: Config) -> None:
+    add_gate(
+        config,
+        "extra/r",
+        "---\nrequires_type: kb/types/d.md\nrequires-type: [kb/types/d.md]\n---\n",
+    )
+    assert load_gate(config, "extra/r").requires_types == frozenset({"kb/types/d.md"})
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("requires_type: kb/types/d.md", "requires-type: kb/types/e.md"),
+        ("requires-trait: a", "requires_trait: [a, b]"),
+        ("requires_trait: a", "requires-trait: ''"),
+    ],
+)
+def test_load_gate_both_spellings_that_differ_are_an_error(
+    config: Config, first: str, second: str
+) -> None:
+    add_gate(config, "extra/r", f"---\n{first}\n{second}\n---\n")
+    # Named in one order whatever the file's order: underscore first.
+    names = " and ".join(sorted((line.split(":")[0] for line in (first, second)), reverse=True))
+    assert gate_error(config, "extra/r") == (
+        f"gate extra/r: {names} are both given and differ; keep one"
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "requires_types",
+        "requires-traits",
+        "requiresType",
+        "Requires-Type",
+        "require_type",
+        "require-trait",
+        "applies_to",
+        "applies-to-type",
+        "apply-to",
+        "applicable_types",
+        "requires",
+    ],
+)
+def test_load_gate_unknown_applicability_key_is_an_error(config: Config, key: str) -> None:
+    add_gate(config, "extra/r", f"---\n{key}: kb/types/definition.md\n---\nBody.\n")
+    assert gate_error(config, "extra/r") == (
+        f"gate extra/r: unknown applicability key {key!r} (known: requires-trait,"
+        " requires-type, requires_trait, requires_type); a gate whose applicability"
+        " key is not read would apply to every note"
+    )
+
+
+@pytest.mark.parametrize("key", ["required-reading", "application", "approval", "title"])
+def test_load_gate_other_keys_are_not_applicability_keys(config: Config, key: str) -> None:
+    add_gate(config, "extra/r", f"---\n{key}: x\n---\nBody.\n")
+    gate = load_gate(config, "extra/r")
+    assert gate.requires_types is None and gate.requires_traits is None
+
+
+def test_load_gate_unknown_key_with_odd_characters_is_shown_escaped(config: Config) -> None:
+    add_gate(config, "extra/r", '---\n"requires_type\\e[31m\\n": x\n---\n')
+    message = gate_error(config, "extra/r")
+    assert "\x1b" not in message and "\n" not in message
+    assert "'requires_type\\x1b[31m\\n'" in message
+
+
 def test_load_gate_bad_frontmatter_names_the_gate(config: Config) -> None:
     add_gate(config, "extra/broken", "---\nwatches: [body\n---\n")
     message = gate_error(config, "extra/broken")
