@@ -322,3 +322,52 @@ def test_note_facts_of_a_real_file(kb: Path) -> None:
     assert note_facts(read_file(kb, "kb/notes/sub/deep/c.md")) == NoteFacts(
         "kb/notes/sub/types/x.md", frozenset({"t"}), None
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "verified"),
+    [
+        ("true", True),
+        ("True", True),
+        ("yes", True),  # PyYAML reads YAML 1.1: `yes` is the boolean true
+        ('"true"', False),  # a string, not the boolean
+        ("'yes'", False),
+        ("false", False),
+        ("1", False),
+        ("[true]", False),
+        ("", False),
+    ],
+)
+def test_note_facts_user_verified_is_the_yaml_boolean_true(value: str, verified: bool) -> None:
+    text = f"---\ntype: kb/types/note.md\nuser-verified: {value}\n---\n"
+    assert facts("kb/notes/a.md", text).user_verified is verified
+
+
+def test_note_facts_user_verified_underscore_is_not_the_key() -> None:
+    assert not facts("kb/notes/a.md", "---\nuser_verified: true\n---\n").user_verified
+
+
+# -- recursive = false -----------------------------------------------------------------
+
+
+def test_scan_notes_top_level_only(kb: Path) -> None:
+    config = dataclasses.replace(load_config(kb), recursive=False)
+    assert keys(scan_notes(config, state(config))) == [
+        "kb/notes/a.md",
+        "kb/notes/bom.md",
+        "kb/notes/reindex.md",
+        "kb/reference/r.md",
+    ]
+
+
+def test_resolve_directory_top_level_only(kb: Path) -> None:
+    config = dataclasses.replace(load_config(kb), recursive=False)
+    assert keys(resolve_notes(config, state(config), ["kb/notes/sub"], cwd=kb)) == [
+        "kb/notes/sub/index-of-things.md"
+    ]
+    # A note in a subfolder is still a note when named.
+    assert keys(resolve_notes(config, state(config), ["kb/notes/sub/deep/c.md"], cwd=kb)) == [
+        "kb/notes/sub/deep/c.md"
+    ]
+    write(kb, "kb/notes/empty-top/deeper/d.md")
+    assert refused(config, "kb/notes/empty-top") == "no reviewable notes in kb/notes/empty-top"
