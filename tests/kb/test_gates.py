@@ -375,7 +375,16 @@ def corpus_notes(corpus_config: Config) -> list[tuple[KbFile, NoteFacts]]:
 def test_corpus_gates_all_load(corpus_config: Config) -> None:
     ids = all_gate_ids(corpus_config)
     on_disk = sorted(corpus_config.gates_path.glob("*/*.md"))
-    assert len(ids) == len(on_disk) == 37
+    catalog = [g for g in ids if g.split("/")[0] not in ("type", "collection")]
+    assert len(catalog) == len(on_disk) == 37
+    # every type spec in kb/types/ and the two collections are gates as well
+    specs = {p.stem for p in (CORPUS / "kb").glob("**/types/*.md")} - {"index"}
+    assert "structured-claim" in specs and "adr" in specs  # kb/notes/types/, kb/reference/types/
+    assert [g for g in ids if g not in catalog] == [
+        *(f"type/{name}" for name in sorted(specs)),
+        "collection/notes",
+        "collection/reference",
+    ]
     assert resolve_gate_ids(corpus_config, ["frontmatter"]) == [
         "frontmatter/claim-strength",
         "frontmatter/description-discrimination",

@@ -25,6 +25,9 @@ class NoteFacts:
     type: str | None
     traits: frozenset[str]
     status: str | None
+    # The note's folder: collection conformance routes on it (path only, so
+    # notes of one folder still share their routing).
+    folder: str = ""
 
 
 def is_index(name: str) -> bool:
@@ -56,6 +59,7 @@ def _facts(file: KbFile) -> NoteFacts:
         if isinstance(traits, list)
         else frozenset(),
         status=status if isinstance(status, str) else None,
+        folder=posixpath.dirname(file.key),
     )
 
 
