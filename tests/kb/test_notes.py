@@ -258,7 +258,7 @@ def facts(key: str, text: str) -> NoteFacts:
 def test_note_facts() -> None:
     text = "---\ntype: kb/types/note.md\ntraits: [title-as-claim, x]\nstatus: seedling\n---\n"
     assert facts("kb/notes/a.md", text) == NoteFacts(
-        "kb/types/note.md", frozenset({"title-as-claim", "x"}), "seedling"
+        "kb/types/note.md", frozenset({"title-as-claim", "x"}), "seedling", folder="kb/notes"
     )
 
 

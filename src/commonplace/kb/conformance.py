@@ -113,14 +113,18 @@ def load_conformance_gate(config: Config, gate_id: str) -> tuple[KbFile, str, di
     return file, body, route
 
 
-def gate_description(file: KbFile) -> str:
+def gate_description(file: KbFile, gate_id: str) -> str:
+    """The file's own description, else what the gate checks."""
     try:
         block, _ = frontmatter.split(file.text)
         meta = frontmatter.parse(block) if block is not None else {}
     except (frontmatter.FrontmatterError, UserError):
-        return ""
+        meta = {}
     value = meta.get("description", "")
-    return value if isinstance(value, str) else ""
+    if isinstance(value, str) and value.strip():
+        return value
+    what = "type spec" if gate_id.startswith(TYPE + "/") else "collection description"
+    return f"Conformance to the {what} {file.key}"
 
 
 def in_collection(facts: NoteFacts, folder: str, nested: frozenset[str]) -> bool:

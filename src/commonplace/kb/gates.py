@@ -219,7 +219,7 @@ def _load_conformance(config: Config, gate_id: str) -> Gate:
     return Gate(
         id=gate_id,
         file=file,
-        description=gate_description(file),
+        description=gate_description(file, gate_id),
         body=body,
         watches=WATCHABLE,  # conformance is about the whole note
         requires_traits=None,
