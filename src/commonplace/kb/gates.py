@@ -164,8 +164,16 @@ def is_lens(config: Config, ref: str) -> bool:
 
 
 def all_gate_ids(config: Config) -> list[str]:
-    catalog = [g for lens in list_lenses(config) for g in lens_gate_ids(config, lens)]
-    return catalog + [g for lens in PSEUDO_LENSES for g in conformance_ids(config, lens)]
+    """Every catalog gate. Type and collection gates are reviewed when named
+    (`type`, `collection`, `type/<name>`, ...): with them, every KB with type
+    specs would change its whole pair set at once (see every_gate_ids)."""
+    return [g for lens in list_lenses(config) for g in lens_gate_ids(config, lens)]
+
+
+def every_gate_ids(config: Config) -> list[str]:
+    """Every catalog gate, then every type and collection gate."""
+    conformance = [g for lens in PSEUDO_LENSES for g in conformance_ids(config, lens)]
+    return all_gate_ids(config) + conformance
 
 
 def load_gate(config: Config, gate_id: str) -> Gate:
