@@ -5,6 +5,7 @@ pairs exist, what makes them stale, and a sweep with the stand-in reviewer
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,48 @@ def test_sweep_reviews_conformance_pairs_and_edits_make_them_stale(cli: Any, kb:
     again = cli("review-sweep", "type", "collection", "--runner", "stand-in", *MODEL, cwd=kb)
     assert again.code == 0, again.err + again.out
     assert select(cli, kb, "type", "collection") == set()
+
+
+def test_split_path_trivial_ack_and_report(cli: Any, kb: Path) -> None:
+    pairs = ["kb/notes/b.md::type/definition", "kb/notes/b.md::collection/notes"]
+    prepared = cli("prepare-review-batch", *pairs, "--runner", "stand-in", *MODEL, "--json", cwd=kb)
+    assert prepared.code == 0, prepared.err
+    batch = json.loads(prepared.out)
+    prompt = (kb / batch["prompt_path"]).read_text(encoding="utf-8")
+    assert (
+        "### Gate type/definition" in prompt and "the type spec `kb/types/definition.md`" in prompt
+    )
+    assert "the collection description `kb/notes/COLLECTION.md`" in prompt
+    output = subprocess.run(
+        [sys.executable, str(STAND_IN)], input=prompt, cwd=kb, capture_output=True, text=True
+    ).stdout
+    (kb / batch["bundle_output_path"]).write_text(output, encoding="utf-8")
+    ingested = cli(
+        "ingest-batch-output",
+        "--batch-id",
+        str(batch["batch_id"]),
+        "--input-file",
+        batch["bundle_output_path"],
+        cwd=kb,
+    )
+    assert ingested.code == 0, ingested.err
+    assert select(cli, kb, "type", "collection", "--note", "kb/notes/b.md") == set()
+    run_dir = kb / "kb/reports/bundle-reviews"
+    assert sorted(p.name for p in run_dir.glob("review-run-*/*__*.md")) == [
+        "collection__notes.md",
+        "type__definition.md",
+    ]
+
+    # a conformance gate watches every part: a body edit is kept, not acked
+    note = kb / "kb/notes/b.md"
+    note.write_text(note.read_text(encoding="utf-8") + "\nMore.\n", encoding="utf-8")
+    commit_all(kb, "edit b")
+    acked = cli("ack-trivial-note-changes", "type", "collection", *MODEL, cwd=kb)
+    assert acked.code == 0, acked.err
+    assert "kept: kb/notes/b.md type/definition (changed: body)" in acked.out
+
+    report = cli("review-report", "--format", "json", *MODEL, cwd=kb)
+    assert report.code == 0, report.err
+    by_lens = json.loads(report.out)["by_lens"]
+    assert by_lens["type"]["staleness"] == {"note-changed": 1}
+    assert by_lens["collection"]["staleness"] == {"note-changed": 1, "missing-review": 2}
