@@ -229,3 +229,25 @@ def test_split_path_trivial_ack_and_report(cli: Any, kb: Path) -> None:
     by_lens = json.loads(report.out)["by_lens"]
     assert by_lens["type"]["staleness"] == {"note-changed": 1}
     assert by_lens["collection"]["staleness"] == {"note-changed": 1, "missing-review": 2}
+
+
+def test_unusable_conformance_gates_are_listed_not_fatal(cli: Any, kb: Path) -> None:
+    (kb / "kb/types/latin1.md").write_bytes(b"# caf\xe9\n")
+    (kb / "kb/types/binary.md").write_bytes(b"# x\0y\n")
+    (kb / "kb/types/outside.md").symlink_to("/etc/hostname")  # a link is not a type spec
+    (kb / "kb/notes/odd :: name").mkdir()
+    (kb / "kb/notes/odd :: name/COLLECTION.md").write_text("# odd\n", encoding="utf-8")
+    commit_all(kb, "bad gates")
+    result = cli("review-target-selector", "type", "collection", *MODEL, "--json", cwd=kb)
+    assert result.code == 0, result.err
+    left_out = {(p["gate_id"], p["reason"]) for p in json.loads(result.out) if "detail" in p}
+    assert left_out == {
+        ("type/latin1", "unusable-gate"),
+        ("type/binary", "unusable-gate"),
+        ("collection/odd :: name", "unreviewable-name"),
+    }
+    assert "outside" not in result.out
+    named = cli("review-target-selector", "type/latin1", *MODEL, cwd=kb)
+    assert named.code == 1 and named.err == "error: gate type/latin1: it is not UTF-8 text\n"
+    linked = cli("review-target-selector", "type/outside", *MODEL, cwd=kb)
+    assert linked.code == 1 and "error: gate not found: type/outside" in linked.err
