@@ -30,6 +30,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import tomllib
 from collections.abc import Sequence
@@ -156,8 +157,16 @@ def stand_in_executor(kb: Path, batch: Batch, gates_dir: str) -> None:
     blocks = []
     for note, gate in requested_pairs(prompt):
         gate_file = f"{gates_dir}/{gate}.md"
-        argv = [sys.executable, str(STAND_IN_REVIEWER), note, gate_file]
-        done = subprocess.run(argv, cwd=kb, text=True, capture_output=True, check=False)
+        marker = f"\n### Gate {gate}\n"
+        with tempfile.TemporaryDirectory() as scratch:
+            if gate.startswith(("type/", "collection/")) and marker in prompt:
+                # A type or collection gate has no file under the gates folder:
+                # the reviewer reads it as the prompt shows it.
+                shown = prompt.split(marker, 1)[1].split("\n### Gate ", 1)[0]
+                gate_file = str(Path(scratch) / "gate.md")
+                Path(gate_file).write_text(shown.split("\n## Notes\n", 1)[0], encoding="utf-8")
+            argv = [sys.executable, str(STAND_IN_REVIEWER), note, gate_file]
+            done = subprocess.run(argv, cwd=kb, text=True, capture_output=True, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
             raise CommandError(f"stand-in reviewer failed on {note} :: {gate}: {last}")

@@ -26,8 +26,12 @@ class Workspace:
     def git_state(self) -> GitState:
         """The KB's git state over the notes and gates (two git calls)."""
         from commonplace.git import read_state  # commands that need no git skip its imports
+        from commonplace.kb.conformance import conformance_pathspecs
 
-        return read_state(self.config.kb_root, [*self.config.scan_roots, self.config.gates_dir])
+        # Type specs are gates too (type conformance), wherever their folder is.
+        config = self.config
+        specs = [*config.scan_roots, config.gates_dir, *conformance_pathspecs(config)]
+        return read_state(self.config.kb_root, specs)
 
     def partition(self, model: str, effort: str | None) -> Partition:
         """The partition every read and write path uses for these flags."""

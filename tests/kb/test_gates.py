@@ -14,6 +14,7 @@ from commonplace.kb.files import KbFile
 from commonplace.kb.gates import (
     Gate,
     all_gate_ids,
+    every_gate_ids,
     is_lens,
     lens_gate_ids,
     list_lenses,
@@ -464,9 +465,21 @@ def corpus_notes(corpus_config: Config) -> list[tuple[KbFile, NoteFacts]]:
 
 
 def test_corpus_gates_all_load(corpus_config: Config) -> None:
-    ids = all_gate_ids(corpus_config)
+    ids = every_gate_ids(corpus_config)
+    assert all_gate_ids(corpus_config) == [
+        g for g in ids if not g.startswith(("type/", "collection/"))
+    ]
     on_disk = sorted(corpus_config.gates_path.glob("*/*.md"))
-    assert len(ids) == len(on_disk) == 37
+    catalog = [g for g in ids if g.split("/")[0] not in ("type", "collection")]
+    assert len(catalog) == len(on_disk) == 37
+    # every type spec in kb/types/ and the two collections are gates as well
+    specs = {p.stem for p in (CORPUS / "kb").glob("**/types/*.md")} - {"index"}
+    assert "structured-claim" in specs and "adr" in specs  # kb/notes/types/, kb/reference/types/
+    assert [g for g in ids if g not in catalog] == [
+        *(f"type/{name}" for name in sorted(specs)),
+        "collection/notes",
+        "collection/reference",
+    ]
     assert resolve_gate_ids(corpus_config, ["frontmatter"]) == [
         "frontmatter/claim-strength",
         "frontmatter/description-discrimination",

@@ -258,7 +258,7 @@ def facts(key: str, text: str) -> NoteFacts:
 def test_note_facts() -> None:
     text = "---\ntype: kb/types/note.md\ntraits: [title-as-claim, x]\nstatus: seedling\n---\n"
     assert facts("kb/notes/a.md", text) == NoteFacts(
-        "kb/types/note.md", frozenset({"title-as-claim", "x"}), "seedling"
+        "kb/types/note.md", frozenset({"title-as-claim", "x"}), "seedling", folder="kb/notes"
     )
 
 
@@ -301,7 +301,7 @@ def test_normalize_type() -> None:
     ],
 )
 def test_note_facts_shapes(text: str, expected: NoteFacts) -> None:
-    assert facts("kb/notes/a.md", text) == expected
+    assert facts("a.md", text) == expected  # a note at the root: folder ""
 
 
 def test_note_facts_invalid_yaml() -> None:
@@ -320,7 +320,7 @@ def test_frontmatter_block() -> None:
 def test_note_facts_of_a_real_file(kb: Path) -> None:
     write(kb, "kb/notes/sub/deep/c.md", "---\ntype: ../types/x.md\ntraits: [t]\n---\n")
     assert note_facts(read_file(kb, "kb/notes/sub/deep/c.md")) == NoteFacts(
-        "kb/notes/sub/types/x.md", frozenset({"t"}), None
+        "kb/notes/sub/types/x.md", frozenset({"t"}), None, folder="kb/notes/sub/deep"
     )
 
 

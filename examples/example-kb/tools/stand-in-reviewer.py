@@ -48,6 +48,15 @@ def boundary_token(prompt: str) -> str:
     return found.group(1)
 
 
+def gate_text(prompt: str, gate: str) -> str:
+    """The gate as the prompt shows it (a type or collection gate is not a file
+    under the gates folder); the gate file when the prompt lacks it."""
+    marker = f"\n### Gate {gate}\n"
+    if marker in prompt:
+        return prompt.split(marker, 1)[1].split("\n### Gate ", 1)[0].split("\n## Notes\n", 1)[0]
+    return (GATES / f"{gate}.md").read_text(encoding="utf-8")
+
+
 def answer(prompt: str) -> str:
     """One block per line `- NOTE :: GATE` under the prompt's Requested pairs."""
     requested = prompt.rpartition("\n## Requested pairs\n")[2].split("\n## ", 1)[0]
@@ -57,7 +66,7 @@ def answer(prompt: str) -> str:
         if line.startswith("- ") and " :: " in line:
             note, gate = line[2:].split(" :: ", 1)
             note_text = Path(note).read_text(encoding="utf-8")
-            body = review(note_text, (GATES / f"{gate}.md").read_text(encoding="utf-8"))
+            body = review(note_text, gate_text(prompt, gate))
             pair = f"{note} :: {gate}"
             blocks.append(f"=== PAIR REVIEW START {boundary}: {pair} ===\n{body}")
             blocks.append(f"=== PAIR REVIEW END {boundary}: {pair} ===\n\n")

@@ -12,6 +12,14 @@ from typing import NamedTuple
 from commonplace import frontmatter
 from commonplace.config import Config
 from commonplace.errors import UserError
+from commonplace.kb.conformance import (
+    PSEUDO_LENSES,
+    conformance_ids,
+    gate_description,
+    in_collection,
+    is_conformance_id,
+    load_conformance_gate,
+)
 from commonplace.kb.files import KbFile, read_file
 from commonplace.kb.note_parts import WATCHABLE
 from commonplace.kb.notes import NoteFacts, is_index, normalize_type
@@ -28,6 +36,10 @@ class Gate:
     watches: tuple[str, ...]
     requires_traits: frozenset[str] | None
     requires_types: frozenset[str] | None
+    # A collection conformance gate: the collection's folder, and the folders
+    # under it that have a COLLECTION.md of their own (their notes are theirs).
+    folder: str | None = None
+    nested: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -41,13 +53,26 @@ class Gate:
     def lens(self) -> str:
         return self.id.rsplit("/", 1)[0]
 
+    @property
+    def routed(self) -> bool:
+        """Whether the gate applies to some notes only."""
+        return (
+            self.requires_traits is not None
+            or self.requires_types is not None
+            or (self.folder is not None)
+        )
+
     def applies_to(self, facts: NoteFacts) -> bool:
+        if self.folder is not None and not in_collection(facts, self.folder, self.nested):
+            return False
         if self.requires_traits is not None and not (self.requires_traits & facts.traits):
             return False
         return self.requires_types is None or facts.type in self.requires_types
 
     def skip_reason(self, facts: NoteFacts) -> str:
         """Why the gate does not apply (call only when it does not)."""
+        if self.folder is not None and not in_collection(facts, self.folder, self.nested):
+            return f"not a note of the collection {self.folder}"
         if self.requires_traits is not None and not (self.requires_traits & facts.traits):
             return "requires trait " + " or ".join(sorted(self.requires_traits))
         return "requires type " + " or ".join(sorted(self.requires_types or ()))
@@ -57,11 +82,24 @@ def list_lenses(config: Config) -> list[str]:
     root = config.gates_path
     if not root.is_dir():
         raise UserError(f"gates directory not found: {config.gates_dir}")
-    return sorted(
+    lenses = sorted(
         p.name
         for p in root.iterdir()
         if p.is_dir() and not p.name.startswith(".") and _inside(config, p)
     )
+    _refuse_pseudo_lens(config, lenses)
+    return lenses
+
+
+def _refuse_pseudo_lens(config: Config, lenses: Iterable[str]) -> None:
+    """`type` and `collection` name the conformance gates; a catalog lens of
+    that name would make `type/x` mean two gates."""
+    clash = [lens for lens in lenses if lens in PSEUDO_LENSES]
+    if clash:
+        raise UserError(
+            f"lens {clash[0]} in {config.gates_dir} clashes with the {clash[0]} conformance"
+            f" gates ({clash[0]}/<name>); rename that folder"
+        )
 
 
 def lens_gate_ids(config: Config, lens: str) -> list[str]:
@@ -90,7 +128,18 @@ def resolve_gate_ids(config: Config, refs: Iterable[str], *, cwd: Path | None = 
         if ref is None:
             raise UserError(f"gate not found: {raw} (gate ids look like <lens>/<name>)")
         path = config.gates_path / ref
-        if path.is_dir():
+        lens = ref.partition("/")[0]
+        if lens in PSEUDO_LENSES:
+            _refuse_pseudo_lens(config, [lens] if (config.gates_path / lens).is_dir() else [])
+        if ref in PSEUDO_LENSES:
+            found = conformance_ids(config, ref)
+            if not found:
+                what = "type specs (kb/types/)" if ref == "type" else "COLLECTION.md files"
+                raise UserError(f"no {ref} conformance gates: the knowledge base has no {what}")
+            ids.update(dict.fromkeys(found))
+        elif is_conformance_id(ref):
+            ids[load_gate(config, ref).id] = None
+        elif path.is_dir():
             found = lens_gate_ids(config, ref)
             if not found:
                 raise UserError(f"lens {ref} has no gates")
@@ -110,14 +159,27 @@ def resolve_gate_ids(config: Config, refs: Iterable[str], *, cwd: Path | None = 
 
 def is_lens(config: Config, ref: str) -> bool:
     canonical = canonical_ref(ref)
-    return canonical is not None and (config.gates_path / canonical).is_dir()
+    return canonical is not None and (
+        canonical in PSEUDO_LENSES or (config.gates_path / canonical).is_dir()
+    )
 
 
 def all_gate_ids(config: Config) -> list[str]:
+    """Every catalog gate. Type and collection gates are reviewed when named
+    (`type`, `collection`, `type/<name>`, ...): with them, every KB with type
+    specs would change its whole pair set at once (see every_gate_ids)."""
     return [g for lens in list_lenses(config) for g in lens_gate_ids(config, lens)]
 
 
+def every_gate_ids(config: Config) -> list[str]:
+    """Every catalog gate, then every type and collection gate."""
+    conformance = [g for lens in PSEUDO_LENSES for g in conformance_ids(config, lens)]
+    return all_gate_ids(config) + conformance
+
+
 def load_gate(config: Config, gate_id: str) -> Gate:
+    if is_conformance_id(gate_id) and canonical_ref(gate_id) == gate_id:
+        return _load_conformance(config, gate_id)
     key = posixpath.join(config.gates_dir, gate_id + ".md")
     if (
         canonical_ref(gate_id) != gate_id
@@ -153,6 +215,27 @@ def load_gate(config: Config, gate_id: str) -> Gate:
         watches=tuple(watches),
         requires_traits=_applicability(meta, "trait", gate_id, None),
         requires_types=_applicability(meta, "type", gate_id, key),
+    )
+
+
+def _load_conformance(config: Config, gate_id: str) -> Gate:
+    name_problem = why_unreviewable_name(gate_id)
+    if name_problem is not None:
+        raise UserError(f"gate id {shown(gate_id)} cannot be named in a pair block: {name_problem}")
+    file, body, route = load_conformance_gate(config, gate_id)
+    types = route.get("requires_types")
+    folder = route.get("folder")
+    nested = route.get("nested")
+    return Gate(
+        id=gate_id,
+        file=file,
+        description=gate_description(file, gate_id),
+        body=body,
+        watches=WATCHABLE,  # conformance is about the whole note
+        requires_traits=None,
+        requires_types=types if isinstance(types, frozenset) else None,
+        folder=folder if isinstance(folder, str) else None,
+        nested=nested if isinstance(nested, frozenset) else frozenset(),
     )
 
 

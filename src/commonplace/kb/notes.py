@@ -28,6 +28,9 @@ class NoteFacts:
     # `user-verified: true` (a YAML boolean): the KB's keepers checked the
     # note themselves. A quoted "true" is a string and does not count.
     user_verified: bool = False
+    # The note's folder: collection conformance routes on it (path only, so
+    # notes of one folder still share their routing).
+    folder: str = ""
 
 
 def is_index(name: str) -> bool:
@@ -60,6 +63,7 @@ def _facts(file: KbFile) -> NoteFacts:
         else frozenset(),
         status=status if isinstance(status, str) else None,
         user_verified=fields.get("user-verified") is True,
+        folder=posixpath.dirname(file.key),
     )
 
 

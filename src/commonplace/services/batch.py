@@ -174,7 +174,7 @@ def render_batch_prompt(
         gate.id: PromptGate(
             gate.id,
             gate.body,
-            conditional=gate.requires_traits is not None or gate.requires_types is not None,
+            conditional=gate.routed,
         )
         for target in plan.targets
         for gate in target.gates

@@ -69,7 +69,7 @@ def select_stale(
     gates = sorted({g.id: g for g in gates}.values(), key=lambda g: g.id)
     dirty = {g.id for g in gates if git.is_dirty(g.key)}
     accepted = accepted_versions(store, model_id)
-    routed = any(g.requires_traits is not None or g.requires_types is not None for g in gates)
+    routed = any(g.routed for g in gates)
     applicable_for: dict[NoteFacts | None, tuple[list[Gate], Sequence[StaleGate]]] = {}
     wanted = set(reasons) if reasons else set(StaleReason)
     missing = StaleReason.MISSING_REVIEW
