@@ -15,7 +15,7 @@ from helpers.session_logs import vendor_lines
 
 from commonplace.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.runners import launch
-from commonplace.runners.base import Call, Failure, FailureKind, Outcome, RunnerSettings
+from commonplace.runners.base import Call, Failure, FailureKind, Outcome
 from commonplace.runners.claude_code import (
     RATE_LIMIT_RETRIES,
     ClaudeCodeAdapter,
@@ -24,6 +24,7 @@ from commonplace.runners.claude_code import (
     session_log_path,
 )
 from commonplace.runners.telemetry import TELEMETRY_SCHEMA, usable_model
+from commonplace.settings import RunnerSettings
 
 STREAM_OK = "claude-2.1.197-stream-ok.jsonl"
 MODEL_DIFFERS = "claude-2.1.197-stream-model-differs.jsonl"

@@ -16,7 +16,7 @@ from helpers.session_logs import vendor_lines
 
 from commonplace.protocol.prompt import REVIEWER_SYSTEM_PROMPT
 from commonplace.runners import launch
-from commonplace.runners.base import Call, FailureKind, Outcome, RunnerSettings
+from commonplace.runners.base import Call, FailureKind, Outcome
 from commonplace.runners.codex import (
     CodexAdapter,
     CodexStream,
@@ -24,6 +24,7 @@ from commonplace.runners.codex import (
     provider_key_names,
     read_rollout,
 )
+from commonplace.settings import RunnerSettings
 
 EXEC_OK = "codex-0.169.0-exec-json-ok.jsonl"
 USAGE_LIMIT = "codex-0.169.0-exec-json-usage-limit.jsonl"

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from commonplace.runners import launch, plausible
-from commonplace.runners.base import Call, RunnerSettings
+from commonplace.runners.base import Call
 from commonplace.runners.command import CommandAdapter
 from commonplace.runners.telemetry import Telemetry, Tokens, usable_model
+from commonplace.settings import RunnerSettings
 
 
 @pytest.mark.parametrize(

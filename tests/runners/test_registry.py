@@ -14,10 +14,10 @@ from commonplace.config import Config, load_config
 from commonplace.errors import UsageError, UserError
 from commonplace.runners import RUNNERS as BUILTIN
 from commonplace.runners import get_runner, runner_names, runner_settings
-from commonplace.runners.base import RunnerSettings
 from commonplace.runners.claude_code import ClaudeCodeAdapter
 from commonplace.runners.codex import CodexAdapter
 from commonplace.runners.command import CommandAdapter
+from commonplace.settings import RunnerSettings
 
 
 def config(tmp_path: Path, runners: dict[str, dict[str, Any]] | None = None) -> Config:

@@ -26,11 +26,12 @@ from helpers.session_logs import (
     with_marker,
 )
 
-from commonplace.runners.base import Adapter, RunnerSettings
+from commonplace.runners.base import Adapter
 from commonplace.runners.claude_code import ClaudeCodeAdapter, session_from_log
 from commonplace.runners.codex import CodexAdapter, session_from_rollout
 from commonplace.runners.command import CommandAdapter
 from commonplace.runners.telemetry import TELEMETRY_SCHEMA, Session, merge_telemetry
+from commonplace.settings import RunnerSettings
 
 # --- what the readers read ------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from commonplace.runners.telemetry import Session, Telemetry
-from commonplace.settings import RunnerSettings as RunnerSettings  # its home is the config
+from commonplace.settings import RunnerSettings
 
 # What any harness needs to start: where it lives, who runs it, locale, temp
 # dirs and proxies. Everything else stays out unless an adapter asks for it.

@@ -29,7 +29,6 @@ from commonplace.runners.base import (
     FailureKind,
     Outcome,
     PlainText,
-    RunnerSettings,
     StreamDecoder,
     last_lines,
 )
@@ -40,6 +39,7 @@ from commonplace.runners.telemetry import (
     int_or_none,
     usable_model,
 )
+from commonplace.settings import RunnerSettings
 
 TELEMETRY_ENV = "COMMONPLACE_TELEMETRY_FILE"
 EX_TEMPFAIL = 75

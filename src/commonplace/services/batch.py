@@ -29,10 +29,6 @@ from commonplace.services import artifacts
 from commonplace.services.manifest import batch_manifest
 from commonplace.workspace import Workspace
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    pass
-
 
 @dataclass(frozen=True)
 class PreparedBatch:

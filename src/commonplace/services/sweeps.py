@@ -43,10 +43,6 @@ from commonplace.services.selector import (
 )
 from commonplace.workspace import Workspace
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    pass
-
 
 @dataclass(frozen=True)
 class SweepOptions:
