@@ -30,7 +30,10 @@ class Config:
     recursive: bool = True
     gates_dir: str = "kb/instructions/review-gates"
     reports_dir: str = "kb/reports"
+    # A path inside the KB, or a PostgreSQL URL (without its password).
     store: str = "kb/reports/review-store.sqlite"
+    # The PostgreSQL schema that holds this KB's store (None: the default).
+    schema: str | None = None
     model_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     defaults: Defaults = field(default_factory=Defaults)
     # Each table as written (checked when loaded); runners.get_runner types it.
@@ -45,15 +48,27 @@ class Config:
     def reports_path(self) -> Path:
         return self.kb_root / self.reports_dir
 
-    def store_path(self, override: str | os.PathLike[str] | None = None) -> Path:
-        """`--db` (relative to the working directory), then the environment
-        variable, then the configured path (both relative to the KB root)."""
+    def store_target(self, override: str | os.PathLike[str] | None = None) -> Path | str:
+        """`--db`, then the environment variable, then the configured store:
+        a PostgreSQL URL as given, or a file path (`--db` relative to the
+        working directory, the others to the KB root)."""
+        from commonplace.store.location import is_url
+
+        chosen = os.fspath(override) if override else os.environ.get(STORE_ENV, "").strip()
+        if chosen and is_url(chosen):
+            return chosen.strip()
         if override:
             return Path(override).absolute()
-        env = os.environ.get(STORE_ENV, "").strip()
-        if env:
-            return self.kb_root / env if not os.path.isabs(env) else Path(env)
-        return self.kb_root / self.store
+        if chosen:
+            return self.kb_root / chosen if not os.path.isabs(chosen) else Path(chosen)
+        return self.store if is_url(self.store) else self.kb_root / self.store
+
+    def store_path(self, override: str | os.PathLike[str] | None = None) -> Path:
+        """The store file (see `store_target`); an error for a server store."""
+        target = self.store_target(override)
+        if isinstance(target, str):
+            raise UserError(f"the review store is on a PostgreSQL server, not a file: {target}")
+        return target
 
     def store_setting(self, override: str | os.PathLike[str] | None = None) -> str:
         """What named the store path of `store_path(override)`, for messages."""
@@ -62,7 +77,9 @@ class Config:
         if os.environ.get(STORE_ENV, "").strip():
             return STORE_ENV
         where = f"in {self.source.name}" if self.source else "by default"
-        return f'store = "{self.store}" {where}'
+        from commonplace.store.location import masked
+
+        return f'store = "{masked(self.store)}" {where}'
 
 
 def find_kb_root(start: Path) -> tuple[Path, Path | None, dict[str, Any]]:
@@ -88,7 +105,7 @@ def find_kb_root(start: Path) -> tuple[Path, Path | None, dict[str, Any]]:
 def load_config(start: Path | None = None) -> Config:
     root, source, raw = find_kb_root(start or Path.cwd())
     where = source.name if source else "defaults"
-    known = {"scan_roots", "recursive", "gates_dir", "reports_dir", "store"}
+    known = {"scan_roots", "recursive", "gates_dir", "reports_dir", "store", "schema"}
     known |= {"models", "defaults", "runners"}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -103,8 +120,16 @@ def load_config(start: Path | None = None) -> Config:
         if not isinstance(raw["recursive"], bool):
             raise UserError(f"{where}: recursive must be true or false")
         values["recursive"] = raw["recursive"]
+    if isinstance(raw.get("store"), str) and _is_url(raw["store"]):
+        values["store"] = _server_url(raw["store"], where)
+    if "schema" in raw:
+        from commonplace.store.location import check_schema
+
+        if not isinstance(raw["schema"], str):
+            raise UserError(f"{where}: schema must be a name")
+        values["schema"] = check_schema(raw["schema"], where)
     for key in ("gates_dir", "reports_dir", "store"):
-        if key in raw:
+        if key in raw and key not in values:
             if not isinstance(raw[key], str) or not raw[key].strip():
                 raise UserError(f"{where}: {key} must be a path")
             values[key] = _inside(root, raw[key], where, key, as_written=key != "gates_dir")
@@ -125,6 +150,26 @@ def load_config(start: Path | None = None) -> Config:
             raise UserError(f"{where}: {exc.message}") from None
     values["runners"] = MappingProxyType({k: MappingProxyType(v) for k, v in runners.items()})
     return Config(kb_root=root, source=source, **values)
+
+
+def _is_url(text: str) -> bool:
+    from commonplace.store.location import is_url
+
+    return is_url(text)
+
+
+def _server_url(url: str, where: str) -> str:
+    """A store URL written in a (committed) file must carry no password:
+    libpq finds it in PGPASSWORD, ~/.pgpass or a service file."""
+    from commonplace.store.location import has_password, masked, split_url
+
+    if has_password(url):
+        raise UserError(
+            f"{where}: the store URL carries a password ({masked(url)}); take it out and"
+            " give it in PGPASSWORD, ~/.pgpass or a service file instead"
+        )
+    split_url(url, None, where)  # malformed: said now, not at the first query
+    return url.strip()
 
 
 def _load_toml(path: Path) -> dict[str, Any]:

@@ -49,9 +49,10 @@ def open_workspace(
     otherwise read as an empty store and report everything unreviewed."""
     here = (cwd or Path.cwd()).absolute()
     config = load_config(here)
-    path = config.store_path(db)
+    target = config.store_target(db)
     setting = config.store_setting(db)
-    if existing_store and not path.exists() and setting in ("--db", STORE_ENV):
-        raise UserError(f"no review store at {path} (named by {setting}); check the path")
-    store = Store(path, root=config.kb_root, setting=setting)
+    store = Store(target, root=config.kb_root, setting=setting, schema=config.schema)
+    named = setting in ("--db", STORE_ENV)
+    if existing_store and named and store.kind == "sqlite" and not store.exists:
+        raise UserError(f"no review store at {store.name} (named by {setting}); check the path")
     return Workspace(config=config, store=store, cwd=here)

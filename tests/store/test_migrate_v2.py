@@ -43,12 +43,20 @@ def read(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ..
         conn.close()
 
 
-# review_batches.boundary_token (schema 4) is NULL on every batch migrated
-V2_BATCH_COLUMNS = (
-    "id, packing, executor, requested_model, requested_effort, requested_model_id,"
-    " prompt_sha256, prompt_chars, prompt_format_version, created_at, finished_at,"
-    " telemetry_json, debug_log, raw_output"
+# Columns added later: review_batches.boundary_token (schema 4, NULL on every
+# batch migrated); the global identities and the run leases (schema 5).
+CURRENT = len(MIGRATIONS)
+IDENTIFIED = (
+    "review_batches",
+    "review_runs",
+    "gate_reviews",
+    "acceptance_events",
+    "model_alias_resolutions",
 )
+
+
+def v2_columns(table: str) -> str:
+    return ", ".join(row[1] for row in read(FIXTURE, f"PRAGMA table_info({table})"))
 
 
 def full_dump(db: Path, tables: tuple[str, ...] = V2_TABLES) -> dict[str, list[tuple[Any, ...]]]:
@@ -57,7 +65,7 @@ def full_dump(db: Path, tables: tuple[str, ...] = V2_TABLES) -> dict[str, list[t
     return {
         t: read(
             db,
-            f"SELECT rowid, {V2_BATCH_COLUMNS if t == 'review_batches' else '*'}"
+            f"SELECT rowid, {v2_columns(t) if t != 'sqlite_sequence' else '*'}"
             f" FROM {t} ORDER BY rowid",
         )
         for t in tables
@@ -98,20 +106,34 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
     before, old_schema = full_dump(v2), schema(v2)
     result = cli("review-store", "migrate", "--db", str(v2), "--json", cwd=example_kb)
     assert result.code == 0, result.err
-    assert result.json() == {"path": str(v2), "from_version": 2, "to_version": 4}
-    assert len(MIGRATIONS) == 4
+    assert result.json() == {"path": str(v2), "from_version": 2, "to_version": CURRENT}
+    assert CURRENT == 5
 
-    assert user_version(v2) == 4
+    assert user_version(v2) == CURRENT
     assert full_dump(v2) == before  # includes sqlite_sequence: ids never repeat
     assert read(v2, "SELECT DISTINCT boundary_token FROM review_batches") == [(None,)]
+    for table in IDENTIFIED:  # every old row got its global identity
+        uids = [uid for (uid,) in read(v2, f"SELECT uid FROM {table}")]
+        assert all(isinstance(u, str) and len(u) == 32 for u in uids)
+        assert len(set(uids)) == len(uids)
     new_schema = schema(v2)
     # The old objects are exactly as they were; the migrations only add.
-    batches = new_schema.pop("review_batches")
-    assert batches.endswith(", boundary_token TEXT)")
-    assert {k: new_schema[k] for k in old_schema if k != "review_batches"} == {
-        k: v for k, v in old_schema.items() if k != "review_batches"
+    added = {"review_batches": ["boundary_token", "uid"], "review_runs": ["uid"]}
+    added["review_runs"] += ["owner_started_at", "lease_expires_at"]
+    for table in IDENTIFIED:
+        old = v2_columns(table).split(", ")
+        columns = [row[1] for row in read(v2, f"PRAGMA table_info({table})")]
+        assert columns == old + added.get(table, ["uid"])
+    altered = set(IDENTIFIED)
+    assert {k: new_schema[k] for k in old_schema if k not in altered} == {
+        k: v for k, v in old_schema.items() if k not in altered
     }
-    assert set(new_schema) - set(old_schema) == {"note_relocations", "note_relocations_by_path"}
+    assert set(new_schema) - set(old_schema) == {
+        "note_relocations",
+        "note_relocations_by_path",
+        "acceptance_events_uid_fixed",
+        *(f"{table}_by_uid" for table in (*IDENTIFIED, "note_relocations")),
+    }
     assert read(v2, "SELECT COUNT(*) FROM note_relocations") == [(0,)]
     columns = [r[1] for r in read(v2, "PRAGMA table_info(note_relocations)")]
     assert columns == [
@@ -122,17 +144,18 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
         "review_runs",
         "gate_reviews",
         "acceptance_events",
+        "uid",
     ]
 
     again = cli("review-store", "migrate", "--db", str(v2), "--json", cwd=example_kb)
-    assert again.json() == {"path": str(v2), "from_version": 4, "to_version": 4}
+    assert again.json() == {"path": str(v2), "from_version": CURRENT, "to_version": CURRENT}
     assert full_dump(v2) == before
 
 
 def test_the_library_reports_the_versions(v2: Path) -> None:
     with Store(v2) as store:
-        assert store.migrate() == (2, 4)
-        assert store.migrate() == (4, 4)
+        assert store.migrate() == (2, CURRENT)
+        assert store.migrate() == (CURRENT, CURRENT)
 
 
 def test_check_passes_after_the_migration(cli, v2: Path, example_kb: Path) -> None:
@@ -141,7 +164,7 @@ def test_check_passes_after_the_migration(cli, v2: Path, example_kb: Path) -> No
     assert check.code == 0, check.out
     assert check.json() == {
         "ok": True,
-        "schema_version": 4,
+        "schema_version": CURRENT,
         "violations": [],
         "running_runs": 1,
     }
@@ -195,7 +218,7 @@ def test_stats_after_the_migration(cli, v2: Path, example_kb: Path) -> None:
     stats = cli("review-store", "stats", "--db", str(v2), "--json", cwd=example_kb)
     assert stats.code == 0, stats.err
     payload = stats.json()
-    assert payload["schema_version"] == 4
+    assert payload["schema_version"] == CURRENT
     assert payload["batches"] == 17
     assert payload["runs"] == {"completed": 15, "failed": 1, "running": 1}
     assert payload["acceptance_events"] == {"full-review": 24, "trivial-change-ack": 2}
@@ -299,10 +322,11 @@ def test_a_newer_store_is_refused(
     assert result.code == 1, result.out + result.err
     assert "Traceback" not in result.err
     assert result.err.splitlines() == [
-        f"error: review store {db} has schema version 5, {NEWER} (4); upgrade commonplace-review"
+        f"error: review store {db} has schema version {CURRENT + 1}, {NEWER} ({CURRENT});"
+        " upgrade commonplace-review"
     ]
     assert full_dump(db) == before
-    assert user_version(db) == 5
+    assert user_version(db) == CURRENT + 1
     assert (example_kb / FROST).is_file()
 
 

@@ -40,7 +40,7 @@ def test_no_sql_and_no_sqlite3_outside_the_store_layer() -> None:
 
 def test_the_store_layer_is_where_they_are() -> None:
     findings = [f for p in sorted(STORE.glob("*.py")) for f in sql_findings(p)]
-    assert any(f.startswith("store/connection.py") and "imports sqlite3" in f for f in findings)
+    assert any(f.startswith("store/sqlite.py") and "imports sqlite3" in f for f in findings)
     assert any(f.startswith("store/runs.py") and "SQL in a string" in f for f in findings)
 
 

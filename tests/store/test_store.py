@@ -11,8 +11,9 @@ from helpers.db import execute_sql
 from helpers.store import insert_batch
 
 from commonplace.errors import UserError
-from commonplace.store.connection import BUSY_TIMEOUT_MS, Store, schema_version
+from commonplace.store.connection import Store, schema_version
 from commonplace.store.migrations import MIGRATIONS
+from commonplace.store.sqlite import BUSY_TIMEOUT_MS
 
 
 @pytest.fixture

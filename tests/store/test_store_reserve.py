@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from commonplace.store.connection import RESERVE_BYTES, Store
+from commonplace.store.connection import Store
+from commonplace.store.sqlite import RESERVE_BYTES
 
 
 def test_the_store_reserve_never_follows_a_planted_symlink(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ the append-only log of what was accepted, and the latest entry per pair."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
@@ -35,7 +36,7 @@ def accepted_pair_count(conn: Connection, model_id: str) -> int:
     """How many (note, gate) pairs have an acceptance in the partition."""
     row = conn.execute(
         "SELECT COUNT(*) FROM (SELECT DISTINCT note_path, gate_id FROM acceptance_events"
-        " WHERE model_id = ?)",
+        " WHERE model_id = ?) AS pairs",
         (model_id,),
     ).fetchone()
     return int(row[0])
@@ -63,13 +64,13 @@ def add_ack(
     kind: str,
 ) -> int:
     """Append an acceptance that carries no review of its own (an ack); its id."""
-    event_id = conn.execute(
+    row = conn.execute(
         "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
         " accepted_note_sha, accepted_note_commit, accepted_gate_sha, accepted_at,"
-        " acceptance_kind) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-        (note_path, gate_id, model_id, note_sha, note_commit, gate_sha, at, kind),
-    ).lastrowid
-    return int(event_id or 0)
+        " acceptance_kind, uid) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (note_path, gate_id, model_id, note_sha, note_commit, gate_sha, at, kind, new_uid()),
+    ).fetchone()
+    return int(row[0])
 
 
 def accept_run_reviews(conn: Connection, review_run_id: int, at: str) -> list[str]:
@@ -86,7 +87,7 @@ def accept_run_reviews(conn: Connection, review_run_id: int, at: str) -> list[st
     conn.executemany(
         "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
         " accepted_note_sha, accepted_note_commit, accepted_gate_sha, accepted_at,"
-        " acceptance_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'full-review')",
+        " acceptance_kind, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'full-review', ?)",
         [
             (
                 r["note_path"],
@@ -97,11 +98,17 @@ def accept_run_reviews(conn: Connection, review_run_id: int, at: str) -> list[st
                 r["reviewed_note_commit"],
                 r["gate_sha"],
                 at,
+                new_uid(),
             )
             for r in rows
         ],
     )
     return [str(r["gate_id"]) for r in rows]
+
+
+def new_uid() -> str:
+    """A row's global identity, the same on every store it travels to."""
+    return uuid.uuid4().hex
 
 
 class CurrentRow(NamedTuple):
@@ -135,7 +142,7 @@ JOIN acceptance_events AS source ON source.id = (
 )
 JOIN gate_reviews AS r ON r.id = source.accepted_review_id
 JOIN review_runs AS run ON run.id = r.review_run_id AND run.status = 'completed'
-WHERE 1
+WHERE 1 = 1
 """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from commonplace.store.acceptances import new_uid
 from commonplace.store.connection import Connection
 
 
@@ -25,8 +26,8 @@ def add_resolution(
 ) -> None:
     conn.execute(
         "INSERT INTO model_alias_resolutions (requested_model, requested_effort,"
-        " resolved_model, resolved_model_id, observed_at, batch_id)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " resolved_model, resolved_model_id, observed_at, batch_id, uid)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             requested_model,
             requested_effort,
@@ -34,6 +35,7 @@ def add_resolution(
             resolved_model_id,
             observed_at,
             batch_id,
+            new_uid(),
         ),
     )
 
@@ -44,7 +46,7 @@ def latest_resolution(conn: Connection, requested: str, effort: str | None) -> R
     row = conn.execute(
         "SELECT resolved_model, resolved_model_id, requested_effort"
         " FROM model_alias_resolutions WHERE requested_model = ?"
-        " ORDER BY requested_effort IS ? DESC, id DESC LIMIT 1",
+        " ORDER BY requested_effort IS NOT DISTINCT FROM ? DESC, id DESC LIMIT 1",
         (requested, effort),
     ).fetchone()
     return None if row is None else Resolution(row[0], row[1], row[2])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from commonplace.store.acceptances import new_uid
 from commonplace.store.connection import Connection
 
 
@@ -18,9 +19,10 @@ def add_batch(
     created_at: str,
     boundary_token: str,
 ) -> int:
-    batch_id = conn.execute(
+    row = conn.execute(
         "INSERT INTO review_batches (packing, executor, requested_model, requested_effort,"
-        " requested_model_id, created_at, boundary_token) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " requested_model_id, created_at, boundary_token, uid)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             packing,
             executor,
@@ -29,10 +31,10 @@ def add_batch(
             requested_model_id,
             created_at,
             boundary_token,
+            new_uid(),
         ),
-    ).lastrowid
-    assert batch_id is not None
-    return batch_id
+    ).fetchone()
+    return int(row[0])
 
 
 def boundary_tokens(conn: Connection, batch_ids: Iterable[int]) -> dict[int, str | None]:

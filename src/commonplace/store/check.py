@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from commonplace.git import blob_sha
 from commonplace.store.connection import Connection, Store, StoreError, schema_version
-from commonplace.store.migrations import MIGRATIONS
+from commonplace.store.migrations import MIGRATIONS, postgres_statements, sqlite_statements
 
 _CREATE = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX|TRIGGER|VIEW)\s+(\w+)", re.I)
 _ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.I)
@@ -31,7 +31,7 @@ _INVARIANTS: tuple[tuple[str, str], ...] = (
         "SELECT e.id, COALESCE(r.status, 'missing') FROM acceptance_events e"
         " LEFT JOIN gate_reviews v ON v.id = e.accepted_review_id"
         " LEFT JOIN review_runs r ON r.id = v.review_run_id"
-        " WHERE e.acceptance_kind = 'full-review' AND (r.status IS NOT 'completed')",
+        " WHERE e.acceptance_kind = 'full-review' AND (r.status IS DISTINCT FROM 'completed')",
         "full-review acceptance {} comes from a review run that is {}",
     ),
     (
@@ -74,22 +74,21 @@ def check_store(store: Store) -> CheckReport:
     """SQLite's integrity check first: a damaged file is reported as such
     (never as a crash), and its invariants are not read, since nothing read
     from it can be trusted. Then the schema objects every query relies on,
-    then the store's invariants."""
+    then the store's invariants. (A PostgreSQL server keeps its own pages
+    sound and its foreign keys enforced; its schema is checked the same.)"""
+    postgres = store.kind == "postgresql"
     try:
         version = schema_version(store)
         with store.read() as conn:
-            damage = [
-                f"sqlite integrity: {result}"
-                for (result,) in conn.execute("PRAGMA integrity_check")
-                if result != "ok"
-            ]
+            damage = [] if postgres else _damage(conn)
             if damage:
                 return CheckReport(version, tuple(damage), 0)
-            violations = _schema_violations(conn)
+            violations = _pg_schema_violations(conn) if postgres else _schema_violations(conn)
             if violations:  # invariant queries need the schema they were written for
                 return CheckReport(version, tuple(violations), 0)
-            for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
-                violations.append(f"{table} row {rowid} points at a missing {parent} row")
+            if not postgres:
+                for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
+                    violations.append(f"{table} row {rowid} points at a missing {parent} row")
             for sql, message in _INVARIANTS:
                 violations.extend(message.format(*row) for row in conn.execute(sql))
             for sha, text in conn.execute("SELECT sha, text FROM snapshots"):
@@ -103,13 +102,24 @@ def check_store(store: Store) -> CheckReport:
     return CheckReport(version, tuple(violations), running)
 
 
-def expected_schema() -> tuple[dict[str, tuple[str, str]], dict[str, set[str]]]:
+def _damage(conn: Connection) -> list[str]:
+    return [
+        f"sqlite integrity: {result}"
+        for (result,) in conn.execute("PRAGMA integrity_check")
+        if result != "ok"
+    ]
+
+
+def expected_schema(
+    *, postgres: bool = False
+) -> tuple[dict[str, tuple[str, str]], dict[str, set[str]]]:
     """From the migrations: each named object's type and creating statement,
     and the columns added to tables after they were created."""
     objects: dict[str, tuple[str, str]] = {}
     added: dict[str, set[str]] = {}
+    statements = postgres_statements if postgres else sqlite_statements
     for migration in MIGRATIONS:
-        for statement in migration.statements:
+        for statement in statements(migration):
             created = _CREATE.match(statement)
             if created is not None:
                 objects[created.group(2)] = (created.group(1).lower(), statement)
@@ -146,6 +156,63 @@ def _schema_violations(conn: Connection) -> list[str]:
             continue
         existing = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         found.extend(f"schema: column {table}.{c} is missing" for c in sorted(columns - existing))
+    return found
+
+
+def _pg_schema_violations(conn: Connection) -> list[str]:
+    """Every object the migrations create must be in the store's schema, the
+    append-only function must still refuse, and no other trigger may be
+    there. (PostgreSQL keeps its own normalized text of each definition, so
+    these are compared by presence, not word by word.)"""
+    objects, added = expected_schema(postgres=True)
+    present: dict[str, str] = {}
+    for kind, query in (
+        (
+            "table",
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+        ),
+        (
+            "view",
+            "SELECT table_name FROM information_schema.views WHERE table_schema = current_schema()",
+        ),
+        ("index", "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"),
+        (
+            "trigger",
+            "SELECT DISTINCT trigger_name FROM information_schema.triggers"
+            " WHERE trigger_schema = current_schema()",
+        ),
+    ):
+        present.update({str(row[0]): kind for row in conn.execute(query)})
+    found = [
+        f"schema: {kind} {name} is missing"
+        for name, (kind, _) in objects.items()
+        if present.get(name) != kind
+    ]
+    found.extend(
+        f"schema: trigger {name} is not one the migrations create"
+        for name, kind in sorted(present.items())
+        if kind == "trigger" and name not in objects
+    )
+    body = conn.execute(
+        "SELECT prosrc FROM pg_proc WHERE proname = 'acceptance_events_append_only'"
+        " AND pronamespace = current_schema()::regnamespace"
+    ).fetchone()
+    if body is None or "RAISE EXCEPTION" not in str(body[0]).upper():
+        found.append("schema: function acceptance_events_append_only does not refuse changes")
+    for table, columns in added.items():
+        existing = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = ?",
+                (table,),
+            )
+        }
+        if existing:
+            found.extend(
+                f"schema: column {table}.{c} is missing" for c in sorted(columns - existing)
+            )
     return found
 
 

@@ -1,67 +1,113 @@
-"""The review store: the one module that opens the SQLite file (SPEC 5).
+"""The review store: the one module the rest of the code opens it through
+(SPEC 5), whichever backend holds it.
 
-It resolves nothing about *where* the file is (that is `Config.store_path`);
-it creates the file with owner-only permissions, opens connections with the
-pragmas every caller needs, applies migrations, and offers transactions.
-Writers use `BEGIN IMMEDIATE` so that racing processes queue on the busy
-timeout instead of failing half-way with `database is locked`.
+A store is a SQLite file on this machine (`store/sqlite.py`, the default) or
+a schema on a PostgreSQL server shared by a team (`store/postgres.py`). Both
+speak the same queries, keep the same schema from one list of migrations and
+give the same guarantees; the callers see `read()` and `write()`
+transactions and never learn which backend answers. Where the store is comes
+from `Config.store_target`; `store/location.py` tells a URL from a path.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from commonplace import safe_files
 from commonplace.errors import UserError
+from commonplace.store import sqlite
+from commonplace.store.location import is_url, split_url
 from commonplace.store.migrations import MIGRATIONS
 
-BUSY_TIMEOUT_MS = 60_000
-SIDE_FILES = ("-wal", "-shm", "-journal")
-# Disk space set aside beside the store while a command owns runs, so that
-# they can still be failed with a reason once the disk is full: a failing
-# write needs a few WAL pages, and this is room for some hundreds of them.
-RESERVE_BYTES = 1024 * 1024
-RESERVE_SUFFIX = "-reserve"
+if TYPE_CHECKING:
+    from commonplace.store.postgres import PostgresBackend
 
-Connection = sqlite3.Connection
-Row = sqlite3.Row
-IntegrityError = sqlite3.IntegrityError
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the query modules use of a connection, on either backend."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, seq: Any, /) -> Cursor: ...
+
+
+# A row, read by index or by column name (`sqlite3.Row` or `PgRow`).
+Row = Any
 
 
 class StoreError(UserError):
-    """SQLite failed under a command: a full disk, a damaged file, an I/O error."""
+    """The store failed under a command: a full disk, a damaged file, an
+    I/O error, a server gone away."""
 
-    def __init__(self, path: Path, exc: BaseException) -> None:
-        self.full = _is_full(exc, path)
-        self.detail = str(exc)  # SQLite's own words, for `check` to list
-        super().__init__(store_error_message(path, exc))
+    def __init__(self, message: str, *, detail: str, full: bool = False) -> None:
+        self.full = full
+        self.detail = detail  # the backend's own words, for `check` to list
+        super().__init__(message)
 
 
 class Store:
-    """One review store file. A store that does not exist yet reads as empty
-    and is created only by the first write."""
+    """One review store. A store that does not exist yet reads as empty and
+    is created only by the first write. `location` is a file path or a
+    PostgreSQL URL; `schema` the PostgreSQL schema when the URL names none."""
 
     def __init__(
-        self, path: Path, *, root: Path | None = None, setting: str = "the review store path"
+        self,
+        location: Path | str,
+        *,
+        root: Path | None = None,
+        setting: str = "the review store path",
+        schema: str | None = None,
     ) -> None:
-        self.path = path
-        self.root = root  # the KB root: no folder below it on the way may be a link
-        self.setting = setting  # what named `path`, for messages
-        self._conn: sqlite3.Connection | None = None
+        self.backend: sqlite.SqliteBackend | PostgresBackend
+        if isinstance(location, str) and is_url(location):
+            from commonplace.store.postgres import PostgresBackend
+
+            url, chosen = split_url(location, schema, setting)
+            self.backend = PostgresBackend(url, chosen, setting=setting)
+        else:
+            self.backend = sqlite.SqliteBackend(Path(location), root=root, setting=setting)
+        self._conn: Any = None
         self._in_memory = False
 
+    @classmethod
+    def _of(cls, backend: sqlite.SqliteBackend | PostgresBackend) -> Store:
+        store = cls.__new__(cls)
+        store.backend, store._conn, store._in_memory = backend, None, False
+        return store
+
     def another(self) -> Store:
-        """A second handle on the same file (for another thread)."""
-        return Store(self.path, root=self.root, setting=self.setting)
+        """A second handle on the same store (for another thread)."""
+        return Store._of(self.backend.another())
+
+    @property
+    def kind(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.backend.kind
+
+    @property
+    def name(self) -> str:
+        """The store as shown in messages: a path, or a masked URL and schema."""
+        return self.backend.name
+
+    @property
+    def path(self) -> Path:
+        """The file of a SQLite store."""
+        if not isinstance(self.backend, sqlite.SqliteBackend):
+            raise UserError(f"review store {self.name} is not a file")
+        return self.backend.path
 
     @property
     def exists(self) -> bool:
-        return self.path.exists()
+        return self.backend.exists()
 
     def close(self) -> None:
         if self._conn is not None:
@@ -74,233 +120,102 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def connection(self, *, create: bool) -> sqlite3.Connection:
+    def connection(self, *, create: bool) -> Any:
         if self._conn is not None and create and self._in_memory:
             self.close()
         if self._conn is None:
             # Reading a store that was never written gives an empty schema in
-            # memory, so read paths never create the file as a side effect.
-            self._in_memory = not (self.exists or create)
-            if self._in_memory:
-                self._conn = _connect(None)
-            else:
-                self._refuse_links(create=not self.exists)
-                self._conn = _connect(self.path) if self.exists else _create(self.path)
+            # memory, so read paths never create it as a side effect.
+            self._in_memory = not (create or self.backend.exists())
             try:
-                _migrate(self._conn, self.path, on_disk=not self._in_memory)
-            except sqlite3.DatabaseError as exc:
-                self.close()
-                raise StoreError(self.path, exc) from None
-            except BaseException:
-                self.close()  # a refused store stays refused on the next call
-                raise
+                self._conn = (
+                    sqlite.empty_store() if self._in_memory else self.backend.connect(create=True)
+                )
+            except Exception as exc:
+                self._raise(exc)
         return self._conn
 
     def migrate(self) -> tuple[int, int]:
-        """Create or upgrade the store file; (version before, version after)."""
-        before = 0
-        if self.exists:
-            self._refuse_links(create=False)
-            try:
-                probe = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
-                try:
-                    before = _user_version(probe)
-                finally:
-                    probe.close()
-            except sqlite3.DatabaseError as exc:
-                raise UserError(f"cannot open review store {self.path}: {exc}") from None
-        return before, _user_version(self.connection(create=True))
-
-    def _refuse_links(self, *, create: bool) -> None:
-        """Python's sqlite3 exposes no SQLITE_OPEN_NOFOLLOW, and SQLite follows
-        links to the file and beside it for -wal, -shm and -journal. So right
-        before connecting, check that none of them is a link, nor any folder
-        on the way below the KB root; a missing file is made here, unfollowed."""
-        with safe_files.folder(
-            self.root, self.path.parent, setting=self.setting, create=create, outside_ok=True
-        ) as where:
-            for suffix in ("", *SIDE_FILES):
-                where.refuse_link(self.path.name + suffix)
-            if create:
-                where.create_empty(self.path.name, 0o600)
+        """Create or upgrade the store; (version before, version after)."""
+        before = self.backend.version_on_disk()
+        self.close()
+        self.connection(create=True)
+        return before, self.backend.version_on_disk()
 
     @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> Iterator[Any]:
         conn = self.connection(create=False)
         try:
             yield conn
-        except sqlite3.DatabaseError as exc:  # a damaged page found while reading
-            if not _environmental(exc):
-                raise
-            raise StoreError(self.path, exc) from exc
+        except Exception as exc:  # a damaged page found while reading, a server gone
+            self._raise(exc)
 
     @contextmanager
-    def write(self, *, create: bool = True) -> Iterator[sqlite3.Connection]:
-        """One `BEGIN IMMEDIATE` transaction: committed on success, rolled back
-        on any exception. Without `create`, a missing store is an error. Failures
-        of the disk or the file (full, damaged) become a `StoreError`, and the
-        connection is always left outside any transaction, ready for the next
-        write (the one that fails the runs)."""
+    def write(self, *, create: bool = True) -> Iterator[Any]:
+        """One write transaction: committed on success, rolled back on any
+        exception. Without `create`, a missing store is an error. Failures
+        of the disk, the file or the server become a `StoreError`, and the
+        connection is always left outside any transaction, ready for the
+        next write (the one that fails the runs)."""
         if not create and not self.exists:
-            raise UserError(f"no review store at {self.path}")
+            raise UserError(f"no review store at {self.name}")
         conn = self.connection(create=True)
         if conn.in_transaction:
             raise RuntimeError("nested store transaction")
-        _execute(conn, "BEGIN IMMEDIATE")
+        backend = self._module()
+        backend.begin_write(conn)
         try:
             yield conn
-            conn.commit()
+            backend.commit(conn)
         except BaseException as exc:
-            _abandon(conn)
-            if isinstance(exc, sqlite3.DatabaseError) and _environmental(exc):
-                raise StoreError(self.path, exc) from exc
+            backend.abandon(conn)
+            if isinstance(exc, Exception):
+                self._raise(exc)
             raise
+
+    def _module(self) -> Any:
+        if self.backend.kind == "sqlite":
+            return sqlite
+        from commonplace.store import postgres
+
+        return postgres
+
+    def _raise(self, exc: Exception) -> NoReturn:
+        failure = self._failure(exc)
+        if failure is exc:
+            raise exc
+        raise failure from exc
+
+    def _failure(self, exc: Exception) -> Exception:
+        """`exc` as a `StoreError` when it is the store's environment failing;
+        as it is otherwise (a user error already, or a bug)."""
+        if isinstance(exc, UserError):
+            return exc
+        backend = self._module()
+        if not backend.environmental(exc):
+            return exc
+        if self.backend.kind == "sqlite":
+            path = self.backend.name
+            return StoreError(
+                sqlite.error_message(path, exc), detail=str(exc), full=sqlite.is_full(exc, path)
+            )
+        return StoreError(backend.error_message(self.name, exc), detail=str(exc))
 
     def keep_reserve(self) -> bool:
-        """Set disk space aside beside the store, best effort: a disk already
-        full gets no reserve, and that is no reason to refuse to work. True
-        when this call made the reserve (and should release it at the end)."""
-        reserve = self._reserve_path()
-        try:  # never through a symlink planted where the reserve goes
-            fd = os.open(reserve, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
-        except OSError:
-            return False  # there is one already (another command's), or no room
-        try:
-            os.posix_fallocate(fd, 0, RESERVE_BYTES)
-        except OSError:
-            with suppress(OSError):
-                os.unlink(reserve)
-            return False
-        finally:
-            os.close(fd)
-        return True
+        """Set disk space aside beside a store file (see SqliteBackend)."""
+        return self.backend.keep_reserve()
 
     def release_reserve(self) -> bool:
-        """Give the reserved space back to the disk; whether there was any."""
-        try:
-            os.unlink(self._reserve_path())
-        except OSError:
-            return False
-        return True
-
-    def _reserve_path(self) -> Path:
-        return self.path.with_name(self.path.name + RESERVE_SUFFIX)
-
-
-def _connect(path: Path | None) -> sqlite3.Connection:
-    target = ":memory:" if path is None else str(path)
-    try:
-        conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except sqlite3.DatabaseError as exc:
-        raise UserError(f"cannot open review store {path}: {exc}") from None
-    return conn
-
-
-def _create(path: Path) -> sqlite3.Connection:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
-    except OSError as exc:
-        raise UserError(f"cannot create review store {path}: {exc.strerror}") from None
-    return _connect(path)
-
-
-def _migrate(conn: sqlite3.Connection, path: Path, *, on_disk: bool) -> None:
-    known = len(MIGRATIONS)
-    version = _user_version(conn)
-    if version > known:  # refused before anything, the journal mode included, is changed
-        raise UserError(
-            f"review store {path} has schema version {version}, newer than this "
-            f"commonplace-review understands ({known}); upgrade commonplace-review"
-        )
-    if on_disk:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-        _execute(conn, "BEGIN IMMEDIATE")
-        try:
-            if _user_version(conn) >= number:  # another process got there first
-                conn.rollback()
-                continue
-            for statement in migration.statements:
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+        return self.backend.release_reserve()
 
 
 def schema_version(store: Store) -> int:
-    with store.read() as conn:
-        return _user_version(conn)
-
-
-def _user_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 10, 11, 13, 26
+    """The store's schema version; a store never written reads as current."""
+    return store.backend.version_on_disk() if store.exists else len(MIGRATIONS)
 
 
 def store_error_message(path: Path | str | None, exc: BaseException) -> str:
-    """What a command says when SQLite (or the disk under it) fails: the
-    file, what happened, and what to do."""
-    store = f"review store {path}" if path else "the review store"
-    if _is_full(exc, path):
-        return (
-            f"{store}: the disk is full ({exc}); free some space, then run"
-            " `commonplace-reap-stale-runs` for any run left running"
-        )
-    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-        return (
-            f"{store} is damaged ({exc}); run `commonplace-review-store check` to see what is wrong"
-        )
-    return f"{store}: {exc}; `commonplace-review-store check` tells whether the file is sound"
+    """What a command says when SQLite (or the disk under it) fails outside
+    a transaction."""
+    return sqlite.error_message(path, exc)
 
-
-def _is_full(exc: BaseException, path: Path | str | None = None) -> bool:
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-    if code == _SQLITE_FULL:
-        return True
-    # SQLite reports some writes refused for want of space (its shared-memory
-    # index, for one) as a mere I/O error; a filesystem with no room left
-    # tells which it was.
-    if code == _SQLITE_IOERR and path is not None:
-        try:
-            stats = os.statvfs(Path(path).parent)
-        except OSError:
-            return False
-        return stats.f_bavail * stats.f_frsize < 64 * 1024
-    return False
-
-
-def _environmental(exc: sqlite3.DatabaseError) -> bool:
-    """A failure of the disk or the file (full, I/O, damaged, locked), as
-    opposed to a query that broke a constraint or misused the API: those
-    are bugs, and keep their own type."""
-    return type(exc) is sqlite3.DatabaseError or isinstance(exc, sqlite3.OperationalError)
-
-
-def _abandon(conn: sqlite3.Connection) -> None:
-    """Roll back what is left of a transaction. SQLite may already have
-    rolled it back itself (after SQLITE_FULL or an I/O error), and rolling
-    back may fail in turn; either way the connection must end outside it."""
-    if conn.in_transaction:
-        with suppress(sqlite3.Error):
-            conn.rollback()
-
-
-def _execute(conn: sqlite3.Connection, sql: str) -> None:
-    try:
-        conn.execute(sql)
-    except sqlite3.OperationalError as exc:
-        raise UserError(f"review store is unavailable: {exc}") from None

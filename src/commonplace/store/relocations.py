@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from commonplace.store.acceptances import new_uid
 from commonplace.store.connection import Connection
 
 
@@ -71,6 +72,6 @@ def add_relocation(
 ) -> None:
     conn.execute(
         "INSERT INTO note_relocations (old_path, new_path, relocated_at,"
-        " review_runs, gate_reviews, acceptance_events) VALUES (?, ?, ?, ?, ?, ?)",
-        (old_path, new_path, at, *counts),
+        " review_runs, gate_reviews, acceptance_events, uid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (old_path, new_path, at, *counts, new_uid()),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from commonplace.store.acceptances import new_uid
 from commonplace.store.connection import Connection
 
 
@@ -54,14 +55,14 @@ def reviewed_gates(conn: Connection, review_run_id: int) -> set[str]:
 
 def add_gate_review(conn: Connection, review: NewGateReview) -> int:
     """Insert one `full-review` gate review; its id."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO gate_reviews (review_run_id, note_path, gate_id, model_id, decision,"
         " rationale_markdown, findings_json, gate_sha, reviewed_note_sha,"
-        " reviewed_note_commit, reviewed_at, review_kind)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'full-review')",
-        tuple(review),
-    )
-    return int(cursor.lastrowid or 0)
+        " reviewed_note_commit, reviewed_at, review_kind, uid)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'full-review', ?) RETURNING id",
+        (*review, new_uid()),
+    ).fetchone()
+    return int(row[0])
 
 
 def gate_coverage(conn: Connection, review_run_id: int) -> list[GateCoverage]:

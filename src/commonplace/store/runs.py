@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from commonplace.store.acceptances import new_uid
 from commonplace.store.connection import Connection, Row
 
 
@@ -56,14 +57,24 @@ def add_run(
     pid: int | None,
 ) -> int:
     """Insert a `running` run; its id."""
-    run_id = conn.execute(
+    row = conn.execute(
         "INSERT INTO review_runs (batch_id, note_path, model_id, runner,"
-        " reviewed_note_sha, reviewed_note_commit, started_at, status, host, pid)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-        (batch_id, note_path, model_id, runner, note_sha, note_commit, started_at, host, pid),
-    ).lastrowid
-    assert run_id is not None
-    return run_id
+        " reviewed_note_sha, reviewed_note_commit, started_at, status, host, pid, uid)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
+        (
+            batch_id,
+            note_path,
+            model_id,
+            runner,
+            note_sha,
+            note_commit,
+            started_at,
+            host,
+            pid,
+            new_uid(),
+        ),
+    ).fetchone()
+    return int(row[0])
 
 
 def get_run(conn: Connection, review_run_id: int) -> RunRow | None:
@@ -189,6 +200,7 @@ def repair_rows(
         if run_ids
         else ("r.runner", json.dumps(list(runners)))
     )
+    listed = "CAST(value AS INTEGER)" if run_ids else "value"
     return conn.execute(
         "SELECT r.id, r.runner, r.model_id, r.status, r.batch_id, r.telemetry_json,"
         " r.rekeyed_from,"
@@ -196,6 +208,6 @@ def repair_rows(
         " b.requested_effort,"
         " (SELECT COUNT(*) FROM review_runs x WHERE x.batch_id = r.batch_id) AS runs_in_batch"
         " FROM review_runs r JOIN review_batches b ON b.id = r.batch_id"
-        f" WHERE {where} IN (SELECT value FROM json_each(?)) ORDER BY r.id",
+        f" WHERE {where} IN (SELECT {listed} FROM json_each(?)) ORDER BY r.id",
         (value,),
     ).fetchall()

@@ -10,7 +10,9 @@ from commonplace.store.connection import Connection
 
 def add_snapshots(conn: Connection, texts: Iterable[tuple[str, str]]) -> None:
     """Keep these (sha, text) pairs; a sha already kept is left as it is."""
-    conn.executemany("INSERT OR IGNORE INTO snapshots (sha, text) VALUES (?, ?)", texts)
+    conn.executemany(
+        "INSERT INTO snapshots (sha, text) VALUES (?, ?) ON CONFLICT DO NOTHING", texts
+    )
 
 
 def snapshot_texts(conn: Connection, shas: Collection[str]) -> dict[str, str]:
