@@ -21,8 +21,8 @@ def run(args: argparse.Namespace) -> int:
         before, after = ws.store.migrate()
         app.emit(
             args,
-            {"path": str(ws.store.path), "from_version": before, "to_version": after},
-            f"{ws.store.path}: schema version {before} -> {after}",
+            {"path": ws.store.name, "from_version": before, "to_version": after},
+            f"{ws.store.name}: schema version {before} -> {after}",
         )
         return 0
     if args.action == "stats":
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if report.ok:
         return 0
-    app.error(f"review store {ws.store.path} failed its check: {len(report.violations)} problem(s)")
+    app.error(f"review store {ws.store.name} failed its check: {len(report.violations)} problem(s)")
     return 1
 
 

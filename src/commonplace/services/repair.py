@@ -174,12 +174,12 @@ def _fill(existing: Mapping[str, Any], rebuilt: Mapping[str, Any]) -> dict[str, 
 
 def _runs(store: Store, runners: Sequence[str], ids: Sequence[int]) -> list[_Run]:
     if not store.exists:
-        raise UserError(f"no review store at {store.path}")
+        raise UserError(f"no review store at {store.name}")
     with store.read() as conn:
         rows = repair_rows(conn, run_ids=ids, runners=runners)
     missing = sorted(set(ids) - {row["id"] for row in rows})
     if missing:
-        raise UserError(f"no review run {', '.join(map(str, missing))} in {store.path}")
+        raise UserError(f"no review run {', '.join(map(str, missing))} in {store.name}")
     return [
         _Run(
             row["id"],

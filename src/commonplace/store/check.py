@@ -179,8 +179,8 @@ def _pg_schema_violations(conn: Connection) -> list[str]:
         ("index", "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"),
         (
             "trigger",
-            "SELECT DISTINCT trigger_name FROM information_schema.triggers"
-            " WHERE trigger_schema = current_schema()",
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal",
         ),
     ):
         present.update({str(row[0]): kind for row in conn.execute(query)})
