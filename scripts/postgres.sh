@@ -83,14 +83,17 @@ print(s.getsockname()[1])'
 
 start() {
   local port attempt url
-  # bin and user are global: the clean-up trap reads them after a failure.
+  # bin, user and made_dir stay global: the clean-up trap reads them.
   bin=$(bin_dir) || die "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run: bash scripts/postgres.sh install"
   if [ -e "$dir" ]; then
     [ -d "$dir" ] && [ ! -L "$dir" ] || die "$dir is not a folder"
     [ -z "$(ls -A "$dir")" ] || die "$dir is not empty; give an absent or empty folder"
   fi
+  [ -d "$dir" ] && made_dir=false || made_dir=true
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd -P)
+  user=""
+  trap clean_up_failed_start EXIT
   # The server's socket path must fit in 107 bytes (sun_path).
   [ ${#dir} -le 80 ] || die "$dir is too long a path for the server's socket; use a shorter one (mktemp -d)"
   user=$(server_user)
@@ -99,7 +102,6 @@ start() {
   [ "$user" = "$(id -un)" ] || chown -R "$user" "$dir"
   as_user "$user" test -w "$dir" ||
     die "$dir is not writable by $user (is a folder above it private?); use one under /tmp (mktemp -d)"
-  trap 'stop_server "$bin" "$user" || true; rm -rf -- "$dir"' EXIT
   as_user "$user" "$bin/initdb" -D "$dir/data" -U postgres --locale=C --encoding=UTF8 \
     --auth-local=trust --auth-host=scram-sha-256 >"$dir/initdb.log" 2>&1 ||
     die "initdb failed: $(tail -n 5 "$dir/initdb.log")"
@@ -140,11 +142,38 @@ start() {
   echo "$url"
 }
 
+# A start that fails leaves no server and no files behind: DIR as it was given.
+clean_up_failed_start() {
+  [ -z "${user:-}" ] || stop_server "$bin" "$user" || true
+  if [ "$made_dir" = true ]; then
+    rm -rf -- "$dir"
+  else
+    find "$dir" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
+  fi
+}
+
 # Stop the server of DIR at once, when one runs (no graceful shutdown: the data goes).
 stop_server() {
   local bin=$1 user=$2
+  local pid attempt
   [ -f "$dir/data/postmaster.pid" ] || return 0
-  as_user "$user" "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null 2>&1
+  pid=$(head -n 1 "$dir/data/postmaster.pid")
+  as_user "$user" "$bin/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop >/dev/null 2>&1 ||
+    return 1
+  # pg_ctl returns once the pid file is gone, a moment before the postmaster exits.
+  for attempt in $(seq 1 100); do
+    alive "$pid" || return 0
+    sleep 0.1
+  done
+  echo "error: the server (pid $pid) is still running after pg_ctl stop" >&2
+  return 1
+}
+
+# Whether a process runs (a zombie, waiting for its parent to reap it, does not).
+alive() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
 }
 
 stop() {
