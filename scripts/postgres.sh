@@ -2,7 +2,8 @@
 # A throwaway PostgreSQL server for the tests and CI (Debian's postgresql package).
 #
 #   scripts/postgres.sh install    apt-get install postgresql when no initdb is found
-#                                  (as root, as CI runs; elsewhere it only says what to do)
+#                                  (as root, as CI runs; elsewhere it only says what to do),
+#                                  without the package's own cluster on port 5432
 #   scripts/postgres.sh available  exit 0 when initdb is found, 1 otherwise (prints nothing)
 #   scripts/postgres.sh start DIR  create a cluster in DIR (absent or empty), start it and
 #                                  print one line on stdout: the URL the tests use,
@@ -45,6 +46,10 @@ install_server() {
   fi
   echo "installing Debian's postgresql package" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # The package would otherwise create and start a cluster of its own on port 5432,
+  # which nothing here uses or stops.
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/no-main-cluster.conf
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends postgresql >&2
   bin_dir >/dev/null || die "postgresql was installed but no /usr/lib/postgresql/*/bin/initdb is there"
