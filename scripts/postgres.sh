@@ -23,6 +23,8 @@ PG_ROLE=commonplace
 PG_PASSWORD=commonplace-test
 PG_DATABASE=commonplace
 MARKER=.commonplace-postgres
+# Where Debian puts each server version (another root lets a test see "not installed").
+LIB_ROOT=${COMMONPLACE_POSTGRES_LIB:-/usr/lib/postgresql}
 
 die() {
   echo "error: $*" >&2
@@ -32,7 +34,7 @@ die() {
 # The newest installed server's bin folder, found by glob (the version is Debian's choice).
 bin_dir() {
   local dir found=""
-  for dir in /usr/lib/postgresql/*/bin; do
+  for dir in "$LIB_ROOT"/*/bin; do
     [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && found="$found$dir"$'\n'
   done
   [ -n "$found" ] || return 1
@@ -52,7 +54,7 @@ install_server() {
   echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/no-main-cluster.conf
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends postgresql >&2
-  bin_dir >/dev/null || die "postgresql was installed but no /usr/lib/postgresql/*/bin/initdb is there"
+  bin_dir >/dev/null || die "postgresql was installed but no $LIB_ROOT/*/bin/initdb is there"
 }
 
 # Who owns and runs the cluster: this user, or a system user when this is root.
@@ -89,7 +91,7 @@ print(s.getsockname()[1])'
 start() {
   local port attempt url
   # bin, user and made_dir stay global: the clean-up trap reads them.
-  bin=$(bin_dir) || die "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); run: bash scripts/postgres.sh install"
+  bin=$(bin_dir) || die "PostgreSQL is not installed (no $LIB_ROOT/*/bin/initdb); run: bash scripts/postgres.sh install"
   if [ -e "$dir" ]; then
     [ -d "$dir" ] && [ ! -L "$dir" ] || die "$dir is not a folder"
     [ -z "$(ls -A "$dir")" ] || die "$dir is not empty; give an absent or empty folder"

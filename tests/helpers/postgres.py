@@ -17,8 +17,7 @@ import pytest
 URL_VARIABLE = "COMMONPLACE_TEST_POSTGRES"
 PASSWORD_VARIABLE = "COMMONPLACE_TEST_POSTGRES_PASSWORD"
 MISSING = (
-    f"PostgreSQL server not given: set {URL_VARIABLE} "
-    "(scripts/postgres.sh start DIR prints one)"
+    f"PostgreSQL server not given: set {URL_VARIABLE} (scripts/postgres.sh start DIR prints one)"
 )
 
 

@@ -26,9 +26,14 @@ from helpers.postgres import (
 SCRIPT = REPO / "scripts" / "postgres.sh"
 
 
-def script(*args: str) -> subprocess.CompletedProcess[str]:
+def script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=180, check=False
+        ["bash", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -199,10 +204,19 @@ def test_start_in_a_folder_the_server_user_cannot_enter_leaves_nothing(short_dir
     assert list(short_dir.iterdir()) == []
 
 
+def test_without_postgresql_start_says_how_to_install_it(short_dir: Path) -> None:
+    nothing = {"COMMONPLACE_POSTGRES_LIB": str(short_dir / "lib")}
+    assert script("available", env=nothing).returncode == 1
+    done = script("start", str(short_dir / "pg"), env=nothing)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: PostgreSQL is not installed")
+    assert "scripts/postgres.sh install" in done.stderr
+    assert list(short_dir.iterdir()) == []
+
+
 def test_start_refuses_a_folder_that_is_not_empty(short_dir: Path) -> None:
     (short_dir / "keep.txt").write_text("mine")
     done = script("start", str(short_dir))
     assert done.returncode == 1
     assert "is not empty" in done.stderr
     assert sorted(p.name for p in short_dir.iterdir()) == ["keep.txt"]
-
