@@ -19,6 +19,9 @@ PASSWORD_VARIABLE = "COMMONPLACE_TEST_POSTGRES_PASSWORD"
 MISSING = (
     f"PostgreSQL server not given: set {URL_VARIABLE} (scripts/postgres.sh start DIR prints one)"
 )
+# A connection the test left open that holds a lock in the schema makes the drop
+# fail after this long, with the server's message, instead of hanging the run.
+LOCK_TIMEOUT = "-c lock_timeout=20s"
 
 
 def postgres_url() -> str | None:
@@ -57,7 +60,9 @@ def drop_schema(url: str, schema: str) -> None:
     except ImportError:
         _psql(url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         return
-    with psycopg.connect(url, password=postgres_password(), autocommit=True) as conn:
+    with psycopg.connect(
+        url, password=postgres_password(), autocommit=True, options=LOCK_TIMEOUT
+    ) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
@@ -92,6 +97,7 @@ def _psql(url: str, statement: str) -> None:
     password = postgres_password()
     if password is not None:
         env["PGPASSWORD"] = password
+    env["PGOPTIONS"] = LOCK_TIMEOUT
     done = subprocess.run(
         [psql, "-X", "-q", url, "-v", "ON_ERROR_STOP=1", "-c", statement],
         env=env,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import helpers.postgres
 import psycopg
 import pytest
 from helpers.kb import REPO
@@ -122,6 +123,20 @@ def test_only_test_schema_names_are_dropped() -> None:
     for name in ("public", 't_1"; DROP SCHEMA public; --', "t_"):
         with pytest.raises(ValueError, match="not a test schema name"):
             drop_schema("postgresql://nobody@127.0.0.1:1/none", name)
+
+
+def test_a_lock_held_by_a_leftover_connection_fails_the_drop_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = require_postgres()
+    monkeypatch.setattr(helpers.postgres, "LOCK_TIMEOUT", "-c lock_timeout=300ms")
+    with fresh_schema(url) as schema:
+        create_schema(url, schema)
+        with psycopg.connect(url, password=postgres_password()) as leftover:
+            leftover.execute(f'LOCK TABLE "{schema}".t IN ACCESS SHARE MODE')
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                drop_schema(url, schema)
+            leftover.rollback()
 
 
 # ---------------------------------------------------------------------------
