@@ -92,6 +92,9 @@ start() {
   local port attempt url
   # bin, user and made_dir stay global: the clean-up trap reads them.
   bin=$(bin_dir) || die "PostgreSQL is not installed (no $LIB_ROOT/*/bin/initdb); run: bash scripts/postgres.sh install"
+  # The path goes into postgresql.conf between quotes: plain characters only.
+  [[ "$dir" =~ ^[A-Za-z0-9._/+-]+$ ]] ||
+    die "$dir: use a folder path of letters, digits and . _ / + - only"
   if [ -e "$dir" ]; then
     [ -d "$dir" ] && [ ! -L "$dir" ] || die "$dir is not a folder"
     [ -z "$(ls -A "$dir")" ] || die "$dir is not empty; give an absent or empty folder"

@@ -229,6 +229,14 @@ def test_without_postgresql_start_says_how_to_install_it(short_dir: Path) -> Non
     assert list(short_dir.iterdir()) == []
 
 
+def test_start_refuses_a_path_that_would_break_the_server_configuration(short_dir: Path) -> None:
+    cluster = short_dir / "pg'x\nlisten_addresses = '*'"
+    done = script("start", str(cluster))
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: ") and "letters, digits" in done.stderr
+    assert list(short_dir.iterdir()) == []
+
+
 def test_start_refuses_a_folder_that_is_not_empty(short_dir: Path) -> None:
     (short_dir / "keep.txt").write_text("mine")
     done = script("start", str(short_dir))
