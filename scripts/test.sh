@@ -7,6 +7,11 @@
 # Arguments go to the first pytest run; with arguments the second run is left
 # out (a developer running a few tests). A failure of either run fails. Both
 # runs spread the tests over the cores with pytest-xdist (`-n`).
+# The PostgreSQL tests use the server in COMMONPLACE_TEST_POSTGRES (and its
+# password in COMMONPLACE_TEST_POSTGRES_PASSWORD). Outside CI, when that is
+# unset and PostgreSQL is installed (/usr/lib/postgresql/*/bin/initdb), this
+# script starts a throwaway server itself (scripts/postgres.sh start) and stops
+# it when it ends; without one those tests skip (under CI=true they fail).
 #
 #   TEST_WORKERS  how many pytest-xdist workers (default: the cores, at most 4;
 #                 0 runs the tests in this process, one after another)
@@ -30,6 +35,16 @@ workers=${TEST_WORKERS:-$((cores < 4 ? cores : 4))}
 parallel=(-n "$workers" --dist loadgroup)
 .venv/bin/ruff check .
 .venv/bin/mypy
+if [ -z "${COMMONPLACE_TEST_POSTGRES:-}" ] && [ "${CI:-}" != "true" ] &&
+   bash "$root/scripts/postgres.sh" available; then
+  pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/commonplace-pg.XXXXXX")
+  trap 'bash "$root/scripts/postgres.sh" stop "$pg_dir" || true' EXIT
+  if COMMONPLACE_TEST_POSTGRES=$(bash "$root/scripts/postgres.sh" start "$pg_dir"); then
+    export COMMONPLACE_TEST_POSTGRES COMMONPLACE_TEST_POSTGRES_PASSWORD=commonplace-test
+  else
+    echo "note: no PostgreSQL server could be started; the PostgreSQL tests will skip" >&2
+  fi
+fi
 .venv/bin/python -m pytest -q "${parallel[@]}" "$@"
 if [ "$#" -eq 0 ]; then
   echo "--- the tests marked real_cli again, with the CLIs in $current_prefix" >&2

@@ -19,6 +19,7 @@ from helpers.kb import (
     require_shared,
     use_template_root,
 )
+from helpers.postgres import fresh_schema, postgres_password, require_postgres
 from hypothesis import HealthCheck, settings
 
 from commonplace.store.connection import Store
@@ -103,3 +104,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
     """A store at tmp_path/store.sqlite, closed after the test."""
     with Store(tmp_path / "store.sqlite") as store:
         yield store
+
+
+@pytest.fixture
+def postgres_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+    """(url, schema) on the test server: a schema name of this test's own, dropped
+    after it. PGPASSWORD is set, as a user's libpq set-up would give the password
+    (the URL has none). Skips without a server, fails without one in CI."""
+    url = require_postgres()
+    password = postgres_password()
+    if password is not None:
+        monkeypatch.setenv("PGPASSWORD", password)
+    with fresh_schema(url) as schema:
+        yield url, schema
