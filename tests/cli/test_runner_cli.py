@@ -291,11 +291,14 @@ VARYING = {
         "debug_log",
         "host",
         "pid",
+        "owner_started_at",  # the owner and its lease: the runner path has one
+        "lease_expires_at",
         "raw_bundle_markdown",
+        "uid",
     },
     "review_run_gates": {"review_run_id"},
-    "gate_reviews": {"id", "review_run_id", "reviewed_at"},
-    "acceptance_events": {"id", "accepted_review_id", "accepted_at"},
+    "gate_reviews": {"id", "review_run_id", "reviewed_at", "uid"},
+    "acceptance_events": {"id", "accepted_review_id", "accepted_at", "uid"},
     "snapshots": set(),
 }
 

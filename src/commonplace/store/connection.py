@@ -137,10 +137,18 @@ class Store:
 
     def migrate(self) -> tuple[int, int]:
         """Create or upgrade the store; (version before, version after)."""
-        before = self.backend.version_on_disk()
+        before = self.version_on_disk()
         self.close()
         self.connection(create=True)
-        return before, self.backend.version_on_disk()
+        return before, self.version_on_disk()
+
+    def version_on_disk(self) -> int:
+        """The schema version of the stored data (0: none yet), read without
+        changing anything."""
+        try:
+            return self.backend.version_on_disk()
+        except Exception as exc:
+            self._raise(exc)
 
     @contextmanager
     def read(self) -> Iterator[Any]:
@@ -211,7 +219,7 @@ class Store:
 
 def schema_version(store: Store) -> int:
     """The store's schema version; a store never written reads as current."""
-    return store.backend.version_on_disk() if store.exists else len(MIGRATIONS)
+    return store.version_on_disk() if store.exists else len(MIGRATIONS)
 
 
 def store_error_message(path: Path | str | None, exc: BaseException) -> str:

@@ -67,14 +67,11 @@ class SqliteBackend:
         if not self.exists():
             return 0
         self._refuse_links(create=False)
-        try:
-            probe = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
-            try:
-                return user_version(probe)
-            finally:
-                probe.close()
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"cannot open review store {self.path}: {exc}") from None
+        probe = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
+        try:  # a damaged file raises here, and the facade says so
+            return user_version(probe)
+        finally:
+            probe.close()
 
     def _refuse_links(self, *, create: bool) -> None:
         """Python's sqlite3 exposes no SQLITE_OPEN_NOFOLLOW, and SQLite follows
