@@ -349,3 +349,45 @@ def test_written_paths_are_kept_as_written_not_resolved_through_links(tmp_path: 
 
 def test_recursive_false_is_read(tmp_path: Path) -> None:
     assert load_config(kb_with_config(tmp_path, "recursive = false\n")).recursive is False
+
+
+# -- a store on a PostgreSQL server ------------------------------------------------------
+
+SERVER = "postgresql://reviewer@db.example:5432/team"
+
+
+def test_a_server_store_is_taken_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = kb_with_config(tmp_path, f'store = "{SERVER}"\nschema = "garden_kb"\n')
+    config = load_config(root)
+    assert config.store == SERVER and config.schema == "garden_kb"
+    assert config.store_target() == SERVER
+    with pytest.raises(UserError, match="on a PostgreSQL server, not a file"):
+        config.store_path()
+    # --db and the variable may name a server too, and still win.
+    monkeypatch.setenv(STORE_ENV, "postgres://other@host/db")
+    assert config.store_target() == "postgres://other@host/db"
+    assert config.store_target("local.sqlite") == Path.cwd() / "local.sqlite"
+
+
+def test_a_server_url_in_the_config_file_carries_no_password(tmp_path: Path) -> None:
+    for url in (
+        "postgresql://reviewer:s3cret@db.example/team",
+        "postgresql://reviewer@db.example/team?password=s3cret",
+    ):
+        message = config_error(tmp_path / url[-6:], f'store = "{url}"\n')
+        assert "s3cret" not in message
+        assert "carries a password" in message and "PGPASSWORD" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('schema = "Garden"\n', "schema must be a lowercase name"),
+        ('schema = "1st"\n', "schema must be a lowercase name"),
+        ('schema = "a-b"\n', "schema must be a lowercase name"),
+        ("schema = 3\n", "schema must be a name"),
+        ('store = "postgresql://h:notaport/db"\n', "not a valid PostgreSQL URL"),
+    ],
+)
+def test_bad_server_settings(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in config_error(tmp_path, text)
