@@ -224,7 +224,8 @@ def store_stats(store: Store) -> dict[str, object]:
     with store.read() as conn:
 
         def grouped(sql: str) -> dict[str, int]:
-            return {str(k): int(v) for k, v in conn.execute(sql)}
+            # sorted here: the backends group in different orders
+            return {str(k): int(v) for k, v in sorted(conn.execute(sql))}
 
         return {
             "schema_version": schema_version(store),
