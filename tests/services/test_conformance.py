@@ -227,8 +227,10 @@ def test_split_path_trivial_ack_and_report(cli: Any, kb: Path) -> None:
     report = cli("review-report", "--format", "json", *MODEL, cwd=kb)
     assert report.code == 0, report.err
     by_lens = json.loads(report.out)["by_lens"]
-    assert by_lens["type"]["staleness"] == {"note-changed": 1}
-    assert by_lens["collection"]["staleness"] == {"note-changed": 1, "missing-review": 2}
+    # Every type and collection gate is in the report, reviewed or not: b's two
+    # pairs changed; a and r (type/note), a, sub/c, r and adr/001 never reviewed.
+    assert by_lens["type"]["staleness"] == {"note-changed": 1, "missing-review": 2}
+    assert by_lens["collection"]["staleness"] == {"note-changed": 1, "missing-review": 4}
 
 
 def test_unusable_conformance_gates_are_listed_not_fatal(cli: Any, kb: Path) -> None:
