@@ -133,7 +133,8 @@ def test_a_sweep_reviews_the_stale_pairs_and_a_second_sweep_finds_none(
         (partition, "completed")
     ]
     assert bench.rows("SELECT DISTINCT model_id FROM acceptance_events") == [(partition,)]
-    assert bench.rows("SELECT COUNT(*) FROM acceptance_events") == [(11,)]  # 5 + 4 catalog, 2 type/note
+    # 5 + 4 catalog pairs, and each note's type/note
+    assert bench.rows("SELECT COUNT(*) FROM acceptance_events") == [(11,)]
     calls = len(bench.api.review_requests())
     assert calls == 8
 

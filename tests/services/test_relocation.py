@@ -19,8 +19,6 @@ from helpers import reviews
 from helpers.kb import EXAMPLE_KB, git
 from helpers.store import ABBREV, FROST, OVERREACH, REPEATS, SEEDS, TAGS
 
-TYPE_NOTE = "type/note"  # every example note is `type: kb/types/note.md`
-
 from commonplace.errors import UserError
 from commonplace.kb.files import read_file
 from commonplace.lifecycle import RunStatus, fail_run
@@ -35,6 +33,7 @@ from commonplace.store.connection import Store, StoreError
 from commonplace.workspace import Workspace, open_workspace
 
 MOVED = "kb/notes/weather/frost-dates.md"
+TYPE_NOTE = "type/note"  # every example note is `type: kb/types/note.md`
 HISTORY = ("review_runs", "gate_reviews", "acceptance_events")
 TABLES = (
     *HISTORY,
