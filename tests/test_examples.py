@@ -108,9 +108,17 @@ def test_orchestrator_exits_1_when_a_batch_cannot_be_executed(example_kb: Path) 
     assert "error: batch " in done.stderr
     assert "stand-in reviewer failed on " in done.stderr  # it got as far as the executor
     assert "Traceback" not in done.stderr
-    assert stale(example_kb) == before  # nothing was accepted
-    statuses = {status for (status,) in rows(example_kb, "SELECT status FROM review_runs")}
-    assert statuses == {"running"}  # left for a later ingest or the reaper, as it says
+    # A type gate is no file under the gates folder: its batches were reviewed
+    # from the prompt and accepted; no catalog pair was.
+    assert {p["gate_id"] for p in before if p["gate_id"].startswith("type/")} == {"type/note"}
+    assert stale(example_kb) == [p for p in before if p["gate_id"] != "type/note"]
+    by_kind = (
+        "SELECT DISTINCT r.status FROM review_runs r JOIN review_run_gates g"
+        " ON g.review_run_id = r.id WHERE (g.gate_id LIKE 'type/%') = ?"
+    )
+    # left for a later ingest or the reaper, as it says
+    assert store_rows(example_kb / STORE, by_kind, (0,)) == [("running",)]
+    assert store_rows(example_kb / STORE, by_kind, (1,)) == [("completed",)]
     assert "reap-stale-runs" in done.stderr
 
 

@@ -68,7 +68,7 @@ def test_a_reviewed_note_moves_with_its_history(cli, swept_kb: Path) -> None:
     kb, db = swept_kb, store_of(swept_kb)
     assert stale_pairs(cli, kb, *MODEL) == []
     before = history_ids(db, EX_NOTE)
-    assert [len(ids) for ids in before.values()] == [3, 4, 4]
+    assert [len(ids) for ids in before.values()] == [4, 5, 5]  # clarity, metadata, type/note
     untouched = history_ids(db, EX_CLAIM_NOTE)
 
     result = cli("relocate-note", EX_NOTE, MOVED, "--json", cwd=kb)
@@ -90,7 +90,7 @@ def test_a_reviewed_note_moves_with_its_history(cli, swept_kb: Path) -> None:
         db,
         "SELECT old_path, new_path, review_runs, gate_reviews, acceptance_events"
         " FROM note_relocations",
-    ) == [(EX_NOTE, MOVED, 3, 4, 4)]
+    ) == [(EX_NOTE, MOVED, 4, 5, 5)]
 
     assert status(kb) == [f"R  {EX_NOTE} -> {MOVED}"]
     # The note did not change: it is fresh at its new path, and no pair names the old one.
@@ -195,8 +195,8 @@ def test_text_output(cli, swept_kb: Path) -> None:
     result = cli("relocate-note", EX_NOTE, MOVED, cwd=swept_kb)
     assert result.code == 0, result.err
     assert result.out.splitlines() == [
-        f"moved (git mv) {EX_NOTE} -> {MOVED} with 3 run(s), 4 gate review(s),"
-        " 4 acceptance event(s)"
+        f"moved (git mv) {EX_NOTE} -> {MOVED} with 4 run(s), 5 gate review(s),"
+        " 5 acceptance event(s)"
     ]
     assert result.err == ""
 
@@ -208,7 +208,7 @@ def test_already_moved(cli, swept_kb: Path) -> None:
     result = cli("relocate-note", EX_NOTE, MOVED, "--already-moved", "--json", cwd=kb)
     assert result.code == 0, result.err
     assert result.json()["moved_by"] == "already moved"
-    assert result.json()["review_runs"] == 3
+    assert result.json()["review_runs"] == 4
     assert status(kb) == [f"R  {EX_NOTE} -> {MOVED}"]
     assert stale_pairs(cli, kb, *MODEL) == []
     assert cli("review-store", "check", cwd=kb).code == 0
@@ -232,13 +232,13 @@ def test_dry_run_changes_nothing(cli, swept_kb: Path) -> None:
         "old_path": EX_NOTE,
         "new_path": MOVED,
         "moved_by": "nothing",
-        "review_runs": 3,
-        "gate_reviews": 4,
-        "acceptance_events": 4,
+        "review_runs": 4,
+        "gate_reviews": 5,
+        "acceptance_events": 5,
         "dry_run": True,
     }
     text = cli("relocate-note", EX_NOTE, MOVED, "--dry-run", cwd=kb)
-    assert text.out.startswith(f"would move {EX_NOTE} -> {MOVED} with 3 run(s)")
+    assert text.out.startswith(f"would move {EX_NOTE} -> {MOVED} with 4 run(s)")
     assert (dump(db), files(kb), dirs(kb), status(kb)) == (before, tree, folders, [])
     # What the dry run announced is what happens.
     real = cli("relocate-note", EX_NOTE, MOVED, "--json", cwd=kb).json()

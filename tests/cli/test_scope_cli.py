@@ -74,8 +74,11 @@ def kb(tmp_path: Path) -> Path:
 
 
 def _expected(notes: list[str]) -> set[tuple[str, str]]:
+    """Every gate's pairs: the catalog's, and each note's type conformance pair
+    (every note has a `type:` naming a spec; no folder has a COLLECTION.md)."""
     pairs = {(n, "prose/everywhere") for n in notes}
     for note in notes:
+        pairs.add((note, "type/definition" if "term" in note else "type/note"))
         if "term" in note:
             pairs |= {(note, "semantic/defs-underscore"), (note, "semantic/defs-dash")}
         if note == "kb/notes/claim.md":

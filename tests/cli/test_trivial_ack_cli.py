@@ -34,8 +34,9 @@ TITLE_CLAIM = "claims/title-states-a-claim"  # watches: [title]; needs title-as-
 REPEATS = "clarity/description-repeats-title"  # watches: [title, description]
 ABBREV = "clarity/undefined-abbreviation"  # watches: [body]
 TAGS = "metadata/tags-present"  # watches: [frontmatter]
-FROST_GATES = (OVERREACH, REPEATS, ABBREV, TAGS)  # EX_NOTE has no traits
-CLAIM_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
+TYPE_NOTE = "type/note"  # every example note's `type: kb/types/note.md`; watches everything
+FROST_GATES = (OVERREACH, REPEATS, ABBREV, TAGS, TYPE_NOTE)  # EX_NOTE has no traits
+CLAIM_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS, TYPE_NOTE)
 
 
 @pytest.fixture
@@ -82,6 +83,8 @@ def events(kb: Path, ids: list[int]) -> list[tuple[Any, ...]]:
 
 
 def gate_sha(kb: Path, gate_id: str) -> str:
+    if gate_id == TYPE_NOTE:
+        return blob(kb, "kb/types/note.md")
     return blob(kb, f"{GATES_DIR}/{gate_id}.md")
 
 
@@ -148,9 +151,10 @@ def test_description_and_body_changes_are_kept_where_watched(cli, kb: Path) -> N
         (SKETCH, REPEATS, ["description"]),
         (SKETCH, ABBREV, ["body"]),
         (SKETCH, TAGS, ["frontmatter"]),
+        (SKETCH, TYPE_NOTE, ["description", "body", "frontmatter"]),
     ]
     assert stale_pairs(cli, kb, *MODEL) == [
-        (SKETCH, g, "note-changed") for g in (OVERREACH, REPEATS, ABBREV, TAGS)
+        (SKETCH, g, "note-changed") for g in (OVERREACH, REPEATS, ABBREV, TAGS, TYPE_NOTE)
     ]
 
 
@@ -159,7 +163,11 @@ def test_a_body_only_change_is_acked_for_title_gates(cli, kb: Path) -> None:
     commit_notes(kb)
     payload = ack(cli, kb)
     assert acked_pairs(payload) == [(SKETCH, TITLE_CLAIM), (SKETCH, REPEATS), (SKETCH, TAGS)]
-    assert kept(payload) == [(SKETCH, OVERREACH, ["body"]), (SKETCH, ABBREV, ["body"])]
+    assert kept(payload) == [
+        (SKETCH, OVERREACH, ["body"]),
+        (SKETCH, ABBREV, ["body"]),
+        (SKETCH, TYPE_NOTE, ["body"]),
+    ]
 
 
 def test_a_title_change_is_kept_for_title_and_body_gates(cli, kb: Path) -> None:
@@ -172,6 +180,7 @@ def test_a_title_change_is_kept_for_title_and_body_gates(cli, kb: Path) -> None:
         (DATE, TITLE_CLAIM, ["title"]),
         (DATE, REPEATS, ["title"]),
         (DATE, ABBREV, ["body"]),
+        (DATE, TYPE_NOTE, ["title", "body"]),
     ]
 
 
@@ -180,8 +189,14 @@ def test_a_tag_change_is_kept_for_the_frontmatter_gate(cli, kb: Path) -> None:
     commit_notes(kb)
     payload = ack(cli, kb)
     assert acked_pairs(payload) == [(EX_NOTE, g) for g in (OVERREACH, REPEATS, ABBREV)]
-    assert kept(payload) == [(EX_NOTE, TAGS, ["frontmatter"])]
-    assert stale_pairs(cli, kb, *MODEL) == [(EX_NOTE, TAGS, "note-changed")]
+    assert kept(payload) == [
+        (EX_NOTE, TAGS, ["frontmatter"]),
+        (EX_NOTE, TYPE_NOTE, ["frontmatter"]),
+    ]
+    assert stale_pairs(cli, kb, *MODEL) == [
+        (EX_NOTE, TAGS, "note-changed"),
+        (EX_NOTE, TYPE_NOTE, "note-changed"),
+    ]
 
 
 def test_gate_changed_and_gate_dirty_pairs_are_never_acked(cli, kb: Path) -> None:
@@ -196,7 +211,7 @@ def test_gate_changed_and_gate_dirty_pairs_are_never_acked(cli, kb: Path) -> Non
     assert before[(EX_NOTE, TAGS)] == "gate-dirty"
 
     payload = ack(cli, kb)
-    assert acked_pairs(payload) == [(EX_NOTE, OVERREACH), (EX_NOTE, REPEATS)]
+    assert acked_pairs(payload) == [(EX_NOTE, OVERREACH), (EX_NOTE, REPEATS), (EX_NOTE, TYPE_NOTE)]
     assert payload["not_trivial"] == []
     after = {(n, g): r for n, g, r in stale_pairs(cli, kb, *MODEL)}
     assert after == {k: r for k, r in before.items() if k not in set(acked_pairs(payload))}
@@ -219,7 +234,7 @@ def test_dry_run_writes_nothing(cli, kb: Path) -> None:
     lines = text.out.splitlines()
     assert f"would ack: {EX_NOTE} {TAGS}" in lines
     assert f"kept: {SKETCH} {ABBREV} (changed: body)" in lines
-    assert lines[-1] == f"would ack 7 of 9 note-changed pair(s) for {DEMO_MODEL}"
+    assert lines[-1] == f"would ack 8 of 11 note-changed pair(s) for {DEMO_MODEL}"
     # The real run acks exactly what the dry run announced.
     real = ack(cli, kb)
     assert acked_pairs(real) == acked_pairs(dry)
@@ -238,7 +253,8 @@ def test_text_output(cli, kb: Path) -> None:
         f"acked: {SKETCH} {REPEATS}",
         f"kept: {SKETCH} {ABBREV} (changed: body)",
         f"acked: {SKETCH} {TAGS}",
-        f"acked 3 of 5 note-changed pair(s) for {DEMO_MODEL}",
+        f"kept: {SKETCH} {TYPE_NOTE} (changed: body)",
+        f"acked 3 of 6 note-changed pair(s) for {DEMO_MODEL}",
     ]
 
 
@@ -256,9 +272,11 @@ def test_gates_and_notes_narrow_the_scope(cli, kb: Path) -> None:
         (EX_NOTE, OVERREACH),
         (EX_NOTE, REPEATS),
         (EX_NOTE, ABBREV),
+        (EX_NOTE, TYPE_NOTE),
         (SEEDS, OVERREACH),
         (SEEDS, TITLE_CLAIM),
         (SEEDS, TAGS),
+        (SEEDS, TYPE_NOTE),
     ]
     assert stale_pairs(cli, kb, *MODEL) == []
 
@@ -293,6 +311,7 @@ def test_the_acked_version_is_the_next_baseline(cli, kb: Path) -> None:
     assert kept(payload) == [
         (EX_NOTE, OVERREACH, ["body"]),
         (EX_NOTE, ABBREV, ["body"]),
+        (EX_NOTE, TYPE_NOTE, ["body"]),
     ]
     result = cli("review-target-selector", *MODEL, "--json", cwd=kb)
     diffs = {p["gate_id"]: p.get("diff") or "" for p in result.json()}

@@ -152,7 +152,12 @@ def test_a_note_no_gate_applies_to_is_refused(cli: Cli, example_kb: Path) -> Non
     for gate in gates.glob("*/*.md"):
         if gate.relative_to(gates).as_posix() != kept:
             git(kb, "rm", "-q", str(gate))
-    git(kb, "commit", "-q", "-m", "one gate")
+    # Without a `type:`, no type conformance gate applies to it either.
+    note = kb / EX_NOTE
+    text = note.read_text(encoding="utf-8")
+    assert "type: kb/types/note.md\n" in text
+    note.write_text(text.replace("type: kb/types/note.md\n", "", 1), encoding="utf-8")
+    git(kb, "commit", "-q", "-a", "-m", "one gate, an untyped note")
     result = markdown(cli, kb, "--note", EX_NOTE, "--model", "demo")
     assert_refused(result, 1, mentions=f"no gate applies to {EX_NOTE}")
     assert result.out == ""

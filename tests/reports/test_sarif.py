@@ -87,8 +87,12 @@ def test_one_result_per_warn_and_fail_finding_in_a_valid_sarif_log(
     rule_ids = [rule["id"] for rule in rules]
     assert len(set(rule_ids)) == len(rule_ids)
     gates_dir = kb / "kb/instructions/review-gates"
+    # One rule per gate: the catalog's, each type spec's (an index is none) and
+    # each COLLECTION.md's.
     assert sorted(rule_ids) == sorted(
-        p.relative_to(gates_dir).with_suffix("").as_posix() for p in gates_dir.glob("*/*.md")
+        [p.relative_to(gates_dir).with_suffix("").as_posix() for p in gates_dir.glob("*/*.md")]
+        + [f"type/{p.stem}" for p in (kb / "kb").rglob("types/*.md") if p.stem != "index"]
+        + [f"collection/{p.parent.name}" for p in (kb / "kb").rglob("COLLECTION.md")]
     )
     assert all(rule["shortDescription"]["text"] for rule in rules)
 

@@ -60,7 +60,11 @@ def test_counts_by_decision_with_everything_fresh(
     assert summary["model_id"] == MODEL
     assert summary["partitions"] == [MODEL]
     assert summary["generated_at"].endswith("Z")
-    assert summary["gates"] == len(list((kb / GATES).glob("*/*.md")))
+    # Every gate: the catalog's, one per type spec (kb/types/index.md is an
+    # index, not a spec) and one per COLLECTION.md.
+    specs = [p for p in (kb / "kb").rglob("types/*.md") if p.name != "index.md"]
+    conformance = [*specs, *(kb / "kb").rglob("COLLECTION.md")]
+    assert summary["gates"] == len(list((kb / GATES).glob("*/*.md"))) + len(conformance) == 48
     assert_consistent(summary)
 
     reviewed = Counter(decision.lower() for decision, _ in SCENARIO.values())

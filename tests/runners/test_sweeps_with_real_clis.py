@@ -120,9 +120,10 @@ def test_a_sweep_reviews_the_stale_pairs_and_a_second_sweep_finds_none(
     assert first.code == 0, first.err
     report = first.json()
     # One batch per note and lens: seed-packets has 3 lenses, frost-dates 3
-    # (title-states-a-claim does not apply to it).
-    assert len(report["batches"]) == 6
-    assert (report["completed"], report["failed"]) == (6, 0)
+    # (title-states-a-claim does not apply to it), and each its `type` lens
+    # (type/note: both are `type: kb/types/note.md`).
+    assert len(report["batches"]) == 8
+    assert (report["completed"], report["failed"]) == (8, 0)
     assert report["stopped"] is None
     if partition is None:  # the alias as this CLI version resolves it
         (carried,) = {r.model for r in bench.api.review_requests()}
@@ -132,9 +133,10 @@ def test_a_sweep_reviews_the_stale_pairs_and_a_second_sweep_finds_none(
         (partition, "completed")
     ]
     assert bench.rows("SELECT DISTINCT model_id FROM acceptance_events") == [(partition,)]
-    assert bench.rows("SELECT COUNT(*) FROM acceptance_events") == [(9,)]
+    # 5 + 4 catalog pairs, and each note's type/note
+    assert bench.rows("SELECT COUNT(*) FROM acceptance_events") == [(11,)]
     calls = len(bench.api.review_requests())
-    assert calls == 6
+    assert calls == 8
 
     # The same flags again: the partition is the one written, nothing is stale.
     second = bench.run("review-sweep", *notes, "--jobs", "2", *bench.runner_args(model))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.db import rows, store_of
 from helpers.kb import EXAMPLE_KB, commit_all, git
 
 from commonplace.config import load_config
@@ -227,8 +228,10 @@ def test_split_path_trivial_ack_and_report(cli: Any, kb: Path) -> None:
     report = cli("review-report", "--format", "json", *MODEL, cwd=kb)
     assert report.code == 0, report.err
     by_lens = json.loads(report.out)["by_lens"]
-    assert by_lens["type"]["staleness"] == {"note-changed": 1}
-    assert by_lens["collection"]["staleness"] == {"note-changed": 1, "missing-review": 2}
+    # Every type and collection gate is in the report, reviewed or not: b's two
+    # pairs changed; a and r (type/note), a, sub/c, r and adr/001 never reviewed.
+    assert by_lens["type"]["staleness"] == {"note-changed": 1, "missing-review": 2}
+    assert by_lens["collection"]["staleness"] == {"note-changed": 1, "missing-review": 4}
 
 
 def test_unusable_conformance_gates_are_listed_not_fatal(cli: Any, kb: Path) -> None:
@@ -251,3 +254,72 @@ def test_unusable_conformance_gates_are_listed_not_fatal(cli: Any, kb: Path) -> 
     assert named.code == 1 and named.err == "error: gate type/latin1: it is not UTF-8 text\n"
     linked = cli("review-target-selector", "type/outside", *MODEL, cwd=kb)
     assert linked.code == 1 and "error: gate not found: type/outside" in linked.err
+
+
+# --- where no gate is named, every gate is meant: type and collection included --------------
+
+CONFORMANCE = ("type/", "collection/")
+
+
+def _reviewed_conformance(kb: Path) -> set[tuple[str, str]]:
+    found = rows(store_of(kb), "SELECT note_path, gate_id FROM gate_reviews")
+    return {(n, g) for n, g in found if g.startswith(CONFORMANCE)}
+
+
+def test_a_sweep_with_no_gate_named_reviews_type_and_collection_pairs(cli: Any, kb: Path) -> None:
+    everything = select(cli, kb)
+    assert everything == select(cli, kb, "--all-gates")
+    assert {(n, g) for n, g, _ in everything if g.startswith(CONFORMANCE)} == EXPECTED
+    swept = cli("review-sweep", "--runner", "stand-in", *MODEL, "--json", cwd=kb)
+    assert swept.code == 0, swept.err
+    report = json.loads(swept.out)
+    assert report["failed"] == 0
+    # one batch per note and lens: every note has clarity; a, b, r a type; all five a collection
+    assert report["completed"] == len(report["batches"]) == 5 + 3 + 5
+    assert _reviewed_conformance(kb) == EXPECTED
+    assert select(cli, kb) == set()
+    assert select(cli, kb, "--all-gates") == set()
+
+
+def test_the_warn_queue_lists_a_warn_on_a_type_pair(cli: Any, kb: Path) -> None:
+    # The stand-in warns when a word the gate's `## Test` puts in backticks is in
+    # the note: a.md says "jargon", r.md (also type/note) does not.
+    spec = kb / "kb/types/note.md"
+    spec.write_text(spec.read_text(encoding="utf-8") + "\n## Test\n\nLook for `jargon`.\n")
+    commit_all(kb, "a test in the note type")
+    swept = cli("review-sweep", "type", "--runner", "stand-in", *MODEL, cwd=kb)
+    assert swept.code == 0, swept.err
+    queue = cli("warn-selector", *MODEL, "--json", cwd=kb)
+    assert queue.code == 0, queue.err
+    entries = [(e["note_path"], e["gate_id"], e["decision"]) for e in json.loads(queue.out)]
+    assert entries == [("kb/notes/a.md", "type/note", "warn")]
+    (entry,) = json.loads(queue.out)
+    assert [f["severity"] for f in entry["findings"]] == ["warn"]
+    assert "jargon" in entry["findings"][0]["text"]
+    text = cli("warn-selector", "kb/notes", *MODEL, cwd=kb)
+    assert text.code == 0 and "type/note" in text.out and "kb/reference/r.md" not in text.out
+    assert cli("warn-selector", "kb/reference", *MODEL, "--json", cwd=kb).json() == []
+
+
+def test_ack_gate_review_accepts_a_collection_pair(cli: Any, kb: Path) -> None:
+    note, gate = "kb/reference/r.md", "collection/reference"
+    acked = cli("ack-gate-review", note, gate, *MODEL, "--json", cwd=kb)
+    assert acked.code == 0, acked.err
+    collection = git(kb, "rev-parse", "HEAD:kb/reference/COLLECTION.md").strip()
+    assert rows(
+        store_of(kb),
+        "SELECT note_path, gate_id, accepted_gate_sha, accepted_review_id FROM acceptance_events",
+    ) == [(note, gate, collection, None)]
+    assert (note, gate) not in {(n, g) for n, g, _ in select(cli, kb)}
+    assert (note, "type/note", "missing-review") in select(cli, kb)  # only that pair
+    # the acceptance is keyed by the COLLECTION.md it saw: editing it makes the pair stale
+    path = kb / "kb/reference/COLLECTION.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nCite pages.\n", encoding="utf-8")
+    commit_all(kb, "edit the collection")
+    assert (note, gate, "gate-changed") in select(cli, kb, "collection")
+    # a collection the note is not in is refused, and nothing is written
+    before = rows(store_of(kb), "SELECT COUNT(*) FROM acceptance_events")
+    wrong = cli("ack-gate-review", note, "collection/notes", *MODEL, cwd=kb)
+    assert wrong.code == 1 and wrong.err.startswith("error: "), wrong.err
+    assert "Traceback" not in wrong.err
+    assert rows(store_of(kb), "SELECT COUNT(*) FROM acceptance_events") == before

@@ -33,6 +33,7 @@ from commonplace.store.connection import Store, StoreError
 from commonplace.workspace import Workspace, open_workspace
 
 MOVED = "kb/notes/weather/frost-dates.md"
+TYPE_NOTE = "type/note"  # every example note is `type: kb/types/note.md`
 HISTORY = ("review_runs", "gate_reviews", "acceptance_events")
 TABLES = (
     *HISTORY,
@@ -114,7 +115,7 @@ def stale_for(ws: Workspace, note: str, model: str = "demo") -> list[tuple[str, 
 @pytest.fixture
 def history(ws: Workspace) -> dict[str, int]:
     """FROST with two demo runs, a run of another partition, a failed run and an
-    ack; SEEDS with a run of its own. Returns the run ids by name."""
+    ack of two gates; SEEDS with a run of its own. Returns the run ids by name."""
     ids = {
         "clarity": reviewed(ws, FROST, ["clarity"]),
         "claims": reviewed(ws, FROST, ["claims"], decision="WARN"),
@@ -123,7 +124,7 @@ def history(ws: Workspace) -> dict[str, int]:
         "seeds": reviewed(ws, SEEDS, ["clarity"]),
     }
     fail_run(ws.store, ids["failed"], "the reviewer gave up")
-    ack_gate_review(ws, note_ref=FROST, gate_refs=[TAGS], model="demo")
+    ack_gate_review(ws, note_ref=FROST, gate_refs=[TAGS, TYPE_NOTE], model="demo")
     return ids
 
 
@@ -146,8 +147,8 @@ def test_every_history_row_follows_the_note(
         len(frost["gate_reviews"]),
         len(frost["acceptance_events"]),
     )
-    # 4 runs (one failed), 4 gate reviews, 4 full-review acceptances and an ack.
-    assert (moved.review_runs, moved.gate_reviews, moved.acceptance_events) == (4, 4, 5)
+    # 4 runs (one failed), 4 gate reviews, 4 full-review acceptances and 2 acks.
+    assert (moved.review_runs, moved.gate_reviews, moved.acceptance_events) == (4, 4, 6)
     after = dump(db)
     # The same rows (same ids), now under the new path; other notes untouched.
     moved_paths = note_paths(db)
@@ -174,7 +175,7 @@ def test_every_history_row_follows_the_note(
         relocation["review_runs"],
         relocation["gate_reviews"],
         relocation["acceptance_events"],
-    ) == (4, 4, 5)
+    ) == (4, 4, 6)
     assert relocation["relocated_at"].endswith("Z")
 
     assert not (example_kb / FROST).exists()
@@ -183,7 +184,7 @@ def test_every_history_row_follows_the_note(
     # Snapshots are keyed by content: the unchanged note is fresh where it is now.
     assert stale_for(ws, MOVED) == []
     assert stale_for(ws, MOVED, model="other-model") == [
-        (g, StaleReason.MISSING_REVIEW) for g in (OVERREACH, REPEATS, ABBREV)
+        (g, StaleReason.MISSING_REVIEW) for g in (OVERREACH, REPEATS, ABBREV, TYPE_NOTE)
     ]
 
 
@@ -333,7 +334,9 @@ def test_an_untracked_note_is_renamed(ws: Workspace, example_kb: Path) -> None:
             conn.execute("SELECT note_path FROM review_runs WHERE id = ?", (run_id,)).fetchone()[0]
             == target
         )
-    assert stale_for(ws, target) == [(g, StaleReason.MISSING_REVIEW) for g in (OVERREACH, TAGS)]
+    assert stale_for(ws, target) == [
+        (g, StaleReason.MISSING_REVIEW) for g in (OVERREACH, TAGS, TYPE_NOTE)
+    ]
 
 
 def test_already_moved_moves_only_the_history(
@@ -353,12 +356,12 @@ def test_dry_run_reports_and_changes_nothing(
 ) -> None:
     before = dump(ws.store.path)
     dry = relocate_note(ws, FROST, MOVED, dry_run=True)
-    assert dry == Relocation(FROST, MOVED, "nothing", 4, 4, 5, dry_run=True)
+    assert dry == Relocation(FROST, MOVED, "nothing", 4, 4, 6, dry_run=True)
     assert dump(ws.store.path) == before
     assert status(example_kb) == ""
     assert not (example_kb / MOVED).parent.exists()
     real = relocate_note(ws, FROST, MOVED)
-    assert (real.review_runs, real.gate_reviews, real.acceptance_events) == (4, 4, 5)
+    assert (real.review_runs, real.gate_reviews, real.acceptance_events) == (4, 4, 6)
 
 
 def test_without_a_store_the_file_moves_and_no_store_appears(
@@ -380,13 +383,15 @@ def test_outside_git_the_file_is_renamed(tmp_path: Path, monkeypatch: pytest.Mon
     moved = relocate_note(ws, FROST, MOVED)
     assert (moved.moved_by, moved.review_runs, moved.gate_reviews) == ("rename", 1, 2)
     assert (kb / MOVED).is_file() and not (kb / FROST).exists()
-    assert stale_for(ws, MOVED) == [(g, StaleReason.MISSING_REVIEW) for g in (OVERREACH, TAGS)]
+    assert stale_for(ws, MOVED) == [
+        (g, StaleReason.MISSING_REVIEW) for g in (OVERREACH, TAGS, TYPE_NOTE)
+    ]
 
 
 def test_moving_there_and_back(ws: Workspace, example_kb: Path, history: object) -> None:
     relocate_note(ws, FROST, MOVED)
     back = relocate_note(ws, MOVED, FROST)
-    assert (back.review_runs, back.gate_reviews, back.acceptance_events) == (4, 4, 5)
+    assert (back.review_runs, back.gate_reviews, back.acceptance_events) == (4, 4, 6)
     assert status(example_kb) == ""  # git sees no change at all
     assert stale_for(ws, FROST) == []
     with ws.store.read() as conn:
@@ -405,7 +410,7 @@ def test_new_reviews_continue_the_history(
         (example_kb / MOVED).read_text(encoding="utf-8") + "\nA new line.\n", encoding="utf-8"
     )
     assert {r for _, r in stale_for(ws, MOVED)} == {StaleReason.NOTE_CHANGED}
-    run_id = reviewed(ws, MOVED, ["clarity", "claims", "metadata"])
+    run_id = reviewed(ws, MOVED, ["clarity", "claims", "metadata", "type"])
     assert run_id > max(history.values())
     assert stale_for(ws, MOVED) == []
     assert check_store(ws.store).ok

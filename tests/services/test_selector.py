@@ -36,6 +36,7 @@ from commonplace.workspace import Workspace
 
 NOTES = (SKETCH, DATE, FROST, SEEDS, COMPOST)
 GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
+TYPE_NOTE = "type/note"  # every example note is `type: kb/types/note.md`
 
 
 def accept(ws: Workspace, note: str, gates: Sequence[str], model: str = "demo") -> None:
@@ -89,7 +90,7 @@ def test_nothing_accepted_means_every_applicable_pair_is_missing(ws: Workspace) 
     expected = [
         (note, gate, "missing-review")
         for note in NOTES
-        for gate in GATES
+        for gate in (*GATES, TYPE_NOTE)
         if not (note == FROST and gate == TITLE_CLAIM)
     ]
     assert [(p.note_path, p.gate_id, p.reason.value) for p in selection.pairs] == expected
@@ -103,6 +104,7 @@ def test_reviewed_pairs_are_fresh(ws: Workspace) -> None:
         (SKETCH, REPEATS, "missing-review"),
         (SKETCH, ABBREV, "missing-review"),
         (SKETCH, TAGS, "missing-review"),
+        (SKETCH, TYPE_NOTE, "missing-review"),
     ]
 
 
@@ -293,5 +295,5 @@ def test_select_stale_directly(ws: Workspace, example_kb: Path) -> None:
 
 
 def test_selecting_from_a_missing_store_creates_nothing(ws: Workspace) -> None:
-    assert len(select_targets(ws, gate_refs=[], model="demo").pairs) == 24
+    assert len(select_targets(ws, gate_refs=[], model="demo").pairs) == 29  # 24 + 5 type/note
     assert not ws.store.path.exists()

@@ -163,8 +163,10 @@ def test_review_sweep_reviews_exactly_the_stale_pairs_one_batch_per_note_and_len
     assert set(reviewed_pairs(example_kb, batch_ids)) == wanted
     assert len(reviewed_pairs(example_kb, batch_ids)) == len(wanted)
     groups = {(note, gate.split("/")[0]) for note, gate in wanted}
-    assert len(batch_ids) == len(groups) == 5
-    assert payload["completed"] == 5 and payload["failed"] == 0
+    # FROST: claims, metadata, type (clarity was reviewed); SEEDS: those and clarity.
+    assert {lens for _, lens in groups} == {"claims", "clarity", "metadata", "type"}
+    assert len(batch_ids) == len(groups) == 7
+    assert payload["completed"] == 7 and payload["failed"] == 0
     for batch_id in batch_ids:
         found = rows(
             example_kb,
@@ -179,7 +181,7 @@ def test_review_sweep_reviews_exactly_the_stale_pairs_one_batch_per_note_and_len
     again, payload = sweep(cli, example_kb, *RUN, *notes)
     assert again.code == 0, again.err
     assert payload["batches"] == [] and payload["completed"] == 0
-    assert started(state) == 6  # the bundle and five batches; nothing more
+    assert started(state) == 8  # the bundle and seven batches; nothing more
     assert_store_checks(cli, example_kb)
 
 
@@ -193,7 +195,7 @@ def test_review_sweep_grouped_per_note(cli, example_kb: Path, state: Path):
         "SELECT note_path, COUNT(*) FROM review_run_gates g JOIN review_runs r"
         " ON r.id = g.review_run_id GROUP BY 1 ORDER BY 1",
     )
-    assert gates_per_run == [(FROST, 4), (SEEDS, 5)]
+    assert gates_per_run == [(FROST, 5), (SEEDS, 6)]  # each with its type/note
 
 
 def test_review_sweep_jobs_run_batches_at_the_same_time(cli, example_kb: Path, state: Path):

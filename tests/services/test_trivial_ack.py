@@ -26,8 +26,9 @@ from commonplace.services.selector import StaleReason, select_targets
 from commonplace.store.check import check_store
 from commonplace.workspace import Workspace
 
-FROST_GATES = (OVERREACH, REPEATS, ABBREV, TAGS)
-CLAIM_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
+TYPE_NOTE = "type/note"  # every example note is `type: kb/types/note.md`; watches everything
+FROST_GATES = (OVERREACH, REPEATS, ABBREV, TAGS, TYPE_NOTE)
+CLAIM_GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS, TYPE_NOTE)
 PARTITION = "demo-reviewer-1"  # what `demo` names in the example KB's config
 
 
@@ -35,7 +36,7 @@ def accept_all(ws: Workspace, *notes: str) -> None:
     """Accept the current version of every applicable pair of `notes`."""
     for note in notes:
         ack_gate_review(
-            ws, note_ref=note, gate_refs=["claims", "clarity", "metadata"], model="demo"
+            ws, note_ref=note, gate_refs=["claims", "clarity", "metadata", "type"], model="demo"
         )
 
 
@@ -85,12 +86,18 @@ def test_the_report_and_the_events(ws: Workspace, example_kb: Path) -> None:
         TrivialCheck(SKETCH, REPEATS, sketch.sha, ()),
         TrivialCheck(SKETCH, ABBREV, sketch.sha, ("body",)),
         TrivialCheck(SKETCH, TAGS, sketch.sha, ()),
+        TrivialCheck(SKETCH, TYPE_NOTE, sketch.sha, ("body",)),
         *(TrivialCheck(FROST, g, frost.sha, ()) for g in FROST_GATES),
     )
-    assert [c.trivial for c in report.checked] == [False, True, True, False, True] + [True] * 4
+    assert [c.trivial for c in report.checked] == [False, True, True, False, True, False] + [
+        True
+    ] * 5
     gates = {
-        g: read_file(example_kb, f"kb/instructions/review-gates/{g}.md").sha for g in CLAIM_GATES
+        g: read_file(example_kb, f"kb/instructions/review-gates/{g}.md").sha
+        for g in CLAIM_GATES
+        if g != TYPE_NOTE
     }
+    gates[TYPE_NOTE] = read_file(example_kb, "kb/types/note.md").sha
     acked = [(SKETCH, g, sketch.sha) for g in (TITLE_CLAIM, REPEATS, TAGS)] + [
         (FROST, g, frost.sha) for g in FROST_GATES
     ]
@@ -125,6 +132,7 @@ def test_the_report_and_the_events(ws: Workspace, example_kb: Path) -> None:
     assert stale(ws, FROST, SKETCH) == [
         (SKETCH, OVERREACH, StaleReason.NOTE_CHANGED),
         (SKETCH, ABBREV, StaleReason.NOTE_CHANGED),
+        (SKETCH, TYPE_NOTE, StaleReason.NOTE_CHANGED),
     ]
     assert check_store(ws.store).ok
 
@@ -139,7 +147,7 @@ def test_only_note_changed_pairs_are_considered(ws: Workspace, example_kb: Path)
     git(example_kb, "commit", "-q", "-am", "edit")
     report = ack_trivial_note_changes(ws, gate_refs=[], model="demo")
     assert [(c.note_path, c.gate_id) for c in report.checked] == [
-        (FROST, g) for g in (OVERREACH, REPEATS, TAGS)
+        (FROST, g) for g in (OVERREACH, REPEATS, TAGS, TYPE_NOTE)
     ]
     remaining = stale(ws, FROST, SEEDS)
     assert (FROST, ABBREV, StaleReason.GATE_CHANGED) in remaining
@@ -222,10 +230,14 @@ def test_gates_and_notes_scope(ws: Workspace, example_kb: Path) -> None:
         (SEEDS, TAGS),
     ]
     current = ack_trivial_note_changes(ws, gate_refs=[], model="demo", current_only=True)
-    assert [(a.note_path, a.gate_id) for a in current.acked] == [(FROST, OVERREACH)]
+    assert [(a.note_path, a.gate_id) for a in current.acked] == [
+        (FROST, OVERREACH),
+        (FROST, TYPE_NOTE),
+    ]
     named = ack_trivial_note_changes(ws, gate_refs=[], model="demo", note_refs=[SEEDS])
     assert [(a.note_path, a.gate_id) for a in named.acked] == [
         (SEEDS, OVERREACH),
         (SEEDS, TITLE_CLAIM),
+        (SEEDS, TYPE_NOTE),
     ]
     assert stale(ws, FROST, SEEDS) == []

@@ -24,6 +24,19 @@ SEQUENCES = {"review_batches": 17, "review_runs": 17, "gate_reviews": 24, "accep
 FROST = "kb/notes/frost-dates.md"
 SEEDS = "kb/notes/seed-packets.md"
 NEWER = "newer than this commonplace-review understands"
+CATALOG = ("claims", "clarity", "metadata")  # the example KB's lenses
+# The previous release knew no type gates: each example note's type/note pair
+# is new, never reviewed, whatever the store held.
+TYPE_PAIRS = [
+    (f"kb/notes/{name}.md", "type/note", "missing-review")
+    for name in (
+        "a-rough-sketch-beats-a-long-description-of-a-bed-layout",
+        "date-every-entry-before-writing-anything-else",
+        "frost-dates",
+        "seed-packets",
+        "topics/compost-readings-are-only-comparable-at-the-same-depth",
+    )
+]
 
 
 @pytest.fixture
@@ -178,11 +191,11 @@ def _stale(cli, kb: Path, db: Path, model: str) -> list[tuple[str, str, str]]:
 
 def test_what_was_fresh_stays_fresh(cli, v2: Path, example_kb: Path) -> None:
     assert cli("review-store", "migrate", "--db", str(v2), cwd=example_kb).code == 0
-    # The sweep accepted every applicable pair of the example KB for demo-model.
-    assert _stale(cli, example_kb, v2, "demo-model") == []
+    # The sweep accepted every applicable catalog pair of the example KB for demo-model.
+    assert _stale(cli, example_kb, v2, "demo-model") == TYPE_PAIRS
     # other-model has the two acked pairs of the frost note, and nothing else.
     other = _stale(cli, example_kb, v2, "other-model")
-    assert len(other) == 22
+    assert len(other) == 22 + len(TYPE_PAIRS)
     assert {r for _, _, r in other} == {"missing-review"}
     assert all(
         (FROST, g) not in {(n, gate) for n, gate, _ in other}
@@ -190,14 +203,14 @@ def test_what_was_fresh_stays_fresh(cli, v2: Path, example_kb: Path) -> None:
     )
     # Running and failed runs accept nothing.
     split = _stale(cli, example_kb, v2, "split-model")
-    assert len(split) == 24 and {r for _, _, r in split} == {"missing-review"}
+    assert len(split) == 24 + len(TYPE_PAIRS) and {r for _, _, r in split} == {"missing-review"}
 
 
 @pytest.mark.parametrize(
     "command",
     [
         ("review-target-selector", "--model", "demo-model", "--json"),
-        ("review-target-selector", "--model", "demo-model", "--fail-on-stale"),
+        ("review-target-selector", *CATALOG, "--model", "demo-model", "--fail-on-stale"),
         ("review-store", "stats", "--json"),
         ("review-store", "check"),
         ("reap-stale-runs", "--dry-run", "--json"),
@@ -294,7 +307,9 @@ def test_relocation_on_the_upgraded_store(cli, v2: Path, example_kb: Path) -> No
         (16,),
     ]
     assert read(v2, "SELECT id, old_path, new_path FROM note_relocations") == [(1, FROST, moved)]
-    assert _stale(cli, example_kb, v2, "demo-model") == []
+    assert _stale(cli, example_kb, v2, "demo-model") == sorted(
+        (moved if note == FROST else note, gate, reason) for note, gate, reason in TYPE_PAIRS
+    )
     assert cli("review-store", "check", *db, cwd=example_kb).code == 0
 
 

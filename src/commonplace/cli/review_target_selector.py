@@ -24,7 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "gates", nargs="*", metavar="GATE_OR_LENS", help="gate ids or lenses (default: every gate)"
     )
-    parser.add_argument("--all-gates", action="store_true", help="every gate of every lens")
+    parser.add_argument(
+        "--all-gates",
+        action="store_true",
+        help="every gate: each lens's, then each type and collection gate",
+    )
     app.add_note_scope(parser, "every reviewable note")
     app.add_model(parser, required=False, default="model under [defaults]")
     parser.add_argument(

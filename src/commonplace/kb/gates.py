@@ -165,14 +165,14 @@ def is_lens(config: Config, ref: str) -> bool:
 
 
 def all_gate_ids(config: Config) -> list[str]:
-    """Every catalog gate. Type and collection gates are reviewed when named
-    (`type`, `collection`, `type/<name>`, ...): with them, every KB with type
-    specs would change its whole pair set at once (see every_gate_ids)."""
+    """Every catalog gate (the gates of every lens folder), without the type
+    and collection gates that `every_gate_ids` adds."""
     return [g for lens in list_lenses(config) for g in lens_gate_ids(config, lens)]
 
 
 def every_gate_ids(config: Config) -> list[str]:
-    """Every catalog gate, then every type and collection gate."""
+    """Every catalog gate, then every type and collection gate: the scope
+    wherever no gate is named (`--all-gates`, sweeps, trivial acks, reports)."""
     conformance = [g for lens in PSEUDO_LENSES for g in conformance_ids(config, lens)]
     return all_gate_ids(config) + conformance
 

@@ -21,7 +21,6 @@ from commonplace.store.acceptances import partitions_by_current
 from commonplace.store.connection import Store
 
 if TYPE_CHECKING:
-    from commonplace.kb.gates import Gate
     from commonplace.workspace import Workspace
 
 FRESH = "fresh"
@@ -101,7 +100,7 @@ def gather(
     model_id = _model_id(ws, model, effort)
     git = ws.git_state()
     reviews = {(r.note_path, r.gate_id): r for r in current_reviews(ws.store, model_id=model_id)}
-    gates = [*scope_gates(ws, ()), *_reviewed_conformance_gates(ws, {g for _, g in reviews})]
+    gates = scope_gates(ws, ())  # every gate: catalog, type and collection
     notes = scope_notes(ws, git, note_refs, False)
     stale = {
         (entry.note_path, gate.gate_id): gate.reason.value
@@ -153,14 +152,3 @@ def _partitions(store: Store) -> tuple[str, ...]:
 
 def _string(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _reviewed_conformance_gates(ws: Workspace, reviewed: set[str]) -> list[Gate]:
-    """The type and collection gates this partition has reviews of: a KB that
-    reviews them sees them in its report, one that never asked is not flooded
-    with their unreviewed pairs."""
-    from commonplace.kb.conformance import is_conformance_id
-    from commonplace.kb.gates import every_gate_ids, load_found_gates
-
-    wanted = [g for g in every_gate_ids(ws.config) if is_conformance_id(g) and g in reviewed]
-    return load_found_gates(ws.config, wanted).gates

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from commonplace.choices import StaleReason as StaleReason  # re-exported: its home is choices
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
-from commonplace.kb.gates import Gate, GateScan, all_gate_ids, load_found_gates, load_gate_refs
+from commonplace.kb.gates import Gate, GateScan, every_gate_ids, load_found_gates, load_gate_refs
 from commonplace.kb.notes import NoteFacts, NoteScan, find_notes, note_facts, resolve_note_refs
 from commonplace.kb.unreviewable import Unreviewable
 from commonplace.store import acceptances, snapshots
@@ -260,7 +260,8 @@ def select_targets(
 
 def scope_gates(ws: Workspace, gate_refs: Sequence[str]) -> list[Gate]:
     """The gates named (ids or lenses); none named means every gate of every
-    lens. Gates of a lens that cannot be used are left out."""
+    lens, then every type and collection gate. Gates of a lens that cannot be
+    used are left out."""
     return gate_scope(ws, gate_refs).gates
 
 
@@ -268,7 +269,7 @@ def gate_scope(ws: Workspace, gate_refs: Sequence[str]) -> GateScan:
     """Like `scope_gates`, with the gates that cannot be used: found in a
     lens, they are reported; named one by one, they are an error."""
     if not gate_refs:
-        return load_found_gates(ws.config, all_gate_ids(ws.config))
+        return load_found_gates(ws.config, every_gate_ids(ws.config))
     return load_gate_refs(ws.config, gate_refs, cwd=ws.cwd)
 
 
