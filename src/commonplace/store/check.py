@@ -225,7 +225,7 @@ def store_stats(store: Store) -> dict[str, object]:
 
         def grouped(sql: str) -> dict[str, int]:
             # sorted here: the backends group in different orders
-            return {str(k): int(v) for k, v in sorted(conn.execute(sql))}
+            return dict(sorted((str(k), int(v)) for k, v in conn.execute(sql)))
 
         return {
             "schema_version": schema_version(store),
