@@ -66,7 +66,7 @@ HOSTILE: dict[str, tuple[Callable[[str], str], str]] = {
     "cut mid-line": (lambda t: t[: len(t) // 2], "cut off"),
     "a row missing": (
         lambda t: "".join(t.splitlines(keepends=True)[:-2] + t.splitlines(keepends=True)[-1:]),
-        "end line counts",
+        "acceptance_events rows, the dump holds",
     ),
     "wrong format": (_header("format", "sqlite-dump"), "line 1: not a review store dump"),
     "wrong version": (_header("version", 2), "line 1: dump format version 2"),

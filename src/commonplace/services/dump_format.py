@@ -215,17 +215,25 @@ class Reader:
         counts = document["end"]
         if set(document) != {"end"} or not isinstance(counts, dict):
             raise self.fail('the end line is {"end": {table: rows, ...}}')
-        if counts != self.counts:
-            raise self.fail(
-                f"the end line counts {_short(counts, 200)} rows,"
-                f" the dump holds {self.counts} (a row is missing or added)"
-            )
+        if set(counts) != set(self.counts):
+            raise self.fail(f"the end line names the tables {_short(sorted(counts), 200)}")
+        for table, held in self.counts.items():
+            if counts[table] != held:
+                raise self.fail(
+                    f"the end line counts {_short(counts[table])} {table} rows, the dump"
+                    f" holds {held} (a row is missing or added)"
+                )
 
     def _check_row(self, table: str, row: dict[str, Any]) -> None:
         spec = SPEC[table]
         if set(row) != set(spec):
             missing, extra = sorted(set(spec) - set(row)), sorted(set(row) - set(spec))
-            raise self.fail(f"{table}: missing columns {missing}, unknown columns {extra}")
+            said = [
+                f"{what} columns {_short(names, 200)}"
+                for what, names in (("missing", missing), ("unknown", extra))
+                if names
+            ]
+            raise self.fail(f"{table}: {', '.join(said)}")
         for column, kind in spec.items():
             problem = self._problem(kind, row[column])
             if problem:
