@@ -218,6 +218,8 @@ def test_postgresql_refuses_a_nul_and_a_bad_dump_writes_nothing(
 ) -> None:
     url, schema = postgres_schema
     target = f"{url}?schema={schema}"
+    nothing = cli("review-store", "export", "--db", target, cwd=swept_kb)
+    assert nothing.code == 1 and "no review store at" in nothing.err and nothing.out == ""
     text = good_dump(cli, swept_kb)
     path = tmp_path / "dump.jsonl"
     for spoil, words in (

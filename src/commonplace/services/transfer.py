@@ -31,6 +31,8 @@ _PARENTS = ("review_batches", "review_runs", "gate_reviews")
 
 def export_lines(store: Store) -> Iterator[str]:
     """The dump of the whole store, line by line (each ends with a newline)."""
+    if not store.exists:
+        raise UserError(f"no review store at {store.name}")
     counts = dict.fromkeys(dump.TABLES, 0)
     version = schema_version(store)
     with dump.consistent_read(store) as conn:

@@ -156,12 +156,12 @@ def _keyset(table: str) -> tuple[str, str]:
 def consistent_read(store: Store) -> Iterator[Connection]:
     """One read transaction, so the tables read one after another are of one
     moment (a run written meanwhile cannot point at a batch not read)."""
+    from commonplace.store.postgres import PgConnection
+
     with store.read() as conn:
-        begin = (
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-            if store.kind == "postgresql"
-            else "BEGIN"
-        )
+        # by the connection: a store never written reads as an empty SQLite one
+        postgres = isinstance(conn, PgConnection)
+        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if postgres else "BEGIN"
         conn.execute(begin)
         try:
             yield conn
