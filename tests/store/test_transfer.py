@@ -132,6 +132,18 @@ def test_two_laptops_merge_into_one_server(
     with open_store(target) as store, store.read() as conn:
         ids = dict(conn.execute("SELECT uid, id FROM review_runs").fetchall())
     assert sorted(ids[uid] for uid in b_runs) == list(range(a["review_runs"] + 1, len(uids) + 1))
+    # the pair both reviewed: both acceptances kept, the one imported last is current
+    with open_store(target) as store, store.read() as conn:
+        found = conn.execute(
+            "SELECT e.uid, e.id = c.id FROM acceptance_events e JOIN current_gate_acceptances c"
+            " ON c.note_path = e.note_path AND c.gate_id = e.gate_id AND c.model_id = e.model_id"
+            " WHERE e.note_path = ? AND e.gate_id = ? ORDER BY e.id",
+            overlap,
+        ).fetchall()
+    events_b = {
+        r["uid"] for r in rows_of(dump_b, "acceptance_events") if r["note_path"] == LOOP_NOTE
+    }
+    assert [bool(f[1]) for f in found] == [False, True] and found[1][0] in events_b
     # a pair reviewed on either laptop is fresh on the server
     stale_a = set(selector(cli, corpus_kb, store_of(corpus_kb)))
     stale_b = set(selector(cli, laptop_b, store_of(laptop_b)))
