@@ -29,6 +29,7 @@ from commonplace.services.dump_format import SPEC
 from commonplace.services.transfer import export_lines
 from commonplace.store.aliases import add_resolution
 from commonplace.store.dump import COLUMNS
+from commonplace.store.snapshots import add_snapshots
 
 Cli = Callable[..., Result]
 ALL = ("--all-gates", "--model", MODEL)
@@ -223,3 +224,25 @@ def test_export_streams_in_flat_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert size > 12_000_000
     assert peak < 3_000_000, peak
+
+
+def test_an_export_is_of_one_moment_while_others_write(target: str, tmp_path: Path) -> None:
+    """Rows written while an export runs are not in it, on either backend,
+    and the dump stays whole (its counts match its rows)."""
+    late = "late note\n"
+    with open_store(target) as store, store.write() as conn:
+        add_snapshots(conn, [(blob_sha(t.encode()), t) for t in ("a\n", "b\n")])
+    with open_store(target) as exporting:
+        lines = export_lines(exporting)
+        started = [next(lines), next(lines)]  # the header and the first snapshot
+        with open_store(target) as writer, writer.write() as conn:
+            add_snapshots(conn, [(blob_sha(late.encode()), late)])
+            add_resolution(  # a table the export reads later
+                conn, requested_model="opus", requested_effort=None, resolved_model=MODEL,
+                resolved_model_id=MODEL, observed_at="2026-01-01T00:00:00.000Z", batch_id=None,
+            )  # fmt: skip
+        text = "".join([*started, *lines])
+    assert end_counts(text)["snapshots"] == 2
+    assert end_counts(text)["model_alias_resolutions"] == 0
+    assert late not in {r["text"] for r in rows_of(text, "snapshots")}
+    assert import_text(tmp_path / "copy.sqlite", text).tables["snapshots"].added == 2
