@@ -88,6 +88,7 @@ HOSTILE: dict[str, tuple[Callable[[str], str], str]] = {
     "text after the end": (lambda t: t + t.splitlines(keepends=True)[0], "after the end line"),
     "a number too big": (_set("review_run_gates", "ordinal", 2**70), "64-bit integer"),
     "deep nesting": (lambda t: t.replace("\n", "\n" + "[" * 100_000 + "\n", 1), "not JSON"),
+    "a table that is a list": (_edit(lambda d: d[1].__setitem__("table", [1])), "unknown table"),
     "empty": (lambda t: "", "is empty"),
     "not a dump at all": (lambda t: "[1, 2]\n", "line 1: not a JSON object"),
 }

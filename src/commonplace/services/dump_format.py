@@ -157,7 +157,7 @@ class Reader:
             if set(document) != {"table", "row"}:
                 raise self.fail('expected {"table": ..., "row": {...}} or the end line')
             table = document["table"]
-            if table not in SPEC:
+            if not isinstance(table, str) or table not in SPEC:
                 raise self.fail(f"unknown table {_short(table)}")
             if TABLES.index(table) < table_index:
                 raise self.fail(f"{table} row after {TABLES[table_index]} rows (out of order)")
@@ -202,7 +202,7 @@ class Reader:
             raise self.fail(
                 f"dump format version {_short(version)}; this commonplace-review reads {VERSION}"
             )
-        if not isinstance(schema, int) or not _is_int(schema) or schema < FIRST_SCHEMA:
+        if not isinstance(schema, int) or isinstance(schema, bool) or schema < FIRST_SCHEMA:
             raise self.fail(f"schema version {_short(schema)} cannot be imported")
         if schema > len(MIGRATIONS):
             raise self.fail(
