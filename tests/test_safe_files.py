@@ -11,7 +11,7 @@ import pytest
 
 from commonplace import safe_files
 from commonplace.errors import UserError
-from commonplace.safe_files import LinkRefused, folder, refuse_links, write_file
+from commonplace.safe_files import LinkRefused, folder, refuse_links, write_file, writing_file
 from commonplace.store.connection import Store
 
 
@@ -169,3 +169,21 @@ def test_a_store_outside_the_root_is_fine_unless_it_is_a_link(root: Path, outsid
     (outside / "linked.sqlite").symlink_to(path)
     with Store(outside / "linked.sqlite", root=root) as store, pytest.raises(LinkRefused):
         store.migrate()
+
+
+def test_a_streamed_write_lands_whole_or_not_at_all(root: Path, outside: Path) -> None:
+    target = root / "out" / "dump.jsonl"
+    with writing_file(root, target, setting="--out") as handle:
+        handle.write(b"one\n")
+        assert not target.exists()  # nothing at the name until the end
+        handle.write(b"two\n")
+    assert target.read_bytes() == b"one\ntwo\n"
+    with pytest.raises(RuntimeError), writing_file(root, target, setting="--out") as handle:
+        handle.write(b"half")
+        raise RuntimeError("the writer failed")
+    assert target.read_bytes() == b"one\ntwo\n"
+    assert entries(target.parent) == ["dump.jsonl"]  # no temporary left behind
+    (root / "out" / "link.jsonl").symlink_to(outside / "x.md")
+    with pytest.raises(LinkRefused), writing_file(root, root / "out" / "link.jsonl", setting="s"):
+        pass
+    assert (outside / "x.md").read_text(encoding="utf-8") == "outside\n"

@@ -21,6 +21,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 from commonplace.errors import UserError
 
@@ -102,6 +103,30 @@ class Folder:
             raise UserError(f"cannot write {self.named(name)}: {exc.strerror or exc}") from None
         return True
 
+    @contextmanager
+    def writing(self, name: str) -> Iterator[BinaryIO]:
+        """`write`, a piece at a time: the handle writes a fresh temporary
+        file, renamed to `name` only when the block ends without an error,
+        so a failed or interrupted writer leaves `name` as it was."""
+        found = self.kind(name)
+        if found == stat.S_IFLNK:
+            raise self._refused(name)
+        if found == stat.S_IFDIR:
+            raise UserError(f"cannot write {self.named(name)}: it is a folder")
+        temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        try:
+            fd = os.open(temporary, _FILE_FLAGS, 0o666, dir_fd=self.fd)
+        except OSError as exc:
+            raise UserError(f"cannot write {self.named(name)}: {exc.strerror or exc}") from None
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+            os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(temporary, dir_fd=self.fd)
+            raise
+
     def create_empty(self, name: str, mode: int) -> None:
         """Create `name` if it is missing, without following a link there."""
         try:
@@ -165,6 +190,24 @@ def write_file(
         writing=_show(root, target),
     ) as where:
         return where.write(target.name, data, overwrite=overwrite)
+
+
+@contextmanager
+def writing_file(
+    root: Path, path: Path, *, setting: str, outside_ok: bool = False
+) -> Iterator[BinaryIO]:
+    """A handle that writes `path` whole (see `Folder.writing`), never
+    through a link below `root`, nor at `path` itself."""
+    target = Path(os.path.normpath(os.path.abspath(path)))
+    if not target.name:
+        raise UserError(f"cannot write {path}: it is a folder")
+    with (
+        folder(
+            root, target.parent, setting=setting, outside_ok=outside_ok, writing=_show(root, target)
+        ) as where,
+        where.writing(target.name) as handle,
+    ):
+        yield handle
 
 
 def refuse_links(root: Path, path: Path, *, setting: str, entries: bool = False) -> None:

@@ -89,8 +89,7 @@ def check_store(store: Store) -> CheckReport:
             if not postgres:
                 for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
                     violations.append(f"{table} row {rowid} points at a missing {parent} row")
-            for sql, message in _INVARIANTS:
-                violations.extend(message.format(*row) for row in conn.execute(sql))
+            violations.extend(invariant_violations(conn))
             for sha, text in conn.execute("SELECT sha, text FROM snapshots"):
                 if blob_sha(text.encode("utf-8")) != sha:
                     violations.append(f"snapshot {sha} does not hash to its key")
@@ -100,6 +99,11 @@ def check_store(store: Store) -> CheckReport:
     except StoreError as exc:  # too damaged to open or to read through
         return CheckReport(None, (f"sqlite integrity: {exc.detail}",), 0)
     return CheckReport(version, tuple(violations), running)
+
+
+def invariant_violations(conn: Connection) -> list[str]:
+    """The store's invariants broken, one message each (ids are local)."""
+    return [message.format(*row) for sql, message in _INVARIANTS for row in conn.execute(sql)]
 
 
 def _damage(conn: Connection) -> list[str]:
