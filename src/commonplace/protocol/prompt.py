@@ -117,6 +117,11 @@ class RenderedPrompt:
     text: str
     pairs: tuple[Pair, ...]
     version: str = FORMAT_VERSION
+    # Where the instructions end, and where the part the batches of a sweep
+    # share (instructions and gates) ends: offsets into `text`, the places an
+    # API runner puts its cache breakpoints (0: not known).
+    static_end: int = 0
+    shared_prefix_end: int = 0
 
     @property
     def sha256(self) -> str:
@@ -145,6 +150,7 @@ def render_prompt(
     parts = [_STATIC, "\n## Gates\n"]
     for gate in ordered:
         parts.append(f"\n### Gate {gate.gate_id}\n\n{_fenced(gate.text)}")
+    shared_end = sum(map(len, parts))
     parts.append("\n## Notes\n")
     for note in notes:
         parts.append(_note_section(note))
@@ -162,7 +168,9 @@ def render_prompt(
             f"Write the blocks as one Markdown document to `{output_path}`;"
             " that file is the output.\n"
         )
-    return RenderedPrompt("".join(parts), pairs)
+    return RenderedPrompt(
+        "".join(parts), pairs, static_end=len(_STATIC), shared_prefix_end=shared_end
+    )
 
 
 def requested_pairs(prompt: str) -> list[Pair]:
