@@ -87,8 +87,9 @@ class Call:
     model: str
     effort: str | None
     cwd: Path
-    # Offsets into `prompt` where a prefix shared with other calls ends
-    # (`RenderedPrompt.static_end`, `.shared_prefix_end`): cache breakpoints.
+    # Offsets into `prompt` where prefixes shared with other calls end
+    # (`RenderedPrompt.cache_points`: the instructions, the gates every note
+    # gets, all of this batch's gates): where cache breakpoints go.
     cache_points: tuple[int, ...] = ()
 
 

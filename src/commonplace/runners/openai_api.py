@@ -18,8 +18,11 @@ from commonplace.runners.telemetry import Tokens
 
 
 def cache_key(call: Call) -> str:
-    """Stable for every call with the same shared prefix (the last cache point)."""
-    end = max((p for p in call.cache_points if 0 < p <= len(call.prompt)), default=0)
+    """The same for every call of a sweep that shares the prefix up to the
+    gates every note gets (the second cache point, else the last): one key
+    routes them all to one cache, where each finds its longest prefix."""
+    points = [p for p in call.cache_points if 0 < p <= len(call.prompt)]
+    end = points[1] if len(points) > 1 else max(points, default=0)
     digest = hashlib.sha256(call.prompt[:end].encode("utf-8", "replace")).hexdigest()
     return f"commonplace-{digest[:32]}"
 

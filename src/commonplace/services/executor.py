@@ -247,10 +247,15 @@ def _record_execution(
 
 def _call(ctx: BatchContext, prompt: RenderedPrompt) -> RunnerResult:
     runner, cancel, echo = ctx.runner, ctx.cancel, ctx.echo
-    points = (prompt.static_end, prompt.shared_prefix_end)
     result = run_adapter(
         runner.adapter,
-        Call(prompt.text, runner.model, runner.partition.effort, ctx.config.kb_root, points),
+        Call(
+            prompt.text,
+            runner.model,
+            runner.partition.effort,
+            ctx.config.kb_root,
+            prompt.cache_points,
+        ),
         timeout=runner.timeout,
         cancel=cancel,
         echo=echo,
