@@ -20,7 +20,6 @@ from helpers.api_imitation import (
     FAKE_ANTHROPIC_KEY,
     FAKE_OPENAI_KEY,
     ApiImitation,
-    Fault,
     breakpoints,
 )
 from helpers.commands import Result
