@@ -17,7 +17,7 @@ from typing import Any
 from commonplace.errors import UserError
 from commonplace.settings import (
     Defaults,
-    ModelPrice,
+    PriceOverride,
     parse_defaults,
     parse_prices,
     parse_runner_settings,
@@ -45,7 +45,7 @@ class Config:
     # Each table as written (checked when loaded); runners.get_runner types it.
     runners: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     # `[pricing.<model>]`: prices that replace or add to the shipped table
-    pricing: Mapping[str, ModelPrice] = field(default_factory=lambda: MappingProxyType({}))
+    pricing: Mapping[str, PriceOverride] = field(default_factory=lambda: MappingProxyType({}))
     source: Path | None = None
 
     @property
@@ -158,11 +158,9 @@ def load_config(start: Path | None = None) -> Config:
             raise UserError(f"{where}: {exc.message}") from None
     values["runners"] = MappingProxyType({k: MappingProxyType(v) for k, v in runners.items()})
     if "pricing" in raw:
-        from commonplace.runners.pricing import shipped_prices
-
         if not isinstance(raw["pricing"], dict):
             raise UserError(f"{where}: [pricing] must be a table of [pricing.<model>] tables")
-        values["pricing"] = MappingProxyType(parse_prices(raw["pricing"], where, shipped_prices()))
+        values["pricing"] = MappingProxyType(parse_prices(raw["pricing"], where))
     return Config(kb_root=root, source=source, **values)
 
 

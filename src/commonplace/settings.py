@@ -59,6 +59,19 @@ class ModelPrice:
     source: str = ""  # where the prices were taken from, and when
 
 
+@dataclass(frozen=True)
+class PriceOverride:
+    """A `[pricing.<model>]` table: the prices it gives (None: not given)."""
+
+    input: float | None = None
+    output: float | None = None
+    cache_write: float | None = None
+    cache_read: float | None = None
+    batch_input: float | None = None
+    batch_output: float | None = None
+    source: str = ""
+
+
 def parse_defaults(table: Mapping[str, Any], where: str) -> Defaults:
     """`[defaults]` of the file `where`, every key known and typed."""
     _no_unknown(table, Defaults, f"[defaults] of {where}")
@@ -133,14 +146,10 @@ def parse_runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings
 PRICE_KEYS = ("input", "output", "cache_write", "cache_read", "batch_input", "batch_output")
 
 
-def parse_prices(
-    table: Mapping[str, Any], where: str, known: Mapping[str, ModelPrice]
-) -> dict[str, ModelPrice]:
-    """`[pricing.<model>]` tables. A table for a model the shipped table has
-    changes only the prices it gives; a new model needs `input` and `output`,
-    and pays those where it gives no cache or batch price (no discount is
-    assumed that nobody stated)."""
-    prices: dict[str, ModelPrice] = {}
+def parse_prices(table: Mapping[str, Any], where: str) -> dict[str, PriceOverride]:
+    """`[pricing.<model>]` tables, every key known and every price a number.
+    (`runners.pricing.PriceTable` lays them over the shipped table.)"""
+    prices: dict[str, PriceOverride] = {}
     for model, entry in table.items():
         here = f"{where}: [pricing.{model}]"
         if not isinstance(entry, dict):
@@ -155,21 +164,8 @@ def parse_prices(
                 or not (0 <= value < float("inf"))
             ):
                 raise UserError(f"{here}: {key} must be a price in USD per million tokens")
-        base = known.get(model)
-        if base is None and not {"input", "output"} <= set(entry):
-            raise UserError(f"{here} needs input and output (USD per million tokens)")
         given = {k: float(v) for k, v in entry.items()}
-        inp = given.get("input", base.input if base else 0.0)
-        out = given.get("output", base.output if base else 0.0)
-        prices[model] = ModelPrice(
-            input=inp,
-            output=out,
-            cache_write=given.get("cache_write", base.cache_write if base else inp),
-            cache_read=given.get("cache_read", base.cache_read if base else inp),
-            batch_input=given.get("batch_input", base.batch_input if base else inp),
-            batch_output=given.get("batch_output", base.batch_output if base else out),
-            source=f"{where} [pricing.{model}]",
-        )
+        prices[model] = PriceOverride(**given, source=here)
     return prices
 
 

@@ -17,8 +17,9 @@ from functools import cache
 from importlib import resources
 from types import MappingProxyType
 
+from commonplace.errors import UserError
 from commonplace.runners.telemetry import Tokens
-from commonplace.settings import ModelPrice
+from commonplace.settings import ModelPrice, PriceOverride
 
 PER = 1_000_000  # prices are per million tokens
 # Dated snapshots price as their model: claude-sonnet-4-5-20250929, gpt-5-2025-08-07
@@ -72,8 +73,10 @@ def shipped_prices() -> Mapping[str, ModelPrice]:
 class PriceTable:
     """The shipped prices with the configured ones over them."""
 
-    def __init__(self, overrides: Mapping[str, ModelPrice] | None = None) -> None:
-        self.prices = {**shipped_prices(), **(overrides or {})}
+    def __init__(self, overrides: Mapping[str, PriceOverride] | None = None) -> None:
+        self.prices = dict(shipped_prices())
+        for model, given in (overrides or {}).items():
+            self.prices[model] = _laid_over(self.prices.get(model), given)
 
     def find(self, model: str | None) -> ModelPrice | None:
         """The price of `model`, of its undated name, or None. Dots and
@@ -85,6 +88,29 @@ class PriceTable:
                 if spelling in self.prices:
                     return self.prices[spelling]
         return None
+
+
+def _laid_over(base: ModelPrice | None, given: PriceOverride) -> ModelPrice:
+    """A configured price over the shipped one. A model the table lacks needs
+    input and output, and pays them where no cache or batch price is given:
+    no discount is assumed that nobody stated."""
+    inp = given.input if given.input is not None else base.input if base else None
+    out = given.output if given.output is not None else base.output if base else None
+    if inp is None or out is None:
+        raise UserError(f"{given.source} needs input and output (USD per million tokens)")
+
+    def pick(value: float | None, shipped: float | None, fallback: float) -> float:
+        return value if value is not None else shipped if shipped is not None else fallback
+
+    return ModelPrice(
+        input=inp,
+        output=out,
+        cache_write=pick(given.cache_write, base.cache_write if base else None, inp),
+        cache_read=pick(given.cache_read, base.cache_read if base else None, inp),
+        batch_input=pick(given.batch_input, base.batch_input if base else None, inp),
+        batch_output=pick(given.batch_output, base.batch_output if base else None, out),
+        source=given.source,
+    )
 
 
 def cost_of(price: ModelPrice, usage: Usage, *, batch: bool = False) -> float:
