@@ -329,3 +329,15 @@ def test_retry_after_is_read_as_the_providers_send_it(
     headers: dict[str, str], seconds: float | None
 ) -> None:
     assert retry_after(headers) == seconds
+
+
+def test_a_key_the_provider_echoes_back_is_redacted_everywhere(
+    cli: Cli, corpus_kb: Path, imitation: ApiImitation
+) -> None:
+    imitation.script(Fault(400, "invalid_request_error", f"bad header {FAKE_ANTHROPIC_KEY}"))
+    done = sweep(cli, corpus_kb, "anthropic-api")
+    assert done.code == 1
+    ((_, reason),) = runs(corpus_kb)
+    assert "[REDACTED]" in reason
+    stored = reason + debug_log(corpus_kb) + done.out + done.err
+    assert FAKE_ANTHROPIC_KEY not in stored
