@@ -341,3 +341,30 @@ def test_a_key_the_provider_echoes_back_is_redacted_everywhere(
     assert "[REDACTED]" in reason
     stored = reason + debug_log(corpus_kb) + done.out + done.err
     assert FAKE_ANTHROPIC_KEY not in stored
+
+
+def test_an_unreachable_api_fails_the_runs_after_two_retries(
+    cli: Cli, corpus_kb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{port}")
+    done = sweep(cli, corpus_kb, "anthropic-api")
+    assert done.code == 1
+    ((status, reason),) = runs(corpus_kb)
+    assert status == "failed"
+    assert "cannot reach the API" in reason and "after 2 retries" in reason
+
+
+def test_a_base_url_variable_that_is_no_url_is_an_error_before_any_run(
+    cli: Cli, corpus_kb: Path, imitation: ApiImitation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "localhost:11434")
+    done = sweep(cli, corpus_kb, "openai-api")
+    assert done.code == 1
+    assert "error: OPENAI_BASE_URL must be an http:// or https:// URL" in done.err
+    assert imitation.requests == []

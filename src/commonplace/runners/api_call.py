@@ -41,6 +41,7 @@ from commonplace.runners.telemetry import Telemetry, Tokens
 from commonplace.settings import RunnerSettings
 
 DEFAULT_RETRIES = 6
+CONNECTION_RETRIES = 2  # an unreachable API is rarely back within seconds
 POLL = 0.05
 
 # Matched against the provider's error message and code only, never review text.
@@ -131,6 +132,7 @@ class ApiAdapter(BaseAdapter):
     def preflight(self, env: Mapping[str, str]) -> str | None:
         module = self.module()
         self.key(env)
+        self.base_url(env)
         return f"{self.sdk}-python {getattr(module, '__version__', '?')}"
 
     def module(self) -> ModuleType:
@@ -149,7 +151,12 @@ class ApiAdapter(BaseAdapter):
         return key
 
     def base_url(self, env: Mapping[str, str]) -> str | None:
-        return self.settings.base_url or env.get(self.base_url_variable, "").strip() or None
+        if self.settings.base_url:
+            return self.settings.base_url
+        url = env.get(self.base_url_variable, "").strip()
+        if url and not url.startswith(("http://", "https://")):
+            raise UserError(f"{self.base_url_variable} must be an http:// or https:// URL")
+        return url or None
 
     # -- one call
 
@@ -167,7 +174,7 @@ class ApiAdapter(BaseAdapter):
         log: list[str] = []
         retries: list[dict[str, Any]] = []
         try:
-            module, key = self.module(), self.key(env)
+            module, key, base_url = self.module(), self.key(env), self.base_url(env)
         except UserError as exc:
             return self._result(call, started, "", Failure(FailureKind.AUTH, exc.message), [])
 
@@ -188,7 +195,7 @@ class ApiAdapter(BaseAdapter):
                 break
             try:
                 left = 600.0 if deadline is None else max(deadline - time.monotonic(), 0.1)
-                answer = self._attempt(module, key, self.base_url(env), left, call, stopped)
+                answer = self._attempt(module, key, base_url, left, call, stopped)
             finally:
                 self.limit.release()
             if isinstance(answer, Reply):
@@ -199,11 +206,12 @@ class ApiAdapter(BaseAdapter):
                 now = self.limit.pushed_back()
                 log.append(f"provider pushed back: at most {now} request(s) at once")
             log.append(f"attempt {len(retries) + 1}: {answer.failure.message}")
-            if not answer.retry or len(retries) >= allowed:
+            cap = allowed if answer.status is not None else min(allowed, CONNECTION_RETRIES)
+            if not answer.retry or len(retries) >= cap:
                 failure = answer.failure
                 if answer.retry:
                     failure = replace(
-                        failure, message=f"{failure.message} (still, after {allowed} retries)"
+                        failure, message=f"{failure.message} (still, after {cap} retries)"
                     )
                 break
             wait = answer.wait if answer.wait is not None else backoff(len(retries))
@@ -229,7 +237,7 @@ class ApiAdapter(BaseAdapter):
         if echo is not None and text:
             echo(text)
         telemetry = self._telemetry(call, reply, retries, started) if reply else None
-        if telemetry is not None and retries:
+        if telemetry is not None:
             telemetry = replace(telemetry, details=redact_json(dict(telemetry.details), secrets))
         if failure is not None:
             failure = replace(failure, message=redact(failure.message, secrets))
