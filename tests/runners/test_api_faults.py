@@ -368,3 +368,42 @@ def test_a_base_url_variable_that_is_no_url_is_an_error_before_any_run(
     assert done.code == 1
     assert "error: OPENAI_BASE_URL must be an http:// or https:// URL" in done.err
     assert imitation.requests == []
+
+
+def test_ctrl_c_stops_a_sweep_whose_request_is_in_flight(
+    corpus_kb: Path, imitation: ApiImitation
+) -> None:
+    import os
+    import signal
+    import subprocess
+
+    from helpers.commands import console_script
+
+    imitation.delay = 60  # the answer would take a minute
+    env = {
+        **os.environ,
+        "ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY,
+        "ANTHROPIC_BASE_URL": imitation.url,
+    }
+    argv = [console_script("commonplace-review-sweep"), "semantic", "--note", NOTE]
+    argv += ["--runner", "anthropic-api", "--model", "claude-sonnet-4-5"]
+    proc = subprocess.Popen(
+        argv, cwd=corpus_kb, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not imitation.most_in_flight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert imitation.most_in_flight, "no request arrived"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert time.monotonic() - started < 10
+    assert proc.returncode != 0
+    assert "Traceback" not in err
+    assert runs(corpus_kb) and all(s == "failed" for s, _ in runs(corpus_kb))
+    assert all("interrupted" in (r or "") for _, r in runs(corpus_kb))
