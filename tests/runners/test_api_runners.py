@@ -167,3 +167,60 @@ def test_a_lens_sweep_through_openai_api_sends_one_cache_key_per_shared_prefix(
             uncached * 1.25 + request.usage["cache_read"] * 0.125 + request.usage["output"] * 10
         ) / 1e6
         assert doc["cost_usd"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "expected"),
+    [
+        ("claude-sonnet-4-5", None, {"max_tokens": 32_000}),
+        (
+            "claude-sonnet-4-5",
+            "high",
+            {"thinking": {"type": "enabled", "budget_tokens": 16_384}, "max_tokens": 48_384},
+        ),
+        (
+            "claude-opus-4-7",
+            "low",
+            {
+                "thinking": {"type": "adaptive"},
+                "output_config": {"effort": "low"},
+                "max_tokens": 32_000,
+            },
+        ),
+    ],
+)
+def test_effort_reaches_the_messages_request(
+    model: str, effort: str | None, expected: dict[str, Any], tmp_path: Path
+) -> None:
+    from commonplace.runners.anthropic_api import message_params
+    from commonplace.runners.base import Call
+
+    params = message_params(Call("x" * 100, model, effort, tmp_path, (10, 40, 40)))
+    for key in ("thinking", "output_config"):
+        assert params.get(key) == expected.get(key)
+    assert params["max_tokens"] == expected["max_tokens"]
+    blocks = params["messages"][0]["content"]
+    assert [len(b["text"]) for b in blocks] == [10, 30, 60]
+    assert [("cache_control" in b) for b in blocks] == [True, True, False]
+
+
+def test_a_dry_run_needs_no_key(cli: Cli, corpus_kb: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    done = cli(
+        "review-sweep", LENS, "--note", NOTES[0], "--runner", "anthropic-api",
+        "--model", "claude-sonnet-4-5", "--dry-run", "--json", cwd=corpus_kb,
+    )  # fmt: skip
+    assert done.code == 0, done.err
+
+
+def test_a_model_missing_from_the_price_table_gets_tokens_and_no_cost(
+    cli: Cli, corpus_kb: Path, imitation: ApiImitation
+) -> None:
+    done = sweep(cli, corpus_kb, "openai-api", "llama3.1:8b", notes=NOTES[:1])
+    assert done.code == 0, done.err
+    (doc,) = batch_telemetry(corpus_kb)
+    assert doc["tokens"]["input"] > 0 and doc["cost_usd"] is None
+    assert "no price for model llama3.1:8b" in doc["details"]["cost_note"]
+    (log,) = rows(corpus_kb, "SELECT debug_log FROM review_batches")
+    assert "no price for model llama3.1:8b" in log[0]
+    assert json.loads(done.out)["cost_usd"] is None
