@@ -198,6 +198,9 @@ class ApiAdapter(BaseAdapter):
                 answer = self._attempt(module, key, base_url, left, call, stopped)
             finally:
                 self.limit.release()
+            timed_out = not isinstance(answer, Reply) and answer.failure.kind is FailureKind.TIMEOUT
+            if timed_out and timeout is not None:  # the SDK had what was left of ours: say ours
+                answer = Verdict(Failure(FailureKind.TIMEOUT, f"timed out after {timeout:g} s"))
             if isinstance(answer, Reply):
                 self.limit.succeeded()
                 reply, failure = answer, answer.stop
