@@ -177,17 +177,17 @@ def test_a_cut_off_answer_fails_the_run_as_cut_off(
 def test_a_request_that_outlasts_the_timeout_fails_the_runs_at_the_timeout(
     cli: Cli, corpus_kb: Path, imitation: ApiImitation
 ) -> None:
-    imitation.delay = 20
+    imitation.delay = 60
     started = time.monotonic()
     done = sweep(cli, corpus_kb, "anthropic-api", "--timeout", "1")
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30  # not the minute the answer would take
     assert done.code == 1
     ((status, reason),) = runs(corpus_kb)
     assert status == "failed" and reason.startswith("timed out after 1 s")
 
 
 def test_cancelling_stops_a_request_in_flight(imitation: ApiImitation, tmp_path: Path) -> None:
-    imitation.delay = 20
+    imitation.delay = 60
     cancel = Cancel()
     threading.Timer(0.3, lambda: cancel.set(_interrupted())).start()
     adapter = AnthropicApiAdapter(RunnerSettings())
@@ -199,7 +199,7 @@ def test_cancelling_stops_a_request_in_flight(imitation: ApiImitation, tmp_path:
         echo=None,
         env={"ANTHROPIC_API_KEY": FAKE_ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": imitation.url},
     )
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 15  # not the minute the answer would take
     assert result.failure is not None and result.failure.kind is FailureKind.INTERRUPTED
 
 
@@ -402,7 +402,7 @@ def test_ctrl_c_stops_a_sweep_whose_request_is_in_flight(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 20  # not the minute the answer would take
     assert proc.returncode != 0
     assert "Traceback" not in err
     assert runs(corpus_kb) and all(s == "failed" for s, _ in runs(corpus_kb))
