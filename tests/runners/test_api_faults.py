@@ -397,7 +397,7 @@ def test_ctrl_c_stops_a_sweep_whose_request_is_in_flight(
         assert imitation.most_in_flight, "no request arrived"
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
