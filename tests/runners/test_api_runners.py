@@ -133,6 +133,11 @@ def test_a_lens_sweep_through_anthropic_api_reads_the_shared_prefix_from_the_cac
         ) / 1e6
         assert doc["cost_usd"] == pytest.approx(expected)
     assert report["cost_usd"] == pytest.approx(sum(d["cost_usd"] for d in telemetry))
+    # the runs are rekeyed to the snapshot that served them, as with the CLI runners
+    assert rows(corpus_kb, "SELECT DISTINCT model_id FROM review_runs") == [
+        ("claude-sonnet-4-5-20250929",)
+    ]
+    assert {b["model_id"] for b in report["batches"]} == {"claude-sonnet-4-5-20250929"}
 
 
 @pytest.mark.parametrize("api", ["responses", "chat"])
