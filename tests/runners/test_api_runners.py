@@ -181,7 +181,12 @@ def test_a_lens_sweep_through_openai_api_sends_one_cache_key_per_shared_prefix(
         (
             "claude-sonnet-4-5",
             "high",
-            {"thinking": {"type": "enabled", "budget_tokens": 16_384}, "max_tokens": 48_384},
+            {"thinking": {"type": "enabled", "budget_tokens": 16_384}, "max_tokens": 32_000},
+        ),
+        (
+            "claude-opus-4-1-20250805",
+            "max",
+            {"thinking": {"type": "enabled", "budget_tokens": 23_808}, "max_tokens": 32_000},
         ),
         (
             "claude-opus-4-7",

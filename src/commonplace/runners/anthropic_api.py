@@ -19,6 +19,7 @@ from commonplace.runners.base import Call, Failure, FailureKind
 from commonplace.runners.telemetry import Tokens
 
 DEFAULT_MAX_TOKENS = 32_000
+REVIEW_ROOM = 8_192  # output tokens a thinking budget leaves for the review
 # Models before adaptive thinking take a thinking budget instead of an effort.
 _BUDGET_MODELS = re.compile(r"^claude-(?:3|(?:opus|sonnet|haiku)-4(?:-[015])?(?:-\d{8})?$)")
 THINKING_BUDGETS = {"low": 2_048, "medium": 8_192, "high": 16_384, "xhigh": 32_000, "max": 48_000}
@@ -49,9 +50,10 @@ def message_params(call: Call, *, max_tokens: int | None = None) -> dict[str, An
     }
     if call.effort:
         if _BUDGET_MODELS.match(call.model):
+            # the budget counts toward max_tokens: leave room for the review itself
             budget = THINKING_BUDGETS.get(call.effort, THINKING_BUDGETS["high"])
+            budget = max(1_024, min(budget, limit - REVIEW_ROOM))
             params["thinking"] = {"type": "enabled", "budget_tokens": budget}
-            limit += budget  # the budget counts toward max_tokens
         else:
             params["thinking"] = {"type": "adaptive"}
             params["output_config"] = {"effort": call.effort}
