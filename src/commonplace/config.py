@@ -15,7 +15,13 @@ from types import MappingProxyType
 from typing import Any
 
 from commonplace.errors import UserError
-from commonplace.settings import Defaults, parse_defaults, parse_runner_settings
+from commonplace.settings import (
+    Defaults,
+    PriceOverride,
+    parse_defaults,
+    parse_prices,
+    parse_runner_settings,
+)
 
 CONFIG_FILE = "commonplace.toml"
 STORE_ENV = "COMMONPLACE_REVIEW_DB"
@@ -38,6 +44,8 @@ class Config:
     defaults: Defaults = field(default_factory=Defaults)
     # Each table as written (checked when loaded); runners.get_runner types it.
     runners: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    # `[pricing.<model>]`: prices that replace or add to the shipped table
+    pricing: Mapping[str, PriceOverride] = field(default_factory=lambda: MappingProxyType({}))
     source: Path | None = None
 
     @property
@@ -106,7 +114,7 @@ def load_config(start: Path | None = None) -> Config:
     root, source, raw = find_kb_root(start or Path.cwd())
     where = source.name if source else "defaults"
     known = {"scan_roots", "recursive", "gates_dir", "reports_dir", "store", "schema"}
-    known |= {"models", "defaults", "runners"}
+    known |= {"models", "defaults", "runners", "pricing"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise UserError(f"{where}: unknown setting(s): {', '.join(unknown)}")
@@ -149,6 +157,10 @@ def load_config(start: Path | None = None) -> Config:
         except UserError as exc:
             raise UserError(f"{where}: {exc.message}") from None
     values["runners"] = MappingProxyType({k: MappingProxyType(v) for k, v in runners.items()})
+    if "pricing" in raw:
+        if not isinstance(raw["pricing"], dict):
+            raise UserError(f"{where}: [pricing] must be a table of [pricing.<model>] tables")
+        values["pricing"] = MappingProxyType(parse_prices(raw["pricing"], where))
     return Config(kb_root=root, source=source, **values)
 
 

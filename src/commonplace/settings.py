@@ -35,6 +35,41 @@ class RunnerSettings:
     extra_args: tuple[str, ...] = ()
     env: tuple[str, ...] = ()  # names of further variables the child may see
     timeout: float | None = None
+    # API runners only (`anthropic-api`, `openai-api`)
+    base_url: str | None = None  # else ANTHROPIC_BASE_URL / OPENAI_BASE_URL, else the SDK's
+    api: str | None = None  # openai-api: "responses" (default) or "chat" (Chat Completions)
+    max_output_tokens: int | None = None
+    max_retries: int | None = None  # 429, overload and 5xx answers retried this often
+
+
+API_SETTINGS = ("base_url", "api", "max_output_tokens", "max_retries")
+OPENAI_APIS = ("responses", "chat")
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """One model's prices in USD per million tokens (`[pricing.<model>]`)."""
+
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
+    batch_input: float
+    batch_output: float
+    source: str = ""  # where the prices were taken from, and when
+
+
+@dataclass(frozen=True)
+class PriceOverride:
+    """A `[pricing.<model>]` table: the prices it gives (None: not given)."""
+
+    input: float | None = None
+    output: float | None = None
+    cache_write: float | None = None
+    cache_read: float | None = None
+    batch_input: float | None = None
+    batch_output: float | None = None
+    source: str = ""
 
 
 def parse_defaults(table: Mapping[str, Any], where: str) -> Defaults:
@@ -87,13 +122,60 @@ def parse_runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings
     command = strings("command")
     if "command" in table and (not command or not command[0].strip()):
         raise UserError(f"{where}: command must name a program")
+    base_url = table.get("base_url")
+    if base_url is not None and (
+        not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))
+    ):
+        raise UserError(f"{where}: base_url must be an http:// or https:// URL")
+    api = table.get("api")
+    if api is not None and api not in OPENAI_APIS:
+        raise UserError(f"{where}: api must be one of {', '.join(OPENAI_APIS)}")
     return RunnerSettings(
         binary=binary,
         command=command,
         extra_args=strings("extra_args"),
         env=strings("env"),
         timeout=float(timeout) if timeout is not None else None,
+        base_url=base_url,
+        api=api,
+        max_output_tokens=_whole(table, "max_output_tokens", where, least=1),
+        max_retries=_whole(table, "max_retries", where, least=0),
     )
+
+
+PRICE_KEYS = ("input", "output", "cache_write", "cache_read", "batch_input", "batch_output")
+
+
+def parse_prices(table: Mapping[str, Any], where: str) -> dict[str, PriceOverride]:
+    """`[pricing.<model>]` tables, every key known and every price a number.
+    (`runners.pricing.PriceTable` lays them over the shipped table.)"""
+    prices: dict[str, PriceOverride] = {}
+    for model, entry in table.items():
+        here = f"{where}: [pricing.{model}]"
+        if not isinstance(entry, dict):
+            raise UserError(f"{here} must be a table")
+        unknown = sorted(set(entry) - set(PRICE_KEYS))
+        if unknown:
+            raise UserError(f"{here}: unknown key(s): {', '.join(unknown)}")
+        for key, value in entry.items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (0 <= value < float("inf"))
+            ):
+                raise UserError(f"{here}: {key} must be a price in USD per million tokens")
+        given = {k: float(v) for k, v in entry.items()}
+        prices[model] = PriceOverride(**given, source=here)
+    return prices
+
+
+def _whole(table: Mapping[str, Any], key: str, where: str, *, least: int) -> int | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise UserError(f"{where}: {key} must be a whole number of at least {least}")
+    return value
 
 
 def _no_unknown(table: Mapping[str, Any], kind: type, where: str) -> None:

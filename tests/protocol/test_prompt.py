@@ -494,3 +494,19 @@ def test_corpus_note_quoting_the_grammar_renders_and_parses() -> None:
     parsed = parse_output(answer, pairs, token=token)
     assert parsed.missing == ()
     assert dict(parsed.bodies) == dict.fromkeys(pairs, quoting)
+
+
+def test_cache_points_mark_the_prefixes_that_other_prompts_of_a_sweep_share() -> None:
+    conditional = gates("frontmatter/title-as-claim")
+    with_all = render_prompt([note("kb/notes/a.md", text="A note.")], conditional)
+    fewer = ("prose/source-residue", "accessibility/undefined-terms")
+    without = render_prompt([note("kb/notes/b.md", fewer, text="Another.")], conditional)
+    static, common, shared = with_all.cache_points
+    assert 0 < static < common < shared < with_all.chars
+    assert with_all.text[static:].startswith("\n## Gates\n")
+    assert with_all.text[common:].startswith("\n### Gate frontmatter/title-as-claim\n")
+    assert with_all.text[shared:].startswith("\n## Notes\n")
+    # no conditional gate in the other: its prefixes end where the common part does
+    assert without.static_end == static
+    assert without.common_gates_end == without.shared_prefix_end == common
+    assert without.text[:common] == with_all.text[:common]

@@ -24,8 +24,8 @@ def config(tmp_path: Path, runners: dict[str, dict[str, Any]] | None = None) -> 
     return Config(kb_root=tmp_path, runners=runners or {})
 
 
-def test_builtin_runners_are_claude_code_and_codex() -> None:
-    assert list(BUILTIN) == ["claude-code", "codex"]
+def test_builtin_runners_are_the_two_clis_and_the_two_apis() -> None:
+    assert list(BUILTIN) == ["claude-code", "codex", "anthropic-api", "openai-api"]
 
 
 def test_runner_names_lists_builtins_then_command_runners_sorted(tmp_path: Path) -> None:
@@ -36,8 +36,9 @@ def test_runner_names_lists_builtins_then_command_runners_sorted(tmp_path: Path)
         "half-done": {"timeout": 5},  # no command: not a runner
     }
 
-    assert runner_names(config(tmp_path, runners)) == ["claude-code", "codex", "alpha", "zeta"]
-    assert runner_names(config(tmp_path)) == ["claude-code", "codex"]
+    builtin = ["claude-code", "codex", "anthropic-api", "openai-api"]
+    assert runner_names(config(tmp_path, runners)) == [*builtin, "alpha", "zeta"]
+    assert runner_names(config(tmp_path)) == builtin
 
 
 def test_get_runner_gives_a_fresh_builtin_adapter(tmp_path: Path) -> None:
@@ -85,7 +86,7 @@ def test_an_unknown_runner_is_a_usage_error_listing_the_choices(tmp_path: Path) 
     assert caught.value.exit_code == 2
     message = caught.value.message
     assert "gemini" in message
-    assert "claude-code, codex, my-llm" in message
+    assert "claude-code, codex, anthropic-api, openai-api, my-llm" in message
 
 
 def test_a_runner_table_without_command_is_a_user_error(tmp_path: Path) -> None:
@@ -169,7 +170,7 @@ def test_runners_come_from_commonplace_toml(tmp_path: Path) -> None:
     adapter = get_runner(cfg, "my-llm")
     claude = get_runner(cfg, "claude-code")
 
-    assert runner_names(cfg) == ["claude-code", "codex", "my-llm"]
+    assert runner_names(cfg) == ["claude-code", "codex", "anthropic-api", "openai-api", "my-llm"]
     assert isinstance(adapter, CommandAdapter)
     assert adapter.settings.timeout == 600.0
     assert adapter.kb_root == cfg.kb_root
@@ -179,7 +180,7 @@ def test_runners_come_from_commonplace_toml(tmp_path: Path) -> None:
 
 def test_each_factory_builds_the_adapter_its_name_says(tmp_path: Path) -> None:
     for name, factory in BUILTIN.items():
-        adapter = factory(RunnerSettings(binary="/opt/x"))
+        adapter = factory(RunnerSettings(binary="/opt/x"), config(tmp_path))
         assert adapter.name == name
         assert adapter.settings.binary == "/opt/x"
 
@@ -199,3 +200,19 @@ def test_the_registry_imports_no_adapter_until_one_is_asked_for() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[] ['codex']"
+
+
+def test_an_api_runner_imports_its_sdk_only_when_a_call_needs_it() -> None:
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from commonplace.config import Config\n"
+        "from commonplace import runners\n"
+        "sdks = lambda: [m for m in ('anthropic', 'openai') if m in sys.modules]\n"
+        "adapter = runners.get_runner(Config(kb_root=Path('.')), 'anthropic-api')\n"
+        "before = sdks()\n"
+        "adapter.preflight({'ANTHROPIC_API_KEY': 'k' * 20})\n"
+        "print(before, sdks())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] ['anthropic']"

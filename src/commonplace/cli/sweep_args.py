@@ -27,7 +27,8 @@ def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) 
     parser.add_argument(
         "--runner",
         metavar="RUNNER",
-        help="claude-code, codex, or a [runners.<name>] command from commonplace.toml"
+        help="claude-code, codex, anthropic-api, openai-api, or a [runners.<name>] command"
+        " from commonplace.toml"
         " (default: runner under [defaults])",
     )
     app.add_model(parser, required=False)

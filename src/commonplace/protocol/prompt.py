@@ -117,6 +117,17 @@ class RenderedPrompt:
     text: str
     pairs: tuple[Pair, ...]
     version: str = FORMAT_VERSION
+    # Offsets into `text` where prefixes other prompts of a sweep share end,
+    # the places an API runner puts its cache breakpoints (0: not known): the
+    # instructions; the gates that apply to every note (unconditional ones);
+    # all the batch's gates (shared with the batches that have the same gates).
+    static_end: int = 0
+    common_gates_end: int = 0
+    shared_prefix_end: int = 0
+
+    @property
+    def cache_points(self) -> tuple[int, ...]:
+        return (self.static_end, self.common_gates_end, self.shared_prefix_end)
 
     @property
     def sha256(self) -> str:
@@ -143,8 +154,12 @@ def render_prompt(
     used = {pair.gate_id for pair in pairs}
     ordered = sorted((gates[g] for g in used), key=lambda g: (g.conditional, g.gate_id))
     parts = [_STATIC, "\n## Gates\n"]
+    common_end = 0
     for gate in ordered:
+        if gate.conditional and not common_end:
+            common_end = sum(map(len, parts))
         parts.append(f"\n### Gate {gate.gate_id}\n\n{_fenced(gate.text)}")
+    shared_end = sum(map(len, parts))
     parts.append("\n## Notes\n")
     for note in notes:
         parts.append(_note_section(note))
@@ -162,7 +177,13 @@ def render_prompt(
             f"Write the blocks as one Markdown document to `{output_path}`;"
             " that file is the output.\n"
         )
-    return RenderedPrompt("".join(parts), pairs)
+    return RenderedPrompt(
+        "".join(parts),
+        pairs,
+        static_end=len(_STATIC),
+        common_gates_end=common_end or shared_end,
+        shared_prefix_end=shared_end,
+    )
 
 
 def requested_pairs(prompt: str) -> list[Pair]:

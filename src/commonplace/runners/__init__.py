@@ -15,25 +15,42 @@ from typing import Any
 from commonplace.config import Config
 from commonplace.errors import UsageError, UserError
 from commonplace.runners.base import Adapter
-from commonplace.settings import RunnerSettings, parse_runner_settings
+from commonplace.settings import API_SETTINGS, RunnerSettings, parse_runner_settings
 
 
-def _claude_code(settings: RunnerSettings) -> Adapter:
+def _claude_code(settings: RunnerSettings, config: Config) -> Adapter:
     from commonplace.runners.claude_code import ClaudeCodeAdapter
 
     return ClaudeCodeAdapter(settings)
 
 
-def _codex(settings: RunnerSettings) -> Adapter:
+def _codex(settings: RunnerSettings, config: Config) -> Adapter:
     from commonplace.runners.codex import CodexAdapter
 
     return CodexAdapter(settings)
 
 
-RUNNERS: dict[str, Callable[[RunnerSettings], Adapter]] = {
+def _anthropic_api(settings: RunnerSettings, config: Config) -> Adapter:
+    from commonplace.runners.anthropic_api import AnthropicApiAdapter
+    from commonplace.runners.pricing import PriceTable
+
+    return AnthropicApiAdapter(settings, PriceTable(config.pricing))
+
+
+def _openai_api(settings: RunnerSettings, config: Config) -> Adapter:
+    from commonplace.runners.openai_api import OpenAIApiAdapter
+    from commonplace.runners.pricing import PriceTable
+
+    return OpenAIApiAdapter(settings, PriceTable(config.pricing))
+
+
+RUNNERS: dict[str, Callable[[RunnerSettings, Config], Adapter]] = {
     "claude-code": _claude_code,
     "codex": _codex,
+    "anthropic-api": _anthropic_api,
+    "openai-api": _openai_api,
 }
+API_RUNNERS = ("anthropic-api", "openai-api")
 
 
 def runner_names(config: Config) -> list[str]:
@@ -49,7 +66,12 @@ def get_runner(config: Config, name: str) -> Adapter:
     if name in RUNNERS:
         if settings.command:
             raise UserError(f"[runners.{name}]: a built-in runner takes `binary`, not `command`")
-        return RUNNERS[name](settings)
+        api_only = [k for k in API_SETTINGS if k in (table or {})]
+        if api_only and name not in API_RUNNERS:
+            raise UserError(f"[runners.{name}]: {', '.join(api_only)}: only for API runners")
+        if settings.api is not None and name != "openai-api":
+            raise UserError(f"[runners.{name}]: api is a setting of openai-api")
+        return RUNNERS[name](settings, config)
     if table is not None and settings.command:
         from commonplace.runners.command import CommandAdapter
 
@@ -64,4 +86,4 @@ def runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings:
     return parse_runner_settings(name, table)
 
 
-__all__ = ["RUNNERS", "Adapter", "get_runner", "runner_names", "runner_settings"]
+__all__ = ["API_RUNNERS", "RUNNERS", "Adapter", "get_runner", "runner_names", "runner_settings"]

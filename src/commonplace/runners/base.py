@@ -59,6 +59,12 @@ class FailureKind(StrEnum):
     INTERRUPTED = "interrupted"
     CRASH = "crash"  # killed by a signal, or exited non-zero
     OUTPUT_TOO_LARGE = "output-too-large"
+    # API runners: what the provider answered
+    CONTEXT_LENGTH = "context-length"  # the prompt does not fit the model's context
+    REFUSAL = "refusal"  # the model declined to answer
+    CUT_OFF = "cut-off"  # the answer reached the output token limit
+    SERVER_ERROR = "server-error"  # 5xx or overload, still after the retries
+    REJECTED = "rejected"  # any other refused request (4xx)
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,10 @@ class Call:
     model: str
     effort: str | None
     cwd: Path
+    # Offsets into `prompt` where prefixes shared with other calls end
+    # (`RenderedPrompt.cache_points`: the instructions, the gates every note
+    # gets, all of this batch's gates): where cache breakpoints go.
+    cache_points: tuple[int, ...] = ()
 
 
 class StreamDecoder(ABC):

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from commonplace import process
 from commonplace.capped import MAX_OUTPUT
@@ -46,6 +46,27 @@ class Cancellable(Protocol):
     """Anything that says when a call should stop (a threading.Event will do)."""
 
     def is_set(self) -> bool: ...
+
+
+@runtime_checkable
+class DirectAdapter(Protocol):
+    """A runner that is no child process: it sends the prompt to a provider's
+    API itself (`runners.api_call`). `run_adapter` and `version_of` hand the
+    call to it; the executor sees the same `RunnerResult`."""
+
+    def preflight(self, env: Mapping[str, str]) -> str | None:
+        """Check what a call needs (SDK, key) before any run exists; the SDK version."""
+
+    def request(
+        self,
+        call: Call,
+        *,
+        timeout: float | None,
+        cancel: Cancellable | None,
+        echo: Callable[[str], None] | None,
+        env: Mapping[str, str],
+    ) -> RunnerResult:
+        """One call, start to finish; never raises for the provider's answers."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,8 @@ class RunnerResult:
 def version_of(adapter: Adapter, parent_env: Mapping[str, str] | None = None) -> str | None:
     """Check that the runner's program can be found and ask it for its
     version, if it has one to tell. A missing program is a `UserError`."""
+    if isinstance(adapter, DirectAdapter):
+        return adapter.preflight(parent_env if parent_env is not None else os.environ)
     env = adapter.environment(parent_env if parent_env is not None else os.environ, {})
     program = adapter.program()
     if shutil.which(program, path=env.get("PATH")) is None:
@@ -116,6 +139,9 @@ def run_adapter(
 ) -> RunnerResult:
     """One call, start to finish. Never raises for the child's misbehaviour;
     Ctrl-C stops the child and is re-raised."""
+    if isinstance(adapter, DirectAdapter):
+        env = parent_env if parent_env is not None else os.environ
+        return adapter.request(call, timeout=timeout, cancel=cancel, echo=echo, env=env)
     session_id = str(uuid.uuid4())
     argv = adapter.argv(call, session_id)
     env = adapter.environment(

@@ -21,6 +21,7 @@ from commonplace.lifecycle.partitions import actual_model_id, observe_resolution
 from commonplace.lifecycle.targets import Plan, RunTarget, SkippedPair
 from commonplace.protocol.grammar import Pair
 from commonplace.protocol.parser import MalformedOutput, parse_output
+from commonplace.protocol.prompt import RenderedPrompt
 from commonplace.runners.base import Call, Failure, FailureKind
 from commonplace.runners.launch import RunnerResult, run_adapter
 from commonplace.runners.telemetry import merge_telemetry
@@ -199,7 +200,7 @@ def _review(ctx: BatchContext, warnings: list[str]) -> Reviewed:
         manifest=manifest,
     )
     expected = ctx.expected
-    first = _call(ctx, prompt.text)
+    first = _call(ctx, prompt)
     parsed = _parse(first.text, expected, (), ctx.token)
     missing = [pair for pair in expected if pair not in parsed.bodies]
     failure = first.failure
@@ -215,7 +216,7 @@ def _review(ctx: BatchContext, warnings: list[str]) -> Reviewed:
         ctx.config, _only(ctx.plan, missing), _ids_for(ctx.scope, missing), token=ctx.token
     )
     _save(warnings, artifacts.write_text, ctx.config, ctx.directory / RETRY_PROMPT, follow_up.text)
-    second = _call(ctx, follow_up.text)
+    second = _call(ctx, follow_up)
     _save(warnings, artifacts.write_text, ctx.config, ctx.directory / RETRY_OUTPUT, second.text)
     more = _parse(second.text, missing, parsed.bodies.keys(), ctx.token)
     return Reviewed((first, second), Parsed({**parsed.bodies, **more.bodies}))
@@ -244,11 +245,17 @@ def _record_execution(
     return telemetry
 
 
-def _call(ctx: BatchContext, prompt: str) -> RunnerResult:
+def _call(ctx: BatchContext, prompt: RenderedPrompt) -> RunnerResult:
     runner, cancel, echo = ctx.runner, ctx.cancel, ctx.echo
     result = run_adapter(
         runner.adapter,
-        Call(prompt, runner.model, runner.partition.effort, ctx.config.kb_root),
+        Call(
+            prompt.text,
+            runner.model,
+            runner.partition.effort,
+            ctx.config.kb_root,
+            prompt.cache_points,
+        ),
         timeout=runner.timeout,
         cancel=cancel,
         echo=echo,

@@ -245,9 +245,12 @@ def review_sweep(
         if pair.reason not in unreviewable:
             lens = pair.gate_id.rsplit("/", 1)[0] if group == "lens" else ""
             groups.setdefault((pair.note_path, lens), []).append(pair.gate_id)
+    # Batches with the same gates run one after another: their prompts share
+    # the instructions and gates, which a provider then serves from its cache.
+    ordered = sorted(groups.items(), key=lambda item: (item[0][1], sorted(item[1])))
     plans = [
         plan_runs(ws.config, git, [(by_key[note_path], gate_list)], gates)
-        for (note_path, _), gate_list in groups.items()
+        for (note_path, _), gate_list in ordered
     ]
     return execute_plans(
         ws,

@@ -226,4 +226,3 @@ def store_error_message(path: Path | str | None, exc: BaseException) -> str:
     """What a command says when SQLite (or the disk under it) fails outside
     a transaction."""
     return sqlite.error_message(path, exc)
-
