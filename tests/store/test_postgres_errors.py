@@ -317,3 +317,33 @@ def test_a_missing_schema_named_by_db_is_refused_by_read_commands(
     )
     assert_refused(result, says="check the URL and the schema")
     nothing_written(kb, url, schema)
+
+
+# Loaded at start-up through PYTHONPATH: the store statistics meet a psycopg error
+# outside any store transaction, as a server lost between two of them would give.
+PSYCOPG_FAULT = """\
+import psycopg
+import commonplace.store.check as storecheck
+
+def store_stats(store):
+    psycopg.connect("postgresql://nobody@127.0.0.1:{port}/x?password={pw}", connect_timeout=5)
+
+storecheck.store_stats = store_stats
+"""
+
+
+@pytest.mark.parametrize("json_mode", [False, True])
+def test_a_psycopg_error_outside_a_transaction_is_an_error_line_not_a_crash(
+    kb: Path, tmp_path: Path, json_mode: bool
+) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(PSYCOPG_FAULT.format(port=closed_port(), pw=SECRET))
+    env = {"PYTHONPATH": str(hook), "XDG_STATE_HOME": str(tmp_path / "state")}
+    db = str(tmp_path / "store.sqlite")
+    assert run_script("commonplace-review-store", ["migrate", "--db", db], cwd=kb).returncode == 0
+    args = ["stats", "--db", db, *(["--json"] if json_mode else [])]
+    done = run_script("commonplace-review-store", args, cwd=kb, env=env)
+    line = assert_refused(Result(done.returncode, done.stdout, done.stderr), says="review store")
+    assert "Connection refused" in line and "unexpected error" not in line
+    assert crash_logs(kb) == []
