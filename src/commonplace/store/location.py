@@ -65,9 +65,10 @@ def masked(url: str) -> str:
         return url
     if _path_has_at(rest):
         return MALFORMED  # a raw `/` in a password: no telling where it ends
-    start, end = _password_span(rest)
-    if start is not None:
-        rest = rest[:start] + HIDDEN + rest[end:]
+    userinfo = _userinfo(rest)
+    colon = userinfo.find(":")
+    if colon >= 0:
+        rest = f"{userinfo[: colon + 1]}{HIDDEN}{rest[len(userinfo) :]}"
     base, mark, query = rest.partition("?")
     if mark:
         pieces = [
@@ -82,12 +83,8 @@ def passwords(url: str) -> list[str]:
     """Every password the URL carries, as written and decoded, longest first
     (for taking them out of a message that may quote them)."""
     rest = url.strip().partition("://")[2]
-    found: set[str] = set()
-    start, end = _password_span(rest)
-    if start is not None:
-        found.add(rest[start:end])
-        rest = rest[:start] + rest[end:]
-    query = rest.partition("?")[2]
+    found = {userinfo.partition(":")[2] for userinfo in _userinfos(rest) if ":" in userinfo}
+    query = rest[len(_userinfo(rest)) :].partition("?")[2]
     found.update(p.partition("=")[2] for p in query.split("&") if _key(p) == "password")
     found |= {unquote(value) for value in found}
     return sorted((value for value in found if value), key=len, reverse=True)
@@ -109,20 +106,24 @@ def _key(piece: str) -> str:
     return unquote(piece.partition("=")[0])
 
 
-def _authority_end(rest: str) -> int:
+def _userinfos(rest: str) -> list[str]:
+    """The user part of the text after `scheme://` as each reader takes it:
+    libpq (up to the first `@` met before any `/`), `urllib` (up to the last
+    `@` before the first `/`, `?` or `#`), and a reader who sees a raw `?`
+    or `@` in a password (up to the last `@` before the first `/`). Empty
+    when a reader sees none."""
+    first = re.search(r"[@/]", rest)
+    found = [rest[: first.start()] if first is not None and first.group() == "@" else ""]
+    netloc = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    found.append(netloc.rpartition("@")[0])
     slash = rest.find("/")
-    return len(rest) if slash < 0 else slash
+    found.append(rest[: max(rest.rfind("@", 0, len(rest) if slash < 0 else slash), 0)])
+    return found
 
 
-def _password_span(rest: str) -> tuple[int, int] | tuple[None, None]:
-    """Where the password is in the text after `scheme://`: from the first
-    `:` of the user part to the last `@` before the path. libpq ends the user
-    part at the first `@`, `urllib` at the last: this covers both readings."""
-    at = rest.rfind("@", 0, _authority_end(rest))
-    colon = rest.find(":", 0, at)
-    if at < 0 or colon < 0:
-        return None, None
-    return colon + 1, at
+def _userinfo(rest: str) -> str:
+    """The longest reading of the user part: all of it is masked."""
+    return max(_userinfos(rest), key=len)
 
 
 def _path_has_at(rest: str) -> bool:
@@ -134,15 +135,16 @@ def _path_has_at(rest: str) -> bool:
 
 
 def _ambiguity(text: str) -> str | None:
-    """Why libpq and a reader would split this URL differently, if they would."""
+    """Why libpq and `urllib` would split this URL differently, if they would."""
     rest = text.partition("://")[2]
     if _path_has_at(rest):
-        return "an @ after a /; write / in a user name or password as %2F and @ as %40"
-    userinfo = rest[: max(rest.rfind("@", 0, _authority_end(rest)), 0)]
-    if "@" in userinfo:
-        return "more than one @ before the host; write @ in a user name or password as %40"
-    if "?" in userinfo or "#" in userinfo:
-        return "a ? or # in the user part; write them as %3F and %23"
+        return "an @ after a /; write / in a user name or password as %2F, @ as %40"
+    libpq, python, _ = _userinfos(rest)
+    if libpq != python:
+        return (
+            "libpq would end its user part elsewhere; write @ ? # / in a user name or"
+            " password as %40 %3F %23 %2F"
+        )
     return None
 
 
@@ -150,8 +152,8 @@ def _bad_port(text: str) -> str | None:
     """A port that is no number, said now rather than deep in libpq. Each
     host of a multi-host URL (`h1:5432,h2:5433`) is checked on its own."""
     rest = text.partition("://")[2]
-    hosts = rest[: _authority_end(rest)].partition("?")[0].rpartition("@")[2]
-    for host in hosts.split(","):
+    netloc = re.split(r"[/?#]", rest[len(_userinfo(rest)) :].lstrip("@"), maxsplit=1)[0]
+    for host in netloc.split(","):
         try:
             _ = urlsplit(f"//{host}").port
         except ValueError as exc:
