@@ -22,6 +22,9 @@ from helpers.commands import Result, console_script
 from helpers.kb import REPO
 from helpers.postgres import postgres_password, require_postgres
 
+from commonplace.store.connection import Store
+from commonplace.store.snapshots import add_snapshots, snapshot_texts
+
 Cli = Callable[..., Result]
 SCRIPT = REPO / "scripts" / "postgres.sh"
 MODEL = ("--model", "demo")
@@ -237,3 +240,26 @@ def test_a_password_in_the_url_is_used_and_never_shown(
         for (table,) in tables:
             rows = conn.execute(f'SELECT t::text FROM "{schema}"."{table}" AS t').fetchall()
             assert all(password not in row[0] for row in rows), table
+
+
+# ---------------------------------------------------------------------------
+# A connection dropped between two transactions
+
+
+def test_a_connection_the_server_dropped_is_replaced_at_the_next_write(
+    postgres_schema: tuple[str, str],
+) -> None:
+    url, schema = postgres_schema
+    with Store(url, schema=schema) as store:
+        store.migrate()
+        for _ in range(2):  # dropped before a write, then before a read after that write
+            with store.read() as conn:
+                pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            with psycopg.connect(url, password=postgres_password(), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            with store.write() as conn:
+                added = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+                add_snapshots(conn, [(f"sha-{pid}", "text")])
+            assert added != pid
+        with store.read() as conn:
+            assert snapshot_texts(conn, [f"sha-{pid}"]) == {f"sha-{pid}": "text"}

@@ -99,6 +99,11 @@ class PgConnection:
         return cursor
 
     @property
+    def broken(self) -> bool:
+        """The link to the server was lost (a restart, a failover, a timeout)."""
+        return bool(self.raw.closed or self.raw.broken)
+
+    @property
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
