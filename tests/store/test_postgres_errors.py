@@ -2,13 +2,14 @@
 answer, no psycopg, a schema from a newer version, a malformed URL, a password in
 commonplace.toml, a bad schema name. Each is one `error:` line and exit 1 through the
 real commands, nothing is written, and the password is never shown, wherever it came
-from (the URL in --db or COMMONPLACE_REVIEW_DB, PGPASSWORD, ~/.pgpass)."""
+from (the URL in --db or COMMONPLACE_REVIEW_DB, PGPASSWORD, ~/.pgpass, a service file)."""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -347,3 +348,32 @@ def test_a_psycopg_error_outside_a_transaction_is_an_error_line_not_a_crash(
     line = assert_refused(Result(done.returncode, done.stdout, done.stderr), says="review store")
     assert "Connection refused" in line and "unexpected error" not in line
     assert crash_logs(kb) == []
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_a_service_file_names_the_server_and_holds_the_password(
+    cli: Cli,
+    kb: Path,
+    postgres_schema: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    right: bool,
+) -> None:
+    url, schema = postgres_schema
+    monkeypatch.delenv("PGPASSWORD")
+    parts = urlsplit(url)
+    password = (postgres_password() or "") if right else SECRET
+    service = tmp_path / "pg_service.conf"
+    service.write_text(
+        f"[team]\nhost={parts.hostname}\nport={parts.port}\n"
+        f"dbname={parts.path.lstrip('/')}\nuser={parts.username}\npassword={password}\n"
+    )
+    monkeypatch.setenv("PGSERVICEFILE", str(service))
+    with_store(kb, 'store = "postgresql:///?service=team"', f'schema = "{schema}"')
+    result = cli("review-store", "migrate", cwd=kb)
+    if right:
+        assert result.code == 0, result.err
+        assert schema_exists(url, schema)
+    else:
+        assert_refused(result, says="password authentication failed")
+        nothing_written(kb, url, schema)
