@@ -55,6 +55,10 @@ def open_workspace(
     named = setting in ("--db", STORE_ENV)
     if existing_store and named and not store.exists:
         # On a server too: a mistyped schema would read as an empty store.
-        what = "the path" if store.kind == "sqlite" else "the URL and the schema"
+        what = (
+            "the path"
+            if store.kind == "sqlite"
+            else "the URL and the schema (a new one: `commonplace-review-store migrate`)"
+        )
         raise UserError(f"no review store at {store.name} (named by {setting}); check {what}")
     return Workspace(config=config, store=store, cwd=here)
