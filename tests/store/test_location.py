@@ -181,6 +181,11 @@ def test_urls_libpq_would_read_otherwise_are_refused(text: str) -> None:
     assert ":a" not in refused.value.message
 
 
+def test_the_scheme_is_given_to_libpq_in_lowercase() -> None:
+    assert split_url("PostgreSQL://u@h/db", None, "x")[0] == "postgresql://u@h/db"
+    assert conninfo_to_dict(split_url("POSTGRES://u@h/db", None, "x")[0])["host"] == "h"
+
+
 def test_what_libpq_reads_as_it_is_is_accepted() -> None:
     for text in (
         "postgresql://u@h1:5432,h2:5433/db",

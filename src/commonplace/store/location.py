@@ -43,7 +43,8 @@ def check_schema(schema: str, where: str) -> str:
 def split_url(url: str, schema: str | None, where: str) -> tuple[str, str]:
     """(the URL for libpq, the schema): the URL's `schema` parameter wins.
     Every other parameter is passed on exactly as written."""
-    text = url.strip()
+    scheme, sep, rest = url.strip().partition("://")
+    text = scheme.lower() + sep + rest  # libpq knows its schemes in lowercase only
     problem = _ambiguity(text)
     if problem is None:
         problem = _bad_port(text)
