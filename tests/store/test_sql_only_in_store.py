@@ -71,7 +71,7 @@ LIFECYCLE_WRITERS = {
     "add_batch",
     "add_run",
     "add_run_gates",
-    "add_gate_review",
+    "add_gate_reviews",
     "set_prompt",
     "attach_run_data",
     "attach_batch_data",

@@ -357,9 +357,10 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
 
 
 def _environment_failure(exc: Exception) -> str | None:
-    """A full disk or a failing review store is the machine's state, not a
-    bug: it is told as an `error:` (exit 1). Store failures inside a
-    transaction already arrive as `StoreError`; this catches the rest."""
+    """A full disk or a failing review store (a file or a server) is the
+    machine's state, not a bug: it is told as an `error:` (exit 1). Store
+    failures inside a transaction already arrive as `StoreError`; this
+    catches the rest."""
     import errno
 
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -369,6 +370,12 @@ def _environment_failure(exc: Exception) -> str | None:
         from commonplace.store.connection import store_error_message
 
         return store_error_message(None, exc)
+    if type(exc).__module__.partition(".")[0] == "psycopg":
+        # A server that went away between transactions, or under one that a
+        # thread ran: the server's words, which never carry the password.
+        from commonplace.store.postgres import error_message
+
+        return error_message(None, exc)
     return None
 
 

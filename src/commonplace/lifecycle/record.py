@@ -101,7 +101,7 @@ def insert_reviews(conn: Connection, run: RunRow, pending: Sequence[PendingRevie
     gate_shas = reviews.run_gate_shas(conn, run.id)
     done = reviews.reviewed_gates(conn, run.id)
     now = utc_now()
-    ids = []
+    new: list[reviews.NewGateReview] = []
     for review in pending:
         if review.gate_id not in gate_shas:
             raise Refused(
@@ -112,25 +112,22 @@ def insert_reviews(conn: Connection, run: RunRow, pending: Sequence[PendingRevie
             raise Refused(f"gate {review.gate_id} already has a review in review run {run.id}")
         done.add(review.gate_id)
         findings = [{"severity": f.severity, "text": redact(f.text)} for f in review.findings]
-        ids.append(
-            reviews.add_gate_review(
-                conn,
-                reviews.NewGateReview(
-                    run.id,
-                    run.note_path,
-                    review.gate_id,
-                    run.model_id,
-                    review.decision.value,
-                    redact(review.rationale_markdown),
-                    json.dumps(findings),
-                    gate_shas[review.gate_id],
-                    run.reviewed_note_sha,
-                    run.reviewed_note_commit,
-                    now,
-                ),
+        new.append(
+            reviews.NewGateReview(
+                run.id,
+                run.note_path,
+                review.gate_id,
+                run.model_id,
+                review.decision.value,
+                redact(review.rationale_markdown),
+                json.dumps(findings),
+                gate_shas[review.gate_id],
+                run.reviewed_note_sha,
+                run.reviewed_note_commit,
+                now,
             )
         )
-    return ids
+    return reviews.add_gate_reviews(conn, new)
 
 
 def set_bundle(conn: Connection, review_run_id: int, bundle_markdown: str | None) -> None:

@@ -107,6 +107,11 @@ class Store:
 
     @property
     def exists(self) -> bool:
+        # A server store this handle is connected to exists: asking the
+        # server again would cost a new connection (and its authentication)
+        # for every `write(create=False)`.
+        if self.kind == "postgresql" and self._conn is not None and not self._in_memory:
+            return True
         return self.backend.exists()
 
     def close(self) -> None:
@@ -122,6 +127,10 @@ class Store:
 
     def connection(self, *, create: bool) -> Any:
         if self._conn is not None and create and self._in_memory:
+            self.close()
+        if getattr(self._conn, "broken", False):
+            # A server lost between two transactions: connect again (or say
+            # why not) instead of taking its unknown state for a transaction.
             self.close()
         if self._conn is None:
             # Reading a store that was never written gives an empty schema in
@@ -171,7 +180,7 @@ class Store:
         if conn.in_transaction:
             raise RuntimeError("nested store transaction")
         backend = self._module()
-        backend.begin_write(conn)
+        conn = self._begin(conn, backend)
         try:
             yield conn
             backend.commit(conn)
@@ -180,6 +189,24 @@ class Store:
             if isinstance(exc, Exception):
                 self._raise(exc)
             raise
+
+    def _begin(self, conn: Any, backend: Any) -> Any:
+        """Start a write transaction on `conn`, or on a new connection when
+        the server dropped this one since the last transaction (a restart, a
+        failover): nothing of the transaction was sent yet."""
+        try:
+            backend.begin_write(conn)
+            return conn
+        except Exception as exc:
+            if not getattr(conn, "broken", False):
+                self._raise(exc)
+        self.close()
+        conn = self.connection(create=True)
+        try:
+            backend.begin_write(conn)
+        except Exception as exc:
+            self._raise(exc)
+        return conn
 
     def _module(self) -> Any:
         if self.backend.kind == "sqlite":

@@ -24,7 +24,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from commonplace.errors import UserError
-from commonplace.store.location import masked
+from commonplace.store.location import masked, scrubbed
 from commonplace.store.migrations import MIGRATIONS, postgres_statements
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ CONNECT_TIMEOUT_S = 10
 # to (deadlock, serialization failure), and the pause before the next try.
 RETRIES = 8
 RETRY_PAUSE_S = 0.05
+
+# insufficient_privilege: a role without rights on the store's schema.
+PRIVILEGE = "42501"
 
 _JSON_EACH = re.compile(r"json_each\(\?\)")
 
@@ -96,6 +99,11 @@ class PgConnection:
         return cursor
 
     @property
+    def broken(self) -> bool:
+        """The link to the server was lost (a restart, a failover, a timeout)."""
+        return bool(self.raw.closed or self.raw.broken)
+
+    @property
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
@@ -148,24 +156,31 @@ class PostgresBackend:
             raise UserError(self._connect_message(exc)) from None
 
     def _connect_message(self, exc: BaseException) -> str:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        password = _password(self.url)
-        if password:
-            detail = detail.replace(password, "***")
+        # libpq quotes a URL it cannot parse, password and all.
+        detail = scrubbed(" ".join(str(exc).split()) or type(exc).__name__, self.url)
         return f"cannot connect to review store {masked(self.url)} ({self.setting}): {detail}"
 
     def exists(self) -> bool:
+        return self._probe() is not None
+
+    def _probe(self) -> int | None:
+        """The schema version, read on a connection of its own."""
+        psycopg = _psycopg()
         raw = self._open()
         try:
-            return self._version(raw) is not None
+            return self._version(raw)
+        except psycopg.Error as exc:  # the server went away, a role without rights
+            raise UserError(error_message(self.name, exc)) from None
         finally:
             raw.close()
 
     def _version(self, raw: Any) -> int | None:
-        """The schema version; None when the store was never written."""
+        """The schema version; None when the store was never written. The
+        catalog is asked, not `information_schema`, which hides the tables a
+        role may not read: such a store must fail, not read as empty."""
         row = raw.execute(
-            "SELECT 1 FROM information_schema.tables"
-            " WHERE table_schema = %s AND table_name = 'schema_version'",
+            "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'schema_version'",
             (self.schema,),
         ).fetchone()
         if row is None:
@@ -174,11 +189,7 @@ class PostgresBackend:
         return 0 if found is None else int(found[0])
 
     def version_on_disk(self) -> int:
-        raw = self._open()
-        try:
-            return self._version(raw) or 0
-        finally:
-            raw.close()
+        return self._probe() or 0
 
     def connect(self, *, create: bool) -> PgConnection:
         raw = self._open()
@@ -215,7 +226,7 @@ class PostgresBackend:
             conn.raw.execute("COMMIT")
         except psycopg.Error as exc:
             abandon(conn)
-            raise UserError(f"cannot migrate review store {self.name}: {exc}") from None
+            raise UserError(f"cannot migrate review store {self.name}: {_detail(exc)}") from None
         except BaseException:
             abandon(conn)
             raise
@@ -256,15 +267,35 @@ def abandon(conn: PgConnection) -> None:
 
 
 def environmental(exc: BaseException) -> bool:
-    """A failure of the server or the link to it (gone, full, shut down), as
-    opposed to a query that broke a constraint: those are bugs."""
+    """A failure of the server, the link to it or the role's rights (gone,
+    full, shut down, read-only, permission denied), as opposed to a query
+    that broke a constraint: those are bugs."""
     psycopg = _psycopg()
-    return isinstance(exc, psycopg.OperationalError)
+    errors = psycopg.errors
+    return isinstance(
+        exc,
+        (
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+            errors.InsufficientPrivilege,
+            errors.ReadOnlySqlTransaction,
+            errors.InvalidSchemaName,
+        ),
+    )
 
 
-def error_message(name: str, exc: BaseException) -> str:
-    detail = " ".join(str(exc).split()) or type(exc).__name__
-    return f"review store {name}: {detail}; `commonplace-review-store check` tells what is wrong"
+def error_message(name: str | None, exc: BaseException) -> str:
+    store = f"review store {name}" if name else "the review store"
+    if getattr(exc, "sqlstate", None) == PRIVILEGE:
+        return (
+            f"{store}: {_detail(exc)}; the owner of the schema can grant this role its"
+            " rights (see docs/team.md)"
+        )
+    return f"{store}: {_detail(exc)}; `commonplace-review-store check` tells what is wrong"
+
+
+def _detail(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _newer_schema(name: str, version: int) -> str:
@@ -272,12 +303,3 @@ def _newer_schema(name: str, version: int) -> str:
         f"review store {name} has schema version {version}, newer than this "
         f"commonplace-review understands ({len(MIGRATIONS)}); upgrade commonplace-review"
     )
-
-
-def _password(url: str) -> str | None:
-    from urllib.parse import unquote, urlsplit
-
-    with suppress(ValueError):
-        password = urlsplit(url).password
-        return unquote(password) if password else None
-    return None

@@ -53,16 +53,26 @@ def reviewed_gates(conn: Connection, review_run_id: int) -> set[str]:
     return {str(row[0]) for row in rows}
 
 
-def add_gate_review(conn: Connection, review: NewGateReview) -> int:
-    """Insert one `full-review` gate review; its id."""
-    row = conn.execute(
+def add_gate_reviews(conn: Connection, new: Sequence[NewGateReview]) -> list[int]:
+    """Insert `full-review` gate reviews of one run; their ids, in order. One
+    `executemany` (a single round trip to a server) and one read of the ids."""
+    if not new:
+        return []
+    run_ids = {review.review_run_id for review in new}
+    if len(run_ids) != 1:
+        raise ValueError("gate reviews of one run at a time")
+    conn.executemany(
         "INSERT INTO gate_reviews (review_run_id, note_path, gate_id, model_id, decision,"
         " rationale_markdown, findings_json, gate_sha, reviewed_note_sha,"
         " reviewed_note_commit, reviewed_at, review_kind, uid)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'full-review', ?) RETURNING id",
-        (*review, new_uid()),
-    ).fetchone()
-    return int(row[0])
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'full-review', ?)",
+        [(*review, new_uid()) for review in new],
+    )
+    rows = conn.execute(
+        "SELECT gate_id, id FROM gate_reviews WHERE review_run_id = ?", (run_ids.pop(),)
+    ).fetchall()
+    ids = {row[0]: row[1] for row in rows}
+    return [int(ids[review.gate_id]) for review in new]
 
 
 def gate_coverage(conn: Connection, review_run_id: int) -> list[GateCoverage]:
