@@ -349,3 +349,18 @@ def test_written_paths_are_kept_as_written_not_resolved_through_links(tmp_path: 
 
 def test_recursive_false_is_read(tmp_path: Path) -> None:
     assert load_config(kb_with_config(tmp_path, "recursive = false\n")).recursive is False
+
+
+def test_lease_seconds(tmp_path: Path) -> None:
+    assert load_config(kb_with_config(tmp_path / "a", "")).lease_seconds == 120.0
+    assert load_config(kb_with_config(tmp_path / "b", "lease_seconds = 3\n")).lease_seconds == 3.0
+    assert load_config(kb_with_config(tmp_path / "c", "lease_seconds = 1.5\n")).lease_seconds == 1.5
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "-5", "0.5", "86401", "1e12", "inf", "nan", '"120"', "true", "[120]"]
+)
+def test_lease_seconds_out_of_bounds_or_not_a_number(tmp_path: Path, value: str) -> None:
+    assert config_error(tmp_path, f"lease_seconds = {value}\n") == (
+        f"{CONFIG_FILE}: lease_seconds must be a number of seconds from 1 to 86400"
+    )
