@@ -77,11 +77,12 @@ def set_up_team(
 
 
 def some_notes(kb: Path, count: int) -> list[str]:
-    """`count` notes of the KB's top-level notes folder, by name."""
+    """The first `count` reviewable notes directly in the KB's notes folder."""
     notes = sorted(
         p.relative_to(kb).as_posix()
         for p in (kb / "kb" / "notes").glob("*.md")
-        if p.name not in ("README.md", "COLLECTION.md") and not p.name.endswith("index.md")
+        if not p.name.endswith("index.md")
+        and p.read_text(encoding="utf-8").startswith("---\n")  # frontmatter: reviewable
     )
     assert len(notes) >= count
     return notes[:count]
