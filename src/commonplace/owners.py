@@ -123,6 +123,17 @@ def owner_alive(host: str | None, pid: int | None) -> bool:
     return pid_alive(pid)
 
 
+def owner_gone(pid: int, started_at: str | None) -> bool:
+    """Whether the process of this host that owned a run is gone: its pid
+    is not alive, or is now a later process (it started at another time)."""
+    if not pid_alive(pid):
+        return True
+    if started_at is None:
+        return False
+    now_started = _start_from_proc(pid)
+    return now_started is not None and now_started != started_at
+
+
 def start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (field 22 of
     /proc/<pid>/stat): with the pid, it tells a process from a later one

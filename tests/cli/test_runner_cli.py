@@ -291,6 +291,8 @@ VARYING = {
         "debug_log",
         "host",
         "pid",
+        "owner_started_at",
+        "lease_expires_at",
         "raw_bundle_markdown",
     },
     "review_run_gates": {"review_run_id"},

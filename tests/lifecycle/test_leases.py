@@ -5,6 +5,8 @@ selector's `in-progress` and the reaper. On both backends."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -259,6 +261,28 @@ def test_the_reaper_fails_expired_leases_on_any_host_and_never_live_ones(
     assert run_row(any_store, legacy)["failure_reason"] == ABANDONED  # no lease: by age
     assert run_row(any_store, expired_here)["failure_reason"].startswith("lease expired")
     assert run_row(any_store, live)["status"] == "running"  # a live lease, whatever its age
+
+
+def test_a_live_lease_of_a_dead_owner_of_this_host_is_reaped_at_once(
+    any_store: Store, example_kb: Path
+) -> None:
+    gone, reused, alive = owned(
+        any_store, example_kb, [(FROST, [TAGS]), (SEEDS, [TAGS]), (FROST, [REPEATS])]
+    )
+    set_run(any_store, gone, pid=dead_pid())
+    set_run(any_store, reused, owner_started_at="2000-01-01T00:00:00.000Z")  # our pid, reused
+    set_run(any_store, alive, host=ELSEWHERE, pid=dead_pid())  # not ours to judge: the lease is
+
+    assert live_pairs(any_store) == {(FROST, TAGS), (SEEDS, TAGS), (FROST, REPEATS)}
+    reaped = reap_runs(any_store, older_than=timedelta(hours=2))
+    assert [(r.review_run_id, r.reason) for r in reaped] == [(gone, ABANDONED), (reused, ABANDONED)]
+    assert run_row(any_store, alive)["status"] == "running"
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 def test_failing_by_lease_refuses_a_run_whose_lease_is_live(

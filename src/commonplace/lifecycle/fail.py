@@ -17,6 +17,7 @@ from commonplace.lifecycle.types import (
     RunOutcome,
     RunStatus,
 )
+from commonplace.owners import owner_gone
 from commonplace.redaction import redact
 from commonplace.store import batches, runs
 from commonplace.store.connection import Connection, Store, StoreError
@@ -86,24 +87,28 @@ class StaleRun:
 
 
 def stale_runs(store: Store, *, older_than: timedelta) -> list[StaleRun]:
-    """Running runs whose lease expired, on any host; and, of those without
-    a lease, the ones older than `older_than` or owned by a process of this
-    host that is gone. A run under a live lease is never stale, whatever its
-    age: its owner is at work, and its runner has its own timeout."""
+    """Running runs whose lease expired, on any host; runs owned by a
+    process of this host that is gone (`abandoned`: no need to wait for the
+    lease); and, of those without a lease, the ones older than `older_than`.
+    A run under a live lease is never stale by age: its owner is at work,
+    and its runner has its own timeout."""
     cutoff, now, host = utc_before(older_than), utc_now(), host_name()
     with store.read() as conn:
         rows = runs.running_runs(conn)
     stale = []
     for row in rows:
-        if row.lease_expires_at is not None:
-            if row.lease_expires_at <= now:
-                reason = expired_reason(row.host, row.pid, row.lease_expires_at)
-                stale.append(StaleRun(row.id, reason, lease_expired=True))
-        elif row.started_at <= cutoff or (
-            row.host == host and row.pid is not None and not _alive(row.pid)
-        ):
+        if row.lease_expires_at is not None and row.lease_expires_at <= now:
+            reason = expired_reason(row.host, row.pid, row.lease_expires_at)
+            stale.append(StaleRun(row.id, reason, lease_expired=True))
+        elif _abandoned(row, host, cutoff):
             stale.append(StaleRun(row.id, ABANDONED))
     return stale
+
+
+def _abandoned(row: runs.RunningRow, host: str, cutoff: str) -> bool:
+    if row.host == host and row.pid is not None and owner_gone(row.pid, row.owner_started_at):
+        return True
+    return row.lease_expires_at is None and row.started_at <= cutoff
 
 
 def reap_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[StaleRun]:
@@ -126,9 +131,3 @@ def reap_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> 
 def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[int]:
     """The ids of the runs `reap_runs` failed (or would fail)."""
     return [run.review_run_id for run in reap_runs(store, older_than=older_than, dry_run=dry_run)]
-
-
-def _alive(pid: int) -> bool:
-    from commonplace.owners import pid_alive
-
-    return pid_alive(pid)  # a zombie owner is a dead one

@@ -29,6 +29,7 @@ class RunningRow(NamedTuple):
     started_at: str
     host: str | None
     pid: int | None
+    owner_started_at: str | None
     lease_expires_at: str | None  # None: no lease (an external executor's, an old run)
 
 
@@ -94,7 +95,7 @@ def get_run(conn: Connection, review_run_id: int) -> RunRow | None:
 
 def running_runs(conn: Connection) -> list[RunningRow]:
     rows = conn.execute(
-        "SELECT id, started_at, host, pid, lease_expires_at FROM review_runs"
+        "SELECT id, started_at, host, pid, owner_started_at, lease_expires_at FROM review_runs"
         " WHERE status = 'running' ORDER BY id"
     ).fetchall()
     return [RunningRow(*row) for row in rows]
