@@ -7,7 +7,8 @@ host, pid, process start) and a lease the owner renews while it works
 alive, on any machine. Runs without a lease (older versions) keep the pid
 rule: the owner is alive when it is on this host and that pid is a live (not
 zombie) process; a run of another host cannot be checked from here and
-counts as alive, and is reaped by age instead.
+counts as alive, and is reaped by age instead. The reaper also fails at once
+the runs of an owner of this host that is gone (`owner_gone`), leased or not.
 
 The host is the machine's name, or `COMMONPLACE_HOST` when set: processes
 that share a hostname (containers, tests acting as machines) tell
