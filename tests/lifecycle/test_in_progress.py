@@ -79,7 +79,9 @@ def test_runs_of_no_live_owner_are_not_in_progress(
     assert reasons(store, example_kb, FROST)[TAGS] == "missing-review"
 
 
-def test_a_run_without_a_lease_of_another_host_counts_as_in_progress(store: Store, example_kb: Path) -> None:
+def test_a_run_without_a_lease_of_another_host_counts_as_in_progress(
+    store: Store, example_kb: Path
+) -> None:
     created = create_runs(store, example_kb, [(FROST, [TAGS])], owned=True)
     set_owner(store, created.runs[0].review_run_id, "some-other-host.invalid", 1)
 

@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     verb = "would reap" if args.dry_run else "reaped"
     ids = [run.review_run_id for run in reaped]
     lines = [f"{verb} {len(ids)} run(s)" + (f": {', '.join(map(str, ids))}" if ids else "")]
-    lines += [f"  run {run.review_run_id}: {app.shown(run.reason, backslashes=False)}" for run in reaped]
+    lines += [
+        f"  run {run.review_run_id}: {app.shown(run.reason, backslashes=False)}" for run in reaped
+    ]
     if groups:
         stop = "would stop" if args.dry_run else "stopped"
         lines.append(
