@@ -46,11 +46,19 @@ def create_batch(
     token = new_token()  # drawn after the texts were read: no note or gate can hold it
     created: list[CreatedRun] = []
     claimed: tuple[SkippedPair, ...] = ()
+    if claim:
+        from commonplace.lifecycle.claims import unclaimed
+        from commonplace.lifecycle.targets import Plan
+
+        # A batch whose every pair is taken already is known without the
+        # write lock: racing machines walk the same batches, and most of
+        # their attempts would otherwise queue for the lock only to learn it.
+        with store.read() as conn:
+            free, taken = unclaimed(conn, plan.targets, partition.model_id)
+        if not free:
+            raise AllClaimed(tuple(taken))
     with store.write() as conn:
         if claim:
-            from commonplace.lifecycle.claims import unclaimed
-            from commonplace.lifecycle.targets import Plan
-
             targets, left_out = unclaimed(conn, plan.targets, partition.model_id)
             if not targets:
                 raise AllClaimed(tuple(left_out))
