@@ -15,7 +15,8 @@ advisory lock of store/postgres.py), to tell whether it is the bottleneck.
 
 The server: COMMONPLACE_BENCH_POSTGRES (a URL; its password from PGPASSWORD
 or ~/.pgpass), else one started with scripts/postgres.sh for the run and
-stopped after it. Prints the measurements; never fails on timing.
+stopped after it. `--sqlite` measures the same on one SQLite file instead,
+for contrast. Prints the measurements; never fails on timing.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -97,19 +98,24 @@ class LockSampler:
     """Samples, every 50 ms, how many sessions hold and wait for an advisory
     lock (the store's write lock is the only one taken)."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str | None) -> None:
+        self.url = url  # None: a SQLite store, nothing to sample
         self.samples: list[tuple[int, int]] = []  # (held, waiting)
+        self.opened = 0  # connections the sweeps opened
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> LockSampler:
-        self._thread.start()
+        if self.url is not None:
+            self.opened = -self.sessions()
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
+            self.opened += self.sessions() - 2  # not this sampler's own two
 
     def _loop(self) -> None:
         with connect(self.url) as conn:
@@ -120,11 +126,24 @@ class LockSampler:
                 ).fetchone()
                 self.samples.append((int(row[0]), int(row[1])))
 
+    def sessions(self) -> int:
+        """Connections the server has accepted so far (PostgreSQL 14 and later)."""
+        with connect(str(self.url)) as conn:
+            row = conn.execute(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+        return int(row[0])
+
     def summary(self) -> str:
+        if not self.samples:
+            return ""
         count = max(1, len(self.samples))
         held = sum(1 for h, _ in self.samples if h) / count
         waiting = sum(w for _, w in self.samples) / count
-        return f"write lock held {held:.0%} of the time, {waiting:.2f} session(s) waiting for it"
+        return (
+            f"write lock held {held:.0%} of the time, {waiting:.2f} session(s) waiting;"
+            f" {self.opened} connections opened; "
+        )
 
 
 def sweep(
@@ -153,42 +172,40 @@ def sweep(
     return elapsed, [json.loads(out) for out, _ in outputs]
 
 
-def reviewing_span(url: str, schema: str) -> float:
+def rows(store: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of the phase's store, through the package's own store layer."""
+    from commonplace.store.connection import Store
+
+    with Store(store) as opened, opened.read() as conn:
+        return [tuple(row) for row in conn.execute(sql).fetchall()]
+
+
+def reviewing_span(store: str) -> float:
     """Seconds from the first run created to the last one finished: the
     sweeps' work without their start-up (selecting, planning)."""
     from datetime import datetime
 
-    with connect(url) as conn:
-        first, last = conn.execute(
-            f'SELECT min(started_at), max(completed_at) FROM "{schema}".review_runs'
-        ).fetchone()
+    [(first, last)] = rows(store, "SELECT min(started_at), max(completed_at) FROM review_runs")
     moments = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in (first, last)]
     return (moments[1] - moments[0]).total_seconds()
 
 
-def reviewed_once(url: str, schema: str, log: Path, expected: int) -> str | None:
+def reviewed_once(store: str, log: Path, expected: int) -> str | None:
     """What is wrong with the phase's reviews, or None when each of the
     `expected` pairs was asked for once and accepted once."""
     asked: Counter[tuple[str, str]] = Counter()
     for line in log.read_text(encoding="utf-8").splitlines():
         asked.update((note, gate) for note, gate in json.loads(line)["pairs"])
-    with connect(url) as conn:
-        reviews = conn.execute(
-            f'SELECT count(*), count(DISTINCT (note_path, gate_id)) FROM "{schema}".gate_reviews'
-        ).fetchone()
-        accepted = conn.execute(
-            f'SELECT count(*), count(DISTINCT (note_path, gate_id)) FROM "{schema}".'
-            "acceptance_events"
-        ).fetchone()
-        failed = conn.execute(
-            f"SELECT count(*) FROM \"{schema}\".review_runs WHERE status <> 'completed'"
-        ).fetchone()
+    counts = "SELECT count(*), count(DISTINCT note_path || ' :: ' || gate_id) FROM "
+    [reviews] = rows(store, counts + "gate_reviews")
+    [accepted] = rows(store, counts + "acceptance_events")
+    [(failed,)] = rows(store, "SELECT count(*) FROM review_runs WHERE status <> 'completed'")
     if len(asked) != expected or set(asked.values()) != {1}:
         return f"the reviewer was asked {sum(asked.values())} times for {len(asked)} pairs"
-    if tuple(reviews) != (expected, expected) or tuple(accepted) != (expected, expected):
-        return f"gate reviews {tuple(reviews)}, acceptances {tuple(accepted)} (total, distinct)"
-    if failed[0]:
-        return f"{failed[0]} run(s) not completed"
+    if reviews != (expected, expected) or accepted != (expected, expected):
+        return f"gate reviews {reviews}, acceptances {accepted} (total, distinct)"
+    if failed:
+        return f"{failed} run(s) not completed"
     return None
 
 
@@ -201,6 +218,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--notes", type=int, default=120, help="notes to sweep (default 120)")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="the same on one SQLite file instead, for contrast"
+    )
     args = parser.parse_args()
     sweeper = find_command("commonplace-review-sweep")
     if sweeper is None or not args.corpus.is_dir():
@@ -208,7 +228,11 @@ def main() -> int:
         return 1
     compile_package()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} core(s)")
-    with tempfile.TemporaryDirectory(prefix="bench-team-") as tmp, server() as url:
+    backend = "SQLite (one file)" if args.sqlite else "PostgreSQL"
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-team-") as tmp,
+        nullcontext(None) if args.sqlite else server() as url,
+    ):
         results = {}
         for machines, jobs in ((1, 1), (4, 2)):
             phase = Path(tmp) / f"{machines}x{jobs}"
@@ -216,18 +240,13 @@ def main() -> int:
             log = phase / "asked.jsonl"
             clones, notes = team_kb(args.corpus, phase, machines, log)
             notes = notes[: args.notes]
-            schema = f"bench_{secrets.token_hex(6)}"
-            store = f"{url}{'&' if '?' in url else '?'}schema={schema}"
-            cpu_before = _children_cpu()
-            try:
+            with phase_store(url, phase) as store:
+                cpu_before = _children_cpu()
                 with LockSampler(url) as lock:
                     elapsed, reports = sweep(sweeper, clones, notes, store, jobs)
                 cpu = _children_cpu() - cpu_before
-                wrong = reviewed_once(url, schema, log, len(notes) * len(GATES))
-                span = reviewing_span(url, schema)
-            finally:
-                with connect(url) as conn:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                wrong = reviewed_once(store, log, len(notes) * len(GATES))
+                span = reviewing_span(store)
             if wrong is not None:
                 print(f"error: {machines} x {jobs}: {wrong}", file=sys.stderr)
                 return 1
@@ -235,14 +254,14 @@ def main() -> int:
             left = sum(len(r["skipped"]) for r in reports)
             results[(machines, jobs)] = (elapsed, span)
             print(
-                f"{machines} machine(s) x {jobs} job(s): {len(notes) * len(GATES)} pairs in"
-                f" {batches} batches, each reviewed once, {elapsed:.2f} s"
+                f"{machines} machine(s) x {jobs} job(s) on {backend}: {len(notes) * len(GATES)}"
+                f" pairs in {batches} batches, each reviewed once, {elapsed:.2f} s"
                 f" ({span:.2f} s from the first run created to the last finished,"
                 f" {batches / span:.1f} batches/s); {left} pair(s) left to another machine"
             )
             print(
-                f"  {lock.summary()}; CPU of sweeps and reviewers {cpu:.1f} s"
-                f" = {cpu / elapsed:.1f} of {os.cpu_count()} core(s) (PostgreSQL's not counted)"
+                f"  {lock.summary()}CPU of sweeps and reviewers {cpu:.1f} s"
+                f" = {cpu / elapsed:.1f} of {os.cpu_count()} core(s) (the server's not counted)"
             )
     (solo, solo_span), (team, team_span) = results[(1, 1)], results[(4, 2)]
     print(
@@ -251,6 +270,26 @@ def main() -> int:
         f" without start-up {team_span:.2f} s vs {solo_span:.2f} s -> {solo_span / team_span:.1f}x"
     )
     return 0
+
+
+@contextmanager
+def phase_store(url: str | None, phase: Path) -> Iterator[str]:
+    """A fresh store for one phase: a new schema on the server (dropped
+    after), or a new SQLite file (made first: the sweeps' claims read it)."""
+    if url is None:
+        from commonplace.store.connection import Store
+
+        path = phase / "store.sqlite"
+        with Store(path) as store:
+            store.migrate()
+        yield str(path)
+        return
+    schema = f"bench_{secrets.token_hex(6)}"
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}schema={schema}"
+    finally:
+        with connect(url) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

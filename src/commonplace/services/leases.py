@@ -49,11 +49,11 @@ class LeaseRenewer:
         return self._thread.is_alive()
 
     def stop(self) -> None:
+        """Stop renewing; waits a little for a renewal under way (one stuck
+        on a dead server is left to the daemon thread, which ends with us)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(STOP_WAIT_S)
-        if not self._thread.is_alive():  # else it still uses its handle; the daemon ends with us
-            self._close()
 
     def renew_once(self) -> None:
         try:
@@ -64,8 +64,11 @@ class LeaseRenewer:
             self._close()  # a broken connection is opened afresh next time
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
-            self.renew_once()
+        try:
+            while not self._stop.wait(self.seconds / 3):
+                self.renew_once()
+        finally:
+            self._close()  # in the thread that used the handle, as SQLite requires
 
     def _close(self) -> None:
         with suppress(Exception):
