@@ -52,9 +52,9 @@ class Launcher:
         reserved = False
         renewer: LeaseRenewer | None = None
         if pending:  # the store is created and migrated once, not by racing workers
+            renewer = LeaseRenewer(self.ws.store, self.ws.config.lease_seconds)  # names the host
             self.ws.store.connection(create=True)
             reserved = self.ws.store.keep_reserve()
-            renewer = LeaseRenewer(self.ws.store, self.ws.config.lease_seconds)
         interrupted = self.events.stop or StopRequest()
         try:
             with (
