@@ -391,3 +391,16 @@ def test_a_server_url_in_the_config_file_carries_no_password(tmp_path: Path) -> 
 )
 def test_bad_server_settings(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in config_error(tmp_path, text)
+def test_lease_seconds(tmp_path: Path) -> None:
+    assert load_config(kb_with_config(tmp_path / "a", "")).lease_seconds == 120.0
+    assert load_config(kb_with_config(tmp_path / "b", "lease_seconds = 3\n")).lease_seconds == 3.0
+    assert load_config(kb_with_config(tmp_path / "c", "lease_seconds = 1.5\n")).lease_seconds == 1.5
+
+
+@pytest.mark.parametrize(
+    "value", ["0", "-5", "0.5", "86401", "1e12", "inf", "nan", '"120"', "true", "[120]"]
+)
+def test_lease_seconds_out_of_bounds_or_not_a_number(tmp_path: Path, value: str) -> None:
+    assert config_error(tmp_path, f"lease_seconds = {value}\n") == (
+        f"{CONFIG_FILE}: lease_seconds must be a number of seconds from 1 to 86400"
+    )

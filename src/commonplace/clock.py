@@ -19,6 +19,11 @@ def utc_before(delta: timedelta) -> str:
     return iso_utc(datetime.now(UTC) - delta)
 
 
+def utc_after(delta: timedelta) -> str:
+    """The moment `delta` from now, as `utc_now` writes it: a lease's end."""
+    return iso_utc(datetime.now(UTC) + delta)
+
+
 def iso_utc(moment: datetime) -> str:
     """UTC, ISO-8601 with milliseconds and `Z`: sorts as text in time order."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -16,9 +16,11 @@ from typing import Any
 
 from commonplace.errors import UserError
 from commonplace.settings import (
+    DEFAULT_LEASE_SECONDS,
     Defaults,
     PriceOverride,
     parse_defaults,
+    parse_lease_seconds,
     parse_prices,
     parse_runner_settings,
 )
@@ -40,6 +42,8 @@ class Config:
     store: str = "kb/reports/review-store.sqlite"
     # The PostgreSQL schema that holds this KB's store (None: the default).
     schema: str | None = None
+    # How long a run stays live unless its owner renews its lease (seconds).
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
     model_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     defaults: Defaults = field(default_factory=Defaults)
     # Each table as written (checked when loaded); runners.get_runner types it.
@@ -114,7 +118,7 @@ def load_config(start: Path | None = None) -> Config:
     root, source, raw = find_kb_root(start or Path.cwd())
     where = source.name if source else "defaults"
     known = {"scan_roots", "recursive", "gates_dir", "reports_dir", "store", "schema"}
-    known |= {"models", "defaults", "runners", "pricing"}
+    known |= {"models", "defaults", "runners", "pricing", "lease_seconds"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise UserError(f"{where}: unknown setting(s): {', '.join(unknown)}")
@@ -136,6 +140,8 @@ def load_config(start: Path | None = None) -> Config:
         if not isinstance(raw["schema"], str):
             raise UserError(f"{where}: schema must be a name")
         values["schema"] = check_schema(raw["schema"], where)
+    if "lease_seconds" in raw:
+        values["lease_seconds"] = parse_lease_seconds(raw["lease_seconds"], where)
     for key in ("gates_dir", "reports_dir", "store"):
         if key in raw and key not in values:
             if not isinstance(raw[key], str) or not raw[key].strip():

@@ -1,10 +1,18 @@
 """Which process owns a running review run, whether it still lives, and the
 runner processes it leaves behind when it dies (SPEC 6, reap).
 
-A run created by a command that executes it records the command's host and
-pid. The owner is alive when it is on this host and that pid is a live (not
-zombie) process. A run of another host cannot be checked from here and
-counts as alive: it is reaped by age instead.
+A run created by a command that executes it records its owner (`Owner`:
+host, pid, process start) and a lease the owner renews while it works
+(`lifecycle/leases.py`): the lease, not the pid, tells whether the run is
+alive, on any machine. Runs without a lease (older versions) keep the pid
+rule: the owner is alive when it is on this host and that pid is a live (not
+zombie) process; a run of another host cannot be checked from here and
+counts as alive, and is reaped by age instead. The reaper also fails at once
+the runs of an owner of this host that is gone (`owner_gone`), leased or not.
+
+The host is the machine's name, or `COMMONPLACE_HOST` when set: processes
+that share a hostname (containers, tests acting as machines) tell
+themselves apart with it.
 
 Every runner process group carries `OWNER_VARIABLE` in its environment (set
 by the launcher), naming the owner's host, pid and start time. That makes the
@@ -17,15 +25,80 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from commonplace import process
+from commonplace.clock import iso_utc
+from commonplace.errors import UserError
 
 OWNER_VARIABLE = "COMMONPLACE_REVIEW_OWNER"
+HOST_VARIABLE = "COMMONPLACE_HOST"
 GRACE_SECONDS = 3.0
+_HOST_LIMIT = 255  # as long as a DNS name may be
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that owns running runs: the pid with its start time tells
+    it from a later process that reuses the pid."""
+
+    host: str
+    pid: int
+    started_at: str
 
 
 def this_host() -> str:
-    return os.uname().nodename
+    """`COMMONPLACE_HOST` when set, else the machine's name."""
+    chosen = os.environ.get(HOST_VARIABLE, "").strip()
+    if not chosen:
+        return os.uname().nodename
+    if len(chosen) > _HOST_LIMIT or not chosen.isprintable():
+        raise UserError(
+            f"{HOST_VARIABLE} must be a printable host name of at most {_HOST_LIMIT} characters"
+        )
+    return chosen
+
+
+def this_owner() -> Owner:
+    return Owner(this_host(), os.getpid(), process_started_at())
+
+
+_started: dict[int, str] = {}  # by pid: a forked child is another owner
+
+
+def process_started_at() -> str:
+    """When this process started, as `clock.utc_now` writes times. Without
+    /proc, the first time it asked: constant for its life, which is all an
+    owner's identity needs."""
+    pid = os.getpid()
+    found = _started.get(pid)
+    if found is None:
+        found = _started[pid] = _start_from_proc(pid) or iso_utc(datetime.now(UTC))
+    return found
+
+
+def _start_from_proc(pid: int) -> str | None:
+    ticks = start_ticks(pid)
+    boot = _boot_time()
+    if ticks is None or boot is None:
+        return None
+    with contextlib.suppress(ValueError, OSError):
+        per_second = os.sysconf("SC_CLK_TCK")
+        return iso_utc(datetime.fromtimestamp(boot + ticks / per_second, UTC))
+    return None
+
+
+def _boot_time() -> int | None:
+    """Seconds since the epoch at boot (`btime` of /proc/stat)."""
+    try:
+        with open("/proc/stat", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"btime "):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def pid_alive(pid: int) -> bool:
@@ -49,6 +122,17 @@ def owner_alive(host: str | None, pid: int | None) -> bool:
     if host != this_host():
         return True  # cannot tell from here
     return pid_alive(pid)
+
+
+def owner_gone(pid: int, started_at: str | None) -> bool:
+    """Whether the process of this host that owned a run is gone: its pid
+    is not alive, or is now a later process (it started at another time)."""
+    if not pid_alive(pid):
+        return True
+    if started_at is None:
+        return False
+    now_started = _start_from_proc(pid)
+    return now_started is not None and now_started != started_at
 
 
 def start_ticks(pid: int) -> int | None:

@@ -14,6 +14,11 @@ from typing import Any
 from commonplace.choices import DEFAULT_JOBS, DEFAULT_TIMEOUT, EFFORTS, Effort
 from commonplace.errors import UserError
 
+# How long a running run stays live without its owner renewing the lease
+# (`lease_seconds` in commonplace.toml); the owner renews every third of it.
+DEFAULT_LEASE_SECONDS = 120.0
+LEASE_LIMITS = (1.0, 86400.0)  # below a second it renews in a busy loop
+
 
 @dataclass(frozen=True)
 class Defaults:
@@ -176,6 +181,15 @@ def _whole(table: Mapping[str, Any], key: str, where: str, *, least: int) -> int
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise UserError(f"{where}: {key} must be a whole number of at least {least}")
     return value
+
+
+def parse_lease_seconds(value: object, where: str) -> float:
+    """`lease_seconds`: a number of seconds within `LEASE_LIMITS`."""
+    low, high = LEASE_LIMITS
+    # `nan` compares false both ways, so it is refused with the rest
+    if isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high:
+        return float(value)
+    raise UserError(f"{where}: lease_seconds must be a number of seconds from {low:g} to {high:g}")
 
 
 def _no_unknown(table: Mapping[str, Any], kind: type, where: str) -> None:

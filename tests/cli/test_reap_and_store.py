@@ -82,6 +82,35 @@ def test_reap_as_a_process_with_env_store(example_kb: Path, tmp_path: Path, cli)
     assert not store_of(example_kb).exists()
 
 
+@REAPS_ORPHANS
+def test_reap_says_why_and_escapes_a_crafted_host(cli, example_kb: Path) -> None:
+    from helpers.store import FROST, TAGS, create_runs
+
+    from commonplace.store.connection import Store
+
+    kb, db = example_kb, store_of(example_kb)
+    with Store(db) as store:
+        run_id = create_runs(store, kb, [(FROST, [TAGS])], owned=True).runs[0].review_run_id
+    execute_sql(
+        db,
+        "UPDATE review_runs SET host = 'evil' || char(10) || 'reaped 0 run(s)', pid = 7,"
+        f" lease_expires_at = '2020-01-01T00:00:00.000Z' WHERE id = {run_id}",
+    )
+    dry = cli("reap-stale-runs", "--dry-run", cwd=kb)
+    assert dry.code == 0, dry.err
+    assert dry.out.splitlines() == [
+        f"would reap 1 run(s): {run_id}",
+        f"  run {run_id}: lease expired: owner evil?reaped 0 run(s) pid 7 stopped renewing it"
+        " (it ran out at 2020-01-01T00:00:00.000Z)",
+    ]
+    reaped = cli("reap-stale-runs", "--json", cwd=kb)
+    assert reaped.code == 0, reaped.err
+    assert reaped.json()["runs"] == [
+        {"review_run_id": run_id, "reason": dry.out.splitlines()[1].split(": ", 1)[1]}
+    ]
+    assert one(db, "SELECT status FROM review_runs WHERE id = ?", (run_id,)) == "failed"
+
+
 def test_reap_refuses_a_bad_duration(cli, example_kb: Path) -> None:
     for bad in ("soon", "-1h", "2 weeks", "h", ""):
         result = cli("reap-stale-runs", "--older-than", bad, cwd=example_kb)

@@ -240,8 +240,8 @@ RUNNER_DECISIONS = {
 }
 # Columns that differ by design between media: ids and the ids that point at
 # rows (replaced by what they point at), times, the runner label, what the
-# execution left (telemetry, debug log) and who executed it (host and pid are
-# set only while a subprocess owns the run).
+# execution left (telemetry, debug log) and who executed it (host, pid, process
+# start and lease are set only while a subprocess owns the run).
 NOT_COMPARED = {
     "review_runs": {
         "id",
@@ -253,6 +253,8 @@ NOT_COMPARED = {
         "debug_log",
         "host",
         "pid",
+        "owner_started_at",
+        "lease_expires_at",
     },
     "review_run_gates": {"review_run_id"},
     "gate_reviews": {"id", "review_run_id", "reviewed_at"},

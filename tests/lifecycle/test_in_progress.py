@@ -49,8 +49,13 @@ def dead_pid() -> int:
 
 
 def set_owner(store: Store, run_id: int, host: str, pid: int) -> None:
+    """Make the run one of an older version: owned by `host` and `pid`, no lease."""
     with store.write() as conn:
-        conn.execute("UPDATE review_runs SET host = ?, pid = ? WHERE id = ?", (host, pid, run_id))
+        conn.execute(
+            "UPDATE review_runs SET host = ?, pid = ?, owner_started_at = NULL,"
+            " lease_expires_at = NULL WHERE id = ?",
+            (host, pid, run_id),
+        )
 
 
 def test_a_run_of_a_live_owner_makes_its_pairs_in_progress(store: Store, example_kb: Path) -> None:
@@ -74,7 +79,9 @@ def test_runs_of_no_live_owner_are_not_in_progress(
     assert reasons(store, example_kb, FROST)[TAGS] == "missing-review"
 
 
-def test_a_run_of_another_host_counts_as_in_progress(store: Store, example_kb: Path) -> None:
+def test_a_run_without_a_lease_of_another_host_counts_as_in_progress(
+    store: Store, example_kb: Path
+) -> None:
     created = create_runs(store, example_kb, [(FROST, [TAGS])], owned=True)
     set_owner(store, created.runs[0].review_run_id, "some-other-host.invalid", 1)
 

@@ -77,7 +77,7 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             "reap-stale-runs",
             "commonplace.cli.reap_stale_runs",
-            "Fail review runs abandoned in the running state.",
+            "Fail review runs abandoned in the running state: lease expired, owner gone, too old.",
         ),
         CommandSpec(
             "ack-trivial-note-changes",

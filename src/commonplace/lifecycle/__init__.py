@@ -1,14 +1,16 @@
 """The lifecycle of a review run: the only code that inserts runs, changes
 their status, rekeys them (to another partition, or a note's new path), or
 appends `full-review` acceptance (SPEC 6). One module per job: `create`,
-`record`, `finalize`, `fail` (and reap), `rekey` (partitions, paths, repair);
-`types` holds the records they share. Their SQL is the store layer's."""
+`record`, `finalize`, `fail` (and reap), `leases`, `rekey` (partitions,
+paths, repair); `types` holds the records they share. Their SQL is the store
+layer's."""
 
 from __future__ import annotations
 
 from commonplace.lifecycle.create import boundary_tokens, create_batch
-from commonplace.lifecycle.fail import fail_run, reap_stale_runs
+from commonplace.lifecycle.fail import StaleRun, fail_run, reap_runs, reap_stale_runs
 from commonplace.lifecycle.finalize import record_and_finalize_run
+from commonplace.lifecycle.leases import lease_end, renew_leases
 from commonplace.lifecycle.record import attach_execution_data, record_gate_review, record_prompt
 from commonplace.lifecycle.rekey import note_history, note_run_ids, relocate_history, repair_run
 from commonplace.lifecycle.types import (
@@ -39,16 +41,20 @@ __all__ = [
     "RunNotFinalizable",
     "RunOutcome",
     "RunStatus",
+    "StaleRun",
     "attach_execution_data",
     "boundary_tokens",
     "create_batch",
     "fail_run",
+    "lease_end",
     "note_history",
     "note_run_ids",
+    "reap_runs",
     "reap_stale_runs",
     "record_and_finalize_run",
     "record_gate_review",
     "record_prompt",
     "relocate_history",
+    "renew_leases",
     "repair_run",
 ]

@@ -1,10 +1,12 @@
 """Claiming pairs for a sweep, so that work in flight is not paid for twice.
 
 Two sweeps started together on one partition select the same stale pairs.
-Each batch's runs are created in one `BEGIN IMMEDIATE` transaction, so the
-batches of racing sweeps are created one after the other; inside it, a pair
-is left out when a running run of a live process already covers it in the
-partition, or when it was reviewed meanwhile (its latest acceptance is for
+Each batch's runs are created in one write transaction (`BEGIN IMMEDIATE`,
+or the schema's lock on PostgreSQL), so the batches of racing sweeps, on one
+machine or many, are created one after the other; inside it, a pair is left
+out when a live running run already covers it in the partition (under a
+lease not expired, or, for a run without a lease, of a live process), or
+when it was reviewed meanwhile (its latest acceptance is for
 the very note and gate versions planned). Whichever sweep comes second skips
 the pair instead of reviewing it again.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from commonplace.clock import utc_now
 from commonplace.lifecycle.targets import RunTarget, SkippedPair
 from commonplace.owners import owner_alive
 from commonplace.store.acceptances import latest_accepted
@@ -26,14 +29,17 @@ REVIEWED_MEANWHILE = "fresh: reviewed meanwhile by another process"
 def live_running_pairs(
     conn: Connection, model_id: str, notes: Sequence[str] | None = None
 ) -> set[tuple[str, str]]:
-    """(note, gate) pairs that a `running` run of this partition covers and
-    whose owning process is alive; of `notes` only, when given."""
-    alive: dict[tuple[str | None, int], bool] = {}
+    """(note, gate) pairs that a live `running` run of this partition covers:
+    under a lease not yet expired, or (a run without a lease) of an owning
+    process that is alive; of `notes` only, when given."""
+    alive: dict[tuple[str | None, int | None], bool] = {}
     found: set[tuple[str, str]] = set()
-    for note_path, gate_id, host, pid in running_pair_owners(conn, model_id, notes):
-        if (host, pid) not in alive:
+    for note_path, gate_id, host, pid, leased in running_pair_owners(
+        conn, model_id, utc_now(), notes
+    ):
+        if not leased and (host, pid) not in alive:
             alive[(host, pid)] = owner_alive(host, pid)
-        if alive[(host, pid)]:
+        if leased or alive[(host, pid)]:
             found.add((note_path, gate_id))
     return found
 

@@ -3,10 +3,12 @@ that have run too long."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from commonplace.clock import utc_before, utc_now
 from commonplace.lifecycle.create import host_name
+from commonplace.lifecycle.leases import expired_reason
 from commonplace.lifecycle.record import attach, running_run, set_bundle
 from commonplace.lifecycle.types import (
     ABANDONED,
@@ -15,6 +17,7 @@ from commonplace.lifecycle.types import (
     RunOutcome,
     RunStatus,
 )
+from commonplace.owners import owner_gone
 from commonplace.redaction import redact
 from commonplace.store import batches, runs
 from commonplace.store.connection import Connection, Store, StoreError
@@ -27,18 +30,20 @@ def fail_run(
     *,
     execution: ExecutionData | None = None,
     bundle_markdown: str | None = None,
+    lease_expired: bool = False,
 ) -> RunOutcome:
     """Fail a running run with a reason, keeping whatever execution data and
-    reviewed blocks exist. On a full disk the store's reserve is given back
+    reviewed blocks exist; with `lease_expired` (the reaper), only while its
+    lease is expired. On a full disk the store's reserve is given back
     (if there is one) and the failure is written once more, without the
     bulky execution data."""
     try:
-        return _fail_run(store, review_run_id, reason, execution, bundle_markdown)
+        return _fail_run(store, review_run_id, reason, execution, bundle_markdown, lease_expired)
     except StoreError as exc:
         if not exc.full:
             raise
         store.release_reserve()
-    return _fail_run(store, review_run_id, reason, None, None)
+    return _fail_run(store, review_run_id, reason, None, None, lease_expired)
 
 
 def _fail_run(
@@ -47,10 +52,14 @@ def _fail_run(
     reason: str,
     execution: ExecutionData | None,
     bundle_markdown: str | None,
+    lease_expired: bool = False,
 ) -> RunOutcome:
     reason = redact(reason.strip()) or "failed without a reason"
     with store.write(create=False) as conn:
         run = running_run(conn, review_run_id, "fail")
+        if lease_expired and not runs.lease_expired(conn, review_run_id, utc_now()):
+            # another machine's clock saw it live; the owner may still finish it
+            raise RunNotFinalizable(f"review run {review_run_id} is under a live lease")
         if execution is not None:
             attach(conn, execution, [review_run_id], None)
         set_bundle(conn, review_run_id, bundle_markdown)
@@ -68,32 +77,57 @@ def transition(
         raise RunNotFinalizable(f"review run {review_run_id} is no longer running; nothing changed")
 
 
-def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[int]:
-    """Fail runs left `running` longer than `older_than`, or owned by a process
-    of this host that is gone, with reason `abandoned`."""
-    cutoff = utc_before(older_than)
-    host = host_name()
+@dataclass(frozen=True)
+class StaleRun:
+    """A running run the reaper fails, and why."""
+
+    review_run_id: int
+    reason: str
+    lease_expired: bool = False
+
+
+def stale_runs(store: Store, *, older_than: timedelta) -> list[StaleRun]:
+    """Running runs whose lease expired, on any host; runs owned by a
+    process of this host that is gone (`abandoned`: no need to wait for the
+    lease); and, of those without a lease, the ones older than `older_than`.
+    A run under a live lease is never stale by age: its owner is at work,
+    and its runner has its own timeout."""
+    cutoff, now, host = utc_before(older_than), utc_now(), host_name()
     with store.read() as conn:
         rows = runs.running_runs(conn)
-    stale = [
-        row.id
-        for row in rows
-        if row.started_at <= cutoff
-        or (row.host == host and row.pid is not None and not _alive(row.pid))
-    ]
+    stale = []
+    for row in rows:
+        if row.lease_expires_at is not None and row.lease_expires_at <= now:
+            reason = expired_reason(row.host, row.pid, row.lease_expires_at)
+            stale.append(StaleRun(row.id, reason, lease_expired=True))
+        elif _abandoned(row, host, cutoff):
+            stale.append(StaleRun(row.id, ABANDONED))
+    return stale
+
+
+def _abandoned(row: runs.RunningRow, host: str, cutoff: str) -> bool:
+    if row.host == host and row.pid is not None and owner_gone(row.pid, row.owner_started_at):
+        return True
+    return row.lease_expires_at is None and row.started_at <= cutoff
+
+
+def reap_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[StaleRun]:
+    """Fail the `stale_runs`, each with its reason; those that finished (or
+    were renewed) meanwhile are left alone and not listed. With `dry_run`,
+    only list them."""
+    stale = stale_runs(store, older_than=older_than)
     if dry_run:
         return stale
     reaped = []
-    for run_id in stale:
+    for run in stale:
         try:
-            fail_run(store, run_id, ABANDONED)
+            fail_run(store, run.review_run_id, run.reason, lease_expired=run.lease_expired)
         except RunNotFinalizable:
             continue  # it finished meanwhile
-        reaped.append(run_id)
+        reaped.append(run)
     return reaped
 
 
-def _alive(pid: int) -> bool:
-    from commonplace.owners import pid_alive
-
-    return pid_alive(pid)  # a zombie owner is a dead one
+def reap_stale_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[int]:
+    """The ids of the runs `reap_runs` failed (or would fail)."""
+    return [run.review_run_id for run in reap_runs(store, older_than=older_than, dry_run=dry_run)]

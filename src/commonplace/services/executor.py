@@ -102,6 +102,7 @@ def execute_batch(
         partition=runner.partition,
         owned_by_this_process=True,
         claim=claim,
+        lease_seconds=config.lease_seconds,
     )
     if created.claimed:  # the prompt asks only for the pairs this batch has
         plan = _only(plan, [Pair(r.note_path, g) for r in created.runs for g in r.gate_ids])

@@ -1,11 +1,13 @@
 """The sweeps' launcher: batches on worker threads, at most `jobs` at a time,
 each through `execute_batch`, launching the next only while no usage limit,
-budget or stop request says stop."""
+budget or stop request says stop. While batches run, a `LeaseRenewer` keeps
+the leases of their runs alive."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 
 from commonplace.errors import UserError
 from commonplace.lifecycle import AllClaimed, Packing
@@ -14,6 +16,7 @@ from commonplace.runners.base import Failure, FailureKind
 from commonplace.services.events import StopRequest, SweepEvents, SweepProgress
 from commonplace.services.execution import Cancel, RunnerCall
 from commonplace.services.executor import BatchResult, execute_batch
+from commonplace.services.leases import LeaseRenewer
 from commonplace.workspace import Workspace
 
 TYPE_CHECKING = False
@@ -47,12 +50,15 @@ class Launcher:
         pending = list(plans)
         running: set[Future[BatchResult | AllClaimed]] = set()
         reserved = False
+        renewer: LeaseRenewer | None = None
         if pending:  # the store is created and migrated once, not by racing workers
+            renewer = LeaseRenewer(self.ws.store, self.ws.config.lease_seconds)  # names the host
             self.ws.store.connection(create=True)
             reserved = self.ws.store.keep_reserve()
         interrupted = self.events.stop or StopRequest()
         try:
             with (
+                renewer or nullcontext(),
                 ThreadPoolExecutor(max_workers=self.options.jobs) as pool,
                 interrupted.deferred(),
             ):

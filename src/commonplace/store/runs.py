@@ -29,6 +29,8 @@ class RunningRow(NamedTuple):
     started_at: str
     host: str | None
     pid: int | None
+    owner_started_at: str | None
+    lease_expires_at: str | None  # None: no lease (an external executor's, an old run)
 
 
 class RunGateRow(NamedTuple):
@@ -55,12 +57,15 @@ def add_run(
     started_at: str,
     host: str | None,
     pid: int | None,
+    owner_started_at: str | None = None,
+    lease_expires_at: str | None = None,
 ) -> int:
     """Insert a `running` run; its id."""
     row = conn.execute(
         "INSERT INTO review_runs (batch_id, note_path, model_id, runner,"
-        " reviewed_note_sha, reviewed_note_commit, started_at, status, host, pid, uid)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
+        " reviewed_note_sha, reviewed_note_commit, started_at, status, host, pid,"
+        " owner_started_at, lease_expires_at, uid)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?) RETURNING id",
         (
             batch_id,
             note_path,
@@ -71,6 +76,8 @@ def add_run(
             started_at,
             host,
             pid,
+            owner_started_at,
+            lease_expires_at,
             new_uid(),
         ),
     ).fetchone()
@@ -88,26 +95,54 @@ def get_run(conn: Connection, review_run_id: int) -> RunRow | None:
 
 def running_runs(conn: Connection) -> list[RunningRow]:
     rows = conn.execute(
-        "SELECT id, started_at, host, pid FROM review_runs WHERE status = 'running' ORDER BY id"
+        "SELECT id, started_at, host, pid, owner_started_at, lease_expires_at FROM review_runs"
+        " WHERE status = 'running' ORDER BY id"
     ).fetchall()
     return [RunningRow(*row) for row in rows]
 
 
 def running_pair_owners(
-    conn: Connection, model_id: str, notes: Sequence[str] | None = None
-) -> list[tuple[str, str, str | None, int]]:
-    """(note, gate, host, pid) of every pair a `running` run with an owning
-    process covers in the partition; of `notes` only, when given."""
+    conn: Connection, model_id: str, now: str, notes: Sequence[str] | None = None
+) -> list[tuple[str, str, str | None, int | None, bool]]:
+    """(note, gate, host, pid, leased) of every pair that a `running` run of
+    the partition covers under a lease not expired at `now`, or, without a
+    lease, with an owning process (whose liveness the caller judges); of
+    `notes` only, when given."""
     sql = (
-        "SELECT r.note_path, g.gate_id, r.host, r.pid FROM review_runs r"
-        " JOIN review_run_gates g ON g.review_run_id = r.id"
-        " WHERE r.status = 'running' AND r.model_id = ? AND r.pid IS NOT NULL"
+        "SELECT r.note_path, g.gate_id, r.host, r.pid, r.lease_expires_at IS NOT NULL"
+        " FROM review_runs r JOIN review_run_gates g ON g.review_run_id = r.id"
+        " WHERE r.status = 'running' AND r.model_id = ?"
+        " AND (r.lease_expires_at > ? OR (r.lease_expires_at IS NULL AND r.pid IS NOT NULL))"
     )
-    params: tuple[object, ...] = (model_id,)
+    params: tuple[object, ...] = (model_id, now)
     if notes is not None:
         sql += " AND r.note_path IN (SELECT value FROM json_each(?))"
         params += (json.dumps(list(notes)),)
-    return [(row[0], row[1], row[2], row[3]) for row in conn.execute(sql, params)]
+    return [(row[0], row[1], row[2], row[3], bool(row[4])) for row in conn.execute(sql, params)]
+
+
+def extend_leases(
+    conn: Connection, *, host: str, pid: int, owner_started_at: str, until: str, now: str
+) -> int:
+    """Move the lease of every `running` run of this owner to `until`; a
+    lease already expired at `now` stays expired (the run may be reaped, its
+    pairs claimed by another sweep). How many runs were renewed."""
+    return conn.execute(
+        "UPDATE review_runs SET lease_expires_at = ?"
+        " WHERE status = 'running' AND host = ? AND pid = ? AND owner_started_at = ?"
+        " AND lease_expires_at > ? AND lease_expires_at < ?",
+        (until, host, pid, owner_started_at, now, until),
+    ).rowcount
+
+
+def lease_expired(conn: Connection, review_run_id: int, now: str) -> bool:
+    """Whether the run has a lease and it expired by `now`."""
+    row = conn.execute(
+        "SELECT lease_expires_at <= ? FROM review_runs"
+        " WHERE id = ? AND lease_expires_at IS NOT NULL",
+        (now, review_run_id),
+    ).fetchone()
+    return row is not None and bool(row[0])
 
 
 def run_gate_rows(
