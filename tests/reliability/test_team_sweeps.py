@@ -35,14 +35,17 @@ NOTES = 40
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def team_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where the team's store is: a schema of the test server, or one file."""
+    """Where the team's store is, set up (migrated) as a team would before
+    sharing it: read-only commands refuse a named store that does not exist.
+    A schema of the test server, or one file."""
     if request.param == "sqlite":
-        path = tmp_path / "team-store.sqlite"
-        with Store(path) as store:  # read-only commands refuse a --db that does not exist
-            store.migrate()
-        return str(path)
-    url, schema = request.getfixturevalue("postgres_schema")
-    return f"{url}?schema={schema}"
+        target = str(tmp_path / "team-store.sqlite")
+    else:
+        url, schema = request.getfixturevalue("postgres_schema")
+        target = f"{url}?schema={schema}"
+    with Store(target) as store:
+        store.migrate()
+    return target
 
 
 def sweep_args(notes: list[str]) -> list[str]:
