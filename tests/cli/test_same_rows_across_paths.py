@@ -17,6 +17,8 @@ from helpers.vendor_api import Answerer, VendorAPI, review_block
 from commonplace.protocol.grammar import Pair, block
 from commonplace.protocol.prompt import prompt_token, requested_pairs
 
+pytestmark = pytest.mark.both_backends
+
 MODEL = "claude-opus-4-6"
 
 # One text per gate, in the run's gate order: every decision form, findings,

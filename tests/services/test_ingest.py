@@ -51,6 +51,8 @@ from commonplace.services.runs import create_review_run
 from commonplace.store.check import check_store
 from commonplace.workspace import Workspace
 
+pytestmark = pytest.mark.both_backends
+
 # Three notes, two gates each.
 BATCH_PAIRS = (
     f"{FROST}::clarity",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+import pytest
 from helpers.kb import commit_all
 from helpers.store import (
     ABBREV,
@@ -33,6 +34,8 @@ from commonplace.services.selector import (
     select_targets,
 )
 from commonplace.workspace import Workspace
+
+pytestmark = pytest.mark.both_backends
 
 NOTES = (SKETCH, DATE, FROST, SEEDS, COMPOST)
 GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)

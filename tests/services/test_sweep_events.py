@@ -16,6 +16,8 @@ from commonplace.services.events import StopRequest, SweepEvents, SweepProgress
 from commonplace.services.sweeps import SweepOptions, review_sweep
 from commonplace.workspace import open_workspace
 
+pytestmark = pytest.mark.both_backends
+
 SRC = Path(__file__).resolve().parents[2] / "src" / "commonplace"
 NOTES = [FROST, SEEDS, DATE]
 

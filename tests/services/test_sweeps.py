@@ -37,6 +37,8 @@ from commonplace.services.sweeps import (
 )
 from commonplace.workspace import open_workspace
 
+pytestmark = pytest.mark.both_backends
+
 MODEL = "fake-model"
 RUN = ("--runner", "fake", "--model", MODEL)
 
