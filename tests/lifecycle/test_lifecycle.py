@@ -185,7 +185,7 @@ def test_create_batch_needs_a_runner_and_writes_nothing(example_kb: Path, store:
     plan = make_plan(example_kb, [(SKETCH, [TAGS])])
     with pytest.raises(UserError, match="runner"):
         create_batch(store, plan, packing=Packing.NOTE, runner="  ", partition=DEMO)
-    assert not store.path.exists()
+    assert not store.exists
 
 
 def test_create_batch_is_all_or_nothing(example_kb: Path, store: Store) -> None:
@@ -309,7 +309,7 @@ def test_record_gate_review_refuses_empty_text(example_kb: Path, store: Store) -
 def test_record_gate_review_on_a_missing_store_creates_nothing(store: Store) -> None:
     with pytest.raises(UserError, match="no review store"):
         record_gate_review(store, 1, TAGS, review_text("PASS"))
-    assert not store.path.exists()
+    assert not store.exists
 
 
 # --- record and finalize -------------------------------------------------------------------
@@ -519,7 +519,7 @@ def test_a_second_finalizer_through_another_connection_loses(
 ) -> None:
     run_id = start_run(store, example_kb, SKETCH, [TAGS])
     record_gate_review(store, run_id, TAGS, review_text("PASS"))
-    with Store(store.path) as other:
+    with store.another() as other:
         first = record_and_finalize_run(other, run_id)
         assert first.status is RunStatus.COMPLETED
     before = dump(store)
@@ -654,7 +654,7 @@ def test_attach_execution_data_to_a_final_run_does_not_fail(example_kb: Path, st
 def test_attach_execution_data_needs_a_store(store: Store) -> None:
     with pytest.raises(UserError):
         attach_execution_data(store, ExecutionData(debug_log="x"), review_run_ids=[1])
-    assert not store.path.exists()
+    assert not store.exists
 
 
 # --- batches --------------------------------------------------------------------------------
@@ -734,4 +734,4 @@ def test_reap_dry_run_changes_nothing(example_kb: Path, store: Store) -> None:
 
 def test_reap_on_a_missing_store_creates_nothing(store: Store) -> None:
     assert reap_stale_runs(store, older_than=timedelta(0)) == []
-    assert not store.path.exists()
+    assert not store.exists

@@ -297,4 +297,4 @@ def test_select_stale_directly(ws: Workspace, example_kb: Path) -> None:
 
 def test_selecting_from_a_missing_store_creates_nothing(ws: Workspace) -> None:
     assert len(select_targets(ws, gate_refs=[], model="demo").pairs) == 24
-    assert not ws.store.path.exists()
+    assert not ws.store.exists

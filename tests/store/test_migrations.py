@@ -138,9 +138,9 @@ def _insert_run(
     run_id = conn.execute(
         "INSERT INTO review_runs (batch_id, note_path, model_id, runner, reviewed_note_sha,"
         " started_at, status, completed_at, failure_reason)"
-        " VALUES (?, 'kb/notes/x.md', 'demo', 'live-agent', ?, ?, ?, ?, ?)",
+        " VALUES (?, 'kb/notes/x.md', 'demo', 'live-agent', ?, ?, ?, ?, ?) RETURNING id",
         (batch_id, NOTE_SHA, NOW, status, completed_at, failure_reason),
-    ).lastrowid
+    ).fetchone()[0]
     assert run_id is not None
     return run_id
 
@@ -149,9 +149,9 @@ def _insert_review(conn: sqlite3.Connection, run_id: int, decision: str = "pass"
     review_id = conn.execute(
         "INSERT INTO gate_reviews (review_run_id, note_path, gate_id, model_id, decision,"
         " rationale_markdown, gate_sha, reviewed_note_sha, reviewed_at)"
-        " VALUES (?, 'kb/notes/x.md', 'lens/gate', 'demo', ?, 'ok', ?, ?, ?)",
+        " VALUES (?, 'kb/notes/x.md', 'lens/gate', 'demo', ?, 'ok', ?, ?, ?) RETURNING id",
         (run_id, decision, GATE_SHA, NOTE_SHA, NOW),
-    ).lastrowid
+    ).fetchone()[0]
     assert review_id is not None
     return review_id
 
@@ -169,9 +169,9 @@ def _insert_event(
     event_id = conn.execute(
         "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
         " accepted_note_sha, accepted_gate_sha, accepted_at, acceptance_kind)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (note_path, gate_id, model_id, review_id, note_sha, GATE_SHA, NOW, kind),
-    ).lastrowid
+    ).fetchone()[0]
     assert event_id is not None
     return event_id
 
