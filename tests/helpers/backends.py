@@ -54,11 +54,11 @@ def pg_target(url: str, schema: str) -> PgTarget:
     return PgTarget(f"{url}?schema={schema}")
 
 
-def connect(target: PgTarget) -> Any:
+def connect(target: PgTarget, *, autocommit: bool = False) -> Any:
     """A psycopg connection to the server of `target`, its schema searched first."""
     import psycopg
 
-    conn = psycopg.connect(target.url, password=postgres_password())
+    conn = psycopg.connect(target.url, password=postgres_password(), autocommit=autocommit)
     conn.execute(f'SET search_path TO "{target.schema}"')
     return conn
 

@@ -9,13 +9,14 @@ runs its own (`commonplace.store.postgres.translate`)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from commonplace.store.connection import Store
 from helpers.backends import PgTarget, connect, current_target, pg_target
+from helpers.postgres import drop_schema
 
 Target = Path | PgTarget | Store
 
@@ -67,6 +68,63 @@ def _execute(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
     from commonplace.store.postgres import translate
 
     return conn.execute(translate(sql), params) if params else conn.execute(sql)
+
+
+@contextmanager
+def polling(db: Target) -> Iterator[Callable[[str], Any]]:
+    """A read-only connection kept open while another process writes the
+    store: yields `value(sql)`, the first column of the first row, or None
+    while the store does not exist yet or is still being created."""
+    target = target_of(db)
+    if isinstance(target, PgTarget):
+        import psycopg
+
+        pg = connect(target, autocommit=True)  # each poll sees the latest commit
+
+        def pg_value(sql: str) -> Any:
+            try:
+                row = pg.execute(sql).fetchone()
+            except psycopg.errors.UndefinedTable:
+                return None
+            return None if row is None else row[0]
+
+        try:
+            yield pg_value
+        finally:
+            pg.close()
+        return
+    conns: list[sqlite3.Connection] = []
+
+    def value(sql: str) -> Any:
+        if not conns:
+            if not target.exists():
+                return None
+            try:
+                conns.append(sqlite3.connect(f"{target.as_uri()}?mode=ro", uri=True, timeout=5))
+            except sqlite3.OperationalError:
+                return None
+        try:
+            row = conns[0].execute(sql).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else row[0]
+
+    try:
+        yield value
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def drop_store(kb: Path) -> None:
+    """Remove the store the commands use on `kb` (a file with its side files,
+    or the test's schema, which the next write creates again)."""
+    target = store_of(kb)
+    if isinstance(target, PgTarget):
+        drop_schema(target.url, target.schema)
+    else:
+        for side in ("", "-wal", "-shm", "-reserve"):
+            Path(f"{target}{side}").unlink(missing_ok=True)
 
 
 def execute_sql(db: Target, *statements: str) -> None:
