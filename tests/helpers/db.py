@@ -141,6 +141,17 @@ def rows(db: Target, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, 
         return [tuple(row) for row in _execute(conn, sql, params).fetchall()]
 
 
+def columns(db: Target, table: str) -> list[str]:
+    """The column names of `table`, in their order."""
+    if isinstance(target_of(db), PgTarget):
+        sql = (
+            "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = ? ORDER BY ordinal_position"
+        )
+        return [row[0] for row in rows(db, sql, (table,))]
+    return [row[1] for row in rows(db, f"PRAGMA table_info({table})")]
+
+
 def one(db: Target, sql: str, params: tuple[Any, ...] = ()) -> Any:
     found = rows(db, sql, params)
     assert len(found) == 1, found
