@@ -4,6 +4,7 @@ path in its own store, ignoring ids, timestamps and runner labels."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -373,6 +374,8 @@ def runner_path(
 ) -> None:
     with VendorAPI(decisions=RUNNER_DECISIONS) as api:
         env = command_env(runner, api, tmp_path / f"{runner}-home", cli_path)
+        if "PGPASSWORD" in os.environ:  # a PostgreSQL store, as a user's libpq set-up gives it
+            env["PGPASSWORD"] = os.environ["PGPASSWORD"]
         done = run_command(
             "run-review-bundle",
             *(note, *gates, "--runner", runner, "--model", model),
