@@ -73,6 +73,8 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
     """Run the test once per backend (the tests of the both-backend suites)."""
     if "backend" not in metafunc.fixturenames:
         return
+    if metafunc.definition.get_closest_marker("one_backend") is not None:
+        return
     if any("backend" in call.params for call in getattr(metafunc, "_calls", [])):
         return  # a folder conftest and a marker both asked
     metafunc.parametrize("backend", BACKENDS, indirect=True)

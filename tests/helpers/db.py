@@ -134,6 +134,14 @@ def execute_sql(db: Target, *statements: str) -> None:
             _execute(conn, statement)
 
 
+def set_version(db: Target, version: int) -> None:
+    """Mark the store as being at schema `version` (e.g. one newer than ours)."""
+    if isinstance(target_of(db), PgTarget):
+        execute_sql(db, f"UPDATE schema_version SET version = {int(version)}")
+    else:
+        execute_sql(db, f"PRAGMA user_version = {int(version)}")
+
+
 def rows(db: Target, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Query the store directly, the way people inspect it."""
     assert target_of(db).exists(), f"no store at {db}"

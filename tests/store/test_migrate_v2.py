@@ -25,6 +25,8 @@ FROST = "kb/notes/frost-dates.md"
 SEEDS = "kb/notes/seed-packets.md"
 NEWER = "newer than this commonplace-review understands"
 
+pytestmark = pytest.mark.sqlite_only("the committed v2 fixture is a SQLite file")
+
 
 @pytest.fixture
 def v2(tmp_path: Path) -> Path:
