@@ -26,6 +26,8 @@ from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH
 from commonplace.protocol.grammar import Pair, block, end_line, start_line
 from commonplace.protocol.prompt import prompt_token
 
+pytestmark = pytest.mark.both_backends
+
 RUNNER = "claude-workflow"
 MODEL = "demo"  # the example KB's alias of demo-reviewer-1
 

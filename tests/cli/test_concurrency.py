@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from helpers.cli import (
     CREATE,
     EX_CLAIM_NOTE,
@@ -20,6 +21,8 @@ from helpers.db import one, rows, store_of
 from helpers.reviews import review
 
 from commonplace.store.migrations import MIGRATIONS
+
+pytestmark = pytest.mark.both_backends
 
 
 def _start(kb: Path, script: str, *args: str, stdin: str | None = None) -> subprocess.Popen[str]:

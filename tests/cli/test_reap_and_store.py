@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from helpers.cli import (
     CREATE,
     EX_CLARITY,
@@ -20,6 +21,8 @@ from helpers.db import TABLES, dump, execute_sql, one, rows, store_of
 from helpers.groups import REAPS_ORPHANS
 
 from commonplace.store.migrations import MIGRATIONS
+
+pytestmark = pytest.mark.both_backends
 
 DECISIONS = ("PASS", "WARN")  # of the two clarity gates in a completed run
 

@@ -256,10 +256,13 @@ NOT_COMPARED = {
         "debug_log",
         "host",
         "pid",
+        "uid",
+        "owner_started_at",
+        "lease_expires_at",
     },
     "review_run_gates": {"review_run_id"},
-    "gate_reviews": {"id", "review_run_id", "reviewed_at"},
-    "acceptance_events": {"id", "accepted_review_id", "accepted_at"},
+    "gate_reviews": {"id", "uid", "review_run_id", "reviewed_at"},
+    "acceptance_events": {"id", "uid", "accepted_review_id", "accepted_at"},
     "snapshots": set(),
 }
 

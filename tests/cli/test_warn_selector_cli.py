@@ -38,6 +38,8 @@ from helpers.reviews import review_text
 
 from commonplace.protocol.grammar import Pair, block
 
+pytestmark = pytest.mark.both_backends
+
 KEYS = {
     "note_path",
     "gate_id",
