@@ -193,6 +193,7 @@ def test_stats_and_check_without_a_store_create_nothing(cli, example_kb: Path) -
     assert not store_of(example_kb).exists()
 
 
+@pytest.mark.sqlite_only("creates a store file: its folders, mode and journal")
 def test_migrate_creates_the_latest_schema_version(cli, example_kb: Path, tmp_path: Path) -> None:
     db = tmp_path / "fresh" / "nested" / "store.sqlite"
     result = cli("review-store", "migrate", "--db", str(db), "--json", cwd=example_kb)

@@ -134,6 +134,13 @@ def execute_sql(db: Target, *statements: str) -> None:
             _execute(conn, statement)
 
 
+def version_of(db: Target) -> int:
+    """The store's schema version as the backend keeps it."""
+    if isinstance(target_of(db), PgTarget):
+        return int(one(db, "SELECT version FROM schema_version"))
+    return int(one(db, "PRAGMA user_version"))
+
+
 def set_version(db: Target, version: int) -> None:
     """Mark the store as being at schema `version` (e.g. one newer than ours)."""
     if isinstance(target_of(db), PgTarget):
