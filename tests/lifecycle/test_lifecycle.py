@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers import reviews
+from helpers.backends import current_target
 from helpers.db import STORE_TABLES
 from helpers.kb import head
 from helpers.store import (
@@ -61,8 +62,8 @@ TABLES = tuple(t for t in STORE_TABLES if t != "model_alias_resolutions")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "db" / "review-store.sqlite") as store:
+def store(tmp_path: Path, backend: str) -> Iterator[Store]:
+    with Store(current_target() or tmp_path / "db" / "review-store.sqlite") as store:
         yield store
 
 
@@ -192,7 +193,7 @@ def test_create_batch_is_all_or_nothing(example_kb: Path, store: Store) -> None:
     plan = make_plan(example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS])])
     good, bad = plan.targets
     broken = Plan((good, RunTarget(bad.note, bad.note_commit, bad.gates * 2)), ())
-    with pytest.raises(Exception, match="UNIQUE"):
+    with pytest.raises(Exception, match="UNIQUE|unique constraint"):  # SQLite's or PostgreSQL's
         create_batch(store, broken, packing=Packing.EXPLICIT, runner="x", partition=DEMO)
     assert all(not v for v in dump(store).values())
 
