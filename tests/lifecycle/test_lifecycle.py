@@ -193,7 +193,7 @@ def test_create_batch_is_all_or_nothing(example_kb: Path, store: Store) -> None:
     plan = make_plan(example_kb, [(SKETCH, [TAGS]), (DATE, [TAGS])])
     good, bad = plan.targets
     broken = Plan((good, RunTarget(bad.note, bad.note_commit, bad.gates * 2)), ())
-    with pytest.raises(Exception, match="UNIQUE|unique constraint"):  # SQLite's or PostgreSQL's
+    with pytest.raises(Exception, match=r"UNIQUE|unique constraint"):  # SQLite's or PostgreSQL's
         create_batch(store, broken, packing=Packing.EXPLICIT, runner="x", partition=DEMO)
     assert all(not v for v in dump(store).values())
 
