@@ -107,6 +107,10 @@ class Store:
 
     @property
     def exists(self) -> bool:
+        if self.kind == "postgresql" and self._conn is not None and not self._in_memory:
+            # Open on the server's schema, which opening created or migrated:
+            # asking again would cost a new connection per write.
+            return True
         return self.backend.exists()
 
     def close(self) -> None:
