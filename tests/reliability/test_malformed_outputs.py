@@ -27,6 +27,7 @@ from helpers.cli import Cli
 from helpers.commands import console_script
 from helpers.db import rows, run_states, store_of
 from helpers.faults import MODEL, assert_clean_exit, assert_store_checks
+from helpers.groups import MALFORMED_BENCH
 from helpers.kb import EXAMPLE_KB, GIT_IDENTITY, make_git_kb
 from helpers.malformed_corpus import (
     BATCH,
@@ -47,6 +48,8 @@ from commonplace.workspace import open_workspace
 
 JOBS = 4
 COMMANDS = {"batch": "ingest-batch-output", "bundle": "ingest-bundle-output"}
+
+pytestmark = MALFORMED_BENCH
 
 
 @dataclass(frozen=True)
