@@ -7,9 +7,18 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from helpers.backends import (
+    STORE_ENV,
+    PgTarget,
+    current_target,
+    parametrize,
+    pg_target,
+    skip_if_sqlite_only,
+)
 from helpers.commands import Result, Stdin
 from helpers.kb import (
     CORPUS,
@@ -31,6 +40,13 @@ settings.register_profile(
     "commonplace", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("commonplace")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module marked `both_backends` runs against SQLite and PostgreSQL
+    (the folders of those suites say so in their own conftest.py)."""
+    if metafunc.definition.get_closest_marker("both_backends") is not None:
+        parametrize(metafunc)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -94,15 +110,69 @@ def cli(
 
 
 @pytest.fixture
-def ws(example_kb: Path, tmp_path: Path) -> Workspace:
-    """A workspace on the example KB with its store under tmp_path."""
-    return open_workspace(db=tmp_path / "db" / "store.sqlite", cwd=example_kb)
+def backend(
+    request: pytest.FixtureRequest, _isolated: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The store backend of this test: `sqlite`, unless the test's suite is
+    parametrized over both (helpers/backends.py). On PostgreSQL the test gets a
+    schema of its own, named in COMMONPLACE_REVIEW_DB for every command it runs
+    without `--db`, and dropped afterwards."""
+    kind = getattr(request, "param", "sqlite")
+    skip_if_sqlite_only(request, kind)
+    if kind == "sqlite":
+        yield kind
+        return
+    url = require_postgres()
+    password = postgres_password()
+    if password is not None:
+        monkeypatch.setenv("PGPASSWORD", password)
+    with fresh_schema(url) as schema:
+        monkeypatch.setenv(STORE_ENV, pg_target(url, schema))
+        yield kind
+
+
+@pytest.fixture(autouse=True)
+def _backend(backend: str) -> None:
+    """Every test has a backend, so that a suite can parametrize it."""
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """A store at tmp_path/store.sqlite, closed after the test."""
-    with Store(tmp_path / "store.sqlite") as store:
+def db(backend: str, tmp_path: Path) -> Path | PgTarget:
+    """The store to pass as `--db`: a file under tmp_path, or the test's schema."""
+    return current_target() or tmp_path / "db" / "store.sqlite"
+
+
+@pytest.fixture
+def new_db(backend: str, tmp_path: Path) -> Iterator[Callable[[str], Path | PgTarget]]:
+    """Another store for each name asked for: a file under tmp_path/stores, or
+    a schema of its own (dropped after the test)."""
+    made: dict[str, Path | PgTarget] = {}
+    with ExitStack() as stack:
+
+        def make(name: str) -> Path | PgTarget:
+            if name not in made:
+                if backend == "sqlite":
+                    made[name] = tmp_path / "stores" / f"{name}.sqlite"
+                else:
+                    url = require_postgres()
+                    made[name] = pg_target(url, stack.enter_context(fresh_schema(url)))
+            return made[name]
+
+        yield make
+
+
+@pytest.fixture
+def ws(example_kb: Path, db: Path | PgTarget) -> Workspace:
+    """A workspace on the example KB with its store under tmp_path (or the
+    test's PostgreSQL schema)."""
+    return open_workspace(db=db, cwd=example_kb)
+
+
+@pytest.fixture
+def store(tmp_path: Path, backend: str) -> Iterator[Store]:
+    """A store at tmp_path/store.sqlite (or the test's PostgreSQL schema),
+    closed after the test."""
+    with Store(current_target() or tmp_path / "store.sqlite") as store:
         yield store
 
 

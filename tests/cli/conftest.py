@@ -34,6 +34,15 @@ def swept_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def swept_kb(swept_template: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the swept example KB for one test."""
-    return Path(shutil.copytree(swept_template, tmp_path / "kb", symlinks=True))
+def swept_kb(swept_template: Path, tmp_path: Path, backend: str) -> Path:
+    """A fresh copy of the swept example KB for one test. On PostgreSQL the
+    same sweep runs again into the test's schema (the template's store is a
+    file)."""
+    kb = Path(shutil.copytree(swept_template, tmp_path / "kb", symlinks=True))
+    if backend != "sqlite":
+        (kb / STORE).unlink()
+        swept = run_script(
+            "commonplace-review-sweep", ["--runner", "stand-in", "--model", DEMO_MODEL], cwd=kb
+        )
+        assert swept.returncode == 0, swept.stderr
+    return kb

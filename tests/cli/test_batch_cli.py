@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import Collection
@@ -17,7 +16,7 @@ from typing import Any, cast
 import pytest
 from helpers.cli import Cli, acceptances, assert_refused, prepare, prompt_pairs
 from helpers.commands import console_script
-from helpers.db import dump, one, rows, store_of
+from helpers.db import Target, dump, one, polling, rows, store_of
 from helpers.db import statuses as statuses_of
 from helpers.kb import commit_all
 from helpers.reviews import review
@@ -25,6 +24,8 @@ from helpers.store import ABBREV, DATE, FROST, OVERREACH, REPEATS, SEEDS, SKETCH
 
 from commonplace.protocol.grammar import Pair, block, end_line, start_line
 from commonplace.protocol.prompt import prompt_token
+
+pytestmark = pytest.mark.both_backends
 
 RUNNER = "claude-workflow"
 MODEL = "demo"  # the example KB's alias of demo-reviewer-1
@@ -358,21 +359,16 @@ def many_notes(kb: Path, count: int) -> list[str]:
     return keys
 
 
-def kill_once_runs_are_final(proc: subprocess.Popen[bytes], db: Path, count: int) -> None:
+def kill_once_runs_are_final(proc: subprocess.Popen[bytes], db: Target, count: int) -> None:
     """SIGKILL the ingest as soon as it has finished `count` runs (or let it
     end if it is faster than the polling)."""
-    while proc.poll() is None:
-        conn = sqlite3.connect(db)
-        try:
-            done = conn.execute("SELECT COUNT(*) FROM review_runs WHERE status <> 'running'")
-            if done.fetchone()[0] >= count:
+    with polling(db) as value:
+        while proc.poll() is None:
+            done = value("SELECT COUNT(*) FROM review_runs WHERE status <> 'running'")
+            if (done or 0) >= count:
                 os.kill(proc.pid, signal.SIGKILL)
                 break
-        except sqlite3.OperationalError:
-            pass  # busy: look again
-        finally:
-            conn.close()
-        time.sleep(0.002)
+            time.sleep(0.002)
     proc.wait(timeout=120)
 
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from helpers.cli import (
     CREATE,
     EX_CLAIM_NOTE,
@@ -16,10 +17,12 @@ from helpers.cli import (
     write_reviews,
 )
 from helpers.commands import console_script
-from helpers.db import one, rows, store_of
+from helpers.db import one, rows, store_of, version_of
 from helpers.reviews import review
 
 from commonplace.store.migrations import MIGRATIONS
+
+pytestmark = pytest.mark.both_backends
 
 
 def _start(kb: Path, script: str, *args: str, stdin: str | None = None) -> subprocess.Popen[str]:
@@ -197,7 +200,7 @@ def test_eight_processes_create_runs_on_a_fresh_store(cli, example_kb: Path) -> 
     results = _finish(procs)
     _no_lock_errors(results)
     assert [code for code, _, _ in results] == [0] * 8, results
-    assert one(db, "PRAGMA user_version") == len(MIGRATIONS)
+    assert version_of(db) == len(MIGRATIONS)
     assert one(db, "SELECT COUNT(DISTINCT id) FROM review_runs") == 8
     assert one(db, "SELECT COUNT(DISTINCT batch_id) FROM review_runs") == 8
     assert one(db, "SELECT COUNT(*) FROM review_run_gates") == 16

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from helpers.cli import (
     CREATE,
     EX_CLARITY,
@@ -20,6 +21,8 @@ from helpers.db import TABLES, dump, execute_sql, one, rows, store_of
 from helpers.groups import REAPS_ORPHANS
 
 from commonplace.store.migrations import MIGRATIONS
+
+pytestmark = pytest.mark.both_backends
 
 DECISIONS = ("PASS", "WARN")  # of the two clarity gates in a completed run
 
@@ -219,6 +222,7 @@ def test_stats_and_check_without_a_store_create_nothing(cli, example_kb: Path) -
     assert not store_of(example_kb).exists()
 
 
+@pytest.mark.sqlite_only("creates a store file: its folders, mode and journal")
 def test_migrate_creates_the_latest_schema_version(cli, example_kb: Path, tmp_path: Path) -> None:
     db = tmp_path / "fresh" / "nested" / "store.sqlite"
     result = cli("review-store", "migrate", "--db", str(db), "--json", cwd=example_kb)

@@ -8,16 +8,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers.cli import Cli, assert_refused
 from helpers.commands import console_script, run_script
-from helpers.db import one, rows, store_of
+from helpers.db import columns, one, rows, store_of
 from helpers.fake_runners import (
     add_reviewer,
     alive,
@@ -29,6 +29,8 @@ from helpers.fake_runners import (
     wait_until,
 )
 from helpers.store import DATE, FROST, SEEDS
+
+pytestmark = pytest.mark.both_backends
 
 MODEL = "fake-model"
 RUN = ("--runner", "fake", "--model", MODEL)
@@ -304,20 +306,15 @@ VARYING = {
 
 
 def logical_rows(db: Path) -> dict[str, list[dict[str, Any]]]:
-    conn = sqlite3.connect(db)
-    try:
-        found = {}
-        for table, varying in VARYING.items():
-            cursor = conn.execute(f"SELECT * FROM {table}")
-            names = [d[0] for d in cursor.description]
-            kept = [
-                {n: v for n, v in zip(names, row, strict=True) if n not in varying}
-                for row in cursor.fetchall()
-            ]
-            found[table] = sorted(kept, key=lambda r: json.dumps(r, sort_keys=True))
-        return found
-    finally:
-        conn.close()
+    found = {}
+    for table, varying in VARYING.items():
+        names = columns(db, table)
+        kept = [
+            {n: v for n, v in zip(names, row, strict=True) if n not in varying}
+            for row in rows(db, f"SELECT {', '.join(names)} FROM {table}")
+        ]
+        found[table] = sorted(kept, key=lambda r: json.dumps(r, sort_keys=True))
+    return found
 
 
 def stand_in_text(kb: Path, note: str, gate: str) -> str:
@@ -333,11 +330,11 @@ def stand_in_text(kb: Path, note: str, gate: str) -> str:
     return done.stdout
 
 
-def both_paths(cli: Cli, kb: Path, tmp_path: Path, model: str) -> tuple[Path, Path]:
+def both_paths(cli: Cli, kb: Path, new_db: Callable[[str], Path], model: str) -> tuple[Path, Path]:
     """One review of a note's five gates (one of them WARN) through the stand-in
     command runner, and the same texts through the split path; (runner store,
     split store)."""
-    runner_db, split_db = tmp_path / "runner.sqlite", tmp_path / "split.sqlite"
+    runner_db, split_db = new_db("runner"), new_db("split")
     done = cli(
         "run-review-bundle",
         SAME_NOTE,
@@ -381,9 +378,11 @@ def both_paths(cli: Cli, kb: Path, tmp_path: Path, model: str) -> tuple[Path, Pa
     return runner_db, split_db
 
 
-def test_the_runner_path_leaves_the_split_paths_rows(cli: Cli, example_kb: Path, tmp_path: Path):
+def test_the_runner_path_leaves_the_split_paths_rows(
+    cli: Cli, example_kb: Path, new_db: Callable[[str], Path]
+):
     model = "claude-opus-4-6"
-    runner_db, split_db = both_paths(cli, example_kb, tmp_path, model)
+    runner_db, split_db = both_paths(cli, example_kb, new_db, model)
     via_runner, via_split = logical_rows(runner_db), logical_rows(split_db)
     assert len(via_runner["gate_reviews"]) == 5 and len(via_runner["acceptance_events"]) == 5
     assert sorted(r["decision"] for r in via_runner["gate_reviews"]) == ["pass"] * 4 + ["warn"]
@@ -395,9 +394,9 @@ def test_the_runner_path_leaves_the_split_paths_rows(cli: Cli, example_kb: Path,
 
 
 def test_the_split_path_keeps_the_runs_canonical_document_too(
-    cli: Cli, example_kb: Path, tmp_path: Path
+    cli: Cli, example_kb: Path, new_db: Callable[[str], Path]
 ):
-    runner_db, split_db = both_paths(cli, example_kb, tmp_path, "claude-opus-4-6")
+    runner_db, split_db = both_paths(cli, example_kb, new_db, "claude-opus-4-6")
     documents = [
         rows(db, "SELECT id, raw_bundle_markdown FROM review_runs")[0]
         for db in (runner_db, split_db)

@@ -4,18 +4,21 @@ path in its own store, ignoring ids, timestamps and runner labels."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from helpers.cli import CLAIM_NOTE, EX_CLAIM_NOTE, Cli
-from helpers.db import rows
+from helpers.db import columns, rows
 from helpers.real_cli import RUNNERS, command_env, require_cli, run_command
 from helpers.vendor_api import Answerer, VendorAPI, review_block
 
 from commonplace.protocol.grammar import Pair, block
 from commonplace.protocol.prompt import prompt_token, requested_pairs
+
+pytestmark = pytest.mark.both_backends
 
 MODEL = "claude-opus-4-6"
 
@@ -167,13 +170,13 @@ REVIEWS = {
 
 @pytest.mark.parametrize("kb_fixture", list(REVIEWS))
 def test_every_path_leaves_the_same_rows(
-    cli, request: pytest.FixtureRequest, tmp_path: Path, kb_fixture: str
+    cli, request: pytest.FixtureRequest, new_db: Callable[[str], Path], kb_fixture: str
 ) -> None:
     kb = cast(Path, request.getfixturevalue(kb_fixture))
     note, gates = REVIEWS[kb_fixture]
     found = {}
     for name, path in PATHS.items():
-        db = tmp_path / "stores" / f"{name}.sqlite"
+        db = new_db(name)
         path(cli, kb, db, note, gates)
         found[name] = logical_rows(db)
     split = found["split"]
@@ -199,13 +202,13 @@ def rationales(db: Path) -> list[tuple[str, str, str]]:
     ids=["lf", "crlf"],
 )
 def test_line_ends_do_not_change_the_stored_review(
-    cli, example_kb: Path, tmp_path: Path, newline: str
+    cli, example_kb: Path, new_db: Callable[[str], Path], newline: str
 ) -> None:
     """A review written on a CRLF system (a file for write-gate-review, the
     output document for the batch) is the same logical review."""
     gates = ["metadata/tags-present"]
     text = TEXTS[0].replace("\n", newline)
-    split_db, batch_db = tmp_path / "split.sqlite", tmp_path / "batch.sqlite"
+    split_db, batch_db = new_db("split"), new_db("batch")
     split_path(cli, example_kb, split_db, EX_CLAIM_NOTE, gates, texts=[text])
     batch_path(cli, example_kb, batch_db, EX_CLAIM_NOTE, gates, TEXTS[:1], newline=newline)
     assert rationales(batch_db)[0][:2] == ("warn", TEXTS[0])
@@ -213,11 +216,11 @@ def test_line_ends_do_not_change_the_stored_review(
 
 
 def test_leading_blank_lines_do_not_change_the_stored_review(
-    cli, example_kb: Path, tmp_path: Path
+    cli, example_kb: Path, new_db: Callable[[str], Path]
 ) -> None:
     gates = ["metadata/tags-present"]
     text = "\n\n" + TEXTS[2]
-    split_db, batch_db = tmp_path / "split.sqlite", tmp_path / "batch.sqlite"
+    split_db, batch_db = new_db("split"), new_db("batch")
     split_path(cli, example_kb, split_db, EX_CLAIM_NOTE, gates, texts=[text])
     batch_path(cli, example_kb, batch_db, EX_CLAIM_NOTE, gates, texts=[text])
     assert rationales(split_db) == rationales(batch_db)
@@ -253,18 +256,15 @@ NOT_COMPARED = {
         "debug_log",
         "host",
         "pid",
+        "uid",
         "owner_started_at",
         "lease_expires_at",
     },
     "review_run_gates": {"review_run_id"},
-    "gate_reviews": {"id", "review_run_id", "reviewed_at"},
-    "acceptance_events": {"id", "accepted_review_id", "accepted_at"},
+    "gate_reviews": {"id", "uid", "review_run_id", "reviewed_at"},
+    "acceptance_events": {"id", "uid", "accepted_review_id", "accepted_at"},
     "snapshots": set(),
 }
-
-
-def columns(db: Path, table: str) -> list[str]:
-    return [row[1] for row in rows(db, f"PRAGMA table_info({table})")]
 
 
 def rows_by_column(db: Path) -> dict[str, list[dict[str, Any]]]:
@@ -377,6 +377,8 @@ def runner_path(
 ) -> None:
     with VendorAPI(decisions=RUNNER_DECISIONS) as api:
         env = command_env(runner, api, tmp_path / f"{runner}-home", cli_path)
+        if "PGPASSWORD" in os.environ:  # a PostgreSQL store, as a user's libpq set-up gives it
+            env["PGPASSWORD"] = os.environ["PGPASSWORD"]
         done = run_command(
             "run-review-bundle",
             *(note, *gates, "--runner", runner, "--model", model),
@@ -392,16 +394,16 @@ def runner_path(
 @pytest.mark.real_cli
 @pytest.mark.parametrize("runner", list(RUNNER_MODELS))
 def test_a_runner_leaves_the_same_rows_as_the_other_paths(
-    cli, example_kb: Path, tmp_path: Path, runner: str
+    cli, example_kb: Path, tmp_path: Path, new_db: Callable[[str], Path], runner: str
 ) -> None:
     cli_path = require_cli(RUNNERS[runner][0])
     model = RUNNER_MODELS[runner]
     note, gates = REVIEWS["example_kb"]
-    stores = {name: tmp_path / "stores" / f"{name}.sqlite" for name in PATHS}
+    stores = {name: new_db(name) for name in PATHS}
     server_split_path(cli, example_kb, stores["split"], note, gates, model)
     server_live_agent_path(cli, example_kb, stores["live-agent"], note, gates, model)
     server_batch_path(cli, example_kb, stores["batch"], note, gates, model)
-    runner_db = tmp_path / "stores" / "runner.sqlite"
+    runner_db = new_db("runner")
     runner_path(runner, cli_path, tmp_path, example_kb, runner_db, note, gates, model)
 
     found = rows_by_column(runner_db)

@@ -26,6 +26,8 @@ from helpers.cli import (
 )
 from helpers.db import store_of
 
+pytestmark = pytest.mark.both_backends
+
 OPUS = "claude-opus-4-6"
 MODEL = ("--model", OPUS)
 GATES_DIR = "kb/instructions/review-gates"

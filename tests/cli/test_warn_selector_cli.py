@@ -38,6 +38,10 @@ from helpers.reviews import review_text
 
 from commonplace.protocol.grammar import Pair, block
 
+pytestmark = pytest.mark.both_backends
+# The reviewed corpus made once per session keeps its store as a file in the KB.
+SHARED = "reads the session's reviewed-corpus store, a file made once per session"
+
 KEYS = {
     "note_path",
     "gate_id",
@@ -78,6 +82,7 @@ def listed(entries: list[dict[str, Any]]) -> list[tuple[str, str, str, list[dict
     return [(e["note_path"], e["gate_id"], e["decision"], e["findings"]) for e in entries]
 
 
+@pytest.mark.sqlite_only(SHARED)
 def test_the_queue_lists_exactly_the_warn_and_fail_findings(
     cli: Cli, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -108,6 +113,7 @@ def test_the_queue_lists_exactly_the_warn_and_fail_findings(
         )
 
 
+@pytest.mark.sqlite_only(SHARED)
 def test_the_text_shows_each_note_its_reviews_and_findings(
     cli: Cli, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -1,11 +1,24 @@
-"""Raw looks at a review store file, behind the library's back, the way people
-inspect it: every table, rows of a query, one value, a dump of everything."""
+"""Raw looks at a review store, behind the library's back, the way people
+inspect it: every table, rows of a query, one value, a dump of everything.
+
+A store is named by a target: a SQLite file (`Path`), a PostgreSQL store
+(`helpers.backends.PgTarget`), or an open `Store` of either. The queries are
+written with `?` placeholders and run on PostgreSQL the way the store layer
+runs its own (`commonplace.store.postgres.translate`)."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from commonplace.store.connection import Store
+from helpers.backends import PgTarget, connect, current_target, pg_target
+from helpers.postgres import drop_schema
+
+Target = Path | PgTarget | Store
 
 # The store file of a KB with the default layout, relative to the KB root.
 STORE = "kb/reports/review-store.sqlite"
@@ -24,67 +37,178 @@ STORE_TABLES = (
 TABLES = STORE_TABLES
 
 
-def store_of(kb: Path) -> Path:
-    return kb / STORE
+def store_of(kb: Path) -> Path | PgTarget:
+    """The store the commands of a test use on `kb` without `--db`: the KB's
+    file, or the test's PostgreSQL schema (helpers/backends.py)."""
+    return current_target() or kb / STORE
 
 
-def execute_sql(db: Path, *statements: str) -> None:
-    """Run statements on a store file directly, behind the library's back."""
-    conn = sqlite3.connect(db)
+def target_of(db: Target) -> Path | PgTarget:
+    if isinstance(db, Store):
+        backend: Any = db.backend
+        return pg_target(backend.url, backend.schema) if db.kind == "postgresql" else db.path
+    return db
+
+
+@contextmanager
+def _connection(db: Target) -> Iterator[Any]:
+    """A raw connection (sqlite3 or psycopg), committed when the block ends."""
+    target = target_of(db)
+    conn = connect(target) if isinstance(target, PgTarget) else sqlite3.connect(target)
     try:
-        for statement in statements:
-            conn.execute(statement)
+        yield conn
         conn.commit()
     finally:
         conn.close()
 
 
-def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Query the store file directly, the way people inspect it."""
-    assert db.exists(), f"no store at {db}"
-    conn = sqlite3.connect(db)
+def _execute(conn: Any, sql: str, params: tuple[Any, ...] = ()) -> Any:
+    if isinstance(conn, sqlite3.Connection):
+        return conn.execute(sql, params)
+    from commonplace.store.postgres import translate
+
+    return conn.execute(translate(sql), params) if params else conn.execute(sql)
+
+
+@contextmanager
+def polling(db: Target) -> Iterator[Callable[[str], Any]]:
+    """A read-only connection kept open while another process writes the
+    store: yields `value(sql)`, the first column of the first row, or None
+    while the store does not exist yet or is still being created."""
+    target = target_of(db)
+    if isinstance(target, PgTarget):
+        import psycopg
+
+        pg = connect(target, autocommit=True)  # each poll sees the latest commit
+
+        def pg_value(sql: str) -> Any:
+            try:
+                row = pg.execute(sql).fetchone()
+            except psycopg.errors.UndefinedTable:
+                return None
+            return None if row is None else row[0]
+
+        try:
+            yield pg_value
+        finally:
+            pg.close()
+        return
+    conns: list[sqlite3.Connection] = []
+
+    def value(sql: str) -> Any:
+        if not conns:
+            if not target.exists():
+                return None
+            try:
+                conns.append(sqlite3.connect(f"{target.as_uri()}?mode=ro", uri=True, timeout=5))
+            except sqlite3.OperationalError:
+                return None
+        try:
+            row = conns[0].execute(sql).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else row[0]
+
     try:
-        return conn.execute(sql, params).fetchall()
+        yield value
     finally:
-        conn.close()
+        for conn in conns:
+            conn.close()
 
 
-def one(db: Path, sql: str, params: tuple[Any, ...] = ()) -> Any:
+def drop_store(kb: Path) -> None:
+    """Remove the store the commands use on `kb` (a file with its side files,
+    or the test's schema, which the next write creates again)."""
+    target = store_of(kb)
+    if isinstance(target, PgTarget):
+        drop_schema(target.url, target.schema)
+    else:
+        for side in ("", "-wal", "-shm", "-reserve"):
+            Path(f"{target}{side}").unlink(missing_ok=True)
+
+
+def execute_sql(db: Target, *statements: str) -> None:
+    """Run statements on a store directly, behind the library's back."""
+    with _connection(db) as conn:
+        for statement in statements:
+            _execute(conn, statement)
+
+
+def version_of(db: Target) -> int:
+    """The store's schema version as the backend keeps it."""
+    if isinstance(target_of(db), PgTarget):
+        return int(one(db, "SELECT version FROM schema_version"))
+    return int(one(db, "PRAGMA user_version"))
+
+
+def set_version(db: Target, version: int) -> None:
+    """Mark the store as being at schema `version` (e.g. one newer than ours)."""
+    if isinstance(target_of(db), PgTarget):
+        execute_sql(db, f"UPDATE schema_version SET version = {int(version)}")
+    else:
+        execute_sql(db, f"PRAGMA user_version = {int(version)}")
+
+
+def rows(db: Target, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Query the store directly, the way people inspect it."""
+    assert target_of(db).exists(), f"no store at {db}"
+    with _connection(db) as conn:
+        return [tuple(row) for row in _execute(conn, sql, params).fetchall()]
+
+
+def columns(db: Target, table: str) -> list[str]:
+    """The column names of `table`, in their order."""
+    if isinstance(target_of(db), PgTarget):
+        sql = (
+            "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = ? ORDER BY ordinal_position"
+        )
+        return [row[0] for row in rows(db, sql, (table,))]
+    return [row[1] for row in rows(db, f"PRAGMA table_info({table})")]
+
+
+def one(db: Target, sql: str, params: tuple[Any, ...] = ()) -> Any:
     found = rows(db, sql, params)
     assert len(found) == 1, found
     return found[0][0] if len(found[0]) == 1 else found[0]
 
 
-def dump(db: Path) -> dict[str, list[tuple[Any, ...]]] | None:
-    """Every row of every table (None when the file does not exist): for
+def dump(db: Target) -> dict[str, list[tuple[Any, ...]]] | None:
+    """Every row of every table (None when the store does not exist): for
     asserting that a refused command changed nothing at all."""
-    if not db.exists():
+    target = target_of(db)
+    if not target.exists():
         return None
-    conn = sqlite3.connect(db)
-    try:
-        out = {t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}")), key=repr) for t in TABLES}
-        out["user_version"] = conn.execute("PRAGMA user_version").fetchall()
+    version = (
+        "SELECT version FROM schema_version"
+        if isinstance(target, PgTarget)
+        else "PRAGMA user_version"
+    )
+    with _connection(target) as conn:
+        out = {
+            t: sorted(map(tuple, _execute(conn, f"SELECT * FROM {t}").fetchall()), key=repr)
+            for t in TABLES
+        }
+        out["user_version"] = [tuple(r) for r in _execute(conn, version).fetchall()]
         return out
-    finally:
-        conn.close()
 
 
-def counts(db: Path) -> dict[str, int]:
+def counts(db: Target) -> dict[str, int]:
     return {t: one(db, f"SELECT COUNT(*) FROM {t}") for t in TABLES}
 
 
-def run_states(db: Path) -> dict[int, tuple[str, str | None]]:
+def run_states(db: Target) -> dict[int, tuple[str, str | None]]:
     """Every run: id -> (status, failure_reason)."""
     found = rows(db, "SELECT id, status, failure_reason FROM review_runs ORDER BY id")
     return {run_id: (status, reason) for run_id, status, reason in found}
 
 
-def statuses(db: Path) -> dict[int, str]:
+def statuses(db: Target) -> dict[int, str]:
     """Every run: id -> status."""
     return {run_id: status for run_id, (status, _) in run_states(db).items()}
 
 
-def filed_in(db: Path, run_id: int) -> tuple[str, str | None, list[str], list[str]]:
+def filed_in(db: Target, run_id: int) -> tuple[str, str | None, list[str], list[str]]:
     """Where a run is filed: (its partition, its rekeyed_from, the partitions
     of its gate reviews, those of the acceptances of its reviews)."""
     model_id, rekeyed_from = one(

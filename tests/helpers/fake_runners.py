@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from helpers.db import run_states
+from helpers.db import Target, polling, run_states
 from helpers.kb import git
 
 REVIEWER = "tools/fake-reviewer.py"
@@ -376,22 +375,11 @@ def wait_until(condition: Any, what: str, limit: float = 30.0) -> None:
     raise AssertionError(f"gave up waiting for {what}")
 
 
-def running_runs(db: Path) -> int:
-    """Runs the store file shows `running` (0 while the store does not exist
+def running_runs(db: Target) -> int:
+    """Runs the store shows `running` (0 while the store does not exist
     or is still being created)."""
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
-    except sqlite3.OperationalError:
-        return 0
-    try:
-        query = "SELECT COUNT(*) FROM review_runs WHERE status = 'running'"
-        return int(conn.execute(query).fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        conn.close()
+    with polling(db) as value:
+        return int(value("SELECT COUNT(*) FROM review_runs WHERE status = 'running'") or 0)
 
 
 def statuses(db: Path) -> list[tuple[int, str, str | None]]:

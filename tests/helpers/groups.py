@@ -11,3 +11,7 @@ import pytest
 # reaped, it would stop those orphans first. Every test that reaps for real
 # (not `--dry-run`) and every test that leaves orphans are in this group.
 REAPS_ORPHANS = pytest.mark.xdist_group("reaps-orphans")
+
+# The malformed-output bench (tests/reliability/test_malformed_outputs.py) is
+# built once per backend per worker: on one worker it is built once per backend.
+MALFORMED_BENCH = pytest.mark.xdist_group("malformed-bench")

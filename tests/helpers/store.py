@@ -90,9 +90,9 @@ def insert_batch(
     both `model`); returns its id."""
     batch_id = conn.execute(
         "INSERT INTO review_batches (packing, executor, requested_model, requested_model_id,"
-        " created_at) VALUES (?, ?, ?, ?, ?)",
+        " created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
         (packing, executor, model, model, created_at),
-    ).lastrowid
+    ).fetchone()[0]
     assert batch_id is not None
     return batch_id
 

@@ -107,7 +107,7 @@ def test_literal_when_nothing_matches(store: Store) -> None:
 def test_resolving_from_a_missing_store_creates_nothing(store: Store) -> None:
     partition = resolve_partition("sonnet", None, aliases={}, store=store)
     assert partition.model_id == "sonnet"
-    assert not store.path.exists()
+    assert not store.exists
 
 
 def test_same_flags_give_the_same_partition(store: Store) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.db import store_of
 from helpers.fake_runners import add_reviewer
 from helpers.store import FROST, SEEDS, observe
 
@@ -124,8 +125,7 @@ def test_a_sweep_says_once_when_its_flags_resolve_to_another_model(
     first = cli("review-sweep", "clarity", "--note", FROST, *run, cwd=example_kb)
     assert first.code == 0, first.err
     assert json.loads(first.out)["notices"] == [] and "notice:" not in first.err
-    db = example_kb / "kb" / "reports" / "review-store.sqlite"
-    with Store(db) as store:
+    with Store(store_of(example_kb)) as store:
         held = accepted_pair_count(store, "model-a")
     assert held == 2
 

@@ -13,13 +13,12 @@ import json
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
 from helpers.cli import Cli, prepare
-from helpers.db import rows, run_states, store_of
+from helpers.db import Target, drop_store, polling, rows, run_states, store_of
 from helpers.faults import (
     MODEL,
     assert_store_checks,
@@ -35,26 +34,23 @@ KILLS = 14
 NOTES, GATES = 200, 3
 
 
-def finished(db: Path) -> int:
+def finished(db: Target) -> int:
     return sum(status != "running" for status, _ in run_states(db).values())
 
 
-def timeline(argv: list[str], kb: Path, db: Path, total: int) -> tuple[float, float, float]:
+def timeline(argv: list[str], kb: Path, db: Target, total: int) -> tuple[float, float, float]:
     """Seconds from the start of a whole ingest until its first run is final,
     until its last run is final, and until it exits (it must succeed)."""
     started = time.monotonic()
     proc = subprocess.Popen(argv, cwd=kb, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)
     first = last = None
-    try:
+    with polling(db) as value:
         while proc.poll() is None:
             query = "SELECT COUNT(*) FROM review_runs WHERE status <> 'running'"
-            count, now = conn.execute(query).fetchone()[0], time.monotonic() - started
+            count, now = value(query) or 0, time.monotonic() - started
             first = now if first is None and count else first
             last = now if last is None and count == total else last
             time.sleep(0.002)
-    finally:
-        conn.close()
     whole = time.monotonic() - started
     _, err = proc.communicate()
     assert proc.returncode == 0, err
@@ -78,7 +74,7 @@ def landing(returncode: int, before: int, after: int, total: int) -> str:
     return LANDINGS[2] if before == total else LANDINGS[0]
 
 
-def assert_runs_whole(db: Path, gates_per_run: int) -> None:
+def assert_runs_whole(db: Target, gates_per_run: int) -> None:
     """All or nothing per run: a completed run has every review and acceptance,
     a running one has none (a failed one would be a bug here: the output is clean)."""
     reviews = dict(rows(db, "SELECT review_run_id, COUNT(*) FROM gate_reviews GROUP BY 1"))
@@ -106,6 +102,7 @@ def test_sigkill_at_random_points_of_a_large_ingest(cli: Cli, corpus_kb: Path) -
     total = len(probe["runs"])
     first, last, whole = timeline(ingest_argv(probe, write_clean_output(kb, probe)), kb, db, total)
     shutil.rmtree(kb / "kb" / "reports")  # the store and artifacts of the probe
+    drop_store(kb)
 
     prepared = prepare(cli, kb, *pairs, model=MODEL)
     argv = ingest_argv(prepared, write_clean_output(kb, prepared))

@@ -15,19 +15,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from helpers.commands import run_script
 from helpers.db import rows, run_states, store_of
-from helpers.fake_runners import running_runs, wait_until
+from helpers.fake_runners import configure, reviewer_command, running_runs, wait_until
 from helpers.faults import (
+    MARKER,
     MODEL,
     add_faulty_runner,
     assert_clean_exit,
     assert_store_checks,
+    full_reviews_per_pair,
     leftovers,
     marker_env,
     reviewers_started,
@@ -147,3 +151,55 @@ def _leads_group(pid: int) -> bool:
         return os.getpgid(pid) == pid
     except ProcessLookupError:
         return False
+
+
+SEED = 20261207
+SWEEP_KILLS = 6
+
+
+def test_sigkill_at_random_moments_of_sweeps(example_kb: Path, tmp_path: Path) -> None:
+    """Sweeps killed again and again at random moments: after each kill, once
+    `reap-stale-runs` ran, nothing is `running`, no pair is accepted twice and
+    the store checks; the sweep after the last kill reviews what is left, and
+    every pair ends accepted exactly once."""
+    kb, db = example_kb, store_of(example_kb)
+    reviewer = reviewer_command(tmp_path / "state", "--sleep", "0.3")
+    configure(kb, {"runners.slow": {"command": reviewer, "env": [MARKER]}})
+    env = marker_env(tmp_path)
+    pairs = {(p["note_path"], p["gate_id"]) for p in stale(kb)}
+    assert len(pairs) >= 10
+    args = ("--runner", "slow", "--model", MODEL, "--jobs", "2")
+    rng = random.Random(SEED)
+    reaped_runs = killed_live = 0
+    for _ in range(SWEEP_KILLS):
+        proc = start("review-sweep", *args, cwd=kb, env=env)
+        time.sleep(rng.uniform(0.0, 2.0))
+        proc.kill()
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err, err
+        killed_live += proc.returncode == -signal.SIGKILL
+        assert leftovers(env, within=5.0) == []
+        reaped = run_script("commonplace-reap-stale-runs", ["--json"], cwd=kb)
+        assert_clean_exit(reaped.returncode, reaped.stderr, 0)
+        reaped_runs += len(json.loads(reaped.stdout)["reaped"])
+        assert "running" not in {status for status, _ in run_states(db).values()}
+        assert all(count == 1 for count in full_reviews_per_pair(db).values())
+        assert_store_checks(kb)
+
+    done = run_script("commonplace-review-sweep", [*args, "--json"], cwd=kb, env=env)
+    assert_clean_exit(done.returncode, done.stderr, 0)
+    assert full_reviews_per_pair(db) == dict.fromkeys(pairs, 1)
+    assert stale(kb) == []
+    assert "running" not in {status for status, _ in run_states(db).values()}
+    assert_store_checks(kb)
+    print(
+        f"\n{SWEEP_KILLS} SIGKILLs to review-sweep --jobs 2 ({killed_live} while it ran):"
+        f" {reaped_runs} run(s) reaped,"
+        f" {len(pairs)} pairs each accepted once after one more sweep"
+    )
+
+
+def stale(kb: Path) -> list[dict[str, str]]:
+    done = run_script("commonplace-review-target-selector", ["--model", MODEL, "--json"], cwd=kb)
+    assert_clean_exit(done.returncode, done.stderr, 0)
+    return list(json.loads(done.stdout))

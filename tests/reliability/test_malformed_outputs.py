@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers.backends import STORE_ENV, PgTarget, pg_target
 from helpers.cli import Cli
 from helpers.commands import console_script
 from helpers.db import rows, run_states, store_of
 from helpers.faults import MODEL, assert_clean_exit, assert_store_checks
+from helpers.groups import MALFORMED_BENCH
 from helpers.kb import EXAMPLE_KB, GIT_IDENTITY, make_git_kb
 from helpers.malformed_corpus import (
     BATCH,
@@ -37,6 +40,7 @@ from helpers.malformed_corpus import (
     as_single_run,
     use_token,
 )
+from helpers.postgres import fresh_schema, postgres_password, require_postgres
 
 from commonplace.protocol.prompt import requested_pairs
 from commonplace.services.batch import prepare_review_batch
@@ -44,6 +48,8 @@ from commonplace.workspace import open_workspace
 
 JOBS = 4
 COMMANDS = {"batch": "ingest-batch-output", "bundle": "ingest-bundle-output"}
+
+pytestmark = MALFORMED_BENCH
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class Bench:
     results: dict[tuple[str, str], Ingested]  # by (command kind, case name)
     outside_before: set[str]
     outside_after: set[str]
+    db: Path | PgTarget
 
 
 def files_outside_reports(root: Path, kb: Path) -> set[str]:
@@ -73,12 +80,46 @@ def files_outside_reports(root: Path, kb: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
+def benches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Bench]]:
+    """The bench of each backend, made once per module when first asked for;
+    on PostgreSQL in a schema of its own, dropped after the module."""
+    made: dict[str, Bench] = {}
+    with ExitStack() as stack:
+
+        def get(backend: str) -> Bench:
+            if backend not in made:
+                target = None
+                if backend == "postgresql":
+                    url = require_postgres()
+                    target = pg_target(url, stack.enter_context(fresh_schema(url)))
+                made[backend] = stack.enter_context(make_bench(tmp_path_factory, target))
+            return made[backend]
+
+        yield get
+
+
+@pytest.fixture
+def bench(benches: Callable[[str], Bench], backend: str, monkeypatch: pytest.MonkeyPatch) -> Bench:
+    """The bench of this test's backend; commands the test runs use its store."""
+    made = benches(backend)
+    if isinstance(made.db, PgTarget):
+        monkeypatch.setenv(STORE_ENV, made.db)
+    return made
+
+
+@contextmanager
+def make_bench(
+    tmp_path_factory: pytest.TempPathFactory, target: PgTarget | None
+) -> Iterator[Bench]:
     """Prepare a batch per case (and a run per bundle case), write the outputs,
     then ingest them all with real processes."""
     root = tmp_path_factory.mktemp("malformed")
     with pytest.MonkeyPatch.context() as env:  # as tests/conftest.py's _isolated does
         env.delenv("COMMONPLACE_REVIEW_DB", raising=False)
+        if target is not None:
+            env.setenv(STORE_ENV, target)
+            if postgres_password():
+                env.setenv("PGPASSWORD", postgres_password() or "")
         env.setenv("HOME", str(root / "home"))
         for key, value in GIT_IDENTITY.items():
             env.setenv(key, value)
@@ -113,10 +154,10 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
 
         with ThreadPoolExecutor(JOBS) as pool:
             results = dict(zip(jobs, pool.map(ingest, jobs.values()), strict=True))
-        yield Bench(kb, results, before, files_outside_reports(root, kb))
+        yield Bench(kb, results, before, files_outside_reports(root, kb), store_of(kb))
 
 
-def assert_outcome(case: Case, db: Path, ingested: Ingested) -> None:
+def assert_outcome(case: Case, db: Path | PgTarget, ingested: Ingested) -> None:
     run_ids, err = ingested.run_ids, ingested.err
     assert_clean_exit(ingested.code, err, 0 if case.completes == "all" else 1)
     json.loads(ingested.out)  # --json owns stdout, whatever happened
@@ -159,7 +200,7 @@ def params(kind: str, names: list[str]) -> list[object]:
 )
 def test_a_malformed_output(bench: Bench, kind: str, name: str) -> None:
     case = CASES[name] if kind == "batch" else as_single_run(CASES[name])
-    assert_outcome(case, store_of(bench.kb), bench.results[(kind, name)])
+    assert_outcome(case, bench.db, bench.results[(kind, name)])
 
 
 def test_nothing_is_written_outside_the_reports_directory(bench: Bench) -> None:
@@ -168,7 +209,7 @@ def test_nothing_is_written_outside_the_reports_directory(bench: Bench) -> None:
 
 
 def test_the_store_checks_after_every_output(bench: Bench, cli: Cli) -> None:
-    assert {status for status, _ in run_states(store_of(bench.kb)).values()} <= {
+    assert {status for status, _ in run_states(bench.db).values()} <= {
         "completed",
         "failed",
     }

@@ -26,6 +26,10 @@ from helpers.faults import MODEL, assert_clean_exit, start
 
 # --- a full disk ---------------------------------------------------------------------------
 
+# Full disks, the reserve file beside the store, flipped bytes in pages and
+# schema objects edited through sqlite3: each is about the SQLite file itself.
+pytestmark = pytest.mark.sqlite_only("faults of the SQLite file and the disk under it")
+
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:

@@ -5,14 +5,13 @@ the library against the example KB and a real store."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.db import rows
+from helpers.db import execute_sql, rows
 from helpers.db import statuses as statuses_of
 from helpers.reviews import review
 from helpers.store import (
@@ -50,6 +49,8 @@ from commonplace.services.ingest import (
 from commonplace.services.runs import create_review_run
 from commonplace.store.check import check_store
 from commonplace.workspace import Workspace
+
+pytestmark = pytest.mark.both_backends
 
 # Three notes, two gates each.
 BATCH_PAIRS = (
@@ -104,7 +105,7 @@ def output_for(
 
 
 def sql(ws: Workspace, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    return rows(ws.store.path, query, params)
+    return rows(ws.store, query, params)
 
 
 def run_rows(ws: Workspace, run_ids: Collection[int]) -> dict[str, list[tuple[Any, ...]]]:
@@ -130,7 +131,7 @@ def acceptances(ws: Workspace) -> int:
 
 
 def statuses(ws: Workspace) -> dict[int, str]:
-    return statuses_of(ws.store.path)
+    return statuses_of(ws.store)
 
 
 def run_ids(prepared: PreparedBatch) -> list[int]:
@@ -354,10 +355,10 @@ def test_a_v1_batch_prepared_before_the_token_still_ingests_with_v1_rules(
 ) -> None:
     prepared = prepare(ws)
     # what a batch prepared before the upgrade looks like: no token, pairs-v1
-    with sqlite3.connect(ws.store.path) as conn:
-        conn.execute(
-            "UPDATE review_batches SET boundary_token = NULL, prompt_format_version = 'pairs-v1'"
-        )
+    execute_sql(
+        ws.store,
+        "UPDATE review_batches SET boundary_token = NULL, prompt_format_version = 'pairs-v1'",
+    )
     pairs = prompt_pairs(ws, prepared)
     v1 = PromptPairs(list(pairs), None)
     tokened = output_for(pairs, decisions=dict.fromkeys(pairs, "FAIL"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+import pytest
 from helpers.kb import commit_all
 from helpers.store import (
     ABBREV,
@@ -33,6 +34,8 @@ from commonplace.services.selector import (
     select_targets,
 )
 from commonplace.workspace import Workspace
+
+pytestmark = pytest.mark.both_backends
 
 NOTES = (SKETCH, DATE, FROST, SEEDS, COMPOST)
 GATES = (OVERREACH, TITLE_CLAIM, REPEATS, ABBREV, TAGS)
@@ -296,4 +299,4 @@ def test_select_stale_directly(ws: Workspace, example_kb: Path) -> None:
 
 def test_selecting_from_a_missing_store_creates_nothing(ws: Workspace) -> None:
     assert len(select_targets(ws, gate_refs=[], model="demo").pairs) == 29  # 24 + 5 type/note
-    assert not ws.store.path.exists()
+    assert not ws.store.exists

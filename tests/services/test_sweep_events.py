@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import ast
 import signal
-import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers.db import rows
 from helpers.store import DATE, FROST, SEEDS
 
 from commonplace.services.events import StopRequest, SweepEvents, SweepProgress
 from commonplace.services.sweeps import SweepOptions, review_sweep
 from commonplace.workspace import open_workspace
+
+pytestmark = pytest.mark.both_backends
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "commonplace"
 NOTES = [FROST, SEEDS, DATE]
@@ -35,9 +37,9 @@ class Collected:
 
 
 def test_live_text_and_progress_go_to_the_callbacks(
-    example_kb: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    example_kb: Path, db: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    ws = open_workspace(db=tmp_path / "store.sqlite", cwd=example_kb)
+    ws = open_workspace(db=db, cwd=example_kb)
     live: dict[int, Collected] = {}
     progress: list[SweepProgress] = []
     events = SweepEvents(
@@ -55,8 +57,8 @@ def test_live_text_and_progress_go_to_the_callbacks(
     assert capfd.readouterr() == ("", "")  # nothing printed by the library
 
 
-def test_no_live_text_without_stream(example_kb: Path, tmp_path: Path) -> None:
-    ws = open_workspace(db=tmp_path / "store.sqlite", cwd=example_kb)
+def test_no_live_text_without_stream(example_kb: Path, db: Path) -> None:
+    ws = open_workspace(db=db, cwd=example_kb)
     asked: list[int] = []
     events = SweepEvents(live_text=lambda batch_id: asked.append(batch_id) or Collected())
     options = SweepOptions(runner="stand-in", model="demo", stream=False)
@@ -64,10 +66,7 @@ def test_no_live_text_without_stream(example_kb: Path, tmp_path: Path) -> None:
     assert asked == []
 
 
-def test_a_stop_request_set_before_launching_stops_the_sweep(
-    example_kb: Path, tmp_path: Path
-) -> None:
-    db = tmp_path / "store.sqlite"
+def test_a_stop_request_set_before_launching_stops_the_sweep(example_kb: Path, db: Path) -> None:
     ws = open_workspace(db=db, cwd=example_kb)
     stop = StopRequest()
     stop.set()
@@ -76,8 +75,7 @@ def test_a_stop_request_set_before_launching_stops_the_sweep(
     with pytest.raises(KeyboardInterrupt):
         review_sweep(ws, ["metadata"], options, note_refs=NOTES, events=SweepEvents(stop=stop))
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
-    with sqlite3.connect(db) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM review_runs").fetchone() == (0,)
+    assert rows(db, "SELECT COUNT(*) FROM review_runs") == [(0,)]
 
 
 def test_a_stop_request_defers_only_inside_its_block() -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.backends import PgTarget
 from helpers.commands import Result
-from helpers.db import STORE
 from helpers.db import rows as store_rows
+from helpers.db import store_of
 from helpers.fake_runners import (
     USAGE_LIMIT_MESSAGE,
     add_codex,
@@ -37,6 +38,8 @@ from commonplace.services.sweeps import (
 )
 from commonplace.workspace import open_workspace
 
+pytestmark = pytest.mark.both_backends
+
 MODEL = "fake-model"
 RUN = ("--runner", "fake", "--model", MODEL)
 
@@ -47,7 +50,7 @@ def state(tmp_path: Path) -> Path:
 
 
 def rows(kb: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    return store_rows(kb / STORE, sql, params)
+    return store_rows(store_of(kb), sql, params)
 
 
 def sweep(cli: Any, kb: Path, *args: str, command: str = "review-sweep") -> tuple[Result, Any]:
@@ -386,7 +389,7 @@ def test_a_dry_run_prints_prompts_and_touches_nothing(
     assert batch["notes"][0] == FROST
     assert f"{FROST} :: {REPEATS}" in batch["pairs"]
     assert "## Requested pairs" in batch["prompt"]
-    assert not (example_kb / STORE).exists()
+    assert not store_of(example_kb).exists()
     assert not (example_kb / "kb" / "reports").exists()
     assert started(state) == 0
 
@@ -411,8 +414,7 @@ def test_a_dry_run_reports_what_max_batches_holds_back(cli, example_kb: Path, st
 # --- the library -------------------------------------------------------------------------------
 
 
-def test_execute_plans_dry_run_renders_with_run_id_zero(example_kb: Path, tmp_path: Path):
-    db = tmp_path / "db" / "store.sqlite"
+def test_execute_plans_dry_run_renders_with_run_id_zero(example_kb: Path, db: Path | PgTarget):
     ws = open_workspace(db=db, cwd=example_kb)
     options = SweepOptions(runner="stand-in", model="demo", dry_run=True)
     runner = prepare_runner(ws, options)
@@ -422,20 +424,20 @@ def test_execute_plans_dry_run_renders_with_run_id_zero(example_kb: Path, tmp_pa
     (planned,) = report.planned
     assert report.dry_run and report.batches == () and planned.pairs == 3
     assert planned.prompt.text.count("Review run id: 0") == 2
-    assert not db.exists() and not db.parent.exists()
+    assert not db.exists() and (isinstance(db, PgTarget) or not db.parent.exists())
 
 
-def test_prepare_runner_asks_the_cli_for_its_version(example_kb: Path, tmp_path: Path):
+def test_prepare_runner_asks_the_cli_for_its_version(example_kb: Path, tmp_path: Path, db: Path):
     add_codex(example_kb, tmp_path / "state")
-    ws = open_workspace(db=tmp_path / "store.sqlite", cwd=example_kb)
+    ws = open_workspace(db=db, cwd=example_kb)
     runner = prepare_runner(ws, SweepOptions(runner="codex", model="gpt-5.5", effort="xhigh"))
     assert runner.cli_version == "codex-cli 0.0.0-fake"
     assert runner.partition.model_id == "gpt-5-5-xhigh" and runner.model == "gpt-5.5"
     assert runner.timeout == 1800.0
 
 
-def test_prepare_runner_passes_a_configured_alias_to_the_cli(example_kb: Path, tmp_path: Path):
-    ws = open_workspace(db=tmp_path / "store.sqlite", cwd=example_kb)
+def test_prepare_runner_passes_a_configured_alias_to_the_cli(example_kb: Path, db: Path):
+    ws = open_workspace(db=db, cwd=example_kb)
     runner = prepare_runner(ws, SweepOptions(runner="stand-in", model="demo", dry_run=True))
     assert runner.model == "demo-reviewer-1"  # what the CLI is asked for
     assert runner.timeout == 60.0  # [runners.stand-in] timeout
@@ -450,15 +452,15 @@ def test_prepare_runner_passes_a_configured_alias_to_the_cli(example_kb: Path, t
     ],
     ids=["bad-group", "lens-to-gate-sweep", "zero-jobs"],
 )
-def test_usage_errors_of_the_library(example_kb: Path, tmp_path: Path, call: Any):
-    ws = open_workspace(db=tmp_path / "store.sqlite", cwd=example_kb)
+def test_usage_errors_of_the_library(example_kb: Path, db: Path, call: Any):
+    ws = open_workspace(db=db, cwd=example_kb)
     with pytest.raises(UsageError):
         call(ws, SweepOptions(runner="stand-in", model="demo"))
-    assert not (tmp_path / "store.sqlite").exists()
+    assert not db.exists()
 
 
-def test_review_sweep_in_the_library_with_the_stand_in(example_kb: Path, tmp_path: Path):
-    ws = open_workspace(db=tmp_path / "store.sqlite", cwd=example_kb)
+def test_review_sweep_in_the_library_with_the_stand_in(example_kb: Path, db: Path):
+    ws = open_workspace(db=db, cwd=example_kb)
     options = SweepOptions(runner="stand-in", model="demo", jobs=2, stream=False)
     report = review_sweep(ws, ["metadata"], options, note_refs=[FROST, SEEDS, DATE])
     assert report.completed == 3 and report.failed == 0 and report.stopped is None

@@ -38,6 +38,8 @@ TYPE_PAIRS = [
     )
 ]
 
+pytestmark = pytest.mark.sqlite_only("the committed v2 fixture is a SQLite file")
+
 
 @pytest.fixture
 def v2(tmp_path: Path) -> Path:

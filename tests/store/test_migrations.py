@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers.backends import current_target
 from helpers.db import STORE_TABLES
 from helpers.store import NOW, insert_batch
 
@@ -101,9 +104,33 @@ CONTRACT_COLUMNS = {
 }
 
 
+# The tests reading SQLite's catalog (a store never written reads as an empty
+# SQLite schema on either backend); `check` verifies the PostgreSQL schema.
+CATALOG = "reads SQLite's catalog (sqlite_master, PRAGMA)"
+
+
+# What each backend says when a constraint or a trigger refuses a change.
+REFUSALS = {
+    "CHECK": "CHECK constraint|violates check constraint",
+    "FOREIGN KEY": "FOREIGN KEY constraint|violates foreign key constraint",
+    "UNIQUE": "UNIQUE constraint|violates unique constraint",
+    "append-only": "append-only",
+}
+
+
+def refused(kind: str | None = None) -> Any:
+    """pytest.raises for the refusal of a change by the schema, on either backend."""
+    errors: list[type[Exception]] = [sqlite3.IntegrityError]
+    with contextlib.suppress(ImportError):
+        import psycopg
+
+        errors += [psycopg.errors.IntegrityError, psycopg.errors.RaiseException]
+    return pytest.raises(tuple(errors), match=REFUSALS[kind] if kind else None)
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store(tmp_path / "store.sqlite") as store:
+def store(tmp_path: Path, backend: str) -> Iterator[Store]:
+    with Store(current_target() or tmp_path / "store.sqlite") as store:
         store.migrate()
         yield store
 
@@ -115,7 +142,7 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
 def _seed(conn: sqlite3.Connection) -> tuple[int, int]:
     """A batch and one running run with one gate; returns (batch id, run id)."""
     conn.executemany(
-        "INSERT OR IGNORE INTO snapshots (sha, text) VALUES (?, ?)",
+        "INSERT INTO snapshots (sha, text) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(NOTE_SHA, NOTE_TEXT), (GATE_SHA, GATE_TEXT)],
     )
     batch_id = insert_batch(conn)
@@ -138,9 +165,9 @@ def _insert_run(
     run_id = conn.execute(
         "INSERT INTO review_runs (batch_id, note_path, model_id, runner, reviewed_note_sha,"
         " started_at, status, completed_at, failure_reason)"
-        " VALUES (?, 'kb/notes/x.md', 'demo', 'live-agent', ?, ?, ?, ?, ?)",
+        " VALUES (?, 'kb/notes/x.md', 'demo', 'live-agent', ?, ?, ?, ?, ?) RETURNING id",
         (batch_id, NOTE_SHA, NOW, status, completed_at, failure_reason),
-    ).lastrowid
+    ).fetchone()[0]
     assert run_id is not None
     return run_id
 
@@ -149,9 +176,9 @@ def _insert_review(conn: sqlite3.Connection, run_id: int, decision: str = "pass"
     review_id = conn.execute(
         "INSERT INTO gate_reviews (review_run_id, note_path, gate_id, model_id, decision,"
         " rationale_markdown, gate_sha, reviewed_note_sha, reviewed_at)"
-        " VALUES (?, 'kb/notes/x.md', 'lens/gate', 'demo', ?, 'ok', ?, ?, ?)",
+        " VALUES (?, 'kb/notes/x.md', 'lens/gate', 'demo', ?, 'ok', ?, ?, ?) RETURNING id",
         (run_id, decision, GATE_SHA, NOTE_SHA, NOW),
-    ).lastrowid
+    ).fetchone()[0]
     assert review_id is not None
     return review_id
 
@@ -169,13 +196,14 @@ def _insert_event(
     event_id = conn.execute(
         "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
         " accepted_note_sha, accepted_gate_sha, accepted_at, acceptance_kind)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (note_path, gate_id, model_id, review_id, note_sha, GATE_SHA, NOW, kind),
-    ).lastrowid
+    ).fetchone()[0]
     assert event_id is not None
     return event_id
 
 
+@pytest.mark.sqlite_only(CATALOG)
 def test_blank_store_has_every_table_and_view(store: Store) -> None:
     with store.read() as conn:
         objects = {(row[0], row[1]) for row in conn.execute("SELECT type, name FROM sqlite_master")}
@@ -186,12 +214,14 @@ def test_blank_store_has_every_table_and_view(store: Store) -> None:
 
 
 @pytest.mark.parametrize("table", sorted(CONTRACT_COLUMNS))
+@pytest.mark.sqlite_only(CATALOG)
 def test_contract_column_names(store: Store, table: str) -> None:
     with store.read() as conn:
         missing = CONTRACT_COLUMNS[table] - _columns(conn, table)
     assert not missing
 
 
+@pytest.mark.sqlite_only(CATALOG)
 def test_ids_use_autoincrement(store: Store) -> None:
     with store.read() as conn:
         sql = {
@@ -232,14 +262,14 @@ def test_run_status_checks(
 ) -> None:
     with store.write() as conn:
         batch_id, _ = _seed(conn)
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.write() as conn:
+    with refused("CHECK"), store.write() as conn:
         _insert_run(conn, batch_id, status, completed_at, failure_reason)
 
 
 def test_run_status_check_also_guards_updates(store: Store) -> None:
     with store.write() as conn:
         _, run_id = _seed(conn)
-    with pytest.raises(sqlite3.IntegrityError), store.write() as conn:
+    with refused(), store.write() as conn:
         conn.execute("UPDATE review_runs SET status = 'failed' WHERE id = ?", (run_id,))
     with store.read() as conn:
         row = conn.execute("SELECT status, completed_at FROM review_runs").fetchone()
@@ -247,7 +277,7 @@ def test_run_status_check_also_guards_updates(store: Store) -> None:
 
 
 def test_run_needs_an_existing_batch_and_snapshot(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), store.write() as conn:
+    with refused("FOREIGN KEY"), store.write() as conn:
         _insert_run(conn, 999)
 
 
@@ -264,7 +294,7 @@ def test_known_decisions_are_stored(store: Store, decision: str) -> None:
 def test_bad_decisions_are_rejected(store: Store, decision: str) -> None:
     with store.write() as conn:
         _, run_id = _seed(conn)
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.write() as conn:
+    with refused("CHECK"), store.write() as conn:
         _insert_review(conn, run_id, decision)
 
 
@@ -272,14 +302,14 @@ def test_gate_review_unique_per_run_and_gate(store: Store) -> None:
     with store.write() as conn:
         _, run_id = _seed(conn)
         _insert_review(conn, run_id)
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"), store.write() as conn:
+    with refused("UNIQUE"), store.write() as conn:
         _insert_review(conn, run_id, "warn")
 
 
 def test_gate_review_must_be_of_a_gate_in_the_run(store: Store) -> None:
     with store.write() as conn:
         _, run_id = _seed(conn)
-    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), store.write() as conn:
+    with refused("FOREIGN KEY"), store.write() as conn:
         conn.execute(
             "INSERT INTO gate_reviews (review_run_id, note_path, gate_id, model_id, decision,"
             " rationale_markdown, gate_sha, reviewed_note_sha, reviewed_at)"
@@ -291,7 +321,7 @@ def test_gate_review_must_be_of_a_gate_in_the_run(store: Store) -> None:
 def test_run_gate_ordinal_unique_per_run(store: Store) -> None:
     with store.write() as conn:
         _, run_id = _seed(conn)
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"), store.write() as conn:
+    with refused("UNIQUE"), store.write() as conn:
         conn.execute(
             "INSERT INTO review_run_gates (review_run_id, gate_id, gate_sha, ordinal)"
             " VALUES (?, 'lens/second', ?, 0)",
@@ -312,12 +342,12 @@ def test_acceptance_kinds_without_a_review(store: Store, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["full", "ack", "", "FULL-REVIEW"])
 def test_bad_acceptance_kinds_are_rejected(store: Store, kind: str) -> None:
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.write() as conn:
+    with refused("CHECK"), store.write() as conn:
         _insert_event(conn, kind=kind)
 
 
 def test_full_review_acceptance_needs_a_review(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError, match="CHECK"), store.write() as conn:
+    with refused("CHECK"), store.write() as conn:
         _insert_event(conn, kind="full-review", review_id=None)
     with store.write() as conn:
         _, run_id = _seed(conn)
@@ -330,14 +360,14 @@ def test_full_review_acceptance_needs_a_review(store: Store) -> None:
 
 
 def test_full_review_acceptance_needs_an_existing_review(store: Store) -> None:
-    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), store.write() as conn:
+    with refused("FOREIGN KEY"), store.write() as conn:
         _insert_event(conn, kind="full-review", review_id=12345)
 
 
 def test_acceptance_events_cannot_be_deleted(store: Store) -> None:
     with store.write() as conn:
         event_id = _insert_event(conn)
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"), store.write() as conn:
+    with refused("append-only"), store.write() as conn:
         conn.execute("DELETE FROM acceptance_events WHERE id = ?", (event_id,))
     with store.read() as conn:
         assert conn.execute("SELECT COUNT(*) FROM acceptance_events").fetchone()[0] == 1
@@ -358,7 +388,7 @@ def test_what_was_accepted_cannot_be_updated(store: Store, column: str, value: o
     with store.write() as conn:
         event_id = _insert_event(conn)
         before = tuple(conn.execute("SELECT * FROM acceptance_events").fetchone())
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"), store.write() as conn:
+    with refused("append-only"), store.write() as conn:
         conn.execute(f"UPDATE acceptance_events SET {column} = ? WHERE id = ?", (value, event_id))
     with store.read() as conn:
         assert tuple(conn.execute("SELECT * FROM acceptance_events").fetchone()) == before
@@ -403,7 +433,7 @@ def test_current_gate_acceptances_is_the_latest_event_per_key(store: Store) -> N
 def test_snapshots_are_keyed_by_sha(store: Store) -> None:
     with store.write() as conn:
         conn.execute("INSERT INTO snapshots (sha, text) VALUES (?, ?)", (NOTE_SHA, NOTE_TEXT))
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"), store.write() as conn:
+    with refused("UNIQUE"), store.write() as conn:
         conn.execute("INSERT INTO snapshots (sha, text) VALUES (?, ?)", (NOTE_SHA, "other"))
 
 

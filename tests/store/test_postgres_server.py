@@ -26,6 +26,8 @@ from helpers.postgres import (
 
 SCRIPT = REPO / "scripts" / "postgres.sh"
 
+pytestmark = pytest.mark.one_backend  # opens no review store
+
 
 def script(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -8,11 +8,15 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 import commonplace
 
 SRC = Path(commonplace.__file__).parent
 STORE = SRC / "store"
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE)\b")  # upper case: SQL, not prose
+
+pytestmark = pytest.mark.one_backend  # opens no review store
 
 
 def sql_findings(path: Path, root: Path = SRC) -> list[str]:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from commonplace.store.connection import Store
 from commonplace.store.sqlite import RESERVE_BYTES
+
+pytestmark = pytest.mark.sqlite_only("the disk reserve is a file beside the SQLite store")
 
 
 def test_the_store_reserve_never_follows_a_planted_symlink(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from helpers.store import (
     ABBREV,
     DATE,
@@ -71,7 +72,7 @@ def test_checking_a_missing_store_creates_nothing(store: Store) -> None:
     report = check_store(store)
     assert report.ok
     assert report.running_runs == 0
-    assert not store.path.exists()
+    assert not store.exists
 
 
 def test_store_stats(store: Store, example_kb: Path) -> None:
@@ -91,7 +92,7 @@ def test_store_stats(store: Store, example_kb: Path) -> None:
 def test_stats_of_a_missing_store(store: Store) -> None:
     stats = store_stats(store)
     assert stats["batches"] == 0 and stats["runs"] == {} and stats["snapshots"] == 0
-    assert not store.path.exists()
+    assert not store.exists
 
 
 def test_a_completed_run_missing_a_gate_review(store: Store) -> None:
@@ -106,9 +107,9 @@ def test_a_completed_run_missing_a_gate_review(store: Store) -> None:
         run = conn.execute(
             "INSERT INTO review_runs (batch_id, note_path, model_id, runner, reviewed_note_sha,"
             " started_at, completed_at, status) VALUES (?, 'kb/notes/n.md', 'm', 'x', ?, ?, ?,"
-            " 'completed')",
+            " 'completed') RETURNING id",
             (batch, note_sha, NOW, NOW),
-        ).lastrowid
+        ).fetchone()[0]
         conn.executemany(
             "INSERT INTO review_run_gates (review_run_id, gate_id, gate_sha, ordinal)"
             " VALUES (?, ?, ?, ?)",
@@ -148,9 +149,10 @@ def test_a_full_review_acceptance_from_a_failed_run(store: Store, example_kb: Pa
             "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
             " accepted_note_sha, accepted_note_commit, accepted_gate_sha, accepted_at,"
             " acceptance_kind) SELECT note_path, gate_id, model_id, id, reviewed_note_sha,"
-            " reviewed_note_commit, gate_sha, ?, 'full-review' FROM gate_reviews WHERE id = ?",
+            " reviewed_note_commit, gate_sha, ?, 'full-review' FROM gate_reviews WHERE id = ?"
+            " RETURNING id",
             (NOW, review.gate_review_id),
-        ).lastrowid
+        ).fetchone()[0]
     assert check_store(store).violations == (
         f"full-review acceptance {event} comes from a review run that is failed",
     )
@@ -167,9 +169,9 @@ def test_an_acceptance_that_does_not_match_its_review(store: Store, example_kb: 
         event = conn.execute(
             "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
             " accepted_note_sha, accepted_gate_sha, accepted_at, acceptance_kind)"
-            " VALUES (?, ?, 'demo-reviewer-1', ?, ?, ?, ?, 'full-review')",
+            " VALUES (?, ?, 'demo-reviewer-1', ?, ?, ?, ?, 'full-review') RETURNING id",
             (DATE, TAGS, review_id, note_sha, gate_sha, NOW),
-        ).lastrowid
+        ).fetchone()[0]
     assert check_store(store).violations == (
         f"acceptance {event} does not match the review {review_id} it accepts",
     )
@@ -184,9 +186,9 @@ def test_an_acceptance_of_an_unknown_decision(store: Store, example_kb: Path) ->
             "INSERT INTO acceptance_events (note_path, gate_id, model_id, accepted_review_id,"
             " accepted_note_sha, accepted_gate_sha, accepted_at, acceptance_kind)"
             " SELECT note_path, gate_id, model_id, id, reviewed_note_sha, gate_sha, ?,"
-            " 'full-review' FROM gate_reviews WHERE id = ?",
+            " 'full-review' FROM gate_reviews WHERE id = ? RETURNING id",
             (NOW, review_id),
-        ).lastrowid
+        ).fetchone()[0]
     assert check_store(store).violations == (
         f"acceptance {event} accepts a review whose decision is unknown",
     )
@@ -222,6 +224,7 @@ def test_a_snapshot_that_does_not_hash_to_its_key(store: Store, example_kb: Path
     assert check_store(store).violations == (f"snapshot {'0' * 40} does not hash to its key",)
 
 
+@pytest.mark.sqlite_only("writes an orphan row through a raw connection with foreign keys off")
 def test_orphan_rows_are_reported(store: Store, example_kb: Path) -> None:
     healthy(store, example_kb)
     store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass
 
 from commonplace.git import blob_sha
@@ -76,10 +77,12 @@ def check_store(store: Store) -> CheckReport:
     from it can be trusted. Then the schema objects every query relies on,
     then the store's invariants. (A PostgreSQL server keeps its own pages
     sound and its foreign keys enforced; its schema is checked the same.)"""
-    postgres = store.kind == "postgresql"
     try:
         version = schema_version(store)
         with store.read() as conn:
+            # A store never written reads as an empty SQLite schema in memory,
+            # whichever backend it names: check what was opened.
+            postgres = not isinstance(conn, sqlite3.Connection)
             damage = [] if postgres else _damage(conn)
             if damage:
                 return CheckReport(version, tuple(damage), 0)
