@@ -44,6 +44,11 @@ OTHER_CHARS_PER_TOKEN = 3.8
 DEFAULT_OUTPUT_PER_PAIR = 400
 MIN_CACHEABLE_TOKENS = 1024  # the smallest prefix either provider caches
 HISTORY_BATCHES = 200  # the latest batches a calibration reads
+# A past batch outside these is left out of a calibration: characters per
+# token (a CLI's own system prompt and tool turns push it below 1), and
+# output tokens per pair (thinking included).
+PLAUSIBLE_RATIO = (0.2, 20.0)
+PLAUSIBLE_OUTPUT_PER_PAIR = 100_000
 PROVIDERS = {
     "anthropic-api": "anthropic",
     "claude-code": "anthropic",
@@ -292,14 +297,17 @@ def calibrate(store: Store, runner: RunnerCall) -> Calibration:
         )
     chars = inputs = pairs = output = batches = 0
     for row in rows:
+        size, count = row["prompt_chars"], row["pairs"]
         measured = _measured(row["telemetry_json"])
-        if measured is None:
+        if measured is None or not isinstance(size, int) or not isinstance(count, int):
             continue
+        if not PLAUSIBLE_RATIO[0] <= size / measured[0] <= PLAUSIBLE_RATIO[1]:
+            continue  # another prompt's tokens, or a damaged row: it would skew the rest
         batches += 1
-        chars += row["prompt_chars"]
+        chars += size
         inputs += measured[0]
-        if row["pairs"]:
-            pairs += row["pairs"]
+        if count > 0 and measured[1] <= count * PLAUSIBLE_OUTPUT_PER_PAIR:
+            pairs += count
             output += measured[1]
     provider = PROVIDERS.get(name) or _provider_of(runner.model)
     ratio = DEFAULT_CHARS_PER_TOKEN.get(provider or "", OTHER_CHARS_PER_TOKEN)
