@@ -17,6 +17,7 @@ from commonplace.services.forecast import (
     DEFAULT_CHARS_PER_TOKEN,
     DEFAULT_OUTPUT_PER_PAIR,
     MIN_CACHEABLE_TOKENS,
+    BatchEstimate,
     Forecast,
     Forecaster,
     check_budget,
@@ -36,14 +37,30 @@ def prompt(head: str, note: str, pairs: int = 2, name: str = "kb/notes/a.md") ->
     return RenderedPrompt(text, gates, static_end=len(head) // 2, shared_prefix_end=len(head))
 
 
-def runner(ws: Workspace, name: str = "anthropic-api", model: str = "claude-sonnet-4-5"):
+def runner(
+    ws: Workspace, name: str = "anthropic-api", model: str = "claude-sonnet-4-5"
+) -> RunnerCall:
     return prepare_runner(ws, SweepOptions(runner=name, model=model, dry_run=True))
 
 
 def forecast(
-    ws: Workspace, prompts: list[RenderedPrompt], call: RunnerCall | None = None, **more: object
-) -> tuple[list, Forecast]:
-    forecaster = Forecaster(ws.store, call or runner(ws), PriceTable(), prompts, **more)  # type: ignore[arg-type]
+    ws: Workspace,
+    prompts: list[RenderedPrompt],
+    call: RunnerCall | None = None,
+    *,
+    jobs: int = 1,
+    budget: float | None = None,
+    batch_jobs: bool = False,
+) -> tuple[list[BatchEstimate], Forecast]:
+    forecaster = Forecaster(
+        ws.store,
+        call or runner(ws),
+        PriceTable(),
+        prompts,
+        jobs=jobs,
+        budget=budget,
+        batch_jobs=batch_jobs,
+    )
     estimates = list(forecaster.estimates())
     return estimates, forecaster.total()
 
@@ -97,7 +114,7 @@ def test_batches_launched_together_each_write_the_prefix(ws: Workspace) -> None:
 
 def test_a_prefix_below_the_minimum_cacheable_length_is_not_cached(ws: Workspace) -> None:
     short = "s" * int((MIN_CACHEABLE_TOKENS - 10) * RATIO)
-    estimates, total = forecast(ws, [prompt(short, "note " * 300) for _ in range(3)])
+    _, total = forecast(ws, [prompt(short, "note " * 300) for _ in range(3)])
     assert total.cache_read_tokens == total.cache_write_tokens == 0
     assert total.uncached_tokens == total.input_tokens > 0
 
