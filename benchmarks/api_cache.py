@@ -6,7 +6,8 @@ tokens are served from the cache. The sweep is the real console script
 (`commonplace-review-sweep <lens> --note ... --runner anthropic-api`) sending
 its requests through the official SDK to the loopback imitation of the
 Messages API (tests/helpers/api_imitation.py), which caches what the
-requests mark with `cache_control` and counts tokens as characters / 4.
+requests mark with `cache_control` and counts tokens like a tokenizer
+(words, punctuation, whitespace; the system prompt included).
 Prints the share, and what the sweep cost at list price with the cache
 against the same tokens without it; never fails on the figures.
 """

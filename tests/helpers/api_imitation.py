@@ -9,13 +9,18 @@ streaming, like the providers do:
   caches: a prefix up to a breakpoint that an earlier request of the same
   model also sent up to a breakpoint is read from the cache; the rest up to
   the last breakpoint is written to it. Usage reports ``input_tokens``
-  (uncached), ``cache_read_input_tokens``, ``cache_creation_input_tokens``.
+  (uncached), ``cache_read_input_tokens``, ``cache_creation_input_tokens``;
+  the system prompt counts as input and as part of every cached prefix, as
+  the real API counts it.
 - ``POST /v1/responses`` and ``POST /v1/chat/completions`` (OpenAI): cached
   input is the longest prefix shared with an earlier request under the same
   ``prompt_cache_key``, counted inside ``input_tokens`` (in steps of 128
   tokens, from 1024 on, as OpenAI documents).
 
-Tokens are counted as characters / 4. A prompt with "## Requested pairs"
+Tokens are counted like a tokenizer would, not as a fixed share of the
+characters (:func:`tokens`: words, digits, punctuation and whitespace), so
+that prompts of different make-up give different characters per token
+(about 3.7 to 4.2 on corpus prompts). A prompt with "## Requested pairs"
 gets one review block per pair (``vendor_api.review_block``). Faults are
 scripted per request with :meth:`ApiImitation.script`: each entry answers
 one request (an HTTP error, or a review cut short / refused), then normal
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import uuid
 from collections.abc import Mapping
@@ -40,8 +46,31 @@ FAKE_OPENAI_KEY = "sk-imitation-key-for-local-tests-only"
 OUTPUT_TOKENS_PER_PAIR = 120
 
 
+# What a BPE tokenizer splits text into, roughly: words, short digit runs,
+# whitespace runs, punctuation runs, any other character alone.
+_PIECES = re.compile(r"[A-Za-z]+|\d{1,3}|\s+|[^\w\s]+|\w")
+
+
 def tokens(text: str) -> int:
-    return (len(text) + 3) // 4
+    """A tokenizer-like count: a word is one token, and one more per seven
+    letters past the first; a single space is part of the next word, other
+    whitespace a token per four characters; punctuation a token per two;
+    digits per three; any other character (non-ASCII letters) one each.
+    It never decreases as text is appended, so a prefix never counts more
+    than the whole."""
+    count = 0
+    for match in _PIECES.finditer(text):
+        piece = match.group()
+        first = piece[0]
+        if first.isspace():
+            count += 0 if piece == " " else 1 + (len(piece) - 1) // 4
+        elif first.isascii() and first.isalpha():
+            count += 1 + (len(piece) - 1) // 7
+        elif first.isalnum() or first == "_":
+            count += 1
+        else:
+            count += (len(piece) + 1) // 2
+    return count
 
 
 @dataclass
@@ -83,6 +112,14 @@ def prompt_of(body: Mapping[str, Any]) -> str:
             return content
         return "".join(b.get("text", "") for b in content if isinstance(b, dict))
     return ""
+
+
+def system_of(body: Mapping[str, Any]) -> str:
+    """The Anthropic system prompt, a string or text blocks."""
+    system = body.get("system") or ""
+    if isinstance(system, list):
+        return "".join(b.get("text", "") for b in system if isinstance(b, dict))
+    return str(system)
 
 
 def breakpoints(body: Mapping[str, Any]) -> list[int]:
@@ -180,18 +217,19 @@ class ApiImitation:
 
     def _anthropic_cache(self, body: Mapping[str, Any], prompt: str) -> dict[str, int]:
         model = str(body.get("model"))
+        system = system_of(body)  # before the messages: in every cached prefix
         points = breakpoints(body)
         read = 0
         for point in sorted(points, reverse=True):
-            if _digest(model, prompt[:point]) in self._cache:
+            if _digest(model, system + prompt[:point]) in self._cache:
                 read = point
                 break
         last = max(points, default=0)
         for point in points:
-            self._cache.add(_digest(model, prompt[:point]))
-        total = tokens(prompt)
-        cache_read = tokens(prompt[:read]) if read else 0
-        cache_write = tokens(prompt[:last]) - cache_read if last > read else 0
+            self._cache.add(_digest(model, system + prompt[:point]))
+        total = tokens(system + prompt)
+        cache_read = tokens(system + prompt[:read]) if read else 0
+        cache_write = tokens(system + prompt[:last]) - cache_read if last > read else 0
         return {
             "input": total - cache_read - cache_write,
             "cache_read": cache_read,

@@ -192,7 +192,8 @@ def test_a_dry_run_creates_no_store(
 ) -> None:
     bench = bench_factory(runner, with_cli=False)  # no CLI on PATH
     assert not bench.db.exists()
-    done = bench.run(command, *DRY_RUNS[command], "--dry-run", *bench.runner_args("some-model"))
+    flags = ("--dry-run", "--show-prompts")
+    done = bench.run(command, *DRY_RUNS[command], *flags, *bench.runner_args("some-model"))
     assert done.code == 0, done.err
     report = done.json()
     assert report["dry_run"] is True

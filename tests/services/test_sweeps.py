@@ -378,11 +378,12 @@ def test_a_dry_run_prints_prompts_and_touches_nothing(
 ):
     add_reviewer(example_kb, "fake", state)
     name, *args = command
-    text = cli(name, *args, *RUN, "--dry-run", cwd=example_kb)
+    text = cli(name, *args, *RUN, "--dry-run", "--show-prompts", cwd=example_kb)
     assert text.code == 0, text.err
     assert "## Requested pairs" in text.out and "=== dry run: batch 1 of" in text.out
     assert "Review run id: 0" in text.out
-    result, payload = sweep(cli, example_kb, *args, *RUN, "--dry-run", command=name)
+    shown = ("--dry-run", "--show-prompts")
+    result, payload = sweep(cli, example_kb, *args, *RUN, *shown, command=name)
     assert result.code == 0, result.err
     assert payload["dry_run"] is True and payload["model_id"] == MODEL
     batch = payload["batches"][0]

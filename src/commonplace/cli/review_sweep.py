@@ -28,12 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-batches", type=app.positive_int, metavar="N", help="launch at most N batches"
     )
-    parser.add_argument(
-        "--max-cost-usd",
-        type=app.amount_usd,
-        metavar="USD",
-        help="stop launching once the reported cost reaches this",
-    )
+    sweep_args.add_budget(parser)
     sweep_args.add_runner_options(parser, sweep=True)
 
 

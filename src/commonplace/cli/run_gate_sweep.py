@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"notes per batch (default {DEFAULT_BATCH_SIZE})",
     )
+    sweep_args.add_budget(parser)
     sweep_args.add_runner_options(parser)
 
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_gate_sweep(
             ws,
             args.gate,
-            sweep_args.sweep_options(args, ws),
+            sweep_args.sweep_options(args, ws, max_cost_usd=args.max_cost_usd),
             note_refs=args.notes,
             current_only=args.current,
             user_verified=args.user_verified,

@@ -46,7 +46,14 @@ def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) 
         help="do not re-ask once for the pairs missing from the output",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="print the prompts; create and change nothing"
+        "--dry-run",
+        action="store_true",
+        help="print a forecast (batches, pairs, tokens, cost); create and change nothing",
+    )
+    parser.add_argument(
+        "--show-prompts",
+        action="store_true",
+        help="with --dry-run: print the prompts instead of the forecast",
     )
     if sweep:
         parser.add_argument(
@@ -58,6 +65,16 @@ def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) 
         )
     app.add_db(parser)
     app.add_json(parser)
+
+
+def add_budget(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-cost-usd",
+        type=app.amount_usd,
+        metavar="USD",
+        help="refuse to start when the forecast cost exceeds this (see --dry-run);"
+        " stop launching once the reported cost reaches it",
+    )
 
 
 def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> SweepOptions:
@@ -72,6 +89,8 @@ def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> Sw
         raise UsageError("--runner is required (or set runner under [defaults])")
     if not model:
         raise UsageError("--model is required (or set model under [defaults])")
+    if args.show_prompts and not args.dry_run:
+        raise UsageError("--show-prompts goes with --dry-run")
     effort = args.effort or (defaults.effort if not args.model else None)
     return SweepOptions(
         runner=runner,
@@ -159,6 +178,13 @@ def emit_report(args: argparse.Namespace, report: SweepReport) -> int:
 
 
 def _emit_dry_run(args: argparse.Namespace, report: SweepReport) -> int:
+    if not args.show_prompts:
+        from commonplace.cli import dry_run
+
+        dry_run.emit_forecast(args, report)
+        warn_unreviewable(report)
+        return 0
+    planned = tuple(report.planned)  # rendered once, for the payload and the text
     payload = {
         "dry_run": True,
         "runner": report.runner,
@@ -170,7 +196,7 @@ def _emit_dry_run(args: argparse.Namespace, report: SweepReport) -> int:
                 "prompt_chars": b.prompt.chars,
                 "prompt": b.prompt.text,
             }
-            for b in report.planned
+            for b in planned
         ],
         "skipped": app.skipped_pairs(report.skipped),
         "unreviewable": [u.as_json() for u in report.unreviewable],
@@ -179,15 +205,15 @@ def _emit_dry_run(args: argparse.Namespace, report: SweepReport) -> int:
 
     def text() -> str:
         parts = []
-        count = len(report.planned)
-        for number, b in enumerate(report.planned, 1):
+        count = len(planned)
+        for number, b in enumerate(planned, 1):
             parts.append(
                 f"=== dry run: batch {number} of {count} ({report.runner}, {report.model_id}),"
                 f" {b.pairs} pair(s); run ids are assigned when it runs ===\n"
             )
             parts.append(b.prompt.text)
         parts += [f"skipped {s.note_path} :: {s.gate_id}: {s.reason}\n" for s in report.skipped]
-        if not report.planned:
+        if not planned:
             parts.append("nothing to review\n")
         return "".join(parts).rstrip("\n")
 

@@ -1,7 +1,8 @@
 """The packings that review through a runner (SPEC 9, 10): one note with its
 gates (`run-review-bundle`), one gate over notes (`run-gate-sweep`), and
 everything stale (`review-sweep`), with bounded concurrency, budgets, and a
-dry run that prints the prompts without touching the store.
+dry run that forecasts tokens and cost (or prints the prompts) without
+touching the store.
 
 Each batch goes through `execute_batch`. Launching stops at the first usage
 limit (and batches still running are stopped too: their calls would only
@@ -13,7 +14,7 @@ when a budget is spent. Live text and progress go to the caller's
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from commonplace.choices import DEFAULT_BATCH_SIZE, GROUPINGS
 from commonplace.errors import UsageError, UserError
@@ -25,15 +26,14 @@ from commonplace.lifecycle import Packing
 from commonplace.lifecycle.claims import IN_PROGRESS
 from commonplace.lifecycle.partitions import alias_target, resolution_changes
 from commonplace.lifecycle.targets import Plan, SkippedPair, plan_note, plan_runs
-from commonplace.protocol.grammar import new_token
-from commonplace.protocol.prompt import RenderedPrompt
 from commonplace.runners import get_runner
 from commonplace.runners.launch import version_of
-from commonplace.services.batch import render_batch_prompt
 from commonplace.services.events import SweepEvents
 from commonplace.services.execution import RunnerCall
 from commonplace.services.executor import BatchResult
+from commonplace.services.forecast import Forecaster
 from commonplace.services.launcher import Launcher
+from commonplace.services.planned import PlannedBatches, forecaster, refuse_over_budget
 from commonplace.services.selector import (
     StaleReason,
     flatten,
@@ -59,24 +59,13 @@ class SweepOptions:
 
 
 @dataclass(frozen=True)
-class PlannedBatch:
-    """A batch a dry run would launch, with its prompt."""
-
-    plan: Plan
-    prompt: RenderedPrompt
-
-    @property
-    def pairs(self) -> int:
-        return len(self.prompt.pairs)
-
-
-@dataclass(frozen=True)
 class SweepReport:
     runner: str
     model_id: str
     dry_run: bool
     batches: tuple[BatchResult, ...] = ()
-    planned: tuple[PlannedBatch, ...] = ()
+    planned: PlannedBatches = field(default_factory=PlannedBatches)
+    forecast: Forecaster | None = None  # a dry run's, tallied as it is read
     skipped: tuple[SkippedPair, ...] = ()
     # Notes and gates found that cannot be reviewed: left out, the rest goes on.
     unreviewable: tuple[Unreviewable, ...] = ()
@@ -300,7 +289,7 @@ def execute_plans(
     claim: bool = False,
     events: SweepEvents | None = None,
 ) -> SweepReport:
-    """Run the plans' batches (print their prompts, in a dry run). With
+    """Run the plans' batches (in a dry run, only plan them). With
     `claim`, each batch leaves out the pairs another process has taken
     meanwhile, and reports them as skipped."""
     base = SweepReport(
@@ -315,14 +304,13 @@ def execute_plans(
     else:
         held = 0
     if options.dry_run:
-        planned = tuple(
-            PlannedBatch(
-                plan,
-                render_batch_prompt(ws.config, plan, [0] * len(plan.targets), token=new_token()),
-            )
-            for plan in plans
+        return replace(
+            base,
+            planned=PlannedBatches(ws.config, tuple(plans)),
+            forecast=forecaster(ws, runner, plans, options),
+            not_launched=max(held, 0),
         )
-        return replace(base, planned=planned, not_launched=max(held, 0))
+    budget_notes = refuse_over_budget(ws, runner, plans, options)
     launcher = Launcher(ws, runner, packing, options, events or SweepEvents(), claim)
     results, stopped, unlaunched = launcher.run(plans)
     if held > 0:
@@ -335,7 +323,7 @@ def execute_plans(
         skipped=(*base.skipped, *launcher.claimed),
         stopped=stopped,
         not_launched=unlaunched,
-        notices=tuple(change.message for change in changes),
+        notices=(*budget_notes, *(change.message for change in changes)),
     )
 
 

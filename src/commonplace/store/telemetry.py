@@ -29,3 +29,22 @@ def gate_counts_by_batch(conn: Connection) -> dict[int, dict[str, int]]:
     ):
         pairs[batch_id][gate_id] = count
     return pairs
+
+
+def measured_batches(
+    conn: Connection, *, runner: str, model: str, model_id: str, limit: int
+) -> list[Row]:
+    """prompt_chars, telemetry_json and pairs (gates reviewed by its runs) of
+    the latest `limit` batches of `runner` that asked for `model` or wrote to
+    the partition `model_id`, with a prompt size and telemetry: the history
+    a forecast calibrates on. Newest first."""
+    return conn.execute(
+        "SELECT b.prompt_chars, b.telemetry_json,"
+        " (SELECT COUNT(*) FROM review_run_gates g JOIN review_runs r ON r.id = g.review_run_id"
+        "  WHERE r.batch_id = b.id) AS pairs"
+        " FROM review_batches b"
+        " WHERE b.executor = ? AND b.telemetry_json IS NOT NULL AND b.prompt_chars > 0"
+        " AND (b.requested_model = ? OR b.requested_model_id = ?)"
+        " ORDER BY b.id DESC LIMIT ?",
+        (runner, model, model_id, limit),
+    ).fetchall()

@@ -1,0 +1,175 @@
+"""A sweep's dry run as a forecast (the default; `--show-prompts` prints the
+prompts instead, in `sweep_args`): batches, pairs, notes, prompt size and
+tokens, the share from the cache, output tokens and the cost at list price,
+with caching, with provider batch jobs and with both.
+
+With `--json` the same summary is streamed, one batch row at a time, so that
+a sweep of thousands of notes never builds its document in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from commonplace.cli import app
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from commonplace.services.forecast import BatchEstimate, Forecast
+    from commonplace.services.sweeps import SweepReport
+
+COSTS = (
+    ("list", "at list price"),
+    ("cached", "with caching"),
+    ("batch", "with provider batch jobs"),
+    ("batch_cached", "with caching and batch jobs"),
+)
+
+
+def emit_forecast(args: argparse.Namespace, report: SweepReport) -> None:
+    """Print the dry run's forecast: streamed JSON with `--json`, else text."""
+    assert report.forecast is not None
+    budget = getattr(args, "max_cost_usd", None)
+    batch_jobs = bool(getattr(args, "provider_batch", False))
+    if args.json:
+        _stream_json(sys.stdout, report, budget, batch_jobs)
+    else:
+        print("\n".join(summary_lines(report, report.forecast.total(), budget, batch_jobs)))
+
+
+def forecast_json(forecast: Forecast, budget: float | None, batch_jobs: bool) -> dict[str, Any]:
+    calibration, costs = forecast.calibration, forecast.costs
+    payable = forecast.payable(batch_jobs)
+    return {
+        "batches": forecast.batches,
+        "pairs": forecast.pairs,
+        "notes": forecast.notes,
+        "prompt_chars": forecast.prompt_chars,
+        "input_tokens": forecast.input_tokens,
+        "uncached_input_tokens": forecast.uncached_tokens,
+        "cache_write_tokens": forecast.cache_write_tokens,
+        "cache_read_tokens": forecast.cache_read_tokens,
+        "cache_share": round(forecast.cache_share, 4),
+        "output_tokens": forecast.output_tokens,
+        "chars_per_token": round(calibration.chars_per_token, 4),
+        "output_tokens_per_pair": round(calibration.output_per_pair, 2),
+        "calibration": calibration.source,
+        "history_batches": calibration.batches,
+        "model": forecast.model,
+        "price_source": forecast.price_source,
+        "cost_usd": {key: round(getattr(costs, key), 6) for key, _ in COSTS} if costs else None,
+        "payable_usd": None if payable is None else round(payable, 6),
+        "max_cost_usd": budget,
+        "within_budget": None if budget is None or payable is None else payable <= budget,
+        "remarks": list(forecast.remarks),
+    }
+
+
+def batch_json(estimate: BatchEstimate) -> dict[str, Any]:
+    return {
+        "notes": list(estimate.notes),
+        "pairs": estimate.pairs,
+        "prompt_chars": estimate.prompt_chars,
+        "input_tokens": estimate.input_tokens,
+        "cache_read_tokens": estimate.cache_read_tokens,
+        "cache_write_tokens": estimate.cache_write_tokens,
+        "output_tokens": estimate.output_tokens,
+    }
+
+
+def _stream_json(out: TextIO, report: SweepReport, budget: float | None, batch_jobs: bool) -> None:
+    """One JSON document, written piece by piece."""
+    assert report.forecast is not None
+    head = {"dry_run": True, "runner": report.runner, "model_id": report.model_id}
+    out.write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items()))
+    _stream_list(out, "batches", (batch_json(e) for e in report.forecast.estimates()))
+    out.write(",\n")
+    summary = json.dumps(forecast_json(report.forecast.total(), budget, batch_jobs), indent=2)
+    out.write('  "forecast": ' + summary.replace("\n", "\n  ") + ",\n")
+    _stream_list(out, "skipped", iter(app.skipped_pairs(report.skipped)))
+    out.write(",\n")
+    _stream_list(out, "unreviewable", (u.as_json() for u in report.unreviewable))
+    out.write(f',\n  "not_launched": {report.not_launched}\n}}\n')
+
+
+def _stream_list(out: TextIO, key: str, items: Iterator[Any]) -> None:
+    out.write(f"  {json.dumps(key)}: [")
+    separator = "\n"
+    for item in items:
+        out.write(separator + "    " + json.dumps(item))
+        separator = ",\n"
+    out.write("\n  ]" if separator != "\n" else "]")
+
+
+def summary_lines(
+    report: SweepReport, forecast: Forecast, budget: float | None, batch_jobs: bool
+) -> Iterator[str]:
+    calibration = forecast.calibration
+    if not forecast.batches:
+        yield "nothing to review"
+    else:
+        yield (
+            f"dry run: {_n(forecast.batches, 'batch')}, {_n(forecast.pairs, 'pair')},"
+            f" {_n(forecast.notes, 'note')} ({app.shown(report.runner)},"
+            f" {app.shown(report.model_id)}); nothing was created or changed"
+        )
+        yield (
+            f"prompts: {forecast.prompt_chars:,} characters,"
+            f" about {forecast.input_tokens:,} input tokens"
+        )
+        yield (
+            f"  from the cache: {forecast.cache_read_tokens:,} read"
+            f" ({forecast.cache_share:.0%} of the input), {forecast.cache_write_tokens:,}"
+            f" written, {forecast.uncached_tokens:,} not cached"
+        )
+        yield f"output: about {forecast.output_tokens:,} tokens"
+        yield (
+            f"estimated at {calibration.chars_per_token:.2f} characters per token and"
+            f" {calibration.output_per_pair:.0f} output tokens per pair"
+            f" ({app.shown(calibration.source)})"
+        )
+        yield from _cost_lines(forecast, budget, batch_jobs)
+    reasons = Counter(s.reason for s in report.skipped)
+    if reasons:
+        counts = ", ".join(f"{n} {app.shown(r, backslashes=False)}" for r, n in reasons.items())
+        yield f"skipped {_n(len(report.skipped), 'pair')}: {counts}"
+    if report.not_launched:
+        yield f"{_n(report.not_launched, 'more batch')} held back by --max-batches"
+    if forecast.batches:
+        yield "(--show-prompts prints the prompts)"
+
+
+def _cost_lines(forecast: Forecast, budget: float | None, batch_jobs: bool) -> Iterator[str]:
+    costs = forecast.costs
+    if costs is not None:
+        yield f"forecast cost for {app.shown(forecast.model)}:"
+        for key, label in COSTS:
+            yield f"  {label:<29} ${getattr(costs, key):.4f}"
+        yield f"  (prices: {app.shown(forecast.price_source or '')})"
+    for remark in forecast.remarks:
+        yield f"note: {app.shown(remark, backslashes=False)}"
+    payable = forecast.payable(batch_jobs)
+    if budget is None:
+        return
+    if payable is not None:
+        verdict = (
+            "exceeds it: the sweep would refuse to start" if payable > budget else "is within it"
+        )
+        yield f"--max-cost-usd {budget:g}: the forecast ${payable:.4f} {verdict}"
+    else:
+        from commonplace.services.forecast import runner_kind
+
+        refused = runner_kind(forecast.runner) != "command"
+        yield f"--max-cost-usd {budget:g}: no price to check it against" + (
+            "; the sweep would refuse to start" if refused else ""
+        )
+
+
+def _n(count: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("ch") else "s")
+    return f"{count:,} {noun if count == 1 else plural}"
