@@ -45,20 +45,16 @@ def open_workspace(
     existing_store: bool = False,
 ) -> Workspace:
     """With `existing_store` (commands that only read the store), a store
-    named by `--db` or the environment must exist: a mistyped path or schema
-    would otherwise read as an empty store and report everything unreviewed."""
+    file named by `--db` or the environment must exist: a mistyped path would
+    otherwise read as an empty store and report everything unreviewed. (A
+    server schema never written reads as empty, as a KB's own store file
+    does: a team's CI may read a schema before its first sweep makes it.)"""
     here = (cwd or Path.cwd()).absolute()
     config = load_config(here)
     target = config.store_target(db)
     setting = config.store_setting(db)
     store = Store(target, root=config.kb_root, setting=setting, schema=config.schema)
     named = setting in ("--db", STORE_ENV)
-    if existing_store and named and not store.exists:
-        # On a server too: a mistyped schema would read as an empty store.
-        what = (
-            "the path"
-            if store.kind == "sqlite"
-            else "the URL and the schema (a new one: `commonplace-review-store migrate`)"
-        )
-        raise UserError(f"no review store at {store.name} (named by {setting}); check {what}")
+    if existing_store and named and store.kind == "sqlite" and not store.exists:
+        raise UserError(f"no review store at {store.name} (named by {setting}); check the path")
     return Workspace(config=config, store=store, cwd=here)

@@ -96,7 +96,8 @@ def test_reap_says_why_and_escapes_a_crafted_host(cli, example_kb: Path) -> None
         run_id = create_runs(store, kb, [(FROST, [TAGS])], owned=True).runs[0].review_run_id
     execute_sql(
         db,
-        "UPDATE review_runs SET host = 'evil' || char(10) || 'reaped 0 run(s)', pid = 7,"
+        # a raw newline inside the literal: both backends take it as it is
+        "UPDATE review_runs SET host = 'evil\nreaped 0 run(s)', pid = 7,"
         f" lease_expires_at = '2020-01-01T00:00:00.000Z' WHERE id = {run_id}",
     )
     dry = cli("reap-stale-runs", "--dry-run", cwd=kb)

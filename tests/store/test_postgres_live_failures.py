@@ -25,6 +25,10 @@ from helpers.postgres import postgres_password, require_postgres
 from commonplace.store.connection import Store
 from commonplace.store.snapshots import add_snapshots, snapshot_texts
 
+# It sets up its own PostgreSQL stores: not run again per test backend.
+pytestmark = pytest.mark.one_backend
+
+
 Cli = Callable[..., Result]
 SCRIPT = REPO / "scripts" / "postgres.sh"
 MODEL = ("--model", "demo")

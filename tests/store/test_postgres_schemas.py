@@ -13,6 +13,10 @@ from helpers.commands import Result
 from helpers.kb import EXAMPLE_KB, make_git_kb
 from helpers.postgres import fresh_schema, postgres_password, require_postgres, schema_exists
 
+# It sets up its own PostgreSQL stores: not run again per test backend.
+pytestmark = pytest.mark.one_backend
+
+
 Cli = Callable[..., Result]
 
 

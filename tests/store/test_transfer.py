@@ -31,6 +31,10 @@ from commonplace.store.aliases import add_resolution
 from commonplace.store.dump import COLUMNS
 from commonplace.store.snapshots import add_snapshots
 
+# It sets up its own PostgreSQL stores: not run again per test backend.
+pytestmark = pytest.mark.one_backend
+
+
 Cli = Callable[..., Result]
 ALL = ("--all-gates", "--model", MODEL)
 

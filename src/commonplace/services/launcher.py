@@ -5,9 +5,10 @@ the leases of their runs alive."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 from commonplace.errors import UserError
 from commonplace.lifecycle import AllClaimed, Packing
@@ -17,6 +18,7 @@ from commonplace.services.events import StopRequest, SweepEvents, SweepProgress
 from commonplace.services.execution import Cancel, RunnerCall
 from commonplace.services.executor import BatchResult, execute_batch
 from commonplace.services.leases import LeaseRenewer
+from commonplace.store.connection import Store
 from commonplace.workspace import Workspace
 
 TYPE_CHECKING = False
@@ -45,6 +47,7 @@ class Launcher:
         self.cancel = Cancel()
         self.results: list[BatchResult] = []
         self.stopped: str | None = None
+        self.handles = _Handles(ws.store)
 
     def run(self, plans: Sequence[Plan]) -> tuple[list[BatchResult], str | None, int]:
         pending = list(plans)
@@ -78,13 +81,14 @@ class Launcher:
                     wait(running)
                     raise
         finally:
+            self.handles.close()
             if reserved:
                 self.ws.store.release_reserve()
         self._progress(len(plans), final=True)
         return self.results, self.stopped, len(pending)
 
     def _one(self, plan: Plan) -> BatchResult | AllClaimed:
-        with self.ws.store.another() as store:  # one connection per thread
+        with self.handles.handle() as store:  # one connection per batch in flight
             try:
                 return execute_batch(
                     self.ws.config,
@@ -142,3 +146,33 @@ def _stop_failure(exc: BaseException) -> Failure:
     if isinstance(exc, UserError):
         return Failure(FailureKind.INTERRUPTED, f"stopped: {exc.message}")
     return Failure(FailureKind.INTERRUPTED, "interrupted")
+
+
+class _Handles:
+    """Store handles for the worker threads, kept from one batch to the next
+    (a server connection costs a login, and a sweep runs hundreds of
+    batches); each serves one batch at a time. A handle whose batch raised
+    is closed, not reused."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._idle: list[Store] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def handle(self) -> Iterator[Store]:
+        with self._lock:
+            store = self._idle.pop() if self._idle else self._store.another()
+        try:
+            yield store
+        except BaseException:
+            store.close()
+            raise
+        with self._lock:
+            self._idle.append(store)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for store in idle:
+            store.close()
