@@ -25,6 +25,8 @@ class JobBatch(NamedTuple):
     batch_id: int
     custom_id: str
     running: int  # its runs still `running`
+    requested_model: str
+    requested_effort: str | None
 
 
 _JOB = (
@@ -90,11 +92,11 @@ def all_jobs(conn: Connection) -> list[JobRow]:
 def job_batches(conn: Connection, job: int) -> list[JobBatch]:
     rows = conn.execute(
         "SELECT b.id, b.provider_custom_id,"
-        " (SELECT COUNT(*) FROM review_runs r WHERE r.batch_id = b.id AND r.status = 'running')"
-        " FROM review_batches b WHERE b.provider_job_id = ? ORDER BY b.id",
+        " (SELECT COUNT(*) FROM review_runs r WHERE r.batch_id = b.id AND r.status = 'running'),"
+        " b.requested_model, b.requested_effort FROM review_batches b WHERE b.provider_job_id = ? ORDER BY b.id",
         (job,),
     ).fetchall()
-    return [JobBatch(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+    return [JobBatch(int(r[0]), str(r[1]), int(r[2]), str(r[3]), r[4]) for r in rows]
 
 
 def set_status(conn: Connection, job: int, status: str, detail: str | None) -> None:
