@@ -201,7 +201,9 @@ class OpenAIJobs(BatchJobs):
         return "/v1/chat/completions" if self.api == "chat" else "/v1/responses"
 
     def request(self, custom_id: str, call: Call) -> dict[str, Any]:
-        body = request_params(call, api=self.api, max_tokens=self.adapter.settings.max_output_tokens)
+        body = request_params(
+            call, api=self.api, max_tokens=self.adapter.settings.max_output_tokens
+        )
         return {"custom_id": custom_id, "method": "POST", "url": self.endpoint, "body": body}
 
     def submit(self, requests: Sequence[Pending]) -> tuple[str, str]:

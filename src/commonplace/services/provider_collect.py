@@ -12,6 +12,7 @@ second collect finishes what a killed one left and otherwise changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -193,10 +194,8 @@ def _ingest(
         batch_id=batch.batch_id,
     )
     if text:
-        try:
+        with contextlib.suppress(Exception):  # a convenience copy: the store has it
             artifacts.keep_raw_output(config, batch.batch_id, text)
-        except Exception:  # a convenience copy: the store has the output
-            pass
     per_run = ExecutionData(
         telemetry={**data, "batch_id": batch.batch_id, "runs_in_batch": len(scope)}
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from commonplace import lifecycle
 from commonplace.clock import utc_after
-from commonplace.errors import UserError
+from commonplace.errors import UsageError
 from commonplace.lifecycle import AllClaimed, Packing
 from commonplace.lifecycle.provider_jobs import hand_to_job
 from commonplace.lifecycle.targets import Plan, SkippedPair
@@ -24,8 +24,8 @@ from commonplace.protocol.grammar import Pair
 from commonplace.redaction import redact
 from commonplace.runners.api_call import ApiAdapter
 from commonplace.runners.base import Call
-from commonplace.safe_files import LinkRefused
 from commonplace.runners.batch_jobs import BatchJobs, Pending, batch_jobs_for
+from commonplace.safe_files import LinkRefused
 from commonplace.services import artifacts
 from commonplace.services.batch import render_batch_prompt
 from commonplace.services.execution import RunnerCall
@@ -59,14 +59,19 @@ class Submission:
         return sum(len(ids) for ids, _ in self.refused)
 
 
+def require_batch_runner(adapter: object) -> ApiAdapter:
+    """The adapter, when it can submit provider batch jobs (a UsageError otherwise)."""
+    if not isinstance(adapter, ApiAdapter):
+        name = getattr(adapter, "name", "?")
+        raise UsageError(
+            f"--provider-batch needs an API runner (anthropic-api or openai-api), not {name}"
+        )
+    return adapter
+
+
 def provider_jobs_of(runner: RunnerCall) -> BatchJobs:
     """The runner's batch-job client (a UserError for a CLI runner or a missing key)."""
-    adapter = runner.adapter
-    if not isinstance(adapter, ApiAdapter):
-        raise UserError(
-            f"--provider-batch needs an API runner (anthropic-api or openai-api), not {adapter.name}"
-        )
-    return batch_jobs_for(adapter, os.environ)
+    return batch_jobs_for(require_batch_runner(runner.adapter), os.environ)
 
 
 def submit_plans(
@@ -139,7 +144,10 @@ def _prepare(
             except Exception:  # a convenience copy; the store has the prompt's hash
                 pass
             call = Call(
-                prompt.text, runner.model, runner.partition.effort, config.kb_root,
+                prompt.text,
+                runner.model,
+                runner.partition.effort,
+                config.kb_root,
                 prompt.cache_points,
             )
             custom_id = f"commonplace-{created.batch_id}-{secrets.token_hex(8)}"

@@ -304,7 +304,8 @@ M006_PROVIDER_JOBS = Migration(
         )""",
         "CREATE UNIQUE INDEX provider_jobs_by_uid ON provider_jobs(uid)",
         "CREATE UNIQUE INDEX provider_jobs_by_job ON provider_jobs(provider, job_id)",
-        "ALTER TABLE review_batches ADD COLUMN provider_job_id INTEGER REFERENCES provider_jobs(id)",
+        "ALTER TABLE review_batches ADD COLUMN provider_job_id INTEGER"
+        " REFERENCES provider_jobs(id)",
         "ALTER TABLE review_batches ADD COLUMN provider_custom_id TEXT",
         "CREATE INDEX review_batches_by_provider_job ON review_batches(provider_job_id)",
     ),

@@ -93,7 +93,8 @@ def job_batches(conn: Connection, job: int) -> list[JobBatch]:
     rows = conn.execute(
         "SELECT b.id, b.provider_custom_id,"
         " (SELECT COUNT(*) FROM review_runs r WHERE r.batch_id = b.id AND r.status = 'running'),"
-        " b.requested_model, b.requested_effort FROM review_batches b WHERE b.provider_job_id = ? ORDER BY b.id",
+        " b.requested_model, b.requested_effort FROM review_batches b"
+        " WHERE b.provider_job_id = ? ORDER BY b.id",
         (job,),
     ).fetchall()
     return [JobBatch(int(r[0]), str(r[1]), int(r[2]), str(r[3]), r[4]) for r in rows]

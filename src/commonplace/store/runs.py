@@ -106,8 +106,8 @@ def running_pair_owners(
 ) -> list[tuple[str, str, str | None, int | None, bool]]:
     """(note, gate, host, pid, leased) of every pair that a `running` run of
     the partition covers under a lease not expired at `now`, or for a provider
-    job that can still deliver, or, without a lease, with an owning process (whose liveness the caller judges); of
-    `notes` only, when given."""
+    job that can still deliver, or, without a lease, with an owning process
+    (whose liveness the caller judges); of `notes` only, when given."""
     # A run waiting on a provider job that can still deliver counts as leased.
     job = (
         "EXISTS (SELECT 1 FROM review_batches b JOIN provider_jobs j"
