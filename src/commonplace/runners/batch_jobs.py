@@ -244,8 +244,11 @@ class OpenAIJobs(BatchJobs):
         custom_id = str(line.get("custom_id", ""))
         response = line.get("response") or {}
         body = response.get("body") or {}
-        if line.get("error") or response.get("status_code") != 200:
-            error = line.get("error") or body
+        error = line.get("error")
+        if isinstance(error, Mapping) and error.get("code") == "batch_expired":
+            return JobResult(custom_id, failure="request expired: the completion window ended")
+        if error or response.get("status_code") != 200:
+            error = error or body
             return JobResult(custom_id, failure=f"request errored: {_said(error)}")
         module = self.adapter.module()
         if self.api == "chat":
