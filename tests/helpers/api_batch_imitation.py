@@ -13,7 +13,7 @@ ones). Each request is answered by ``ApiImitation.answer`` (the same review
 text, usage and cache accounting as a direct call), except those that
 ``ApiImitation.job_outcomes`` (request index -> "errored" / "expired",
 taken by the next job created) say otherwise. A cancelled job is
-"canceling" until the next retrieve, then ended with every request it had
+"canceling" for two retrieves, then ended with every request it had
 not run cancelled.
 """
 
@@ -39,6 +39,7 @@ class Job:
     outcomes: dict[int, str] = field(default_factory=dict)
     status: str = "in_progress"
     cancelling: bool = False
+    cancel_polls: int = 2  # retrieves that still say "canceling"
     lines: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     created_at: int = field(default_factory=lambda: int(time.time()))
@@ -135,7 +136,9 @@ def _advance(api: ApiImitation, job: Job) -> None:
     if job.ended:
         return
     if job.cancelling:
-        _cancel(api, job)
+        job.cancel_polls -= 1
+        if job.cancel_polls < 0:
+            _cancel(api, job)
     elif not api.hold_jobs:
         finish(api, job)
 

@@ -83,3 +83,184 @@ def test_submit_then_collect_completes_every_run(
     collected = cli("collect-provider-batches", "--json", cwd=corpus_kb)
     assert collected.code == 0, collected.err
     assert statuses(corpus_kb) == {"completed": 3}
+
+
+def acceptances_per_pair(kb: Path) -> list[int]:
+    found = rows(
+        kb,
+        "SELECT COUNT(*) FROM acceptance_events WHERE acceptance_kind = 'full-review'"
+        " GROUP BY note_path, gate_id",
+    )
+    return [n for (n,) in found]
+
+
+def pairs(kb: Path) -> int:
+    return int(rows(kb, "SELECT COUNT(*) FROM review_run_gates")[0][0])
+
+
+def reasons(kb: Path) -> dict[str, str]:
+    found = rows(kb, "SELECT note_path, failure_reason FROM review_runs WHERE status = 'failed'")
+    return dict(found)
+
+
+def in_progress(cli: Cli, kb: Path, count: int) -> int:
+    listed = cli(
+        "review-target-selector",
+        LENS,
+        "--model",
+        "claude-sonnet-4-5",
+        "--note",
+        *notes(kb, count),
+        "--reason",
+        "in-progress",
+        "--json",
+        cwd=kb,
+    )
+    assert listed.code in (0, 1), listed.err
+    return len(json.loads(listed.out))
+
+
+def collector(kb: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [console_script("commonplace-collect-provider-batches"), "--json"],
+        cwd=kb,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
+
+
+def test_a_collector_killed_twice_loses_nothing_and_a_second_collect_is_a_no_op(
+    cli: Cli, corpus_kb: Path, imitation: ApiImitation
+) -> None:
+    done = submit(cli, corpus_kb, 20)
+    assert done.code == 0, done.err
+    report = json.loads(done.out)
+    assert report["requests"] == 20 and statuses(corpus_kb) == {"running": 20}
+    # the job's pairs are in progress for the selector, and the reaper leaves them
+    assert in_progress(cli, corpus_kb, 20) == pairs(corpus_kb)
+    reaped = cli("reap-stale-runs", "--older-than", "0s", "--json", cwd=corpus_kb)
+    assert reaped.code == 0 and json.loads(reaped.out)["reaped"] == []
+    seed = random.randrange(1 << 30)
+    chance = random.Random(seed)
+    for _ in range(2):  # SIGKILL at a random moment, twice
+        process = collector(corpus_kb)
+        time.sleep(chance.uniform(0.5, 3.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    left = statuses(corpus_kb)
+    assert "failed" not in left, (seed, left)
+    collected = cli("collect-provider-batches", "--json", cwd=corpus_kb)
+    assert collected.code == 0, (seed, collected.err)
+    assert statuses(corpus_kb) == {"completed": 20}, seed
+    assert acceptances_per_pair(corpus_kb) == [1] * pairs(corpus_kb)
+    assert in_progress(cli, corpus_kb, 20) == 0
+    # telemetry per batch: the server's usage incl. cache, the served model, batch prices
+    telemetry = [
+        json.loads(t) for (t,) in rows(corpus_kb, "SELECT telemetry_json FROM review_batches")
+    ]
+    assert all(t["model"] == SERVED["claude-sonnet-4-5"] for t in telemetry)
+    assert all(t["details"]["provider_job"] == report["jobs"][0]["job_id"] for t in telemetry)
+    custom = {c for (c,) in rows(corpus_kb, "SELECT provider_custom_id FROM review_batches")}
+    assert {t["details"]["request_id"] for t in telemetry} == custom
+    assert all(t["details"]["provider_batch"] for t in telemetry)
+    assert sum(t["tokens"]["cache_read"] or 0 for t in telemetry) > 0
+    assert all(t["cost_usd"] > 0 for t in telemetry)
+    model_ids = {m for (m,) in rows(corpus_kb, "SELECT DISTINCT model_id FROM review_runs")}
+    assert model_ids == {"claude-sonnet-4-5-20250929"}  # rekeyed to the served model
+    # a second collect changes nothing
+    before = rows(corpus_kb, "SELECT id, status, completed_at, telemetry_json FROM review_runs ORDER BY id")
+    again = cli("collect-provider-batches", "--json", cwd=corpus_kb)
+    assert again.code == 0 and json.loads(again.out)["jobs"] == []
+    assert rows(corpus_kb, "SELECT id, status, completed_at, telemetry_json FROM review_runs ORDER BY id") == before
+
+
+def test_errored_and_expired_requests_fail_exactly_their_runs(
+    cli: Cli, corpus_kb: Path, imitation: ApiImitation
+) -> None:
+    imitation.job_outcomes = {1: "errored", 3: "expired"}
+    done = submit(cli, corpus_kb, 5)
+    assert done.code == 0, done.err
+    collected = cli("collect-provider-batches", cwd=corpus_kb)
+    assert collected.code == 0, collected.err
+    assert statuses(corpus_kb) == {"completed": 3, "failed": 2}
+    failed = reasons(corpus_kb)
+    ordered = [n for (n,) in rows(corpus_kb, "SELECT note_path FROM review_runs ORDER BY id")]
+    assert set(failed) == {ordered[1], ordered[3]}
+    assert failed[ordered[1]].startswith("request errored: invalid_request_error: max_tokens")
+    assert failed[ordered[3]].startswith("request expired: job msgbatch_")
+
+
+def test_a_cancelled_job_fails_its_runs_as_cancelled_once_the_provider_says_so(
+    cli: Cli, corpus_kb: Path, imitation: ApiImitation
+) -> None:
+    imitation.hold_jobs = True
+    done = submit(cli, corpus_kb, 3)
+    job = json.loads(done.out)["jobs"][0]["job_id"]
+    waiting = cli("collect-provider-batches", cwd=corpus_kb)
+    assert waiting.code == 0 and "in_progress, waiting" in waiting.out
+    cancelled = cli("collect-provider-batches", "--cancel", job, cwd=corpus_kb)
+    assert cancelled.code == 0, cancelled.err
+    assert "canceling, waiting" in cancelled.out  # not ended yet: the runs wait
+    assert statuses(corpus_kb) == {"running": 3}
+    collected = cli("collect-provider-batches", cwd=corpus_kb)
+    assert collected.code == 0
+    assert statuses(corpus_kb) == {"failed": 3}
+    assert set(reasons(corpus_kb).values()) == {
+        f"cancelled: provider batch job {job} was cancelled"
+    }
+    assert imitation.reviews() == []
+    refused = cli("collect-provider-batches", "--cancel", job, cwd=corpus_kb)
+    assert refused.code == 1 and "collected already" in refused.err
+
+
+def test_wait_polls_until_the_jobs_end_and_collects(
+    cli: Cli, corpus_kb: Path, imitation: ApiImitation
+) -> None:
+    done = submit(cli, corpus_kb, 4, "--wait", "--poll-seconds", "0.1")
+    assert done.code == 0, done.err
+    report = json.loads(done.out)
+    assert report["collected"]["open"] == 0
+    assert statuses(corpus_kb) == {"completed": 4}
+
+
+def test_openai_submit_and_collect(cli: Cli, corpus_kb: Path, imitation: ApiImitation) -> None:
+    imitation.job_outcomes = {2: "expired", 0: "errored"}
+    done = submit(cli, corpus_kb, 5, runner="openai-api")
+    assert done.code == 0, done.err
+    job = json.loads(done.out)["jobs"][0]["job_id"]
+    assert job.startswith("batch_")
+    collected = cli("collect-provider-batches", "--json", cwd=corpus_kb)
+    assert collected.code == 0, collected.err
+    assert statuses(corpus_kb) == {"completed": 3, "failed": 2}
+    failed = sorted(reasons(corpus_kb).values())
+    assert failed[0].startswith("request errored: invalid_request_error: Invalid value")
+    assert failed[1] == "request expired: the completion window ended"
+    telemetry = [
+        json.loads(t)
+        for (t,) in rows(corpus_kb, "SELECT telemetry_json FROM review_batches")
+        if t is not None
+    ]
+    assert all(t["model"] == SERVED["gpt-5"] for t in telemetry) and len(telemetry) == 3
+
+
+def test_bad_inputs_say_why(cli: Cli, corpus_kb: Path, imitation: ApiImitation) -> None:
+    cli_runner = cli(
+        "review-sweep",
+        LENS,
+        "--runner",
+        "claude-code",
+        "--model",
+        "m",
+        "--provider-batch",
+        cwd=corpus_kb,
+    )
+    assert cli_runner.code != 0 and "needs an API runner" in cli_runner.err
+    wait = cli(
+        "review-sweep", LENS, "--runner", "anthropic-api", "--model", "m", "--wait", cwd=corpus_kb
+    )
+    assert wait.code != 0 and "--wait goes with --provider-batch" in wait.err
+    unknown = cli("collect-provider-batches", "--cancel", "msgbatch_nope", cwd=corpus_kb)
+    assert unknown.code == 1 and "no provider job" in unknown.err
+    assert "Traceback" not in cli_runner.err + wait.err + unknown.err
+    assert not (corpus_kb / "kb/reports/review-store.sqlite").exists() or statuses(corpus_kb) == {}

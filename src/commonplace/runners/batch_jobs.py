@@ -106,13 +106,17 @@ class BatchJobs(ABC):
     def close(self) -> None:
         self.client.close()
 
-    def telemetry(self, reply: Reply, model: str, effort: str | None, job: str) -> Telemetry:
-        """A request's telemetry, its cost at batch prices."""
+    def telemetry(
+        self, reply: Reply, model: str, effort: str | None, job: str, custom_id: str
+    ) -> Telemetry:
+        """A request's telemetry, its cost at batch prices. The request is
+        known by its custom_id in the job (and the provider's id, if it gave one)."""
         adapter = self.adapter
         price = adapter.prices.find(reply.model) or adapter.prices.find(model)
         details: dict[str, Any] = {
             **reply.details,
-            "request_id": reply.request_id,
+            "request_id": reply.request_id or custom_id,
+            "custom_id": custom_id,
             "provider_job": job,
             "provider_batch": True,
         }
@@ -130,7 +134,7 @@ class BatchJobs(ABC):
             input_includes_cache_read=adapter.input_includes_cache,
             cost_usd=cost_of(price, usage, batch=True) if price is not None else None,
             turns=1,
-            session_id=reply.request_id,
+            session_id=reply.request_id or custom_id,
             sources=("provider-batch",),
             details=details,
         )

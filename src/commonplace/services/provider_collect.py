@@ -182,7 +182,9 @@ def _ingest(
         report.failed += len(outcome.outcomes)
         return
     text = redact(reply.text, client.secrets)
-    telemetry = client.telemetry(reply, batch.requested_model, batch.requested_effort, job.job_id)
+    telemetry = client.telemetry(
+        reply, batch.requested_model, batch.requested_effort, job.job_id, batch.custom_id
+    )
     data = redact_json(dict(telemetry.as_dict()), client.secrets)
     lifecycle.attach_execution_data(
         store,

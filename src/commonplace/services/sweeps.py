@@ -269,9 +269,9 @@ def prepare_runner(ws: Workspace, options: SweepOptions) -> RunnerCall:
     if options.jobs < 1:
         raise UsageError("a sweep runs at least one batch at a time (jobs >= 1)")
     timeout = options.timeout or adapter.settings.timeout or ws.config.defaults.timeout
-    version = None if options.dry_run else version_of(adapter)
-    if options.provider_batch and not options.dry_run:
+    if options.provider_batch:
         require_batch_runner(adapter)
+    version = None if options.dry_run else version_of(adapter)
     return RunnerCall(
         adapter=adapter,
         model=_cli_model(ws, options.model),
