@@ -169,10 +169,14 @@ def _close(api: ApiImitation, job: Job, status: str) -> None:
     if not job.anthropic:
         if job.lines:
             job.output_file_id = f"file-{uuid.uuid4().hex[:24]}"
-            api.files[job.output_file_id] = "".join(json.dumps(x) + "\n" for x in job.lines).encode()
+            api.files[job.output_file_id] = "".join(
+                json.dumps(x) + "\n" for x in job.lines
+            ).encode()
         if job.errors:
             job.error_file_id = f"file-{uuid.uuid4().hex[:24]}"
-            api.files[job.error_file_id] = "".join(json.dumps(x) + "\n" for x in job.errors).encode()
+            api.files[job.error_file_id] = "".join(
+                json.dumps(x) + "\n" for x in job.errors
+            ).encode()
 
 
 def _anthropic_line(

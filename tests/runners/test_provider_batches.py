@@ -143,12 +143,17 @@ def test_a_collector_killed_twice_loses_nothing_and_a_second_collect_is_a_no_op(
     assert reaped.code == 0 and json.loads(reaped.out)["reaped"] == []
     seed = random.randrange(1 << 30)
     chance = random.Random(seed)
-    for _ in range(2):  # SIGKILL at a random moment, twice
+    seen = []
+    for low, high in ((0, 8), (9, 18)):  # SIGKILL twice, at a random point of the ingest
+        target = chance.randint(low, high)
         process = collector(corpus_kb)
-        time.sleep(chance.uniform(0.5, 3.0))
+        while process.poll() is None and statuses(corpus_kb).get("completed", 0) < target:
+            time.sleep(0.002)
         process.send_signal(signal.SIGKILL)
         process.wait()
+        seen.append(statuses(corpus_kb).get("completed", 0))
     left = statuses(corpus_kb)
+    os.write(2, f"completed when killed: {seen}, seed {seed}\n".encode())
     assert "failed" not in left, (seed, left)
     collected = cli("collect-provider-batches", "--json", cwd=corpus_kb)
     assert collected.code == 0, (seed, collected.err)
@@ -169,10 +174,18 @@ def test_a_collector_killed_twice_loses_nothing_and_a_second_collect_is_a_no_op(
     model_ids = {m for (m,) in rows(corpus_kb, "SELECT DISTINCT model_id FROM review_runs")}
     assert model_ids == {"claude-sonnet-4-5-20250929"}  # rekeyed to the served model
     # a second collect changes nothing
-    before = rows(corpus_kb, "SELECT id, status, completed_at, telemetry_json FROM review_runs ORDER BY id")
+    before = rows(
+        corpus_kb, "SELECT id, status, completed_at, telemetry_json FROM review_runs ORDER BY id"
+    )
     again = cli("collect-provider-batches", "--json", cwd=corpus_kb)
     assert again.code == 0 and json.loads(again.out)["jobs"] == []
-    assert rows(corpus_kb, "SELECT id, status, completed_at, telemetry_json FROM review_runs ORDER BY id") == before
+    assert (
+        rows(
+            corpus_kb,
+            "SELECT id, status, completed_at, telemetry_json FROM review_runs ORDER BY id",
+        )
+        == before
+    )
 
 
 def test_errored_and_expired_requests_fail_exactly_their_runs(
