@@ -277,3 +277,38 @@ def test_bad_inputs_say_why(cli: Cli, corpus_kb: Path, imitation: ApiImitation) 
     assert unknown.code == 1 and "no provider job" in unknown.err
     assert "Traceback" not in cli_runner.err + wait.err + unknown.err
     assert not (corpus_kb / "kb/reports/review-store.sqlite").exists() or statuses(corpus_kb) == {}
+
+
+def test_on_postgresql_the_job_owns_its_runs_until_collected(
+    cli: Cli, corpus_kb: Path, imitation: ApiImitation, postgres_schema: tuple[str, str]
+) -> None:
+    url, schema = postgres_schema
+    db = f"{url}?schema={schema}"
+    imitation.hold_jobs = True
+    imitation.job_outcomes = {1: "errored"}
+    done = submit(cli, corpus_kb, 3, "--db", db)
+    assert done.code == 0, done.err
+    listed = cli(
+        "review-target-selector",
+        LENS,
+        "--model",
+        "claude-sonnet-4-5",
+        "--note",
+        *notes(corpus_kb, 3),
+        "--reason",
+        "in-progress",
+        "--json",
+        "--db",
+        db,
+        cwd=corpus_kb,
+    )
+    assert listed.code in (0, 1) and len(json.loads(listed.out)) > 0, listed.err
+    reaped = cli("reap-stale-runs", "--older-than", "0s", "--json", "--db", db, cwd=corpus_kb)
+    assert reaped.code == 0 and json.loads(reaped.out)["reaped"] == []
+    imitation.finish_jobs()
+    collected = cli("collect-provider-batches", "--json", "--db", db, cwd=corpus_kb)
+    assert collected.code == 0, collected.err
+    (job,) = json.loads(collected.out)["jobs"]
+    assert (job["completed"], job["failed"]) == (2, 1)
+    again = cli("collect-provider-batches", "--json", "--db", db, cwd=corpus_kb)
+    assert json.loads(again.out)["jobs"] == []
