@@ -312,3 +312,21 @@ def test_on_postgresql_the_job_owns_its_runs_until_collected(
     assert (job["completed"], job["failed"]) == (2, 1)
     again = cli("collect-provider-batches", "--json", "--db", db, cwd=corpus_kb)
     assert json.loads(again.out)["jobs"] == []
+
+
+def test_runs_of_a_job_that_can_no_longer_deliver_are_reaped(
+    cli: Cli, corpus_kb: Path, imitation: ApiImitation
+) -> None:
+    imitation.hold_jobs = True
+    done = submit(cli, corpus_kb, 2)
+    job = json.loads(done.out)["jobs"][0]["job_id"]
+    kept = cli("reap-stale-runs", "--older-than", "0s", "--json", cwd=corpus_kb)
+    assert json.loads(kept.out)["reaped"] == []
+    with sqlite3.connect(corpus_kb / "kb/reports/review-store.sqlite") as conn:
+        conn.execute("UPDATE provider_jobs SET deliver_until = '2000-01-01T00:00:00Z'")
+    assert in_progress(cli, corpus_kb, 2) == 0  # no longer live for the selector
+    reaped = cli("reap-stale-runs", "--json", cwd=corpus_kb)
+    assert len(json.loads(reaped.out)["reaped"]) == 2
+    assert set(reasons(corpus_kb).values()) == {
+        f"provider job {job} can no longer deliver (its results were due by 2000-01-01T00:00:00Z)"
+    }
