@@ -91,6 +91,8 @@ def cancel(ws: Workspace, job_id: str) -> CollectReport:
         state = client.cancel(job_id)
     except Exception as exc:
         raise UserError(f"cannot cancel {job_id}: {_said(client, exc)}") from None
+    finally:
+        client.close()
     job_status(ws.store, job.id, state.status)
     return collect(ws, only=[job_id])
 
