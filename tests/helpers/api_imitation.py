@@ -44,6 +44,7 @@ from helpers.vendor_api import boundary_token, requested_pairs, review_block
 FAKE_ANTHROPIC_KEY = "sk-ant-api03-imitation-key-for-local-tests"
 FAKE_OPENAI_KEY = "sk-imitation-key-for-local-tests-only"
 OUTPUT_TOKENS_PER_PAIR = 120
+BATCH_PATHS = ("/v1/messages/batches", "/v1/batches", "/v1/files")
 
 
 # What a BPE tokenizer splits text into, roughly: words, short digit runs,
@@ -148,6 +149,10 @@ class ApiImitation:
         self.in_flight = 0
         self.most_in_flight = 0
         self.delay = 0.0  # seconds each answer takes
+        self.batch_jobs: dict[str, Any] = {}  # helpers/api_batch_imitation.py keeps its jobs here
+        self.files: dict[str, bytes] = {}
+        self.hold_jobs = False  # jobs stay in progress until `finish_jobs`
+        self.job_outcomes: dict[int, str] = {}  # next job: request index -> errored / expired
 
     # -- control
 
@@ -181,6 +186,14 @@ class ApiImitation:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def finish_jobs(self) -> None:
+        """Let held batch jobs run to their end."""
+        from helpers.api_batch_imitation import finish
+
+        self.hold_jobs = False
+        for job in list(self.batch_jobs.values()):
+            finish(self, job)
 
     def reviews(self) -> list[Seen]:
         return [r for r in self.requests if r.status == 200]
@@ -269,9 +282,15 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def do_GET(self) -> None:
+        self._batches("GET", b"")
+
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        if self.path.startswith(BATCH_PATHS):
+            return self._batches("POST", raw)
+        body = json.loads(raw or b"{}")
         with self.api._lock:
             self.api.in_flight += 1
             self.api.most_in_flight = max(self.api.most_in_flight, self.api.in_flight)
@@ -289,28 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = f"req_imit_{uuid.uuid4().hex[:20]}"
         if seen.status != 200:
             return self._error(seen, anthropic, request_id)
-        model = self.api.served_model(str(body.get("model")))
-        usage, text, stop = seen.usage, seen.usage["text"], seen.usage["stop"]
-        if anthropic:
-            payload: dict[str, Any] = {
-                "id": f"msg_{uuid.uuid4().hex[:20]}",
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": stop or "end_turn",
-                "stop_sequence": None,
-                "usage": {
-                    "input_tokens": usage["input"],
-                    "cache_read_input_tokens": usage["cache_read"],
-                    "cache_creation_input_tokens": usage["cache_write"],
-                    "output_tokens": usage["output"],
-                },
-            }
-        elif self.path == "/v1/responses":
-            payload = _responses_payload(model, text, stop, usage, body)
-        else:
-            payload = _chat_payload(model, text, stop, usage)
+        payload = success_payload(self.api, self.path, seen, body)
         headers = {"request-id" if anthropic else "x-request-id": request_id}
         self._send(200, payload, headers)
 
@@ -327,6 +325,24 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"request-id" if anthropic else "x-request-id": request_id, **fault.headers}
         self._send(seen.status, payload, headers)
 
+    def _batches(self, method: str, raw: bytes) -> None:
+        """The batch endpoints of both APIs (helpers/api_batch_imitation.py)."""
+        from helpers.api_batch_imitation import route
+
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, payload = route(self.api, method, self.path, raw, headers)
+        if isinstance(payload, bytes):
+            self._send_bytes(status, payload, "application/binary")
+        else:
+            self._send(status, payload, {})
+
+    def _send_bytes(self, status: int, data: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("content-type", kind)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _send(self, status: int, payload: Mapping[str, Any], headers: Mapping[str, str]) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
@@ -336,6 +352,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+def success_payload(
+    api: ApiImitation, path: str, seen: Seen, body: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The answer of a request that succeeded, as the endpoint at `path` gives it."""
+    model = api.served_model(str(body.get("model")))
+    usage, text, stop = seen.usage, seen.usage["text"], seen.usage["stop"]
+    if path == "/v1/messages":
+        return {
+            "id": f"msg_{uuid.uuid4().hex[:20]}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": stop or "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": usage["input"],
+                "cache_read_input_tokens": usage["cache_read"],
+                "cache_creation_input_tokens": usage["cache_write"],
+                "output_tokens": usage["output"],
+            },
+        }
+    if path == "/v1/responses":
+        return _responses_payload(model, text, stop, usage, body)
+    return _chat_payload(model, text, stop, usage)
 
 
 def _responses_payload(

@@ -122,7 +122,7 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
     result = cli("review-store", "migrate", "--db", str(v2), "--json", cwd=example_kb)
     assert result.code == 0, result.err
     assert result.json() == {"path": str(v2), "from_version": 2, "to_version": CURRENT}
-    assert CURRENT == 5
+    assert CURRENT == 6
 
     assert user_version(v2) == CURRENT
     assert full_dump(v2) == before  # includes sqlite_sequence: ids never repeat
@@ -135,6 +135,7 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
     # The old objects are exactly as they were; the migrations only add.
     added = {"review_batches": ["boundary_token", "uid"], "review_runs": ["uid"]}
     added["review_runs"] += ["owner_started_at", "lease_expires_at"]
+    added["review_batches"] += ["provider_job_id", "provider_custom_id"]  # M006
     for table in IDENTIFIED:
         old = v2_columns(table).split(", ")
         columns = [row[1] for row in read(v2, f"PRAGMA table_info({table})")]
@@ -148,6 +149,10 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
         "note_relocations_by_path",
         "acceptance_events_uid_fixed",
         *(f"{table}_by_uid" for table in (*IDENTIFIED, "note_relocations")),
+        "provider_jobs",
+        "provider_jobs_by_uid",
+        "provider_jobs_by_job",
+        "review_batches_by_provider_job",
     }
     assert read(v2, "SELECT COUNT(*) FROM note_relocations") == [(0,)]
     columns = [r[1] for r in read(v2, "PRAGMA table_info(note_relocations)")]

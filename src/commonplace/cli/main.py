@@ -80,6 +80,11 @@ COMMANDS: dict[str, CommandSpec] = {
             "Fail review runs abandoned in the running state: lease expired, owner gone, too old.",
         ),
         CommandSpec(
+            "collect-provider-batches",
+            "commonplace.cli.collect_provider_batches",
+            "Poll provider batch jobs and ingest the results of those that ended.",
+        ),
+        CommandSpec(
             "ack-trivial-note-changes",
             "commonplace.cli.ack_trivial_note_changes",
             "Accept note changes that touch nothing the gates watch.",
@@ -183,6 +188,10 @@ def ack_gate_review() -> NoReturn:
 
 def reap_stale_runs() -> NoReturn:
     _entry("reap-stale-runs")
+
+
+def collect_provider_batches() -> NoReturn:
+    _entry("collect-provider-batches")
 
 
 def ack_trivial_note_changes() -> NoReturn:

@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-batches", type=app.positive_int, metavar="N", help="launch at most N batches"
     )
     sweep_args.add_budget(parser)
+    sweep_args.add_provider_batch(parser)
     sweep_args.add_runner_options(parser, sweep=True)
 
 
@@ -51,4 +52,8 @@ def run(args: argparse.Namespace) -> int:
             group=args.group,
             events=events,
         )
+        if report.submission is not None:
+            from commonplace.cli.collect_provider_batches import emit_submission
+
+            return emit_submission(args, ws, report)
         return sweep_args.emit_report(args, report)

@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"notes per batch (default {DEFAULT_BATCH_SIZE})",
     )
     sweep_args.add_budget(parser)
+    sweep_args.add_provider_batch(parser)
     sweep_args.add_runner_options(parser)
 
 
@@ -43,4 +44,8 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             events=events,
         )
+        if report.submission is not None:
+            from commonplace.cli.collect_provider_batches import emit_submission
+
+            return emit_submission(args, ws, report)
         return sweep_args.emit_report(args, report)

@@ -77,6 +77,21 @@ def add_budget(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_provider_batch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--provider-batch",
+        action="store_true",
+        help="submit the batches as provider batch jobs (anthropic-api, openai-api: half price)"
+        " and return; collect with commonplace-collect-provider-batches",
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="with --provider-batch: wait for the jobs and collect"
+    )
+    parser.add_argument(
+        "--poll-seconds", type=float, default=30.0, metavar="S", help=argparse.SUPPRESS
+    )
+
+
 def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> SweepOptions:
     """Options from the command line, completed from [defaults]."""
     from commonplace.errors import UsageError
@@ -92,6 +107,10 @@ def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> Sw
     if args.show_prompts and not args.dry_run:
         raise UsageError("--show-prompts goes with --dry-run")
     effort = args.effort or (defaults.effort if not args.model else None)
+    if getattr(args, "wait", False) and not getattr(args, "provider_batch", False):
+        raise UsageError("--wait goes with --provider-batch")
+    if getattr(args, "provider_batch", False):
+        more = {**more, "provider_batch": True}
     return SweepOptions(
         runner=runner,
         model=model,

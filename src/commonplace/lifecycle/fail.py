@@ -19,7 +19,7 @@ from commonplace.lifecycle.types import (
 )
 from commonplace.owners import owner_gone
 from commonplace.redaction import redact
-from commonplace.store import batches, runs
+from commonplace.store import batches, provider_jobs, runs
 from commonplace.store.connection import Connection, Store, StoreError
 
 
@@ -90,14 +90,21 @@ def stale_runs(store: Store, *, older_than: timedelta) -> list[StaleRun]:
     """Running runs whose lease expired, on any host; runs owned by a
     process of this host that is gone (`abandoned`: no need to wait for the
     lease); and, of those without a lease, the ones older than `older_than`.
+    A run waiting on a provider job is stale only once the job can no
+    longer deliver.
     A run under a live lease is never stale by age: its owner is at work,
     and its runner has its own timeout."""
     cutoff, now, host = utc_before(older_than), utc_now(), host_name()
     with store.read() as conn:
         rows = runs.running_runs(conn)
+        jobs = provider_jobs.job_owned_runs(conn)
     stale = []
     for row in rows:
-        if row.lease_expires_at is not None and row.lease_expires_at <= now:
+        if row.id in jobs:  # owned by a provider job, not by a process
+            job_id, until = jobs[row.id]
+            if until <= now:
+                stale.append(StaleRun(row.id, job_gone_reason(job_id, until)))
+        elif row.lease_expires_at is not None and row.lease_expires_at <= now:
             reason = expired_reason(row.host, row.pid, row.lease_expires_at)
             stale.append(StaleRun(row.id, reason, lease_expired=True))
         elif _abandoned(row, host, cutoff):
@@ -109,6 +116,11 @@ def _abandoned(row: runs.RunningRow, host: str, cutoff: str) -> bool:
     if row.host == host and row.pid is not None and owner_gone(row.pid, row.owner_started_at):
         return True
     return row.lease_expires_at is None and row.started_at <= cutoff
+
+
+def job_gone_reason(job_id: str, until: str) -> str:
+    shown = "".join(c if c.isprintable() else "?" for c in job_id)[:200]
+    return f"provider job {shown} can no longer deliver (its results were due by {until})"
 
 
 def reap_runs(store: Store, *, older_than: timedelta, dry_run: bool = False) -> list[StaleRun]:

@@ -34,6 +34,7 @@ from commonplace.services.executor import BatchResult
 from commonplace.services.forecast import Forecaster
 from commonplace.services.launcher import Launcher
 from commonplace.services.planned import PlannedBatches, forecaster, refuse_over_budget
+from commonplace.services.provider_submit import Submission, require_batch_runner, submit_plans
 from commonplace.services.selector import (
     StaleReason,
     flatten,
@@ -56,6 +57,7 @@ class SweepOptions:
     max_batches: int | None = None
     max_cost_usd: float | None = None
     stream: bool = True  # the runner's live text to `SweepEvents.live_text`
+    provider_batch: bool = False  # submit as provider batch jobs (API runners)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class SweepReport:
     stopped: str | None = None  # why launching stopped before the end
     not_launched: int = 0
     notices: tuple[str, ...] = ()  # once per sweep: the flags now resolve elsewhere
+    submission: Submission | None = None  # with `provider_batch`: the jobs submitted
 
     @property
     def completed(self) -> int:
@@ -266,6 +269,8 @@ def prepare_runner(ws: Workspace, options: SweepOptions) -> RunnerCall:
     if options.jobs < 1:
         raise UsageError("a sweep runs at least one batch at a time (jobs >= 1)")
     timeout = options.timeout or adapter.settings.timeout or ws.config.defaults.timeout
+    if options.provider_batch:
+        require_batch_runner(adapter)
     version = None if options.dry_run else version_of(adapter)
     return RunnerCall(
         adapter=adapter,
@@ -311,6 +316,16 @@ def execute_plans(
             not_launched=max(held, 0),
         )
     budget_notes = refuse_over_budget(ws, runner, plans, options)
+    if options.provider_batch:
+        submission = submit_plans(ws, runner, plans, packing, claim=claim)
+        return replace(
+            base,
+            submission=submission,
+            skipped=(*base.skipped, *submission.claimed),
+            stopped=f"--max-batches {options.max_batches} reached" if held > 0 else None,
+            not_launched=max(held, 0),
+            notices=budget_notes,
+        )
     launcher = Launcher(ws, runner, packing, options, events or SweepEvents(), claim)
     results, stopped, unlaunched = launcher.run(plans)
     if held > 0:

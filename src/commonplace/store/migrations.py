@@ -284,10 +284,38 @@ M005_TEAM_STORE = Migration(
     ),
 )
 
+M006_PROVIDER_JOBS = Migration(
+    "m006_provider_jobs",
+    # A provider batch job (Anthropic Message Batches, OpenAI Batch API) and
+    # the batches it carries, each one request named by its custom_id. Runs
+    # waiting on a job are owned by it until `ended_at` (collected) or
+    # `deliver_until` (the provider can no longer deliver).
+    (
+        """CREATE TABLE provider_jobs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            uid TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            submitted_at TEXT NOT NULL,
+            deliver_until TEXT NOT NULL,
+            ended_at TEXT,
+            detail TEXT
+        )""",
+        "CREATE UNIQUE INDEX provider_jobs_by_uid ON provider_jobs(uid)",
+        "CREATE UNIQUE INDEX provider_jobs_by_job ON provider_jobs(provider, job_id)",
+        "ALTER TABLE review_batches ADD COLUMN provider_job_id INTEGER"
+        " REFERENCES provider_jobs(id)",
+        "ALTER TABLE review_batches ADD COLUMN provider_custom_id TEXT",
+        "CREATE INDEX review_batches_by_provider_job ON review_batches(provider_job_id)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     M001_INITIAL,
     M002_BATCH_OUTPUT,
     M003_NOTE_RELOCATIONS,
     M004_BOUNDARY_TOKEN,
     M005_TEAM_STORE,
+    M006_PROVIDER_JOBS,
 )

@@ -105,16 +105,23 @@ def running_pair_owners(
     conn: Connection, model_id: str, now: str, notes: Sequence[str] | None = None
 ) -> list[tuple[str, str, str | None, int | None, bool]]:
     """(note, gate, host, pid, leased) of every pair that a `running` run of
-    the partition covers under a lease not expired at `now`, or, without a
-    lease, with an owning process (whose liveness the caller judges); of
-    `notes` only, when given."""
+    the partition covers under a lease not expired at `now`, or for a provider
+    job that can still deliver, or, without a lease, with an owning process
+    (whose liveness the caller judges); of `notes` only, when given."""
+    # A run waiting on a provider job that can still deliver counts as leased.
+    job = (
+        "EXISTS (SELECT 1 FROM review_batches b JOIN provider_jobs j"
+        " ON j.id = b.provider_job_id WHERE b.id = r.batch_id AND j.ended_at IS NULL"
+        " AND j.deliver_until > ?)"
+    )
     sql = (
-        "SELECT r.note_path, g.gate_id, r.host, r.pid, r.lease_expires_at IS NOT NULL"
+        f"SELECT r.note_path, g.gate_id, r.host, r.pid, (r.lease_expires_at IS NOT NULL OR {job})"
         " FROM review_runs r JOIN review_run_gates g ON g.review_run_id = r.id"
         " WHERE r.status = 'running' AND r.model_id = ?"
-        " AND (r.lease_expires_at > ? OR (r.lease_expires_at IS NULL AND r.pid IS NOT NULL))"
+        f" AND (r.lease_expires_at > ? OR (r.lease_expires_at IS NULL AND r.pid IS NOT NULL)"
+        f" OR {job})"
     )
-    params: tuple[object, ...] = (model_id, now)
+    params: tuple[object, ...] = (now, model_id, now, now)
     if notes is not None:
         sql += " AND r.note_path IN (SELECT value FROM json_each(?))"
         params += (json.dumps(list(notes)),)
