@@ -42,7 +42,7 @@ def fail_run(
     except StoreError as exc:
         if not exc.full:
             raise
-        store.release_reserve()
+        store.release_reserve(part=True)  # batches failing with this one need room too
     return _fail_run(store, review_run_id, reason, None, None, lease_expired)
 
 

@@ -240,8 +240,9 @@ class Store:
         """Set disk space aside beside a store file (see SqliteBackend)."""
         return self.backend.keep_reserve()
 
-    def release_reserve(self) -> bool:
-        return self.backend.release_reserve()
+    def release_reserve(self, *, part: bool = False) -> bool:
+        """Give the reserve back (with `part`, half of what is left)."""
+        return self.backend.release_reserve(part=part)
 
 
 def schema_version(store: Store) -> int:

@@ -234,7 +234,7 @@ class PostgresBackend:
     def keep_reserve(self) -> bool:
         return False  # the server's disk is the server's to keep
 
-    def release_reserve(self) -> bool:
+    def release_reserve(self, *, part: bool = False) -> bool:
         return False
 
 

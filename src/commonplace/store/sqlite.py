@@ -105,10 +105,29 @@ class SqliteBackend:
             os.close(fd)
         return True
 
-    def release_reserve(self) -> bool:
-        """Give the reserved space back to the disk; whether there was any."""
+    def release_reserve(self, *, part: bool = False) -> bool:
+        """Give the reserved space back to the disk; whether there was any.
+        With `part`, only half of what is left (all of it once little is
+        left): batches failing together on a full disk each get room to
+        write their failure, not only the first one."""
+        reserve = self._reserve_path()
+        if part:
+            try:  # a link planted there is removed below, never followed
+                fd = os.open(reserve, os.O_WRONLY | _NOFOLLOW)
+            except OSError:
+                fd = -1
+            if fd >= 0:
+                try:
+                    left = os.fstat(fd).st_size
+                    if left > RESERVE_BYTES // 8:
+                        os.ftruncate(fd, left // 2)
+                        return True
+                except OSError:
+                    pass
+                finally:
+                    os.close(fd)
         try:
-            os.unlink(self._reserve_path())
+            os.unlink(reserve)
         except OSError:
             return False
         return True
