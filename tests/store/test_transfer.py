@@ -4,6 +4,7 @@ two laptops merged into one server, rows that changed since a dump."""
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +25,11 @@ from helpers.transfer import (
     violations,
 )
 
+from commonplace.errors import UserError
 from commonplace.git import blob_sha
 from commonplace.services.dump_format import SPEC
 from commonplace.services.transfer import export_lines
+from commonplace.store import provider_jobs
 from commonplace.store.aliases import add_resolution
 from commonplace.store.dump import COLUMNS
 from commonplace.store.snapshots import add_snapshots
@@ -76,6 +79,14 @@ def rich_history(cli: Cli, kb: Path) -> Path:
             conn, requested_model="opus", requested_effort=None, resolved_model=MODEL,
             resolved_model_id=MODEL, observed_at="2026-01-01T00:00:00.000Z", batch_id=1,
         )  # fmt: skip
+        # batch 1 as if it had gone through a provider batch job, collected since
+        job = provider_jobs.add_job(
+            conn, provider="anthropic-api", job_id="msgbatch_01", status="ended",
+            submitted_at="2026-01-01T00:00:00.000Z", deliver_until="2026-01-02T00:00:00.000Z",
+            detail=None,
+        )  # fmt: skip
+        provider_jobs.attach_batches(conn, job, [(1, "batch-1")])
+        provider_jobs.end_job(conn, job, "ended", "2026-01-01T01:00:00.000Z")
     return store_of(kb)
 
 
@@ -109,6 +120,37 @@ def test_a_corpus_history_moves_whole_and_the_selector_agrees(
     back = tmp_path / "back.sqlite"
     import_text(back, export_text(target))
     assert export_text(back) == dumped
+
+
+def test_a_dump_made_before_provider_jobs_still_imports(
+    cli: Cli, corpus_kb: Path, target: str
+) -> None:
+    """A schema-5 dump has no provider_jobs table and no job columns on its
+    batches: it reads as a history without jobs."""
+    source = rich_history(cli, corpus_kb)
+    lines = [json.loads(line) for line in export_text(source).splitlines()]
+    old = []
+    for document in lines:
+        if "format" in document:
+            document["schema_version"] = 5
+        elif "end" in document:
+            del document["end"]["provider_jobs"]
+        elif document["table"] == "provider_jobs":
+            continue
+        elif document["table"] == "review_batches":
+            del document["row"]["provider_job_uid"], document["row"]["provider_custom_id"]
+        old.append(json.dumps(document) + "\n")
+    summary = import_text(target, "".join(old))
+    assert summary.tables["provider_jobs"].added == 0
+    assert summary.tables["review_batches"].added == end_counts(export_text(source))[
+        "review_batches"
+    ]
+    assert violations(target) == ()
+    assert selector(cli, corpus_kb, target) == selector(cli, corpus_kb, source)
+    # a job row in a dump that says it predates jobs is refused
+    forged = [*old[:1], '{"table":"provider_jobs","row":{}}\n', *old[1:]]
+    with pytest.raises(UserError, match="provider_jobs rows in a dump of schema 5"):
+        import_text(target, "".join(forged))
 
 
 def test_two_laptops_merge_into_one_server(

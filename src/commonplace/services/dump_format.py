@@ -28,6 +28,10 @@ FORMAT = "commonplace-review-store-dump"
 VERSION = 1
 # The first schema whose rows carry a uid; a dump names the schema it was made at.
 FIRST_SCHEMA = 5
+# What schema 6 (provider batch jobs) added to the dump: a dump made at an
+# earlier schema has neither, and reads as having no jobs.
+SINCE_6_TABLES = ("provider_jobs",)
+SINCE_6_COLUMNS = {"review_batches": ("provider_job_uid", "provider_custom_id")}
 # A row's largest field is an output of at most MAX_OUTPUT characters; as
 # JSON escapes in ASCII that is at most 6 bytes a character, plus the rest.
 MAX_LINE = 8 * MAX_OUTPUT
@@ -59,12 +63,17 @@ def _enum(*choices: str) -> Column:
 # fmt: off
 SPEC: dict[str, dict[str, Column]] = {
     "snapshots": {"sha": S, "text": T},
+    "provider_jobs": {
+        "uid": U, "provider": T, "job_id": T, "status": T,
+        "submitted_at": TIME, "deliver_until": TIME, "ended_at": TIME_, "detail": T_,
+    },
     "review_batches": {
         "uid": U, "packing": _enum("note", "gate", "explicit"), "executor": T,
         "requested_model": T, "requested_effort": T_, "requested_model_id": T,
         "prompt_sha256": T_, "prompt_chars": N_, "prompt_format_version": T_,
         "created_at": TIME, "finished_at": TIME_, "telemetry_json": J_, "debug_log": T_,
-        "raw_output": T_, "boundary_token": T_,
+        "raw_output": T_, "boundary_token": T_, "provider_job_uid": U_,
+        "provider_custom_id": T_,
     },
     "review_runs": {
         "uid": U, "batch_uid": U, "note_path": T, "model_id": T, "runner": T,
@@ -165,6 +174,10 @@ class Reader:
             row = document["row"]
             if not isinstance(row, dict):
                 raise self.fail(f"{table}: the row is not an object")
+            if self.schema_version < 6:
+                if table in SINCE_6_TABLES:
+                    raise self.fail(f"{table} rows in a dump of schema {self.schema_version}")
+                row = {**dict.fromkeys(SINCE_6_COLUMNS.get(table, ())), **row}
             self._check_row(table, row)
             self.counts[table] += 1
             yield Record(self._line, table, row)
@@ -215,9 +228,14 @@ class Reader:
         counts = document["end"]
         if set(document) != {"end"} or not isinstance(counts, dict):
             raise self.fail('the end line is {"end": {table: rows, ...}}')
-        if set(counts) != set(self.counts):
+        held_tables = {
+            t: n
+            for t, n in self.counts.items()
+            if self.schema_version >= 6 or t not in SINCE_6_TABLES
+        }
+        if set(counts) != set(held_tables):
             raise self.fail(f"the end line names the tables {_short(sorted(counts), 200)}")
-        for table, held in self.counts.items():
+        for table, held in held_tables.items():
             if counts[table] != held:
                 raise self.fail(
                     f"the end line counts {_short(counts[table])} {table} rows, the dump"
@@ -299,6 +317,7 @@ class Reader:
             "gate_reviews": (("run_uid", "review_runs"),),
             "acceptance_events": (("review_uid", "gate_reviews"),),
             "model_alias_resolutions": (("batch_uid", "review_batches"),),
+            "review_batches": (("provider_job_uid", "provider_jobs"),),
         }.get(table, ())
         for column, target in links:
             if row[column] is not None and row[column] not in seen[target]:

@@ -22,6 +22,7 @@ from commonplace.store.connection import Connection, Store
 
 TABLES = (
     "snapshots",
+    "provider_jobs",
     "review_batches",
     "review_runs",
     "review_run_gates",
@@ -36,11 +37,15 @@ TABLES = (
 # fmt: off
 COLUMNS: dict[str, tuple[str, ...]] = {
     "snapshots": ("sha", "text"),
+    "provider_jobs": (
+        "uid", "provider", "job_id", "status", "submitted_at", "deliver_until", "ended_at",
+        "detail",
+    ),
     "review_batches": (
         "uid", "packing", "executor", "requested_model", "requested_effort",
         "requested_model_id", "prompt_sha256", "prompt_chars", "prompt_format_version",
         "created_at", "finished_at", "telemetry_json", "debug_log", "raw_output",
-        "boundary_token",
+        "boundary_token", "provider_job_uid", "provider_custom_id",
     ),
     "review_runs": (
         "uid", "batch_uid", "note_path", "model_id", "runner", "reviewed_note_sha",
@@ -71,6 +76,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 # A reference column of the dump: (local column, table it points into).
 REFERENCES: dict[str, dict[str, tuple[str, str]]] = {
+    "review_batches": {"provider_job_uid": ("provider_job_id", "provider_jobs")},
     "review_runs": {"batch_uid": ("batch_id", "review_batches")},
     "review_run_gates": {"run_uid": ("review_run_id", "review_runs")},
     "gate_reviews": {"run_uid": ("review_run_id", "review_runs")},
@@ -81,6 +87,7 @@ REFERENCES: dict[str, dict[str, tuple[str, str]]] = {
 # When each kind of row was made: with its local id, what a row written
 # without a uid is known by (see `identity`). Neither ever changes.
 _MADE_AT = {
+    "provider_jobs": "submitted_at",
     "review_batches": "created_at",
     "review_runs": "started_at",
     "gate_reviews": "reviewed_at",
