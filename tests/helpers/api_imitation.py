@@ -43,6 +43,18 @@ from helpers.vendor_api import boundary_token, requested_pairs, review_block
 
 FAKE_ANTHROPIC_KEY = "sk-ant-api03-imitation-key-for-local-tests"
 FAKE_OPENAI_KEY = "sk-imitation-key-for-local-tests-only"
+# What the imitation reports as served for a requested model (a dated name,
+# as the real APIs do), for the tests that check the rekey.
+SERVED = {"claude-sonnet-4-5": "claude-sonnet-4-5-20250929", "gpt-5": "gpt-5-2025-08-07"}
+
+
+def point_sdks_at(api: ApiImitation, env: Any) -> None:
+    """Point both SDKs at the imitation, with its keys (`env` is pytest's
+    MonkeyPatch, so the variables are put back after the test)."""
+    env.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
+    env.setenv("ANTHROPIC_BASE_URL", api.url)
+    env.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
+    env.setenv("OPENAI_BASE_URL", api.url + "/v1")
 OUTPUT_TOKENS_PER_PAIR = 120
 BATCH_PATHS = ("/v1/messages/batches", "/v1/batches", "/v1/files")
 

@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.api_imitation import FAKE_ANTHROPIC_KEY, FAKE_OPENAI_KEY, ApiImitation, Fault
+from helpers.api_imitation import (
+    FAKE_ANTHROPIC_KEY,
+    ApiImitation,
+    Fault,
+    point_sdks_at,
+)
 from helpers.commands import Result
 
 from commonplace.runners.anthropic_api import AnthropicApiAdapter
@@ -34,10 +39,7 @@ MODELS = {"anthropic-api": "claude-sonnet-4-5", "openai-api": "gpt-5"}
 @pytest.fixture
 def imitation(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiImitation]:
     with ApiImitation() as api:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
-        monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", api.url + "/v1")
+        point_sdks_at(api, monkeypatch)
         yield api
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from helpers.api_imitation import (
-    FAKE_ANTHROPIC_KEY,
-    FAKE_OPENAI_KEY,
+    SERVED,
     ApiImitation,
     breakpoints,
+    point_sdks_at,
 )
 from helpers.commands import Result
 
@@ -30,17 +30,13 @@ NOTES = [
     "kb/notes/agents-navigate-by-deciding-what-to-read-next.md",
     "kb/notes/ad-hoc-prompts-extend-the-system-without-schema-changes.md",
 ]
-SERVED = {"claude-sonnet-4-5": "claude-sonnet-4-5-20250929", "gpt-5": "gpt-5-2025-08-07"}
 Cli = Callable[..., Result]
 
 
 @pytest.fixture
 def imitation(monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiImitation]:
     with ApiImitation(served=SERVED) as api:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_ANTHROPIC_KEY)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", api.url)
-        monkeypatch.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", api.url + "/v1")
+        point_sdks_at(api, monkeypatch)
         yield api
 
 
