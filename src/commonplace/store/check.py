@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass
 
 from commonplace.git import blob_sha
-from commonplace.store.connection import Connection, Store, StoreError, schema_version
+from commonplace.store.connection import (
+    Connection,
+    Store,
+    StoreError,
+    on_server,
+    schema_version,
+)
 from commonplace.store.migrations import MIGRATIONS, postgres_statements, sqlite_statements
 
 _CREATE = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX|TRIGGER|VIEW)\s+(\w+)", re.I)
@@ -80,9 +85,7 @@ def check_store(store: Store) -> CheckReport:
     try:
         version = schema_version(store)
         with store.read() as conn:
-            # A store never written reads as an empty SQLite schema in memory,
-            # whichever backend it names: check what was opened.
-            postgres = not isinstance(conn, sqlite3.Connection)
+            postgres = on_server(conn)
             damage = [] if postgres else _damage(conn)
             if damage:
                 return CheckReport(version, tuple(damage), 0)

@@ -245,6 +245,13 @@ class Store:
         return self.backend.release_reserve(part=part)
 
 
+def on_server(conn: Any) -> bool:
+    """Whether an open connection is to a PostgreSQL server. Asked of the
+    connection, not the store: a store never written reads as an empty
+    SQLite schema in memory, whichever backend it names."""
+    return not isinstance(conn, sqlite.Connection)
+
+
 def schema_version(store: Store) -> int:
     """The store's schema version; a store never written reads as current."""
     return store.version_on_disk() if store.exists else len(MIGRATIONS)

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from commonplace.store.connection import Connection, Store
+from commonplace.store.connection import Connection, Store, on_server
 
 TABLES = (
     "snapshots",
@@ -163,12 +163,8 @@ def _keyset(table: str) -> tuple[str, str]:
 def consistent_read(store: Store) -> Iterator[Connection]:
     """One read transaction, so the tables read one after another are of one
     moment (a run written meanwhile cannot point at a batch not read)."""
-    from commonplace.store.postgres import PgConnection
-
     with store.read() as conn:
-        # by the connection: a store never written reads as an empty SQLite one
-        postgres = isinstance(conn, PgConnection)
-        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if postgres else "BEGIN"
+        begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if on_server(conn) else "BEGIN"
         conn.execute(begin)
         try:
             yield conn

@@ -26,6 +26,7 @@ SIDE_FILES = ("-wal", "-shm", "-journal")
 RESERVE_BYTES = 1024 * 1024
 RESERVE_SUFFIX = "-reserve"
 
+Connection = sqlite3.Connection
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 10, 11, 13, 26
 
