@@ -16,7 +16,7 @@ from typing import Any, ParamSpec
 from commonplace import lifecycle
 from commonplace.config import Config
 from commonplace.errors import UserError
-from commonplace.lifecycle import ExecutionData, Packing, RunOutcome, RunStatus
+from commonplace.lifecycle import CreatedBatch, ExecutionData, Packing, RunOutcome, RunStatus
 from commonplace.lifecycle.partitions import actual_model_id, observe_resolution
 from commonplace.lifecycle.targets import Plan, RunTarget, SkippedPair
 from commonplace.protocol.grammar import Pair
@@ -93,19 +93,7 @@ def execute_batch(
     """Run one batch. `echo(batch_id)` gives where its live text goes. With
     `claim`, pairs another process has are left out (`lifecycle.AllClaimed`
     when that is every pair)."""
-    artifacts.refuse_links(config)  # before the store changes
-    created = lifecycle.create_batch(
-        store,
-        plan,
-        packing=packing,
-        runner=runner.adapter.name,
-        partition=runner.partition,
-        owned_by_this_process=True,
-        claim=claim,
-        lease_seconds=config.lease_seconds,
-    )
-    if created.claimed:  # the prompt asks only for the pairs this batch has
-        plan = _only(plan, [Pair(r.note_path, g) for r in created.runs for g in r.gate_ids])
+    created, plan = create_owned_batch(config, store, plan, runner, packing=packing, claim=claim)
     scope = tuple(
         ScopedRun(
             run.review_run_id,
@@ -301,6 +289,34 @@ def _no_token(ctx: BatchContext, reviewed: Reviewed) -> str | None:
     if not untokened:
         return None
     return f"no sentinel line carries the batch's boundary token ({untokened} without it)"
+
+
+def create_owned_batch(
+    config: Config,
+    store: Store,
+    plan: Plan,
+    runner: RunnerCall,
+    *,
+    packing: Packing,
+    claim: bool,
+) -> tuple[CreatedBatch, Plan]:
+    """The batch's runs, owned by this process under a lease, and the plan
+    cut down to the pairs they have (with `claim`, others' pairs are left
+    out: `lifecycle.AllClaimed` when that is every pair)."""
+    artifacts.refuse_links(config)  # before the store changes
+    created = lifecycle.create_batch(
+        store,
+        plan,
+        packing=packing,
+        runner=runner.adapter.name,
+        partition=runner.partition,
+        owned_by_this_process=True,
+        claim=claim,
+        lease_seconds=config.lease_seconds,
+    )
+    if created.claimed:  # the prompt asks only for the pairs this batch has
+        plan = _only(plan, [Pair(r.note_path, g) for r in created.runs for g in r.gate_ids])
+    return created, plan
 
 
 def _only(plan: Plan, pairs: Sequence[Pair]) -> Plan:

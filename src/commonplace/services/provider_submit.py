@@ -20,7 +20,6 @@ from commonplace.errors import UsageError
 from commonplace.lifecycle import AllClaimed, Packing
 from commonplace.lifecycle.provider_jobs import hand_to_job
 from commonplace.lifecycle.targets import Plan, SkippedPair
-from commonplace.protocol.grammar import Pair
 from commonplace.redaction import redact
 from commonplace.runners.api_call import ApiAdapter
 from commonplace.runners.base import Call
@@ -29,7 +28,7 @@ from commonplace.safe_files import LinkRefused
 from commonplace.services import artifacts
 from commonplace.services.batch import render_batch_prompt
 from commonplace.services.execution import RunnerCall
-from commonplace.services.executor import _only
+from commonplace.services.executor import create_owned_batch
 from commonplace.services.ingest import fail_runs
 from commonplace.services.leases import LeaseRenewer
 from commonplace.services.manifest import Requested, batch_manifest
@@ -105,24 +104,14 @@ def _prepare(
     pending: list[Pending] = []
     claimed: list[SkippedPair] = []
     for plan in plans:
-        artifacts.refuse_links(config)
         try:
-            created = lifecycle.create_batch(
-                store,
-                plan,
-                packing=packing,
-                runner=runner.adapter.name,
-                partition=runner.partition,
-                owned_by_this_process=True,
-                claim=claim,
-                lease_seconds=config.lease_seconds,
+            created, plan = create_owned_batch(
+                config, store, plan, runner, packing=packing, claim=claim
             )
         except AllClaimed as taken:
             claimed += taken.skipped
             continue
         claimed += created.claimed
-        if created.claimed:
-            plan = _only(plan, [Pair(r.note_path, g) for r in created.runs for g in r.gate_ids])
         try:
             run_ids = [run.review_run_id for run in created.runs]
             prompt = render_batch_prompt(config, plan, run_ids, token=created.boundary_token)
