@@ -323,6 +323,13 @@ def reconfigure_streams() -> None:
                 reconfigure(errors="backslashreplace")
 
 
+def version() -> str:
+    """What `--version` prints: the distribution's name and the package's version."""
+    from commonplace import __version__
+
+    return f"commonplace-review {__version__}"
+
+
 def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     import importlib
 
@@ -330,6 +337,7 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
     module = importlib.import_module(spec.module)
     parser = Parser(prog=prog or f"commonplace-{spec.name}", description=spec.help)
     module.add_arguments(parser)
+    parser.add_argument("--version", action="version", version=version())
     parser.add_argument(
         "--debug",
         action="store_true",

@@ -114,6 +114,11 @@ COMMANDS: dict[str, CommandSpec] = {
             "commonplace.cli.review_store",
             "Check the review store's integrity, migrate it, or count what it holds.",
         ),
+        CommandSpec(
+            "init",
+            "commonplace.cli.init",
+            "Write a commented commonplace.toml for this KB and ignore the store in git.",
+        ),
     )
 }
 
@@ -126,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """`commonplace <command> ...`: the same commands without the prefix."""
     reconfigure_streams()
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--version"]:
+        from commonplace.cli.app import version
+
+        print(version())
+        raise SystemExit(0)
     if not args or args[0] in ("-h", "--help"):
         print("usage: commonplace <command> [options]\n\ncommands:")
         for spec in COMMANDS.values():
@@ -216,3 +226,7 @@ def review_report() -> NoReturn:
 
 def review_store() -> NoReturn:
     _entry("review-store")
+
+
+def init() -> NoReturn:
+    _entry("init")
