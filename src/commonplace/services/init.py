@@ -73,7 +73,8 @@ def init_kb(kb_root: Path, *, example_gates: bool) -> InitResult:
     old = _read_gitignore(kb_root)
     added = gitignore_lines(layout, old)
 
-    written, kept = [], []
+    written: list[str] = []
+    kept: list[str] = []
     for name, data in starters.items():
         key = f"{lens}/{name}"
         wrote = safe_files.write_file(
@@ -81,9 +82,7 @@ def init_kb(kb_root: Path, *, example_gates: bool) -> InitResult:
         )
         (written if wrote else kept).append(key)
     if added:
-        safe_files.write_file(
-            kb_root, kb_root / GITIGNORE, _appended(old, added), setting=SETTING
-        )
+        safe_files.write_file(kb_root, kb_root / GITIGNORE, _appended(old, added), setting=SETTING)
     if not safe_files.write_file(
         kb_root, kb_root / CONFIG_FILE, text.encode("utf-8"), setting=SETTING, overwrite=False
     ):
