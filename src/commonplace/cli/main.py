@@ -114,6 +114,11 @@ COMMANDS: dict[str, CommandSpec] = {
             "commonplace.cli.review_store",
             "Check the review store's integrity, migrate it, or count what it holds.",
         ),
+        CommandSpec(
+            "doctor",
+            "commonplace.cli.doctor",
+            "Check the configuration, gates, store and runners; say what is wrong and the fix.",
+        ),
     )
 }
 
@@ -216,3 +221,7 @@ def review_report() -> NoReturn:
 
 def review_store() -> NoReturn:
     _entry("review-store")
+
+
+def doctor() -> NoReturn:
+    _entry("doctor")
