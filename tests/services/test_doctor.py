@@ -95,9 +95,11 @@ def test_notes_no_gate_applies_to(example_kb: Path) -> None:
     for path in (example_kb / GATES).rglob("*.md"):
         text = path.read_text().replace("---\n", "---\nrequires_trait: [rare]\n", 1)
         path.write_text(text)
+    shutil.rmtree(example_kb / "kb/types")  # type/note applies to every note
     commit_all(example_kb)
     found = problems(diagnose(example_kb), "applicability")
-    assert any("5 note(s) have no gate that applies to them" in f.message for f in found)
+    bare = [f for f in found if "have no gate that applies to them" in f.message]
+    assert len(bare) == 1 and "kb/notes/frost-dates.md" in bare[0].message
 
 
 def test_scan_root_missing_or_empty(example_kb: Path) -> None:
@@ -176,7 +178,8 @@ def test_note_name_with_control_characters_is_escaped(example_kb: Path) -> None:
          " 'runner'?"),
         ("[runners.stand-in]\ncommand = ['python3']\ntimout = 3\n",
          "unknown key in [runners.stand-in] 'timout'; did you mean 'timeout'?"),
-        ("[pricing.m]\ninptu = 1.0\n", "unknown key in [pricing.m] 'inptu'; did you mean 'input'?"),
+        ("[pricing.m]\ninput = 1\noutput = 2\ninptu = 1.0\n",
+         "unknown key in [pricing.m] 'inptu'; did you mean 'input'?"),
         ("[defaults]\nzzz = 1\n", "unknown key in [defaults] 'zzz' (every"),
     ],
 )
