@@ -174,12 +174,18 @@ def test_note_name_with_control_characters_is_escaped(example_kb: Path) -> None:
     ("toml", "expected"),
     [
         ("scan_root = ['kb/notes']\n", "unknown setting 'scan_root'; did you mean 'scan_roots'?"),
-        ("[defaults]\nrunnr = 'stand-in'\n", "unknown key in [defaults] 'runnr'; did you mean"
-         " 'runner'?"),
-        ("[runners.stand-in]\ncommand = ['python3']\ntimout = 3\n",
-         "unknown key in [runners.stand-in] 'timout'; did you mean 'timeout'?"),
-        ("[pricing.m]\ninput = 1\noutput = 2\ninptu = 1.0\n",
-         "unknown key in [pricing.m] 'inptu'; did you mean 'input'?"),
+        (
+            "[defaults]\nrunnr = 'stand-in'\n",
+            "unknown key in [defaults] 'runnr'; did you mean 'runner'?",
+        ),
+        (
+            "[runners.stand-in]\ncommand = ['python3']\ntimout = 3\n",
+            "unknown key in [runners.stand-in] 'timout'; did you mean 'timeout'?",
+        ),
+        (
+            "[pricing.m]\ninput = 1\noutput = 2\ninptu = 1.0\n",
+            "unknown key in [pricing.m] 'inptu'; did you mean 'input'?",
+        ),
         ("[defaults]\nzzz = 1\n", "unknown key in [defaults] 'zzz' (every"),
     ],
 )

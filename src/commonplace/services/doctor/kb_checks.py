@@ -92,9 +92,7 @@ def _notes(config: Config, git: GitState, findings: list[Finding]) -> list[KbFil
             )
         )
     if not notes:
-        findings.append(
-            Finding("scan-roots", PROBLEM, no_notes_message(config), "set scan_roots")
-        )
+        findings.append(Finding("scan-roots", PROBLEM, no_notes_message(config), "set scan_roots"))
     else:
         findings.append(Finding("scan-roots", OK, f"{len(notes)} reviewable notes"))
     if unreviewable:
@@ -124,8 +122,10 @@ def _gates(config: Config, findings: list[Finding]) -> list[Gate]:
     catalog = _catalog_ids(config, findings, bool(conformance))
     scan = load_found_gates(config, [*catalog, *conformance])
     for unusable in scan.unusable:
-        keys = [] if is_conformance_id(unusable.key) else misspelled_keys(
-            config, unusable.key, unusable.detail
+        keys = (
+            []
+            if is_conformance_id(unusable.key)
+            else misspelled_keys(config, unusable.key, unusable.detail)
         )
         findings += keys or [
             Finding(

@@ -122,7 +122,9 @@ def _load(
 def _where(source: Path | None) -> str:
     if source is None:
         return "the defaults"
-    return source.name if source.name == "commonplace.toml" else f"[tool.commonplace] of {source.name}"
+    return (
+        source.name if source.name == "commonplace.toml" else f"[tool.commonplace] of {source.name}"
+    )
 
 
 def _unknown(table: Mapping[str, Any], known: Iterable[str]) -> list[str]:

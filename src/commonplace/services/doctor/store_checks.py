@@ -34,8 +34,14 @@ def check_store(config: Config, db: str | os.PathLike[str] | None) -> list[Findi
         try:
             return _check(store, setting, db)
         except UserError as exc:
-            return [Finding(CHECK, PROBLEM, f"cannot open the review store: {exc.message}",
-                            _open_fix(store, setting))]
+            return [
+                Finding(
+                    CHECK,
+                    PROBLEM,
+                    f"cannot open the review store: {exc.message}",
+                    _open_fix(store, setting),
+                )
+            ]
 
 
 def _check(store: Store, setting: str, db: str | os.PathLike[str] | None) -> list[Finding]:
@@ -49,8 +55,13 @@ def _check(store: Store, setting: str, db: str | os.PathLike[str] | None) -> lis
                     "check the path; the commands that read the store refuse it",
                 )
             ]
-        return [Finding(CHECK, OK, f"no review store yet at {shown(store.name)}: the first"
-                        " review creates it")]
+        return [
+            Finding(
+                CHECK,
+                OK,
+                f"no review store yet at {shown(store.name)}: the first review creates it",
+            )
+        ]
     version, known = store.version_on_disk(), len(MIGRATIONS)
     if version < known:
         flag = f" --db {shlex.quote(masked(os.fspath(db)))}" if db else ""
