@@ -316,3 +316,22 @@ def test_a_server_store_that_cannot_be_reached_is_masked(example_kb: Path) -> No
     assert len(found) == 1
     assert "s3cret-pass" not in found[0].message + found[0].fix
     assert "***" in found[0].message and "server" in found[0].fix
+
+
+def test_every_bad_setting_is_reported(example_kb: Path) -> None:
+    (example_kb / "commonplace.toml").write_text(
+        'scan_roots = ["../../etc"]\nrunners = 5\n[defaults]\ntimeout = "x"\n'
+    )
+    commit_all(example_kb)
+    found = problems(diagnose(example_kb))
+    assert [f.message.split(": ", 1)[1] for f in found] == [
+        "scan_roots points outside the knowledge base: ../../etc",
+        "[runners.<name>] entries must be tables",
+        "[defaults] timeout must be a positive number of seconds",
+    ]
+
+
+def test_a_gate_named_with_control_characters(example_kb: Path) -> None:
+    write_gate(example_kb, "clarity/ev\x1bil.md", "---\ndescription: x\n---\n# E\n")
+    found = only_problem(example_kb, "gates")
+    assert "\x1b" not in found.message and "ev\\x1bil" in found.message

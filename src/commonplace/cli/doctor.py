@@ -31,9 +31,10 @@ def run(args: argparse.Namespace) -> int:
     def text() -> str:
         lines = []
         for finding in findings:
-            lines.append(f"{finding.severity:7}  {finding.check}: {app.shown(finding.message)}")
+            message = app.shown(finding.message, backslashes=False)  # names came escaped
+            lines.append(f"{finding.severity:7}  {finding.check}: {message}")
             if finding.fix and finding.severity != "ok":
-                lines.append(f"{'':9}fix: {app.shown(finding.fix)}")
+                lines.append(f"{'':9}fix: {app.shown(finding.fix, backslashes=False)}")
         verdict = "nothing is wrong" if problems == 0 else f"{problems} problem(s)"
         lines.append(f"doctor: {verdict}, {warnings} warning(s)")
         return "\n".join(lines)

@@ -93,27 +93,33 @@ def _table_keys(raw: dict[str, Any], where: str) -> list[Finding]:
 def _load(
     root: Path, source: Path | None, raw: dict[str, Any], where: str, findings: list[Finding]
 ) -> Config:
-    """The configuration; a setting that cannot be read is a finding, and
-    the others are checked with it left at its default."""
-    settings = dict(raw)
-    reported = False
-    for drop in (None, *_DROP_ORDER):
+    """The configuration; each setting that cannot be read is a finding (each
+    tried alone, so that one bad setting hides no other), and the rest are
+    checked with those left at their defaults."""
+    bad = []
+    for key in raw:
+        try:
+            config_from(root, source, {key: raw[key]})
+        except UserError as exc:
+            bad.append(key)
+            findings.append(
+                Finding(
+                    CHECK,
+                    PROBLEM,
+                    exc.message,
+                    f"correct that setting in {where}; every command refuses to start until"
+                    " it is (the other checks use its default)",
+                )
+            )
+    settings = {k: v for k, v in raw.items() if k not in bad}
+    for drop in (None, *_DROP_ORDER):  # settings that are wrong only together
         if drop is not None:
             settings.pop(drop, None)
         try:
             config = config_from(root, source, settings)
         except UserError as exc:
-            if not reported:
-                findings.append(
-                    Finding(
-                        CHECK,
-                        PROBLEM,
-                        exc.message,
-                        f"correct that setting in {where}; every command"
-                        " refuses to start until it is (the other checks use defaults for it)",
-                    )
-                )
-                reported = True
+            if drop is None:
+                findings.append(Finding(CHECK, PROBLEM, exc.message, f"correct it in {where}"))
             continue
         return config
     return Config(kb_root=root, source=source)
