@@ -115,3 +115,23 @@ def test_a_hanging_runner_does_not_hang_doctor(example_kb: Path, tmp_path: Path)
     assert time.monotonic() - started < 30
     assert done.returncode == 1, done.stdout + done.stderr
     assert "did not answer within 5s" in done.stdout
+
+
+@pytest.mark.both_backends
+def test_a_swept_store_is_read_not_written(cli, swept_kb: Path, backend: str) -> None:
+    from helpers.db import dump, store_of
+
+    before = dump(store_of(swept_kb))
+    done = cli("doctor", "--json", cwd=swept_kb)
+    assert done.code == 0, done.out
+    found = {f["check"]: f["message"] for f in done.json()["findings"]}
+    assert found["partitions"].startswith("partitions with accepted pairs: demo-")
+    assert "unknown-decisions" not in found
+    assert dump(store_of(swept_kb)) == before
+
+
+def test_outside_any_kb(cli, tmp_path: Path) -> None:
+    done = cli("doctor", "--json", cwd=tmp_path)
+    assert done.code == 1
+    [finding] = done.json()["findings"]
+    assert "no knowledge base found" in finding["message"] and finding["fix"]
