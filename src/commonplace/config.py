@@ -114,12 +114,22 @@ def find_kb_root(start: Path) -> tuple[Path, Path | None, dict[str, Any]]:
     )
 
 
+# Every top-level setting of commonplace.toml (or [tool.commonplace]).
+SETTINGS = frozenset(
+    {"scan_roots", "recursive", "gates_dir", "reports_dir", "store", "schema"}
+    | {"models", "defaults", "runners", "pricing", "lease_seconds"}
+)
+
+
 def load_config(start: Path | None = None) -> Config:
     root, source, raw = find_kb_root(start or Path.cwd())
+    return config_from(root, source, raw)
+
+
+def config_from(root: Path, source: Path | None, raw: dict[str, Any]) -> Config:
+    """The configuration the settings `raw` of `source` give the KB at `root`."""
     where = source.name if source else "defaults"
-    known = {"scan_roots", "recursive", "gates_dir", "reports_dir", "store", "schema"}
-    known |= {"models", "defaults", "runners", "pricing", "lease_seconds"}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - SETTINGS)
     if unknown:
         raise UserError(f"{where}: unknown setting(s): {', '.join(unknown)}")
     values: dict[str, Any] = {}

@@ -119,6 +119,11 @@ COMMANDS: dict[str, CommandSpec] = {
             "commonplace.cli.init",
             "Write a commented commonplace.toml for this KB and ignore the store in git.",
         ),
+        CommandSpec(
+            "doctor",
+            "commonplace.cli.doctor",
+            "Check the configuration, gates, store and runners; say what is wrong and the fix.",
+        ),
     )
 }
 
@@ -230,3 +235,7 @@ def review_store() -> NoReturn:
 
 def init() -> NoReturn:
     _entry("init")
+
+
+def doctor() -> NoReturn:
+    _entry("doctor")
