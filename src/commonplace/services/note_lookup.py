@@ -35,7 +35,8 @@ def known_note_paths(ws: Workspace) -> set[str]:
 def close_matches(key: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Candidates that look like `key`, by whole path or by file name."""
     pool = sorted(set(candidates))
-    found = difflib.get_close_matches(key, pool, n=n, cutoff=0.6)
+    # A shared folder inflates the whole-path ratio: the bar is high there.
+    found = difflib.get_close_matches(key, pool, n=n, cutoff=0.85)
     by_name: dict[str, list[str]] = {}
     for path in pool:
         by_name.setdefault(posixpath.basename(path), []).append(path)
