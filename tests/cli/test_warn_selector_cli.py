@@ -53,6 +53,10 @@ KEYS = {
     "reviewed_at",
     "reviewed_note_sha",
     "acceptance_kind",
+    "rationale_markdown",
+    "suggested_revision",
+    "note_changed",
+    "note_deleted",
 }
 
 
@@ -281,7 +285,8 @@ def test_notes_and_folders_narrow_the_queue(cli: Cli, folder_kb: Path) -> None:
     assert notes_of(select(cli, kb, "create-memory-directly.md", cwd=notes / FOLDER[9:])) == [
         FOLDER_NOTE
     ]
-    assert select(cli, kb, "kb/notes/no-such-note.md") == []
+    missing = cli("warn-selector", "kb/notes/no-such-note.md", cwd=kb)
+    assert_refused(missing, 1, mentions="note not found: kb/notes/no-such-note.md")
 
 
 def test_a_deleted_notes_path_still_finds_its_reviews(cli: Cli, folder_kb: Path) -> None:
