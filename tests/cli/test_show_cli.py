@@ -81,7 +81,9 @@ def test_a_swept_note_shows_every_gate_fresh_with_its_review(cli: Cli, swept_kb:
     assert f"partition {DEMO_MODEL}" in lines
     first = partition["gates"][0]
     assert f"  {first['gate_id']}: {first['decision']} [fresh]" in lines
-    assert f"    reviewed {first['reviewed_at']} by stand-in (run {first['review_run_id']})" in lines
+    assert (
+        f"    reviewed {first['reviewed_at']} by stand-in (run {first['review_run_id']})" in lines
+    )
 
 
 def test_editing_the_note_makes_its_gates_note_changed(cli: Cli, swept_kb: Path) -> None:
