@@ -53,6 +53,10 @@ KEYS = {
     "reviewed_at",
     "reviewed_note_sha",
     "acceptance_kind",
+    "rationale_markdown",
+    "suggested_revision",
+    "note_changed",
+    "note_deleted",
 }
 
 
@@ -231,10 +235,11 @@ def test_an_ack_keeps_the_entry_and_a_later_pass_removes_it(cli: Cli, corpus_kb:
     acked = cli("ack-gate-review", PLAIN_NOTE, pair[1], "--model", MODEL, cwd=kb)
     assert acked.code == 0, acked.err
     (after,) = select(cli, kb)
-    assert after == {**before, "acceptance_kind": "trivial-change-ack"}
+    # the review judged the earlier text: the ack carries it forward, marked changed
+    assert after == {**before, "acceptance_kind": "trivial-change-ack", "note_changed": True}
     assert after["reviewed_note_sha"] == old_sha != blob(kb, PLAIN_NOTE)
     text = cli("warn-selector", cwd=kb).out
-    assert f"  [fail] {pair[1]} ({MODEL}, via trivial-change-ack)" in text
+    assert f"  [fail] {pair[1]} ({MODEL}, via trivial-change-ack) (note changed since)" in text
 
     review_pairs(cli, kb, {pair: ("PASS", ())})
     assert select(cli, kb) == []
@@ -281,7 +286,8 @@ def test_notes_and_folders_narrow_the_queue(cli: Cli, folder_kb: Path) -> None:
     assert notes_of(select(cli, kb, "create-memory-directly.md", cwd=notes / FOLDER[9:])) == [
         FOLDER_NOTE
     ]
-    assert select(cli, kb, "kb/notes/no-such-note.md") == []
+    missing = cli("warn-selector", "kb/notes/no-such-note.md", cwd=kb)
+    assert_refused(missing, 1, mentions="note not found: kb/notes/no-such-note.md")
 
 
 def test_a_deleted_notes_path_still_finds_its_reviews(cli: Cli, folder_kb: Path) -> None:
@@ -342,7 +348,8 @@ def test_after_a_sweep_and_a_relocation(cli: Cli, swept_kb: Path) -> None:
     moved = cli("relocate-note", old, new, cwd=kb)
     assert moved.code == 0, moved.err
     git(kb, "commit", "-q", "-m", "move")  # relocate-note staged it with git mv
-    assert select(cli, kb, old) == []
+    gone = cli("warn-selector", old, cwd=kb)  # no file, no history left: a mistake
+    assert_refused(gone, 1, mentions=f"did you mean {new}?")
     assert [e["gate_review_id"] for e in select(cli, kb, new)] == [
         e["gate_review_id"] for e in entries if e["note_path"] == old
     ]
@@ -380,3 +387,77 @@ def test_a_config_alias_names_the_partition(cli: Cli, example_kb: Path) -> None:
     (entry,) = select(cli, example_kb, "--model", "demo")
     assert entry["model_id"] == "demo-reviewer-1"
     assert select(cli, example_kb, "--model", "demo-reviewer-1") == [entry]
+
+
+# --- rationale, suggested revision, changed notes, --fail-on ----------------------------------
+
+
+def test_entries_carry_the_rationale_and_suggested_revision_and_mark_changed_notes(
+    cli: Cli, corpus_kb: Path
+) -> None:
+    kb = corpus_kb
+    revision = "\n".join(f"line {i}" for i in range(1, 10))
+    body = review_text(
+        "WARN",
+        (("WARN", "a warning"),),
+        summary=f"Why.\n\n### Suggested Revision\n{revision}\n",
+    )
+    pair = (PLAIN_NOTE, "prose/source-residue")
+    created = cli(
+        "create-review-run", PLAIN_NOTE, pair[1], "--runner", "live-agent", "--model", MODEL,
+        "--json", cwd=kb,
+    )  # fmt: skip
+    run_id = str(cast(dict[str, Any], created.json())["review_run_id"])
+    written = cli(
+        "write-gate-review", "--review-run-id", run_id, "--gate", pair[1], cwd=kb, stdin=body
+    )
+    assert written.code == 0, written.err
+    assert cli("finalize-review-run", "--review-run-id", run_id, cwd=kb).code == 0
+
+    (entry,) = select(cli, kb)
+    assert entry["suggested_revision"] == revision
+    assert "### Suggested Revision" in entry["rationale_markdown"]
+    assert (entry["note_changed"], entry["note_deleted"]) == (False, False)
+    text = cli("warn-selector", cwd=kb).out
+    assert "    suggested revision:\n      line 1\n" in text
+    assert "      line 6\n      ... (3 more line(s); --full shows all)" in text
+    assert "line 7" not in text and "(note changed since)" not in text
+    full = cli("warn-selector", "--full", cwd=kb).out
+    assert "      line 9\n" in full and "more line(s)" not in full
+
+    append(kb, PLAIN_NOTE, "\nEdited after the review.\n")
+    (entry,) = select(cli, kb)
+    assert (entry["note_changed"], entry["note_deleted"]) == (True, False)
+    assert f"  [warn] {pair[1]} ({MODEL}) (note changed since)" in cli("warn-selector", cwd=kb).out
+
+    (kb / PLAIN_NOTE).unlink()
+    (entry,) = select(cli, kb, PLAIN_NOTE)  # a deleted note's path is still known
+    assert (entry["note_changed"], entry["note_deleted"]) == (True, True)
+    assert "(note deleted since)" in cli("warn-selector", cwd=kb).out
+
+
+def test_fail_on_exits_1_after_listing_when_a_decision_at_or_above_is_listed(
+    cli: Cli, corpus_kb: Path
+) -> None:
+    kb = corpus_kb
+    review_pairs(cli, kb, {(PLAIN_NOTE, "prose/source-residue"): ("WARN", (("WARN", "w"),))})
+    assert cli("warn-selector", cwd=kb).code == 0
+    warned = cli("warn-selector", "--fail-on", "warn", cwd=kb)
+    assert warned.code == 1 and warned.out.endswith("1 review(s) to act on\n")
+    assert warned.err == ""
+    assert cli("warn-selector", "--fail-on", "fail", cwd=kb).code == 0
+    review_pairs(cli, kb, {(CLAIM_NOTE, "prose/source-residue"): ("FAIL", (("FAIL", "f"),))})
+    failed = cli("warn-selector", "--fail-on", "fail", "--json", cwd=kb)
+    assert failed.code == 1 and len(cast(list[Any], failed.json())) == 2
+    assert cli("warn-selector", PLAIN_NOTE, "--fail-on", "fail", cwd=kb).code == 0
+    bad = cli("warn-selector", "--fail-on", "info", cwd=kb)
+    assert_refused(bad, 2)
+
+
+def test_a_named_note_that_names_nothing_is_refused_with_the_close_path(
+    cli: Cli, corpus_kb: Path
+) -> None:
+    result = cli("warn-selector", PLAIN_NOTE.replace("prompts", "prompt"), cwd=corpus_kb)
+    assert_refused(result, 1, mentions="note not found")
+    assert f"did you mean {PLAIN_NOTE}?" in result.err
+    assert result.out == ""

@@ -241,7 +241,8 @@ def test_fix_queue_takes_notes_and_folders_by_path(cli: Cli, corpus_kb: Path) ->
     assert notes("create-memory-directly.md") == [FOLDER_NOTE]
     assert notes(FOLDER) == notes(FOLDER + "/") == [f"{FOLDER}/README.md", FOLDER_NOTE]
     assert notes(str(kb)) == notes()  # the KB root itself
-    assert notes(FOLDER[:-3]) == []  # a prefix of a folder's name is not the folder
+    with pytest.raises(UserError, match="note not found"):  # a prefix of a folder's name
+        notes(FOLDER[:-3])
     assert notes(PLAIN_NOTE, model=MODEL) == [PLAIN_NOTE]
     assert notes(PLAIN_NOTE, model=OTHER_MODEL) == []
     with pytest.raises(UserError, match="outside the knowledge base"):

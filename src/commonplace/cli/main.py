@@ -105,6 +105,11 @@ COMMANDS: dict[str, CommandSpec] = {
             "List the current accepted warn and fail reviews and their findings.",
         ),
         CommandSpec(
+            "show",
+            "commonplace.cli.show",
+            "Show one note's reviews per gate and partition, and with --history its story.",
+        ),
+        CommandSpec(
             "review-report",
             "commonplace.cli.review_report",
             "Report the review store as HTML, Markdown, JSON, SARIF or JUnit XML.",
@@ -239,3 +244,7 @@ def init() -> NoReturn:
 
 def doctor() -> NoReturn:
     _entry("doctor")
+
+
+def show() -> NoReturn:
+    _entry("show")

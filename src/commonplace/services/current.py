@@ -39,6 +39,22 @@ class CurrentReview:
     current_note_sha: str
     """The note version the current acceptance is for."""
 
+    @property
+    def suggested_revision(self) -> str | None:
+        """The reviewer's `Suggested Revision` section, if it wrote one."""
+        from commonplace.protocol.sections import suggested_revision
+
+        return suggested_revision(self.rationale_markdown)
+
+
+@dataclass(frozen=True)
+class FixEntry(CurrentReview):
+    """A fix-queue entry: a current review, and whether the note's file has
+    changed since (or is gone)."""
+
+    note_changed: bool = False
+    note_deleted: bool = False
+
 
 def current_reviews(
     store: Store,
@@ -87,19 +103,50 @@ def fix_queue(
     note_refs: Sequence[str] = (),
     model: str | None = None,
     effort: str | None = None,
-) -> list[CurrentReview]:
+) -> list[FixEntry]:
     """The warn-selector command: the warn queue of the notes or folders
-    named (any path in the KB, existing or not), of one partition or all."""
-    from commonplace.kb.paths import key_for_path
+    named, of one partition or all. A path named must be a file or folder of
+    the KB or a path the store has history of (a deleted note's reviews
+    stay listed); any other is an error, with the close paths known."""
+    from dataclasses import fields
 
-    keys = [key_for_path(ws.config.kb_root, ref, cwd=ws.cwd) for ref in note_refs]
+    from commonplace.kb.paths import key_for_path
+    from commonplace.services.note_lookup import current_sha
+
+    root = ws.config.kb_root
+    keys = [(ref, key_for_path(root, ref, cwd=ws.cwd)) for ref in note_refs]
+    _refuse_unknown(ws, [(ref, key) for ref, key in keys if not (root / key).exists()])
     model_id = ws.partition(model, effort).model_id if model else None
     entries = warn_queue(ws.store, model_id=model_id)
-    if not keys or "." in keys:
-        return entries
+    wanted = {key for _, key in keys}
+    if wanted and "." not in wanted:
+        entries = [
+            e
+            for e in entries
+            if any(e.note_path == k or e.note_path.startswith(k + "/") for k in wanted)
+        ]
+    shas = {path: current_sha(root, path) for path in {e.note_path for e in entries}}
     return [
-        e for e in entries if any(e.note_path == k or e.note_path.startswith(k + "/") for k in keys)
+        FixEntry(
+            **{f.name: getattr(e, f.name) for f in fields(e)},
+            note_changed=shas[e.note_path] != e.reviewed_note_sha,
+            note_deleted=shas[e.note_path] is None,
+        )
+        for e in entries
     ]
+
+
+def _refuse_unknown(ws: Workspace, missing: Sequence[tuple[str, str]]) -> None:
+    """A named path that is no file or folder and that the store has no
+    history under is a mistake: `note not found`, with "did you mean"."""
+    if not missing:
+        return
+    from commonplace.services.note_lookup import known_note_paths, no_such_note
+
+    known = known_note_paths(ws)
+    for ref, key in missing:
+        if not any(path == key or path.startswith(key + "/") for path in known):
+            raise no_such_note(ref, key, known)
 
 
 def findings_of(findings_json: str | None) -> tuple[Finding, ...]:
