@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from commonplace.cli import app
+from commonplace.cli import app, note_scope
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,6 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "notes", nargs="*", metavar="NOTE", help="notes or folders (default: every note)"
     )
     app.add_model(parser, required=False)
+    note_scope.add_changed_since(parser)
     app.add_db(parser)
     app.add_json(parser)
 
@@ -19,12 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.services.current import fix_queue
 
-    entries = fix_queue(
-        app.workspace(args, reads_only=True),
-        note_refs=args.notes,
-        model=args.model,
-        effort=args.effort,
-    )
+    ws = app.workspace(args, reads_only=True)
+    entries = fix_queue(ws, note_refs=args.notes, model=args.model, effort=args.effort)
+    changed = note_scope.changed_note_keys(args, ws)
+    if changed is not None:
+        entries = [e for e in entries if e.note_path in changed]
     payload = [
         {
             "note_path": e.note_path,
