@@ -102,7 +102,14 @@ def run(args: argparse.Namespace) -> int:
         # Nothing checked is not "nothing stale": CI must not pass on an empty scope.
         app.error("no notes in scope, so --fail-on-stale cannot pass")
         return 1
-    return 1 if args.fail_on_stale and selection.stale else 0
+    failing = selection.stale
+    if args.changed_files:
+        # A gate being committed cannot be reviewed before its commit
+        # (gate-dirty); failing on it would make a gate impossible to commit.
+        failing = [
+            n for n in failing if any(g.reason is not StaleReason.GATE_DIRTY for g in n.gates)
+        ]
+    return 1 if args.fail_on_stale and failing else 0
 
 
 def _write_json(stale: list[StaleNote], unreviewable: Sequence[Unreviewable] = ()) -> None:
