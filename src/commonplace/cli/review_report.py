@@ -43,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--format markdown reports one note: give --note PATH")
     ws = app.workspace(args, reads_only=True)
     text = render_report(
-        ws, format=report_format, model=args.model, effort=args.effort, note_refs=tuple(args.notes),
+        ws,
+        format=report_format,
+        model=args.model,
+        effort=args.effort,
+        note_refs=tuple(args.notes),
         changed=note_scope.changed_scope(args, ws),
     )
     if args.out is None:
