@@ -152,3 +152,39 @@ def would_ignore(kb_root: Path, key: str) -> bool:
 def move(kb_root: Path, old_key: str, new_key: str) -> None:
     """`git mv`: the file and its index entry."""
     process.run(["git", "mv", "--", old_key, new_key], cwd=kb_root)
+
+
+def changed_since(kb_root: Path, ref: str) -> frozenset[str]:
+    """KB-relative paths of the files a commit range changed: from the merge
+    base of `ref` and HEAD to HEAD (`git diff REF...HEAD`, what a pull request
+    shows). Renames count as the new path and the old one; paths outside the
+    KB are left out. Two git calls, whatever the number of files."""
+    if shutil.which("git") is None:
+        raise UserError("--changed-since needs git, which is not installed")
+    if not ref or ref.startswith("-") or "\0" in ref:
+        # Never let a revision be read as an option of git.
+        raise UserError(f"not a git revision: {ref!r}")
+    found = process.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", ref + "^{commit}"],
+        cwd=kb_root,
+        check=False,
+    )
+    if not found.ok:
+        where = process.run(["git", "rev-parse", "--git-dir"], cwd=kb_root, check=False)
+        if not where.ok:
+            raise UserError(f"--changed-since needs a git repository; {kb_root} is not in one")
+        raise UserError(f"--changed-since {ref!r}: no such commit in this repository")
+    commit = found.stdout.decode("ascii", "replace").strip()
+    diff = process.run(
+        # -z: names exactly as stored, whatever bytes they hold (newlines, quotes).
+        # --relative: from the KB root, and only files inside it.
+        ["git", "diff", "--name-only", "--no-renames", "-z", "--relative", f"{commit}...HEAD"],
+        cwd=kb_root,
+        check=False,
+    )
+    if not diff.ok:
+        raise UserError(
+            f"--changed-since {ref!r}: git cannot compare it with HEAD: {diff.describe()}"
+        )
+    names = diff.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return frozenset(n for n in names if n)

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from commonplace.config import Config
+    from commonplace.services.changes import ChangedScope
+    from commonplace.workspace import Workspace
 
 
 class NotesAction(argparse.Action):
@@ -108,3 +110,32 @@ def _is_gate_not_path(kb: tuple[Config, Path] | None, value: str) -> bool:
         return gate.is_dir() or ("/" in ref and gate.with_name(gate.name + ".md").is_file())
     except (OSError, ValueError):  # a name the file system refuses is no gate
         return False
+
+
+def add_changed_since(parser: argparse.ArgumentParser) -> None:
+    """`--changed-since REF`: only the notes a pull request or branch touched."""
+    parser.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only notes changed since REF (git diff REF...HEAD, plus uncommitted changes)"
+        " and notes under gates changed since REF; narrows the other note options",
+    )
+
+
+def changed_scope(
+    args: argparse.Namespace, ws: Workspace, gate_refs: Sequence[str] = ()
+) -> ChangedScope | None:
+    """The `--changed-since` scope of the command, or None without it."""
+    ref = getattr(args, "changed_since", None)
+    if ref is None:
+        return None
+    from commonplace.services.changes import since
+
+    return since(ws, ws.git_state(), ref, gate_refs)
+
+
+def changed_note_keys(args: argparse.Namespace, ws: Workspace) -> frozenset[str] | None:
+    """The notes in the `--changed-since` scope, for commands that filter
+    their own entries by note; None without the option."""
+    changed = changed_scope(args, ws)
+    return None if changed is None else changed.note_keys(ws, ws.git_state())

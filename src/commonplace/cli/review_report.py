@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from commonplace.cli import app
+from commonplace.cli import app, note_scope
 from commonplace.reports import FORMATS
 
 
@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="notes or folders to report on (markdown: exactly one note)",
     )
+    note_scope.add_changed_since(parser)
     parser.add_argument("--out", metavar="FILE", help="write the report here (default: stdout)")
     app.add_db(parser)
     app.add_json(parser)
@@ -42,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--format markdown reports one note: give --note PATH")
     ws = app.workspace(args, reads_only=True)
     text = render_report(
-        ws, format=report_format, model=args.model, effort=args.effort, note_refs=tuple(args.notes)
+        ws,
+        format=report_format,
+        model=args.model,
+        effort=args.effort,
+        note_refs=tuple(args.notes),
+        changed=note_scope.changed_scope(args, ws),
     )
     if args.out is None:
         sys.stdout.write(text)

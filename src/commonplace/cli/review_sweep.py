@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from commonplace.choices import DEFAULT_JOBS, GROUPINGS, Grouping
-from commonplace.cli import app, sweep_args
+from commonplace.cli import app, note_scope, sweep_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,6 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "gates", nargs="*", metavar="GATE_OR_LENS", help="gate ids or lenses (default: every gate)"
     )
     app.add_note_scope(parser, "every reviewable note")
+    note_scope.add_changed_since(parser)
     parser.add_argument(
         "--group",
         choices=GROUPINGS,
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             user_verified=args.user_verified,
             group=args.group,
             events=events,
+            changed=note_scope.changed_scope(args, ws, args.gates),
         )
         if report.submission is not None:
             from commonplace.cli.collect_provider_batches import emit_submission

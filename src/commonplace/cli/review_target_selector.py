@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from commonplace.choices import UNREVIEWABLE_REASONS, StaleReason
-from commonplace.cli import app
+from commonplace.cli import app, note_scope
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="only pairs stale for this reason, or notes and gates that cannot be reviewed"
         " for this reason (repeatable)",
     )
+    note_scope.add_changed_since(parser)
+    parser.add_argument(
+        "--changed-files",
+        action="store_true",
+        help="read the positional arguments as changed files (what a pre-commit hook gets)"
+        " instead of gates: the notes among them, and the notes under the gates among them;"
+        " other files are skipped",
+    )
     parser.add_argument(
         "--fail-on-stale",
         action="store_true",
@@ -54,13 +62,21 @@ def run(args: argparse.Namespace) -> int:
 
     if args.all_gates and args.gates:
         raise UsageError("name gates or lenses, or give --all-gates, not both")
+    if args.changed_files and (args.all_gates or args.changed_since):
+        raise UsageError("--changed-files takes no --all-gates or --changed-since")
     ws = app.workspace(args, reads_only=True)
     model, effort = app.model_and_effort(args, ws)
+    gate_refs = [] if args.changed_files else args.gates
+    changed = note_scope.changed_scope(args, ws, gate_refs)
+    if args.changed_files:
+        from commonplace.services.changes import among_files
+
+        changed = among_files(ws, args.gates)
     wanted = set(args.reason or ())
     stale_reasons = {StaleReason(r) for r in wanted if r not in UNREVIEWABLE}
     selection = select_targets(
         ws,
-        gate_refs=args.gates,
+        gate_refs=gate_refs,
         model=model,
         effort=effort,
         note_refs=args.notes,
@@ -68,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         user_verified=args.user_verified,
         reasons=stale_reasons or None,
         include_diff=args.json,
+        changed=changed,
     )
     if wanted:  # --reason names what to list, stale pairs and the others alike
         selection = selection._replace(
@@ -78,11 +95,21 @@ def run(args: argparse.Namespace) -> int:
         _write_json(selection.stale, selection.unreviewable)
     else:
         _write_text(selection)
-    if args.fail_on_stale and not selection.notes:
+    if changed is not None and not selection.notes:
+        # A change that touches no note is nothing to check, not a failure.
+        print(changed.empty_message(), file=sys.stderr)
+    elif args.fail_on_stale and not selection.notes:
         # Nothing checked is not "nothing stale": CI must not pass on an empty scope.
         app.error("no notes in scope, so --fail-on-stale cannot pass")
         return 1
-    return 1 if args.fail_on_stale and selection.stale else 0
+    failing = selection.stale
+    if args.changed_files:
+        # A gate being committed cannot be reviewed before its commit
+        # (gate-dirty); failing on it would make a gate impossible to commit.
+        failing = [
+            n for n in failing if any(g.reason is not StaleReason.GATE_DIRTY for g in n.gates)
+        ]
+    return 1 if args.fail_on_stale and failing else 0
 
 
 def _write_json(stale: list[StaleNote], unreviewable: Sequence[Unreviewable] = ()) -> None:

@@ -1,11 +1,11 @@
 """commonplace-warn-selector [NOTE...] [--model M [--effort E]] [--full]
-[--fail-on warn|fail] [--json]"""
+[--fail-on warn|fail] [--changed-since REF] [--json]"""
 
 from __future__ import annotations
 
 import argparse
 
-from commonplace.cli import app
+from commonplace.cli import app, note_scope
 
 # The text shows this many lines of a suggested revision unless --full.
 REVISION_LINES = 6
@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=FAIL_ON,
         help="exit 1 when an entry at or above this decision is listed (warn: warn or fail)",
     )
+    note_scope.add_changed_since(parser)
     app.add_db(parser)
     app.add_json(parser)
 
@@ -35,12 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.services.current import fix_queue
 
-    entries = fix_queue(
-        app.workspace(args, reads_only=True),
-        note_refs=args.notes,
-        model=args.model,
-        effort=args.effort,
-    )
+    ws = app.workspace(args, reads_only=True)
+    entries = fix_queue(ws, note_refs=args.notes, model=args.model, effort=args.effort)
+    changed = note_scope.changed_note_keys(args, ws)
+    if changed is not None:
+        entries = [e for e in entries if e.note_path in changed]
     payload = [
         {
             "note_path": e.note_path,

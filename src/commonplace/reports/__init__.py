@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from commonplace.services.changes import ChangedScope
     from commonplace.workspace import Workspace
 
 FORMATS = ("html", "markdown", "json", "sarif", "junit")
@@ -17,6 +18,7 @@ def render_report(
     model: str | None = None,
     effort: str | None = None,
     note_refs: tuple[str, ...] = (),
+    changed: ChangedScope | None = None,
 ) -> str:
     """The report in one format, as text. Markdown covers one note (the one
     of `note_refs`); the others every reviewable note, or those named."""
@@ -27,7 +29,7 @@ def render_report(
 
     if format == "markdown" and len(note_refs) != 1:
         raise UsageError(f"a markdown report covers exactly one note, not {len(note_refs)}")
-    data = gather(ws, model=model, effort=effort, note_refs=note_refs)
+    data = gather(ws, model=model, effort=effort, note_refs=note_refs, changed=changed)
     if format == "html":
         from commonplace.reports.html import render_html
 

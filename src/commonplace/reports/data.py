@@ -21,6 +21,7 @@ from commonplace.store.acceptances import partitions_by_current
 from commonplace.store.connection import Store
 
 if TYPE_CHECKING:
+    from commonplace.services.changes import ChangedScope
     from commonplace.workspace import Workspace
 
 FRESH = "fresh"
@@ -86,6 +87,7 @@ def gather(
     model: str | None,
     effort: str | None = None,
     note_refs: tuple[str, ...] = (),
+    changed: ChangedScope | None = None,
 ) -> ReportData:
     """The report of one partition: `--model`/`--effort`, else `[defaults]`,
     else the partition with the most current acceptances."""
@@ -102,6 +104,8 @@ def gather(
     reviews = {(r.note_path, r.gate_id): r for r in current_reviews(ws.store, model_id=model_id)}
     gates = scope_gates(ws, ())  # every gate: catalog, type and collection
     notes = scope_notes(ws, git, note_refs, False)
+    if changed is not None:  # only what a pull request touched
+        notes = changed.keep(notes)
     stale = {
         (entry.note_path, gate.gate_id): gate.reason.value
         for entry in select_stale(ws.store, git, notes=notes, gates=gates, model_id=model_id)

@@ -20,6 +20,7 @@ from commonplace.store import acceptances, snapshots
 from commonplace.store.connection import Store
 
 if TYPE_CHECKING:
+    from commonplace.services.changes import ChangedScope
     from commonplace.workspace import Workspace
 
 
@@ -238,12 +239,15 @@ def select_targets(
     reasons: Collection[StaleReason] | None = None,
     include_diff: bool = False,
     in_progress: bool = True,
+    changed: ChangedScope | None = None,
 ) -> Selection:
     """The selector command: resolve scope and partition, then `select_stale`."""
     partition = ws.partition(model, effort)
     git = ws.git_state()
     gate_scan = gate_scope(ws, gate_refs)
-    note_scan = note_scope(ws, git, note_refs, current_only, user_verified=user_verified)
+    note_scan = note_scope(
+        ws, git, note_refs, current_only, user_verified=user_verified, changed=changed
+    )
     stale = select_stale(
         ws.store,
         git,
@@ -294,9 +298,11 @@ def note_scope(
     current_only: bool,
     *,
     user_verified: bool = False,
+    changed: ChangedScope | None = None,
 ) -> NoteScan:
     """Like `scope_notes`, with the notes found that cannot be reviewed (all
-    of them with `current_only`: whether they are current cannot be read)."""
+    of them with `current_only`: whether they are current cannot be read).
+    With `changed`, only the notes it covers (an intersection with the rest)."""
     scan = (
         resolve_note_refs(ws.config, git, note_refs, cwd=ws.cwd)
         if note_refs
@@ -308,4 +314,7 @@ def note_scope(
     if user_verified:
         verified = [n for n in scan.notes if note_facts(n).user_verified]
         scan = NoteScan(verified, scan.unreviewable)
+    if changed is not None:
+        kept = [u for u in scan.unreviewable if u.key in changed.paths]
+        scan = NoteScan(changed.keep(scan.notes), kept)
     return scan

@@ -28,6 +28,7 @@ from commonplace.lifecycle.partitions import alias_target, resolution_changes
 from commonplace.lifecycle.targets import Plan, SkippedPair, plan_note, plan_runs
 from commonplace.runners import get_runner
 from commonplace.runners.launch import version_of
+from commonplace.services.changes import ChangedScope
 from commonplace.services.events import SweepEvents
 from commonplace.services.execution import RunnerCall
 from commonplace.services.executor import BatchResult
@@ -201,6 +202,7 @@ def review_sweep(
     user_verified: bool = False,
     group: str = "lens",
     events: SweepEvents | None = None,
+    changed: ChangedScope | None = None,
 ) -> SweepReport:
     """Every stale pair the selector finds, one batch per note and lens (or
     per note), run `options.jobs` at a time. Pairs whose gate has uncommitted
@@ -210,7 +212,9 @@ def review_sweep(
     runner = prepare_runner(ws, options)
     git = ws.git_state()
     gate_scan = gate_scope(ws, gate_refs)
-    note_scan = note_scope(ws, git, note_refs, current_only, user_verified=user_verified)
+    note_scan = note_scope(
+        ws, git, note_refs, current_only, user_verified=user_verified, changed=changed
+    )
     gates, notes = gate_scan.gates, note_scan.notes
     stale = flatten(
         select_stale(
