@@ -89,7 +89,7 @@ def bash_script() -> str:
             f'            opts="{" ".join(shape.options)}"\n'
             f'            values=" {" ".join(shape.values)} "\n'
             f'            positional={shape.positional} words="{" ".join(shape.words)}"\n'
-            + (f'            case $prev in {choices} esac\n' if choices else "")
+            + (f"            case $prev in {choices} esac\n" if choices else "")
             + "            ;;"
         )
     return _BASH.format(
@@ -179,7 +179,8 @@ _commonplace() {{
     # Any other option value: the shell's own file completion (-o default).
     [[ $prev == --* && $values == *" $prev "* ]] && return
     case $positional in
-        gates) mapfile -t COMPREPLY < <(command commonplace __complete gates -- "$cur" 2>/dev/null);;
+        gates)
+            mapfile -t COMPREPLY < <(command commonplace __complete gates -- "$cur" 2>/dev/null);;
         words) COMPREPLY=($(compgen -W "$words" -- "$cur"));;
     esac
 }}

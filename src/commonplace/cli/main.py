@@ -168,7 +168,9 @@ def umbrella_help() -> str:
                 alias = spec.name if spec.name != verb else ""
                 lines.append(f"  {verb:11}{blurb:50} {alias}".rstrip())
         if group == MAINTENANCE:
-            lines += [f"  {n:11}{s.help[0].lower()}{s.help[1:-1]}" for n, s in UMBRELLA_ONLY.items()]
+            # The one-line help as a blurb: no capital, no full stop.
+            for n, s in UMBRELLA_ONLY.items():
+                lines.append(f"  {n:11}{s.help[:1].lower()}{s.help[1:-1]}")
         lines.append("")
     lines.append("orchestration (by command name; each also a commonplace-<name> script):")
     aliased = {s.name for s in named.values()}
