@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         print(umbrella_help())
         raise SystemExit(0 if args else 2)
     if args[0] == "__complete":  # the completion scripts' quick lookups
-        from commonplace.cli.completion import complete
+        from commonplace.cli.complete_names import complete
 
         raise SystemExit(complete(args[1:]))
     spec = resolve(args[0])

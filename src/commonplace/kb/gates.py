@@ -179,9 +179,10 @@ def every_gate_ids(config: Config) -> list[str]:
 
 
 def gate_not_found(config: Config, raw: str) -> UserError:
-    """`gate not found`, with the closest lenses and gate ids of the KB."""
+    """`gate not found`, with the closest gate ids of the KB, and lenses when
+    no lens was named (`prose/zzz` is no typo of the lens `prose`)."""
     try:
-        names = [*list_lenses(config), *every_gate_ids(config)]
+        names = every_gate_ids(config) + ([] if "/" in raw else list_lenses(config))
     except (UserError, OSError):  # the KB's own problem is reported elsewhere
         names = []
     return UserError(f"gate not found: {shown(raw)}{did_you_mean(raw, names)}")

@@ -16,23 +16,21 @@ MAX_NAMES = 50_000
 
 
 def close_names(word: str, names: Iterable[str], *, limit: int = 3) -> list[str]:
-    """The names closest to `word`, best first. A name is also compared by its
-    last path part without `.md`, and so is the word, so that `claim-suport`
-    finds `semantic/claim-support` and `notes/clarty.md` finds `notes/clarity.md`."""
+    """The names closest to `word`, best first. Paths are compared by their
+    last part without `.md` (a shared folder would make every note look
+    close), so `claim-suport` finds `semantic/claim-support` and
+    `notes/clarty.md` finds `notes/clarity.md`."""
     by_key: dict[str, list[str]] = {}
     for count, name in enumerate(names):
         if count >= MAX_NAMES:
             break
-        for key in (name, _last_part(name)):
-            if key and name not in by_key.setdefault(key, []):
-                by_key[key].append(name)
+        if name != word:
+            by_key.setdefault(_last_part(name), []).append(name)
     found: list[str] = []
-    for probe in dict.fromkeys((word.strip(), _last_part(word.strip()))):
-        for key in difflib.get_close_matches(probe, list(by_key), n=limit, cutoff=CUTOFF):
-            found.extend(n for n in by_key[key] if n not in found)
-        if found:
-            break
-    return [n for n in found if n != word][:limit]
+    probe = _last_part(word.strip())
+    for key in difflib.get_close_matches(probe, list(by_key), n=limit, cutoff=CUTOFF):
+        found.extend(n for n in by_key[key] if n not in found)
+    return found[:limit]
 
 
 def did_you_mean(word: str, names: Iterable[str], *, limit: int = 3) -> str:
