@@ -40,7 +40,11 @@ def bash_complete(completion: Path, words: list[str], *, cwd: Path) -> list[str]
     )
     done = subprocess.run(
         ["bash", "--norc", "--noprofile", "-c", program],
-        cwd=cwd, capture_output=True, text=True, env=env(), check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env(),
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return [line for line in done.stdout.splitlines() if line]
@@ -114,7 +118,11 @@ def zsh_complete(completion: Path, words: list[str], *, cwd: Path, autoload: boo
     )
     done = subprocess.run(
         ["zsh", "-f", "-c", program],
-        cwd=cwd, capture_output=True, text=True, env=env(), check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env(),
+        check=False,
     )
     assert "command not found" not in done.stderr, done.stderr
     prefix = words[-1]

@@ -110,11 +110,20 @@ def test_a_mistyped_note_gets_the_closest(cli, example_kb: Path) -> None:
     # After --note, a mistyped lens is read as a note; the lens is suggested.
     typo = cli("review-target-selector", "--note", EX_NOTE, "clarty", *MODEL, cwd=example_kb)
     assert assert_refused(typo, 1).endswith("(did you mean 'clarity'?)")
+    gate = "clarity/undefned-abbreviation"
+    typo = cli("review-target-selector", "--note", EX_NOTE, gate, *MODEL, cwd=example_kb)
+    assert assert_refused(typo, 1).endswith("(did you mean 'clarity/undefined-abbreviation'?)")
 
 
 def test_a_mistyped_runner_gets_the_closest(cli, example_kb: Path) -> None:
     done: Result = cli(
-        "run-review-bundle", EX_NOTE, "clarity", "--runner", "stand-inn", "--model", "demo",
+        "run-review-bundle",
+        EX_NOTE,
+        "clarity",
+        "--runner",
+        "stand-inn",
+        "--model",
+        "demo",
         cwd=example_kb,
     )
     line = assert_refused(done, 2)
