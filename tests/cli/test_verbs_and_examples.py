@@ -54,6 +54,10 @@ def test_a_mistyped_command_gets_the_closest(tmp_path: Path) -> None:
     done = run_script("commonplace", ["stauts"], cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == "error: unknown command 'stauts' (did you mean 'status'?)\n"
+    crafted = run_script("commonplace", ["sta\ntus\x1b[2J"], cwd=tmp_path)
+    assert crafted.stderr == (
+        "error: unknown command 'sta\\ntus\\x1b[2J' (did you mean 'status'?)\n"
+    )
     long_name = run_script("commonplace", ["review-sweeep"], cwd=tmp_path)
     assert "(did you mean 'review-sweep'" in long_name.stderr
 

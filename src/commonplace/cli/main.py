@@ -196,12 +196,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         raise SystemExit(complete(args[1:]))
     spec = resolve(args[0])
     if spec is None:
-        from commonplace.cli.app import shown
         from commonplace.kb.suggest import did_you_mean
 
-        known = [*verbs(), *COMMANDS, *UMBRELLA_ONLY]
+        known = [*verbs(), *COMMANDS, *UMBRELLA_ONLY, "--help"]
         hint = did_you_mean(args[0], known) or " (see commonplace --help)"
-        print(f"error: unknown command {shown(args[0])!r}{hint}", file=sys.stderr)
+        # repr: a control character in the word is shown escaped, once.
+        print(f"error: unknown command {args[0]!r}{hint}", file=sys.stderr)
         raise SystemExit(2)
     prog = f"commonplace {args[0].removeprefix('commonplace-')}"
     raise SystemExit(run(spec, args[1:], prog=prog))
