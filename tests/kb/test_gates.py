@@ -386,11 +386,29 @@ def test_load_gate_non_string_description(config: Config) -> None:
     assert load_gate(config, "extra/d").description == ""
 
 
-@pytest.mark.parametrize(
-    "gate_id", ["prose/zzz", "./prose/alpha", "prose//alpha", "../x/y", "prose"]
-)
+@pytest.mark.parametrize("gate_id", ["prose/zzz", "../x/y", "prose"])
 def test_load_gate_not_found(config: Config, gate_id: str) -> None:
     assert gate_error(config, gate_id) == f"gate not found: {gate_id}"
+
+
+@pytest.mark.parametrize("gate_id", ["./prose/alpha", "prose//alpha", "prose/alpah"])
+def test_load_gate_not_found_names_the_gate_meant(config: Config, gate_id: str) -> None:
+    assert gate_error(config, gate_id) == (
+        f"gate not found: {gate_id} (did you mean 'prose/alpha'?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref", "meant"),
+    [
+        ("prose/alpah", "'prose/alpha'"),  # a typo in the name
+        ("alpah", "'prose/alpha'"),  # the lens left out
+        ("semantic/deffn", "'semantic/defn'"),
+        ("proze", "'prose'"),  # a lens
+    ],
+)
+def test_unknown_gate_or_lens_names_the_closest(config: Config, ref: str, meant: str) -> None:
+    assert resolve_error(config, [ref]) == f"gate not found: {ref} (did you mean {meant}?)"
 
 
 def test_load_gates_in_order(config: Config) -> None:

@@ -201,6 +201,16 @@ def test_resolve_missing_note(kb: Path) -> None:
     assert refused(load_config(kb), "kb/notes/missing.md") == "note not found: kb/notes/missing.md"
 
 
+def test_a_mistyped_note_names_the_closest(kb: Path) -> None:
+    config = load_config(kb)
+    assert refused(config, "kb/notes/plian.md") == (
+        "note not found: kb/notes/plian.md (did you mean 'kb/notes/plain.md'?)"
+    )
+    # From a folder of the KB, the suggestion is written from there too.
+    message = refused(config, "plian.md", cwd=kb / "kb/notes")
+    assert message == "note not found: plian.md (did you mean 'plain.md'?)"
+
+
 def test_resolve_outside_kb(kb: Path, tmp_path: Path) -> None:
     config = load_config(kb)
     message = refused(config, "../../../x.md", cwd=kb / "kb/notes")

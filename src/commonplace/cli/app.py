@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import timedelta
     from pathlib import Path
+    from types import ModuleType
     from typing import NoReturn
 
     from commonplace.lifecycle import RunOutcome
@@ -48,7 +49,10 @@ class Parser(argparse.ArgumentParser):
         return self.parse_intermixed_args(note_scope.split_note_values(self, argv), namespace)
 
     def error(self, message: str) -> NoReturn:
+        from commonplace.cli.hints import parse_error_hint
+
         self.print_usage(sys.stderr)
+        message += parse_error_hint(self, message)
         print(f"error: {shown(message, backslashes=False)}", file=sys.stderr)
         raise SystemExit(2)
 
@@ -330,12 +334,19 @@ def version() -> str:
     return f"commonplace-review {__version__}"
 
 
-def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+def build_parser(spec: CommandSpec, prog: str | None = None) -> tuple[ModuleType, Parser]:
+    """The command's module and its parser, with the examples as the epilog."""
     import importlib
 
-    reconfigure_streams()
+    from commonplace.cli.examples import epilog
+
     module = importlib.import_module(spec.module)
-    parser = Parser(prog=prog or f"commonplace-{spec.name}", description=spec.help)
+    parser = Parser(
+        prog=prog or f"commonplace-{spec.name}",
+        description=spec.help,
+        epilog=epilog(spec.name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     module.add_arguments(parser)
     parser.add_argument("--version", action="version", version=version())
     parser.add_argument(
@@ -344,6 +355,12 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
         help="on an unexpected error, print the traceback instead of logging it"
         " (or set COMMONPLACE_DEBUG=1)",
     )
+    return module, parser
+
+
+def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
+    reconfigure_streams()
+    module, parser = build_parser(spec, prog)
     args = parser.parse_args(argv)
     from commonplace.errors import UserError
 
@@ -356,35 +373,12 @@ def run(spec: CommandSpec, argv: Sequence[str] | None = None, *, prog: str | Non
     except BrokenPipeError:
         return 1
     except Exception as exc:  # the unexpected tier: one line; the traceback is logged
-        expected = _environment_failure(exc)
-        if expected is not None:
-            return _fail(args, expected, 1)
         from commonplace.cli import crash
 
+        expected = crash.environment_failure(exc)
+        if expected is not None:
+            return _fail(args, expected, 1)
         return _fail(args, crash.report(exc, debug=crash.debug_wanted(args.debug)), 3)
-
-
-def _environment_failure(exc: Exception) -> str | None:
-    """A full disk or a failing review store (a file or a server) is the
-    machine's state, not a bug: it is told as an `error:` (exit 1). Store
-    failures inside a transaction already arrive as `StoreError`; this
-    catches the rest."""
-    import errno
-
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = f" writing {exc.filename}" if exc.filename else ""
-        return f"no space left on the device{where}: {exc.strerror or exc}"
-    if type(exc).__module__ == "sqlite3":
-        from commonplace.store.connection import store_error_message
-
-        return store_error_message(None, exc)
-    if type(exc).__module__.partition(".")[0] == "psycopg":
-        # A server that went away between transactions, or under one that a
-        # thread ran: the server's words, which never carry the password.
-        from commonplace.store.postgres import error_message
-
-        return error_message(None, exc)
-    return None
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:

@@ -56,3 +56,26 @@ def _write_log(text: str) -> Path | None:
     except (OSError, RuntimeError):  # RuntimeError: no home directory to be found
         return None
     return path
+
+
+def environment_failure(exc: Exception) -> str | None:
+    """A full disk or a failing review store (a file or a server) is the
+    machine's state, not a bug: it is told as an `error:` (exit 1). Store
+    failures inside a transaction already arrive as `StoreError`; this
+    catches the rest."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"no space left on the device{where}: {exc.strerror or exc}"
+    if type(exc).__module__ == "sqlite3":
+        from commonplace.store.connection import store_error_message
+
+        return store_error_message(None, exc)
+    if type(exc).__module__.partition(".")[0] == "psycopg":
+        # A server that went away between transactions, or under one that a
+        # thread ran: the server's words, which never carry the password.
+        from commonplace.store.postgres import error_message
+
+        return error_message(None, exc)
+    return None

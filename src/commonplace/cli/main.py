@@ -133,12 +133,73 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 
 
+# The short verbs of the umbrella command, in the order --help lists them:
+# verb -> (command name in COMMANDS, group, what it does in a few words). A
+# verb whose command is not in COMMANDS is left out, so a command named by its
+# verb (`init`) needs only its CommandSpec above.
+EVERYDAY, MAINTENANCE = "everyday", "setup and maintenance"
+VERBS: dict[str, tuple[str, str, str]] = {
+    "status": ("review-target-selector", EVERYDAY, "what is stale, and why"),
+    "review": ("review-sweep", EVERYDAY, "review the stale pairs through a runner"),
+    "fixes": ("warn-selector", EVERYDAY, "the fix queue: current warn and fail findings"),
+    "show": ("show", EVERYDAY, "one note's reviews and history"),
+    "report": ("review-report", EVERYDAY, "the store as HTML, Markdown, JSON, SARIF, JUnit"),
+    "init": ("init", MAINTENANCE, "set up a KB repository: commonplace.toml"),
+    "doctor": ("doctor", MAINTENANCE, "check the configuration, say how to fix it"),
+    "store": ("review-store", MAINTENANCE, "check, migrate, count, export, import the store"),
+}
+# Commands of the umbrella only (no console script of their own).
+UMBRELLA_ONLY: dict[str, CommandSpec] = {
+    "completion": CommandSpec(
+        "completion",
+        "commonplace.cli.completion",
+        "Print a bash or zsh completion script for commonplace.",
+    ),
+}
+
+
+def verbs() -> dict[str, CommandSpec]:
+    """Each short verb whose command exists, and that command."""
+    return {v: COMMANDS[name] for v, (name, _, _) in VERBS.items() if name in COMMANDS}
+
+
+def resolve(typed: str) -> CommandSpec | None:
+    """The command a word after `commonplace` names: a verb, a command name
+    (with or without `commonplace-`), or a command of the umbrella only."""
+    name = typed.removeprefix("commonplace-")
+    return verbs().get(name) or COMMANDS.get(name) or UMBRELLA_ONLY.get(name)
+
+
+def umbrella_help() -> str:
+    """`commonplace --help`: the verbs by group, each with its command name,
+    then every other command under its own name."""
+    lines = ["usage: commonplace <command> [options]", ""]
+    named = verbs()
+    for group in (EVERYDAY, MAINTENANCE):
+        lines.append(f"{group}:")
+        for verb, spec in named.items():
+            _, in_group, blurb = VERBS[verb]
+            if in_group == group:
+                alias = spec.name if spec.name != verb else ""
+                lines.append(f"  {verb:11}{blurb:50} {alias}".rstrip())
+        if group == MAINTENANCE:
+            # The one-line help as a blurb: no capital, no full stop.
+            for n, s in UMBRELLA_ONLY.items():
+                lines.append(f"  {n:11}{s.help[:1].lower()}{s.help[1:-1]}")
+        lines.append("")
+    lines.append("orchestration (by command name; each also a commonplace-<name> script):")
+    aliased = {s.name for s in named.values()}
+    lines += [f"  {n:29} {s.help}" for n, s in COMMANDS.items() if n not in aliased]
+    lines += ["", "`commonplace <command> --help` shows a command's options and examples."]
+    return "\n".join(lines)
+
+
 def _entry(name: str) -> NoReturn:
     raise SystemExit(run(COMMANDS[name]))
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """`commonplace <command> ...`: the same commands without the prefix."""
+    """`commonplace <command> ...`: a short verb, or a command without the prefix."""
     reconfigure_streams()
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--version"]:
@@ -147,15 +208,23 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         print(version())
         raise SystemExit(0)
     if not args or args[0] in ("-h", "--help"):
-        print("usage: commonplace <command> [options]\n\ncommands:")
-        for spec in COMMANDS.values():
-            print(f"  {spec.name:24} {spec.help}")
+        print(umbrella_help())
         raise SystemExit(0 if args else 2)
-    name = args[0].removeprefix("commonplace-")
-    if name not in COMMANDS:
-        print(f"error: unknown command {args[0]!r} (see commonplace --help)", file=sys.stderr)
+    if args[0] == "__complete":  # the completion scripts' quick lookups
+        from commonplace.cli.complete_names import complete
+
+        raise SystemExit(complete(args[1:]))
+    spec = resolve(args[0])
+    if spec is None:
+        from commonplace.kb.suggest import did_you_mean
+
+        known = [*verbs(), *COMMANDS, *UMBRELLA_ONLY, "--help"]
+        hint = did_you_mean(args[0], known) or " (see commonplace --help)"
+        # repr: a control character in the word is shown escaped, once.
+        print(f"error: unknown command {args[0]!r}{hint}", file=sys.stderr)
         raise SystemExit(2)
-    raise SystemExit(run(COMMANDS[name], args[1:], prog=f"commonplace {name}"))
+    prog = f"commonplace {args[0].removeprefix('commonplace-')}"
+    raise SystemExit(run(spec, args[1:], prog=prog))
 
 
 def create_review_run() -> NoReturn:

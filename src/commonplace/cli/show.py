@@ -10,13 +10,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from commonplace.services.note_story import GateStory, HistoryEvent, NoteStory
 
-EPILOG = """examples:
-  commonplace show kb/notes/frost-dates.md
-  commonplace show frost-dates.md --model demo --history
-  commonplace show kb/notes/frost-dates.md --json
-"""
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "One note's reviews: per partition and applicable gate, the current decision,"
@@ -24,8 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " when and by which runner; --history adds every run, acceptance, relocation"
         " and rekey of the note over time."
     )
-    parser.epilog = EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("note", metavar="NOTE", help="the note (from here or the KB root)")
     app.add_model(parser, required=False)
     parser.add_argument(

@@ -20,6 +20,7 @@ from commonplace.errors import UserError
 from commonplace.kb.files import KbFile, read_file
 from commonplace.kb.notes import NoteFacts, is_index
 from commonplace.kb.paths import shown
+from commonplace.kb.suggest import did_you_mean
 
 TYPE = "type"
 COLLECTION = "collection"
@@ -63,7 +64,8 @@ def gate_file_key(config: Config, gate_id: str) -> str:
             return preferred
     keys = found.get(name, [])
     if not keys:
-        raise UserError(f"gate not found: {shown(gate_id)}")
+        others = [f"{lens}/{n}" for n in found]
+        raise UserError(f"gate not found: {shown(gate_id)}{did_you_mean(gate_id, others)}")
     if len(keys) > 1:
         raise UserError(f"gate {gate_id} is ambiguous: {', '.join(shown(k) for k in keys)}")
     return keys[0]

@@ -24,6 +24,7 @@ from commonplace.kb.files import KbFile, read_file
 from commonplace.kb.note_parts import WATCHABLE
 from commonplace.kb.notes import NoteFacts, is_index, normalize_type
 from commonplace.kb.paths import canonical_ref, shown, why_unreviewable_name
+from commonplace.kb.suggest import did_you_mean
 from commonplace.kb.unreviewable import UNREVIEWABLE_NAME, UNUSABLE_GATE, Unreviewable
 
 
@@ -151,7 +152,7 @@ def resolve_gate_ids(config: Config, refs: Iterable[str], *, cwd: Path | None = 
         ):
             ids[ref] = None
         else:
-            raise UserError(f"gate not found: {raw}")
+            raise gate_not_found(config, raw)
     if not ids:
         raise UserError("no gates named")
     return list(ids)
@@ -177,6 +178,16 @@ def every_gate_ids(config: Config) -> list[str]:
     return all_gate_ids(config) + conformance
 
 
+def gate_not_found(config: Config, raw: str) -> UserError:
+    """`gate not found`, with the closest gate ids of the KB, and lenses when
+    no lens was named (`prose/zzz` is no typo of the lens `prose`)."""
+    try:
+        names = every_gate_ids(config) + ([] if "/" in raw else list_lenses(config))
+    except (UserError, OSError):  # the KB's own problem is reported elsewhere
+        names = []
+    return UserError(f"gate not found: {shown(raw)}{did_you_mean(raw, names)}")
+
+
 def load_gate(config: Config, gate_id: str) -> Gate:
     if is_conformance_id(gate_id) and canonical_ref(gate_id) == gate_id:
         return _load_conformance(config, gate_id)
@@ -186,7 +197,7 @@ def load_gate(config: Config, gate_id: str) -> Gate:
         or _is_gate_doc(posixpath.basename(key))
         or not (config.kb_root / key).is_file()
     ):
-        raise UserError(f"gate not found: {shown(gate_id)}")
+        raise gate_not_found(config, gate_id)
     name_problem = why_unreviewable_name(gate_id)
     if name_problem is not None:
         raise UserError(f"gate id {shown(gate_id)} cannot be named in a pair block: {name_problem}")

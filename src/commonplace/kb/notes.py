@@ -206,10 +206,39 @@ def resolve_note_refs(config: Config, git: GitState, refs: Iterable[str], *, cwd
                 raise UserError(f"{shown(raw)} is not a reviewable note: {problem}")
             notes = [note]
         else:
-            raise UserError(f"note not found: {shown(raw)}")
+            raise UserError(f"note not found: {shown(raw)}{_note_suggestion(config, raw, cwd)}")
         for note in notes:
             found.setdefault(note.key, note)
     return _split(found.values())
+
+
+def _note_suggestion(config: Config, raw: str, cwd: Path) -> str:
+    """The closest notes, written from the working directory when it is inside
+    the KB; a name without `.md` may be a mistyped lens or gate
+    (`--note a.md proze`), so those are candidates too."""
+    from commonplace.kb.suggest import did_you_mean
+
+    try:
+        here = cwd.resolve().relative_to(config.kb_root.resolve()).as_posix()
+        prefix = "" if here == "." else here + "/"
+    except (OSError, ValueError):
+        prefix = ""
+    try:
+        walked = (k for r in config.scan_roots for k in _walk(config.kb_root, r, config.recursive))
+        names = [k.removeprefix(prefix) for k in walked]
+        if not raw.endswith(".md") and config.gates_path.is_dir():
+            gates = config.gates_path.iterdir()
+            lenses = sorted(p for p in gates if p.is_dir() and not p.name.startswith("."))
+            names += [p.name for p in lenses]
+            names += [
+                f"{p.name}/{g.name[:-3]}"
+                for p in lenses
+                for g in sorted(p.iterdir())
+                if g.name.endswith(".md") and not is_index(g.name) and g.name != "README.md"
+            ]
+    except OSError:  # an unreadable folder: no suggestion rather than another error
+        return ""
+    return did_you_mean(raw, names)
 
 
 def _named_file(config: Config, git: GitState, raw: str, key: str) -> KbFile | Unreviewable:

@@ -14,6 +14,7 @@ from typing import Any
 
 from commonplace.config import Config
 from commonplace.errors import UsageError, UserError
+from commonplace.kb.suggest import did_you_mean
 from commonplace.runners.base import Adapter
 from commonplace.settings import API_SETTINGS, RunnerSettings, parse_runner_settings
 
@@ -78,7 +79,9 @@ def get_runner(config: Config, name: str) -> Adapter:
         return CommandAdapter(name, settings, config.kb_root)
     if table is not None:
         raise UserError(f'[runners.{name}] needs command = ["program", "arg", ...]')
-    raise UsageError(f"unknown runner {name!r} (choose from: {', '.join(runner_names(config))})")
+    names = runner_names(config)
+    hint = did_you_mean(name, names) or f" (choose from: {', '.join(names)})"
+    raise UsageError(f"unknown runner {name!r}{hint}")
 
 
 def runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings:
