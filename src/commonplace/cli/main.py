@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from commonplace.cli.app import CommandSpec, reconfigure_streams, run
@@ -208,7 +209,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         print(version())
         raise SystemExit(0)
     if not args or args[0] in ("-h", "--help"):
-        print(umbrella_help())
+        try:
+            print(umbrella_help(), flush=True)
+        except BrokenPipeError:  # `commonplace --help | head`: the reader left
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(1) from None
         raise SystemExit(0 if args else 2)
     if args[0] == "__complete":  # the completion scripts' quick lookups
         from commonplace.cli.complete_names import complete
