@@ -134,7 +134,7 @@ def corpus_report(corpus: Path, tmp: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kb", type=Path, help="a synthetic KB (default: generate 10,000 x 40)")
-    parser.add_argument("--reviews", type=int, default=3000, help="reviews to store (3000)")
+    parser.add_argument("--reviews", type=int, default=3600, help="reviews to ask for (3600)")
     parser.add_argument("--per-batch", type=int, default=10, help="notes per batch (10)")
     parser.add_argument("--timeout", type=float, default=120.0, help="first-paint limit (120 s)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)

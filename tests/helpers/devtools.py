@@ -19,11 +19,14 @@ from types import TracebackType
 from typing import Any
 
 # Injected before the page's own script runs: reports, through a binding, the
-# time since navigation start once a matrix cell exists and two frames passed.
+# time since navigation start once the page is parsed (its script has run), a
+# matrix cell exists and two frames passed. Parsed, because a page streamed in
+# shows its first cells long before it can be used.
 PAINT_WATCH = """
 (() => {
   const check = () => {
-    if (document.querySelector("#matrix td[data-decision]")) {
+    if (document.readyState !== "loading"
+        && document.querySelector("#matrix td[data-decision]")) {
       requestAnimationFrame(() => requestAnimationFrame(
         () => cpPainted(String(performance.now()))));
     } else setTimeout(check, 10);
