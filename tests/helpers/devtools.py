@@ -7,11 +7,11 @@ report tests and by benchmarks/report_scale.py."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import select
 import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,12 @@ PAINT_WATCH = """
 """
 
 
+def _high(fd: int) -> int:
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return moved
+
+
 @dataclass
 class Painted:
     seconds: float
@@ -51,6 +57,8 @@ class DevTools:
     def __init__(self, chromium: str, profile: Path, window: tuple[int, int] = (1280, 900)):
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
+        # above 4, so that the shell's redirections below cannot clobber them
+        to_browser_r, from_browser_w = (_high(to_browser_r), _high(from_browser_w))
         argv = [
             chromium,
             "--headless",
@@ -66,14 +74,18 @@ class DevTools:
             "--remote-debugging-pipe",
             "about:blank",
         ]
-        # the shell puts the pipe ends where Chromium looks for them
-        shell = f'exec "$@" 3<&{to_browser_r} 4>&{from_browser_w}'
-        self._proc = subprocess.Popen(
-            ["sh", "-c", shell, "sh", *argv],
-            pass_fds=(to_browser_r, from_browser_w),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        # the child gets the pipe ends where Chromium looks for them, and its own session
+        self._pid = os.posix_spawn(
+            chromium,
+            argv,
+            dict(os.environ),
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, to_browser_r, 3),
+                (os.POSIX_SPAWN_DUP2, from_browser_w, 4),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+            ],
+            setsid=True,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -102,8 +114,8 @@ class DevTools:
         with contextlib.suppress(OSError):
             os.close(self._from_browser)
         with contextlib.suppress(ProcessLookupError):  # Chromium's helpers too
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        self._proc.wait()
+            os.killpg(self._pid, signal.SIGKILL)
+        os.waitpid(self._pid, 0)
 
     def call(self, method: str, timeout: float = 60.0, **params: Any) -> dict[str, Any]:
         self._next_id += 1
