@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -62,7 +61,7 @@ def fill(kb: Path, db: Path, reviews: int, per_batch: int, seed: int) -> tuple[i
     notes = [n.key for n in scope_notes(ws, ws.git_state(), (), False)]
     wanted = max(1, reviews // max(1, len(gates)))
     step = max(1, len(notes) // wanted)
-    chosen = notes[::step][: wanted - 1] + [notes[-1]]
+    chosen = [*notes[::step][: wanted - 1], notes[-1]]
     rng = random.Random(seed)
     done = 0
     for start in range(0, len(chosen), per_batch):
@@ -77,9 +76,7 @@ def fill(kb: Path, db: Path, reviews: int, per_batch: int, seed: int) -> tuple[i
             template = FAIL if roll < 0.05 else WARN if roll < 0.2 else PASS
             text = template.format(what=what, note=pair.note_path)
             blocks.append(block(pair, text, token=token))
-        report = ingest_batch_output(
-            ws, "".join(blocks).encode(), batch_id=prepared.batch.batch_id
-        )
+        report = ingest_batch_output(ws, "".join(blocks).encode(), batch_id=prepared.batch.batch_id)
         done += sum(o.accepted for o in report.outcomes)
     ws.store.close()
     return done, time.perf_counter() - started
@@ -127,7 +124,7 @@ def corpus_report(corpus: Path, tmp: Path) -> str:
     db = tmp / "corpus.sqlite"
     reviewed, _ = fill(kb, db, 2000, 10, seed=3)
     out = tmp / "corpus-report.html"
-    seconds, peak = write_report(kb, db, out)
+    seconds, _ = write_report(kb, db, out)
     return f"{out.stat().st_size / 1e6:.2f} MB with {reviewed} reviews ({seconds:.2f} s)"
 
 

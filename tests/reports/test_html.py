@@ -27,6 +27,8 @@ from helpers.browser import Parsed, browse, png_size
 from helpers.commands import run_script
 from helpers.kb import EXAMPLE_KB, GIT_IDENTITY, REPO, commit_all, make_git_kb
 from helpers.store import ABBREV, SEEDS, SKETCH, TAGS
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from commonplace.protocol.decisions import Finding
 from commonplace.reports.cost import TOKEN_KINDS, CostLine, CostSummary
@@ -129,7 +131,9 @@ def synthetic(cells: tuple[Cell, ...] = (), cost: CostSummary | None = None) -> 
 
 def payload(html: str) -> dict[str, Any]:
     """The page's data block, decoded."""
-    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    found = re.search(
+        r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S
+    )
     assert found is not None
     decoded = json.loads(found.group(1))
     assert isinstance(decoded, dict)
@@ -522,3 +526,26 @@ def test_browser_screenshots(
     assert png_size(shot) == window
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(shot, REPO / "docs" / name)
+
+
+# ---------------------------------------------------------------- the data block
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rationale=st.text(),
+    finding=st.text(alphabet=st.sampled_from("<>/&'\"\u2028\u2029 sScriptSCRIPT!-[]x")),
+    name=st.text(min_size=1),
+)
+def test_no_review_text_ends_the_data_block(rationale: str, finding: str, name: str) -> None:
+    """Whatever a review or a note name holds, the page keeps exactly its own
+    two script elements, and the data block reads back to the same texts."""
+    note = f"kb/notes/{name}.md"
+    cell = Cell(
+        note, "l/g", "fresh", review(note, "l/g", "warn", rationale, (Finding("warn", finding),))
+    )
+    html = render_html(synthetic((cell,)))
+    assert html.lower().count("<script") == 2 and html.lower().count("</script") == 2
+    block = html.split('id="report-data">', 1)[1].split("</script>", 1)[0]
+    assert not set(block) & {"<", ">", "&", "\u2028", "\u2029"}
+    assert reviewed_texts(html) == {(note, "l/g"): (rationale, [("warn", finding)])}

@@ -3,13 +3,16 @@
 A matrix of notes by gates for one partition, each cell coloured by decision
 and marked by staleness, filterable by lens, decision and staleness, with each
 pair's review one click away; and the cost panel. Standard-library string
-building only: every value goes through `escape`, the style and the script are
-inline, and a Content-Security-Policy allows exactly those two (by hash) and
-nothing else, so the page cannot fetch anything even if it tried.
+building only: every value goes through `escape` (or, in the data block, the
+JSON escapes of `html_data`), the style and the script are inline, and a
+Content-Security-Policy allows exactly those two (by hash) and nothing else,
+so the page cannot fetch anything even if it tried.
 
-Without JavaScript the page still works: each cell links to its pair's review
-in the list at the end of the page. With it, a cell opens that review in a
-dialog, and `report.html#cell=<note>::<gate>` opens one on load.
+The matrix's rows and the reviews are not markup: they are a compact JSON data
+block the script renders from, only the rows on screen, and a review only when
+its cell is opened; so a 10,000-note KB gives a page of about 1.5 MB. Without
+JavaScript the page shows the counts, the sections above the matrix and the
+cost; `report.html#cell=<note>::<gate>` opens one review on load.
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def _matrix(data: ReportData) -> str:
     gate_heads = "".join(
         f'<th scope="col" class="g" data-gate="{_e(g.gate_id)}" data-lens="{_e(lens)}"'
         f' title="{_e(g.gate_id + (f": {g.description}" if g.description else ""))}">'
-        f'<span>{_e(g.gate_id.rsplit("/", 1)[1])}</span></th>'
+        f"<span>{_e(g.gate_id.rsplit('/', 1)[1])}</span></th>"
         for lens, gates in lenses.items()
         for g in gates
     )

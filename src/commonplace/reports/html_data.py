@@ -95,9 +95,11 @@ def iter_payload(
         yield f',"{name}":['
         for start in range(0, len(data.notes), _CHUNK):
             part = data.notes[start : start + _CHUNK]
-            values = items[start : start + _CHUNK] if items is not None else [
-                "".join(rows.get(n, ())) or NOT_APPLICABLE * len(data.gates) for n in part
-            ]
+            values = (
+                items[start : start + _CHUNK]
+                if items is not None
+                else ["".join(rows.get(n, ())) or NOT_APPLICABLE * len(data.gates) for n in part]
+            )
             yield ("," if start else "") + dumps(values)[1:-1]
         yield "]"
     yield f',"texts":{dumps(texts.items)},"findings":{dumps(findings.items)}'
