@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -26,6 +27,8 @@ from helpers.browser import Parsed, browse, png_size
 from helpers.commands import run_script
 from helpers.kb import EXAMPLE_KB, GIT_IDENTITY, REPO, commit_all, make_git_kb
 from helpers.store import ABBREV, SEEDS, SKETCH, TAGS
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from commonplace.protocol.decisions import Finding
 from commonplace.reports.cost import TOKEN_KINDS, CostLine, CostSummary
@@ -126,6 +129,44 @@ def synthetic(cells: tuple[Cell, ...] = (), cost: CostSummary | None = None) -> 
 # ---------------------------------------------------------------- markup
 
 
+def payload(html: str) -> dict[str, Any]:
+    """The page's data block, decoded."""
+    found = re.search(
+        r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S
+    )
+    assert found is not None
+    decoded = json.loads(found.group(1))
+    assert isinstance(decoded, dict)
+    return decoded
+
+
+def pairs_of(html: str) -> list[tuple[str, str, str, str]]:
+    """(note, gate, decision, state) of every applicable pair in the data block."""
+    data = payload(html)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    found = []
+    for note, row in zip(data["notes"], data["rows"], strict=True):
+        assert len(row) == len(data["gates"])
+        for (gate, _), char in zip(data["gates"], row, strict=True):
+            if char != "-":
+                d, st = data["codes"][alphabet.index(char)]
+                found.append((note, gate, data["decisions"][d][0], data["states"][st][0]))
+    return found
+
+
+def reviewed_texts(html: str) -> dict[tuple[str, str], tuple[str, list[tuple[str, str]]]]:
+    """(note, gate) -> (rationale, findings) of every review in the data block."""
+    data = payload(html)
+    texts = data["texts"]
+    return {
+        (data["notes"][r[0]], data["gates"][r[1]][0]): (
+            texts[r[2]],
+            [(texts[sev], texts[t]) for sev, t in data["findings"][r[3]]],
+        )
+        for r in data["reviews"]
+    }
+
+
 def test_example_report_has_a_cell_per_applicable_pair(example: Example) -> None:
     data, page = example.data, Parsed(example.html)
     assert {c.state for c in data.cells} == {
@@ -135,26 +176,22 @@ def test_example_report_has_a_cell_per_applicable_pair(example: Example) -> None
         "gate-dirty",
         "missing-review",
     }
-    cells = page.cells()
-    assert [(c["data-note"], c["data-gate"]) for c in cells] == [
-        (c.note_path, c.gate_id) for c in data.cells
+    assert pairs_of(example.html) == [
+        (c.note_path, c.gate_id, c.decision, c.state) for c in data.cells
     ]
-    for attrs, cell in zip(cells, data.cells, strict=True):
-        assert attrs["data-lens"] == cell.gate_id.split("/")[0]
-        assert (attrs["data-decision"], attrs["data-state"]) == (cell.decision, cell.state)
-    labels = [a["aria-label"] for t, a in page.elements if t == "a" and "aria-label" in a]
-    assert f"{NEW_NOTE}, {TAGS}: never reviewed, gate-dirty" in labels
-    assert f"{SEEDS}, {ABBREV}: pass, gate-changed" in labels
-    # every review is in the page, each cell linking to it; pairs never reviewed
-    # link to one entry per gate
-    articles = {a["id"] for t, a in page.elements if t == "article"}
-    hrefs = [a["href"] for t, a in page.elements if t == "a" and "aria-label" in a]
-    gate_index = {g.gate_id: i for i, g in enumerate(data.gates)}
-    assert hrefs == [
-        f"#p-{i}" if c.review is not None else f"#g-{gate_index[c.gate_id]}"
-        for i, c in enumerate(data.cells)
-    ]
-    assert articles == {h[1:] for h in hrefs}
+    assert page.cells() == []  # the script renders the rows
+    # every review is in the data block, whole; pairs never reviewed have none
+    assert reviewed_texts(example.html) == {
+        (c.note_path, c.gate_id): (
+            c.review.rationale_markdown,
+            [(f.severity or "note", f.text) for f in c.review.findings],
+        )
+        for c in data.cells
+        if c.review is not None
+    }
+    # the head has one column per gate, grouped by lens
+    heads = [a["data-gate"] for t, a in page.elements if t == "th" and "data-gate" in a]
+    assert heads == [g.gate_id for g in data.gates]
 
 
 def test_header_counts_and_partitions(example: Example) -> None:
@@ -173,9 +210,13 @@ def test_the_page_references_nothing_outside_itself(example: Example) -> None:
     html = example.html
     page = Parsed(html)
     assert not [t for t, _ in page.elements if t in ("link", "img", "iframe", "object")]
-    assert [a for t, a in page.elements if t == "script"] == [{}]  # one inline script
+    # one inline script, and the data it renders from
+    assert [a for t, a in page.elements if t == "script"] == [
+        {"type": "application/json", "id": "report-data"},
+        {},
+    ]
     refs = [v for _, a in page.elements for k, v in a.items() if k in ("src", "href")]
-    assert refs and all(v.startswith("#") for v in refs)
+    assert all(v.startswith("#") for v in refs)
     assert not re.search(r"https?:|//[a-z]|url\(", html, re.IGNORECASE)
 
 
@@ -207,14 +248,11 @@ def test_rationale_and_every_name_are_escaped() -> None:
         )
     )
     html = render_html(data)
-    assert html.count("<script") == 1 and "<b>bold" not in html and "<gate>" not in html
+    assert html.count("<script") == 2 and "<b>bold" not in html and "<gate>" not in html
     assert "</textarea>" not in html and "<!-- &" not in html
-    page = Parsed(html)
-    assert "".join(page.text["pre"]) == HOSTILE
-    cell = page.cells()[0]
-    assert (cell["data-note"], cell["data-gate"]) == (note, "lens/<gate>")
-    assert "quote </textarea><script>" in "".join(page.text["li"])
-    assert "kb <&>" in "".join(page.text["span"])
+    assert pairs_of(html) == [(note, "lens/<gate>", "warn", "note-changed")]
+    assert reviewed_texts(html) == {(note, "lens/<gate>"): (HOSTILE, [("warn", finding.text)])}
+    assert "kb <&>" in "".join(Parsed(html).text["span"])
 
 
 def test_unicode_survives() -> None:
@@ -224,8 +262,8 @@ def test_unicode_survives() -> None:
         synthetic((Cell(note, "l/g", "fresh", review(note, "l/g", rationale=rationale)),))
     )
     assert '<meta charset="utf-8">' in html
-    assert "".join(Parsed(html).text["pre"]) == rationale
-    assert "höhe-über-null-日本" in html
+    assert reviewed_texts(html) == {(note, "l/g"): (rationale, [])}
+    assert pairs_of(html)[0][0] == note
 
 
 def test_empty_report_says_so() -> None:
@@ -242,11 +280,10 @@ def test_never_reviewed_and_unusual_decisions() -> None:
         Cell("n.md", "l/c", "some-new-reason", review("n.md", "l/c", "unknown")),
     )
     html = render_html(synthetic(cells))
-    assert "No review of a note against this gate has been accepted in this partition." in html
-    assert [c["data-decision"] for c in Parsed(html).cells()] == [
-        "never-reviewed",
-        "error",
-        "unknown",
+    assert [p[2:] for p in pairs_of(html)] == [
+        ("never-reviewed", "missing-review"),
+        ("error", "gate-dirty"),
+        ("unknown", "some-new-reason"),
     ]
     assert '<li data-state="some-new-reason">' in html
 
@@ -363,13 +400,21 @@ def test_browser_loads_edge_cases_cleanly(
     data = make()
     report = tmp_path / "report.html"
     report.write_text(render_html(data), encoding="utf-8")
-    seen = browse(chromium, report, tmp_path / "b")
+    fragment = "".join(  # opens the hostile review, text and all, in the dialog
+        "#cell=" + quote(f"{c.note_path}::{c.gate_id}", safe="") for c in data.cells
+    )
+    seen = browse(chromium, report, tmp_path / "b", fragment=fragment)
     assert seen.console == () and seen.requests == ()
     dom = Parsed(seen.dom)
-    assert [a for t, a in dom.elements if t in ("img", "script")] == [{}]
+    assert [a for t, a in dom.elements if t in ("img", "script")] == [
+        {"type": "application/json", "id": "report-data"},
+        {},
+    ]
     assert "".join(dom.text.get("pre", [])) == "".join(
         c.review.rationale_markdown for c in data.cells if c.review
     )
+    rows = [a["data-note"] for t, a in dom.elements if t == "tr" and "data-note" in a]
+    assert rows == list(data.notes)
 
 
 PROBE = """
@@ -394,7 +439,7 @@ PROBE = """
   set("lens", "b", false);
   out.withoutLensB = shown();
   out.hiddenGates = document.querySelectorAll("th.g.x").length;
-  out.hiddenRows = document.querySelectorAll("tbody tr[hidden]").length;
+  out.rows = document.querySelectorAll("tbody tr[data-note]").length;
   document.querySelector("button[data-preset=clear]").click();
   out.afterClear = shown();
   document.querySelector("button[data-preset=stale]").click();
@@ -456,7 +501,7 @@ def test_browser_phone_layout_filters_and_click(chromium: str, tmp_path: Path) -
         "withoutLensB": not_pass_b,
         "hiddenGates": 36
         - len({c.gate_id for c in data.cells if c.decision != "pass" and c.lens != "b"}),
-        "hiddenRows": 1,
+        "rows": 2,  # the third note has no cell left to show
         "afterClear": total,
         "stale": sum(c.state != "fresh" for c in data.cells),
         "dialogOpen": True,
@@ -481,3 +526,26 @@ def test_browser_screenshots(
     assert png_size(shot) == window
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(shot, REPO / "docs" / name)
+
+
+# ---------------------------------------------------------------- the data block
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rationale=st.text(),
+    finding=st.text(alphabet=st.sampled_from("<>/&'\"\u2028\u2029 sScriptSCRIPT!-[]x")),
+    name=st.text(min_size=1),
+)
+def test_no_review_text_ends_the_data_block(rationale: str, finding: str, name: str) -> None:
+    """Whatever a review or a note name holds, the page keeps exactly its own
+    two script elements, and the data block reads back to the same texts."""
+    note = f"kb/notes/{name}.md"
+    cell = Cell(
+        note, "l/g", "fresh", review(note, "l/g", "warn", rationale, (Finding("warn", finding),))
+    )
+    html = render_html(synthetic((cell,)))
+    assert html.lower().count("<script") == 2 and html.lower().count("</script") == 2
+    block = html.split('id="report-data">', 1)[1].split("</script>", 1)[0]
+    assert not set(block) & {"<", ">", "&", "\u2028", "\u2029"}
+    assert reviewed_texts(html) == {(note, "l/g"): (rationale, [("warn", finding)])}

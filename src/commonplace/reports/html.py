@@ -3,13 +3,16 @@
 A matrix of notes by gates for one partition, each cell coloured by decision
 and marked by staleness, filterable by lens, decision and staleness, with each
 pair's review one click away; and the cost panel. Standard-library string
-building only: every value goes through `escape`, the style and the script are
-inline, and a Content-Security-Policy allows exactly those two (by hash) and
-nothing else, so the page cannot fetch anything even if it tried.
+building only: every value goes through `escape` (or, in the data block, the
+JSON escapes of `html_data`), the style and the script are inline, and a
+Content-Security-Policy allows exactly those two (by hash) and nothing else,
+so the page cannot fetch anything even if it tried.
 
-Without JavaScript the page still works: each cell links to its pair's review
-in the list at the end of the page. With it, a cell opens that review in a
-dialog, and `report.html#cell=<note>::<gate>` opens one on load.
+The matrix's rows and the reviews are not markup: they are a compact JSON data
+block the script renders from, only the rows on screen, and a review only when
+its cell is opened; so a 10,000-note KB gives a page of about 1.5 MB. Without
+JavaScript the page shows the counts, the sections above the matrix and the
+cost; `report.html#cell=<note>::<gate>` opens one review on load.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from html import escape
 
 from commonplace.reports.cost import TOKEN_KINDS, CostLine, CostSummary
-from commonplace.reports.data import FRESH, NEVER, Cell, ReportData
+from commonplace.reports.data import FRESH, NEVER, GateInfo, ReportData
+from commonplace.reports.html_data import DATA_ID, iter_payload
 
 # Decision: (symbol, words). The symbol makes colour redundant.
 DECISIONS = {
@@ -46,35 +50,42 @@ TOKEN_LABELS = {"cache_read": "cache read", "cache_write": "cache write"}
 
 def render_html(data: ReportData) -> str:
     """The report of `data` as one HTML document."""
+    return "".join(iter_html(data))
+
+
+def iter_html(data: ReportData) -> Iterator[str]:
+    """The report of `data` as one HTML document, in pieces to write one by
+    one, so that a large report is never one large string."""
     decisions = _ordered(Counter(c.decision for c in data.cells), DECISIONS)
     states = _ordered(Counter(c.state for c in data.cells), STATES)
     title = f"Review report: {data.kb_name} ({data.model_id})"
-    body = "".join(
-        (
-            _header(data, decisions, states),
-            '<main id="main">',
-            _filters(data, decisions, states),
-            _matrix(data),
-            _cost(data.cost, data.model_id),
-            _pairs(data),
-            "</main>",
-            _DIALOG,
-        )
-    )
     css, js = _asset("report.css"), _asset("report.js")
     csp = (
         f"default-src 'none'; style-src '{_sha256(css)}'; script-src '{_sha256(js)}';"
         " base-uri 'none'; form-action 'none'"
     )
-    return (
+    yield (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         '<meta name="color-scheme" content="light dark">\n'
         '<meta name="generator" content="commonplace review">\n'
         f"<title>{_e(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n"
-        f"{body}\n<script>{js}</script>\n</body>\n</html>\n"
     )
+    yield _header(data, decisions, states)
+    yield '<main id="main">'
+    # Sections placed above the matrix, rendered here and readable without
+    # script (the "fix first" views go here).
+    sections: list[str] = []
+    yield from sections
+    yield _filters(data, decisions, states)
+    yield _matrix(data)
+    yield _cost(data.cost, data.model_id)
+    yield "</main>"
+    yield _DIALOG
+    yield f'\n<script type="application/json" id="{DATA_ID}">'
+    yield from iter_payload(data, DECISIONS, STATES, list(decisions), list(states))
+    yield f"</script>\n<script>{js}</script>\n</body>\n</html>\n"
 
 
 def _header(data: ReportData, decisions: Counter[str], states: Counter[str]) -> str:
@@ -144,142 +155,36 @@ def _filters(data: ReportData, decisions: Counter[str], states: Counter[str]) ->
 
 
 def _matrix(data: ReportData) -> str:
+    """The matrix's frame: its head, with one column per gate grouped by lens;
+    the script renders the rows on screen from the data block."""
     if not data.cells:
         return '<section class="panel" id="matrix"><p>No applicable pairs to show.</p></section>'
-    lenses: dict[str, list[str]] = {}
-    titles: dict[str, str] = {}
+    lenses: dict[str, list[GateInfo]] = {}
     for gate in data.gates:
-        lenses.setdefault(gate.lens, []).append(gate.gate_id)
-        titles[gate.gate_id] = gate.gate_id + (f": {gate.description}" if gate.description else "")
-    index = {(c.note_path, c.gate_id): i for i, c in enumerate(data.cells)}
-    gate_index = {g.gate_id: i for i, g in enumerate(data.gates)}
+        lenses.setdefault(gate.lens, []).append(gate)
     head = "".join(
-        f'<th scope="colgroup" colspan="{len(ids)}" data-lens-head="{_e(lens)}">{_e(lens)}</th>'
-        for lens, ids in lenses.items()
+        f'<th scope="colgroup" colspan="{len(gates)}" data-lens-head="{_e(lens)}">{_e(lens)}</th>'
+        for lens, gates in lenses.items()
     )
     gate_heads = "".join(
-        f'<th scope="col" class="g" data-gate="{_e(g)}" data-lens="{_e(lens)}"'
-        f' title="{_e(titles[g])}"><span>{_e(g.rsplit("/", 1)[1])}</span></th>'
-        for lens, ids in lenses.items()
-        for g in ids
+        f'<th scope="col" class="g" data-gate="{_e(g.gate_id)}" data-lens="{_e(lens)}"'
+        f' title="{_e(g.gate_id + (f": {g.description}" if g.description else ""))}">'
+        f"<span>{_e(g.gate_id.rsplit('/', 1)[1])}</span></th>"
+        for lens, gates in lenses.items()
+        for g in gates
     )
-    rows = []
-    for note in data.notes:
-        folder, _, name = note.rpartition("/")
-        tds = []
-        for lens, ids in lenses.items():
-            for gate_id in ids:
-                i = index.get((note, gate_id))
-                if i is None:
-                    tds.append(
-                        f'<td class="na" data-gate="{_e(gate_id)}" data-lens="{_e(lens)}"></td>'
-                    )
-                else:
-                    tds.append(_cell(data.cells[i], i, gate_index[gate_id]))
-        rows.append(
-            f'<tr data-note="{_e(note)}"><th scope="row" title="{_e(note)}">'
-            + (f'<span class="dir">{_e(folder)}/</span>' if folder else "")
-            + f"{_e(name.removesuffix('.md'))}</th>"
-            + "".join(tds)
-            + "</tr>"
-        )
     return (
         '<section class="panel" id="matrix" aria-labelledby="matrix-title">'
         f'<h2 id="matrix-title">Notes by gates</h2>'
         '<p class="hint">Each cell is one pair: its symbol and colour give the decision,'
-        " hatching and a corner letter mark a stale pair. Select a cell for its review.</p>"
-        '<div class="scroll" tabindex="0" role="region" aria-label="Matrix, scrolls sideways">'
+        " hatching and a corner letter mark a stale pair. Select a cell for its review;"
+        " arrow keys move between cells.</p>"
+        '<noscript><p class="hint">The matrix and the reviews behind it need JavaScript;'
+        " the counts above and the cost below do not.</p></noscript>"
+        '<div class="scroll" tabindex="0" role="region" aria-label="Matrix, scrolls both ways">'
         f'<table class="matrix"><thead><tr class="lenses"><th rowspan="2" class="corner">Note</th>'
-        f"{head}</tr><tr>{gate_heads}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"{head}</tr><tr>{gate_heads}</tr></thead><tbody></tbody></table>"
         "</div></section>"
-    )
-
-
-def _cell(cell: Cell, i: int, gate_index: int) -> str:
-    decision, state = cell.decision, cell.state
-    symbol = DECISIONS.get(decision, ("?", ""))[0]
-    mark = STATES.get(state, ("?", ""))[0]
-    stale = "" if state == FRESH else " stale"
-    words = f"{DECISIONS.get(decision, ('', decision))[1]}, {state}"
-    target = f"p-{i}" if cell.review is not None else f"g-{gate_index}"
-    return (
-        f'<td class="c d-{_e(decision)}{stale}" data-note="{_e(cell.note_path)}"'
-        f' data-gate="{_e(cell.gate_id)}" data-lens="{_e(cell.lens)}"'
-        f' data-decision="{_e(decision)}" data-state="{_e(state)}">'
-        f'<a href="#{target}" aria-label="{_e(cell.note_path)}, {_e(cell.gate_id)}: {_e(words)}"'
-        f' title="{_e(cell.gate_id)}: {_e(words)}">{symbol}'
-        + (f'<span class="m" aria-hidden="true">{mark}</span>' if mark else "")
-        + "</a></td>"
-    )
-
-
-def _pairs(data: ReportData) -> str:
-    """Every review, in the DOM for the dialog and for readers without script;
-    pairs never reviewed share one short entry per gate, so that a large KB
-    with little reviewed yet does not make a large page."""
-    descriptions = {g.gate_id: g.description for g in data.gates}
-    articles = "".join(
-        _pair(c, i, descriptions.get(c.gate_id, ""))
-        for i, c in enumerate(data.cells)
-        if c.review is not None
-    )
-    unreviewed = {c.gate_id for c in data.cells if c.review is None}
-    articles += "".join(
-        _unreviewed(g.gate_id, i, g.description)
-        for i, g in enumerate(data.gates)
-        if g.gate_id in unreviewed
-    )
-    reviewed = sum(1 for c in data.cells if c.review is not None)
-    return (
-        f'<details class="panel" id="pairs" open><summary>Every review'
-        f" ({reviewed} of {len(data.cells)} pairs)</summary>{articles}</details>"
-    )
-
-
-def _unreviewed(gate_id: str, i: int, description: str) -> str:
-    checks = f'<dl class="facts"><dt>Gate checks</dt><dd>{_e(description)}</dd></dl>'
-    return (
-        f'<article class="pair" id="g-{i}" data-gate="{_e(gate_id)}">'
-        f"<h3>{_decision_chip(NEVER)} <code>{_path(gate_id)}</code></h3>"
-        f"{checks if description else ''}"
-        "<p>No review of a note against this gate has been accepted in this partition.</p>"
-        "</article>"
-    )
-
-
-def _pair(cell: Cell, i: int, description: str) -> str:
-    """A reviewed pair's entry: facts, findings, rationale."""
-    review = cell.review
-    assert review is not None
-    why = STATES.get(cell.state, ("", ""))[1]
-    sha = f"<code>{_e(review.reviewed_note_sha[:12])}</code>"
-    if review.current_note_sha != review.reviewed_note_sha:
-        sha += f", accepted for <code>{_e(review.current_note_sha[:12])}</code>"
-    facts = [
-        ("Partition", f"<code>{_e(review.model_id)}</code>"),
-        ("Reviewed", _time(review.reviewed_at)),
-        ("Acceptance", _e(review.acceptance_kind)),
-        ("Review", f"gate review #{review.gate_review_id}, run #{review.review_run_id}"),
-        ("Reviewed note", sha),
-    ]
-    if description:
-        facts.append(("Gate checks", _e(description)))
-    body = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
-    findings = "".join(
-        f'<li><span class="sev">{_e(f.severity or "note")}</span> {_e(f.text)}</li>'
-        for f in review.findings
-    )
-    detail = (
-        "<h4>Findings</h4>"
-        + (f'<ul class="findings">{findings}</ul>' if findings else "<p>No findings.</p>")
-        + f'<h4>Rationale</h4><pre class="rationale">{_e(review.rationale_markdown)}</pre>'
-    )
-    return (
-        f'<article class="pair" id="p-{i}" data-note="{_e(cell.note_path)}"'
-        f' data-gate="{_e(cell.gate_id)}"><h3>{_decision_chip(cell.decision)}'
-        f" <code>{_path(cell.gate_id)}</code> on <code>{_path(cell.note_path)}</code></h3>"
-        f'<p class="why">{_state_chip(cell.state)}{(": " + _e(why)) if why else ""}</p>'
-        f'<dl class="facts">{body}</dl>{detail}</article>'
     )
 
 
