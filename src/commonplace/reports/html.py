@@ -22,6 +22,7 @@ from html import escape
 
 from commonplace.reports.cost import TOKEN_KINDS, CostLine, CostSummary
 from commonplace.reports.data import FRESH, NEVER, Cell, ReportData
+from commonplace.reports.fix_first_html import render_fix_first
 
 # Decision: (symbol, words). The symbol makes colour redundant.
 DECISIONS = {
@@ -53,9 +54,10 @@ def render_html(data: ReportData) -> str:
         (
             _header(data, decisions, states),
             '<main id="main">',
+            _cost(data.cost, data.model_id),
+            render_fix_first(data),
             _filters(data, decisions, states),
             _matrix(data),
-            _cost(data.cost, data.model_id),
             _pairs(data),
             "</main>",
             _DIALOG,
