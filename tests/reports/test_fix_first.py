@@ -33,7 +33,7 @@ REPO_URL = "https://github.com/org/repo/blob/main/"
 
 # The reviewer: FAIL, WARN or PASS from a hash of the pair, a Markdown
 # suggested revision with hostile bits in it, each verdict logged.
-JUDGE = r'''
+JUDGE = r"""
 import hashlib, json, os, sys
 
 def verdict(note, gate):
@@ -71,7 +71,7 @@ with open(os.environ["COMMONPLACE_TELEMETRY_FILE"], "w", encoding="utf-8") as t:
     json.dump({"model": "judge-model", "cost_usd": 0.01,
                "tokens": {"input": 100, "output": 20}}, t)
 print("\n".join(out))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[s
         (kb / "tools/judge.py").write_text(JUDGE, encoding="utf-8")
         with (kb / "commonplace.toml").open("a", encoding="utf-8") as toml:
             toml.write(
-                f'\n[runners.judge]\ncommand = {json.dumps([sys.executable, "tools/judge.py"])}'
+                f"\n[runners.judge]\ncommand = {json.dumps([sys.executable, 'tools/judge.py'])}"
                 f"\nextra_args = [{json.dumps(str(log))}]\n"
             )
         git(kb, "add", "-A")
@@ -98,8 +98,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[s
         )
         assert done.code == 0, done.err
         verdicts = [
-            (n, g, d)
-            for n, g, d in (line.split("\t") for line in log.read_text().splitlines())
+            (n, g, d) for n, g, d in (line.split("\t") for line in log.read_text().splitlines())
         ]
     return kb, verdicts
 
@@ -141,9 +140,7 @@ def test_the_html_lists_failing_notes_in_order_with_revisions_rendered(
     order = expected_order(verdicts)
     assert [note for note, _ in blocks] == order
     for note, block in blocks:
-        mine = sorted(
-            (d.lower(), g) for n, g, d in verdicts if n == note and d in ("FAIL", "WARN")
-        )
+        mine = sorted((d.lower(), g) for n, g, d in verdicts if n == note and d in ("FAIL", "WARN"))
         items = re.findall(r'<li class="fix-item" data-gate="([^"]*)" data-decision="(\w+)"', block)
         assert items == [(g, d) for d, g in mine]  # fails first, then warns, by gate
         assert f'data-fails="{sum(d == "fail" for d, _ in mine)}"' in block
@@ -222,7 +219,7 @@ def test_links_go_through_the_configured_repository_url(
     assert f'href="{other}{note}"' in section
     # a bad URL in the file is refused, naming the setting
     with (kb / "commonplace.toml").open("a", encoding="utf-8") as toml:
-        toml.write('\n[report.extra]\nx = 1\n')
+        toml.write("\n[report.extra]\nx = 1\n")
     done = run_command("review-report", "--format", "html", cwd=kb)
     assert_refused(done, 1, mentions="[report]")
 
@@ -273,7 +270,9 @@ def test_the_fix_first_panel_renders_in_chromium(
     seen = browse(chromium, page, tmp_path / "browser")
     assert seen.console == () and seen.requests == ()
     dom = Parsed(seen.dom)
-    shown = [a["data-note"] for t, a in dom.elements if t == "li" and "fix-note" in a.get("class", "")]
+    shown = [
+        a["data-note"] for t, a in dom.elements if t == "li" and "fix-note" in a.get("class", "")
+    ]
     assert shown == expected_order(verdicts)
     assert any(t == "section" and a.get("id") == "fix-first" for t, a in dom.elements)
     assert not any(t == "a" and a.get("href", "").startswith("javascript") for t, a in dom.elements)

@@ -73,9 +73,9 @@ PIECES = [
     "<a href=x onclick=y>", "javascript:", "JaVaScRiPt:", "data:", "http://a.b/", "//evil",
     "&#106;", "\t", "\x00", "word", "x y", "é", "---",
 ]  # fmt: skip
-markdownish = st.lists(
-    st.one_of(st.sampled_from(PIECES), st.text(max_size=5)), max_size=60
-).map("".join)
+markdownish = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=5)), max_size=60).map(
+    "".join
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -118,8 +118,7 @@ def test_every_character_of_plain_text_survives(word: str) -> None:
         ("---", "<hr>"),
         (
             "[doc](https://example.org/a_(b))",
-            '<p><a href="https://example.org/a_(b)" rel="nofollow noopener noreferrer">'
-            "doc</a></p>",
+            '<p><a href="https://example.org/a_(b)" rel="nofollow noopener noreferrer">doc</a></p>',
         ),
         (
             "[n](../notes/x.md#h)",
