@@ -1,6 +1,7 @@
 """The "fix first" panel of the HTML report: the notes to fix, most failures
 first, each pair with its findings and suggested revision rendered from the
 reviewer's Markdown (safely: `markdown_html`), and the gates by fail rate.
+The whole review stays in the matrix's entry for the pair.
 Links go to the note and gate files (`ReportData.links`)."""
 
 from __future__ import annotations
@@ -71,14 +72,14 @@ def _item(data: ReportData, item: FixItem) -> str:
         if item.suggested_revision
         else ""
     )
+    # the whole review is in the matrix, one click away; not repeated here
     return (
         f'<li class="fix-item" data-gate="{_e(item.gate_id)}" data-decision="{_e(item.decision)}">'
         f'<p class="fix-head"><span class="sw d-{_e(item.decision)}" aria-hidden="true">'
         f"{SYMBOLS.get(item.decision, '?')}</span> <b>{_e(item.decision)}</b> {gate}{stale}</p>"
         + (f'<ul class="findings">{findings}</ul>' if findings else "")
         + revision
-        + '<details class="fix-review"><summary>Whole review</summary>'
-        f'<div class="md">{render(item.rationale, heading_level=5)}</div></details></li>'
+        + "</li>"
     )
 
 

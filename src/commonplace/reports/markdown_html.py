@@ -34,6 +34,7 @@ _RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _ITEM = re.compile(r"^( {0,3})([-*+]|\d{1,9}[.)])([ \t]+|$)(.*)$")
 _QUOTE = re.compile(r"^ {0,3}> ?(.*)$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_SPECIAL = re.compile(r"[`*_\[\\]")
 _PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
@@ -182,10 +183,13 @@ class _Spans:
     def __init__(self, text: str) -> None:
         self.text = text
         self.ticks: dict[int, list[int]] = {}
-        for m in re.finditer(r"`+", text):
+        for m in re.finditer(r"`+", text) if "`" in text else ():
             self.ticks.setdefault(len(m.group()), []).append(m.start())
         self.closers: dict[str, list[int]] = {}
         for delim, _ in _EMPHASIS:
+            if delim not in text:
+                self.closers[delim] = []
+                continue
             # a closer follows a character that is not a space; a single `*`
             # is never half of a `**`
             single = "(?<!{0})" + re.escape(delim) + "(?!{0})" if len(delim) == 1 else ""
@@ -202,6 +206,8 @@ class _Spans:
 
 
 def _inline(text: str) -> str:
+    if not _SPECIAL.search(text):
+        return escape(text)  # most text: nothing to find
     spans = _Spans(text)
     return _span(spans, 0, len(text), links=True)
 
