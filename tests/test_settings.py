@@ -136,3 +136,29 @@ def test_the_command_line_takes_its_choices_and_defaults_from_the_library() -> N
     assert _choices("run-gate-sweep", "--batch-size") == [DEFAULT_BATCH_SIZE]
     reasons = _choices("review-target-selector", "--reason")
     assert reasons == [*(r.value for r in StaleReason), *UNREVIEWABLE_REASONS]
+
+
+def test_the_report_table_gives_the_repository_url(tmp_path: Path) -> None:
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / CONFIG_FILE).write_text(
+        '[report]\nrepository_url = "https://github.com/o/r/blob/main"\n', encoding="utf-8"
+    )
+    # a trailing slash is added, so paths append to it
+    assert load_config(root).report.repository_url == "https://github.com/o/r/blob/main/"
+    (root / CONFIG_FILE).write_text("", encoding="utf-8")
+    assert load_config(root).report.repository_url is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[report]\nrepo_url = "https://x.org/"\n', "unknown key 'repo_url' in [report]"),
+        ("[report]\nrepository_url = 3\n", "[report] repository_url must be an http"),
+        ('[report]\nrepository_url = "javascript:alert(1)"\n', "[report] repository_url"),
+        ('[report]\nrepository_url = "file:///etc/"\n', "[report] repository_url"),
+        ('report = "https://x.org/"\n', "[report] must be a table"),
+    ],
+)
+def test_a_bad_report_table_is_refused(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in refusal(tmp_path, text)

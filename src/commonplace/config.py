@@ -19,9 +19,11 @@ from commonplace.settings import (
     DEFAULT_LEASE_SECONDS,
     Defaults,
     PriceOverride,
+    ReportSettings,
     parse_defaults,
     parse_lease_seconds,
     parse_prices,
+    parse_report,
     parse_runner_settings,
 )
 
@@ -50,6 +52,7 @@ class Config:
     runners: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     # `[pricing.<model>]`: prices that replace or add to the shipped table
     pricing: Mapping[str, PriceOverride] = field(default_factory=lambda: MappingProxyType({}))
+    report: ReportSettings = field(default_factory=ReportSettings)
     source: Path | None = None
 
     @property
@@ -117,7 +120,7 @@ def find_kb_root(start: Path) -> tuple[Path, Path | None, dict[str, Any]]:
 # Every top-level setting of commonplace.toml (or [tool.commonplace]).
 SETTINGS = frozenset(
     {"scan_roots", "recursive", "gates_dir", "reports_dir", "store", "schema"}
-    | {"models", "defaults", "runners", "pricing", "lease_seconds"}
+    | {"models", "defaults", "runners", "pricing", "lease_seconds", "report"}
 )
 
 
@@ -157,13 +160,14 @@ def config_from(root: Path, source: Path | None, raw: dict[str, Any]) -> Config:
             if not isinstance(raw[key], str) or not raw[key].strip():
                 raise UserError(f"{where}: {key} must be a path")
             values[key] = _inside(root, raw[key], where, key, as_written=key != "gates_dir")
-    for key in ("models", "defaults"):
+    for key in ("models", "defaults", "report"):
         if not isinstance(raw.get(key, {}), dict):
             raise UserError(f"{where}: [{key}] must be a table")
     values["model_aliases"] = MappingProxyType(dict(raw.get("models", {})))
     if not all(isinstance(v, str) for v in values["model_aliases"].values()):
         raise UserError(f"{where}: every [models] alias must map to a model name")
     values["defaults"] = parse_defaults(raw.get("defaults", {}), where)
+    values["report"] = parse_report(raw.get("report", {}), where)
     runners = raw.get("runners", {})
     if not isinstance(runners, dict) or not all(isinstance(v, dict) for v in runners.values()):
         raise UserError(f"{where}: [runners.<name>] entries must be tables")

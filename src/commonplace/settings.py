@@ -47,6 +47,15 @@ class RunnerSettings:
     max_retries: int | None = None  # 429, overload and 5xx answers retried this often
 
 
+@dataclass(frozen=True)
+class ReportSettings:
+    """`[report]`: how reports link to the KB's files."""
+
+    repository_url: str | None = None
+    """Where the repository's files are browsed (a GitHub `blob/<branch>/`
+    URL); None: links relative to the report."""
+
+
 API_SETTINGS = ("base_url", "api", "max_output_tokens", "max_retries")
 OPENAI_APIS = ("responses", "chat")
 
@@ -146,6 +155,40 @@ def parse_runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings
         max_output_tokens=_whole(table, "max_output_tokens", where, least=1),
         max_retries=_whole(table, "max_retries", where, least=0),
     )
+
+
+def parse_report(table: Mapping[str, Any], where: str) -> ReportSettings:
+    """`[report]` of the file `where`."""
+    _no_unknown(table, ReportSettings, f"[report] of {where}")
+    url = table.get("repository_url")
+    if url is None:
+        return ReportSettings()
+    return ReportSettings(repository_url=repository_url(url, f"{where}: [report] repository_url"))
+
+
+def repository_url(value: object, setting: str) -> str:
+    """A repository URL that file paths are appended to: http or https, with a
+    host, nothing a browser would read differently, no query or fragment;
+    ends with `/`."""
+    from urllib.parse import urlsplit
+
+    text = value.strip() if isinstance(value, str) else ""
+    parts = urlsplit(text) if text else None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or any(ord(c) <= 0x20 or c in "\x7f\\\"'<>`" for c in text)
+        or parts.query
+        or parts.fragment
+        or "?" in text
+        or "#" in text
+    ):
+        raise UserError(
+            f"{setting} must be an http:// or https:// URL without spaces, query or fragment"
+            " (e.g. https://github.com/ORG/REPO/blob/main/)"
+        )
+    return text if text.endswith("/") else text + "/"
 
 
 PRICE_KEYS = ("input", "output", "cache_write", "cache_read", "batch_input", "batch_output")

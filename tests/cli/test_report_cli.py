@@ -210,5 +210,9 @@ def test_the_console_script_reports_without_a_traceback(reviewed_kb: Path) -> No
     done = run_script("commonplace-review-report", ["--format", "sarif"], cwd=reviewed_kb)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["version"] == "2.1.0"
-    refused = run_script("commonplace-review-report", ["--format", "markdown"], cwd=reviewed_kb)
+    refused = run_script(
+        "commonplace-review-report",
+        ["--format", "markdown", "--note", CLAIM_NOTE, "kb/notes"],
+        cwd=reviewed_kb,
+    )
     assert_refused(refused, 2, mentions="--note")

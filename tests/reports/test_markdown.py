@@ -118,14 +118,24 @@ def test_the_note_is_found_from_the_working_directory(
     assert "## sentence/stock-phrases: warn" in from_notes
 
 
-@pytest.mark.parametrize("notes", [(), (CLAIM_NOTE, PLAIN_NOTE)], ids=["no-note", "two-notes"])
-def test_markdown_needs_exactly_one_note(
-    cli: Cli, tmp_path_factory: pytest.TempPathFactory, notes: tuple[str, ...]
+def test_markdown_takes_one_note_not_two(
+    cli: Cli, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    args = ("--note", *notes) if notes else ()
-    result = markdown(cli, scenario_kb(tmp_path_factory), *args)
+    result = markdown(cli, scenario_kb(tmp_path_factory), "--note", CLAIM_NOTE, PLAIN_NOTE)
     assert_refused(result, 2, mentions="--note")
     assert result.out == ""
+
+
+def test_markdown_without_a_note_is_the_fix_first_order(
+    cli: Cli, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    result = markdown(cli, scenario_kb(tmp_path_factory))
+    assert result.code == 0, result.err
+    listed = [
+        line.split("`")[1] for line in result.out.splitlines() if line[:3] in ("1. ", "2. ", "3. ")
+    ]
+    # CLAIM_NOTE: a fail and a warn; PLAIN_NOTE: a fail; LOOP_NOTE: a warn
+    assert listed == [CLAIM_NOTE, PLAIN_NOTE, LOOP_NOTE]
 
 
 def test_a_folder_is_not_one_note(cli: Cli, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -1,5 +1,5 @@
 """commonplace-review-report --format html|markdown|json|sarif|junit [--model M]
-[--note PATH...] [--out F]"""
+[--note PATH...] [--out F] [--repository-url URL]"""
 
 from __future__ import annotations
 
@@ -18,10 +18,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="notes",
         metavar="PATH",
         default=[],
-        help="notes or folders to report on (markdown: exactly one note)",
+        help="notes or folders to report on (markdown: one note, or none for the fix-first order)",
     )
     note_scope.add_changed_since(parser)
     parser.add_argument("--out", metavar="FILE", help="write the report here (default: stdout)")
+    parser.add_argument(
+        "--repository-url",
+        metavar="URL",
+        help="link notes and gates into this repository browser, e.g."
+        " https://github.com/ORG/REPO/blob/main/ (default: [report] repository_url, else"
+        " links relative to the report)",
+    )
     app.add_db(parser)
     app.add_json(parser)
 
@@ -39,9 +46,17 @@ def run(args: argparse.Namespace) -> int:
     report_format = "json" if args.json else args.format
     if report_format is None:
         raise UsageError("name a --format (html, markdown, json, sarif or junit)")
-    if report_format == "markdown" and len(args.notes) != 1:
-        raise UsageError("--format markdown reports one note: give --note PATH")
+    if report_format == "markdown" and len(args.notes) > 1:
+        raise UsageError("--format markdown reports one --note PATH, or every note without --note")
+    repository_url = None
+    if args.repository_url is not None:
+        from commonplace.settings import repository_url as checked_url
+
+        repository_url = checked_url(args.repository_url, "--repository-url")
     ws = app.workspace(args, reads_only=True)
+    out = None if args.out is None else Path(args.out)
+    if out is not None and not out.is_absolute():
+        out = ws.cwd / out
     text = render_report(
         ws,
         format=report_format,
@@ -49,15 +64,16 @@ def run(args: argparse.Namespace) -> int:
         effort=args.effort,
         note_refs=tuple(args.notes),
         changed=note_scope.changed_scope(args, ws),
+        report_dir=None if out is None else out.parent,
+        repository_url=repository_url,
     )
-    if args.out is None:
+    if out is None:
         sys.stdout.write(text)
         return 0
-    out = Path(args.out)
     # anywhere the user names, but never through a link, nor inside the KB through one
     write_file(
         ws.config.kb_root,
-        out if out.is_absolute() else ws.cwd / out,
+        out,
         text.encode("utf-8"),
         setting="--out",
         outside_ok=True,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from commonplace.services.changes import ChangedScope
     from commonplace.workspace import Workspace
 
@@ -19,21 +21,39 @@ def render_report(
     effort: str | None = None,
     note_refs: tuple[str, ...] = (),
     changed: ChangedScope | None = None,
+    report_dir: Path | None = None,
+    repository_url: str | None = None,
 ) -> str:
     """The report in one format, as text. Markdown covers one note (the one
-    of `note_refs`); the others every reviewable note, or those named."""
+    of `note_refs`), or without one the fix-first order of every note; the
+    others every reviewable note, or those named. Links to the KB's files are
+    relative to `report_dir` (default: the working directory), or go through
+    `repository_url` (default: `[report] repository_url`)."""
+    import dataclasses
     import json
 
     from commonplace.errors import UsageError
     from commonplace.reports.data import gather
+    from commonplace.reports.links import links_for
 
-    if format == "markdown" and len(note_refs) != 1:
-        raise UsageError(f"a markdown report covers exactly one note, not {len(note_refs)}")
+    if format == "markdown" and len(note_refs) > 1:
+        raise UsageError(f"a markdown report covers one note or all, not {len(note_refs)}")
     data = gather(ws, model=model, effort=effort, note_refs=note_refs, changed=changed)
+    links = links_for(
+        ws.config.kb_root,
+        report_dir if report_dir is not None else ws.cwd,
+        repository_url=repository_url or ws.config.report.repository_url,
+        repo_prefix=data.repo_prefix,
+    )
+    data = dataclasses.replace(data, links=links)
     if format == "html":
         from commonplace.reports.html import render_html
 
         return render_html(data)
+    if format == "markdown" and not note_refs:
+        from commonplace.reports.fix_first_markdown import render_fix_first_markdown
+
+        return render_fix_first_markdown(data)
     if format == "markdown":
         from commonplace.errors import UserError
         from commonplace.reports.markdown import render_markdown
@@ -42,9 +62,12 @@ def render_report(
             raise UserError(f"{note_refs[0]} names {len(data.notes)} notes; markdown reports one")
         return render_markdown(data, data.notes[0])
     if format == "json":
+        from commonplace.reports.fix_first import fix_first
         from commonplace.reports.summary import summary
 
-        return json.dumps(summary(data), indent=2) + "\n"
+        payload = summary(data)
+        payload["fix_first"] = fix_first(data).as_dict()
+        return json.dumps(payload, indent=2) + "\n"
     if format == "sarif":
         from commonplace.reports.sarif import render_sarif
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from commonplace.errors import UserError
 from commonplace.kb.files import KbFile
 from commonplace.reports.cost import CostSummary, cost_summary
+from commonplace.reports.links import Links
 from commonplace.services.current import CurrentReview, current_reviews
 from commonplace.store.acceptances import partitions_by_current
 from commonplace.store.connection import Store
@@ -79,6 +80,10 @@ class ReportData:
     """The notes as read for the report, for locating quoted findings."""
     repo_prefix: str = ""
     """The KB's folder within its git repository (for repository-relative paths)."""
+    gate_files: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Each gate's file, KB-relative, for links."""
+    links: Links = field(default_factory=Links)
+    """How links reach the KB's files (default: as if the report sat at the KB root)."""
 
 
 def gather(
@@ -132,6 +137,7 @@ def gather(
         cost=cost_summary(ws.store),
         note_files={n.key: n for n in notes},
         repo_prefix=git.prefix,
+        gate_files={g.id: g.key for g in by_id},
     )
 
 

@@ -25,6 +25,7 @@ from html import escape
 
 from commonplace.reports.cost import TOKEN_KINDS, CostLine, CostSummary
 from commonplace.reports.data import FRESH, NEVER, GateInfo, ReportData
+from commonplace.reports.fix_first_html import render_fix_first
 from commonplace.reports.html_data import DATA_ID, iter_payload
 
 # Decision: (symbol, words). The symbol makes colour redundant.
@@ -74,13 +75,12 @@ def iter_html(data: ReportData) -> Iterator[str]:
     )
     yield _header(data, decisions, states)
     yield '<main id="main">'
-    # Sections placed above the matrix, rendered here and readable without
-    # script (the "fix first" views go here).
-    sections: list[str] = []
-    yield from sections
+    # Summary and cost, then what to fix first: above the matrix, rendered
+    # here and readable without script.
+    yield _cost(data.cost, data.model_id)
+    yield render_fix_first(data)
     yield _filters(data, decisions, states)
     yield _matrix(data)
-    yield _cost(data.cost, data.model_id)
     yield "</main>"
     yield _DIALOG
     yield f'\n<script type="application/json" id="{DATA_ID}">'

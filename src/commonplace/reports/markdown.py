@@ -35,16 +35,18 @@ def render_markdown(data: ReportData, note_path: str) -> str:
             f"Review {review.gate_review_id} of run {review.review_run_id},"
             f" {review.reviewed_at} ({review.acceptance_kind}{stale}).",
             "",
-            _demoted(review.rationale_markdown.rstrip()),
+            demoted(review.rationale_markdown.rstrip()),
         ]
     return "\n".join(lines) + "\n"
 
 
-def _demoted(text: str) -> str:
-    """A review's own headings two levels down, below the gate's `##`."""
+def demoted(text: str, levels: int = 2) -> str:
+    """A review's own headings `levels` down, below the report's own (the
+    gate's `##` here)."""
     out, fence = [], ""
     for line in text.split("\n"):
         after = track_fence(fence, line)
-        out.append("##" + line if not fence and not after and line.startswith("#") else line)
+        heading = not fence and not after and line.startswith("#")
+        out.append("#" * levels + line if heading else line)
         fence = after
     return "\n".join(out)
