@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from commonplace.choices import DEFAULT_JOBS, GROUPINGS, Grouping
-from commonplace.cli import app, note_scope, sweep_args
+from commonplace.cli import app, bulk, note_scope, sweep_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.services.sweeps import review_sweep
 
+    if args.dry_run:
+        bulk.collect_rarely()
     with sweep_args.sweep_events(args, progress=True) as events:
         ws = app.workspace(args)
         jobs = args.jobs or ws.config.defaults.jobs
