@@ -208,3 +208,25 @@ def test_streamed_selector_json_is_the_old_document(
     assert len(expected) > 10
     if which == "corpus":
         assert any("diff" in row for row in expected)
+
+
+def test_ack_many_accepts_everything_or_nothing(cli: Cli, example_kb: Path) -> None:
+    from commonplace.errors import UserError
+    from commonplace.kb.notes import note_facts
+    from commonplace.services.ack import ack_many
+    from commonplace.services.selector import gate_scope, note_scope
+
+    ws = open_workspace(cwd=example_kb)
+    git = ws.git_state()
+    gates = gate_scope(ws, []).gates
+    notes = note_scope(ws, git, [], False).notes
+    model_id = ws.partition("demo", None).model_id
+    wrong = [(n, gates) for n in notes]  # some gates do not apply to some notes
+    with pytest.raises(UserError, match="gates that do not apply"):
+        ack_many(ws.store, git, wrong, model_id=model_id)
+    assert _old_document(example_kb, "demo")[0]["reason"] == "missing-review"  # none written
+    right = [(n, [g for g in gates if g.applies_to(note_facts(n))]) for n in notes]
+    assert ack_many(ws.store, git, right, model_id=model_id) == sum(len(g) for _, g in right)
+    done = cli("review-target-selector", "--model", "demo", "--json", cwd=example_kb)
+    assert done.code == 0, done.err
+    assert [row for row in json.loads(done.out) if "gate_id" in row] == []
