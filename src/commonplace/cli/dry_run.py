@@ -1,10 +1,12 @@
 """A sweep's dry run as a forecast (the default; `--show-prompts` prints the
-prompts instead, in `sweep_args`): batches, pairs, notes, prompt size and
-tokens, the share from the cache, output tokens and the cost at list price,
-with caching, with provider batch jobs and with both.
+prompts instead, in `sweep_args`): batches, pairs, notes, counts by lens,
+gate and stale reason, prompt size and tokens, the share from the cache,
+output tokens and the cost at list price, with caching, with provider batch
+jobs and with both.
 
-With `--json` the same summary is streamed, one batch row at a time, so that
-a sweep of thousands of notes never builds its document in memory.
+`--list` prints one line per batch before that summary, and `--json` the
+same summary with every batch; both are streamed, one batch at a time, so
+that a sweep of thousands of notes never builds its listing in memory.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from commonplace.cli import app
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from commonplace.lifecycle.targets import Plan
     from commonplace.services.forecast import BatchEstimate, Forecast
     from commonplace.services.sweeps import SweepReport
 
@@ -38,8 +41,11 @@ def emit_forecast(args: argparse.Namespace, report: SweepReport) -> None:
     batch_jobs = bool(getattr(args, "provider_batch", False))
     if args.json:
         _stream_json(sys.stdout, report, budget, batch_jobs)
-    else:
-        print("\n".join(summary_lines(report, report.forecast.total(), budget, batch_jobs)))
+        return
+    if getattr(args, "list", False):
+        _stream_text(sys.stdout, report)
+    lines = summary_lines(report, report.forecast.total(), budget, batch_jobs)
+    sys.stdout.write("".join(line + "\n" for line in lines))
 
 
 def forecast_json(forecast: Forecast, budget: float | None, batch_jobs: bool) -> dict[str, Any]:
@@ -70,9 +76,10 @@ def forecast_json(forecast: Forecast, budget: float | None, batch_jobs: bool) ->
     }
 
 
-def batch_json(estimate: BatchEstimate) -> dict[str, Any]:
+def batch_json(estimate: BatchEstimate, plan: Plan) -> dict[str, Any]:
     return {
         "notes": list(estimate.notes),
+        "gates": list(_gate_ids(plan)),
         "pairs": estimate.pairs,
         "prompt_chars": estimate.prompt_chars,
         "input_tokens": estimate.input_tokens,
@@ -87,10 +94,13 @@ def _stream_json(out: TextIO, report: SweepReport, budget: float | None, batch_j
     assert report.forecast is not None
     head = {"dry_run": True, "runner": report.runner, "model_id": report.model_id}
     out.write("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items()))
-    _stream_list(out, "batches", (batch_json(e) for e in report.forecast.estimates()))
+    rows = zip(report.forecast.estimates(), report.planned.plans, strict=True)
+    _stream_list(out, "batches", (batch_json(e, plan) for e, plan in rows))
     out.write(",\n")
     summary = json.dumps(forecast_json(report.forecast.total(), budget, batch_jobs), indent=2)
     out.write('  "forecast": ' + summary.replace("\n", "\n  ") + ",\n")
+    counts = json.dumps(counts_json(report), indent=2)
+    out.write('  "counts": ' + counts.replace("\n", "\n  ") + ",\n")
     _stream_list(out, "skipped", iter(app.skipped_pairs(report.skipped)))
     out.write(",\n")
     _stream_list(out, "unreviewable", (u.as_json() for u in report.unreviewable))
@@ -106,6 +116,86 @@ def _stream_list(out: TextIO, key: str, items: Iterator[Any]) -> None:
     out.write("\n  ]" if separator != "\n" else "]")
 
 
+def _stream_text(out: TextIO, report: SweepReport) -> None:
+    """One line per batch, as the forecast reads it."""
+    assert report.forecast is not None
+    rows = zip(report.forecast.estimates(), report.planned.plans, strict=True)
+    for number, (estimate, plan) in enumerate(rows, 1):
+        notes = ", ".join(map(app.shown, estimate.notes))
+        gates = ", ".join(map(app.shown, _gate_ids(plan)))
+        out.write(
+            f"batch {number}: {notes}: {gates} ({_n(estimate.pairs, 'pair')},"
+            f" {estimate.prompt_chars:,} characters, ~{estimate.input_tokens:,} input tokens)\n"
+        )
+
+
+def _gate_ids(plan: Plan) -> Iterator[str]:
+    return iter(dict.fromkeys(g.id for t in plan.targets for g in t.gates))
+
+
+class Counts(NamedTuple):
+    """Pairs and batches per lens, pairs per gate, and pairs per note at the
+    least and the most: what a dry run plans, without a row per pair."""
+
+    lenses: dict[str, tuple[int, int]]  # lens -> (batches, pairs)
+    gates: Counter[str]
+    fewest_per_note: int
+    most_per_note: int
+
+
+def plan_counts(report: SweepReport) -> Counts:
+    lenses: dict[str, list[int]] = {}
+    gates: Counter[str] = Counter()
+    per_note: Counter[str] = Counter()
+    for plan in report.planned.plans:
+        seen: set[str] = set()
+        for target in plan.targets:
+            per_note[target.note.key] += len(target.gates)
+            for gate in target.gates:
+                gates[gate.id] += 1
+                lens = gate.id.rsplit("/", 1)[0]
+                tally = lenses.setdefault(lens, [0, 0])
+                tally[1] += 1
+                if lens not in seen:
+                    seen.add(lens)
+                    tally[0] += 1
+    return Counts(
+        {lens: (b, p) for lens, (b, p) in sorted(lenses.items())},
+        gates,
+        min(per_note.values(), default=0),
+        max(per_note.values(), default=0),
+    )
+
+
+def counts_json(report: SweepReport) -> dict[str, Any]:
+    counts = plan_counts(report)
+    return {
+        "by_lens": {k: {"batches": b, "pairs": p} for k, (b, p) in counts.lenses.items()},
+        "by_gate": dict(sorted(counts.gates.items())),
+        "by_reason": dict(sorted(report.stale_reasons.items())),
+        "pairs_per_note": {"fewest": counts.fewest_per_note, "most": counts.most_per_note},
+    }
+
+
+def _count_lines(report: SweepReport) -> Iterator[str]:
+    counts = plan_counts(report)
+    width = max(map(len, counts.lenses), default=0)
+    yield "by lens:"
+    for lens, (batches, pairs) in counts.lenses.items():
+        yield f"  {app.shown(lens):<{width}}  {_n(pairs, 'pair')} in {_n(batches, 'batch')}"
+    if counts.gates:
+        ranked = counts.gates.most_common()
+        (top, most), (bottom, fewest) = ranked[0], ranked[-1]
+        yield (
+            f"by gate: {_n(len(ranked), 'gate')}, from {fewest:,} pairs ({app.shown(bottom)})"
+            f" to {most:,} ({app.shown(top)})"
+        )
+    yield (f"by note: {counts.fewest_per_note:,} to {counts.most_per_note:,} pairs a note")
+    if report.stale_reasons:
+        reasons = sorted(report.stale_reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        yield "stale: " + ", ".join(f"{n:,} {reason}" for reason, n in reasons)
+
+
 def summary_lines(
     report: SweepReport, forecast: Forecast, budget: float | None, batch_jobs: bool
 ) -> Iterator[str]:
@@ -118,6 +208,7 @@ def summary_lines(
             f" {_n(forecast.notes, 'note')} ({app.shown(report.runner)},"
             f" {app.shown(report.model_id)}); nothing was created or changed"
         )
+        yield from _count_lines(report)
         yield (
             f"prompts: {forecast.prompt_chars:,} characters,"
             f" about {forecast.input_tokens:,} input tokens"

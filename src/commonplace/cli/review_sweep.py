@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 
 from commonplace.choices import DEFAULT_JOBS, GROUPINGS, Grouping
-from commonplace.cli import app, note_scope, sweep_args
+from commonplace.cli import app, bulk, note_scope, sweep_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from commonplace.services.sweeps import review_sweep
 
-    with sweep_args.sweep_events(args, progress=True) as events:
+    with (
+        sweep_args.sweep_events(args, progress=True) as events,
+        bulk.collecting_rarely() if args.dry_run else nullcontext(),
+    ):
         ws = app.workspace(args)
         jobs = args.jobs or ws.config.defaults.jobs
         options = sweep_args.sweep_options(

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from commonplace.choices import UNREVIEWABLE_REASONS, StaleReason
-from commonplace.cli import app, note_scope
+from commonplace.cli import app, bulk, note_scope
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,18 +74,19 @@ def run(args: argparse.Namespace) -> int:
         changed = among_files(ws, args.gates)
     wanted = set(args.reason or ())
     stale_reasons = {StaleReason(r) for r in wanted if r not in UNREVIEWABLE}
-    selection = select_targets(
-        ws,
-        gate_refs=gate_refs,
-        model=model,
-        effort=effort,
-        note_refs=args.notes,
-        current_only=args.current,
-        user_verified=args.user_verified,
-        reasons=stale_reasons or None,
-        include_diff=args.json,
-        changed=changed,
-    )
+    with bulk.collecting_rarely():
+        selection = select_targets(
+            ws,
+            gate_refs=gate_refs,
+            model=model,
+            effort=effort,
+            note_refs=args.notes,
+            current_only=args.current,
+            user_verified=args.user_verified,
+            reasons=stale_reasons or None,
+            include_diff=args.json,
+            changed=changed,
+        )
     if wanted:  # --reason names what to list, stale pairs and the others alike
         selection = selection._replace(
             stale=selection.stale if stale_reasons else [],
@@ -145,10 +146,11 @@ def _write_json(stale: list[StaleNote], unreviewable: Sequence[Unreviewable] = (
 
 
 def _write_text(selection: Selection) -> None:
+    out = sys.stdout
+    for note in selection.stale:  # written note by note, never held whole
+        out.write(app.shown(note.note_path) + "\n")
+        out.write("".join(f"  - {app.shown(g.gate_id)} ({g.reason.value})\n" for g in note.gates))
     lines: list[str] = []
-    for note in selection.stale:
-        lines.append(app.shown(note.note_path))
-        lines.extend(f"  - {app.shown(g.gate_id)} ({g.reason.value})" for g in note.gates)
     if selection.unreviewable:
         lines.append("cannot be reviewed:")
         lines.extend(f"  - {u.describe()}" for u in selection.unreviewable)
@@ -159,4 +161,4 @@ def _write_text(selection: Selection) -> None:
         f"{selection.notes} for {selection.model_id}"
         + (f"; {bad} note(s) or gate(s) cannot be reviewed" if bad else "")
     )
-    sys.stdout.write("\n".join(lines) + "\n")
+    out.write("\n".join(lines) + "\n")

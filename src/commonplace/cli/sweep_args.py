@@ -55,6 +55,12 @@ def add_runner_options(parser: argparse.ArgumentParser, *, sweep: bool = False) 
         action="store_true",
         help="with --dry-run: print the prompts instead of the forecast",
     )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="with --dry-run: list every batch (note, gates, size) before the summary"
+        " (--json always lists them)",
+    )
     if sweep:
         parser.add_argument(
             "--stream", action="store_true", help="show the runners' live output on stderr"
@@ -106,6 +112,10 @@ def sweep_options(args: argparse.Namespace, ws: Workspace, **more: object) -> Sw
         raise UsageError("--model is required (or set model under [defaults])")
     if args.show_prompts and not args.dry_run:
         raise UsageError("--show-prompts goes with --dry-run")
+    if args.list and not args.dry_run:
+        raise UsageError("--list goes with --dry-run")
+    if args.list and args.show_prompts:
+        raise UsageError("--list or --show-prompts, not both: the prompts name every batch")
     effort = args.effort or (defaults.effort if not args.model else None)
     if getattr(args, "wait", False) and not getattr(args, "provider_batch", False):
         raise UsageError("--wait goes with --provider-batch")

@@ -12,7 +12,7 @@ from commonplace.errors import UserError
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import Gate, load_gate, load_gate_refs, resolve_gate_ids
-from commonplace.kb.notes import note_facts, resolve_one_note
+from commonplace.kb.notes import NoteFacts, note_facts, resolve_one_note
 from commonplace.kb.paths import why_unreviewable_name
 from commonplace.kb.unreviewable import Unreviewable
 
@@ -53,11 +53,17 @@ def plan_runs(
     gates: dict[str, Gate] = {g.id: g for g in loaded}  # read already; others read here
     targets: list[RunTarget] = []
     skipped: list[SkippedPair] = []
+    used: dict[str, Gate] = {}
+    facts_of: dict[str, NoteFacts] = {}  # a sweep asks for a note once per lens
     for note, gate_ids in requests:
-        problem = why_unreviewable_name(note.key)
-        if problem is not None:  # scans leave such notes out; a name given is refused here
-            raise UserError(f"note path {note.key!r} cannot be named in a pair block: {problem}")
-        facts = note_facts(note)
+        facts = facts_of.get(note.key)
+        if facts is None:
+            problem = why_unreviewable_name(note.key)
+            if problem is not None:  # scans leave such notes out; a name given is refused here
+                raise UserError(
+                    f"note path {note.key!r} cannot be named in a pair block: {problem}"
+                )
+            facts = facts_of[note.key] = note_facts(note)
         applicable: list[Gate] = []
         for gate_id in dict.fromkeys(gate_ids):
             gate = gates.get(gate_id)
@@ -65,11 +71,12 @@ def plan_runs(
                 gate = gates[gate_id] = load_gate(config, gate_id)
             if gate.applies_to(facts):
                 applicable.append(gate)
+                used[gate_id] = gate
             else:
                 skipped.append(SkippedPair(note.key, gate_id, gate.skip_reason(facts)))
         if applicable:
             targets.append(RunTarget(note, git.commit_for(note.key), tuple(applicable)))
-    refuse_dirty_gates(git, [g for t in targets for g in t.gates])
+    refuse_dirty_gates(git, list(used.values()))
     if not targets:
         detail = "; ".join(f"{s.note_path} :: {s.gate_id}: {s.reason}" for s in skipped)
         raise UserError(f"no applicable gates to review ({detail})")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from commonplace.errors import UserError
@@ -129,6 +129,10 @@ class RenderedPrompt:
     def cache_points(self) -> tuple[int, ...]:
         return (self.static_end, self.common_gates_end, self.shared_prefix_end)
 
+    def prefix_key(self, point: int) -> Hashable:
+        """Equal for two prompts exactly when their texts up to `point` are."""
+        return hashlib.sha256(self.text[:point].encode("utf-8")).digest()
+
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
@@ -150,39 +154,57 @@ def render_prompt(
     (file mode); otherwise it replies with it."""
     if not is_token(token):
         raise ValueError("a boundary token is URL-safe text of at least 11 characters")
-    pairs = _pairs(notes, gates)
+    pairs = pairs_of(notes, gates)
     used = {pair.gate_id for pair in pairs}
     ordered = sorted((gates[g] for g in used), key=lambda g: (g.conditional, g.gate_id))
-    parts = [_STATIC, "\n## Gates\n"]
+    parts = [_STATIC, GATES_HEADING]
     common_end = 0
     for gate in ordered:
         if gate.conditional and not common_end:
             common_end = sum(map(len, parts))
-        parts.append(f"\n### Gate {gate.gate_id}\n\n{_fenced(gate.text)}")
+        parts.append(gate_section(gate))
     shared_end = sum(map(len, parts))
-    parts.append("\n## Notes\n")
+    parts.append(NOTES_HEADING)
     for note in notes:
-        parts.append(_note_section(note))
-    parts.append("\n## Requested pairs\n\n")
-    parts.append("".join(f"- {pair}\n" for pair in pairs))
-    parts.append("\n## Output\n\n")
-    parts.append(
-        f"{TOKEN_LABEL}`{token}`. Write it in place of `{TOKEN_PLACEHOLDER}` in every"
-        " sentinel line.\n\n"
-    )
-    if output_path is None:
-        parts.append("Reply with the blocks only; your reply is the output.\n")
-    else:
-        parts.append(
-            f"Write the blocks as one Markdown document to `{output_path}`;"
-            " that file is the output.\n"
-        )
+        parts.append(note_section(note))
+    parts.append(PAIRS_HEADING)
+    parts.append("".join(map(pair_line, pairs)))
+    parts.append(output_section(token, output_path))
     return RenderedPrompt(
         "".join(parts),
         pairs,
         static_end=len(_STATIC),
         common_gates_end=common_end or shared_end,
         shared_prefix_end=shared_end,
+    )
+
+
+# The pieces of a prompt, in order; `prompt_size` sums their lengths.
+GATES_HEADING = "\n## Gates\n"
+NOTES_HEADING = "\n## Notes\n"
+PAIRS_HEADING = "\n## Requested pairs\n\n"
+STATIC_CHARS = len(_STATIC)
+
+
+def gate_section(gate: PromptGate) -> str:
+    return f"\n### Gate {gate.gate_id}\n\n{_fenced(gate.text)}"
+
+
+def pair_line(pair: Pair) -> str:
+    return f"- {pair}\n"
+
+
+def output_section(token: str, output_path: str | None) -> str:
+    where = (
+        "Reply with the blocks only; your reply is the output.\n"
+        if output_path is None
+        else f"Write the blocks as one Markdown document to `{output_path}`;"
+        " that file is the output.\n"
+    )
+    return (
+        "\n## Output\n\n"
+        f"{TOKEN_LABEL}`{token}`. Write it in place of `{TOKEN_PLACEHOLDER}` in every"
+        " sentinel line.\n\n" + where
     )
 
 
@@ -213,7 +235,9 @@ def prompt_token(prompt: str) -> str | None:
     return None
 
 
-def _pairs(notes: Sequence[PromptNote], gates: Mapping[str, PromptGate]) -> tuple[Pair, ...]:
+def pairs_of(
+    notes: Sequence[PromptNote], gates: Mapping[str, PromptGate], checked: set[str] | None = None
+) -> tuple[Pair, ...]:
     if not notes:
         raise UserError("a prompt needs at least one note")
     seen_notes: set[str] = set()
@@ -227,9 +251,13 @@ def _pairs(notes: Sequence[PromptNote], gates: Mapping[str, PromptGate]) -> tupl
         if not note.gate_ids:
             raise UserError(f"{note.note_path} has no gates to review")
         for key in (note.note_path, *note.gate_ids):
+            if checked is not None and key in checked:
+                continue
             problem = why_unreviewable_name(key)  # selections leave such names out before
             if problem is not None:
                 raise UserError(f"{key!r} cannot be named in a pair block: {problem}")
+            if checked is not None:
+                checked.add(key)
         for gate_id in dict.fromkeys(note.gate_ids):
             if gate_id not in gates:
                 raise UserError(f"no definition given for gate {gate_id}")
@@ -237,7 +265,7 @@ def _pairs(notes: Sequence[PromptNote], gates: Mapping[str, PromptGate]) -> tupl
     return tuple(pairs)
 
 
-def _note_section(note: PromptNote) -> str:
+def note_section(note: PromptNote) -> str:
     lines = [f"\n### Note {note.note_path}\n", f"Review run id: {note.review_run_id}"]
     links = note.links or NoteLinks((), ())
     if links.resolved:

@@ -14,7 +14,7 @@ from commonplace.errors import UserError
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
 from commonplace.kb.gates import load_found_gates, resolve_gate_ids
-from commonplace.kb.links import note_links
+from commonplace.kb.links import NoteLinks, note_links
 from commonplace.kb.notes import resolve_named_note
 from commonplace.kb.unreviewable import Unreviewable
 from commonplace.lifecycle import CreatedBatch, Packing
@@ -156,23 +156,36 @@ def render_batch_prompt(
     store gave and the batch's boundary token (so what the reviewer sees is
     what the run records). A dry run renders with the ids it would have, or
     zeros, and a fresh token it keeps nowhere."""
-    notes = [
-        PromptNote(
-            review_run_id=run_id,
-            note_path=target.note.key,
-            text=target.note.text,
-            gate_ids=tuple(g.id for g in target.gates),
-            links=note_links(config.kb_root, target.note.key, target.note.text),
-        )
-        for target, run_id in zip(plan.targets, run_ids, strict=True)
-    ]
-    gates = {
-        gate.id: PromptGate(
-            gate.id,
-            gate.body,
-            conditional=gate.routed,
-        )
-        for target in plan.targets
-        for gate in target.gates
-    }
+    notes, gates = prompt_inputs(config, plan, run_ids)
     return render_prompt(notes, gates, token=token, output_path=output_path)
+
+
+def prompt_inputs(
+    config: Config,
+    plan: Plan,
+    run_ids: Sequence[int],
+    links: dict[str, NoteLinks] | None = None,
+    prompt_gates: dict[str, PromptGate] | None = None,
+) -> tuple[list[PromptNote], dict[str, PromptGate]]:
+    """What a batch's prompt embeds. `links` and `prompt_gates`, when given,
+    keep each note's links and each gate across the batches of one sweep (a
+    dry run reads a note once per lens and a gate once per note)."""
+    notes = []
+    for target, run_id in zip(plan.targets, run_ids, strict=True):
+        key, text = target.note.key, target.note.text
+        found = None if links is None else links.get(key)
+        if found is None:
+            found = note_links(config.kb_root, key, text)
+            if links is not None:
+                links[key] = found
+        gate_ids = tuple(g.id for g in target.gates)
+        notes.append(PromptNote(run_id, key, text, gate_ids, found))
+    kept = {} if prompt_gates is None else prompt_gates
+    gates: dict[str, PromptGate] = {}
+    for target in plan.targets:
+        for gate in target.gates:
+            shown = kept.get(gate.id)
+            if shown is None:
+                shown = kept[gate.id] = PromptGate(gate.id, gate.body, conditional=gate.routed)
+            gates[gate.id] = shown
+    return notes, gates

@@ -21,13 +21,13 @@ at a time, so a sweep of thousands of notes never holds them all.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from commonplace.errors import UserError
-from commonplace.protocol.prompt import RenderedPrompt
+from commonplace.protocol.grammar import Pair
 from commonplace.runners import API_RUNNERS, RUNNERS
 from commonplace.runners.pricing import PriceTable, Usage, cost_of, list_cost
 from commonplace.runners.telemetry import Tokens
@@ -55,6 +55,19 @@ PROVIDERS = {
     "openai-api": "openai",
     "codex": "openai",
 }
+
+
+class SizedPrompt(Protocol):
+    """What a forecast reads of a prompt: a `RenderedPrompt`, or only its
+    measure (`protocol.prompt_size.PromptSize`)."""
+
+    @property
+    def chars(self) -> int: ...
+    @property
+    def pairs(self) -> tuple[Pair, ...]: ...
+    @property
+    def cache_points(self) -> tuple[int, ...]: ...
+    def prefix_key(self, point: int) -> Hashable: ...
 
 
 @dataclass(frozen=True)
@@ -136,7 +149,7 @@ class Forecaster:
         store: Store,
         runner: RunnerCall,
         prices: PriceTable,
-        prompts: Iterable[RenderedPrompt],
+        prompts: Iterable[SizedPrompt],
         *,
         jobs: int = 1,
         budget: float | None = None,
@@ -147,7 +160,7 @@ class Forecaster:
         self.jobs, self.budget, self.batch_jobs = max(1, jobs), budget, batch_jobs
         self.model, self.price = _price_of(prices, runner)
         self._calibration: Calibration | None = None
-        self._written: dict[bytes, int] = {}  # prefix digest -> the batch that wrote it first
+        self._written: dict[Hashable, int] = {}  # prefix key -> the batch that wrote it first
         self._notes: set[str] = set()
         self._sums = [0] * 7  # batches, pairs, chars, input, read, write, output
         self._spent = 0.0
@@ -194,7 +207,7 @@ class Forecaster:
             fits=self._fits,
         )
 
-    def _add(self, prompt: RenderedPrompt) -> BatchEstimate:
+    def _add(self, prompt: SizedPrompt) -> BatchEstimate:
         ratio = self.calibration.chars_per_token
         index = self._sums[0]
         read_chars, write_chars = self._cache(prompt, index, ratio)
@@ -215,7 +228,7 @@ class Forecaster:
                 self._fits += 1
         return estimate
 
-    def _cache(self, prompt: RenderedPrompt, index: int, ratio: float) -> tuple[int, int]:
+    def _cache(self, prompt: SizedPrompt, index: int, ratio: float) -> tuple[int, int]:
         """Characters read from the cache and written to it by this batch."""
         points = sorted(
             p
@@ -224,8 +237,7 @@ class Forecaster:
         )
         read = 0
         for point in points:
-            digest = hashlib.sha256(prompt.text[:point].encode("utf-8")).digest()
-            first = self._written.setdefault(digest, index)
+            first = self._written.setdefault(prompt.prefix_key(point), index)
             # written by a batch that has surely finished before this one starts
             if index - first >= self.jobs:
                 read = point

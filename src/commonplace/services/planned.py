@@ -3,7 +3,7 @@ the prompts) and what `--max-cost-usd` checks before anything exists.
 
 Prompts are rendered as they are iterated over, with run ids 0 and a fresh
 token (the real ones differ only there), so that no sweep holds all its
-prompts at once.
+prompts at once; a forecast only measures them (`protocol.prompt_size`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from commonplace.config import Config
+from commonplace.kb.links import NoteLinks
 from commonplace.lifecycle.targets import Plan
 from commonplace.protocol.grammar import new_token
-from commonplace.protocol.prompt import RenderedPrompt
+from commonplace.protocol.prompt import PromptGate, RenderedPrompt
+from commonplace.protocol.prompt_size import PromptSize, PromptSizer
 from commonplace.runners.pricing import PriceTable
-from commonplace.services.batch import render_batch_prompt
+from commonplace.services.batch import prompt_inputs, render_batch_prompt
 from commonplace.services.execution import RunnerCall
 from commonplace.services.forecast import Forecaster, check_budget
 from commonplace.workspace import Workspace
@@ -59,6 +61,18 @@ class PlannedBatches:
     def prompts(self) -> Iterator[RenderedPrompt]:
         return (batch.prompt for batch in self)
 
+    def sizes(self) -> Iterator[PromptSize]:
+        """Each batch's prompt measured, not rendered: what a forecast needs."""
+        config = self.config
+        if config is None:
+            return
+        sizer = PromptSizer()
+        links: dict[str, NoteLinks] = {}
+        kept: dict[str, PromptGate] = {}
+        for plan in self.plans:
+            notes, gates = prompt_inputs(config, plan, [0] * len(plan.targets), links, kept)
+            yield sizer.size(notes, gates)
+
 
 def forecaster(
     ws: Workspace, runner: RunnerCall, plans: Sequence[Plan], options: SweepOptions
@@ -68,7 +82,7 @@ def forecaster(
         ws.store,
         runner,
         PriceTable(ws.config.pricing),
-        PlannedBatches(ws.config, tuple(plans)).prompts(),
+        PlannedBatches(ws.config, tuple(plans)).sizes(),
         jobs=options.jobs,
         budget=options.max_cost_usd,
         batch_jobs=batch_jobs(options),

@@ -13,7 +13,8 @@ when a budget is spent. Live text and progress go to the caller's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from commonplace.choices import DEFAULT_BATCH_SIZE, GROUPINGS
@@ -76,6 +77,8 @@ class SweepReport:
     not_launched: int = 0
     notices: tuple[str, ...] = ()  # once per sweep: the flags now resolve elsewhere
     submission: Submission | None = None  # with `provider_batch`: the jobs submitted
+    # Pairs planned per stale reason (`review-sweep`; empty from the others).
+    stale_reasons: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def completed(self) -> int:
@@ -216,38 +219,44 @@ def review_sweep(
         ws, git, note_refs, current_only, user_verified=user_verified, changed=changed
     )
     gates, notes = gate_scan.gates, note_scan.notes
-    stale = flatten(
-        select_stale(
-            ws.store,
-            git,
-            notes=notes,
-            gates=gates,
-            model_id=runner.partition.model_id,
-            in_progress=True,
-        )
+    stale = select_stale(
+        ws.store,
+        git,
+        notes=notes,
+        gates=gates,
+        model_id=runner.partition.model_id,
+        in_progress=True,
     )
     unreviewable = {
         StaleReason.GATE_DIRTY: "gate-dirty: commit the gate first",
         StaleReason.IN_PROGRESS: IN_PROGRESS,
     }
-    skipped = [
-        SkippedPair(p.note_path, p.gate_id, unreviewable[p.reason])
-        for p in stale
-        if p.reason in unreviewable
-    ]
+    skipped: list[SkippedPair] = []
+    reasons: Counter[str] = Counter()
     by_key = {n.key: n for n in notes}
-    groups: dict[tuple[str, str], list[str]] = {}
-    for pair in stale:
-        if pair.reason not in unreviewable:
-            lens = pair.gate_id.rsplit("/", 1)[0] if group == "lens" else ""
-            groups.setdefault((pair.note_path, lens), []).append(pair.gate_id)
+    groups: list[tuple[str, list[str], str]] = []  # (lens, gate ids, note) per batch
+    for entry in stale:  # per note, without a row per pair
+        lenses: dict[str, list[str]] = {}
+        for gate in entry.gates:
+            if gate.reason in unreviewable:
+                skipped.append(
+                    SkippedPair(entry.note_path, gate.gate_id, unreviewable[gate.reason])
+                )
+                continue
+            reasons[gate.reason.value] += 1
+            lens = gate.gate_id.rsplit("/", 1)[0] if group == "lens" else ""
+            lenses.setdefault(lens, []).append(gate.gate_id)
+        groups.extend((lens, gate_ids, entry.note_path) for lens, gate_ids in lenses.items())
+    del stale
     # Batches with the same gates run one after another: their prompts share
     # the instructions and gates, which a provider then serves from its cache.
-    ordered = sorted(groups.items(), key=lambda item: (item[0][1], sorted(item[1])))
-    plans = [
-        plan_runs(ws.config, git, [(by_key[note_path], gate_list)], gates)
-        for (note_path, _), gate_list in ordered
-    ]
+    groups.sort(key=lambda g: (g[0], sorted(g[1]), g[2]))
+    requests = [(by_key[note_path], gate_ids) for _, gate_ids, note_path in groups]
+    del groups
+    # One plan for them all, then one batch per request: the notes' facts and
+    # the gates' state are read once, not once per batch.
+    whole = plan_runs(ws.config, git, requests, gates) if requests else None
+    plans = [Plan((target,), ()) for target in whole.targets] if whole else []
     return execute_plans(
         ws,
         runner,
@@ -258,6 +267,7 @@ def review_sweep(
         unreviewable=(*note_scan.unreviewable, *gate_scan.unusable),
         claim=True,
         events=events,
+        stale_reasons=reasons,
     )
 
 
@@ -297,6 +307,7 @@ def execute_plans(
     unreviewable: Sequence[Unreviewable] = (),
     claim: bool = False,
     events: SweepEvents | None = None,
+    stale_reasons: Mapping[str, int] | None = None,
 ) -> SweepReport:
     """Run the plans' batches (in a dry run, only plan them). With
     `claim`, each batch leaves out the pairs another process has taken
@@ -307,6 +318,7 @@ def execute_plans(
         options.dry_run,
         skipped=tuple(skipped),
         unreviewable=tuple(unreviewable),
+        stale_reasons=dict(stale_reasons or {}),
     )
     if options.max_batches is not None:
         plans, held = plans[: options.max_batches], len(plans) - options.max_batches

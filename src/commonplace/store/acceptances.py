@@ -17,19 +17,26 @@ def latest_accepted(
     conn: Connection, model_id: str, note_paths: Sequence[str] | None = None
 ) -> dict[tuple[str, str], tuple[str, str]]:
     """(note SHA, gate SHA) of the current acceptance of every (note, gate)
-    pair of one partition; of `note_paths` only, when given."""
+    pair of one partition; of `note_paths` only, when given.
+
+    The events in id order, the latest of a pair kept: one scan of the
+    partition, where the `current_gate_acceptances` view looks up the latest
+    id once per row (twice as slow on 400,000 pairs). Equal strings are kept
+    once: a note's SHA repeats for each of its gates, a gate's for each note."""
     sql = (
         "SELECT note_path, gate_id, accepted_note_sha, accepted_gate_sha"
-        " FROM current_gate_acceptances WHERE model_id = ?"
+        " FROM acceptance_events WHERE model_id = ?"
     )
     params: tuple[object, ...] = (model_id,)
     if note_paths is not None:
         sql += " AND note_path IN (SELECT value FROM json_each(?))"
         params += (json.dumps(list(note_paths)),)
-    return {
-        (note_path, gate_id): (note_sha, gate_sha)
-        for note_path, gate_id, note_sha, gate_sha in conn.execute(sql, params)
-    }
+    latest: dict[tuple[str, str], tuple[str, str]] = {}
+    same: dict[str, str] = {}
+    for note_path, gate_id, note_sha, gate_sha in conn.execute(sql + " ORDER BY id", params):
+        key = (same.setdefault(note_path, note_path), same.setdefault(gate_id, gate_id))
+        latest[key] = (same.setdefault(note_sha, note_sha), same.setdefault(gate_sha, gate_sha))
+    return latest
 
 
 def accepted_pair_count(conn: Connection, model_id: str) -> int:
