@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from commonplace import process
 from commonplace.clock import iso_utc
 from commonplace.errors import UserError
 
@@ -207,6 +206,10 @@ def stop_orphaned_runners(*, dry_run: bool = False) -> list[int]:
 def stop_groups(groups: Iterable[int]) -> list[int]:
     """TERM each group, give them a grace period, then KILL what is left.
     Returns the groups that were signalled."""
+    # imported here: every command that creates or finishes runs imports
+    # this module, and only the reaper stops processes
+    from commonplace import process
+
     return process.stop_groups(list(groups), grace=GRACE_SECONDS, poll=0.05)
 
 

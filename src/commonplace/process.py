@@ -201,6 +201,11 @@ def stop_groups(pgids: Sequence[int], *, grace: float, poll: float) -> list[int]
         signalled.append(pgid)
     end = time.monotonic() + grace
     delay = 0.002  # most groups (a guard's watchdog, say) are gone in a few ms
+    if signalled:
+        # A moment for the TERM to land before the first look: looking means
+        # reading every process's stat, which costs more than this wait, and
+        # right after the signal a group is almost always still there.
+        time.sleep(min(0.001, grace))
     while signalled and time.monotonic() < end and any(map(group_alive, signalled)):
         time.sleep(delay)
         delay = min(delay * 2, poll)

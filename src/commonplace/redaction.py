@@ -16,6 +16,31 @@ from typing import overload
 REDACTED = "[REDACTED]"
 DEBUG_LOG_LIMIT = 256 * 1024  # characters of one stored debug log
 
+
+class _Lazy:
+    """A pattern compiled when first used: most texts hold none of a rule's
+    literals, so most rules never run in a command, and compiling them all
+    at import cost every command's start (ingest's among them)."""
+
+    __slots__ = ("_compiled", "flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.pattern, self.flags = pattern, flags
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        if self._compiled is None:  # a race compiles twice, harmlessly
+            self._compiled = re.compile(self.pattern, self.flags)
+        return self._compiled
+
+    def sub(self, replacement: str, text: str) -> str:
+        return self.compiled.sub(replacement, text)
+
+    def finditer(self, text: str, start: int, end: int) -> Iterator[re.Match[str]]:
+        return self.compiled.finditer(text, start, end)
+
+
 # Credentials recognisable by their shape alone, as (name, literals, pattern,
 # replacement). Each pattern runs only over a text holding one of its
 # literals and mostly starts with a literal itself (the word boundary is a
@@ -25,11 +50,12 @@ DEBUG_LOG_LIMIT = 256 * 1024  # characters of one stored debug log
 # A header split across lines or spaced, raw or JSON-escaped. Words are
 # parted by at least one space (never by nothing: `(?:[A-Z]+)*` backtracks
 # exponentially over a long run of capitals, and base64 has them).
+
 _PEM_GAP = r"(?:\s|\\[nrt])*"
 _PEM_SEP = r"(?:\s|\\[nrt])+"
 _PEM_WORDS = rf"{_PEM_SEP}(?:[A-Z0-9]+{_PEM_SEP})*?PRIVATE{_PEM_SEP}KEY{_PEM_GAP}"
-_SHAPES: tuple[tuple[str, tuple[str, ...], re.Pattern[str], str], ...] = tuple(
-    (name, literals, re.compile(pattern, re.DOTALL), replacement)
+_SHAPES: tuple[tuple[str, tuple[str, ...], _Lazy, str], ...] = tuple(
+    (name, literals, _Lazy(pattern, re.DOTALL), replacement)
     for name, literals, pattern, replacement in (
         (
             "pem-private-key",
@@ -118,8 +144,8 @@ _VALUE = rf"{_FRESH}(?=[^\s\"',;&]*[a-z])[^\s\"',;&]{{8,}}"
 _CODE = rf"{_FRESH}(?=[^\s\"',;&]*[0-9])[^\s\"',;&]{{8,}}"
 _WORDS = r"(?:api[_-]?key|secret|token|password|passwd|credentials?)s?"
 _KEYWORDS = ("key", "secret", "token", "password", "passwd", "credential")
-_NAMED: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
-    (literals, re.compile(pattern))
+_NAMED: tuple[tuple[tuple[str, ...], _Lazy], ...] = tuple(
+    (literals, _Lazy(pattern))
     for literals, pattern in (
         (
             ("authorization",),
