@@ -7,6 +7,7 @@ asked once, and a note's diff is computed once whatever the number of gates.
 from __future__ import annotations
 
 import difflib
+from itertools import repeat
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -71,7 +72,7 @@ def select_stale(
     dirty = {g.id for g in gates if git.is_dirty(g.key)}
     accepted = accepted_versions(store, model_id)
     routed = any(g.routed for g in gates)
-    applicable_for: dict[NoteFacts | None, tuple[list[Gate], Sequence[StaleGate]]] = {}
+    applicable_for: dict[NoteFacts | None, _Routing] = {}
     wanted = set(reasons) if reasons else set(StaleReason)
     missing = StaleReason.MISSING_REVIEW
     old_shas: dict[tuple[str, str], None] = {}
@@ -86,13 +87,18 @@ def select_stale(
                 StaleGate(g.id, StaleReason.GATE_DIRTY if g.id in dirty else missing)
                 for g in applicable
             )
-            routing = applicable_for[facts] = (
+            routing = applicable_for[facts] = _Routing(
                 applicable,
                 tuple(g for g in all_missing if g.reason in wanted),
+                tuple(g.id for g in applicable),
+                tuple(g.sha for g in applicable),
+                not any(g.id in dirty for g in applicable),
             )
-        applicable, unreviewed = routing
+        applicable, unreviewed = routing.gates, routing.unreviewed
         seen = accepted.get(note.key)
         busy = claimed.get(note.key, ())
+        if seen is not None and not busy and routing.clean and _all_current(seen, note, routing):
+            continue  # the steady state: every applicable gate accepted as it is now
         if seen is None and busy:  # a note of its own: the shared tuple stays as it is
             marked = (
                 StaleGate(g.gate_id, _busy(g.reason, g.gate_id in busy))
@@ -144,6 +150,26 @@ def select_stale(
     return stale
 
 
+class _Routing(NamedTuple):
+    """What every note with the same routing facts shares."""
+
+    gates: list[Gate]
+    unreviewed: Sequence[StaleGate]  # every gate missing (or dirty), filtered by reason
+    ids: tuple[str, ...]
+    shas: tuple[str, ...]
+    clean: bool  # no applicable gate is dirty
+
+
+def _all_current(seen: dict[str, tuple[str, str]], note: KbFile, routing: _Routing) -> bool:
+    """Whether the accepted versions are exactly the current ones of every
+    applicable gate and nothing else: one comparison done in C, instead of a
+    Python step per gate (400,000 of them on a fully accepted 10,000-note KB).
+    Anything else (an extra gate, one missing) takes the step-by-step path."""
+    return len(seen) == len(routing.ids) and seen == dict(
+        zip(routing.ids, zip(repeat(note.sha), routing.shas))
+    )
+
+
 def _all_missing(applicable: Sequence[Gate], dirty: Collection[str]) -> list[StaleGate]:
     return [
         StaleGate(g.id, StaleReason.GATE_DIRTY if g.id in dirty else StaleReason.MISSING_REVIEW)
@@ -174,12 +200,8 @@ def running_pairs(store: Store, model_id: str) -> dict[str, set[str]]:
 def accepted_versions(store: Store, model_id: str) -> dict[str, dict[str, tuple[str, str]]]:
     """(note SHA, gate SHA) of the latest acceptance per note and gate of one
     partition, in one query."""
-    by_note: dict[str, dict[str, tuple[str, str]]] = {}
     with store.read() as conn:
-        latest = acceptances.latest_accepted(conn, model_id)
-    for (note_path, gate_id), versions in latest.items():
-        by_note.setdefault(note_path, {})[gate_id] = versions
-    return by_note
+        return acceptances.latest_by_note(conn, model_id)
 
 
 def _diffs(

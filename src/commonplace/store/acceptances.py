@@ -39,6 +39,29 @@ def latest_accepted(
     return latest
 
 
+def latest_by_note(conn: Connection, model_id: str) -> dict[str, dict[str, tuple[str, str]]]:
+    """`latest_accepted` of the whole partition grouped by note (note path ->
+    gate id -> (note SHA, gate SHA)), built in the same single pass: on
+    400,000 pairs, regrouping a pair-keyed answer cost a second full loop."""
+    by_note: dict[str, dict[str, tuple[str, str]]] = {}
+    same: dict[str, str] = {}
+    rows = conn.execute(
+        "SELECT note_path, gate_id, accepted_note_sha, accepted_gate_sha"
+        " FROM acceptance_events WHERE model_id = ? ORDER BY id",
+        (model_id,),
+    )
+    for note_path, gate_id, note_sha, gate_sha in rows:
+        gates = by_note.get(note_path)
+        if gates is None:
+            gates = by_note[note_path] = {}
+        # the latest event of a pair comes last and overwrites the others
+        gates[same.setdefault(gate_id, gate_id)] = (
+            same.setdefault(note_sha, note_sha),
+            same.setdefault(gate_sha, gate_sha),
+        )
+    return by_note
+
+
 def accepted_pair_count(conn: Connection, model_id: str) -> int:
     """How many (note, gate) pairs have an acceptance in the partition."""
     row = conn.execute(
