@@ -7,8 +7,8 @@ asked once, and a note's diff is computed once whatever the number of gates.
 from __future__ import annotations
 
 import difflib
-from itertools import repeat
 from collections.abc import Collection, Iterable, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
 
 from commonplace.choices import StaleReason as StaleReason  # re-exported: its home is choices
@@ -166,7 +166,7 @@ def _all_current(seen: dict[str, tuple[str, str]], note: KbFile, routing: _Routi
     Python step per gate (400,000 of them on a fully accepted 10,000-note KB).
     Anything else (an extra gate, one missing) takes the step-by-step path."""
     return len(seen) == len(routing.ids) and seen == dict(
-        zip(routing.ids, zip(repeat(note.sha), routing.shas))
+        zip(routing.ids, zip(repeat(note.sha), routing.shas, strict=False), strict=True)
     )
 
 
