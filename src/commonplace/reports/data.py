@@ -9,7 +9,7 @@ the selector's, so a report and `review-target-selector` never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -71,8 +71,9 @@ class ReportData:
     kb_name: str
     notes: tuple[str, ...]
     gates: tuple[GateInfo, ...]
-    cells: tuple[Cell, ...]
-    """Applicable pairs, sorted by note then gate."""
+    cells: Sequence[Cell]
+    """Applicable pairs, sorted by note then gate (from `gather`, a
+    `reports.pairs.PairTable`)."""
     partitions: tuple[str, ...]
     """Every partition with a current acceptance, for reference."""
     cost: CostSummary
@@ -97,7 +98,8 @@ def gather(
     """The report of one partition: `--model`/`--effort`, else `[defaults]`,
     else the partition with the most current acceptances."""
     from commonplace.clock import utc_now
-    from commonplace.kb.notes import note_facts
+    from commonplace.kb.notes import NoteFacts, note_facts
+    from commonplace.reports.pairs import NA, PairTable, Row
     from commonplace.services.selector import (
         scope_gates,
         scope_notes,
@@ -106,33 +108,54 @@ def gather(
 
     model_id = _model_id(ws, model, effort)
     git = ws.git_state()
-    reviews = {(r.note_path, r.gate_id): r for r in current_reviews(ws.store, model_id=model_id)}
     gates = scope_gates(ws, ())  # every gate: catalog, type and collection
     notes = scope_notes(ws, git, note_refs, False)
     if changed is not None:  # only what a pull request touched
         notes = changed.keep(notes)
-    stale = {
-        (entry.note_path, gate.gate_id): gate.reason.value
-        for entry in select_stale(ws.store, git, notes=notes, gates=gates, model_id=model_id)
-        for gate in entry.gates
-    }
-    cells = []
     by_id = sorted(gates, key=lambda g: g.id)
+    column = {g.id: i for i, g in enumerate(by_id)}
+    reviews: dict[str, dict[int, CurrentReview]] = {}
+    for review in current_reviews(ws.store, model_id=model_id):
+        at = column.get(review.gate_id)
+        if at is not None:
+            reviews.setdefault(review.note_path, {})[at] = review
+    stale = {
+        entry.note_path: entry.gates
+        for entry in select_stale(ws.store, git, notes=notes, gates=gates, model_id=model_id)
+    }
+    codes = {FRESH: 0}  # state -> its code in the rows
+    # Rows are shared: one per set of applicable gates (the note's facts),
+    # and per such set and stale list (the selector shares its lists too).
+    applicable: dict[NoteFacts, Row] = {}
+    marked: dict[tuple[int, int], Row] = {}
+    rows: list[Row] = []
     for note in notes:
         facts = note_facts(note)
-        for gate in by_id:
-            if not gate.applies_to(facts):
-                continue
-            key = (note.key, gate.id)
-            state = stale.get(key, FRESH)  # the selector lists every pair not fresh
-            cells.append(Cell(note.key, gate.id, state, reviews.get(key)))
+        row = applicable.get(facts)
+        if row is None:
+            row = applicable[facts] = tuple(0 if g.applies_to(facts) else NA for g in by_id)
+        stale_gates = stale.get(note.key)
+        if stale_gates:  # the selector lists every pair not fresh
+            key = (id(row), id(stale_gates))
+            found = marked.get(key)
+            if found is None:
+                changed_row = list(row)
+                for gate in stale_gates:
+                    at = column.get(gate.gate_id)
+                    if at is not None and changed_row[at] != NA:
+                        changed_row[at] = codes.setdefault(gate.reason.value, len(codes))
+                found = marked[key] = tuple(changed_row)
+            row = found
+        rows.append(row)
+    note_keys = tuple(n.key for n in notes)
+    cells = PairTable(note_keys, [g.id for g in by_id], list(codes), rows, reviews)
     return ReportData(
         model_id=model_id,
         generated_at=utc_now(),
         kb_name=ws.config.kb_root.name,
-        notes=tuple(n.key for n in notes),
+        notes=note_keys,
         gates=tuple(GateInfo(g.id, g.description) for g in by_id),
-        cells=tuple(cells),
+        cells=cells,
         partitions=_partitions(ws.store),
         cost=cost_summary(ws.store),
         note_files={n.key: n for n in notes},
