@@ -54,19 +54,20 @@ def plan_runs(
     targets: list[RunTarget] = []
     skipped: list[SkippedPair] = []
     used: dict[str, Gate] = {}
-    facts_of: dict[str, NoteFacts] = {}  # a sweep asks for a note once per lens
+    facts_of: dict[str, tuple[NoteFacts, str | None]] = {}  # a sweep asks once per lens
     # Notes alike (same facts) asking for the same gates get the same answer:
     # worked out once, and the tuple of gates shared by their targets.
     routed: dict[tuple[NoteFacts, tuple[str, ...]], tuple[tuple[Gate, ...], list[Gate]]] = {}
     for note, gate_ids in requests:
-        facts = facts_of.get(note.key)
-        if facts is None:
+        known = facts_of.get(note.key)
+        if known is None:
             problem = why_unreviewable_name(note.key)
             if problem is not None:  # scans leave such notes out; a name given is refused here
                 raise UserError(
                     f"note path {note.key!r} cannot be named in a pair block: {problem}"
                 )
-            facts = facts_of[note.key] = note_facts(note)
+            known = facts_of[note.key] = (note_facts(note), git.commit_for(note.key))
+        facts, commit = known
         key = (facts, tuple(gate_ids))
         found = routed.get(key)
         if found is None:
@@ -86,7 +87,7 @@ def plan_runs(
         if not_applicable:
             skipped += (SkippedPair(note.key, g.id, g.skip_reason(facts)) for g in not_applicable)
         if shared:
-            targets.append(RunTarget(note, git.commit_for(note.key), shared))
+            targets.append(RunTarget(note, commit, shared))
     refuse_dirty_gates(git, list(used.values()))
     if not targets:
         detail = "; ".join(f"{s.note_path} :: {s.gate_id}: {s.reason}" for s in skipped)
