@@ -17,6 +17,9 @@ from commonplace.errors import UserError
 from commonplace.kb.files import KbFile
 from commonplace.reports.cost import CostSummary, cost_summary
 from commonplace.reports.links import Links
+from commonplace.reports.pairs import FRESH as FRESH  # re-exported: the reports use it here
+from commonplace.reports.pairs import NEVER as NEVER
+from commonplace.reports.pairs import Cell as Cell
 from commonplace.services.current import CurrentReview, current_reviews
 from commonplace.store.acceptances import partitions_by_current
 from commonplace.store.connection import Store
@@ -24,34 +27,6 @@ from commonplace.store.connection import Store
 if TYPE_CHECKING:
     from commonplace.services.changes import ChangedScope
     from commonplace.workspace import Workspace
-
-FRESH = "fresh"
-NEVER = "never-reviewed"  # the decision of a pair no review was ever accepted for
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One applicable pair of the partition."""
-
-    note_path: str
-    gate_id: str
-    state: str
-    """`fresh`, or why the pair is stale (the selector's reasons)."""
-
-    @property
-    def is_stale(self) -> bool:
-        return self.state != FRESH
-
-    review: CurrentReview | None
-    """The review the current acceptance rests on; None when never reviewed."""
-
-    @property
-    def lens(self) -> str:
-        return self.gate_id.rsplit("/", 1)[0]
-
-    @property
-    def decision(self) -> str:
-        return self.review.decision if self.review is not None else NEVER
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,39 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar, overload
 
-from commonplace.reports.data import NEVER, Cell
 from commonplace.services.current import CurrentReview
+
+FRESH = "fresh"
+NEVER = "never-reviewed"  # the decision of a pair no review was ever accepted for
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One applicable pair of the partition."""
+
+    note_path: str
+    gate_id: str
+    state: str
+    """`fresh`, or why the pair is stale (the selector's reasons)."""
+
+    @property
+    def is_stale(self) -> bool:
+        return self.state != FRESH
+
+    review: CurrentReview | None
+    """The review the current acceptance rests on; None when never reviewed."""
+
+    @property
+    def lens(self) -> str:
+        return self.gate_id.rsplit("/", 1)[0]
+
+    @property
+    def decision(self) -> str:
+        return self.review.decision if self.review is not None else NEVER
+
 
 NA = -1
 """The code of a gate that does not apply to the note."""
