@@ -103,12 +103,14 @@ def gather(
     # and per such set and stale list (the selector shares its lists too).
     applicable: dict[NoteFacts, Row] = {}
     marked: dict[tuple[int, int], Row] = {}
+    alike: dict[Row, Row] = {}  # rows equal in content are one object
     rows: list[Row] = []
     for note in notes:
         facts = note_facts(note)
         row = applicable.get(facts)
         if row is None:
-            row = applicable[facts] = tuple(0 if g.applies_to(facts) else NA for g in by_id)
+            row = tuple(0 if g.applies_to(facts) else NA for g in by_id)
+            row = applicable[facts] = alike.setdefault(row, row)
         stale_gates = stale.get(note.key)
         if stale_gates:  # the selector lists every pair not fresh
             key = (id(row), id(stale_gates))
@@ -119,7 +121,8 @@ def gather(
                     at = column.get(gate.gate_id)
                     if at is not None and changed_row[at] != NA:
                         changed_row[at] = codes.setdefault(gate.reason.value, len(codes))
-                found = marked[key] = tuple(changed_row)
+                new_row = tuple(changed_row)
+                found = marked[key] = alike.setdefault(new_row, new_row)
             row = found
         rows.append(row)
     note_keys = tuple(n.key for n in notes)
