@@ -82,8 +82,8 @@ def fill(kb: Path, db: Path, reviews: int, per_batch: int, seed: int) -> tuple[i
     return done, time.perf_counter() - started
 
 
-def write_report(kb: Path, db: Path, out: Path) -> tuple[float, float]:
-    """(seconds, peak MB) of the report command, a child of its own."""
+def write_report(kb: Path, db: Path, out: Path) -> tuple[float, float, float]:
+    """(seconds, peak MB, CPU seconds) of the report command, a child of its own."""
     command = find_command("commonplace-review-report")
     if command is None:
         raise SystemExit("error: commonplace-review-report not found; run scripts/setup.sh")
@@ -93,15 +93,16 @@ def write_report(kb: Path, db: Path, out: Path) -> tuple[float, float]:
     probe = (
         "import resource,subprocess,sys,time;t=time.perf_counter();"
         "p=subprocess.run(sys.argv[1:]);d=time.perf_counter()-t;"
-        "print(d,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);sys.exit(p.returncode)"
+        "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "print(d,u.ru_maxrss,u.ru_utime+u.ru_stime);sys.exit(p.returncode)"
     )
     proc = subprocess.run(
         [sys.executable, "-c", probe, *argv], cwd=kb, env=env, capture_output=True, text=True
     )
     if proc.returncode != 0:
         raise SystemExit(f"error: the report failed: {proc.stderr[-2000:]}")
-    seconds, rss_kb = proc.stdout.split()
-    return float(seconds), int(rss_kb) / 1024
+    seconds, rss_kb, cpu = proc.stdout.split()
+    return float(seconds), int(rss_kb) / 1024, float(cpu)
 
 
 def first_paint(chromium: str, page: Path, timeout: float) -> str:
@@ -124,7 +125,7 @@ def corpus_report(corpus: Path, tmp: Path) -> str:
     db = tmp / "corpus.sqlite"
     reviewed, _ = fill(kb, db, 2000, 10, seed=3)
     out = tmp / "corpus-report.html"
-    seconds, _ = write_report(kb, db, out)
+    seconds, _, _ = write_report(kb, db, out)
     return f"{out.stat().st_size / 1e6:.2f} MB with {reviewed} reviews ({seconds:.2f} s)"
 
 
@@ -150,10 +151,11 @@ def main() -> int:
         reviewed, seconds = fill(kb, db, args.reviews, args.per_batch, seed=1)
         print(f"store: {reviewed} reviews accepted in {seconds:.1f} s")
         out = tmp / "report.html"
-        seconds, peak = write_report(kb, db, out)
+        seconds, peak, cpu = write_report(kb, db, out)
         size = out.stat().st_size
         print(f"report-scale/size: {size / 1e6:.2f} MB (target <= 5 MB)")
-        print(f"report-scale/write: {seconds:.2f} s (target <= 2 s)")
+        # CPU time too: on a shared machine the wall clock waits for other jobs
+        print(f"report-scale/write: {seconds:.2f} s, {cpu:.2f} s CPU (target <= 2 s)")
         print(f"report-scale/peak memory: {peak:.0f} MB (target <= 300 MB)")
         chromium = find_command("chromium")
         if chromium is None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
+import subprocess
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
 from helpers.cli import CLAIM_NOTE, PLAIN_NOTE, Cli, Result, assert_refused
-from helpers.commands import run_script
+from helpers.commands import console_script, run_script
 from helpers.db import dump, store_of
 from helpers.reviewed_corpus import (
     FOLDER,
@@ -112,6 +114,44 @@ def test_out_where_nothing_can_be_written_is_refused(cli: Cli, reviewed_kb: Path
     assert_refused(result, 1, mentions="cannot write")
     assert result.out == ""
     assert (reviewed_kb / "a-file").read_text(encoding="utf-8") == "not a folder"
+
+
+def test_html_out_is_written_piece_by_piece_and_whole(cli: Cli, reviewed_kb: Path) -> None:
+    cwd = reviewed_kb / "out-html"  # links are relative to the report: write it where it prints
+    cwd.mkdir()
+    printed = report(cli, reviewed_kb, "html", cwd=cwd)
+    assert printed.code == 0, printed.err
+    written = report(cli, reviewed_kb, "html", "--out", "report.html", cwd=cwd)
+    assert written.code == 0, written.err
+    assert written.out == ""
+    shown_time = re.compile(r"<time [^>]*>[^<]*</time>")
+    page = shown_time.sub("", (cwd / "report.html").read_text(encoding="utf-8"))
+    assert page == shown_time.sub("", printed.out)
+    assert page.endswith("</html>\n") and len(page) > 10_000
+    assert [p.name for p in cwd.iterdir()] == ["report.html"]
+
+
+def test_a_write_failing_midway_leaves_the_old_report(reviewed_kb: Path, tmp_path: Path) -> None:
+    """The page is streamed to a temporary file: a write that fails part way
+    (here a file size limit of 8 KB, far below the page) is a clear error,
+    and the report already there stays as it was."""
+    target = tmp_path / "report.html"
+    target.write_text("the old report", encoding="utf-8")
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, resource.RLIM_INFINITY))
+
+    result = subprocess.run(
+        [console_script("commonplace-review-report"), "--format", "html", "--out", str(target)],
+        cwd=reviewed_kb,
+        capture_output=True,
+        text=True,
+        preexec_fn=small_files,
+        check=False,
+    )
+    assert_refused(result, 1, mentions="cannot write")
+    assert target.read_text(encoding="utf-8") == "the old report"
+    assert list(tmp_path.iterdir()) == [target]  # no temporary left
 
 
 # --- the partition ---------------------------------------------------------------------------

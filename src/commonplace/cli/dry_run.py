@@ -147,15 +147,22 @@ def plan_counts(report: SweepReport) -> Counts:
     lenses: dict[str, list[int]] = {}
     gates: Counter[str] = Counter()
     per_note: Counter[str] = Counter()
+    # what one tuple of gates adds (notes alike share theirs): its gate ids, and pairs per lens
+    added: dict[int, tuple[object, tuple[str, ...], Counter[str]]] = {}
     for plan in report.planned.plans:
         seen: set[str] = set()
         for target in plan.targets:
-            per_note[target.note.key] += len(target.gates)
-            for gate in target.gates:
-                gates[gate.id] += 1
-                lens = gate.id.rsplit("/", 1)[0]
+            found = added.get(id(target.gates))
+            if found is None:
+                ids = tuple(g.id for g in target.gates)
+                by_lens = Counter(g.rsplit("/", 1)[0] for g in ids)
+                found = added[id(target.gates)] = (target.gates, ids, by_lens)
+            _, ids, by_lens = found
+            per_note[target.note.key] += len(ids)
+            gates.update(ids)
+            for lens, pairs in by_lens.items():
                 tally = lenses.setdefault(lens, [0, 0])
-                tally[1] += 1
+                tally[1] += pairs
                 if lens not in seen:
                     seen.add(lens)
                     tally[0] += 1

@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from commonplace.errors import UsageError
-    from commonplace.reports import render_report
-    from commonplace.safe_files import write_file
+    from commonplace.errors import UsageError, UserError
+    from commonplace.reports import iter_report
+    from commonplace.safe_files import writing_file
 
     if args.json and args.format not in (None, "json"):
         raise UsageError(f"--json is --format json; it cannot go with --format {args.format}")
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     out = None if args.out is None else Path(args.out)
     if out is not None and not out.is_absolute():
         out = ws.cwd / out
-    text = render_report(
+    pieces = iter_report(
         ws,
         format=report_format,
         model=args.model,
@@ -68,15 +68,16 @@ def run(args: argparse.Namespace) -> int:
         repository_url=repository_url,
     )
     if out is None:
-        sys.stdout.write(text)
+        for piece in pieces:
+            sys.stdout.write(piece)
         return 0
-    # anywhere the user names, but never through a link, nor inside the KB through one
-    write_file(
-        ws.config.kb_root,
-        out,
-        text.encode("utf-8"),
-        setting="--out",
-        outside_ok=True,
-    )
+    # anywhere the user names, but never through a link, nor inside the KB
+    # through one; written piece by piece, renamed into place when whole
+    try:
+        with writing_file(ws.config.kb_root, out, setting="--out", outside_ok=True) as handle:
+            for piece in pieces:
+                handle.write(piece.encode("utf-8"))
+    except OSError as exc:  # a full disk, a file size limit: the old file stays
+        raise UserError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"wrote {report_format} report to {args.out}", file=sys.stderr)
     return 0

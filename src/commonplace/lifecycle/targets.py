@@ -54,28 +54,40 @@ def plan_runs(
     targets: list[RunTarget] = []
     skipped: list[SkippedPair] = []
     used: dict[str, Gate] = {}
-    facts_of: dict[str, NoteFacts] = {}  # a sweep asks for a note once per lens
+    facts_of: dict[str, tuple[NoteFacts, str | None]] = {}  # a sweep asks once per lens
+    # Notes alike (same facts) asking for the same gates get the same answer:
+    # worked out once, and the tuple of gates shared by their targets.
+    routed: dict[tuple[NoteFacts, tuple[str, ...]], tuple[tuple[Gate, ...], list[Gate]]] = {}
     for note, gate_ids in requests:
-        facts = facts_of.get(note.key)
-        if facts is None:
+        known = facts_of.get(note.key)
+        if known is None:
             problem = why_unreviewable_name(note.key)
             if problem is not None:  # scans leave such notes out; a name given is refused here
                 raise UserError(
                     f"note path {note.key!r} cannot be named in a pair block: {problem}"
                 )
-            facts = facts_of[note.key] = note_facts(note)
-        applicable: list[Gate] = []
-        for gate_id in dict.fromkeys(gate_ids):
-            gate = gates.get(gate_id)
-            if gate is None:
-                gate = gates[gate_id] = load_gate(config, gate_id)
-            if gate.applies_to(facts):
-                applicable.append(gate)
-                used[gate_id] = gate
-            else:
-                skipped.append(SkippedPair(note.key, gate_id, gate.skip_reason(facts)))
-        if applicable:
-            targets.append(RunTarget(note, git.commit_for(note.key), tuple(applicable)))
+            known = facts_of[note.key] = (note_facts(note), git.commit_for(note.key))
+        facts, commit = known
+        key = (facts, tuple(gate_ids))
+        found = routed.get(key)
+        if found is None:
+            applicable: list[Gate] = []
+            not_applicable: list[Gate] = []
+            for gate_id in dict.fromkeys(gate_ids):
+                gate = gates.get(gate_id)
+                if gate is None:
+                    gate = gates[gate_id] = load_gate(config, gate_id)
+                if gate.applies_to(facts):
+                    applicable.append(gate)
+                    used[gate_id] = gate
+                else:
+                    not_applicable.append(gate)
+            found = routed[key] = (tuple(applicable), not_applicable)
+        shared, not_applicable = found
+        if not_applicable:
+            skipped += (SkippedPair(note.key, g.id, g.skip_reason(facts)) for g in not_applicable)
+        if shared:
+            targets.append(RunTarget(note, commit, shared))
     refuse_dirty_gates(git, list(used.values()))
     if not targets:
         detail = "; ".join(f"{s.note_path} :: {s.gate_id}: {s.reason}" for s in skipped)

@@ -250,18 +250,25 @@ def pairs_of(
         seen_notes.add(note.note_path)
         if not note.gate_ids:
             raise UserError(f"{note.note_path} has no gates to review")
-        for key in (note.note_path, *note.gate_ids):
-            if checked is not None and key in checked:
-                continue
-            problem = why_unreviewable_name(key)  # selections leave such names out before
-            if problem is not None:
-                raise UserError(f"{key!r} cannot be named in a pair block: {problem}")
-            if checked is not None:
-                checked.add(key)
+        # a sweep's batches repeat their names: those seen fit are not checked again
+        if (
+            checked is None
+            or note.note_path not in checked
+            or not checked.issuperset(note.gate_ids)
+        ):
+            for key in (note.note_path, *note.gate_ids):
+                if checked is not None and key in checked:
+                    continue
+                problem = why_unreviewable_name(key)  # selections leave such names out before
+                if problem is not None:
+                    raise UserError(f"{key!r} cannot be named in a pair block: {problem}")
+                if checked is not None:
+                    checked.add(key)
+        path = note.note_path
         for gate_id in dict.fromkeys(note.gate_ids):
             if gate_id not in gates:
                 raise UserError(f"no definition given for gate {gate_id}")
-            pairs.append(Pair(note.note_path, gate_id))
+            pairs.append(Pair(path, gate_id))
     return tuple(pairs)
 
 
@@ -283,6 +290,10 @@ _BACKTICKS = re.compile(r"`{3,}")
 def _fenced(text: str) -> str:
     """The text in a code fence longer than any backtick run inside it, so no
     line of the text can close it."""
-    longest = max((len(m.group()) for m in _BACKTICKS.finditer(text)), default=2)
+    longest = (
+        max((len(m.group()) for m in _BACKTICKS.finditer(text)), default=2)
+        if "```" in text  # most notes have no fence: no need to look for the longest
+        else 2
+    )
     fence = "`" * max(3, longest + 1)
     return f"{fence}\n{text.strip(chr(10))}\n{fence}\n"

@@ -11,8 +11,11 @@ draws (tests compare the two on the example KB and the corpus).
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import NamedTuple
 
+from commonplace.kb.links import NoteLinks
 from commonplace.protocol.grammar import Pair, new_token
 from commonplace.protocol.prompt import (
     GATES_HEADING,
@@ -52,29 +55,34 @@ class PromptSizer:
     serves one dry run, whose gates and notes do not change under it."""
 
     def __init__(self, output_path: str | None = None) -> None:
-        self._heads: dict[tuple[PromptGate, ...], tuple[int, tuple[int, int, int], _Keys]] = {}
+        # keyed by the gate ids: within one sizer a gate id is one gate text
+        self._heads: dict[tuple[str, ...], tuple[int, tuple[int, int, int], _Keys]] = {}
         # keyed without the gate ids: a note's section is the same in every batch
-        self._notes: dict[tuple[object, ...], int] = {}
+        self._notes: dict[tuple[str, int, str], tuple[NoteLinks | None, int]] = {}
         self._checked: set[str] = set()  # names already found fit for a pair block
         self._tail = len(output_section("x" * TOKEN_CHARS, output_path))
+        self._pair = len(pair_line(Pair("", "")))  # a pair's line less its two names
 
     def size(self, notes: Sequence[PromptNote], gates: Mapping[str, PromptGate]) -> PromptSize:
         pairs = pairs_of(notes, gates, self._checked)
-        used = tuple(gates[g] for g in sorted({pair.gate_id for pair in pairs}))
-        head = self._heads.get(used)
+        ids = tuple(sorted(set(map(itemgetter(1), pairs))))
+        head = self._heads.get(ids)
         if head is None:
-            head = self._heads[used] = _head(used)
+            head = self._heads[ids] = _head([gates[g] for g in ids])
         chars, points, keys = head
         chars += len(NOTES_HEADING) + sum(map(self._note, notes))
-        chars += len(PAIRS_HEADING) + sum(len(pair_line(p)) for p in pairs) + self._tail
+        # the pair lines' lengths, without writing them
+        names = sum(map(len, chain.from_iterable(pairs)))
+        chars += len(PAIRS_HEADING) + len(pairs) * self._pair + names + self._tail
         return PromptSize(chars, pairs, points, keys)
 
     def _note(self, note: PromptNote) -> int:
-        key = (note.note_path, note.review_run_id, note.text, note.links)
+        key = (note.note_path, note.review_run_id, note.text)
         found = self._notes.get(key)
-        if found is None:
-            found = self._notes[key] = len(note_section(note))
-        return found
+        # the same links object, batch after batch: compared by identity first
+        if found is None or not (found[0] is note.links or found[0] == note.links):
+            found = self._notes[key] = (note.links, len(note_section(note)))
+        return found[1]
 
 
 def _head(used: Sequence[PromptGate]) -> tuple[int, tuple[int, int, int], _Keys]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from commonplace.services.changes import ChangedScope
@@ -24,7 +25,35 @@ def render_report(
     report_dir: Path | None = None,
     repository_url: str | None = None,
 ) -> str:
-    """The report in one format, as text. Markdown covers one note (the one
+    """The report in one format, as text (see `iter_report`)."""
+    return "".join(
+        iter_report(
+            ws,
+            format=format,
+            model=model,
+            effort=effort,
+            note_refs=note_refs,
+            changed=changed,
+            report_dir=report_dir,
+            repository_url=repository_url,
+        )
+    )
+
+
+def iter_report(
+    ws: Workspace,
+    *,
+    format: str,
+    model: str | None = None,
+    effort: str | None = None,
+    note_refs: tuple[str, ...] = (),
+    changed: ChangedScope | None = None,
+    report_dir: Path | None = None,
+    repository_url: str | None = None,
+) -> Iterator[str]:
+    """The report in one format, in pieces to write one by one (the HTML
+    page is never one string); what can fail is checked before the first
+    piece is asked for. Markdown covers one note (the one
     of `note_refs`), or without one the fix-first order of every note; the
     others every reviewable note, or those named. Links to the KB's files are
     relative to `report_dir` (default: the working directory), or go through
@@ -47,34 +76,34 @@ def render_report(
     )
     data = dataclasses.replace(data, links=links)
     if format == "html":
-        from commonplace.reports.html import render_html
+        from commonplace.reports.html import iter_html
 
-        return render_html(data)
+        return iter_html(data)
     if format == "markdown" and not note_refs:
         from commonplace.reports.fix_first_markdown import render_fix_first_markdown
 
-        return render_fix_first_markdown(data)
+        return iter((render_fix_first_markdown(data),))
     if format == "markdown":
         from commonplace.errors import UserError
         from commonplace.reports.markdown import render_markdown
 
         if len(data.notes) != 1:
             raise UserError(f"{note_refs[0]} names {len(data.notes)} notes; markdown reports one")
-        return render_markdown(data, data.notes[0])
+        return iter((render_markdown(data, data.notes[0]),))
     if format == "json":
         from commonplace.reports.fix_first import fix_first
         from commonplace.reports.summary import summary
 
         payload = summary(data)
         payload["fix_first"] = fix_first(data).as_dict()
-        return json.dumps(payload, indent=2) + "\n"
+        return iter((json.dumps(payload, indent=2) + "\n",))
     if format == "sarif":
         from commonplace.reports.sarif import render_sarif
 
         log = render_sarif(data)
-        return json.dumps(log, indent=2) + "\n"
+        return iter((json.dumps(log, indent=2) + "\n",))
     if format == "junit":
         from commonplace.reports.junit import render_junit
 
-        return render_junit(data)
+        return iter((render_junit(data),))
     raise UsageError(f"unknown format {format!r} (choose from: {', '.join(FORMATS)})")

@@ -9,7 +9,7 @@ the selector's, so a report and `review-target-selector` never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,9 @@ from commonplace.errors import UserError
 from commonplace.kb.files import KbFile
 from commonplace.reports.cost import CostSummary, cost_summary
 from commonplace.reports.links import Links
+from commonplace.reports.pairs import FRESH as FRESH  # re-exported: the reports use it here
+from commonplace.reports.pairs import NEVER as NEVER
+from commonplace.reports.pairs import Cell as Cell
 from commonplace.services.current import CurrentReview, current_reviews
 from commonplace.store.acceptances import partitions_by_current
 from commonplace.store.connection import Store
@@ -24,34 +27,6 @@ from commonplace.store.connection import Store
 if TYPE_CHECKING:
     from commonplace.services.changes import ChangedScope
     from commonplace.workspace import Workspace
-
-FRESH = "fresh"
-NEVER = "never-reviewed"  # the decision of a pair no review was ever accepted for
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One applicable pair of the partition."""
-
-    note_path: str
-    gate_id: str
-    state: str
-    """`fresh`, or why the pair is stale (the selector's reasons)."""
-
-    @property
-    def is_stale(self) -> bool:
-        return self.state != FRESH
-
-    review: CurrentReview | None
-    """The review the current acceptance rests on; None when never reviewed."""
-
-    @property
-    def lens(self) -> str:
-        return self.gate_id.rsplit("/", 1)[0]
-
-    @property
-    def decision(self) -> str:
-        return self.review.decision if self.review is not None else NEVER
 
 
 @dataclass(frozen=True)
@@ -71,8 +46,9 @@ class ReportData:
     kb_name: str
     notes: tuple[str, ...]
     gates: tuple[GateInfo, ...]
-    cells: tuple[Cell, ...]
-    """Applicable pairs, sorted by note then gate."""
+    cells: Sequence[Cell]
+    """Applicable pairs, sorted by note then gate (from `gather`, a
+    `reports.pairs.PairTable`)."""
     partitions: tuple[str, ...]
     """Every partition with a current acceptance, for reference."""
     cost: CostSummary
@@ -97,7 +73,8 @@ def gather(
     """The report of one partition: `--model`/`--effort`, else `[defaults]`,
     else the partition with the most current acceptances."""
     from commonplace.clock import utc_now
-    from commonplace.kb.notes import note_facts
+    from commonplace.kb.notes import NoteFacts, note_facts
+    from commonplace.reports.pairs import NA, PairTable, Row
     from commonplace.services.selector import (
         scope_gates,
         scope_notes,
@@ -106,33 +83,57 @@ def gather(
 
     model_id = _model_id(ws, model, effort)
     git = ws.git_state()
-    reviews = {(r.note_path, r.gate_id): r for r in current_reviews(ws.store, model_id=model_id)}
     gates = scope_gates(ws, ())  # every gate: catalog, type and collection
     notes = scope_notes(ws, git, note_refs, False)
     if changed is not None:  # only what a pull request touched
         notes = changed.keep(notes)
-    stale = {
-        (entry.note_path, gate.gate_id): gate.reason.value
-        for entry in select_stale(ws.store, git, notes=notes, gates=gates, model_id=model_id)
-        for gate in entry.gates
-    }
-    cells = []
     by_id = sorted(gates, key=lambda g: g.id)
+    column = {g.id: i for i, g in enumerate(by_id)}
+    reviews: dict[str, dict[int, CurrentReview]] = {}
+    for review in current_reviews(ws.store, model_id=model_id):
+        at = column.get(review.gate_id)
+        if at is not None:
+            reviews.setdefault(review.note_path, {})[at] = review
+    stale = {
+        entry.note_path: entry.gates
+        for entry in select_stale(ws.store, git, notes=notes, gates=gates, model_id=model_id)
+    }
+    codes = {FRESH: 0}  # state -> its code in the rows
+    # Rows are shared: one per set of applicable gates (the note's facts),
+    # and per such set and stale list (the selector shares its lists too).
+    applicable: dict[NoteFacts, Row] = {}
+    marked: dict[tuple[int, int], Row] = {}
+    alike: dict[Row, Row] = {}  # rows equal in content are one object
+    rows: list[Row] = []
     for note in notes:
         facts = note_facts(note)
-        for gate in by_id:
-            if not gate.applies_to(facts):
-                continue
-            key = (note.key, gate.id)
-            state = stale.get(key, FRESH)  # the selector lists every pair not fresh
-            cells.append(Cell(note.key, gate.id, state, reviews.get(key)))
+        row = applicable.get(facts)
+        if row is None:
+            row = tuple(0 if g.applies_to(facts) else NA for g in by_id)
+            row = applicable[facts] = alike.setdefault(row, row)
+        stale_gates = stale.get(note.key)
+        if stale_gates:  # the selector lists every pair not fresh
+            key = (id(row), id(stale_gates))
+            found = marked.get(key)
+            if found is None:
+                changed_row = list(row)
+                for gate in stale_gates:
+                    at = column.get(gate.gate_id)
+                    if at is not None and changed_row[at] != NA:
+                        changed_row[at] = codes.setdefault(gate.reason.value, len(codes))
+                new_row = tuple(changed_row)
+                found = marked[key] = alike.setdefault(new_row, new_row)
+            row = found
+        rows.append(row)
+    note_keys = tuple(n.key for n in notes)
+    cells = PairTable(note_keys, [g.id for g in by_id], list(codes), rows, reviews)
     return ReportData(
         model_id=model_id,
         generated_at=utc_now(),
         kb_name=ws.config.kb_root.name,
-        notes=tuple(n.key for n in notes),
+        notes=note_keys,
         gates=tuple(GateInfo(g.id, g.description) for g in by_id),
-        cells=tuple(cells),
+        cells=cells,
         partitions=_partitions(ws.store),
         cost=cost_summary(ws.store),
         note_files={n.key: n for n in notes},

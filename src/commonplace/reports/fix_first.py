@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from commonplace.protocol.decisions import Finding
 from commonplace.reports.data import Cell, ReportData
+from commonplace.reports.pairs import reviewed_cells
 
 NOTE_LIMIT = 50
 GATE_LIMIT = 50
@@ -111,9 +112,7 @@ def fix_first(
     by_note: dict[str, list[Cell]] = defaultdict(list)
     reviewed: dict[str, int] = defaultdict(int)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"fail": 0, "warn": 0})
-    for cell in data.cells:
-        if cell.review is None:
-            continue
+    for cell in reviewed_cells(data.cells):
         reviewed[cell.gate_id] += 1
         if cell.decision in TO_FIX:
             by_note[cell.note_path].append(cell)

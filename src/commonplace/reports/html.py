@@ -27,6 +27,7 @@ from commonplace.reports.cost import TOKEN_KINDS, CostLine, CostSummary
 from commonplace.reports.data import FRESH, NEVER, GateInfo, ReportData
 from commonplace.reports.fix_first_html import render_fix_first
 from commonplace.reports.html_data import DATA_ID, iter_payload
+from commonplace.reports.pairs import table_of
 
 # Decision: (symbol, words). The symbol makes colour redundant.
 DECISIONS = {
@@ -57,8 +58,10 @@ def render_html(data: ReportData) -> str:
 def iter_html(data: ReportData) -> Iterator[str]:
     """The report of `data` as one HTML document, in pieces to write one by
     one, so that a large report is never one large string."""
-    decisions = _ordered(Counter(c.decision for c in data.cells), DECISIONS)
-    states = _ordered(Counter(c.state for c in data.cells), STATES)
+    table = table_of(data.cells, data.notes, [g.gate_id for g in data.gates])
+    by_decision, by_state = table.counts()
+    decisions = _ordered(by_decision, DECISIONS)
+    states = _ordered(by_state, STATES)
     title = f"Review report: {data.kb_name} ({data.model_id})"
     css, js = _asset("report.css"), _asset("report.js")
     csp = (
@@ -84,7 +87,7 @@ def iter_html(data: ReportData) -> Iterator[str]:
     yield "</main>"
     yield _DIALOG
     yield f'\n<script type="application/json" id="{DATA_ID}">'
-    yield from iter_payload(data, DECISIONS, STATES, list(decisions), list(states))
+    yield from iter_payload(data, table, DECISIONS, STATES, list(decisions), list(states))
     yield f"</script>\n<script>{js}</script>\n</body>\n</html>\n"
 
 

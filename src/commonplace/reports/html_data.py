@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from commonplace.reports.data import FRESH, NEVER, ReportData
+from commonplace.reports.pairs import NA, PairTable
 
 DATA_ID = "report-data"
 NOT_APPLICABLE = "-"
@@ -29,6 +30,14 @@ NOT_APPLICABLE = "-"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 _CHUNK = 500  # notes per piece written
+
+
+def _code(codes: dict[tuple[int, int], str], key: tuple[int, int]) -> str:
+    """The character of a (decision, state) pair, numbered as first met."""
+    char = codes.get(key)
+    if char is None:
+        char = codes[key] = code_char(len(codes))
+    return char
 
 
 def code_char(code: int) -> str:
@@ -42,34 +51,51 @@ def dumps(value: object) -> str:
 
 def iter_payload(
     data: ReportData,
+    table: PairTable,
     decisions: Mapping[str, tuple[str, str]],
     states: Mapping[str, tuple[str, str]],
     shown_decisions: list[str],
     shown_states: list[str],
 ) -> Iterator[str]:
-    """The data block's JSON, in pieces (the caller writes them one by one)."""
+    """The data block's JSON, in pieces (the caller writes them one by one);
+    `table` is `data.cells` as a table."""
     decision_index = {d: i for i, d in enumerate(shown_decisions)}
-    state_index = {s: i for i, s in enumerate(shown_states)}
-    gate_index = {g.gate_id: i for i, g in enumerate(data.gates)}
+    shown = {s: i for i, s in enumerate(shown_states)}
+    state_index = [shown.get(s, -1) for s in table.states]  # -1: a state no pair has
     codes: dict[tuple[int, int], str] = {}
-    rows: dict[str, list[str]] = {}
     texts = _Table()
     findings = _Table()
     reviews: list[list[Any]] = []
-    note_index = {n: i for i, n in enumerate(data.notes)}
-    for cell in data.cells:
-        key = (decision_index[cell.decision], state_index[cell.state])
-        char = codes.setdefault(key, code_char(len(codes)))
-        row = rows.setdefault(cell.note_path, [NOT_APPLICABLE] * len(data.gates))
-        row[gate_index[cell.gate_id]] = char
-        review = cell.review
-        if review is not None:
+    never = decision_index.get(NEVER, -1)
+    unreviewed: dict[int, str] = {}  # shared rows are encoded once
+    encoded: list[str] = []
+    for note_at, (note, row) in enumerate(zip(table.notes, table.rows, strict=True)):
+        by_gate = table.reviews.get(note)
+        if not by_gate:
+            line = unreviewed.get(id(row))
+            if line is None:
+                line = unreviewed[id(row)] = "".join(
+                    NOT_APPLICABLE if code == NA else _code(codes, (never, state_index[code]))
+                    for code in row
+                )
+            encoded.append(line)
+            continue
+        chars = []
+        for gate_at, code in enumerate(row):
+            if code == NA:
+                chars.append(NOT_APPLICABLE)
+                continue
+            review = by_gate.get(gate_at)
+            if review is None:
+                chars.append(_code(codes, (never, state_index[code])))
+                continue
+            chars.append(_code(codes, (decision_index[review.decision], state_index[code])))
             listed = [[texts.add(f.severity or "note"), texts.add(f.text)] for f in review.findings]
             accepted_for = review.current_note_sha
             reviews.append(
                 [
-                    note_index[cell.note_path],
-                    gate_index[cell.gate_id],
+                    note_at,
+                    gate_at,
                     texts.add(review.rationale_markdown),
                     findings.add(listed),
                     texts.add(review.model_id),
@@ -81,6 +107,7 @@ def iter_payload(
                     "" if accepted_for == review.reviewed_note_sha else accepted_for[:12],
                 ]
             )
+        encoded.append("".join(chars))
     head = {
         "v": 1,
         "decisions": [[d, *decisions.get(d, ("?", d))] for d in shown_decisions],
@@ -88,19 +115,13 @@ def iter_payload(
         "never": NEVER,
         "codes": [[d, s] for (d, s) in sorted(codes, key=lambda k: codes[k])],
         "gates": [[g.gate_id, g.description] for g in data.gates],
-        "pairs": len(data.cells),
+        "pairs": len(table),
     }
     yield dumps(head)[:-1]
-    for name, items in (("notes", list(data.notes)), ("rows", None)):
+    for name, items in (("notes", table.notes), ("rows", encoded)):
         yield f',"{name}":['
-        for start in range(0, len(data.notes), _CHUNK):
-            part = data.notes[start : start + _CHUNK]
-            values = (
-                items[start : start + _CHUNK]
-                if items is not None
-                else ["".join(rows.get(n, ())) or NOT_APPLICABLE * len(data.gates) for n in part]
-            )
-            yield ("," if start else "") + dumps(values)[1:-1]
+        for start in range(0, len(items), _CHUNK):
+            yield ("," if start else "") + dumps(list(items[start : start + _CHUNK]))[1:-1]
         yield "]"
     yield f',"texts":{dumps(texts.items)},"findings":{dumps(findings.items)}'
     yield f',"reviews":{dumps(reviews)}}}'

@@ -9,6 +9,7 @@ import re
 from xml.etree import ElementTree as ET
 
 from commonplace.reports.data import Cell, ReportData
+from commonplace.reports.pairs import reviewed_cells
 
 _PROBLEMS = {"fail": "failure", "error": "error", "unknown": "error"}
 # Characters XML 1.0 cannot carry (a review may hold a terminal's escape codes).
@@ -16,7 +17,7 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def render_junit(data: ReportData) -> str:
-    reviewed = [c for c in data.cells if c.review is not None]
+    reviewed = list(reviewed_cells(data.cells))
     suites = ET.Element("testsuites", name=f"commonplace-review {data.model_id}")
     by_note: dict[str, list[Cell]] = {}
     for cell in reviewed:

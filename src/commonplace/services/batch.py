@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from commonplace import lifecycle
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.git import GitState
 from commonplace.kb.files import KbFile
-from commonplace.kb.gates import load_found_gates, resolve_gate_ids
+from commonplace.kb.gates import Gate, load_found_gates, resolve_gate_ids
 from commonplace.kb.links import NoteLinks, note_links
 from commonplace.kb.notes import resolve_named_note
 from commonplace.kb.unreviewable import Unreviewable
@@ -166,11 +167,15 @@ def prompt_inputs(
     run_ids: Sequence[int],
     links: dict[str, NoteLinks] | None = None,
     prompt_gates: dict[str, PromptGate] | None = None,
+    shown: dict[int, ShownGates] | None = None,
 ) -> tuple[list[PromptNote], dict[str, PromptGate]]:
     """What a batch's prompt embeds. `links` and `prompt_gates`, when given,
     keep each note's links and each gate across the batches of one sweep (a
-    dry run reads a note once per lens and a gate once per note)."""
+    dry run reads a note once per lens and a gate once per note); `shown`
+    keeps what a tuple of gates gives (notes alike share one)."""
     notes = []
+    kept = {} if prompt_gates is None else prompt_gates
+    gates: dict[str, PromptGate] = {}
     for target, run_id in zip(plan.targets, run_ids, strict=True):
         key, text = target.note.key, target.note.text
         found = None if links is None else links.get(key)
@@ -178,14 +183,27 @@ def prompt_inputs(
             found = note_links(config.kb_root, key, text)
             if links is not None:
                 links[key] = found
-        gate_ids = tuple(g.id for g in target.gates)
-        notes.append(PromptNote(run_id, key, text, gate_ids, found))
-    kept = {} if prompt_gates is None else prompt_gates
-    gates: dict[str, PromptGate] = {}
-    for target in plan.targets:
-        for gate in target.gates:
-            shown = kept.get(gate.id)
-            if shown is None:
-                shown = kept[gate.id] = PromptGate(gate.id, gate.body, conditional=gate.routed)
-            gates[gate.id] = shown
+        seen = None if shown is None else shown.get(id(target.gates))
+        if seen is None:
+            seen = ShownGates(target.gates, tuple(g.id for g in target.gates), {})
+            for gate in target.gates:
+                prompt_gate = kept.get(gate.id)
+                if prompt_gate is None:
+                    prompt_gate = kept[gate.id] = PromptGate(
+                        gate.id, gate.body, conditional=gate.routed
+                    )
+                seen.prompt_gates[gate.id] = prompt_gate
+            if shown is not None:
+                shown[id(target.gates)] = seen
+        notes.append(PromptNote(run_id, key, text, seen.gate_ids, found))
+        if len(plan.targets) == 1:
+            return notes, seen.prompt_gates  # shared: read, never changed
+        gates.update(seen.prompt_gates)
     return notes, gates
+
+
+class ShownGates(NamedTuple):
+    gates: tuple[Gate, ...]
+    """Held, so that its id names no other tuple while the entry lives."""
+    gate_ids: tuple[str, ...]
+    prompt_gates: dict[str, PromptGate]

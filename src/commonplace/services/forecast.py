@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Protocol
 
 from commonplace.errors import UserError
@@ -35,6 +36,8 @@ from commonplace.services.execution import RunnerCall
 from commonplace.settings import ModelPrice
 from commonplace.store import telemetry as queries
 from commonplace.store.connection import Store
+
+_note_path = attrgetter("note_path")
 
 # Characters per token of Markdown prose with each provider's tokenizer, for a
 # store that has no history yet (measured on the corpus; see docs/runners.md).
@@ -161,6 +164,7 @@ class Forecaster:
         self.model, self.price = _price_of(prices, runner)
         self._calibration: Calibration | None = None
         self._written: dict[Hashable, int] = {}  # prefix key -> the batch that wrote it first
+        self._cacheable: dict[tuple[int, ...], list[int]] = {}  # cache points -> those cached
         self._notes: set[str] = set()
         self._sums = [0] * 7  # batches, pairs, chars, input, read, write, output
         self._spent = 0.0
@@ -208,19 +212,26 @@ class Forecaster:
         )
 
     def _add(self, prompt: SizedPrompt) -> BatchEstimate:
-        ratio = self.calibration.chars_per_token
-        index = self._sums[0]
+        calibration = self.calibration
+        ratio = calibration.chars_per_token
+        sums = self._sums
+        index = sums[0]
         read_chars, write_chars = self._cache(prompt, index, ratio)
-        notes = tuple(dict.fromkeys(pair.note_path for pair in prompt.pairs))
-        inputs = round(prompt.chars / ratio)
+        chars, pairs = prompt.chars, len(prompt.pairs)
+        notes = tuple(dict.fromkeys(map(_note_path, prompt.pairs)))
+        inputs = round(chars / ratio)
         read = min(inputs, round(read_chars / ratio))
         write = min(inputs - read, round(write_chars / ratio))
-        output = round(len(prompt.pairs) * self.calibration.output_per_pair)
-        estimate = BatchEstimate(
-            notes, len(prompt.pairs), prompt.chars, inputs, read, write, output
-        )
-        for i, value in enumerate((1, estimate.pairs, prompt.chars, inputs, read, write, output)):
-            self._sums[i] += value
+        output = round(pairs * calibration.output_per_pair)
+        estimate = BatchEstimate(notes, pairs, chars, inputs, read, write, output)
+        # batches, pairs, chars, input, read, write, output
+        sums[0] += 1
+        sums[1] += pairs
+        sums[2] += chars
+        sums[3] += inputs
+        sums[4] += read
+        sums[5] += write
+        sums[6] += output
         self._notes.update(notes)
         if self._fits is not None and self.price is not None and self.budget is not None:
             self._spent += cost_of(self.price, estimate.usage, batch=self.batch_jobs)
@@ -230,18 +241,20 @@ class Forecaster:
 
     def _cache(self, prompt: SizedPrompt, index: int, ratio: float) -> tuple[int, int]:
         """Characters read from the cache and written to it by this batch."""
-        points = sorted(
-            p
-            for p in set(prompt.cache_points)
-            if 0 < p < prompt.chars and p / ratio >= MIN_CACHEABLE_TOKENS
-        )
-        read = 0
-        for point in points:
+        cacheable = self._cacheable.get(prompt.cache_points)
+        if cacheable is None:  # a handful of distinct point sets in a sweep
+            cacheable = self._cacheable[prompt.cache_points] = sorted(
+                p for p in set(prompt.cache_points) if p > 0 and p / ratio >= MIN_CACHEABLE_TOKENS
+            )
+        read = last = 0
+        for point in cacheable:
+            if point >= prompt.chars:
+                break
             first = self._written.setdefault(prompt.prefix_key(point), index)
             # written by a batch that has surely finished before this one starts
             if index - first >= self.jobs:
                 read = point
-        last = points[-1] if points else 0
+            last = point
         return read, max(0, last - read)
 
     def _remarks(self) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from commonplace.protocol.grammar import new_token
 from commonplace.protocol.prompt import PromptGate, RenderedPrompt
 from commonplace.protocol.prompt_size import PromptSize, PromptSizer
 from commonplace.runners.pricing import PriceTable
-from commonplace.services.batch import prompt_inputs, render_batch_prompt
+from commonplace.services.batch import ShownGates, prompt_inputs, render_batch_prompt
 from commonplace.services.execution import RunnerCall
 from commonplace.services.forecast import Forecaster, check_budget
 from commonplace.workspace import Workspace
@@ -69,8 +69,10 @@ class PlannedBatches:
         sizer = PromptSizer()
         links: dict[str, NoteLinks] = {}
         kept: dict[str, PromptGate] = {}
+        shown: dict[int, ShownGates] = {}
         for plan in self.plans:
-            notes, gates = prompt_inputs(config, plan, [0] * len(plan.targets), links, kept)
+            zeros = [0] * len(plan.targets)
+            notes, gates = prompt_inputs(config, plan, zeros, links, kept, shown)
             yield sizer.size(notes, gates)
 
 

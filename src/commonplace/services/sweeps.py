@@ -44,6 +44,7 @@ from commonplace.services.selector import (
     note_scope,
     select_stale,
 )
+from commonplace.services.stale_split import StaleSplit, split_stale
 from commonplace.workspace import Workspace
 
 
@@ -232,22 +233,25 @@ def review_sweep(
         StaleReason.IN_PROGRESS: IN_PROGRESS,
     }
     skipped: list[SkippedPair] = []
-    reasons: Counter[str] = Counter()
     by_key = {n.key: n for n in notes}
-    groups: list[tuple[str, list[str], str]] = []  # (lens, gate ids, note) per batch
+    groups: list[tuple[str, tuple[str, ...], str]] = []  # (lens, gate ids, note) per batch
+    # Notes with nothing reviewed share their list of stale gates (the
+    # selector's): each list is split into batches once, and counted per use.
+    split: dict[int, StaleSplit] = {}
+    uses: Counter[int] = Counter()
     for entry in stale:  # per note, without a row per pair
-        lenses: dict[str, list[str]] = {}
-        for gate in entry.gates:
-            if gate.reason in unreviewable:
-                skipped.append(
-                    SkippedPair(entry.note_path, gate.gate_id, unreviewable[gate.reason])
-                )
-                continue
-            reasons[gate.reason.value] += 1
-            lens = gate.gate_id.rsplit("/", 1)[0] if group == "lens" else ""
-            lenses.setdefault(lens, []).append(gate.gate_id)
-        groups.extend((lens, gate_ids, entry.note_path) for lens, gate_ids in lenses.items())
-    del stale
+        found = split.get(id(entry.gates))
+        if found is None:
+            found = split[id(entry.gates)] = split_stale(entry.gates, unreviewable, group == "lens")
+        uses[id(entry.gates)] += 1
+        if found.skipped:
+            skipped += (SkippedPair(entry.note_path, g, why) for g, why in found.skipped)
+        groups.extend((lens, gate_ids, entry.note_path) for lens, gate_ids in found.lenses)
+    reasons: Counter[str] = Counter()
+    for key, times in uses.items():
+        for reason, pairs in split[key].reasons.items():
+            reasons[reason] += pairs * times
+    del stale, split
     # Batches with the same gates run one after another: their prompts share
     # the instructions and gates, which a provider then serves from its cache.
     groups.sort(key=lambda g: (g[0], sorted(g[1]), g[2]))
