@@ -187,3 +187,19 @@ def test_a_streamed_write_lands_whole_or_not_at_all(root: Path, outside: Path) -
     with pytest.raises(LinkRefused), writing_file(root, root / "out" / "link.jsonl", setting="s"):
         pass
     assert (outside / "x.md").read_text(encoding="utf-8") == "outside\n"
+
+
+def test_a_pipe_at_the_target_is_refused_and_left_in_place(root: Path) -> None:
+    # The atomic rename would swap a device or pipe for a plain file
+    # (`--out /dev/full` as root replaced the device).
+    pipe = root / "out.html"
+    os.mkfifo(pipe)
+    with pytest.raises(UserError, match="not a regular file"):
+        write_file(root, pipe, b"x", setting="--out")
+    with (
+        pytest.raises(UserError, match="not a regular file"),
+        writing_file(root, pipe, setting="--out") as handle,
+    ):
+        handle.write(b"x")
+    assert pipe.is_fifo()
+    assert sorted(p.name for p in root.iterdir()) == ["out.html"]

@@ -78,6 +78,17 @@ class Folder:
         if self.kind(name) == stat.S_IFLNK:
             raise self._refused(name)
 
+    def _refuse_special(self, name: str, found: int | None) -> None:
+        """A folder, device, pipe or socket at `name` is never replaced: the
+        rename that makes a write atomic would swap it for a plain file."""
+        if found == stat.S_IFDIR:
+            raise UserError(f"cannot write {self.named(name)}: it is a folder")
+        if found not in (None, stat.S_IFREG):
+            raise UserError(
+                f"cannot write {self.named(name)}: it is not a regular file"
+                " (a device, pipe or socket); name a file instead"
+            )
+
     def write(self, name: str, data: bytes, *, overwrite: bool = True) -> bool:
         """Write `name` whole, atomically; False when it exists and not `overwrite`."""
         found = self.kind(name)
@@ -85,8 +96,7 @@ class Folder:
             raise self._refused(name)
         if found is not None and not overwrite:
             return False
-        if found == stat.S_IFDIR:
-            raise UserError(f"cannot write {self.named(name)}: it is a folder")
+        self._refuse_special(name, found)
         temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             fd = os.open(temporary, _FILE_FLAGS, 0o666, dir_fd=self.fd)
@@ -111,8 +121,7 @@ class Folder:
         found = self.kind(name)
         if found == stat.S_IFLNK:
             raise self._refused(name)
-        if found == stat.S_IFDIR:
-            raise UserError(f"cannot write {self.named(name)}: it is a folder")
+        self._refuse_special(name, found)
         temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         try:
             fd = os.open(temporary, _FILE_FLAGS, 0o666, dir_fd=self.fd)
