@@ -120,7 +120,12 @@ def keep_raw_output(config: Config, batch_id: int, raw: str) -> None:
     """Keep an output ingested from elsewhere as the batch's output file, unless
     the executor already wrote one there (that one is never overwritten)."""
     with _folder(config, batch_dir(config, batch_id)) as where:
-        where.write(OUTPUT, redact(raw).encode("utf-8"), overwrite=False)
+        where.write(OUTPUT, output_bytes(raw), overwrite=False)
+
+
+def output_bytes(raw: str) -> bytes:
+    """A batch's output file as written from its raw output."""
+    return redact(raw).encode("utf-8")
 
 
 def write_run_files(
@@ -130,10 +135,15 @@ def write_run_files(
     goes last: its presence says the set is whole."""
     directory = run_dir(config, review_run_id)
     with _folder(config, directory) as where:
-        for gate_id, text in texts:
-            where.write(gate_file_name(gate_id), redact(text).encode("utf-8"))
-        where.write(OUTPUT, redact(document).encode("utf-8"))
+        for name, data in run_files(document, texts):
+            where.write(name, data)
     return directory
+
+
+def run_files(document: str, texts: Sequence[tuple[str, str]]) -> list[tuple[str, bytes]]:
+    """(name, bytes) of a completed run's files, in the order they are written."""
+    files = [(gate_file_name(gate_id), redact(text).encode("utf-8")) for gate_id, text in texts]
+    return [*files, (OUTPUT, redact(document).encode("utf-8"))]
 
 
 def _folder(config: Config, directory: Path) -> AbstractContextManager[safe_files.Folder]:

@@ -87,6 +87,13 @@ def attach_batch_data(
     conn.execute(f"UPDATE review_batches SET {', '.join(sets)} WHERE id = ?", (*values, batch_id))
 
 
+def batch_prompt_sha(conn: Connection, batch_id: int) -> str | None:
+    row = conn.execute(
+        "SELECT prompt_sha256 FROM review_batches WHERE id = ?", (batch_id,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
 def batch_output(conn: Connection, batch_id: int) -> str | None:
     """The batch's raw output as stored; None when it has none (or no such batch)."""
     row = conn.execute(
