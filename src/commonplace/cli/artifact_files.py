@@ -9,7 +9,6 @@ from commonplace.cli import app
 
 
 def run(args: argparse.Namespace) -> int:
-    from commonplace.errors import UsageError
     from commonplace.services import artifact_upkeep
 
     ws = app.workspace(args, reads_only=True)
@@ -33,13 +32,8 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
         return 0
-    ids: list[int] = []
-    for raw in args.file:
-        if not raw.isdigit() or int(raw) < 1 or len(raw) > 18:
-            raise UsageError(f"not a {'batch' if args.batch else 'review run'} id: {raw!r}")
-        ids.append(int(raw))
     done = artifact_upkeep.regenerate(
-        ws, run_ids=[] if args.batch else ids, batch_ids=ids if args.batch else []
+        ws, run_ids=_ids(args.file, "review run"), batch_ids=_ids(args.batch, "batch")
     )
     app.warn(done.notes)
     app.emit(
@@ -50,3 +44,12 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     return 0
+
+
+def _ids(values: list[str], what: str) -> list[int]:
+    from commonplace.errors import UsageError
+
+    for raw in values:
+        if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+            raise UsageError(f"not a {what} id: {raw!r}")
+    return [int(raw) for raw in values]

@@ -17,11 +17,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "file",
         nargs="*",
         metavar="ARG",
-        help="import: the dump FILE (- for stdin); artifacts: review run ids (batch ids with"
-        " --batch) whose files to write again from the store",
+        help="import: the dump FILE (- for stdin); artifacts: the review run ids whose"
+        " files to write again from the store",
     )
     parser.add_argument(
-        "--batch", action="store_true", help="artifacts: the ids are review batch ids"
+        "--batch",
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="artifacts: review batch ids (their output file and their runs' files)",
     )
     parser.add_argument(
         "--dry-run",
@@ -101,10 +105,10 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError(
             "import needs the dump: commonplace-review-store import FILE (- for stdin)"
         )
-    if args.action == "artifacts" and not args.file:
+    if args.action == "artifacts" and not args.file and not args.batch:
         raise UsageError(
-            "artifacts needs review run ids (or batch ids with --batch):"
-            " commonplace-review-store artifacts 7 8"
+            "artifacts needs review run ids or --batch ids:"
+            " commonplace-review-store artifacts 7 8 --batch 3"
         )
     if args.action not in ("import", "artifacts") and args.file:
         raise UsageError(f"{args.action} takes no argument")
