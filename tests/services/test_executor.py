@@ -368,7 +368,7 @@ def test_a_missing_binary_fails_the_runs_naming_it(cli, example_kb: Path, tmp_pa
     assert len(result.failed) == 2
     for reason in reasons(result).values():
         assert "/nonexistent/ghost-reviewer" in reason and "not found" in reason, reason
-    ((debug_log,),) = batch.rows("SELECT debug_log FROM review_batches")
+    debug_log = batch.text("review_batches", "debug_log")
     assert "not found" in debug_log
     assert_settled(cli, batch)
 
