@@ -86,7 +86,8 @@ def test_orchestrator_makes_every_stale_pair_fresh(example_kb: Path, tmp_path: P
     tokens = dict(rows(example_kb, "SELECT id, boundary_token FROM review_batches"))
     for batch_id, _, _ in batches:
         directory = example_kb / BUNDLE_REVIEWS / f"review-batch-{batch_id}"
-        assert (directory / "prompt.md").is_file()
+        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+        assert (example_kb / manifest["prompt_file"]).is_file()  # kept once, by content
         output = (directory / "bundle-output.md").read_text(encoding="utf-8")
         assert "Stand-in review (not an LLM)" in output
         start = f"=== PAIR REVIEW START {tokens[batch_id]}: "  # the token from the JSON

@@ -89,6 +89,35 @@ class Folder:
                 " (a device, pipe or socket); name a file instead"
             )
 
+    def read(self, name: str) -> bytes | None:
+        """The bytes of the regular file `name` here, or None when there is
+        none; a link there is refused, never followed."""
+        try:
+            # O_NONBLOCK: a pipe planted here must not block the open
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+            fd = os.open(name, flags, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._refused(name) from None
+            raise UserError(f"cannot read {self.named(name)}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            return handle.read()
+
+    def remove(self, name: str) -> None:
+        """Delete the regular file `name` here (a link is refused, not removed)."""
+        if self.kind(name) == stat.S_IFLNK:
+            raise self._refused(name)
+        try:
+            os.unlink(name, dir_fd=self.fd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise UserError(f"cannot delete {self.named(name)}: {exc.strerror}") from None
+
     def write(self, name: str, data: bytes, *, overwrite: bool = True) -> bool:
         """Write `name` whole, atomically; False when it exists and not `overwrite`."""
         found = self.kind(name)

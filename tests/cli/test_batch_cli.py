@@ -16,7 +16,7 @@ from typing import Any, cast
 import pytest
 from helpers.cli import Cli, acceptances, assert_refused, prepare, prompt_pairs
 from helpers.commands import console_script
-from helpers.db import Target, dump, one, polling, rows, store_of
+from helpers.db import Target, dump, one, polling, rows, store_of, stored_text
 from helpers.db import statuses as statuses_of
 from helpers.kb import commit_all
 from helpers.reviews import review
@@ -463,7 +463,7 @@ def test_prepare_reports_kb_relative_paths_from_a_subdirectory(cli, example_kb: 
     prepared = prepare(cli, example_kb, "frost-dates.md::metadata", cwd=notes_dir)
     batch = f"kb/reports/bundle-reviews/review-batch-{prepared['batch_id']}"
     assert prepared["runs"][0]["note_path"] == FROST
-    assert prepared["prompt_path"] == f"{batch}/prompt.md"
+    assert prepared["prompt_path"].startswith("kb/reports/bundle-reviews/prompts/")
     assert prepared["bundle_output_path"] == f"{batch}/bundle-output.md"
     assert (example_kb / prepared["prompt_path"]).is_file()
 
@@ -617,8 +617,8 @@ def test_artifacts_after_ingest(cli, example_kb: Path) -> None:
     assert not (reviews_dir / f"review-run-{third}").exists()
     # The executor's file stays as written, and the store has the same text.
     assert (kb / prepared["bundle_output_path"]).read_text(encoding="utf-8") == text
-    assert one(store_of(kb), "SELECT raw_output FROM review_batches") == text
-    kept = one(store_of(kb), "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (third,))
+    assert stored_text(store_of(kb), "review_batches", "raw_output") == text
+    kept = stored_text(store_of(kb), "review_runs", "raw_bundle_markdown", third)
     assert start_line(Pair(DATE, OVERREACH), token=prepared["boundary_token"]) in kept
     assert start_line(Pair(DATE, TAGS), token=prepared["boundary_token"]) not in kept
 

@@ -18,7 +18,7 @@ from helpers.cli import (
     assert_refused,
     prompt_pairs,
 )
-from helpers.db import dump, one, rows, store_of
+from helpers.db import dump, one, rows, store_of, stored_text
 from helpers.reviews import review
 
 from commonplace.protocol.grammar import Pair, block, end_line, start_line
@@ -85,7 +85,7 @@ def test_with_prompt_writes_the_prompt_and_names_the_output(cli, example_kb: Pat
     created = create_with_prompt(cli, example_kb, EX_CLAIM_NOTE, "claims", EX_TAGS)
     run_id, batch_id = created["review_run_id"], created["batch_id"]
     base = f"kb/reports/bundle-reviews/review-batch-{batch_id}"
-    assert created["prompt_path"] == f"{base}/prompt.md"
+    assert created["prompt_path"].startswith("kb/reports/bundle-reviews/prompts/")
     assert created["bundle_output_path"] == f"{base}/bundle-output.md"
     assert created["gate_ids"] == [EX_OVERREACH, EX_CLAIM_GATE, EX_TAGS]
     assert created["skipped"] == []
@@ -234,7 +234,7 @@ def test_the_run_files_after_a_live_ingest(cli, example_kb: Path) -> None:
         "claims__title-states-a-claim.md",
     ]
     assert (kb / created["bundle_output_path"]).read_text(encoding="utf-8") == text
-    assert one(store_of(kb), "SELECT raw_output FROM review_batches") == text
+    assert stored_text(store_of(kb), "review_batches", "raw_output") == text
 
 
 # --- the corpus note that quotes the grammar ---------------------------------------------------

@@ -21,7 +21,7 @@ from helpers.cli import (
     stale_pairs,
 )
 from helpers.commands import run_script
-from helpers.db import STORE, dump, one, rows, store_of
+from helpers.db import STORE, dump, one, rows, store_of, stored_text
 from helpers.kb import commit_all, git
 
 from commonplace.protocol.grammar import Pair
@@ -111,6 +111,8 @@ def test_moved_runs_documents_name_the_new_path(cli, swept_kb: Path) -> None:
     kb, db = swept_kb, store_of(swept_kb)
     run_ids = [r[0] for r in rows(db, "SELECT id FROM review_runs WHERE note_path = ?", (EX_NOTE,))]
     folder = kb / "kb/reports/bundle-reviews"
+    # a sweep leaves run folders to the store: write them, as a user would
+    assert cli("review-store", "artifacts", *map(str, run_ids), cwd=kb).code == 0
     before = {i: (folder / f"review-run-{i}" / "bundle-output.md").read_text() for i in run_ids}
     others = {
         p: p.read_bytes()
@@ -123,9 +125,7 @@ def test_moved_runs_documents_name_the_new_path(cli, swept_kb: Path) -> None:
         text = (folder / f"review-run-{run_id}" / "bundle-output.md").read_text()
         assert EX_NOTE not in text
         assert f"Note: {MOVED}" in text
-        assert text == one(
-            db, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (run_id,)
-        )
+        assert text == stored_text(db, "review_runs", "raw_bundle_markdown", run_id)
         gates = [
             r[0]
             for r in rows(

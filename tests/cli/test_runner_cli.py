@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from helpers.cli import Cli, assert_refused
 from helpers.commands import console_script, run_script
-from helpers.db import columns, one, rows, store_of
+from helpers.db import columns, one, rows, store_of, stored_text
 from helpers.fake_runners import (
     add_reviewer,
     alive,
@@ -296,6 +296,7 @@ VARYING = {
         "owner_started_at",  # the owner and its lease: the runner path has one
         "lease_expires_at",
         "raw_bundle_markdown",
+        "raw_bundle_markdown_z",
         "uid",
     },
     "review_run_gates": {"review_run_id"},
@@ -398,8 +399,9 @@ def test_the_split_path_keeps_the_runs_canonical_document_too(
 ):
     runner_db, split_db = both_paths(cli, example_kb, new_db, "claude-opus-4-6")
     documents = [
-        rows(db, "SELECT id, raw_bundle_markdown FROM review_runs")[0]
+        (run_id, stored_text(db, "review_runs", "raw_bundle_markdown", run_id))
         for db in (runner_db, split_db)
+        for ((run_id,),) in [rows(db, "SELECT id FROM review_runs")]
     ]
     (runner_id, runner_doc), (split_id, split_doc) = documents
     assert runner_doc is not None and f"Review run id: {runner_id}" in runner_doc

@@ -17,6 +17,7 @@ from helpers.vendor_api import Answerer, VendorAPI, review_block
 
 from commonplace.protocol.grammar import Pair, block
 from commonplace.protocol.prompt import prompt_token, requested_pairs
+from commonplace.store.packing import unpack
 
 pytestmark = pytest.mark.both_backends
 
@@ -285,6 +286,10 @@ def rows_by_column(db: Path) -> dict[str, list[dict[str, Any]]]:
             )
         found[table] = sorted(
             (dict(zip(names, row, strict=True)) for row in rows(db, sql)), key=repr
+        )
+    for run in found["review_runs"]:  # compressed or not, the same text
+        run["raw_bundle_markdown"] = unpack(
+            run["raw_bundle_markdown"], run.pop("raw_bundle_markdown_z")
         )
     # a run's document carries its batch's boundary token, random per batch
     tokens = [t for (t,) in rows(db, "SELECT boundary_token FROM review_batches") if t]

@@ -45,7 +45,7 @@ PLACES: dict[str, tuple[str, str]] = {  # name: (path, "dir" or "file")
     "reports": ("kb/reports", "dir"),
     "bundle-reviews": (REVIEWS, "dir"),
     "review-batch": (REVIEWS + "/review-batch-{batch}", "dir"),
-    "prompt": (REVIEWS + "/review-batch-{batch}/prompt.md", "file"),
+    "prompt": (REVIEWS + "/prompts", "dir"),  # prompts are kept once, by content
     "batch-output": (REVIEWS + "/review-batch-{batch}/bundle-output.md", "file"),
     "review-run": (REVIEWS + "/review-run-{run}", "dir"),
     "run-document": (REVIEWS + "/review-run-{run}/bundle-output.md", "file"),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from commonplace.store.connection import Store
+from commonplace.store.packing import unpack
 from helpers.backends import PgTarget, connect, current_target, pg_target
 from helpers.postgres import drop_schema
 
@@ -154,6 +155,14 @@ def rows(db: Target, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, 
     assert target_of(db).exists(), f"no store at {db}"
     with _connection(db) as conn:
         return [tuple(row) for row in _execute(conn, sql, params).fetchall()]
+
+
+def stored_text(db: Target, table: str, column: str, row_id: int | None = None) -> Any:
+    """A text the store may keep compressed (its plain and `_z` columns), as
+    the store reads it; of the row `row_id`, or the only row."""
+    where, params = ("", ()) if row_id is None else (" WHERE id = ?", (row_id,))
+    plain, packed = one(db, f"SELECT {column}, {column}_z FROM {table}{where}", params)
+    return unpack(plain, packed)
 
 
 def columns(db: Target, table: str) -> list[str]:

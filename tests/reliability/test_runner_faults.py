@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.db import rows, run_states, store_of
+from helpers.db import rows, run_states, store_of, stored_text
 from helpers.faults import (
     MODEL,
     add_faulty_runner,
@@ -115,7 +115,7 @@ def test_a_non_zero_exit_after_a_complete_answer_completes(example_kb: Path, tmp
     assert code == 0 and payload["completed"] == 1 and payload["failed"] == 0, err
     db = store_of(example_kb)
     assert rows(db, "SELECT status FROM review_runs") == [("completed",)]
-    (log,) = rows(db, "SELECT debug_log FROM review_batches")[0]
+    log = stored_text(db, "review_batches", "debug_log")
     assert "exited 3" in log and "lost the connection" in log
 
 

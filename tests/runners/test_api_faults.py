@@ -30,6 +30,7 @@ from commonplace.runners.base import Call, FailureKind
 from commonplace.runners.pushback import AdaptiveLimit, retry_after
 from commonplace.services.execution import Cancel
 from commonplace.settings import RunnerSettings
+from commonplace.store.packing import unpack
 
 NOTE = "kb/notes/agent-is-a-tool-loop.md"
 Cli = Callable[..., Result]
@@ -60,7 +61,8 @@ def runs(kb: Path) -> list[tuple[str, str | None]]:
 
 
 def debug_log(kb: Path) -> str:
-    return "\n".join(d or "" for (d,) in rows(kb, "SELECT debug_log FROM review_batches"))
+    found = rows(kb, "SELECT debug_log, debug_log_z FROM review_batches")
+    return "\n".join(unpack(plain, packed) or "" for plain, packed in found)
 
 
 def settings(kb: Path, runner: str, text: str) -> None:

@@ -23,6 +23,7 @@ from helpers.api_imitation import (
     point_sdks_at,
 )
 from helpers.commands import Result
+from helpers.db import stored_text
 
 LENS = "semantic"
 NOTES = [
@@ -227,6 +228,6 @@ def test_a_model_missing_from_the_price_table_gets_tokens_and_no_cost(
     (doc,) = batch_telemetry(corpus_kb)
     assert doc["tokens"]["input"] > 0 and doc["cost_usd"] is None
     assert "no price for model llama3.1:8b" in doc["details"]["cost_note"]
-    (log,) = rows(corpus_kb, "SELECT debug_log FROM review_batches")
-    assert "no price for model llama3.1:8b" in log[0]
+    log = stored_text(corpus_kb / "kb/reports/review-store.sqlite", "review_batches", "debug_log")
+    assert "no price for model llama3.1:8b" in log
     assert json.loads(done.out)["cost_usd"] is None

@@ -94,10 +94,10 @@ def test_a_review_bundle_completes_with_the_usage_the_server_reported(
         " JOIN gate_reviews r ON r.id = e.accepted_review_id ORDER BY e.gate_id"
     )
     assert events == [(gate, MODEL, "full-review") for gate in CLARITY]
-    # The prompt and the run's bundle are kept as artifacts.
+    # A batch that went well keeps its manifest; the store has the rest.
     reports = bench.kb / "kb" / "reports" / "bundle-reviews"
-    assert (reports / f"review-batch-{batch['batch_id']}" / "prompt.md").is_file()
-    assert (reports / f"review-run-{run_id}" / "bundle-output.md").is_file()
+    assert (reports / f"review-batch-{batch['batch_id']}" / "manifest.json").is_file()
+    assert not (reports / f"review-run-{run_id}").exists()
 
 
 @pytest.mark.parametrize("model", [MODEL, "sonnet"])

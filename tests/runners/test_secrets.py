@@ -19,6 +19,8 @@ from helpers.commands import run_script
 from helpers.db import STORE, rows, run_states
 from helpers.kb import commit_all
 
+from commonplace.store.packing import unpack
+
 NOTE = "kb/notes/frost-dates.md"  # the stand-in passes both clarity gates here
 LENS = "clarity"
 TOKEN_VAR = "MY_SERVICE_TOKEN"
@@ -238,7 +240,9 @@ def everything_left(kb: Path, tmp_path: Path, out: str, err: str) -> dict[str, s
             columns = [d[0] for d in cursor.description]
             for number, row in enumerate(cursor):
                 for column, value in zip(columns, row, strict=True):
-                    if isinstance(value, bytes):
+                    if isinstance(value, bytes) and column.endswith("_z"):
+                        value = unpack(None, value)  # a compressed text: read it inflated
+                    elif isinstance(value, bytes):
                         value = value.decode("latin-1")
                     if value is not None:
                         places[f"{TABLE}{table}.{column} (row {number})"] = str(value)

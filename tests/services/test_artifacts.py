@@ -3,6 +3,7 @@ an ingest leaves on disk for batches and runs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from functools import partial
@@ -24,6 +25,8 @@ from commonplace.services import artifacts
 from commonplace.services.batch import PreparedBatch
 from commonplace.services.ingest import ingest_batch_output, ingest_bundle_output
 from commonplace.services.runs import create_review_run
+from commonplace.store.batches import batch_output
+from commonplace.store.runs import stored_document
 from commonplace.workspace import Workspace
 
 review_text = partial(review, finding="the second paragraph", summary="Checked.")
@@ -38,6 +41,17 @@ def output_for(ws: Workspace, prepared: PreparedBatch, *, skip: tuple[Pair, ...]
         for i, pair in enumerate(requested_pairs(prompt))
         if pair not in skip
     )
+
+
+def document_of(ws: Workspace, run_id: int) -> str | None:
+    """A run's document as the store reads it (long ones are kept compressed)."""
+    with ws.store.read() as conn:
+        return stored_document(conn, run_id)
+
+
+def output_of(ws: Workspace, batch_id: int) -> str | None:
+    with ws.store.read() as conn:
+        return batch_output(conn, batch_id)
 
 
 def column(ws: Workspace, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
@@ -92,12 +106,17 @@ def test_write_batch_files(example_kb: Path) -> None:
     prompt_path, manifest_path = artifacts.write_batch_files(
         config, 3, prompt="# Prompt\n", manifest=manifest
     )
-    assert prompt_path == artifacts.batch_dir(config, 3) / "prompt.md"
+    sha = hashlib.sha256(b"# Prompt\n").hexdigest()
+    assert prompt_path == config.reports_path / f"bundle-reviews/prompts/{sha}.md"
     assert prompt_path.read_text(encoding="utf-8") == "# Prompt\n"
     assert manifest_path == artifacts.batch_dir(config, 3) / "manifest.json"
     text = manifest_path.read_text(encoding="utf-8")
     assert text.endswith("}\n")
-    assert json.loads(text) == manifest
+    named = f"kb/reports/bundle-reviews/prompts/{sha}.md"
+    assert json.loads(text) == {**manifest, "prompt_file": named}
+    # without a prompt, the manifest says none was kept
+    _, manifest_path = artifacts.write_batch_files(config, 4, prompt=None, manifest=manifest)
+    assert json.loads(manifest_path.read_text(encoding="utf-8"))["prompt_file"] is None
 
 
 def test_keep_raw_output_never_overwrites(example_kb: Path) -> None:
@@ -139,8 +158,7 @@ def test_a_completed_run_gets_its_document_and_one_file_per_gate(ws: Workspace) 
         "claims__title-states-a-claim.md",
     ]
     document = (directory / "bundle-output.md").read_text(encoding="utf-8")
-    stored = column(ws, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (seeds_run,))
-    assert stored == [document]
+    assert document_of(ws, seeds_run) == document
     assert f"Review run id: {seeds_run}\n" in document
     for gate_id, rationale in zip(
         (OVERREACH, TITLE_CLAIM),
@@ -200,7 +218,7 @@ def test_failed_runs_get_no_run_directory(ws: Workspace) -> None:
     assert report.completed == [seeds_run]
     assert not artifacts.run_dir(ws.config, frost_run).exists()
     # What did arrive is kept in the store, not as artifacts.
-    (kept,) = column(ws, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (frost_run,))
+    kept = str(document_of(ws, frost_run))
     token = prepared.batch.boundary_token
     assert block(Pair(FROST, REPEATS), review_text("FAIL"), token=token) in kept
 
@@ -219,10 +237,11 @@ def test_the_raw_output_is_kept_on_the_batch_and_beside_the_prompt(ws: Workspace
     prepared = prepare(ws, f"{SEEDS}::claims", f"{FROST}::{TAGS}")
     output = "Preamble from the executor.\n\n" + output_for(ws, prepared)
     ingest_batch_output(ws, output.encode(), batch_id=prepared.batch.batch_id)
-    assert column(ws, "SELECT raw_output FROM review_batches") == [output]
+    assert output_of(ws, prepared.batch.batch_id) == output
     kept = ws.config.kb_root / prepared.bundle_output_path
     assert kept.read_text(encoding="utf-8") == output
-    assert listing(kept.parent) == ["bundle-output.md", "manifest.json", "prompt.md"]
+    assert listing(kept.parent) == ["bundle-output.md", "manifest.json"]
+    assert (ws.config.kb_root / prepared.prompt_path).is_file()  # kept once, by content
 
 
 def test_the_executors_own_output_file_is_not_overwritten(ws: Workspace) -> None:
@@ -233,7 +252,7 @@ def test_the_executors_own_output_file_is_not_overwritten(ws: Workspace) -> None
     edited = original.replace("Executor's notes.", "Edited copy.")
     ingest_batch_output(ws, edited.encode(), batch_id=prepared.batch.batch_id)
     assert written.read_text(encoding="utf-8") == original
-    assert column(ws, "SELECT raw_output FROM review_batches") == [edited]
+    assert output_of(ws, prepared.batch.batch_id) == edited
 
 
 def test_ingesting_again_restores_files_a_crash_kept_from_being_written(ws: Workspace) -> None:

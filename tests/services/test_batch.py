@@ -184,7 +184,9 @@ def test_a_dirty_note_is_reviewed_without_a_commit(ws: Workspace) -> None:
 def test_reported_paths_are_kb_relative_and_exist(ws: Workspace) -> None:
     prepared = prepare(ws, f"{FROST}::{TAGS}")
     base = f"kb/reports/bundle-reviews/review-batch-{prepared.batch.batch_id}"
-    assert prepared.prompt_path == f"{base}/prompt.md"
+    # the prompt is kept once, named by its SHA-256 (what the store records)
+    ((sha,),) = store_rows(ws, "SELECT prompt_sha256 FROM review_batches")
+    assert prepared.prompt_path == f"kb/reports/bundle-reviews/prompts/{sha}.md"
     assert prepared.bundle_output_path == f"{base}/bundle-output.md"
     assert prepared.manifest_path == f"{base}/manifest.json"
     assert kb_path(ws, prepared.prompt_path).is_file()

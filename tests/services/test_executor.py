@@ -32,6 +32,7 @@ from commonplace.services.executor import (
     BatchResult,
     execute_batch,
 )
+from commonplace.store.packing import unpack
 from commonplace.workspace import Workspace, open_workspace
 
 MODEL = "fake-model"  # no alias: the partition is the name itself
@@ -102,6 +103,13 @@ class Batch:
         finally:
             conn.close()
 
+    def text(self, table: str, column: str, row_id: int | None = None) -> Any:
+        """A text the store may keep compressed, as the store reads it (the
+        first row when `row_id` is None)."""
+        where = "" if row_id is None else f" WHERE id = {int(row_id)}"
+        found = self.rows(f"SELECT {column}, {column}_z FROM {table}{where} ORDER BY id LIMIT 1")
+        return unpack(*found[0])
+
     def runs(self) -> dict[str, tuple[Any, ...]]:
         """note path -> (id, status, failure_reason, model_id, rekeyed_from)."""
         found = self.rows(
@@ -144,11 +152,12 @@ def test_one_note_two_gates_completes_with_its_records(cli, example_kb: Path, tm
     assert sorted(accepted) == sorted([(g, MODEL, "full-review") for g in CLARITY])
 
     # the batch: its telemetry, debug log and raw output, once
-    ((telemetry_json, debug_log, raw_output, prompt_sha, finished),) = batch.rows(
-        "SELECT telemetry_json, debug_log, raw_output, prompt_sha256, finished_at"
-        " FROM review_batches WHERE id = ?",
+    ((telemetry_json, prompt_sha, finished),) = batch.rows(
+        "SELECT telemetry_json, prompt_sha256, finished_at FROM review_batches WHERE id = ?",
         (result.batch_id,),
     )
+    debug_log = batch.text("review_batches", "debug_log", result.batch_id)
+    raw_output = batch.text("review_batches", "raw_output", result.batch_id)
     telemetry = json.loads(telemetry_json)
     assert telemetry["model"] == MODEL and telemetry["cost_usd"] == 0.25
     assert telemetry["tokens"]["input"] == 1000 and telemetry["runner"] == "fake"
@@ -163,16 +172,24 @@ def test_one_note_two_gates_completes_with_its_records(cli, example_kb: Path, tm
     per_run = json.loads(run_telemetry[0])
     assert per_run == {**telemetry, "batch_id": result.batch_id, "runs_in_batch": 1}
 
-    # artifacts: the prompt the runner got, the manifest, the raw output, the run's files
+    # artifacts: a batch that went well writes its manifest only; the store
+    # has the rest, and `review-store artifacts` writes the files from it
     directory = batch.batch_dir(result.batch_id)
     sent = prompt(batch.state, 1)
-    assert (directory / "prompt.md").read_text(encoding="utf-8") == sent
+    assert os.listdir(directory) == ["manifest.json"]
+    assert not (directory.parent / f"review-run-{run_id}").exists()
     assert hashlib.sha256(sent.encode("utf-8")).hexdigest() == prompt_sha
     assert f"Review run id: {run_id}" in sent
     assert pairs_in(sent) == [(FROST, REPEATS), (FROST, ABBREV)]
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["batch_id"] == result.batch_id and manifest["model_id"] == MODEL
     assert manifest["runs"] == [{"review_run_id": run_id, "note_path": FROST, "gate_ids": CLARITY}]
+    assert manifest["prompt_sha256"] == prompt_sha and manifest["prompt_file"] is None
+    again = cli(
+        "review-store", "artifacts", "--batch", str(result.batch_id), "--db", str(batch.db),
+        cwd=batch.kb,
+    )  # fmt: skip
+    assert again.code == 0, again.err
     assert (directory / "bundle-output.md").read_text(encoding="utf-8") == raw_output
     run_dir = directory.parent / f"review-run-{run_id}"
     assert "clarity__undefined-abbreviation.md" in os.listdir(run_dir)
@@ -221,9 +238,8 @@ def test_a_pair_missing_the_first_time_is_asked_for_alone(cli, example_kb: Path,
     assert (directory / RETRY_PROMPT).read_text(encoding="utf-8") == follow_up
     assert sorted(g for (g,) in batch.rows("SELECT gate_id FROM gate_reviews")) == sorted(CLARITY)
     # one batch telemetry over both calls, each call kept; both outputs kept
-    ((telemetry_json, raw_output),) = batch.rows(
-        "SELECT telemetry_json, raw_output FROM review_batches"
-    )
+    ((telemetry_json,),) = batch.rows("SELECT telemetry_json FROM review_batches")
+    raw_output = batch.text("review_batches", "raw_output")
     telemetry = json.loads(telemetry_json)
     assert telemetry["cost_usd"] == 1.0 and result.cost_usd == 1.0
     assert telemetry["tokens"]["input"] == 2000
@@ -268,9 +284,7 @@ def test_one_missing_pair_in_three_notes_fails_only_its_run(cli, example_kb: Pat
     follow_up = prompt(batch.state, 2)
     assert f"### Note {SEEDS}" in follow_up and f"### Note {FROST}" not in follow_up
     # the failed run keeps the blocks that did arrive, without accepting them
-    ((document,),) = batch.rows(
-        "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (runs[SEEDS][0],)
-    )
+    document = batch.text("review_runs", "raw_bundle_markdown", runs[SEEDS][0])
     assert f"{SEEDS} :: {OVERREACH}" in document
     accepted = batch.rows("SELECT DISTINCT note_path FROM acceptance_events ORDER BY 1")
     assert accepted == sorted([(FROST,), (DATE,)])
@@ -290,8 +304,13 @@ def test_malformed_output_fails_every_run(cli, example_kb: Path, tmp_path: Path)
     for reason in reasons(result).values():
         assert reason.startswith("malformed output: "), reason
     assert len(calls(batch.state)) == 1  # an untrustworthy output is not re-asked
-    ((raw,),) = batch.rows("SELECT raw_output FROM review_batches")
-    assert "Cut short." in raw  # kept for inspection
+    raw = batch.text("review_batches", "raw_output")
+    assert "Cut short." in raw  # kept for inspection, in the store and as files
+    directory = batch.batch_dir(result.batch_id)
+    assert "Cut short." in (directory / "bundle-output.md").read_text(encoding="utf-8")
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    sent = (batch.kb / manifest["prompt_file"]).read_text(encoding="utf-8")
+    assert sent == prompt(batch.state, 1)
     assert batch.rows("SELECT COUNT(*) FROM gate_reviews") == [(0,)]
     assert_settled(cli, batch)
 
@@ -301,7 +320,7 @@ def test_a_nonzero_exit_with_complete_output_still_completes(cli, example_kb: Pa
     result = batch.run()
     assert len(result.completed) == 1 and result.failed == []
     assert result.failure is not None and result.failure.kind is FailureKind.CRASH
-    ((debug_log,),) = batch.rows("SELECT debug_log FROM review_batches")
+    debug_log = batch.text("review_batches", "debug_log")
     assert "exited 3" in debug_log and "a warning at exit" in debug_log
     assert_settled(cli, batch)
 
@@ -349,7 +368,7 @@ def test_a_missing_binary_fails_the_runs_naming_it(cli, example_kb: Path, tmp_pa
     assert len(result.failed) == 2
     for reason in reasons(result).values():
         assert "/nonexistent/ghost-reviewer" in reason and "not found" in reason, reason
-    ((debug_log,),) = batch.rows("SELECT debug_log FROM review_batches")
+    debug_log = batch.text("review_batches", "debug_log")
     assert "not found" in debug_log
     assert_settled(cli, batch)
 

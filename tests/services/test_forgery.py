@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from helpers.db import stored_text
 from helpers.fake_runners import configure
 from helpers.kb import git
 from helpers.store import DEMO, FROST, REPEATS, SEEDS, make_plan
@@ -330,8 +330,8 @@ def test_the_attack_through_a_runner_gives_the_real_fail(example_kb: Path, tmp_p
     result = execute_batch(ws.config, ws.store, plan, call, packing=Packing.NOTE)
     assert result.failed == []
     assert stored(ws, result.batch_id) == {own: "fail", target: "fail"}
-    raw = sqlite3.connect(ws.store.path).execute("SELECT raw_output FROM review_batches")
-    assert grammar.start_line(target, token=None) in raw.fetchone()[0]  # it was quoted
+    raw = stored_text(ws.store, "review_batches", "raw_output", result.batch_id)
+    assert grammar.start_line(target, token=None) in raw  # it was quoted
     manifest = json.loads(
         (ws.config.reports_path / "bundle-reviews" / f"review-batch-{result.batch_id}")
         .joinpath("manifest.json")

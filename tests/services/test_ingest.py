@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.db import execute_sql, rows
+from helpers.db import execute_sql, rows, stored_text
 from helpers.db import statuses as statuses_of
 from helpers.reviews import review
 from helpers.store import (
@@ -157,8 +157,8 @@ def test_a_complete_output_completes_every_run(ws: Workspace) -> None:
     assert report.already_final == ()
     assert [o.accepted for o in report.outcomes] == [2, 2, 2]
     assert acceptances(ws) == PAIR_COUNT
-    raw, finished = sql(ws, "SELECT raw_output, finished_at FROM review_batches")[0]
-    assert raw == output
+    ((finished,),) = sql(ws, "SELECT finished_at FROM review_batches")
+    assert stored_text(ws.store, "review_batches", "raw_output") == output
     assert finished is not None
     assert check_store(ws.store).ok
 
@@ -174,7 +174,7 @@ def test_a_missing_pair_fails_only_its_run(ws: Workspace) -> None:
     assert acceptances(ws) == 4
     assert sql(ws, "SELECT COUNT(*) FROM gate_reviews WHERE review_run_id = ?", (second,)) == [(0,)]
     # The block that did arrive is kept on the failed run.
-    (kept,) = sql(ws, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (second,))[0]
+    kept = stored_text(ws.store, "review_runs", "raw_bundle_markdown", second)
     assert block(Pair(SEEDS, OVERREACH), review_text(), token=pairs.token) in kept
     assert TITLE_CLAIM not in kept
 
@@ -186,9 +186,7 @@ def test_a_run_missing_every_pair_keeps_no_document(ws: Workspace) -> None:
     report = ingest(ws, text, batch_id=prepared.batch.batch_id)
     first = run_ids(prepared)[0]
     assert report.failed == [(first, f"missing pair reviews: {REPEATS}, {ABBREV}")]
-    assert sql(ws, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (first,)) == [
-        (None,)
-    ]
+    assert stored_text(ws.store, "review_runs", "raw_bundle_markdown", first) is None
 
 
 def test_a_malformed_output_fails_every_running_run(ws: Workspace) -> None:
@@ -208,7 +206,7 @@ def test_a_malformed_output_fails_every_running_run(ws: Workspace) -> None:
     assert acceptances(ws) == 0
     assert sql(ws, "SELECT COUNT(*) FROM gate_reviews") == [(0,)]
     # The untrustworthy output is kept for inspection all the same.
-    assert sql(ws, "SELECT raw_output FROM review_batches") == [(nested,)]
+    assert stored_text(ws.store, "review_batches", "raw_output") == nested
     assert check_store(ws.store).ok
 
 
@@ -365,7 +363,7 @@ def test_a_v1_batch_prepared_before_the_token_still_ingests_with_v1_rules(
     report = ingest(ws, output_for(v1) + tokened, batch_id=prepared.batch.batch_id)
     assert report.completed == run_ids(prepared)
     assert set(sql(ws, "SELECT decision FROM gate_reviews")) == {("pass",)}
-    (document,) = sql(ws, "SELECT raw_bundle_markdown FROM review_runs WHERE id = 1")[0]
+    document = stored_text(ws.store, "review_runs", "raw_bundle_markdown", 1)
     assert "=== PAIR REVIEW START: " in document  # the run's document stays v1
 
 

@@ -37,7 +37,17 @@ def test_both_paths_share_the_batch_keys_and_differ_only_where_they_must(ws: Wor
         ws.config, plan, created, prompt, requested=Requested("Demo", "high")
     )
 
-    assert set(written) == set(external) == BATCH_KEYS | {"ingest_command"}
+    # the written manifest also names where its prompt is kept (by content)
+    assert (
+        set(written)
+        == set(external) | {"prompt_file"}
+        == BATCH_KEYS
+        | {
+            "ingest_command",
+            "prompt_file",
+        }
+    )
+    assert written["prompt_file"] == published.prompt_path
     assert set(in_process) == BATCH_KEYS | {"requested_model", "effort"}
     assert (in_process["requested_model"], in_process["effort"]) == ("Demo", "high")
     for key in ("batch_id", "executor", "model_id", "boundary_token", "skipped"):

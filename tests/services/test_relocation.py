@@ -30,6 +30,8 @@ from commonplace.services.relocation import Relocation, relocate_note
 from commonplace.services.selector import StaleReason, select_targets
 from commonplace.store.check import check_store
 from commonplace.store.connection import Store, StoreError
+from commonplace.store.packing import PACKED, unpack
+from commonplace.store.runs import stored_document
 from commonplace.workspace import Workspace, open_workspace
 
 MOVED = "kb/notes/weather/frost-dates.md"
@@ -87,7 +89,13 @@ def table_rows(store: Path, table: str) -> dict[Any, dict[str, Any]]:
 
 
 def dump(store: Path) -> dict[str, Any]:
-    return {t: table_rows(store, t) for t in TABLES}
+    """Every row, its compressed texts read as the store reads them."""
+    tables = {t: table_rows(store, t) for t in TABLES}
+    for table, columns in PACKED.items():
+        for row in tables[table].values():
+            for column in columns:
+                row[column] = unpack(row[column], row.pop(f"{column}_z"))
+    return tables
 
 
 def note_paths(store: Path) -> dict[str, dict[str, set[int]]]:
@@ -226,11 +234,7 @@ def test_runs_documents_name_the_new_path(
     relocate_note(ws, FROST, MOVED)
 
     with ws.store.read() as conn:
-        stored = dict(
-            conn.execute(
-                "SELECT id, raw_bundle_markdown FROM review_runs WHERE note_path = ?", (MOVED,)
-            )
-        )
+        stored = {run_id: stored_document(conn, run_id) for run_id in history.values()}
     for run_id, folder in folders.items():
         text = (folder / artifacts.OUTPUT).read_text(encoding="utf-8")
         assert text == stored[run_id]

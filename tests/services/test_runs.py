@@ -22,6 +22,7 @@ from commonplace.services.runs import (
     write_gate_review,
 )
 from commonplace.store.check import check_store
+from commonplace.store.runs import stored_document
 from commonplace.workspace import Workspace, open_workspace
 
 review = partial(review_text, summary="Checked.", none="None.")
@@ -147,7 +148,7 @@ def test_the_split_paths_document_carries_the_batch_token(ws: Workspace) -> None
     write_gate_review(ws, review_run_id=run_id, gate=OVERREACH, text=quoting)
     assert finalize_review_run(ws, review_run_id=run_id).status is RunStatus.COMPLETED
     with ws.store.read() as conn:
-        (document,) = conn.execute("SELECT raw_bundle_markdown FROM review_runs").fetchone()
+        document = str(stored_document(conn, run_id))
     pair = Pair(SKETCH, OVERREACH)
     token = created.boundary_token
     assert grammar.start_line(pair, token=token) in document

@@ -17,6 +17,7 @@ from helpers.groups import REAPS_ORPHANS
 from commonplace.protocol.grammar import Pair, block
 from commonplace.store.connection import Store
 from commonplace.store.migrations import MIGRATIONS
+from commonplace.store.runs import stored_document
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-v2.sqlite"
 V2_TABLES = (*(t for t in STORE_TABLES if t != "note_relocations"), "sqlite_sequence")
@@ -122,7 +123,7 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
     result = cli("review-store", "migrate", "--db", str(v2), "--json", cwd=example_kb)
     assert result.code == 0, result.err
     assert result.json() == {"path": str(v2), "from_version": 2, "to_version": CURRENT}
-    assert CURRENT == 6
+    assert CURRENT == 7
 
     assert user_version(v2) == CURRENT
     assert full_dump(v2) == before  # includes sqlite_sequence: ids never repeat
@@ -136,6 +137,8 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
     added = {"review_batches": ["boundary_token", "uid"], "review_runs": ["uid"]}
     added["review_runs"] += ["owner_started_at", "lease_expires_at"]
     added["review_batches"] += ["provider_job_id", "provider_custom_id"]  # M006
+    added["review_batches"] += ["raw_output_z", "debug_log_z"]  # M007
+    added["review_runs"] += ["raw_bundle_markdown_z"]
     for table in IDENTIFIED:
         old = v2_columns(table).split(", ")
         columns = [row[1] for row in read(v2, f"PRAGMA table_info({table})")]
@@ -392,8 +395,9 @@ def test_a_batch_prepared_before_the_token_ingests_with_v1_rules(
     assert result.json()["status"] == "completed"
     decisions = read(v2, "SELECT decision FROM gate_reviews WHERE review_run_id = ?", (V1_RUN,))
     assert decisions == [("warn",), ("warn",)]
-    (document,) = read(v2, "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (V1_RUN,))
-    assert f"=== PAIR REVIEW START: {FROST} :: {V1_GATES[0]} ===" in document[0]
+    with Store(v2) as store, store.read() as conn:
+        document = stored_document(conn, V1_RUN)  # long documents are stored compressed
+    assert f"=== PAIR REVIEW START: {FROST} :: {V1_GATES[0]} ===" in str(document)
 
 
 def test_tokened_blocks_are_text_to_a_v1_batch(cli, v2: Path, example_kb: Path) -> None:

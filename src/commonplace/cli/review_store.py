@@ -1,4 +1,5 @@
-"""commonplace-review-store check|migrate|stats|export [--out FILE]|import FILE"""
+"""commonplace-review-store check|migrate|stats|export [--out FILE]|import FILE
+|artifacts [--batch] ID...|prune-artifacts [--dry-run]"""
 
 from __future__ import annotations
 
@@ -8,8 +9,29 @@ from commonplace.cli import app
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("check", "migrate", "stats", "export", "import"))
-    parser.add_argument("file", nargs="?", metavar="FILE", help="import: the dump (- for stdin)")
+    parser.add_argument(
+        "action",
+        choices=("check", "migrate", "stats", "export", "import", "artifacts", "prune-artifacts"),
+    )
+    parser.add_argument(
+        "file",
+        nargs="*",
+        metavar="ARG",
+        help="import: the dump FILE (- for stdin); artifacts: the review run ids whose"
+        " files to write again from the store",
+    )
+    parser.add_argument(
+        "--batch",
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="artifacts: review batch ids (their output file and their runs' files)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="prune-artifacts: list what would be removed and the bytes freed; remove nothing",
+    )
     parser.add_argument(
         "--out", metavar="FILE", help="export: write the dump here (default: stdout)"
     )
@@ -21,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from commonplace.store import check as storecheck
 
     _check_usage(args)
+    if args.action in ("artifacts", "prune-artifacts"):
+        from commonplace.cli import artifact_files
+
+        return artifact_files.run(args)
+    args.file = args.file[0] if args.file else None
     if args.action in ("export", "import"):
         from commonplace.cli import store_transfer
 
@@ -35,7 +62,17 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if args.action == "stats":
+        from commonplace.services.artifact_upkeep import artifact_bytes
+
         stats = storecheck.store_stats(ws.store)
+        reviews = stats["gate_reviews"]
+        pairs = sum(reviews.values()) if isinstance(reviews, dict) else 0
+        total = int(str(stats["store_bytes"])) + (files := artifact_bytes(ws.config))
+        stats |= {
+            "artifact_bytes": files,
+            "reviewed_pairs": pairs,
+            "bytes_per_reviewed_pair": round(total / pairs) if pairs else None,
+        }
         app.emit(args, stats, "\n".join(f"{k}: {_plain(v)}" for k, v in stats.items()))
         return 0
     report = storecheck.check_store(ws.store)
@@ -64,12 +101,21 @@ def run(args: argparse.Namespace) -> int:
 def _check_usage(args: argparse.Namespace) -> None:
     from commonplace.errors import UsageError
 
-    if args.action == "import" and args.file is None:
+    if args.action == "import" and len(args.file) != 1:
         raise UsageError(
             "import needs the dump: commonplace-review-store import FILE (- for stdin)"
         )
-    if args.action != "import" and args.file is not None:
-        raise UsageError(f"{args.action} takes no FILE argument")
+    if args.action == "artifacts" and not args.file and not args.batch:
+        raise UsageError(
+            "artifacts needs review run ids or --batch ids:"
+            " commonplace-review-store artifacts 7 8 --batch 3"
+        )
+    if args.action not in ("import", "artifacts") and args.file:
+        raise UsageError(f"{args.action} takes no argument")
+    if args.batch and args.action != "artifacts":
+        raise UsageError("--batch goes with artifacts only")
+    if args.dry_run and args.action != "prune-artifacts":
+        raise UsageError("--dry-run goes with prune-artifacts only")
     if args.action != "export" and args.out is not None:
         raise UsageError("--out goes with export only")
     if args.action == "export" and args.json and args.out is None:

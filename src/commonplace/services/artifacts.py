@@ -1,14 +1,18 @@
 """Review artifacts under the reports directory (SPEC 9), named by store ids.
 
-`bundle-reviews/review-batch-<id>/` holds the prompt, the raw output and a
-manifest; `bundle-reviews/review-run-<id>/` holds the run's canonical
-`bundle-output.md` and one file per gate. They are written only after the
+`bundle-reviews/review-batch-<id>/` holds a manifest and the raw output;
+`bundle-reviews/prompts/<sha256>.md` holds each prompt once, named by the
+SHA-256 of its text (the manifest names it), so batches with the same prompt
+share one file; `bundle-reviews/review-run-<id>/` holds the run's canonical
+`bundle-output.md` and one file per gate. Which paths write which files is
+in docs/orchestrating.md (Artifacts). They are written only after the
 transaction they describe has committed, each by write-then-rename, so
 rewriting them is always safe and a reader never sees half a file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import threading
@@ -24,7 +28,8 @@ from commonplace.protocol.grammar import gate_file_name
 from commonplace.redaction import redact
 
 BUNDLE_REVIEWS = "bundle-reviews"
-PROMPT = "prompt.md"
+PROMPT = "prompt.md"  # the per-batch prompt of batches made before prompts/
+PROMPTS = "prompts"
 OUTPUT = "bundle-output.md"
 MANIFEST = "manifest.json"
 
@@ -35,6 +40,11 @@ def batch_dir(config: Config, batch_id: int) -> Path:
 
 def run_dir(config: Config, review_run_id: int) -> Path:
     return config.reports_path / BUNDLE_REVIEWS / f"review-run-{review_run_id}"
+
+
+def prompt_file(config: Config, sha256: str) -> Path:
+    """Where the prompt whose text has this SHA-256 is kept."""
+    return config.reports_path / BUNDLE_REVIEWS / PROMPTS / f"{sha256}.md"
 
 
 def kb_relative(config: Config, path: Path) -> str:
@@ -59,6 +69,8 @@ def refuse_links(
     writes refuse links again, without a gap; this only refuses earlier.)"""
     setting = reports_setting(config)
     folders = [batch_dir(config, b) for b in batch_ids] + [run_dir(config, r) for r in run_ids]
+    if batch_ids:  # the shared prompt files: a link planted at one is refused too
+        folders.append(config.reports_path / BUNDLE_REVIEWS / PROMPTS)
     # without ids, only the folders every artifact goes through (not their
     # entries: one per run ever made)
     safe_files.refuse_links(config.kb_root, config.reports_path / BUNDLE_REVIEWS, setting=setting)
@@ -78,21 +90,42 @@ def write_text(config: Config, path: Path, text: str, *, make_parent: bool = Tru
 
 
 def write_batch_files(
-    config: Config, batch_id: int, *, prompt: str, manifest: Mapping[str, object]
-) -> tuple[Path, Path]:
-    """The batch's prompt and manifest; (prompt path, manifest path)."""
+    config: Config, batch_id: int, *, prompt: str | None, manifest: Mapping[str, object]
+) -> tuple[Path | None, Path]:
+    """The batch's manifest, and its prompt when given (kept once by content:
+    `manifest["prompt_file"]` is set to where); (prompt path, manifest path)."""
+    path = None if prompt is None else write_prompt(config, prompt)
+    named = dict(manifest)
+    named["prompt_file"] = None if path is None else kb_relative(config, path)
     directory = batch_dir(config, batch_id)
     with _folder(config, directory) as where:
-        where.write(PROMPT, prompt.encode("utf-8"))
-        where.write(MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
-    return directory / PROMPT, directory / MANIFEST
+        where.write(MANIFEST, (json.dumps(named, indent=2) + "\n").encode("utf-8"))
+    return path, directory / MANIFEST
+
+
+def write_prompt(config: Config, text: str) -> Path:
+    """Keep a prompt under the SHA-256 of its text. A file already there with
+    those bytes is left alone (other batches share it); one edited on disk
+    is replaced, whole, by the text its name promises."""
+    data = text.encode("utf-8")
+    sha = hashlib.sha256(data).hexdigest()
+    path = prompt_file(config, sha)
+    with _folder(config, path.parent) as where:
+        if where.read(path.name) != data:
+            where.write(path.name, data)
+    return path
 
 
 def keep_raw_output(config: Config, batch_id: int, raw: str) -> None:
     """Keep an output ingested from elsewhere as the batch's output file, unless
     the executor already wrote one there (that one is never overwritten)."""
     with _folder(config, batch_dir(config, batch_id)) as where:
-        where.write(OUTPUT, redact(raw).encode("utf-8"), overwrite=False)
+        where.write(OUTPUT, output_bytes(raw), overwrite=False)
+
+
+def output_bytes(raw: str) -> bytes:
+    """A batch's output file as written from its raw output."""
+    return redact(raw).encode("utf-8")
 
 
 def write_run_files(
@@ -102,10 +135,15 @@ def write_run_files(
     goes last: its presence says the set is whole."""
     directory = run_dir(config, review_run_id)
     with _folder(config, directory) as where:
-        for gate_id, text in texts:
-            where.write(gate_file_name(gate_id), redact(text).encode("utf-8"))
-        where.write(OUTPUT, redact(document).encode("utf-8"))
+        for name, data in run_files(document, texts):
+            where.write(name, data)
     return directory
+
+
+def run_files(document: str, texts: Sequence[tuple[str, str]]) -> list[tuple[str, bytes]]:
+    """(name, bytes) of a completed run's files, in the order they are written."""
+    files = [(gate_file_name(gate_id), redact(text).encode("utf-8")) for gate_id, text in texts]
+    return [*files, (OUTPUT, redact(document).encode("utf-8"))]
 
 
 def _folder(config: Config, directory: Path) -> AbstractContextManager[safe_files.Folder]:

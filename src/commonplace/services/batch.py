@@ -133,6 +133,7 @@ def publish_prompt(ws: Workspace, plan: Plan, created: CreatedBatch) -> Prepared
             prompt=prompt.text,
             manifest=batch_manifest(ws.config, plan, created, prompt, external=True),
         )
+        assert prompt_path is not None  # a prompt was given
     except UserError as exc:
         for run in created.runs:
             lifecycle.fail_run(ws.store, run.review_run_id, f"prompt not written: {exc}")

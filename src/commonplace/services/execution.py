@@ -14,6 +14,7 @@ from commonplace.lifecycle import CreatedBatch
 from commonplace.lifecycle.partitions import Partition
 from commonplace.lifecycle.targets import Plan
 from commonplace.protocol.grammar import Pair
+from commonplace.protocol.prompt import RenderedPrompt
 from commonplace.runners.base import Adapter, Failure
 from commonplace.runners.launch import RunnerResult
 from commonplace.services import artifacts
@@ -96,6 +97,10 @@ class Reviewed:
 
     calls: tuple[RunnerResult, ...]
     parsed: Parsed
+    # what the batch asked, kept to be written only if a run fails (a sweep
+    # that goes well leaves its prompts to the store's SHA-256 and the runner)
+    prompt: RenderedPrompt | None = None
+    manifest: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)

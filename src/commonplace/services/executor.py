@@ -162,7 +162,10 @@ def _execute(ctx: BatchContext) -> Executed:
             execution=per_run,
             actual_model_id=actual,
             incomplete_reason=failure.reason() if failure is not None else _no_token(ctx, reviewed),
+            run_files=False,  # `review-store artifacts` writes them from the store on demand
         )
+    if report.failed:
+        _keep_for_debugging(ctx, reviewed, warnings)
     cost = telemetry.get("cost_usd") if telemetry else None
     return Executed(report, failure, cost, (*warnings, *report.warnings))
 
@@ -185,7 +188,7 @@ def _review(ctx: BatchContext, warnings: list[str]) -> Reviewed:
         artifacts.write_batch_files,
         ctx.config,
         ctx.batch_id,
-        prompt=prompt.text,
+        prompt=None,
         manifest=manifest,
     )
     expected = ctx.expected
@@ -200,7 +203,7 @@ def _review(ctx: BatchContext, warnings: list[str]) -> Reviewed:
         or (ctx.cancel is not None and ctx.cancel.is_set())
         or not (failure is None or (failure.kind is FailureKind.CRASH and parsed.bodies))
     ):
-        return Reviewed((first,), parsed)
+        return Reviewed((first,), parsed, prompt, manifest)
     follow_up = render_batch_prompt(
         ctx.config, _only(ctx.plan, missing), _ids_for(ctx.scope, missing), token=ctx.token
     )
@@ -208,7 +211,7 @@ def _review(ctx: BatchContext, warnings: list[str]) -> Reviewed:
     second = _call(ctx, follow_up)
     _save(warnings, artifacts.write_text, ctx.config, ctx.directory / RETRY_OUTPUT, second.text)
     more = _parse(second.text, missing, parsed.bodies.keys(), ctx.token)
-    return Reviewed((first, second), Parsed({**parsed.bodies, **more.bodies}))
+    return Reviewed((first, second), Parsed({**parsed.bodies, **more.bodies}), prompt, manifest)
 
 
 def _record_execution(
@@ -229,9 +232,24 @@ def _record_execution(
         ),
         batch_id=ctx.batch_id,
     )
+    return telemetry
+
+
+def _keep_for_debugging(ctx: BatchContext, reviewed: Reviewed, warnings: list[str]) -> None:
+    """A batch with a failed run keeps its prompt and raw output as files, for
+    whoever looks into why; a batch that went well leaves them to the store."""
+    if reviewed.prompt is not None and reviewed.manifest is not None:
+        _save(
+            warnings,
+            artifacts.write_batch_files,
+            ctx.config,
+            ctx.batch_id,
+            prompt=reviewed.prompt.text,
+            manifest=reviewed.manifest,
+        )
+    raw_output = FOLLOW_UP_MARK.join(call.text for call in reviewed.calls if call.text)
     if raw_output:
         _save(warnings, artifacts.keep_raw_output, ctx.config, ctx.batch_id, raw_output)
-    return telemetry
 
 
 def _call(ctx: BatchContext, prompt: RenderedPrompt) -> RunnerResult:

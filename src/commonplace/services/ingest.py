@@ -163,18 +163,21 @@ def settle_runs(
     execution: ExecutionData | None = None,
     actual_model_id: str | None = None,
     incomplete_reason: str | None = None,
+    run_files: bool = True,
 ) -> IngestReport:
     """Finish every running run in scope from the pair bodies that arrived:
     a run with all its pairs is finalized (rekeyed to `actual_model_id` when
     given), a run missing some fails, naming them (after `incomplete_reason`
-    when the executor knows why they are missing)."""
+    when the executor knows why they are missing). Without `run_files`, the
+    completed runs' folders are not written (the in-process executor: no one
+    reads them there; `review-store artifacts` writes them from the store)."""
     running = [r for r in scope if r.status is RunStatus.RUNNING]
     already = [r for r in scope if r.status is not RunStatus.RUNNING]
     outcomes: list[RunOutcome] = []
     tokens = lifecycle.boundary_tokens(store, batch_ids(running))
     with artifacts.BackgroundWriter() as writer:
         for run in already:
-            if run.status is RunStatus.COMPLETED:
+            if run.status is RunStatus.COMPLETED and run_files:
                 _restore_run_files(config, store, run, writer)
         for run in running:
             outcome = _finish(
@@ -187,6 +190,7 @@ def settle_runs(
                 actual_model_id,
                 incomplete_reason,
                 tokens.get(run.batch_id),
+                run_files,
             )
             if outcome is None:  # another process finished it meanwhile
                 already.append(load_runs(store, [run.review_run_id])[0])
@@ -249,6 +253,7 @@ def _finish(
     actual_model_id: str | None,
     incomplete_reason: str | None,
     token: str | None,
+    run_files: bool,
 ) -> RunOutcome | None:
     reviews = [
         PendingReview.from_text(pair.gate_id, bodies[pair]) for pair in run.pairs if pair in bodies
@@ -272,7 +277,7 @@ def _finish(
         )
     except RunNotFinalizable:
         return None
-    if outcome.status is RunStatus.COMPLETED and document is not None:
+    if outcome.status is RunStatus.COMPLETED and document is not None and run_files:
         writer.submit(artifacts.write_run_files, config, run.review_run_id, document, texts)
     return outcome
 

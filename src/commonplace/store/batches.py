@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from commonplace.store.acceptances import new_uid
 from commonplace.store.connection import Connection
+from commonplace.store.packing import pack, unpack
 
 
 def add_batch(
@@ -76,13 +77,29 @@ def attach_batch_data(
     raw_output: str | None,
 ) -> None:
     """Fill the batch's execution data; a value already there is kept when
-    the new one is None."""
-    conn.execute(
-        "UPDATE review_batches SET telemetry_json = COALESCE(?, telemetry_json),"
-        " debug_log = COALESCE(?, debug_log), raw_output = COALESCE(?, raw_output)"
-        " WHERE id = ?",
-        (telemetry_json, debug_log, raw_output, batch_id),
-    )
+    the new one is None. Long texts are stored packed (store/packing.py)."""
+    sets = ["telemetry_json = COALESCE(?, telemetry_json)"]
+    values: list[str | bytes | None] = [telemetry_json]
+    for column, text in (("debug_log", debug_log), ("raw_output", raw_output)):
+        if text is not None:
+            sets.append(f"{column} = ?, {column}_z = ?")
+            values.extend(pack(text))
+    conn.execute(f"UPDATE review_batches SET {', '.join(sets)} WHERE id = ?", (*values, batch_id))
+
+
+def batch_prompt_sha(conn: Connection, batch_id: int) -> str | None:
+    row = conn.execute(
+        "SELECT prompt_sha256 FROM review_batches WHERE id = ?", (batch_id,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def batch_output(conn: Connection, batch_id: int) -> str | None:
+    """The batch's raw output as stored; None when it has none (or no such batch)."""
+    row = conn.execute(
+        "SELECT raw_output, raw_output_z FROM review_batches WHERE id = ?", (batch_id,)
+    ).fetchone()
+    return None if row is None else unpack(row[0], row[1])
 
 
 def fill_batch_telemetry(conn: Connection, batch_id: int, telemetry_json: str) -> None:

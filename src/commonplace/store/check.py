@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from commonplace.errors import UserError
 from commonplace.git import blob_sha
 from commonplace.store.connection import (
     Connection,
@@ -14,6 +15,7 @@ from commonplace.store.connection import (
     schema_version,
 )
 from commonplace.store.migrations import MIGRATIONS, postgres_statements, sqlite_statements
+from commonplace.store.packing import PACKED, unpack
 
 _CREATE = re.compile(r"\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX|TRIGGER|VIEW)\s+(\w+)", re.I)
 _ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.I)
@@ -62,6 +64,15 @@ _INVARIANTS: tuple[tuple[str, str], ...] = (
         " (SELECT 1 FROM review_runs r WHERE r.batch_id = b.id)",
         "review batch {} has no runs{}",
     ),
+    (
+        "SELECT 'review batch', id, 'raw output' FROM review_batches"
+        " WHERE raw_output IS NOT NULL AND raw_output_z IS NOT NULL"
+        " UNION ALL SELECT 'review batch', id, 'debug log' FROM review_batches"
+        " WHERE debug_log IS NOT NULL AND debug_log_z IS NOT NULL"
+        " UNION ALL SELECT 'review run', id, 'document' FROM review_runs"
+        " WHERE raw_bundle_markdown IS NOT NULL AND raw_bundle_markdown_z IS NOT NULL",
+        "{} {} has its {} both plain and compressed",
+    ),
 )
 
 
@@ -96,6 +107,7 @@ def check_store(store: Store) -> CheckReport:
                 for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check"):
                     violations.append(f"{table} row {rowid} points at a missing {parent} row")
             violations.extend(invariant_violations(conn))
+            violations.extend(_damaged_packs(conn))
             for sha, text in conn.execute("SELECT sha, text FROM snapshots"):
                 if blob_sha(text.encode("utf-8")) != sha:
                     violations.append(f"snapshot {sha} does not hash to its key")
@@ -105,6 +117,20 @@ def check_store(store: Store) -> CheckReport:
     except StoreError as exc:  # too damaged to open or to read through
         return CheckReport(None, (f"sqlite integrity: {exc.detail}",), 0)
     return CheckReport(version, tuple(violations), running)
+
+
+def _damaged_packs(conn: Connection) -> list[str]:
+    """Compressed texts that do not inflate (read one row at a time)."""
+    found = []
+    for table, columns in PACKED.items():
+        for column in columns:
+            sql = f"SELECT id, {column}_z FROM {table} WHERE {column}_z IS NOT NULL"
+            for row_id, packed in conn.execute(sql):
+                try:
+                    unpack(None, packed)
+                except UserError:
+                    found.append(f"{table} row {row_id}: {column}_z does not inflate")
+    return found
 
 
 def invariant_violations(conn: Connection) -> list[str]:
@@ -252,4 +278,18 @@ def store_stats(store: Store) -> dict[str, object]:
             ),
             "snapshots": conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0],
             "relocations": conn.execute("SELECT COUNT(*) FROM note_relocations").fetchone()[0],
+            "store_bytes": store_bytes(conn),
         }
+
+
+def store_bytes(conn: Connection) -> int:
+    """What the store takes: the SQLite file's pages, or on a server every
+    table of the schema with its indexes and TOAST."""
+    if on_server(conn):
+        row = conn.execute(
+            "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+            " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
+        ).fetchone()
+        return int(row[0])
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    return int(pages) * int(conn.execute("PRAGMA page_size").fetchone()[0])

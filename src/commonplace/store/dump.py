@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from commonplace.store.connection import Connection, Store, on_server
+from commonplace.store.packing import PACKED, pack, unpack
 
 TABLES = (
     "snapshots",
@@ -128,6 +129,8 @@ def _select(table: str) -> str:
                 f" {alias}.{_MADE_AT[parent]} AS {column}_at"
             )
             joins.append(f" LEFT JOIN {parent} {alias} ON {alias}.id = t.{local}")
+        elif column in PACKED.get(table, ()):
+            columns.append(f"t.{column}, t.{column}_z")
         else:
             columns.append(f"t.{column}")
     if table == "review_run_gates":
@@ -145,6 +148,8 @@ def _portable(table: str, row: Any) -> dict[str, Any]:
         elif column in refs and row[f"{column}_id"] is not None:
             parent = refs[column][1]
             found[column] = identity(parent, row[column], row[f"{column}_id"], row[f"{column}_at"])
+        elif column in PACKED.get(table, ()):
+            found[column] = unpack(row[column], row[f"{column}_z"])  # dumps carry plain text
         else:
             found[column] = row[column]
     return found
@@ -210,6 +215,11 @@ def insert(conn: Connection, table: str, row: Mapping[str, Any], parents: Mappin
     refs = REFERENCES.get(table, {})
     names = [refs[c][0] if c in refs else c for c in COLUMNS[table]]
     values = [parents.get(c) if c in refs else row[c] for c in COLUMNS[table]]
+    for column in PACKED.get(table, ()):  # packed here as the writers pack them
+        names.append(f"{column}_z")
+        index = names.index(column)
+        values[index], packed = pack(None if values[index] is None else str(values[index]))
+        values.append(packed)
     sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
     if table in ("snapshots", "review_run_gates"):
         conn.execute(sql, values)

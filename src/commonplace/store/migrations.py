@@ -311,6 +311,24 @@ M006_PROVIDER_JOBS = Migration(
     ),
 )
 
+M007_PACKED_TEXTS = Migration(
+    "m007_packed_texts",
+    # Raw outputs, debug logs and run documents above a size are kept zlib
+    # compressed (store/packing.py): a row has its text in the plain column
+    # or in the `_z` column, never both, so reading is never ambiguous.
+    tuple(
+        Dialects(
+            f"ALTER TABLE {table} ADD COLUMN {column}_z BLOB",
+            f"ALTER TABLE {table} ADD COLUMN {column}_z BYTEA",
+        )
+        for table, column in (
+            ("review_batches", "raw_output"),
+            ("review_batches", "debug_log"),
+            ("review_runs", "raw_bundle_markdown"),
+        )
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     M001_INITIAL,
     M002_BATCH_OUTPUT,
@@ -318,4 +336,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     M004_BOUNDARY_TOKEN,
     M005_TEAM_STORE,
     M006_PROVIDER_JOBS,
+    M007_PACKED_TEXTS,
 )

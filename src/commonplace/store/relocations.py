@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from commonplace.store.acceptances import new_uid
 from commonplace.store.connection import Connection
+from commonplace.store.packing import pack, unpack
 
 
 class HistoryCounts(NamedTuple):
@@ -52,18 +53,21 @@ def move_history(conn: Connection, old_path: str, new_path: str) -> tuple[int, i
 def run_documents(conn: Connection, note_path: str) -> list[tuple[int, str, str | None]]:
     """(run id, document, its batch's boundary token) of the path's runs that have a document."""
     rows = conn.execute(
-        "SELECT r.id, r.raw_bundle_markdown, b.boundary_token FROM review_runs r"
-        " JOIN review_batches b ON b.id = r.batch_id"
-        " WHERE r.note_path = ? AND r.raw_bundle_markdown IS NOT NULL",
+        "SELECT r.id, r.raw_bundle_markdown, r.raw_bundle_markdown_z, b.boundary_token"
+        " FROM review_runs r JOIN review_batches b ON b.id = r.batch_id"
+        " WHERE r.note_path = ?"
+        " AND (r.raw_bundle_markdown IS NOT NULL OR r.raw_bundle_markdown_z IS NOT NULL)",
         (note_path,),
     ).fetchall()
-    return [(int(run_id), str(document), token) for run_id, document, token in rows]
+    return [
+        (int(run_id), str(unpack(plain, packed)), token) for run_id, plain, packed, token in rows
+    ]
 
 
 def set_documents(conn: Connection, documents: tuple[tuple[int, str], ...]) -> None:
     conn.executemany(
-        "UPDATE review_runs SET raw_bundle_markdown = ? WHERE id = ?",
-        [(text, run_id) for run_id, text in documents],
+        "UPDATE review_runs SET raw_bundle_markdown = ?, raw_bundle_markdown_z = ? WHERE id = ?",
+        [(*pack(text), run_id) for run_id, text in documents],
     )
 
 

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from commonplace.store.acceptances import new_uid
 from commonplace.store.connection import Connection, Row
+from commonplace.store.packing import pack, unpack
 
 
 class RunRow(NamedTuple):
@@ -171,9 +172,10 @@ def run_gate_rows(
 
 def stored_document(conn: Connection, review_run_id: int) -> str | None:
     row = conn.execute(
-        "SELECT raw_bundle_markdown FROM review_runs WHERE id = ?", (review_run_id,)
+        "SELECT raw_bundle_markdown, raw_bundle_markdown_z FROM review_runs WHERE id = ?",
+        (review_run_id,),
     ).fetchone()
-    return None if row is None else row[0]
+    return None if row is None else unpack(row[0], row[1])
 
 
 def attach_run_data(
@@ -191,7 +193,8 @@ def attach_run_data(
 
 def set_document(conn: Connection, review_run_id: int, document: str) -> None:
     conn.execute(
-        "UPDATE review_runs SET raw_bundle_markdown = ? WHERE id = ?", (document, review_run_id)
+        "UPDATE review_runs SET raw_bundle_markdown = ?, raw_bundle_markdown_z = ? WHERE id = ?",
+        (*pack(document), review_run_id),
     )
 
 
