@@ -92,10 +92,12 @@ def iter_report(
         return iter((render_markdown(data, data.notes[0]),))
     if format == "json":
         from commonplace.reports.fix_first import fix_first
+        from commonplace.reports.gate_health import gate_health
         from commonplace.reports.summary import summary
 
         payload = summary(data)
         payload["fix_first"] = fix_first(data).as_dict()
+        payload["gate_health"] = [g.as_dict() for g in gate_health(data)]
         return iter((json.dumps(payload, indent=2) + "\n",))
     if format == "sarif":
         from commonplace.reports.sarif import render_sarif

@@ -20,11 +20,13 @@ from commonplace.reports.links import Links
 from commonplace.reports.pairs import FRESH as FRESH  # re-exported: the reports use it here
 from commonplace.reports.pairs import NEVER as NEVER
 from commonplace.reports.pairs import Cell as Cell
+from commonplace.services.agreement import GateQuality, gate_quality
 from commonplace.services.current import CurrentReview, current_reviews
 from commonplace.store.acceptances import partitions_by_current
 from commonplace.store.connection import Store
 
 if TYPE_CHECKING:
+    from commonplace.reports.gate_health import Calibration, LabelDisagreement
     from commonplace.services.changes import ChangedScope
     from commonplace.workspace import Workspace
 
@@ -60,6 +62,12 @@ class ReportData:
     """Each gate's file, KB-relative, for links."""
     links: Links = field(default_factory=Links)
     """How links reach the KB's files (default: as if the report sat at the KB root)."""
+    gate_quality: GateQuality = field(default_factory=GateQuality)
+    """Firing rates and agreement between partitions, of the report's notes and gates."""
+    calibration: tuple[Calibration, ...] = ()
+    """Calibration figures per gate and partition, when the caller has them."""
+    label_disagreements: tuple[LabelDisagreement, ...] = ()
+    """Pairs where a person's label and a model disagree, when the caller has them."""
 
 
 def gather(
@@ -139,6 +147,7 @@ def gather(
         note_files={n.key: n for n in notes},
         repo_prefix=git.prefix,
         gate_files={g.id: g.key for g in by_id},
+        gate_quality=gate_quality(ws.store, note_paths=note_keys, gate_ids=column),
     )
 
 

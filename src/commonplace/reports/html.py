@@ -26,6 +26,7 @@ from html import escape
 from commonplace.reports.cost import TOKEN_KINDS, CostLine, CostSummary
 from commonplace.reports.data import FRESH, NEVER, GateInfo, ReportData
 from commonplace.reports.fix_first_html import render_fix_first
+from commonplace.reports.gate_health_html import render_gate_health
 from commonplace.reports.html_data import DATA_ID, iter_payload
 from commonplace.reports.pairs import table_of
 
@@ -82,6 +83,7 @@ def iter_html(data: ReportData) -> Iterator[str]:
     # here and readable without script.
     yield _cost(data.cost, data.model_id)
     yield render_fix_first(data)
+    yield render_gate_health(data)
     yield _filters(data, decisions, states)
     yield _matrix(data)
     yield "</main>"
