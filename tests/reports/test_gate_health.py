@@ -120,6 +120,4 @@ def test_calibration_and_label_disagreements_are_shown_when_given() -> None:
 
 def test_the_page_has_the_panel_between_fix_first_and_the_matrix() -> None:
     page = render_html(data())
-    assert page.index('id="fix-first"') < page.index('id="gate-health"') < page.index(
-        'id="matrix"'
-    )
+    assert page.index('id="fix-first"') < page.index('id="gate-health"') < page.index('id="matrix"')

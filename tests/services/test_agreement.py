@@ -69,14 +69,14 @@ def two_partitions(cli: Cli, corpus_kb: Path) -> Path:
     reviews residue on the first seven and jargon (all pass) on the first ten."""
     kb = corpus_kb
     plan_a = {
-        **{(n, RESIDUE): (d, ()) for n, d in zip(NOTES, RESIDUE_A + ["PASS"] * 6, strict=True)},
+        **{(n, RESIDUE): (d, ()) for n, d in zip(NOTES, [*RESIDUE_A, *["PASS"] * 6], strict=True)},
         **{(n, JARGON): ("FAIL" if k % 2 else "WARN", ()) for k, n in enumerate(NOTES)},
     }
     review_pairs(cli, kb, plan_a, model=MODEL)
     append(kb, EDITED, "\nOne more sentence.\n")
     commit_paths(kb, EDITED)
     plan_b = {
-        **{(n, RESIDUE): (d, ()) for n, d in zip(NOTES[:7], RESIDUE_B + ["FAIL"], strict=True)},
+        **{(n, RESIDUE): (d, ()) for n, d in zip(NOTES[:7], [*RESIDUE_B, "FAIL"], strict=True)},
         **{(n, JARGON): ("PASS", ()) for n in NOTES[:10]},
     }
     review_pairs(cli, kb, plan_b, model=OTHER_MODEL)
