@@ -391,6 +391,8 @@ def test_a_server_url_in_the_config_file_carries_no_password(tmp_path: Path) -> 
 )
 def test_bad_server_settings(tmp_path: Path, text: str, expected: str) -> None:
     assert expected in config_error(tmp_path, text)
+
+
 def test_lease_seconds(tmp_path: Path) -> None:
     assert load_config(kb_with_config(tmp_path / "a", "")).lease_seconds == 120.0
     assert load_config(kb_with_config(tmp_path / "b", "lease_seconds = 3\n")).lease_seconds == 3.0

@@ -55,6 +55,8 @@ def point_sdks_at(api: ApiImitation, env: Any) -> None:
     env.setenv("ANTHROPIC_BASE_URL", api.url)
     env.setenv("OPENAI_API_KEY", FAKE_OPENAI_KEY)
     env.setenv("OPENAI_BASE_URL", api.url + "/v1")
+
+
 OUTPUT_TOKENS_PER_PAIR = 120
 BATCH_PATHS = ("/v1/messages/batches", "/v1/batches", "/v1/files")
 

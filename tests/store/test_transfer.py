@@ -142,9 +142,9 @@ def test_a_dump_made_before_provider_jobs_still_imports(
         old.append(json.dumps(document) + "\n")
     summary = import_text(target, "".join(old))
     assert summary.tables["provider_jobs"].added == 0
-    assert summary.tables["review_batches"].added == end_counts(export_text(source))[
-        "review_batches"
-    ]
+    assert (
+        summary.tables["review_batches"].added == end_counts(export_text(source))["review_batches"]
+    )
     assert violations(target) == ()
     assert selector(cli, corpus_kb, target) == selector(cli, corpus_kb, source)
     # a job row in a dump that says it predates jobs is refused

@@ -10,6 +10,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from commonplace.services.note_story import GateStory, HistoryEvent, NoteStory
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "One note's reviews: per partition and applicable gate, the current decision,"
