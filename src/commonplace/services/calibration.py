@@ -123,7 +123,9 @@ def calibrate(
     sweeps: list[SweepReport] = []
     for round_no in range(1, max(need.values(), default=0) + 1):
         pairs = sorted(p for p, n in need.items() if n >= round_no)
-        report = _review(ws, runner, options, pairs, files, by_id, batch_size, events)
+        # Repeats review fresh pairs on purpose: claiming would leave them out.
+        claim = round_no == 1 and all(p in stale for p in pairs)
+        report = _review(ws, runner, options, pairs, files, by_id, batch_size, events, claim)
         sweeps.append(report)
         if report.stopped is not None or report.usage_limited:
             problems.append(f"stopped: {report.stopped or 'usage limit'}")
@@ -226,6 +228,7 @@ def _review(
     gates: dict[str, Gate],
     batch_size: int,
     events: SweepEvents | None,
+    claim: bool,
 ) -> SweepReport:
     """One round: per gate, `batch_size` cases a batch (the gate's text shared)."""
     git = ws.git_state()
@@ -242,7 +245,7 @@ def _review(
         for gate_id, notes in sorted(by_gate.items())
         for i in range(0, len(notes), batch_size)
     ]
-    return execute_plans(ws, runner, plans, Packing.GATE, options, claim=True, events=events)
+    return execute_plans(ws, runner, plans, Packing.GATE, options, claim=claim, events=events)
 
 
 def _figures(
