@@ -95,7 +95,7 @@ def test_init_in_the_default_layout_with_the_starter_lens(tmp_path: Path) -> Non
     for key in ("scan_roots", "recursive", "gates_dir", "reports_dir", "store", "lease_seconds"):
         assert f"\n# {key}" in text or f"\n{key} =" in text, key
     gates = kb / "kb/instructions/review-gates/starter"
-    assert sorted(p.stem for p in gates.iterdir()) == list(STARTER)
+    assert sorted(p.stem for p in gates.glob("*.md")) == list(STARTER)
     # the lens resolves, and its gates apply to every note once committed
     resolved = run_script("commonplace-resolve-gates", ["starter", "--json"], cwd=kb)
     assert [g["gate_id"] for g in json.loads(resolved.stdout)] == [f"starter/{n}" for n in STARTER]
@@ -126,7 +126,7 @@ def test_init_finds_a_layout_of_its_own(tmp_path: Path) -> None:
     # the starter lens goes into the gates folder found, beside the gates there
     (kb / "commonplace.toml").unlink()
     assert init(kb, "--example-gates").returncode == 0
-    assert sorted(p.stem for p in (kb / "rules/starter").iterdir()) == list(STARTER)
+    assert sorted(p.stem for p in (kb / "rules/starter").glob("*.md")) == list(STARTER)
 
 
 def test_gitignore_is_appended_once(tmp_path: Path) -> None:
@@ -178,7 +178,14 @@ def test_a_starter_gate_already_there_is_kept(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["gates_kept"] == ["rules/starter/one-idea.md"]
-    assert len(payload["gates_written"]) == 3
+    written = payload["gates_written"]
+    assert len([w for w in written if ".examples/" not in w]) == 3
+    # every starter gate ships examples: at least one expected pass and one fail
+    for name in STARTER:
+        found = [(kb / "rules/starter" / f"{name}.examples").glob("*.md")]
+        texts = [p.read_text(encoding="utf-8") for p in found[0]]
+        assert any("expected: pass" in t for t in texts), name
+        assert any("expected: fail" in t for t in texts), name
     assert mine.read_text() == GATE.format(d="my own")
 
 

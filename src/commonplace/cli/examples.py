@@ -51,6 +51,14 @@ EXAMPLES: dict[str, str] = {
         # the same as JSON, for another store
         commonplace doctor --json --db /tmp/reviews.sqlite
     """,
+    "calibrate": """
+        # review every gate's examples that changed, and report the figures
+        commonplace calibrate --runner codex --model gpt-5
+        # in CI: exit 1 when a gate of the lens is below 80% accuracy
+        commonplace calibrate starter --runner codex --model gpt-5 --fail-under accuracy=0.8
+        # three reviews per example, for the self-consistency
+        commonplace calibrate starter/one-idea --runner codex --model gpt-5 --repeat 3 --json
+    """,
     "review-report": """
         # an HTML report of the whole store
         commonplace report --format html --out kb/reports/review.html

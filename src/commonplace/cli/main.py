@@ -130,6 +130,11 @@ COMMANDS: dict[str, CommandSpec] = {
             "commonplace.cli.doctor",
             "Check the configuration, gates, store and runners; say what is wrong and the fix.",
         ),
+        CommandSpec(
+            "calibrate",
+            "commonplace.cli.calibrate",
+            "Review each gate's labelled examples and report accuracy, hit and false-alarm rates.",
+        ),
     )
 }
 
@@ -147,6 +152,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "report": ("review-report", EVERYDAY, "the store as HTML, Markdown, JSON, SARIF, JUnit"),
     "init": ("init", MAINTENANCE, "set up a KB repository: commonplace.toml"),
     "doctor": ("doctor", MAINTENANCE, "check the configuration, say how to fix it"),
+    "calibrate": ("calibrate", MAINTENANCE, "measure gates on their labelled examples"),
     "store": ("review-store", MAINTENANCE, "check, migrate, count, export, import the store"),
 }
 # Commands of the umbrella only (no console script of their own).
@@ -322,3 +328,7 @@ def doctor() -> NoReturn:
 
 def show() -> NoReturn:
     _entry("show")
+
+
+def calibrate() -> NoReturn:
+    _entry("calibrate")

@@ -20,6 +20,7 @@ from commonplace.kb.conformance import (
     is_conformance_id,
     load_conformance_gate,
 )
+from commonplace.kb.examples import names_examples
 from commonplace.kb.files import KbFile, read_file
 from commonplace.kb.note_parts import WATCHABLE
 from commonplace.kb.notes import NoteFacts, is_index, normalize_type
@@ -128,6 +129,8 @@ def resolve_gate_ids(config: Config, refs: Iterable[str], *, cwd: Path | None = 
         ref = _ref_from_path(config, raw, cwd) or canonical_ref(raw)
         if ref is None:
             raise UserError(f"gate not found: {raw} (gate ids look like <lens>/<name>)")
+        if names_examples(ref):
+            raise UserError(f"{shown(raw)} is in a gate's examples folder: examples are no gates")
         path = config.gates_path / ref
         lens = ref.partition("/")[0]
         if lens in PSEUDO_LENSES:
@@ -194,6 +197,7 @@ def load_gate(config: Config, gate_id: str) -> Gate:
     key = posixpath.join(config.gates_dir, gate_id + ".md")
     if (
         canonical_ref(gate_id) != gate_id
+        or names_examples(gate_id)
         or _is_gate_doc(posixpath.basename(key))
         or not (config.kb_root / key).is_file()
     ):

@@ -20,6 +20,7 @@ from pathlib import Path
 from commonplace import frontmatter
 from commonplace.config import Config
 from commonplace.git import GitState
+from commonplace.kb.examples import in_examples_folder
 from commonplace.kb.files import read_bytes
 from commonplace.kb.notes import is_index
 from commonplace.kb.paths import why_unreviewable_name
@@ -55,7 +56,10 @@ def detect_layout(kb_root: Path, git: GitState) -> Layout:
     gates = Counter(
         key.rsplit("/", 2)[0]
         for key, keys in files.items()
-        if key.count("/") >= 2 and keys & GATE_KEYS and not _skipped_name(key)
+        if key.count("/") >= 2
+        and keys & GATE_KEYS
+        and not _skipped_name(key)
+        and not in_examples_folder(key)
     )
     gates_detected = bool(gates)
     if gates:

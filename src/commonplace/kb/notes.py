@@ -13,6 +13,7 @@ from commonplace import frontmatter
 from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.git import GitState
+from commonplace.kb.examples import in_examples_folder
 from commonplace.kb.files import KbFile, read_bytes
 from commonplace.kb.paths import key_for_path, shown, why_unreviewable_name
 from commonplace.kb.unreviewable import UNREADABLE_NOTE, UNREVIEWABLE_NAME, Unreviewable
@@ -87,7 +88,7 @@ def find_notes(config: Config, git: GitState) -> NoteScan:
     found: dict[str, KbFile | Unreviewable] = {}
     kb_root = str(config.kb_root)
     for root in config.scan_roots:
-        for key in _walk(config.kb_root, root, config.recursive):
+        for key in _walk(config.kb_root, root, config.recursive, config.gates_dir):
             if key in found or git.is_ignored(key):
                 continue
             note = load_note(kb_root, key)
@@ -155,8 +156,12 @@ def no_notes_message(config: Config) -> str:
     )
 
 
-def _walk(kb_root: Path, top: str, recursive: bool = True) -> Iterator[str]:
-    """The candidate note keys under `top`; only its own files when not `recursive`."""
+def _walk(
+    kb_root: Path, top: str, recursive: bool = True, gates_dir: str | None = None
+) -> Iterator[str]:
+    """The candidate note keys under `top`; only its own files when not
+    `recursive`. A gate's examples folder under `gates_dir` is never walked:
+    examples are no notes, even where a scan root holds the gates folder."""
     stack = [top]
     while stack:
         rel = stack.pop()
@@ -170,7 +175,7 @@ def _walk(kb_root: Path, top: str, recursive: bool = True) -> Iterator[str]:
                 continue
             key = entry.name if rel in ("", ".") else f"{rel}/{entry.name}"
             if entry.is_dir():
-                if recursive and entry.name != "types":
+                if recursive and entry.name != "types" and not _examples_of(key, gates_dir):
                     stack.append(key)
             elif entry.name.endswith(".md") and not is_index(entry.name) and entry.is_file():
                 yield key
@@ -193,7 +198,7 @@ def resolve_note_refs(config: Config, git: GitState, refs: Iterable[str], *, cwd
         if path.is_dir():
             keys = sorted(
                 k
-                for k in _walk(config.kb_root, key, config.recursive)
+                for k in _walk(config.kb_root, key, config.recursive, config.gates_dir)
                 if _why_out_of_scope(config, git, k) is None
             )
             notes = [n for n in (load_note(config.kb_root, k) for k in keys) if n is not None]
@@ -224,7 +229,11 @@ def _note_suggestion(config: Config, raw: str, cwd: Path) -> str:
     except (OSError, ValueError):
         prefix = ""
     try:
-        walked = (k for r in config.scan_roots for k in _walk(config.kb_root, r, config.recursive))
+        walked = (
+            k
+            for r in config.scan_roots
+            for k in _walk(config.kb_root, r, config.recursive, config.gates_dir)
+        )
         names = [k.removeprefix(prefix) for k in walked]
         if not raw.endswith(".md") and config.gates_path.is_dir():
             gates = config.gates_path.iterdir()
@@ -272,6 +281,14 @@ def resolve_one_note(config: Config, git: GitState, ref: str, *, cwd: Path, purp
     return files[0]
 
 
+def _examples_of(key: str, gates_dir: str | None) -> bool:
+    return (
+        gates_dir is not None
+        and key.startswith(gates_dir.rstrip("/") + "/")
+        and in_examples_folder(key + "/x")
+    )
+
+
 def _in_scan_root(config: Config, key: str) -> bool:
     return any(r in ("", ".") or key.startswith(r.rstrip("/") + "/") for r in config.scan_roots)
 
@@ -293,6 +310,8 @@ def _why_out_of_scope(config: Config, git: GitState, key: str) -> str | None:
         return "index files are not reviewed"
     if "types" in key.split("/")[:-1]:
         return "files under types/ folders are not reviewed"
+    if _examples_of(posixpath.dirname(key), config.gates_dir):
+        return "it is an example of a gate (calibrate reviews it), not a note"
     if any(part.startswith(".") for part in key.split("/")):
         return "hidden files are not reviewed"
     if git.is_ignored(key):

@@ -110,6 +110,7 @@ def fix_queue(
     stay listed); any other is an error, with the close paths known."""
     from dataclasses import fields
 
+    from commonplace.kb.examples import in_examples_folder
     from commonplace.kb.paths import key_for_path
     from commonplace.services.note_lookup import current_sha
 
@@ -117,7 +118,10 @@ def fix_queue(
     keys = [(ref, key_for_path(root, ref, cwd=ws.cwd)) for ref in note_refs]
     _refuse_unknown(ws, [(ref, key) for ref, key in keys if not (root / key).exists()])
     model_id = ws.partition(model, effort).model_id if model else None
-    entries = warn_queue(ws.store, model_id=model_id)
+    # A gate's examples are reviewed by `calibrate`; their findings are no fixes.
+    entries = [
+        e for e in warn_queue(ws.store, model_id=model_id) if not in_examples_folder(e.note_path)
+    ]
     wanted = {key for _, key in keys}
     if wanted and "." not in wanted:
         entries = [

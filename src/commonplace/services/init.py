@@ -136,12 +136,18 @@ def _configured_pyproject(directory: Path) -> bool:
 
 
 def _starter_gates() -> dict[str, bytes]:
+    """The starter gates and their examples (`<gate>.examples/<name>.md`),
+    by path relative to the lens folder."""
     folder = resources.files("commonplace.kb") / "starter"
-    return {
-        entry.name: entry.read_bytes()
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
-        if entry.name.endswith(".md")
-    }
+    found: dict[str, bytes] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".md") and entry.is_file():
+            found[entry.name] = entry.read_bytes()
+        elif entry.name.endswith(".examples") and entry.is_dir():
+            for example in sorted(entry.iterdir(), key=lambda e: e.name):
+                if example.name.endswith(".md") and example.is_file():
+                    found[f"{entry.name}/{example.name}"] = example.read_bytes()
+    return found
 
 
 def _read_gitignore(kb_root: Path) -> bytes | None:
