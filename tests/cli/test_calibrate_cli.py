@@ -64,3 +64,22 @@ def test_a_gate_ref_into_examples_is_refused(cli: Any, tmp_path: Path) -> None:
     kb = make_kb(tmp_path / "kb", tmp_path / "state", CASES)
     refused = cli("calibrate", "t/alpha.examples", *RUN, cwd=kb)
     assert refused.code == 1 and "examples are no gates" in refused.err
+
+
+def test_the_report_shows_the_calibration_and_when_it_went_stale(cli: Any, tmp_path: Path) -> None:
+    kb = make_kb(tmp_path / "kb", tmp_path / "state", CASES)
+    assert cli("calibrate", *RUN, cwd=kb).code == 0
+
+    def calibration() -> dict[str, Any]:
+        done = cli("review-report", "--format", "json", "--model", "marker-model", cwd=kb)
+        assert done.code == 0, done.err
+        (row,) = [g for g in json.loads(done.out)["gate_health"] if g["gate_id"] == "t/alpha"]
+        assert row["calibration"] is not None
+        return dict(row["calibration"])
+
+    fresh = calibration()
+    assert (fresh["examples"], fresh["accuracy"], fresh["false_alarm_rate"]) == (4, 0.5, 0.5)
+    assert fresh["stale"] is False
+    case = kb / "kb/instructions/review-gates/t/alpha.examples/p1.md"
+    case.write_text(case.read_text(encoding="utf-8") + "\nMore.\n", encoding="utf-8")
+    assert calibration()["stale"] is True

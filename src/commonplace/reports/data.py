@@ -82,6 +82,7 @@ def gather(
     else the partition with the most current acceptances."""
     from commonplace.clock import utc_now
     from commonplace.kb.notes import NoteFacts, note_facts
+    from commonplace.reports import gate_health
     from commonplace.reports.pairs import NA, PairTable, Row
     from commonplace.services.selector import (
         scope_gates,
@@ -148,6 +149,7 @@ def gather(
         repo_prefix=git.prefix,
         gate_files={g.id: g.key for g in by_id},
         gate_quality=gate_quality(ws.store, note_paths=note_keys, gate_ids=column),
+        calibration=gate_health.calibration_rows(ws, model_id),
     )
 
 

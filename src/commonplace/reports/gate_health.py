@@ -20,6 +20,7 @@ from commonplace.services.agreement import Agreement, Firing
 
 if TYPE_CHECKING:
     from commonplace.reports.data import ReportData
+    from commonplace.workspace import Workspace
 
 CALIBRATION_STALE = "calibration-stale"
 LABEL_DISAGREEMENTS_CAP = 20  # per gate
@@ -151,3 +152,23 @@ def cell_fragment(note_path: str, gate_id: str) -> str:
     """The HTML report's link to a pair's review (`report.js` reads it back
     with decodeURIComponent)."""
     return "#cell=" + quote(f"{note_path}::{gate_id}", safe="-_.!~*'()")
+
+
+def calibration_rows(ws: Workspace, model_id: str) -> tuple[Calibration, ...]:
+    """The calibration of the report's partition, from the store as it is
+    (no review is made): one row per catalog gate that has examples."""
+    from commonplace.services.calibration import partition_calibration
+
+    return tuple(
+        Calibration(
+            gate_id=c.gate_id,
+            model_id=c.model_id,
+            examples=c.examples,
+            accuracy=c.accuracy,
+            hit_rate=c.hit_rate,
+            false_alarm_rate=c.false_alarm_rate,
+            confusion=c.confusion,
+            stale=c.is_stale,
+        )
+        for c in partition_calibration(ws, model_id)
+    )

@@ -148,10 +148,18 @@ def calibration_summary(
     """The calibration figures of every catalog gate with cases, from the store
     as it is (nothing reviewed): for reports. `stale` counts the cases whose
     current versions no review judged."""
+    return partition_calibration(ws, ws.partition(model, effort).model_id, repeat=repeat)
+
+
+def partition_calibration(
+    ws: Workspace, model_id: str, *, repeat: int = 1
+) -> list[GateCalibration]:
+    """`calibration_summary` of a partition already resolved (a report's)."""
     problems: list[str] = []
     gates = _gates(ws, (), problems)
-    model_id = ws.partition(model, effort).model_id
     cases, files = _usable_cases(ws, gates, problems)
+    if not cases:
+        return []
     held = _current(ws, model_id, cases, files, {g.id: g for g in gates})
     return _figures(model_id, cases, held, repeat)
 
