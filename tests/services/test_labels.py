@@ -192,7 +192,7 @@ def test_bad_input_is_refused_and_nothing_written(
 
 def test_dirty_note_or_gate_is_refused(example_kb: Path) -> None:
     append(example_kb, EX_NOTE, "\nuncommitted\n")
-    with pytest.raises(UserError, match="uncommitted changes.*nothing labelled"):
+    with pytest.raises(UserError, match=r"uncommitted changes.*nothing labelled"):
         label(example_kb)
     commit_paths(example_kb, EX_NOTE)
     gate_path = f"kb/instructions/review-gates/{GATE}.md"
