@@ -188,3 +188,17 @@ def changed_since(kb_root: Path, ref: str) -> frozenset[str]:
         )
     names = diff.stdout.decode("utf-8", "surrogateescape").split("\0")
     return frozenset(n for n in names if n)
+
+
+def user_identity(kb_root: Path) -> str | None:
+    """`Name <email>` from git's config (either alone when only one is set),
+    or None: who a person's record (a label) says made it."""
+    if shutil.which("git") is None:
+        return None
+    parts = []
+    for key in ("user.name", "user.email"):
+        found = process.run(["git", "config", "--get", key], cwd=kb_root, check=False)
+        value = found.stdout.decode("utf-8", "replace").strip() if found.ok else ""
+        if value:
+            parts.append(value if key == "user.name" else f"<{value}>")
+    return " ".join(parts) or None

@@ -89,6 +89,7 @@ def test_store_stats(store: Store, example_kb: Path) -> None:
         "partitions": {"demo-reviewer-1": 2, "gpt-5-5": 1},
         "snapshots": 6,
         "relocations": 0,
+        "labels": {},
     }
 
 

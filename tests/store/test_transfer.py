@@ -65,6 +65,12 @@ def rich_history(cli: Cli, kb: Path) -> Path:
     gate = "frontmatter/description-discrimination"
     acked = cli("ack-gate-review", PLAIN_NOTE, gate, "--model", MODEL, cwd=kb)
     assert acked.code == 0, acked.err
+    for extra in ((), ("--model", MODEL, "--accept")):
+        labelled = cli(
+            "label", FOLDER_NOTE if not extra else PLAIN_NOTE, gate, "--decision", "fail",
+            "--why", "ünïcode\nwhy", "--by", "Ann", *extra, cwd=kb,
+        )  # fmt: skip
+        assert labelled.code == 0, labelled.err
     moved = cli("relocate-note", FOLDER_NOTE, "kb/notes/moved-note.md", cwd=kb)
     assert moved.code == 0, moved.err
     created = cli(
@@ -134,8 +140,8 @@ def test_a_dump_made_before_provider_jobs_still_imports(
         if "format" in document:
             document["schema_version"] = 5
         elif "end" in document:
-            del document["end"]["provider_jobs"]
-        elif document["table"] == "provider_jobs":
+            del document["end"]["provider_jobs"], document["end"]["labels"]
+        elif document["table"] in ("provider_jobs", "labels"):
             continue
         elif document["table"] == "review_batches":
             del document["row"]["provider_job_uid"], document["row"]["provider_custom_id"]
@@ -292,3 +298,46 @@ def test_an_export_is_of_one_moment_while_others_write(target: str, tmp_path: Pa
     assert end_counts(text)["model_alias_resolutions"] == 0
     assert late not in {r["text"] for r in rows_of(text, "snapshots")}
     assert import_text(tmp_path / "copy.sqlite", text).tables["snapshots"].added == 2
+
+
+def test_labels_travel_with_their_override_and_older_dumps_have_none(
+    cli: Cli, corpus_kb: Path, target: str
+) -> None:
+    source = rich_history(cli, corpus_kb)
+    dumped = export_text(source)
+    labels = rows_of(dumped, "labels")
+    # the relocated note's label moved with it; the accepted one names its event
+    assert [(row["note_path"], row["why"]) for row in labels] == [
+        ("kb/notes/moved-note.md", "ünïcode\nwhy"),
+        (PLAIN_NOTE, "ünïcode\nwhy"),
+    ]
+    overrides = [
+        row for row in rows_of(dumped, "acceptance_events")
+        if row["acceptance_kind"] == "manual-override"
+    ]  # fmt: skip
+    assert [labels[1]["acceptance_uid"]] == [row["uid"] for row in overrides]
+    import_text(target, dumped)
+    warn = cli("warn-selector", "--json", "--db", target, cwd=corpus_kb)
+    assert warn.out == cli("warn-selector", "--json", "--db", str(source), cwd=corpus_kb).out
+    assert '"manual-override"' in warn.out  # the label's fail, in the fix queue
+
+    lines = [json.loads(line) for line in dumped.splitlines()]
+    old = []
+    for document in lines:  # the same history dumped at schema 7, before labels
+        if "format" in document:
+            document["schema_version"] = 7
+        elif "end" in document:
+            del document["end"]["labels"]
+        elif document["table"] == "labels":
+            continue
+        old.append(json.dumps(document) + "\n")
+    assert import_text(target, "".join(old)).tables["labels"].read == 0
+    forged = [*old[:-1], json.dumps({"table": "labels", "row": labels[0]}) + "\n", old[-1]]
+    with pytest.raises(UserError, match="labels rows in a dump of schema 7"):
+        import_text(target, "".join(forged))
+    # a label naming an acceptance the dump does not hold
+    uid = labels[1]["acceptance_uid"]
+    text = dumped.replace(f'"acceptance_uid":"{uid}"', f'"acceptance_uid":"{"e" * 32}"')
+    assert text != dumped
+    with pytest.raises(UserError, match="names no acceptance_events row before it"):
+        import_text(target, text)

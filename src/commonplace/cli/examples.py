@@ -39,6 +39,12 @@ EXAMPLES: dict[str, str] = {
         commonplace show frost-dates.md --model demo --history
         commonplace show kb/notes/frost-dates.md --json
     """,
+    "label": """
+        # a person's verdict on a pair, for calibration and disagreements
+        commonplace label kb/notes/frost-dates.md clarity/undefined-abbreviation --decision pass
+        # overrule the model's review in its partition: the pair is fresh
+        commonplace label frost-dates.md metadata/tags-present --decision fail --model demo --accept
+    """,
     "init": """
         # in your KB's repository: write commonplace.toml and ignore the store
         commonplace init

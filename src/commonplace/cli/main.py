@@ -106,6 +106,11 @@ COMMANDS: dict[str, CommandSpec] = {
             "List the current accepted warn and fail reviews and their findings.",
         ),
         CommandSpec(
+            "label",
+            "commonplace.cli.label",
+            "Record a person's verdict on a (note, gate) pair; --accept overrides the review.",
+        ),
+        CommandSpec(
             "show",
             "commonplace.cli.show",
             "Show one note's reviews per gate and partition, and with --history its story.",
@@ -149,6 +154,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "review": ("review-sweep", EVERYDAY, "review the stale pairs through a runner"),
     "fixes": ("warn-selector", EVERYDAY, "the fix queue: current warn and fail findings"),
     "show": ("show", EVERYDAY, "one note's reviews and history"),
+    "label": ("label", EVERYDAY, "a person's verdict on a pair (gate calibration)"),
     "report": ("review-report", EVERYDAY, "the store as HTML, Markdown, JSON, SARIF, JUnit"),
     "init": ("init", MAINTENANCE, "set up a KB repository: commonplace.toml"),
     "doctor": ("doctor", MAINTENANCE, "check the configuration, say how to fix it"),
@@ -332,3 +338,7 @@ def show() -> NoReturn:
 
 def calibrate() -> NoReturn:
     _entry("calibrate")
+
+
+def label() -> NoReturn:
+    _entry("label")

@@ -8,6 +8,7 @@ from commonplace.cli import app
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from commonplace.services.labels import Label
     from commonplace.services.note_story import GateStory, HistoryEvent, NoteStory
 
 
@@ -62,6 +63,10 @@ def render(story: NoteStory) -> str:
         lines.append(f"partition {s(partition.model_id)}")
         for gate in partition.gates:
             lines += _gate_lines(gate)
+    if story.labels:
+        lines.append("")
+        lines.append("labels (oldest first)")
+        lines += [_label_line(label, story.note_sha) for label in story.labels]
     if story.history is not None:
         lines.append("")
         lines.append("history (oldest first)")
@@ -84,6 +89,19 @@ def _gate_lines(gate: GateStory) -> list[str]:
         lines.append("    suggested revision:")
         lines += [f"      {s(line)}" for line in gate.suggested_revision.splitlines()]
     return lines
+
+
+def _label_line(label: Label, note_sha: str) -> str:
+    s = app.shown
+    parts = [s(label.created_at), s(label.gate_id), label.decision, f"by {s(label.labeller)}"]
+    if label.model_id:
+        parts.append(f"for {s(label.model_id)}")
+    if label.acceptance_event_id is not None:
+        parts.append("(accepted)")
+    if label.note_sha != note_sha:
+        parts.append(f"[of note {label.note_sha[:12]}]")
+    line = "  " + " ".join(parts)
+    return line + (f": {s(label.why)}" if label.why else "")
 
 
 def _event_line(event: HistoryEvent) -> str:

@@ -1,6 +1,6 @@
 """The lifecycle of a review run: the only code that inserts runs, changes
 their status, rekeys them (to another partition, or a note's new path), or
-appends `full-review` acceptance (SPEC 6). One module per job: `create`,
+appends `full-review` or `manual-override` acceptance (SPEC 6). One module per job: `create`,
 `record`, `finalize`, `fail` (and reap), `leases`, `rekey` (partitions,
 paths, repair); `types` holds the records they share. Their SQL is the store
 layer's."""
@@ -11,6 +11,7 @@ from commonplace.lifecycle.create import boundary_tokens, create_batch
 from commonplace.lifecycle.fail import StaleRun, fail_run, reap_runs, reap_stale_runs
 from commonplace.lifecycle.finalize import record_and_finalize_run
 from commonplace.lifecycle.leases import lease_end, renew_leases
+from commonplace.lifecycle.override import MANUAL_OVERRIDE, append_manual_override
 from commonplace.lifecycle.record import attach_execution_data, record_gate_review, record_prompt
 from commonplace.lifecycle.rekey import note_history, note_run_ids, relocate_history, repair_run
 from commonplace.lifecycle.types import (
@@ -30,6 +31,7 @@ from commonplace.lifecycle.types import (
 
 __all__ = [
     "ABANDONED",
+    "MANUAL_OVERRIDE",
     "AllClaimed",
     "CreatedBatch",
     "CreatedRun",
@@ -42,6 +44,7 @@ __all__ = [
     "RunOutcome",
     "RunStatus",
     "StaleRun",
+    "append_manual_override",
     "attach_execution_data",
     "boundary_tokens",
     "create_batch",

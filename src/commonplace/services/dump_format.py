@@ -28,10 +28,13 @@ FORMAT = "commonplace-review-store-dump"
 VERSION = 1
 # The first schema whose rows carry a uid; a dump names the schema it was made at.
 FIRST_SCHEMA = 5
-# What schema 6 (provider batch jobs) added to the dump: a dump made at an
-# earlier schema has neither, and reads as having no jobs.
-SINCE_6_TABLES = ("provider_jobs",)
+# What schema 6 (provider batch jobs) added to the dump's batches: a dump
+# made at an earlier schema has no such columns, and reads as having no jobs.
 SINCE_6_COLUMNS = {"review_batches": ("provider_job_uid", "provider_custom_id")}
+# The tables later schemas added: a dump made before one has no rows of it.
+# (The format's version stays 1: the schema version says what a dump holds,
+# and a reader older than the schema refuses it with the upgrade to make.)
+TABLE_SINCE = {"provider_jobs": 6, "labels": 8}
 # A row's largest field is an output of at most MAX_OUTPUT characters; as
 # JSON escapes in ASCII that is at most 6 bytes a character, plus the rest.
 MAX_LINE = 8 * MAX_OUTPUT
@@ -107,6 +110,11 @@ SPEC: dict[str, dict[str, Column]] = {
         "uid": U, "old_path": T, "new_path": T, "relocated_at": TIME, "review_runs": N,
         "gate_reviews": N, "acceptance_events": N,
     },
+    "labels": {
+        "uid": U, "note_path": T, "gate_id": T, "note_sha": S, "gate_sha": S,
+        "decision": _enum("pass", "warn", "fail"), "why": T_, "model_id": T_, "labeller": T,
+        "created_at": TIME, "acceptance_uid": U_,
+    },
 }
 # fmt: on
 
@@ -174,9 +182,9 @@ class Reader:
             row = document["row"]
             if not isinstance(row, dict):
                 raise self.fail(f"{table}: the row is not an object")
+            if TABLE_SINCE.get(table, 0) > self.schema_version:
+                raise self.fail(f"{table} rows in a dump of schema {self.schema_version}")
             if self.schema_version < 6:
-                if table in SINCE_6_TABLES:
-                    raise self.fail(f"{table} rows in a dump of schema {self.schema_version}")
                 row = {**dict.fromkeys(SINCE_6_COLUMNS.get(table, ())), **row}
             self._check_row(table, row)
             self.counts[table] += 1
@@ -229,9 +237,7 @@ class Reader:
         if set(document) != {"end"} or not isinstance(counts, dict):
             raise self.fail('the end line is {"end": {table: rows, ...}}')
         held_tables = {
-            t: n
-            for t, n in self.counts.items()
-            if self.schema_version >= 6 or t not in SINCE_6_TABLES
+            t: n for t, n in self.counts.items() if TABLE_SINCE.get(t, 0) <= self.schema_version
         }
         if set(counts) != set(held_tables):
             raise self.fail(f"the end line names the tables {_short(sorted(counts), 200)}")
@@ -318,6 +324,11 @@ class Reader:
             "acceptance_events": (("review_uid", "gate_reviews"),),
             "model_alias_resolutions": (("batch_uid", "review_batches"),),
             "review_batches": (("provider_job_uid", "provider_jobs"),),
+            "labels": (
+                ("acceptance_uid", "acceptance_events"),
+                ("note_sha", "snapshots"),
+                ("gate_sha", "snapshots"),
+            ),
         }.get(table, ())
         for column, target in links:
             if row[column] is not None and row[column] not in seen[target]:
@@ -346,6 +357,8 @@ def _rule(table: str, row: dict[str, Any]) -> str | None:
         return "a full-review acceptance names no review"
     if table == "review_run_gates" and row["ordinal"] < 0:
         return "ordinal below 0"
+    if table == "labels" and row["acceptance_uid"] is not None and row["model_id"] is None:
+        return "a label that accepted a pair names no partition"
     if table == "note_relocations" and row["old_path"] == row["new_path"]:
         return "a relocation to the same path"
     return None

@@ -1,5 +1,6 @@
 """One note's story (`commonplace show`): per partition and applicable gate,
-the current decision and how fresh it is, as the selector judges it; with
+the current decision and how fresh it is, as the selector judges it; the
+note's labels; with
 `history`, every run, acceptance, relocation, rekey and model resolution of
 the note over time."""
 
@@ -16,6 +17,7 @@ from commonplace.kb.paths import key_for_path, shown
 from commonplace.protocol.decisions import Finding
 from commonplace.protocol.sections import suggested_revision
 from commonplace.services.current import CurrentReview, current_reviews
+from commonplace.services.labels import Label, note_labels
 from commonplace.services.note_lookup import known_note_paths, no_such_note
 from commonplace.services.selector import select_stale
 from commonplace.store import note_history
@@ -75,6 +77,8 @@ class NoteStory:
     applicable_gates: tuple[str, ...]
     partitions: tuple[PartitionStory, ...]
     history: tuple[HistoryEvent, ...] | None = None
+    labels: tuple[Label, ...] = ()
+    """People's verdicts on the note (`commonplace label`), oldest first."""
 
 
 def note_story(
@@ -119,6 +123,7 @@ def note_story(
         tuple(g.id for g in applicable),
         stories,
         _history(ws, note.key, runs) if history else None,
+        tuple(note_labels(ws.store, note.key)),
     )
 
 

@@ -26,7 +26,13 @@ from commonplace.store.check import invariant_violations
 from commonplace.store.connection import Connection, Store, schema_version
 
 # The tables other rows point at, whose local ids import keeps by uid.
-_PARENTS = ("provider_jobs", "review_batches", "review_runs", "gate_reviews")
+_PARENTS = (
+    "provider_jobs",
+    "review_batches",
+    "review_runs",
+    "gate_reviews",
+    "acceptance_events",
+)
 
 
 def export_lines(store: Store) -> Iterator[str]:

@@ -159,12 +159,17 @@ class CurrentRow(NamedTuple):
 
 
 # The review a current acceptance rests on is the latest full review of the
-# pair at or before it: an ack carries the review before it forward.
+# pair at or before it: an ack carries the review before it forward. A
+# `manual-override` made by a label shows the label's decision and why (a
+# person overruled the review), still with the ids of the review it overruled.
 _CURRENT = """
 SELECT c.note_path, c.gate_id, c.model_id, c.acceptance_kind, c.accepted_note_sha,
-       r.id AS gate_review_id, r.review_run_id, r.decision, r.rationale_markdown,
-       r.findings_json, r.reviewed_at, r.reviewed_note_sha
+       r.id AS gate_review_id, r.review_run_id, COALESCE(l.decision, r.decision),
+       CASE WHEN l.id IS NULL THEN r.rationale_markdown ELSE COALESCE(l.why, '') END,
+       CASE WHEN l.id IS NULL THEN r.findings_json ELSE '[]' END,
+       r.reviewed_at, r.reviewed_note_sha
 FROM current_gate_acceptances AS c
+LEFT JOIN labels AS l ON l.acceptance_id = c.id
 JOIN acceptance_events AS source ON source.id = (
     SELECT MAX(e.id) FROM acceptance_events AS e
     WHERE e.note_path = c.note_path AND e.gate_id = c.gate_id AND e.model_id = c.model_id
@@ -186,7 +191,8 @@ def current_review_rows(
     """Sorted by note, gate and partition; only this partition, these notes
     and these decisions when given."""
     sql, params = _CURRENT, []
-    for column, values in (("c.note_path", note_paths), ("r.decision", decisions)):
+    decided = "COALESCE(l.decision, r.decision)"
+    for column, values in (("c.note_path", note_paths), (decided, decisions)):
         if values:
             sql += f" AND {column} IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(values)))

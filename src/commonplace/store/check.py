@@ -55,6 +55,14 @@ _INVARIANTS: tuple[tuple[str, str], ...] = (
         "acceptance {} accepts a review whose decision is {}",
     ),
     (
+        "SELECT l.id, l.acceptance_id FROM labels l LEFT JOIN acceptance_events e"
+        " ON e.id = l.acceptance_id WHERE l.acceptance_id IS NOT NULL AND (e.id IS NULL"
+        " OR e.acceptance_kind <> 'manual-override' OR e.note_path <> l.note_path"
+        " OR e.gate_id <> l.gate_id OR e.model_id <> l.model_id"
+        " OR e.accepted_note_sha <> l.note_sha OR e.accepted_gate_sha <> l.gate_sha)",
+        "label {} does not match the manual-override acceptance {} it made",
+    ),
+    (
         "SELECT v.id, v.review_run_id FROM gate_reviews v JOIN review_runs r"
         " ON r.id = v.review_run_id WHERE v.note_path <> r.note_path OR v.model_id <> r.model_id",
         "gate review {} does not match its review run {}",
@@ -230,12 +238,14 @@ def _pg_schema_violations(conn: Connection) -> list[str]:
         for name, kind in sorted(present.items())
         if kind == "trigger" and name not in objects
     )
-    body = conn.execute(
-        "SELECT prosrc FROM pg_proc WHERE proname = 'acceptance_events_append_only'"
-        " AND pronamespace = current_schema()::regnamespace"
-    ).fetchone()
-    if body is None or "RAISE EXCEPTION" not in str(body[0]).upper():
-        found.append("schema: function acceptance_events_append_only does not refuse changes")
+    for function in ("acceptance_events_append_only", "labels_append_only"):
+        body = conn.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = ?"
+            " AND pronamespace = current_schema()::regnamespace",
+            (function,),
+        ).fetchone()
+        if body is None or "RAISE EXCEPTION" not in str(body[0]).upper():
+            found.append(f"schema: function {function} does not refuse changes")
     for table, columns in added.items():
         existing = {
             str(row[0])
@@ -278,6 +288,7 @@ def store_stats(store: Store) -> dict[str, object]:
             ),
             "snapshots": conn.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0],
             "relocations": conn.execute("SELECT COUNT(*) FROM note_relocations").fetchone()[0],
+            "labels": grouped("SELECT decision, COUNT(*) FROM labels GROUP BY decision"),
             "store_bytes": store_bytes(conn),
         }
 

@@ -31,10 +31,12 @@ TABLES = (
     "acceptance_events",
     "model_alias_resolutions",
     "note_relocations",
+    "labels",
 )
 
 # The columns of each table in the dump, in order; `*_uid` stand for the
-# local references (`batch_id`, `review_run_id`, `accepted_review_id`).
+# local references (`batch_id`, `review_run_id`, `accepted_review_id`,
+# a label's `acceptance_id`).
 # fmt: off
 COLUMNS: dict[str, tuple[str, ...]] = {
     "snapshots": ("sha", "text"),
@@ -72,6 +74,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "uid", "old_path", "new_path", "relocated_at", "review_runs", "gate_reviews",
         "acceptance_events",
     ),
+    "labels": (
+        "uid", "note_path", "gate_id", "note_sha", "gate_sha", "decision", "why", "model_id",
+        "labeller", "created_at", "acceptance_uid",
+    ),
 }
 # fmt: on
 
@@ -83,6 +89,7 @@ REFERENCES: dict[str, dict[str, tuple[str, str]]] = {
     "gate_reviews": {"run_uid": ("review_run_id", "review_runs")},
     "acceptance_events": {"review_uid": ("accepted_review_id", "gate_reviews")},
     "model_alias_resolutions": {"batch_uid": ("batch_id", "review_batches")},
+    "labels": {"acceptance_uid": ("acceptance_id", "acceptance_events")},
 }
 
 # When each kind of row was made: with its local id, what a row written
@@ -95,6 +102,7 @@ _MADE_AT = {
     "acceptance_events": "accepted_at",
     "model_alias_resolutions": "observed_at",
     "note_relocations": "relocated_at",
+    "labels": "created_at",
 }
 
 PAGE = 200  # rows per query: memory stays flat however big the store

@@ -329,6 +329,63 @@ M007_PACKED_TEXTS = Migration(
     ),
 )
 
+# What a label may never change once written (relocation may still move its
+# note_path, as it moves the other logs' keys).
+_LABEL_FIXED = (
+    "id, uid, gate_id, note_sha, gate_sha, decision, why, model_id, labeller, created_at,"
+    " acceptance_id"
+)
+
+M008_LABELS = Migration(
+    "m008_labels",
+    # A person's verdict on a (note, gate) pair at the versions they judged
+    # (`commonplace label`); a partition when they judged for one, and the
+    # `manual-override` acceptance it made when they accepted it. Append-only.
+    (
+        """CREATE TABLE labels (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            uid TEXT NOT NULL,
+            note_path TEXT NOT NULL,
+            gate_id TEXT NOT NULL,
+            note_sha TEXT NOT NULL REFERENCES snapshots(sha),
+            gate_sha TEXT NOT NULL REFERENCES snapshots(sha),
+            decision TEXT NOT NULL CHECK (decision IN ('pass', 'warn', 'fail')),
+            why TEXT,
+            model_id TEXT,
+            labeller TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            acceptance_id INTEGER REFERENCES acceptance_events(id),
+            CHECK (acceptance_id IS NULL OR model_id IS NOT NULL)
+        )""",
+        "CREATE UNIQUE INDEX labels_by_uid ON labels(uid)",
+        "CREATE INDEX labels_by_pair ON labels(note_path, gate_id, id)",
+        "CREATE UNIQUE INDEX labels_by_acceptance ON labels(acceptance_id)",
+        Dialects(None, _refusal("labels_append_only", "labels is append-only")),
+        Dialects(
+            f"""CREATE TRIGGER labels_append_only_update
+            BEFORE UPDATE OF {_LABEL_FIXED} ON labels
+            BEGIN SELECT RAISE(ABORT, 'labels is append-only'); END""",
+            f"""CREATE TRIGGER labels_append_only_update
+            BEFORE UPDATE OF {_LABEL_FIXED} ON labels
+            FOR EACH ROW EXECUTE FUNCTION labels_append_only()""",
+        ),
+        Dialects(
+            """CREATE TRIGGER labels_append_only_delete
+            BEFORE DELETE ON labels
+            BEGIN SELECT RAISE(ABORT, 'labels is append-only'); END""",
+            """CREATE TRIGGER labels_append_only_delete
+            BEFORE DELETE ON labels
+            FOR EACH ROW EXECUTE FUNCTION labels_append_only()""",
+        ),
+        Dialects(
+            None,
+            """CREATE TRIGGER labels_append_only_truncate
+            BEFORE TRUNCATE ON labels
+            FOR EACH STATEMENT EXECUTE FUNCTION labels_append_only()""",
+        ),
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     M001_INITIAL,
     M002_BATCH_OUTPUT,
@@ -337,4 +394,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     M005_TEAM_STORE,
     M006_PROVIDER_JOBS,
     M007_PACKED_TEXTS,
+    M008_LABELS,
 )

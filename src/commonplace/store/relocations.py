@@ -37,7 +37,8 @@ def note_run_ids(conn: Connection, note_path: str) -> list[int]:
 
 
 def move_history(conn: Connection, old_path: str, new_path: str) -> tuple[int, int, int]:
-    """Rekey runs, gate reviews and acceptance events; how many of each moved."""
+    """Rekey runs, gate reviews, acceptance events and labels; how many of
+    the first three moved."""
     runs = conn.execute(
         "UPDATE review_runs SET note_path = ? WHERE note_path = ?", (new_path, old_path)
     ).rowcount
@@ -47,6 +48,9 @@ def move_history(conn: Connection, old_path: str, new_path: str) -> tuple[int, i
     events = conn.execute(
         "UPDATE acceptance_events SET note_path = ? WHERE note_path = ?", (new_path, old_path)
     ).rowcount
+    # A person's labels follow the note too (not counted: the audit trail's
+    # columns predate them).
+    conn.execute("UPDATE labels SET note_path = ? WHERE note_path = ?", (new_path, old_path))
     return runs, reviews, events
 
 
