@@ -83,3 +83,23 @@ def test_the_report_shows_the_calibration_and_when_it_went_stale(cli: Any, tmp_p
     case = kb / "kb/instructions/review-gates/t/alpha.examples/p1.md"
     case.write_text(case.read_text(encoding="utf-8") + "\nMore.\n", encoding="utf-8")
     assert calibration()["stale"] is True
+
+
+def test_a_persons_label_is_a_case_unless_it_accepted(cli: Any, tmp_path: Path) -> None:
+    kb = make_kb(tmp_path / "kb", tmp_path / "state", CASES)
+    # The marker reviewer fails real.md (it holds MARKER-FAIL); the person says pass.
+    labelled = cli("label", "kb/notes/real.md", "t/alpha", "--decision", "pass", cwd=kb)
+    assert labelled.code == 0, labelled.err
+    done = cli("calibrate", *RUN, "--json", cwd=kb)
+    assert done.code == 0, done.err
+    (gate,) = json.loads(done.out)["gates"]
+    assert gate["examples"] == 5  # four example files and the label
+    assert gate["confusion"]["pass"]["fail"] == 1  # the label's pass, decided fail
+    # An accepted label stands as the pair's review: no calibration over it.
+    accepted = cli(
+        "label", "kb/notes/real.md", "t/alpha", "--decision", "pass",
+        "--model", "marker-model", "--accept", cwd=kb,
+    )  # fmt: skip
+    assert accepted.code == 0, accepted.err
+    again = cli("calibrate", *RUN, "--json", cwd=kb)
+    assert json.loads(again.out)["gates"][0]["examples"] == 4

@@ -31,6 +31,17 @@ def test_label_accept_show_and_check(cli: Cli, example_kb: Path) -> None:
     assert isinstance(payload["acceptance_event_id"], int)
     fixes = cli("warn-selector", "--json", cwd=kb)
     assert fixes.code == 0 and GATE not in fixes.out  # the person said pass
+    stale = cli("review-target-selector", "--note", EX_NOTE, "--all-gates", "--model", DEMO_MODEL,
+                "--json", cwd=kb)  # fmt: skip
+    assert stale.code == 0 and GATE not in stale.out  # the override is honoured
+    report = cli("review-report", "--format", "json", "--model", DEMO_MODEL, cwd=kb)
+    assert report.code == 0, report.err
+    [health] = [g for g in report.json()["gate_health"] if g["gate_id"] == GATE]
+    [disagreement] = health["label_disagreements"]
+    assert (disagreement["note_path"], disagreement["model_id"]) == (EX_NOTE, DEMO_MODEL)
+    assert (disagreement["label"], disagreement["model"]) == ("pass", "warn")
+    html = cli("review-report", "--format", "html", "--model", DEMO_MODEL, cwd=kb)
+    assert html.code == 0 and "people disagree" in html.out.lower()
 
     shown = cli("show", EX_NOTE, cwd=kb)
     assert shown.code == 0, shown.err

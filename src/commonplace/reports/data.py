@@ -150,6 +150,7 @@ def gather(
         gate_files={g.id: g.key for g in by_id},
         gate_quality=gate_quality(ws.store, note_paths=note_keys, gate_ids=column),
         calibration=gate_health.calibration_rows(ws, model_id),
+        label_disagreements=gate_health.label_rows(ws, model_id),
     )
 
 

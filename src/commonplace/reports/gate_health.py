@@ -172,3 +172,20 @@ def calibration_rows(ws: Workspace, model_id: str) -> tuple[Calibration, ...]:
         )
         for c in partition_calibration(ws, model_id)
     )
+
+
+def label_rows(ws: Workspace, model_id: str) -> tuple[LabelDisagreement, ...]:
+    """Where a person's label and this partition's review of the same
+    versions decided otherwise (`commonplace label`)."""
+    from commonplace.services.labels import label_disagreements
+
+    return tuple(
+        LabelDisagreement(
+            note_path=d.note_path,
+            gate_id=d.gate_id,
+            model_id=d.model_id,
+            label_decision=d.label_decision,
+            model_decision=d.model_decision,
+        )
+        for d in label_disagreements(ws.store, model_id)
+    )

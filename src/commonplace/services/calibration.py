@@ -27,6 +27,7 @@ from commonplace.services.calibration_cases import CalibrationCase, CaseSource
 from commonplace.services.calibration_figures import CaseResult, GateCalibration, figures
 from commonplace.services.events import SweepEvents
 from commonplace.services.execution import RunnerCall
+from commonplace.services.labels import label_cases
 from commonplace.services.selector import StaleReason, flatten, select_stale
 from commonplace.services.sweeps import SweepOptions, SweepReport, execute_plans, prepare_runner
 from commonplace.store.calibration import completed_reviews
@@ -49,8 +50,8 @@ class CalibrationReport:
 def calibration_cases(
     ws: Workspace, gates: Sequence[Gate], problems: list[str] | None = None
 ) -> list[CalibrationCase]:
-    """Every case of these gates: each gate's example files (labelled pairs
-    join here). Bad example files go to `problems`."""
+    """Every case of these gates: each gate's example files, then the pairs
+    people labelled (`label_cases`). Bad example files go to `problems`."""
     cases: list[CalibrationCase] = []
     for gate in gates:
         scan = load_examples(ws.config, gate.id)
@@ -60,7 +61,7 @@ def calibration_cases(
             CalibrationCase(e.file.key, gate.id, e.expected, e.why, CaseSource.EXAMPLE)
             for e in scan.examples
         )
-    return cases
+    return cases + label_cases(ws, gates)
 
 
 def calibrate(

@@ -194,9 +194,12 @@ def label_cases(ws: Workspace, gates: Sequence[Gate]) -> list[CalibrationCase]:
             note_shas[row.note_path] = current_sha(ws.config.kb_root, row.note_path)
         if row.gate_sha == by_id[row.gate_id].sha and row.note_sha == note_shas[row.note_path]:
             newest[(row.note_path, row.gate_id)] = row
+    # A label that accepted stands as the pair's review in its partition: a
+    # calibration review would be accepted over it, so it is not a case.
     return [
         CalibrationCase(row.note_path, row.gate_id, row.decision, row.why, CaseSource.LABEL)
         for _, row in sorted(newest.items())
+        if row.acceptance_id is None
     ]
 
 
