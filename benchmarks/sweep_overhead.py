@@ -65,8 +65,7 @@ def sweep_once(
     saved.mkdir()
     scratch.mkdir()
     config.write_text(
-        f"{kept}\n[runners.instant]\n"
-        f'command = ["{sys.executable}", "{reviewer}", "{saved}"]\n',
+        f'{kept}\n[runners.instant]\ncommand = ["{sys.executable}", "{reviewer}", "{saved}"]\n',
         encoding="utf-8",
     )
     git_init_commit(kb)

@@ -300,4 +300,3 @@ def _popen(argv: list[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Pop
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-
