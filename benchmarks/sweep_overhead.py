@@ -35,7 +35,8 @@ INSTANT_REVIEWER = """\
 import os, sys
 prompt = sys.stdin.read()
 # the sweep keeps no prompt file per batch: the reviewer saves what it got
-with open(os.path.join(sys.argv[1], f"{os.getpid()}-{len(os.listdir(sys.argv[1]))}.md"), "w") as out:
+name = f"{os.getpid()}-{len(os.listdir(sys.argv[1]))}.md"
+with open(os.path.join(sys.argv[1], name), "w") as out:
     out.write(prompt)
 requested = prompt.rpartition("\\n## Requested pairs\\n")[2].split("\\n## ", 1)[0]
 output = prompt.rpartition("\\n## Output\\n")[2]

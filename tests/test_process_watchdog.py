@@ -120,8 +120,9 @@ def test_one_watchdog_serves_every_runner_and_a_dead_one_is_replaced(tmp_path: P
         assert (token, watchdog) == (again, same)
         os.kill(watchdog, signal.SIGKILL)  # this test's own watchdog: ended by its id
         deadline = time.monotonic() + 5
-        while Path(f"/proc/{watchdog}/cmdline").read_bytes() and time.monotonic() < deadline:
-            time.sleep(0.02)  # a zombie's command line is empty
+        while b") Z " not in Path(f"/proc/{watchdog}/stat").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         children.append(spawn(argv, cwd=tmp_path, env=dict(os.environ), guard=GUARD))
         renewed, successor = _watchdog_of(children[-1].pid)
         assert renewed != token and successor != watchdog

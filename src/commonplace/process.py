@@ -214,27 +214,34 @@ class _Watchdog:
     def of_this_process(cls, guard: Path) -> _Watchdog:
         with cls._lock:
             current = cls._current
-            if current is None or current.owner != os.getpid() or current.gone():
+            if current is not None and (current.owner != os.getpid() or current._gone()):
+                # a forked copy lets go of its parent's pipe too: the parent's
+                # watchdog must see end of file when the parent dies
+                with contextlib.suppress(OSError):
+                    os.close(current.fd)
+                current.fd = -1
+                current = None
+            if current is None:
                 current = cls._current = cls(guard)
             return current
 
-    def gone(self) -> bool:
+    def _gone(self) -> bool:
         """Whether the watchdog has exited (it is reaped here if so)."""
         try:
             pid, _ = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
-            pid = self.pid
-        if pid == 0:
-            return False
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-        return True
+            return True
+        return pid != 0
 
     def announce(self, line: str) -> None:
-        # one short write, atomic on a pipe; a dead watchdog (EPIPE) is
-        # replaced at the next spawn
-        with contextlib.suppress(OSError):
-            os.write(self.fd, line.encode())
+        # under the lock: once closed, the fd's number may be another file's
+        with self._lock:
+            if self.fd < 0 or self.owner != os.getpid():
+                return
+            # one short write, atomic on a pipe; a dead watchdog (EPIPE) is
+            # replaced at the next spawn
+            with contextlib.suppress(OSError):
+                os.write(self.fd, line.encode())
 
 
 def stop_groups(pgids: Sequence[int], *, grace: float, poll: float) -> list[int]:
