@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -31,8 +32,12 @@ from _common import REPO_ROOT, compile_package, find_command, git_init_commit
 
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "commonplace-kb"
 INSTANT_REVIEWER = """\
-import sys
+import os, sys
 prompt = sys.stdin.read()
+# the sweep keeps no prompt file per batch: the reviewer saves what it got
+name = f"{os.getpid()}-{len(os.listdir(sys.argv[1]))}.md"
+with open(os.path.join(sys.argv[1], name), "w") as out:
+    out.write(prompt)
 requested = prompt.rpartition("\\n## Requested pairs\\n")[2].split("\\n## ", 1)[0]
 output = prompt.rpartition("\\n## Output\\n")[2]
 token = output.split("Boundary token: `", 1)[1].split("`", 1)[0]
@@ -57,8 +62,11 @@ def sweep_once(
     reviewer.write_text(INSTANT_REVIEWER, encoding="utf-8")
     config = kb / "commonplace.toml"
     kept = config.read_text(encoding="utf-8") if config.is_file() else ""
+    saved, scratch = Path(tmp) / "prompts", Path(tmp) / "again"
+    saved.mkdir()
+    scratch.mkdir()
     config.write_text(
-        f'{kept}\n[runners.instant]\ncommand = ["{sys.executable}", "{reviewer}"]\n',
+        f'{kept}\n[runners.instant]\ncommand = ["{sys.executable}", "{reviewer}", "{saved}"]\n',
         encoding="utf-8",
     )
     git_init_commit(kb)
@@ -69,24 +77,28 @@ def sweep_once(
     started = time.perf_counter()
     dry = subprocess.run([*argv, "--dry-run"], cwd=kb, capture_output=True)
     fixed = time.perf_counter() - started
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run([*argv, "--json"], cwd=kb, capture_output=True)
     swept = time.perf_counter() - started
+    swept_cpu = _children_cpu() - cpu
     for proc in (dry, done):
         if proc.returncode != 0:
             print(proc.stderr.decode("utf-8", "replace")[-2000:], file=sys.stderr)
             return None
     report = json.loads(done.stdout)
-    prompts = sorted((kb / "kb/reports/bundle-reviews").glob("review-batch-*/prompt.md"))
+    prompts = sorted(saved.glob("*.md"))
+    cpu = _children_cpu()
     started = time.perf_counter()
     for prompt in prompts:
         subprocess.run(
-            [sys.executable, str(reviewer)],
+            [sys.executable, str(reviewer), str(scratch)],
             input=prompt.read_bytes(),
             capture_output=True,
             check=True,
         )
     direct = time.perf_counter() - started
+    direct_cpu = _children_cpu() - cpu
     return {
         "batches": len(report["batches"]),
         "completed": report["completed"],
@@ -94,7 +106,16 @@ def sweep_once(
         "swept": swept,
         "fixed": fixed,
         "direct": direct,
+        "swept_cpu": swept_cpu,
+        "direct_cpu": direct_cpu,
     }
+
+
+def _children_cpu() -> float:
+    """User plus system CPU seconds of the finished children so far (the
+    sweep's reviewers count as its children's children: included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def show(label: str, lens: str, jobs: int, m: dict[str, float | int]) -> None:
@@ -111,6 +132,11 @@ def show(label: str, lens: str, jobs: int, m: dict[str, float | int]) -> None:
         print(
             f"  -> ratio {swept / direct:.2f}x; overhead per batch {overhead * 1000:.1f} ms,"
             f" {steady * 1000:.1f} ms without the dry run's fixed cost"
+        )
+        cpu = (m["swept_cpu"] - m["direct_cpu"]) / batches
+        print(
+            f"  CPU: sweep {m['swept_cpu']:.3f} s, reviewer alone {m['direct_cpu']:.3f} s"
+            f" -> {cpu * 1000:.1f} ms of CPU per batch on top of the reviewer"
         )
 
 

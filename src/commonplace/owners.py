@@ -198,7 +198,7 @@ def _parse_token(token: str) -> tuple[str, int, int] | None:
 
 def stop_orphaned_runners(*, dry_run: bool = False) -> list[int]:
     """Stop the runner process groups on this host whose owner is dead (the
-    guard stops them itself unless it was killed too). The groups, sorted."""
+    watchdog stops them itself unless it was killed too). The groups, sorted."""
     groups = sorted(orphaned_groups())
     return groups if dry_run else stop_groups(groups)
 

@@ -2,20 +2,25 @@
 (git, a CLI's version) and `spawn` for a runner streaming on pipes in a
 process group of its own. Nothing else imports `subprocess`.
 
-A runner is started through a guard script (the runners' `guard.py`, which
-says why a pipe and not PR_SET_PDEATHSIG): this process keeps the write end
-of the guard's watch pipe for as long as the call lasts; when this process
-dies, however it dies, the kernel closes it and the guard's watchdog stops
-the group.
+A runner is watched by one watchdog per process (the runners' `guard.py`,
+which says why a pipe and not PR_SET_PDEATHSIG), started with the first
+runner: this process keeps the write end of the watchdog's pipe for as long
+as it lives and announces on it each runner it starts and stops; every
+runner also carries the watchdog's marker in its environment. When this
+process dies, however it dies, the kernel closes the pipe and the watchdog
+stops the groups. The runner itself is started by `subprocess.Popen`, so an
+exec failure is Popen's own `OSError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +28,8 @@ from pathlib import Path
 from typing import IO
 
 from commonplace.errors import UserError
+
+WATCH_VARIABLE = "COMMONPLACE_REVIEW_WATCH"
 
 
 class CommandNotFound(UserError):
@@ -96,12 +103,14 @@ def run(
 
 class Child:
     """A streaming child in its own process group, with pipes on stdin,
-    stdout and stderr. `stop_group` ends the group; `release` then lets go
-    of the guard's watch pipe."""
+    stdout and stderr. `stop_group` ends the group; `release` then tells
+    the watchdog the group is gone."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], watch: int | None) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], watch: _Watchdog | None) -> None:
         self._popen = popen
         self._watch = watch
+        self._pidfd: int | None = None
+        self._no_pidfd = False
 
     @property
     def pid(self) -> int:
@@ -131,9 +140,37 @@ class Child:
 
     def wait(self, seconds: float) -> int | None:
         """The exit code, or None when still running after `seconds`."""
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            return self._popen.wait(seconds)
-        return None
+        if self._popen.returncode is not None:
+            return self._popen.returncode
+        pidfd = self._open_pidfd()
+        if pidfd is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return self._popen.wait(seconds)
+            return None
+        # `Popen.wait` with a timeout polls with sleeps growing to 50 ms: a
+        # call that ends in 20 ms would be seen up to 15 ms late. A pidfd
+        # is readable the moment the child exits.
+        watcher = select.poll()  # not select(): no limit on the fd's number
+        watcher.register(pidfd, select.POLLIN)
+        watcher.poll(max(0, int(seconds * 1000)))
+        code = self._popen.poll()
+        if code is not None:
+            self._close_pidfd()
+        return code
+
+    def _open_pidfd(self) -> int | None:
+        if self._pidfd is None and not self._no_pidfd:
+            try:  # Linux 5.3 and later; and the child must not be reaped yet
+                self._pidfd = os.pidfd_open(self._popen.pid)
+            except (AttributeError, OSError):
+                self._no_pidfd = True
+        return self._pidfd
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
+            self._pidfd = None
 
     def stop_group(self, grace: float, poll: float) -> None:
         """Stop the child's process group (see `stop_groups`) and reap the child."""
@@ -141,51 +178,102 @@ class Child:
         self.wait(grace)
 
     def release(self) -> None:
-        """Close our end of the watch pipe: after the group is gone, its
-        watchdog has nothing left to do."""
+        """Tell the watchdog this group is gone (after `stop_group`): it
+        must not signal the number once another group may hold it."""
+        self._close_pidfd()
         if self._watch is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._watch)
+            self._watch.announce(f"-{self.pid}\n")
             self._watch = None
 
 
 def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], guard: Path | None) -> Child:
-    """Start `argv` in a new session (its own process group), through the
-    `guard` script when given and there is an interpreter to run it with.
-    When exec fails, raises the OSError exec gave, as `subprocess.Popen`
-    would."""
+    """Start `argv` in a new session (its own process group), watched by
+    this process's watchdog (the `guard` script, started on first use) when
+    given and there is an interpreter to run it with. When exec fails,
+    raises the OSError `subprocess.Popen` gives."""
     if guard is None or not sys.executable:
-        return Child(_popen(list(argv), cwd, env, ()), None)
-    watch_r, watch_w = os.pipe()  # both ends close-on-exec: no other child inherits them
-    status_r, status_w = os.pipe()
-    command = [sys.executable, "-I", "-S", str(guard), str(watch_r), str(status_w), *argv]
+        return Child(_popen(list(argv), cwd, env), None)
+    watchdog = _Watchdog.of_this_process(guard)
+    popen = _popen(list(argv), cwd, {**env, WATCH_VARIABLE: watchdog.token})
     try:
-        popen = _popen(command, cwd, env, (watch_r, status_w))
-    except BaseException:
-        for fd in (watch_r, watch_w, status_r, status_w):
-            os.close(fd)
-        raise
-    os.close(watch_r)
-    os.close(status_w)
-    try:
-        report = _read_all(status_r)  # end of file as soon as the runner is exec'd
-    except BaseException:  # Ctrl-C while the guard starts
+        watchdog.announce(f"+{popen.pid}\n")
+    except BaseException:  # Ctrl-C right after the start: nothing will stop it
         with contextlib.suppress(OSError):
             os.killpg(popen.pid, signal.SIGKILL)
         popen.wait()
-        os.close(watch_w)
         raise
-    finally:
-        os.close(status_r)
-    if not report:
-        return Child(popen, watch_w)
-    popen.wait()
-    os.close(watch_w)
-    for stream in (popen.stdin, popen.stdout, popen.stderr):
-        if stream is not None:
-            stream.close()
-    number, filename, message = [*report.decode("utf-8", "replace").split("\0"), "", ""][:3]
-    raise OSError(int(number) if number.isdigit() else 0, message, filename or None)
+    return Child(popen, watchdog)
+
+
+class _Watchdog:
+    """This process's watchdog: its pid, the write end of its pipe, and the
+    marker its runners carry. Replaced when it has died (someone killed it)
+    or when this is a forked copy of the process that started it."""
+
+    _current: _Watchdog | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, guard: Path) -> None:
+        self.owner = os.getpid()
+        self.token = f"{self.owner}-{os.urandom(8).hex()}"
+        read, self.fd = os.pipe()  # both close-on-exec: no runner inherits them
+        if read == 3:  # dup2 onto itself would leave it close-on-exec
+            read, old = os.dup(read), read
+            os.close(old)
+        null = os.devnull
+        try:
+            self.pid = os.posix_spawn(
+                sys.executable,
+                [sys.executable, "-I", "-S", str(guard), "3", f"{WATCH_VARIABLE}={self.token}"],
+                # not an outer watchdog's marker: this one must not be TERMed
+                # as a runner of the command that started this process
+                {k: v for k, v in os.environ.items() if k != WATCH_VARIABLE},
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, null, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_OPEN, 1, null, os.O_WRONLY, 0),
+                    (os.POSIX_SPAWN_OPEN, 2, null, os.O_WRONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, read, 3),
+                ],
+                setsid=True,
+            )
+        except BaseException:
+            os.close(self.fd)
+            raise
+        finally:
+            os.close(read)
+
+    @classmethod
+    def of_this_process(cls, guard: Path) -> _Watchdog:
+        with cls._lock:
+            current = cls._current
+            if current is not None and (current.owner != os.getpid() or current._gone()):
+                # a forked copy lets go of its parent's pipe too: the parent's
+                # watchdog must see end of file when the parent dies
+                with contextlib.suppress(OSError):
+                    os.close(current.fd)
+                current.fd = -1
+                current = None
+            if current is None:
+                current = cls._current = cls(guard)
+            return current
+
+    def _gone(self) -> bool:
+        """Whether the watchdog has exited (it is reaped here if so)."""
+        try:
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        return pid != 0
+
+    def announce(self, line: str) -> None:
+        # under the lock: once closed, the fd's number may be another file's
+        with self._lock:
+            if self.fd < 0 or self.owner != os.getpid():
+                return
+            # one short write, atomic on a pipe; a dead watchdog (EPIPE) is
+            # replaced at the next spawn
+            with contextlib.suppress(OSError):
+                os.write(self.fd, line.encode())
 
 
 def stop_groups(pgids: Sequence[int], *, grace: float, poll: float) -> list[int]:
@@ -200,7 +288,7 @@ def stop_groups(pgids: Sequence[int], *, grace: float, poll: float) -> list[int]
             continue
         signalled.append(pgid)
     end = time.monotonic() + grace
-    delay = 0.002  # most groups (a guard's watchdog, say) are gone in a few ms
+    delay = 0.002  # most groups are gone in a few ms
     if signalled:
         # A moment for the TERM to land before the first look: looking means
         # reading every process's stat, which costs more than this wait, and
@@ -241,9 +329,7 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
-def _popen(
-    argv: list[str], cwd: Path, env: Mapping[str, str], fds: tuple[int, ...]
-) -> subprocess.Popen[bytes]:
+def _popen(argv: list[str], cwd: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         argv,
         cwd=cwd,
@@ -252,12 +338,4 @@ def _popen(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        pass_fds=fds,
     )
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 4096):
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -4,10 +4,10 @@ The runner hangs (and has a child of its own). Once two runs exist and both
 reviewers have started, the command gets the signal. On SIGINT or SIGTERM it
 must exit 130, fail every run it created with `interrupted`, launch nothing
 more, leave a store that passes `check`, and leave no reviewer process alive.
-SIGKILL cannot be handled: the reviewers still die with the command (each
-runs under a guard whose watchdog notices its launcher is gone), and the runs
+SIGKILL cannot be handled: the reviewers still die with the command (the
+command's watchdog notices it is gone), and the runs
 left `running` are failed as `abandoned` by `reap-stale-runs`, which also
-stops the reviewers of a dead command if their guards were killed too.
+stops the reviewers of a dead command if its watchdog was killed too.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def test_reap_stops_the_reviewers_of_a_dead_sweep_whose_guards_died_too(
     kb, db = example_kb, store_of(example_kb)
     proc, env = sweep_with_hung_reviewers(kb, tmp_path)
     watchdogs = [pid for pid, _, command in leftovers(env, within=0) if "guard.py" in command]
-    assert len(watchdogs) == 2, leftovers(env, within=0)
+    assert len(watchdogs) == 1, leftovers(env, within=0)  # one for the whole command
     for pid in watchdogs:  # started by this test's sweep: ended by their id
         os.kill(pid, signal.SIGKILL)
     proc.kill()
@@ -120,7 +120,7 @@ def test_reap_stops_the_reviewers_of_a_dead_sweep_whose_guards_died_too(
     orphans = leftovers(env, within=0)
     try:
         assert len(orphans) >= 4  # two reviewers and their children live on
-        # each reviewer leads its group (the guard exec'd it); other groups may
+        # each reviewer leads its group (started in a session of its own); other groups may
         # show too: any runner of a dead command on this host is an orphan
         reviewers = {pid for pid, _, command in orphans if "faulty-reviewer" in command}
         # a child forked by a reviewer shows its command until it execs: count leaders

@@ -1,23 +1,28 @@
-"""Run as a script (`python -I -S guard.py WATCH_FD STATUS_FD PROGRAM ARGS...`)
-to start a runner that dies with the command that launched it.
+"""Run as a script (`python -I -S guard.py WATCH_FD MARKER`): the watchdog
+that stops a command's runners when the command dies, however it dies.
+
+One watchdog serves every runner a process launches (`process.spawn` starts
+it with the first one and keeps it for the process's life): an interpreter
+start per batch cost more than a fast reviewer's whole call. The command
+keeps the only write end of WATCH_FD; the kernel closes it whenever the
+command dies, SIGKILL included, and this script then sees end of file.
+Meanwhile the command writes `+PGID` when it has started a runner and `-PGID`
+once it has stopped that runner's group itself. Every runner also carries
+MARKER (`NAME=TOKEN`) in its environment, set before exec: a runner started
+a moment before the command died, not yet announced, is found by it. At end
+of file the watchdog TERMs every group announced and every group holding a
+marked process, looks for marked processes again for a moment (a child
+forked just before the command died may exec a little later), waits for the
+groups to go and KILLs what is left, as the command would have done.
 
 Why not PR_SET_PDEATHSIG in a `preexec_fn`: `preexec_fn` is unsafe in a
 process with threads (sweeps launch from worker threads), the death signal
 follows the *thread* that forked, not the process, and it reaches only the
 runner itself, never the processes the runner starts (a harness CLI starts
-tools). A pipe does not have these gaps: the launcher keeps the write end of
-WATCH_FD, and the kernel closes it whenever the launcher dies, SIGKILL
-included. So this script forks a watchdog that waits for that end of file
-and then stops the whole process group, and execs the runner in its own
-place: the runner keeps the pid, process group, session and exit status the
-launcher sees. It uses the standard library only and imports nothing else:
-it starts once per batch, so it imports as little as it can (`_signal`, the
-C module, rather than `signal` and `contextlib`, which bring in `enum`,
-`functools` and `collections`: milliseconds of every batch).
-
-If exec fails, the error is written to STATUS_FD (`errno NUL filename NUL
-message`) and the script exits 127; on success exec closes STATUS_FD, so the
-launcher reads end of file at once.
+tools). The pipe has none of these gaps. The watchdog runs in a session of
+its own (Ctrl-C at the terminal does not reach it; the command handles that
+itself) with its standard streams on /dev/null. Standard library only, and
+as little of it as it can (`_signal`, the C module, rather than `signal`).
 """
 
 import os
@@ -31,78 +36,96 @@ else:
     import _signal
 
 GRACE_SECONDS = 3.0
+LATE_SECONDS = 0.3  # how long a runner forked at the command's death may take to exec
+POLL_SECONDS = 0.05
 
 
 def main(argv: list[str]) -> None:
-    watch, status, command = int(argv[1]), int(argv[2]), argv[3:]
-    os.set_inheritable(watch, False)  # the runner never gets either end
-    os.set_inheritable(status, False)
-    runner = os.getpid()
-    try:
-        watchdog = os.fork()
-    except OSError:  # no process to spare: the runner still runs, unwatched
-        watchdog = None
-    if watchdog == 0:
-        os.close(status)
+    watch, marker = int(argv[1]), argv[2].encode("utf-8", "surrogateescape")
+    announced = _follow(watch)
+    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)  # from now on, finish the job
+    me = os.getpid()
+    groups: set[int] = set()
+    started = time.monotonic()
+    end = started + GRACE_SECONDS
+    candidates = announced | _marked(marker, me)
+    while True:
+        for pgid in candidates - groups:
+            try:
+                os.killpg(pgid, _signal.SIGTERM)
+            except OSError:
+                continue
+            groups.add(pgid)
+        now = time.monotonic()
+        if now >= end or (now >= started + LATE_SECONDS and not any(map(_alive, groups))):
+            break
+        time.sleep(POLL_SECONDS)
+        candidates = _marked(marker, me)
+    for pgid in groups:
         try:
-            _watch(watch, runner)
-        finally:
-            os._exit(0)  # never on to the exec below: the runner runs once
-    os.close(watch)
-    try:
-        os.execvp(command[0], command)
-    except OSError as exc:
-        detail = f"{exc.errno}\0{exc.filename or ''}\0{exc.strerror or exc}"
-        os.write(status, detail.encode("utf-8", "replace"))
-        if watchdog is not None:
-            os.kill(watchdog, _signal.SIGKILL)
-        os._exit(127)
+            os.killpg(pgid, _signal.SIGKILL)
+        except OSError:
+            continue
 
 
-def _watch(watch: int, runner: int) -> None:
-    """The watchdog: no stdio of its own (the launcher's pipes must reach
-    end of file when the runner is done), blocked until the launcher's end
-    of the pipe closes. The launcher stops the group itself when all goes
-    well, this process included."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
+def _follow(watch: int) -> set[int]:
+    """Read the command's announcements until end of file: the groups it
+    started and has not stopped yet."""
+    groups: set[int] = set()
+    pending = b""
     while True:
         try:
-            if not os.read(watch, 64):
-                break
+            chunk = os.read(watch, 4096)
         except InterruptedError:
             continue
         except OSError:
             break
-    # The launcher is gone: TERM the group, then KILL whatever is left
-    # (this watchdog too), as the launcher itself would have done.
-    _signal.signal(_signal.SIGTERM, _signal.SIG_IGN)
-    try:
-        os.killpg(0, _signal.SIGTERM)
-    except OSError:
-        os._exit(0)
-    end = time.monotonic() + GRACE_SECONDS
-    while time.monotonic() < end and _alive(runner):
-        time.sleep(0.05)
-    try:
-        os.killpg(0, _signal.SIGKILL)
-    except OSError:
-        return
+        if not chunk:
+            break
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            sign, number = line[:1], line[1:]
+            if not number.isdigit() or int(number) <= 1:
+                continue
+            if sign == b"+":
+                groups.add(int(number))
+            elif sign == b"-":
+                groups.discard(int(number))
+    return groups
 
 
-def _alive(pid: int) -> bool:
+def _marked(marker: bytes, me: int) -> set[int]:
+    """The process groups of live processes carrying `marker` in their
+    environment."""
+    found: set[int] = set()
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
         try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
-    return state not in (b"Z", b"X")
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                if marker not in handle.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] not in (b"Z", b"X") and fields[2].isdigit():
+            pgid = int(fields[2])
+            if pgid > 1:
+                found.add(pgid)
+    return found
+
+
+def _alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except OSError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

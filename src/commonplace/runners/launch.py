@@ -184,7 +184,7 @@ def run_adapter(
         child.release()
         raise
     child.stop_group(GRACE_SECONDS, POLL_SECONDS)  # the child, or what it left in its group
-    child.release()  # after the group is gone: its watchdog has nothing left to do
+    child.release()  # after the group is gone: the watchdog forgets its number
     pump.join(GRACE_SECONDS)
     if stopped is None and pump.overflowing():  # it wrote past the cap, then exited
         stopped = _too_large()

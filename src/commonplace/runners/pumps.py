@@ -6,6 +6,7 @@ head and a tail (`Excerpt`), redacted line by line before anything is cut.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -76,11 +77,14 @@ class Pump:
         self.threads: list[threading.Thread] = []
 
     def start(self, prompt: bytes) -> None:
-        for target, args in (
-            (self._feed, (prompt,)),
+        rest = self._feed_at_once(prompt)
+        pumps: list[tuple[Callable[..., None], tuple[bytes, ...]]] = [
             (self._read_stdout, ()),
             (self._read_stderr, ()),
-        ):
+        ]
+        if rest:
+            pumps.append((self._feed, (rest,)))
+        for target, args in pumps:
             thread = threading.Thread(target=target, args=args, daemon=True)
             thread.start()
             self.threads.append(thread)
@@ -92,6 +96,26 @@ class Pump:
     def join(self, seconds: float) -> None:
         for thread in self.threads:
             thread.join(seconds)
+
+    def _feed_at_once(self, prompt: bytes) -> bytes:
+        """Write what the pipe takes now without waiting (most prompts fit
+        in its buffer: no thread to start for them) and close stdin when
+        all of it went. Returns what is left for `_feed`."""
+        stdin = self.child.stdin
+        try:
+            fd = stdin.fileno()
+            os.set_blocking(fd, False)
+            try:
+                written = os.write(fd, prompt) if prompt else 0
+            except BlockingIOError:
+                written = 0
+            finally:
+                os.set_blocking(fd, True)
+            if written == len(prompt):
+                stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            return b""  # the child stopped reading; its exit status tells why
+        return prompt[written:]
 
     def _feed(self, prompt: bytes) -> None:
         stdin = self.child.stdin
