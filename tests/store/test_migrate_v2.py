@@ -123,7 +123,7 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
     result = cli("review-store", "migrate", "--db", str(v2), "--json", cwd=example_kb)
     assert result.code == 0, result.err
     assert result.json() == {"path": str(v2), "from_version": 2, "to_version": CURRENT}
-    assert CURRENT == 7
+    assert CURRENT == 8
 
     assert user_version(v2) == CURRENT
     assert full_dump(v2) == before  # includes sqlite_sequence: ids never repeat
@@ -156,6 +156,12 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
         "provider_jobs_by_uid",
         "provider_jobs_by_job",
         "review_batches_by_provider_job",
+        "labels",  # M008
+        "labels_by_uid",
+        "labels_by_pair",
+        "labels_by_acceptance",
+        "labels_append_only_update",
+        "labels_append_only_delete",
     }
     assert read(v2, "SELECT COUNT(*) FROM note_relocations") == [(0,)]
     columns = [r[1] for r in read(v2, "PRAGMA table_info(note_relocations)")]
