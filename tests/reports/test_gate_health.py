@@ -18,12 +18,12 @@ from commonplace.reports.gate_health import (
     CALIBRATION_STALE,
     LABEL_DISAGREEMENTS_CAP,
     Calibration,
-    LabelDisagreement,
     gate_health,
 )
 from commonplace.reports.gate_health_html import LINKS, render_gate_health
 from commonplace.reports.html import render_html
 from commonplace.services.agreement import Agreement, Disagreement, Firing, GateQuality
+from commonplace.services.labels import LabelDisagreement
 
 HOSTILE = 'lens/<img src=x onerror="alert(1)">&'
 NOTE = 'kb/notes/<script>alert("n")</script>.md'
@@ -87,7 +87,20 @@ def test_calibration_and_label_disagreements_are_shown_when_given() -> None:
         Calibration(HOSTILE, OTHER, 6, 0.5, 0.5, 0.5, {}),  # another partition: not shown
     )
     labels = tuple(
-        LabelDisagreement(f"{NOTE}{k:02}", "plain/gate", "m-1", "fail", "pass")
+        LabelDisagreement(
+            note_path=f"{NOTE}{k:02}",
+            gate_id="plain/gate",
+            label_decision="fail",
+            label_why=None,
+            label_uid=f"{k:032}",
+            labeller="a person",
+            note_sha="n" * 40,
+            gate_sha="g" * 40,
+            model_id="m-1",
+            model_decision="pass",
+            gate_review_id=k + 1,
+            review_run_id=k + 1,
+        )
         for k in range(LABEL_DISAGREEMENTS_CAP + 3)
     )
     given = data(calibration=calibration, label_disagreements=labels)

@@ -26,8 +26,9 @@ from commonplace.store.acceptances import partitions_by_current
 from commonplace.store.connection import Store
 
 if TYPE_CHECKING:
-    from commonplace.reports.gate_health import Calibration, LabelDisagreement
+    from commonplace.reports.gate_health import Calibration
     from commonplace.services.changes import ChangedScope
+    from commonplace.services.labels import LabelDisagreement
     from commonplace.workspace import Workspace
 
 

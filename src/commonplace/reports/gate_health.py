@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from commonplace.services.agreement import Agreement, Firing
+from commonplace.services.labels import LabelDisagreement
 
 if TYPE_CHECKING:
     from commonplace.reports.data import ReportData
@@ -51,17 +52,6 @@ class Calibration:
             "confusion": {k: dict(v) for k, v in self.confusion.items()},
             "stale": self.stale,
         }
-
-
-@dataclass(frozen=True)
-class LabelDisagreement:
-    """A pair where a person's label and a model's accepted decision differ."""
-
-    note_path: str
-    gate_id: str
-    model_id: str
-    label_decision: str
-    model_decision: str
 
 
 @dataclass(frozen=True)
@@ -179,13 +169,4 @@ def label_rows(ws: Workspace, model_id: str) -> tuple[LabelDisagreement, ...]:
     versions decided otherwise (`commonplace label`)."""
     from commonplace.services.labels import label_disagreements
 
-    return tuple(
-        LabelDisagreement(
-            note_path=d.note_path,
-            gate_id=d.gate_id,
-            model_id=d.model_id,
-            label_decision=d.label_decision,
-            model_decision=d.model_decision,
-        )
-        for d in label_disagreements(ws.store, model_id)
-    )
+    return tuple(label_disagreements(ws.store, model_id))
