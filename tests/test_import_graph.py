@@ -45,6 +45,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "commonplace.kb",
             "commonplace.owners",  # processes: who owns a run, is it alive
             "commonplace.capped",  # the one size cap on reviewer output
+            "commonplace.local_cache",  # derived facts kept in the git folder
             # Where a store is (a path or a URL, masked): parsed with the
             # settings, it knows nothing of the backends below it.
             "commonplace.store.location",

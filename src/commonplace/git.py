@@ -35,6 +35,8 @@ class GitState:
     ignored: frozenset[str] = frozenset()
     prefix: str = ""
     """The KB's folder within its repository, `""` or ending in `/`."""
+    git_dir: str | None = None
+    """The repository's (or worktree's) own git folder, absolute."""
 
     @cached_property
     def _ignored_dirs(self) -> tuple[str, ...]:
@@ -64,12 +66,15 @@ def read_state(kb_root: Path, pathspecs: Iterable[str]) -> GitState:
     if shutil.which("git") is None:
         return GitState(is_repo=False)
     where = process.run(
-        ["git", "rev-parse", "--show-toplevel", "--show-prefix"], cwd=kb_root, check=False
+        ["git", "rev-parse", "--show-toplevel", "--show-prefix", "--absolute-git-dir"],
+        cwd=kb_root,
+        check=False,
     )
     if not where.ok:
         return GitState(is_repo=False)
-    lines = where.stdout.decode("utf-8", "surrogateescape").splitlines()
+    lines = where.stdout.decode("utf-8", "surrogateescape").split("\n")
     prefix = lines[1] if len(lines) > 1 else ""
+    git_dir = lines[2] if len(lines) > 2 and lines[2] else None
     specs = [s for s in pathspecs if s] or ["."]
     status = process.run(
         [
@@ -90,10 +95,10 @@ def read_state(kb_root: Path, pathspecs: Iterable[str]) -> GitState:
     )
     if not status.ok:
         raise UserError(f"cannot read git state of the knowledge base: {status.describe()}")
-    return _parse_status(status.stdout, prefix)
+    return _parse_status(status.stdout, prefix, git_dir)
 
 
-def _parse_status(raw: bytes, prefix: str) -> GitState:
+def _parse_status(raw: bytes, prefix: str, git_dir: str | None = None) -> GitState:
     head: str | None = None
     dirty: set[str] = set()
     ignored: set[str] = set()
@@ -122,7 +127,12 @@ def _parse_status(raw: bytes, prefix: str) -> GitState:
         elif kind == "!":
             _add(ignored, record[2:], prefix)
     return GitState(
-        is_repo=True, head=head, dirty=frozenset(dirty), ignored=frozenset(ignored), prefix=prefix
+        is_repo=True,
+        head=head,
+        dirty=frozenset(dirty),
+        ignored=frozenset(ignored),
+        prefix=prefix,
+        git_dir=git_dir,
     )
 
 
