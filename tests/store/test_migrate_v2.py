@@ -123,7 +123,7 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
     result = cli("review-store", "migrate", "--db", str(v2), "--json", cwd=example_kb)
     assert result.code == 0, result.err
     assert result.json() == {"path": str(v2), "from_version": 2, "to_version": CURRENT}
-    assert CURRENT == 8
+    assert CURRENT == 9
 
     assert user_version(v2) == CURRENT
     assert full_dump(v2) == before  # includes sqlite_sequence: ids never repeat
@@ -162,7 +162,14 @@ def test_migrate_keeps_every_row_and_id(cli, v2: Path, example_kb: Path) -> None
         "labels_by_acceptance",
         "labels_append_only_update",
         "labels_append_only_delete",
+        "acceptance_marks",  # M009
+        "acceptance_marks_on_insert",
+        "acceptance_marks_on_rekey",
     }
+    # every note with acceptances got its mark, and only those
+    assert read(v2, "SELECT model_id, note_path FROM acceptance_marks ORDER BY 1, 2") == read(
+        v2, "SELECT DISTINCT model_id, note_path FROM acceptance_events ORDER BY 1, 2"
+    )
     assert read(v2, "SELECT COUNT(*) FROM note_relocations") == [(0,)]
     columns = [r[1] for r in read(v2, "PRAGMA table_info(note_relocations)")]
     assert columns == [

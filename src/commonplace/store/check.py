@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from commonplace.errors import UserError
 from commonplace.git import blob_sha
+from commonplace.store.acceptance_marks import UNMARKED
 from commonplace.store.connection import (
     Connection,
     Store,
@@ -81,6 +82,7 @@ _INVARIANTS: tuple[tuple[str, str], ...] = (
         " WHERE raw_bundle_markdown IS NOT NULL AND raw_bundle_markdown_z IS NOT NULL",
         "{} {} has its {} both plain and compressed",
     ),
+    UNMARKED,
 )
 
 
