@@ -137,6 +137,11 @@ def test_a_damaged_cache_reads_as_empty(tmp_path: Path) -> None:
         good = json.loads(written.read_text())
         payload = good["payload"]
         mark = payload["notes"]["a.md"][0]
+
+        def with_entry(entry: list[object]) -> bytes:
+            notes = {"a.md": entry}
+            return json.dumps({**good, "payload": {**payload, "notes": notes}}).encode()
+
         damaged = [
             b"",
             b"{",
@@ -144,13 +149,9 @@ def test_a_damaged_cache_reads_as_empty(tmp_path: Path) -> None:
             b'{"kind": "accepted-index/1", "version": "0", "payload": {}}',
             json.dumps({**good, "payload": {"sets": 1, "notes": {}}}).encode(),
             json.dumps({**good, "payload": {**payload, "sets": [[1, 2]]}}).encode(),
-            json.dumps({**good, "payload": {**payload, "notes": {"a.md": [mark, 5, 0]}}}).encode(),
-            json.dumps(
-                {**good, "payload": {**payload, "notes": {"a.md": [mark, None, 9]}}}
-            ).encode(),
-            json.dumps(
-                {**good, "payload": {**payload, "notes": {"a.md": [True, None, 0]}}}
-            ).encode(),
+            with_entry([mark, 5, 0]),
+            with_entry([mark, None, 9]),
+            with_entry([True, None, 0]),
             b"[" * 100_000,
         ]
         for raw in damaged:
