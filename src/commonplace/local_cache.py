@@ -34,11 +34,12 @@ def cache_folder(git: GitState) -> Path | None:
     return Path(git.git_dir) / FOLDER
 
 
-def load(folder: Path | None, name: str, kind: str, *, max_bytes: int = MAX_BYTES) -> object | None:
+def load(folder: Path | None, name: str, kind: str) -> object | None:
     """The payload saved under `name` by this version for `kind`, or None:
-    also when it is not a regular file or larger than `max_bytes`."""
+    also when it is not a regular file or larger than MAX_BYTES."""
     if folder is None:
         return None
+    max_bytes = MAX_BYTES
     try:
         fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:

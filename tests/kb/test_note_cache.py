@@ -322,9 +322,9 @@ def _hostile(root: Path, kind: str) -> None:
     }
     if kind in wrong:
         target.write_bytes(wrong[kind])
-    elif kind == "huge":
-        with target.open("wb") as handle:
-            handle.truncate(local_cache.MAX_BYTES + 1)
+    elif kind == "huge":  # valid, saying "not a note", but larger than any cache is
+        data = _payload({KEYS[0]: [*ident, None, None]})
+        target.write_bytes(data + b" " * (local_cache.MAX_BYTES + 1 - len(data)))
     elif kind == "link":  # a link to what would be a valid cache saying "not a note"
         elsewhere = root.parent / "elsewhere.json"
         elsewhere.write_bytes(_payload({KEYS[0]: [*ident, None, None]}))
@@ -373,9 +373,11 @@ HOSTILE = [
 
 @pytest.mark.parametrize("kind", HOSTILE)
 def test_a_broken_or_hostile_cache_reads_as_empty(
-    tmp_path: Path, kind: str, cache_everything: None
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch, cache_everything: None
 ) -> None:
     config, state = _kb(tmp_path / "kb")
+    if kind == "huge":
+        monkeypatch.setattr(local_cache, "MAX_BYTES", 4096)
     _hostile(config.kb_root, kind)
     found = find_notes(config, state, cached=True)
     assert _seen(found) == _seen(find_notes(config, state))
