@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 from pathlib import Path
 
 from commonplace import __version__
@@ -21,6 +22,9 @@ from commonplace.errors import UserError
 from commonplace.git import GitState
 
 FOLDER = "commonplace"
+# Far above any real cache (the note scan of 10,000 notes takes about 1 MB);
+# a larger file is not read into memory at all.
+MAX_BYTES = 64 << 20
 
 
 def cache_folder(git: GitState) -> Path | None:
@@ -31,16 +35,23 @@ def cache_folder(git: GitState) -> Path | None:
 
 
 def load(folder: Path | None, name: str, kind: str) -> object | None:
-    """The payload saved under `name` by this version for `kind`, or None."""
+    """The payload saved under `name` by this version for `kind`, or None:
+    also when it is not a regular file or larger than MAX_BYTES."""
     if folder is None:
         return None
+    max_bytes = MAX_BYTES
     try:
         fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
         with os.fdopen(fd, "rb") as handle:
-            raw = handle.read()
+            found_stat = os.fstat(handle.fileno())
+            if not stat.S_ISREG(found_stat.st_mode) or found_stat.st_size > max_bytes:
+                return None  # a FIFO, a device or a folder; or too big to be ours
+            raw = handle.read(max_bytes + 1)
+        if len(raw) > max_bytes:  # grew since the check
+            return None
         found = json.loads(raw)
     except (OSError, ValueError, RecursionError):
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError
 from functools import cached_property
 from pathlib import Path
 
@@ -16,10 +16,43 @@ _CHUNK = 1 << 16
 ROUTING_KEYS = frozenset({"type", "traits", "status", "user-verified"})
 
 
-@dataclass(frozen=True)
 class KbFile:
+    """A file of the KB: its key and its bytes, immutable; its blob id, text
+    and frontmatter are worked out once, on first use. `KbFile(key, data)`
+    holds bytes already read; a note the note cache vouches for
+    (`kb/note_cache.py`) knows its blob id and routing fields without them and
+    reads its bytes only if asked."""
+
+    def __init__(self, key: str, data: bytes) -> None:
+        object.__setattr__(self, "key", key)
+        self.__dict__["data"] = data  # what `data` would give: the bytes are here
+
     key: str
-    data: bytes
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, KbFile):
+            return NotImplemented
+        return self.key == other.key and self.sha == other.sha
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key!r})"
+
+    @cached_property
+    def data(self) -> bytes:
+        return self._read()
+
+    def _read(self) -> bytes:
+        """The bytes of a file built without them (never, for this class)."""
+        raise AssertionError(f"{self.key}: a KbFile is built with its bytes")
 
     @cached_property
     def sha(self) -> str:

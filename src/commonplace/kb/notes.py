@@ -82,18 +82,42 @@ def scan_notes(config: Config, git: GitState) -> list[KbFile]:
     return find_notes(config, git).notes
 
 
-def find_notes(config: Config, git: GitState) -> NoteScan:
+def find_notes(config: Config, git: GitState, *, cached: bool = False) -> NoteScan:
     """Every note under the scan roots, read once, sorted by key: those that
-    can be reviewed, and those that cannot with the reason."""
+    can be reviewed, and those that cannot with the reason.
+
+    With `cached`, notes unchanged since an earlier scan in this clone are not
+    read (kb/note_cache.py): their bytes are read on first use, and a note
+    changed since the scan is then an error. For read-only commands that need
+    blob ids and routing facts only (the selector), never for those that
+    review or record notes."""
     found: dict[str, KbFile | Unreviewable] = {}
     kb_root = str(config.kb_root)
+    cache = None
+    if cached:
+        from commonplace.kb.note_cache import NoteCache
+
+        cache = NoteCache.open(git)
     for root in config.scan_roots:
-        for key in _walk(config.kb_root, root, config.recursive, config.gates_dir):
+        for key, entry in _walk_entries(config.kb_root, root, config.recursive, config.gates_dir):
             if key in found or git.is_ignored(key):
                 continue
-            note = load_note(kb_root, key)
+            if cache is None:
+                note = load_note(kb_root, key)
+            else:
+                ident = cache.identity(entry)
+                hit = cache.get(kb_root, key, ident)
+                if hit is True:  # not a note, as the last read found
+                    continue
+                if isinstance(hit, KbFile):
+                    note = hit
+                else:
+                    note = load_note(kb_root, key)
+                    cache.put(key, ident, note)
             if note is not None:
                 found[key] = note
+    if cache is not None:
+        cache.save()
     if not found:
         raise UserError(no_notes_message(config))
     return _split(found[k] for k in sorted(found))
@@ -162,6 +186,14 @@ def _walk(
     """The candidate note keys under `top`; only its own files when not
     `recursive`. A gate's examples folder under `gates_dir` is never walked:
     examples are no notes, even where a scan root holds the gates folder."""
+    for key, _ in _walk_entries(kb_root, top, recursive, gates_dir):
+        yield key
+
+
+def _walk_entries(
+    kb_root: Path, top: str, recursive: bool = True, gates_dir: str | None = None
+) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """`_walk` with each file's directory entry, whose stat the note cache reads."""
     stack = [top]
     while stack:
         rel = stack.pop()
@@ -178,7 +210,7 @@ def _walk(
                 if recursive and entry.name != "types" and not _examples_of(key, gates_dir):
                     stack.append(key)
             elif entry.name.endswith(".md") and not is_index(entry.name) and entry.is_file():
-                yield key
+                yield key, entry
 
 
 def resolve_notes(config: Config, git: GitState, refs: Iterable[str], *, cwd: Path) -> list[KbFile]:

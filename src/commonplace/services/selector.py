@@ -259,8 +259,10 @@ def select_targets(
     partition = ws.partition(model, effort)
     git = ws.git_state()
     gate_scan = gate_scope(ws, gate_refs)
+    # Read-only, and it needs only blob ids and routing facts: notes unchanged
+    # since the last selector run in this clone are not read (kb/note_cache.py).
     note_scan = note_scope(
-        ws, git, note_refs, current_only, user_verified=user_verified, changed=changed
+        ws, git, note_refs, current_only, user_verified=user_verified, changed=changed, cached=True
     )
     stale = select_stale(
         ws.store,
@@ -313,14 +315,17 @@ def note_scope(
     *,
     user_verified: bool = False,
     changed: ChangedScope | None = None,
+    cached: bool = False,
 ) -> NoteScan:
     """Like `scope_notes`, with the notes found that cannot be reviewed (all
     of them with `current_only`: whether they are current cannot be read).
-    With `changed`, only the notes it covers (an intersection with the rest)."""
+    With `changed`, only the notes it covers (an intersection with the rest).
+    `cached`: a full scan may take unchanged notes from the note cache (see
+    `find_notes`); for read-only callers only."""
     scan = (
         resolve_note_refs(ws.config, git, note_refs, cwd=ws.cwd)
         if note_refs
-        else find_notes(ws.config, git)
+        else find_notes(ws.config, git, cached=cached)
     )
     if current_only:
         current = [n for n in scan.notes if note_facts(n).status == "current"]
