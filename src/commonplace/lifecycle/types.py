@@ -83,6 +83,18 @@ class PendingReview:
 
 
 @dataclass(frozen=True)
+class Settlement:
+    """What an ingest brings one running run: its reviews and canonical
+    document to finalize it with, or, with `failure`, the reason it fails
+    (pairs missing from the output), keeping the document of those that came."""
+
+    review_run_id: int
+    reviews: tuple[PendingReview, ...] = ()
+    bundle_markdown: str | None = None
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
 class ExecutionData:
     """What execution left behind; every field optional. `raw_output` is the
     executor's whole output and is kept on the batch, once."""
