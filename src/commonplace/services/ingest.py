@@ -26,6 +26,7 @@ from commonplace.lifecycle import (
 )
 from commonplace.protocol.grammar import Pair, run_document
 from commonplace.protocol.parser import MalformedOutput, decode_output, parse_output
+from commonplace.redaction import redact
 from commonplace.services import artifacts
 from commonplace.services.scope import ScopedRun, batch_ids, batch_mates, load_batch, load_runs
 from commonplace.store.connection import Store
@@ -258,11 +259,20 @@ def _settlement(
 ) -> tuple[Settlement, list[tuple[str, str]]]:
     """What the output brings a running run, and its (gate id, text) pairs:
     all its reviews, or the reason it fails (its pairs that did not arrive)."""
-    reviews = tuple(
+    parsed = [
         PendingReview.from_text(pair.gate_id, bodies[pair]) for pair in run.pairs if pair in bodies
+    ]
+    texts = [(r.gate_id, r.rationale_markdown) for r in parsed]
+    document = None
+    if texts:
+        document = redact(run_document(run.review_run_id, run.note_path, texts, token=token))
+    # Redacted once here, where the store and the run's files both get them
+    # (each redacts what it keeps; a text redacted already costs nothing).
+    reviews = tuple(
+        PendingReview(r.gate_id, r.decision, redact(r.rationale_markdown), r.findings)
+        for r in parsed
     )
     texts = [(r.gate_id, r.rationale_markdown) for r in reviews]
-    document = run_document(run.review_run_id, run.note_path, texts, token=token) if texts else None
     lost = [pair.gate_id for pair in run.pairs if pair not in bodies]
     if not lost:
         return Settlement(run.review_run_id, reviews, document), texts
@@ -275,6 +285,7 @@ def _settlement(
 def _keep_output(config: Config, store: Store, running: Sequence[ScopedRun], text: str) -> None:
     """The whole output, once per batch: in the store and as the batch's
     output file (a file the executor wrote there is left as it is)."""
+    text = redact(text)  # once, for both
     lifecycle.attach_execution_data(
         store, ExecutionData(raw_output=text), review_run_ids=[r.review_run_id for r in running]
     )
