@@ -38,9 +38,14 @@ def parts_under(root: Path, path: Path) -> tuple[str, ...] | None:
     """The components of `path` below `root` (both made absolute, `..`
     collapsed), or None when `path` is not inside `root`."""
     target = Path(os.path.normpath(os.path.abspath(path)))
-    for base in dict.fromkeys((Path(os.path.abspath(root)), root.resolve())):
-        if target == base or base in target.parents:
-            return target.relative_to(base).parts
+    base = Path(os.path.abspath(root))
+    if target == base or base in target.parents:
+        return target.relative_to(base).parts
+    # the root's real path only when needed: resolving costs a `stat` per
+    # component, and an ingest opens a folder per run
+    real = root.resolve()
+    if real != base and (target == real or real in target.parents):
+        return target.relative_to(real).parts
     return None
 
 
