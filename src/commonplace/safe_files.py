@@ -135,8 +135,12 @@ class Folder:
         try:
             fd = os.open(temporary, _FILE_FLAGS, 0o666, dir_fd=self.fd)
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
+                try:  # plain writes: a buffered file object costs more than the write
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
                 # a link put at `name` meanwhile is replaced, never followed
                 os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
             except BaseException:

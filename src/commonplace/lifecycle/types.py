@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from commonplace.errors import UserError
 from commonplace.protocol.decisions import (
@@ -82,8 +82,7 @@ class PendingReview:
         return cls(gate_id, chosen, canonical_rationale(text, chosen), parse_findings(text))
 
 
-@dataclass(frozen=True)
-class Settlement:
+class Settlement(NamedTuple):  # a NamedTuple: made at import, a dataclass costs far more
     """What an ingest brings one running run: its reviews and canonical
     document to finalize it with, or, with `failure`, the reason it fails
     (pairs missing from the output), keeping the document of those that came."""
