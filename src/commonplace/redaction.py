@@ -200,8 +200,22 @@ def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(sorted(values, key=len, reverse=True))
 
 
+class Redacted(str):
+    """A text `redact` returned. Redacting it again, with no secret values
+    to take out, gives it back at once: the store and the artifacts each
+    redact what they keep, and an ingest hands both the same texts."""
+
+    __slots__ = ()
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with every credential replaced by `[REDACTED]`."""
+    """`text` with every credential replaced by `[REDACTED]` (a `Redacted`)."""
+    if type(text) is Redacted and not secrets:
+        return text
+    return Redacted(_redact(text, secrets))
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
     for value in secrets:
         if value in text:
             text = text.replace(value, REDACTED)

@@ -38,9 +38,14 @@ def parts_under(root: Path, path: Path) -> tuple[str, ...] | None:
     """The components of `path` below `root` (both made absolute, `..`
     collapsed), or None when `path` is not inside `root`."""
     target = Path(os.path.normpath(os.path.abspath(path)))
-    for base in dict.fromkeys((Path(os.path.abspath(root)), root.resolve())):
-        if target == base or base in target.parents:
-            return target.relative_to(base).parts
+    base = Path(os.path.abspath(root))
+    if target == base or base in target.parents:
+        return target.relative_to(base).parts
+    # the root's real path only when needed: resolving costs a `stat` per
+    # component, and an ingest opens a folder per run
+    real = root.resolve()
+    if real != base and (target == real or real in target.parents):
+        return target.relative_to(real).parts
     return None
 
 
@@ -130,8 +135,12 @@ class Folder:
         try:
             fd = os.open(temporary, _FILE_FLAGS, 0o666, dir_fd=self.fd)
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
+                try:  # plain writes: a buffered file object costs more than the write
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
                 # a link put at `name` meanwhile is replaced, never followed
                 os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
             except BaseException:

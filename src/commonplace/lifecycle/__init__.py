@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from commonplace.lifecycle.create import boundary_tokens, create_batch
 from commonplace.lifecycle.fail import StaleRun, fail_run, reap_runs, reap_stale_runs
-from commonplace.lifecycle.finalize import record_and_finalize_run
+from commonplace.lifecycle.finalize import finalize_runs, record_and_finalize_run
 from commonplace.lifecycle.leases import lease_end, renew_leases
 from commonplace.lifecycle.override import MANUAL_OVERRIDE, append_manual_override
 from commonplace.lifecycle.record import attach_execution_data, record_gate_review, record_prompt
@@ -27,6 +27,7 @@ from commonplace.lifecycle.types import (
     RunNotFinalizable,
     RunOutcome,
     RunStatus,
+    Settlement,
 )
 
 __all__ = [
@@ -43,12 +44,14 @@ __all__ = [
     "RunNotFinalizable",
     "RunOutcome",
     "RunStatus",
+    "Settlement",
     "StaleRun",
     "append_manual_override",
     "attach_execution_data",
     "boundary_tokens",
     "create_batch",
     "fail_run",
+    "finalize_runs",
     "lease_end",
     "note_history",
     "note_run_ids",

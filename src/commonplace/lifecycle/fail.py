@@ -54,18 +54,30 @@ def _fail_run(
     bundle_markdown: str | None,
     lease_expired: bool = False,
 ) -> RunOutcome:
-    reason = redact(reason.strip()) or "failed without a reason"
     with store.write(create=False) as conn:
-        run = running_run(conn, review_run_id, "fail")
         if lease_expired and not runs.lease_expired(conn, review_run_id, utc_now()):
+            running_run(conn, review_run_id, "fail")  # a run no longer running says so first
             # another machine's clock saw it live; the owner may still finish it
             raise RunNotFinalizable(f"review run {review_run_id} is under a live lease")
-        if execution is not None:
-            attach(conn, execution, [review_run_id], None)
-        set_bundle(conn, review_run_id, bundle_markdown)
-        finished = utc_now()
-        transition(conn, review_run_id, RunStatus.FAILED, finished, reason)
-        batches.close_batch_if_done(conn, run.batch_id, finished)
+        return fail_in(conn, review_run_id, reason, execution, bundle_markdown)
+
+
+def fail_in(
+    conn: Connection,
+    review_run_id: int,
+    reason: str,
+    execution: ExecutionData | None,
+    bundle_markdown: str | None,
+) -> RunOutcome:
+    """Fail a running run inside the caller's write transaction."""
+    reason = redact(reason.strip()) or "failed without a reason"
+    run = running_run(conn, review_run_id, "fail")
+    if execution is not None:
+        attach(conn, execution, [review_run_id], None)
+    set_bundle(conn, review_run_id, bundle_markdown)
+    finished = utc_now()
+    transition(conn, review_run_id, RunStatus.FAILED, finished, reason)
+    batches.close_batch_if_done(conn, run.batch_id, finished)
     return RunOutcome(review_run_id, RunStatus.FAILED, run.model_id, reason)
 
 

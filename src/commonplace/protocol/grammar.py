@@ -9,7 +9,6 @@ a block. `pairs-v1` (no token) is kept for batches prepared before it.
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -37,7 +36,10 @@ class Pair(NamedTuple):
 def new_token() -> str:
     """A fresh boundary token: 128 random bits, URL-safe characters only."""
     # what secrets.token_urlsafe(16) returns, without importing `secrets`
-    # (random, hmac, hashlib: milliseconds of every ingest's start)
+    # (random, hmac, hashlib: milliseconds of every ingest's start); base64
+    # only here, where a batch is made
+    import base64
+
     return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")
 
 

@@ -12,7 +12,6 @@ rewriting them is always safe and a reader never sees half a file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import queue
 import threading
@@ -107,6 +106,8 @@ def write_prompt(config: Config, text: str) -> Path:
     """Keep a prompt under the SHA-256 of its text. A file already there with
     those bytes is left alone (other batches share it); one edited on disk
     is replaced, whole, by the text its name promises."""
+    import hashlib  # here: an ingest writes no prompt, and hashlib costs its start
+
     data = text.encode("utf-8")
     sha = hashlib.sha256(data).hexdigest()
     path = prompt_file(config, sha)

@@ -22,9 +22,11 @@ from commonplace.lifecycle import (
     RunNotFinalizable,
     RunOutcome,
     RunStatus,
+    Settlement,
 )
 from commonplace.protocol.grammar import Pair, run_document
 from commonplace.protocol.parser import MalformedOutput, decode_output, parse_output
+from commonplace.redaction import redact
 from commonplace.services import artifacts
 from commonplace.services.scope import ScopedRun, batch_ids, batch_mates, load_batch, load_runs
 from commonplace.store.connection import Store
@@ -32,6 +34,11 @@ from commonplace.store.reviews import review_texts
 from commonplace.store.reviews import unknown_decisions as unknown_rows
 from commonplace.store.runs import stored_document
 from commonplace.workspace import Workspace
+
+# Runs settled in one store transaction (see `lifecycle.finalize_runs`): one
+# ingest of a usual batch is one transaction, and a huge one holds the store's
+# write lock for some tens of milliseconds at a time, not for all of it.
+RUNS_PER_TRANSACTION = 50
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,9 @@ def finalize_from_output(
 ) -> IngestReport:
     """Parse `data` for the runs in scope and finish every one still running;
     blocks for `ignored` pairs (batch-mates outside the scope) are left alone.
-    One transaction per run, so a crash part-way leaves each run either
-    finished or still running, and ingesting again finishes the rest."""
+    Up to `RUNS_PER_TRANSACTION` runs are settled per transaction, so a
+    crash part-way leaves each run either finished or still running, and
+    ingesting again finishes the rest."""
     running = [r for r in scope if r.status is RunStatus.RUNNING]
     # refused before the store changes, rather than after the runs completed
     artifacts.refuse_links(
@@ -175,27 +183,27 @@ def settle_runs(
     already = [r for r in scope if r.status is not RunStatus.RUNNING]
     outcomes: list[RunOutcome] = []
     tokens = lifecycle.boundary_tokens(store, batch_ids(running))
+    settlements = [
+        _settlement(run, bodies, incomplete_reason, tokens.get(run.batch_id)) for run in running
+    ]
     with artifacts.BackgroundWriter() as writer:
         for run in already:
             if run.status is RunStatus.COMPLETED and run_files:
                 _restore_run_files(config, store, run, writer)
-        for run in running:
-            outcome = _finish(
-                config,
-                store,
-                run,
-                bodies,
-                execution,
-                writer,
-                actual_model_id,
-                incomplete_reason,
-                tokens.get(run.batch_id),
-                run_files,
+        for start in range(0, len(settlements), RUNS_PER_TRANSACTION):
+            part = settlements[start : start + RUNS_PER_TRANSACTION]
+            settled = lifecycle.finalize_runs(
+                store, [s for s, _ in part], actual_model_id=actual_model_id, execution=execution
             )
-            if outcome is None:  # another process finished it meanwhile
-                already.append(load_runs(store, [run.review_run_id])[0])
-            else:
+            # written once the transaction that completed the runs committed
+            for (settlement, texts), outcome in zip(part, settled, strict=True):
+                run_id, document = settlement.review_run_id, settlement.bundle_markdown
+                if outcome is None:  # another process finished it meanwhile
+                    already.append(load_runs(store, [run_id])[0])
+                    continue
                 outcomes.append(outcome)
+                if outcome.status is RunStatus.COMPLETED and document is not None and run_files:
+                    writer.submit(artifacts.write_run_files, config, run_id, document, texts)
     warnings = [
         f"{w}; the store has the reviews, ingest again to write the files" for w in writer.warnings
     ]
@@ -243,48 +251,41 @@ def fail_runs(
     return IngestReport(batch_ids(scope), tuple(outcomes), tuple(already))
 
 
-def _finish(
-    config: Config,
-    store: Store,
+def _settlement(
     run: ScopedRun,
     bodies: Mapping[Pair, str],
-    execution: ExecutionData | None,
-    writer: artifacts.BackgroundWriter,
-    actual_model_id: str | None,
     incomplete_reason: str | None,
     token: str | None,
-    run_files: bool,
-) -> RunOutcome | None:
-    reviews = [
+) -> tuple[Settlement, list[tuple[str, str]]]:
+    """What the output brings a running run, and its (gate id, text) pairs:
+    all its reviews, or the reason it fails (its pairs that did not arrive)."""
+    parsed = [
         PendingReview.from_text(pair.gate_id, bodies[pair]) for pair in run.pairs if pair in bodies
     ]
+    texts = [(r.gate_id, r.rationale_markdown) for r in parsed]
+    document = None
+    if texts:
+        document = redact(run_document(run.review_run_id, run.note_path, texts, token=token))
+    # Redacted once here, where the store and the run's files both get them
+    # (each redacts what it keeps; a text redacted already costs nothing).
+    reviews = tuple(
+        PendingReview(r.gate_id, r.decision, redact(r.rationale_markdown), r.findings)
+        for r in parsed
+    )
     texts = [(r.gate_id, r.rationale_markdown) for r in reviews]
-    document = run_document(run.review_run_id, run.note_path, texts, token=token) if texts else None
     lost = [pair.gate_id for pair in run.pairs if pair not in bodies]
-    if lost:
-        reason = f"missing pair reviews: {', '.join(lost)}"
-        if incomplete_reason:
-            reason = f"{incomplete_reason} ({reason})"
-        return _fail(store, run, reason, execution, document)
-    try:
-        outcome = lifecycle.record_and_finalize_run(
-            store,
-            run.review_run_id,
-            reviews=reviews,
-            actual_model_id=actual_model_id,
-            execution=execution,
-            bundle_markdown=document,
-        )
-    except RunNotFinalizable:
-        return None
-    if outcome.status is RunStatus.COMPLETED and document is not None and run_files:
-        writer.submit(artifacts.write_run_files, config, run.review_run_id, document, texts)
-    return outcome
+    if not lost:
+        return Settlement(run.review_run_id, reviews, document), texts
+    reason = f"missing pair reviews: {', '.join(lost)}"
+    if incomplete_reason:
+        reason = f"{incomplete_reason} ({reason})"
+    return Settlement(run.review_run_id, bundle_markdown=document, failure=reason), texts
 
 
 def _keep_output(config: Config, store: Store, running: Sequence[ScopedRun], text: str) -> None:
     """The whole output, once per batch: in the store and as the batch's
     output file (a file the executor wrote there is left as it is)."""
+    text = redact(text)  # once, for both
     lifecycle.attach_execution_data(
         store, ExecutionData(raw_output=text), review_run_ids=[r.review_run_id for r in running]
     )

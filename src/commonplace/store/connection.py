@@ -252,6 +252,24 @@ def on_server(conn: Any) -> bool:
     return not isinstance(conn, sqlite.Connection)
 
 
+def savepoint(conn: Connection) -> None:
+    """Mark a point inside a write transaction that `undo_to_savepoint` can
+    return to, leaving the rest of the transaction as it is (one run of an
+    ingest that several runs share). Savepoints nest by name; one is enough."""
+    conn.execute("SAVEPOINT part")
+
+
+def release_savepoint(conn: Connection) -> None:
+    """Keep what was done since the savepoint, as part of the transaction."""
+    conn.execute("RELEASE SAVEPOINT part")
+
+
+def undo_to_savepoint(conn: Connection) -> None:
+    """Undo what was done since the savepoint, and forget it."""
+    conn.execute("ROLLBACK TO SAVEPOINT part")
+    conn.execute("RELEASE SAVEPOINT part")
+
+
 def schema_version(store: Store) -> int:
     """The store's schema version; a store never written reads as current."""
     return store.version_on_disk() if store.exists else len(MIGRATIONS)
