@@ -10,6 +10,7 @@ from pathlib import Path
 from commonplace import frontmatter
 from commonplace.errors import UserError
 from commonplace.git import blob_sha
+from commonplace.kb.facts import NoteFacts, facts_from
 from commonplace.kb.paths import shown
 
 _CHUNK = 1 << 16
@@ -78,6 +79,11 @@ class KbFile:
         a scanned note and routing it both need them. Raises FrontmatterError."""
         block = self.frontmatter_block
         return {} if block is None else frontmatter.read_fields(block, ROUTING_KEYS)
+
+    @cached_property
+    def facts(self) -> NoteFacts:
+        """What routing reads, from the routing fields. Raises FrontmatterError."""
+        return facts_from(self.routing_fields, self.key)
 
 
 def read_file(kb_root: Path | str, key: str) -> KbFile:

@@ -25,6 +25,7 @@ from pathlib import Path
 from commonplace import local_cache
 from commonplace.errors import UserError
 from commonplace.git import GitState, blob_sha
+from commonplace.kb.facts import NoteFacts, facts_from
 from commonplace.kb.files import KbFile, read_bytes
 from commonplace.kb.paths import shown
 from commonplace.kb.unreviewable import Unreviewable
@@ -55,12 +56,14 @@ class CachedNote(KbFile):
 
     _root: str
 
-    def __init__(self, key: str, kb_root: str, sha: str, fields: dict[str, object]) -> None:
+    def __init__(
+        self, key: str, kb_root: str, sha: str, fields: dict[str, object], facts: NoteFacts
+    ) -> None:
         object.__setattr__(self, "key", key)
         object.__setattr__(self, "_root", kb_root)
         # Filled in as `cached_property` would have: reading them costs nothing.
-        # `fields` may be shared with other notes; routing only reads it.
-        self.__dict__.update(sha=sha, routing_fields=fields)
+        # `fields` and `facts` may be shared with other notes; routing only reads them.
+        self.__dict__.update(sha=sha, routing_fields=fields, facts=facts)
 
     def _read(self) -> bytes:
         try:
@@ -84,6 +87,8 @@ class NoteCache:
         self.start_ns = time.time_ns()
         self._old: dict[str, object] = {}
         self._fields: list[dict[str, object]] = []
+        # (field set, folder) -> facts: notes alike share one (kb/facts.py)
+        self._facts: dict[tuple[int, str], NoteFacts] = {}
         if isinstance(payload, dict) and payload.get("format") == FORMAT:
             notes, fields = payload.get("notes"), payload.get("fields")
             if (
@@ -140,7 +145,11 @@ class NoteCache:
             return False
         fields = self._fields[index]
         self._new[key] = (ident, sha, fields)
-        return CachedNote(key, kb_root, sha, fields)
+        shared = (index, key.rpartition("/")[0])
+        facts = self._facts.get(shared)
+        if facts is None:
+            facts = self._facts[shared] = facts_from(fields, key)
+        return CachedNote(key, kb_root, sha, fields, facts)
 
     def put(self, key: str, ident: Identity | None, found: KbFile | Unreviewable | None) -> None:
         """Remember what reading `key` gave, if it may be trusted next time."""

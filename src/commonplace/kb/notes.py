@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -14,24 +13,11 @@ from commonplace.config import Config
 from commonplace.errors import UserError
 from commonplace.git import GitState
 from commonplace.kb.examples import in_examples_folder
+from commonplace.kb.facts import NoteFacts as NoteFacts  # re-exported: routing's home
+from commonplace.kb.facts import normalize_type as normalize_type
 from commonplace.kb.files import KbFile, read_bytes
 from commonplace.kb.paths import key_for_path, shown, why_unreviewable_name
 from commonplace.kb.unreviewable import UNREADABLE_NOTE, UNREVIEWABLE_NAME, Unreviewable
-
-
-@dataclass(frozen=True)
-class NoteFacts:
-    """What routing needs from a note's frontmatter; type paths normalized."""
-
-    type: str | None
-    traits: frozenset[str]
-    status: str | None
-    # `user-verified: true` (a YAML boolean): the KB's keepers checked the
-    # note themselves. A quoted "true" is a string and does not count.
-    user_verified: bool = False
-    # The note's folder: collection conformance routes on it (path only, so
-    # notes of one folder still share their routing).
-    folder: str = ""
 
 
 def is_index(name: str) -> bool:
@@ -47,34 +33,9 @@ class NoteScan(NamedTuple):
 
 def note_facts(file: KbFile) -> NoteFacts:
     try:
-        return _facts(file)
+        return file.facts
     except frontmatter.FrontmatterError as exc:
         raise UserError(f"{shown(file.key)}: {exc}") from None
-
-
-def _facts(file: KbFile) -> NoteFacts:
-    fields = file.routing_fields
-    raw_type = fields.get("type")
-    traits = fields.get("traits")
-    status = fields.get("status")
-    return NoteFacts(
-        type=normalize_type(raw_type, file.key) if isinstance(raw_type, str) else None,
-        traits=frozenset(t for t in traits if isinstance(t, str))
-        if isinstance(traits, list)
-        else frozenset(),
-        status=status if isinstance(status, str) else None,
-        user_verified=fields.get("user-verified") is True,
-        folder=posixpath.dirname(file.key),
-    )
-
-
-def normalize_type(value: str, owner_key: str) -> str:
-    """`./types/x.md` in `kb/notes/a.md` means `kb/notes/types/x.md`; a type path
-    written from the KB root stays as it is."""
-    value = value.strip()
-    if value.startswith(("./", "../")):
-        value = posixpath.join(posixpath.dirname(owner_key), value)
-    return posixpath.normpath(value)
 
 
 def scan_notes(config: Config, git: GitState) -> list[KbFile]:
