@@ -31,25 +31,25 @@ try:
 except SystemExit as exc:
     code = exc.code
 with open(OUT, "w") as out:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+    json.dump([code, sorted(sys.modules)], out)
 """
 
 
-def _modules(code: str, cwd: Path, tmp_path: Path) -> dict[str, object]:
-    out = tmp_path / "modules.json"
+def _child(code: str, cwd: Path, tmp_path: Path) -> object:
+    """What `code`, run by a new interpreter in `cwd`, writes as JSON to the file OUT."""
+    out = tmp_path / "child.json"
     program = f"OUT = {str(out)!r}\n{code}"
     subprocess.run(
         [sys.executable, "-c", program], cwd=cwd, check=True, capture_output=True, timeout=120
     )
-    loaded: dict[str, object] = json.loads(out.read_text(encoding="utf-8"))
-    return loaded
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
 def test_the_selector_loads_no_lifecycle_writer(example_kb: Path, tmp_path: Path) -> None:
-    found = _modules(SELECTOR, example_kb, tmp_path)
-    assert found["code"] == 0
-    modules = found["modules"]
-    assert isinstance(modules, list)
+    found = _child(SELECTOR, example_kb, tmp_path)
+    assert isinstance(found, list)
+    code, modules = found
+    assert code == 0
     assert "commonplace.lifecycle.claims" in modules  # in-progress pairs are asked
     assert [m for m in WRITERS if m in modules] == []
 
@@ -61,10 +61,9 @@ def test_gates_load_difflib_only_to_suggest(tmp_path: Path) -> None:
         "before = 'difflib' in sys.modules\n"
         "from commonplace.kb.suggest import did_you_mean\n"
         "hint = did_you_mean('proze', ['prose'])\n"
-        "found = [before, 'difflib' in sys.modules, hint]\n"
-        "json.dump({'code': 0, 'modules': found}, open(OUT, 'w'))\n"
+        "json.dump([before, 'difflib' in sys.modules, hint], open(OUT, 'w'))\n"
     )
-    assert _modules(code, tmp_path, tmp_path)["modules"] == [
+    assert _child(code, tmp_path, tmp_path) == [
         False,
         True,
         " (did you mean 'prose'?)",
