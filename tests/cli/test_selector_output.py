@@ -7,6 +7,7 @@ before it was."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,24 @@ def test_large_output_comes_in_large_writes_with_the_same_bytes() -> None:
         text.getvalue() == "".join(lines) + f"{pairs} stale pair(s) in 3000 note(s) of 3000 for m\n"
     )
     assert len(writes) < len(text.getvalue()) // selector_output._WRITE_SIZE + 2
+
+
+def test_each_pair_carries_its_own_notes_diff() -> None:
+    """Diffs are encoded once per note, never carried over to the next one."""
+    changed = StaleReason.NOTE_CHANGED
+    first, second = '-a\n+b "q"\n', "".join(["-a\n", '+b "q"\n'])  # equal, not the same
+    stale = [
+        StaleNote("n1.md", [StaleGate("l/g1", changed, first), StaleGate("l/g2", changed, first)]),
+        StaleNote("n2.md", [StaleGate("l/g1", changed, "-\u00e9\n"), StaleGate("l/g2", changed)]),
+        StaleNote("n3.md", [StaleGate("l/g2", changed, second)]),
+    ]
+    out = io.StringIO()
+    selector_output.write_json(out, stale, ())
+    expected = [
+        {"note_path": n.note_path, "gate_id": g.gate_id, "reason": "note-changed"}
+        | ({"diff": g.diff} if g.diff is not None else {})
+        for n in stale
+        for g in n.gates
+    ]
+    assert json.loads(out.getvalue()) == expected
+    assert out.getvalue().count('"diff": "-a\\n+b \\"q\\"\\n"') == 3

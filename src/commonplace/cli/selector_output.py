@@ -78,15 +78,16 @@ def write_json(
     out: TextIO, stale: Sequence[StaleNote], unreviewable: Sequence[Unreviewable]
 ) -> None:
     """A JSON list: a pair per line, then the notes and gates that cannot be reviewed."""
-    diff_of: list[str] = ["", ""]  # the last diff and its JSON: a note's gates share theirs
+    last_diff: tuple[str | None, str] = (None, "")  # and its JSON: a note's gates share theirs
 
     def pair_tail(gate: StaleGate) -> str:
+        nonlocal last_diff
         text = f'{json.dumps(gate.gate_id)}, "reason": "{gate.reason.value}"'
         if gate.diff is None:
             return text
-        if diff_of[0] is not gate.diff:
-            diff_of[:] = [gate.diff, json.dumps(gate.diff)]
-        return f'{text}, "diff": {diff_of[1]}'
+        if last_diff[0] is not gate.diff:
+            last_diff = (gate.diff, json.dumps(gate.diff))
+        return f'{text}, "diff": {last_diff[1]}'
 
     fragments = _Fragments(pair_tail)
     chunks = _Chunks(out)
