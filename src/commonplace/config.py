@@ -54,6 +54,10 @@ class Config:
     pricing: Mapping[str, PriceOverride] = field(default_factory=lambda: MappingProxyType({}))
     report: ReportSettings = field(default_factory=ReportSettings)
     source: Path | None = None
+    # What kb modules find by walking the KB tree (the type specs and
+    # COLLECTION.md files), kept here so that a command, which has one Config,
+    # walks the tree once. Never given (`replace` starts it empty), never compared.
+    found: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def gates_path(self) -> Path:

@@ -8,13 +8,6 @@ import sys
 from commonplace.choices import UNREVIEWABLE_REASONS, StaleReason
 from commonplace.cli import app, bulk, note_scope
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from commonplace.kb.unreviewable import Unreviewable
-    from commonplace.services.selector import Selection, StaleGate, StaleNote
-
 REASONS: tuple[str, ...] = tuple(StaleReason)
 # Notes and gates that cannot be reviewed: listed, never stale.
 UNREVIEWABLE: tuple[str, ...] = UNREVIEWABLE_REASONS
@@ -92,10 +85,12 @@ def run(args: argparse.Namespace) -> int:
             stale=selection.stale if stale_reasons else [],
             unreviewable=tuple(u for u in selection.unreviewable if u.reason in wanted),
         )
+    from commonplace.cli import selector_output
+
     if args.json:
-        _write_json(selection.stale, selection.unreviewable)
+        selector_output.write_json(sys.stdout, selection.stale, selection.unreviewable)
     else:
-        _write_text(selection)
+        selector_output.write_text(sys.stdout, selection)
     if changed is not None and not selection.notes:
         # A change that touches no note is nothing to check, not a failure.
         print(changed.empty_message(), file=sys.stderr)
@@ -111,54 +106,3 @@ def run(args: argparse.Namespace) -> int:
             n for n in failing if any(g.reason is not StaleReason.GATE_DIRTY for g in n.gates)
         ]
     return 1 if args.fail_on_stale and failing else 0
-
-
-def _write_json(stale: list[StaleNote], unreviewable: Sequence[Unreviewable] = ()) -> None:
-    # Assembled by hand so that a 400,000-pair answer stays fast: each note and
-    # each (gate, reason) fragment is JSON-encoded once, then joined in C.
-    import json
-
-    tails: dict[tuple[str, str], str] = {}
-
-    def tail(gate: StaleGate) -> str:
-        if gate.diff is not None:
-            return (
-                f'{json.dumps(gate.gate_id)}, "reason": "{gate.reason.value}",'
-                f' "diff": {json.dumps(gate.diff)}'
-            )
-        text = tails.get((gate.gate_id, gate.reason))
-        if text is None:
-            text = f'{json.dumps(gate.gate_id)}, "reason": "{gate.reason.value}"'
-            tails[(gate.gate_id, gate.reason)] = text
-        return text
-
-    out = sys.stdout
-    out.write("[")
-    separator = "\n"
-    for note in stale:
-        head = f'  {{"note_path": {json.dumps(note.note_path)}, "gate_id": '
-        out.write(separator + head + ("},\n" + head).join(map(tail, note.gates)) + "}")
-        separator = ",\n"
-    for item in unreviewable:  # after the pairs: a note or a gate, with the reason
-        out.write(separator + "  " + json.dumps(item.as_json()))
-        separator = ",\n"
-    out.write("]\n" if separator == "\n" else "\n]\n")
-
-
-def _write_text(selection: Selection) -> None:
-    out = sys.stdout
-    for note in selection.stale:  # written note by note, never held whole
-        out.write(app.shown(note.note_path) + "\n")
-        out.write("".join(f"  - {app.shown(g.gate_id)} ({g.reason.value})\n" for g in note.gates))
-    lines: list[str] = []
-    if selection.unreviewable:
-        lines.append("cannot be reviewed:")
-        lines.extend(f"  - {u.describe()}" for u in selection.unreviewable)
-    pairs = sum(len(n.gates) for n in selection.stale)
-    bad = len(selection.unreviewable)
-    lines.append(
-        f"{pairs} stale pair(s) in {len(selection.stale)} note(s) of "
-        f"{selection.notes} for {selection.model_id}"
-        + (f"; {bad} note(s) or gate(s) cannot be reviewed" if bad else "")
-    )
-    out.write("\n".join(lines) + "\n")

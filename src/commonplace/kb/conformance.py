@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from typing import NamedTuple
 
 from commonplace import frontmatter
 from commonplace.config import Config
@@ -145,28 +146,70 @@ def _review_section(text: str) -> bool:
     return _REVIEW.search(text) is not None
 
 
-def _type_specs(config: Config) -> dict[str, list[str]]:
-    """Type spec keys by name, from every `types/` folder under kb/."""
-    found: dict[str, list[str]] = {}
-    for folder in _folders(config, _TYPES_TOP):
-        if posixpath.basename(folder) != "types":
-            continue
-        for entry in sorted(os.scandir(config.kb_root / folder), key=lambda e: e.name):
-            if _is_spec(entry):
-                found.setdefault(entry.name[:-3], []).append(f"{folder}/{entry.name}")
+class ConformanceFiles(NamedTuple):
+    """The gate files of the conformance gates, found by one walk of the KB."""
+
+    types: dict[str, list[str]]  # type spec keys by name, from every `types/` folder under kb/
+    collections: dict[str, list[str]]  # COLLECTION.md keys by folder name, under the scan roots
+
+
+def conformance_files(config: Config) -> ConformanceFiles:
+    """The type specs and COLLECTION.md files, found once per Config (a
+    command has one): listing, resolving and loading the gates, and the git
+    status of the specs' folders, would each walk the tree again. Treat as
+    read-only."""
+    found = config.found.get(_FOUND)
+    if not isinstance(found, ConformanceFiles):
+        found = config.found[_FOUND] = _find(config)
     return found
 
 
+_FOUND = "conformance"
+
+
+def _type_specs(config: Config) -> dict[str, list[str]]:
+    return conformance_files(config).types
+
+
 def _collections(config: Config) -> dict[str, list[str]]:
-    """COLLECTION.md keys by folder name, under the scan roots."""
-    found: dict[str, set[str]] = {}
+    return conformance_files(config).collections
+
+
+class _Folder(NamedTuple):
+    rel: str
+    specs: tuple[str, ...]  # the type spec file names in a `types/` folder, sorted
+    collection: bool  # it holds a COLLECTION.md (a plain file)
+
+
+def _find(config: Config) -> ConformanceFiles:
+    # kb/ and the scan roots, each walked once; a top found in the walk of a
+    # top above it (the default scan roots are under kb/) is not walked again.
+    walks: dict[str, list[_Folder]] = {}
+    tops = {posixpath.normpath(t) for t in (_TYPES_TOP, *config.scan_roots)}
+    for top in sorted(tops, key=lambda t: (0 if t == "." else t.count("/") + 1, t)):
+        walks[top] = _within(walks, top) or _folders(config, top)
+    types: dict[str, list[str]] = {}
+    for folder in walks[posixpath.normpath(_TYPES_TOP)]:
+        for name in folder.specs:
+            types.setdefault(name[:-3], []).append(f"{folder.rel}/{name}")
+    collections: dict[str, set[str]] = {}
     for root in config.scan_roots:
-        for folder in _folders(config, root):
-            path = config.kb_root / folder / COLLECTION_FILE
-            name = posixpath.basename(folder)
-            if name not in ("", ".") and path.is_file() and not path.is_symlink():
-                found.setdefault(name, set()).add(f"{folder}/{COLLECTION_FILE}")
-    return {name: sorted(keys) for name, keys in found.items()}
+        for folder in walks[posixpath.normpath(root)]:
+            name = posixpath.basename(folder.rel)
+            if name not in ("", ".") and folder.collection:
+                collections.setdefault(name, set()).add(f"{folder.rel}/{COLLECTION_FILE}")
+    return ConformanceFiles(types, {name: sorted(keys) for name, keys in collections.items()})
+
+
+def _within(walks: dict[str, list[_Folder]], top: str) -> list[_Folder] | None:
+    """`top`'s folders, taken from the walk of a top above it that reached
+    it (through no link and no hidden folder, as its own walk would go)."""
+    for above, folders in walks.items():
+        if above != "." and not top.startswith(above + "/"):
+            continue
+        if any(f.rel == top for f in folders):
+            return [f for f in folders if f.rel == top or f.rel.startswith(top + "/")]
+    return None
 
 
 def _is_spec(entry: os.DirEntry[str]) -> bool:
@@ -181,22 +224,26 @@ def _is_spec(entry: os.DirEntry[str]) -> bool:
     )
 
 
-def _folders(config: Config, top: str) -> list[str]:
-    """`top` and every folder under it, links and hidden folders left out."""
-    top = posixpath.normpath(top)
+def _folders(config: Config, top: str) -> list[_Folder]:
+    """`top` and every folder under it, sorted, links and hidden folders left out."""
     if not (config.kb_root / top).is_dir() or (config.kb_root / top).is_symlink():
         return []
-    folders: list[str] = []
+    folders: list[_Folder] = []
     stack = [top]
     while stack:
         rel = stack.pop()
-        folders.append(rel)
         try:
             entries = list(os.scandir(config.kb_root / rel))
         except OSError:
-            continue
+            entries = []
+        collection = False
         for entry in entries:
-            if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
-                continue
-            stack.append(entry.name if rel in ("", ".") else f"{rel}/{entry.name}")
-    return sorted(folders)
+            name = entry.name
+            if name == COLLECTION_FILE and entry.is_file(follow_symlinks=False):
+                collection = True
+            elif entry.is_dir(follow_symlinks=False) and not name.startswith("."):
+                stack.append(name if rel in ("", ".") else f"{rel}/{name}")
+        is_types = posixpath.basename(rel) == "types"
+        specs = tuple(sorted(e.name for e in entries if _is_spec(e))) if is_types else ()
+        folders.append(_Folder(rel, specs, collection))
+    return sorted(folders, key=lambda f: f.rel)

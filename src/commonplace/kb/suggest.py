@@ -3,7 +3,6 @@ do, by difflib's similarity. Only computed on the error path."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 from commonplace.kb.paths import shown
@@ -20,6 +19,8 @@ def close_names(word: str, names: Iterable[str], *, limit: int = 3) -> list[str]
     last part without `.md` (a shared folder would make every note look
     close), so `claim-suport` finds `semantic/claim-support` and
     `notes/clarty.md` finds `notes/clarity.md`."""
+    import difflib  # the error path only: the commands that succeed skip its import
+
     by_key: dict[str, list[str]] = {}
     for count, name in enumerate(names):
         if count >= MAX_NAMES:

@@ -16,11 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from commonplace.clock import utc_now
-from commonplace.lifecycle.targets import RunTarget, SkippedPair
 from commonplace.owners import owner_alive
 from commonplace.store.acceptances import latest_accepted
 from commonplace.store.connection import Connection
 from commonplace.store.runs import running_pair_owners
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from commonplace.lifecycle.targets import RunTarget, SkippedPair
 
 IN_PROGRESS = "in-progress: another process is reviewing it"
 REVIEWED_MEANWHILE = "fresh: reviewed meanwhile by another process"
@@ -48,6 +51,9 @@ def unclaimed(
     conn: Connection, targets: Sequence[RunTarget], model_id: str
 ) -> tuple[list[RunTarget], list[SkippedPair]]:
     """The targets cut down to the pairs nobody else has, and the pairs left out."""
+    # Here, not at the top: the selector asks `live_running_pairs` only.
+    from commonplace.lifecycle.targets import RunTarget, SkippedPair
+
     note_keys = sorted({t.note.key for t in targets})
     running = live_running_pairs(conn, model_id, note_keys)
     accepted = latest_accepted(conn, model_id, note_keys)
