@@ -122,9 +122,11 @@ def test_a_warm_cache_reads_only_the_notes_that_moved(tmp_path: Path) -> None:
         warm = accepted_index(store, "m", NOTES, cache)
         assert set(warm.read) == {"b.md"}
         assert warm.summaries["b.md"] == Summary(None, ("g/one", SHAS[1], "g/two", SHAS[1]))
-        assert warm.settled("a.md", SHAS[0], ("g/one", SHAS[1]))
-        assert not warm.settled("a.md", SHAS[1], ("g/one", SHAS[1]))
-        assert not warm.settled("a.md", SHAS[0], ("g/one", SHAS[1], "g/two", SHAS[1]))
+        one, both = ("g/one", SHAS[1]), ("g/one", SHAS[1], "g/two", SHAS[1])
+        assert warm.settled("a.md", SHAS[0], warm.set_number(one))
+        assert not warm.settled("a.md", SHAS[1], warm.set_number(one))
+        assert not warm.settled("a.md", SHAS[0], warm.set_number(both))
+        assert not warm.settled("a.md", SHAS[0], warm.set_number(("g/two", SHAS[1])))
 
 
 def test_a_damaged_cache_reads_as_empty(tmp_path: Path) -> None:
@@ -136,29 +138,33 @@ def test_a_damaged_cache_reads_as_empty(tmp_path: Path) -> None:
         (written,) = cache.iterdir()
         good = json.loads(written.read_text())
         payload = good["payload"]
-        mark = payload["notes"]["a.md"][0]
 
-        def with_entry(entry: list[object]) -> bytes:
-            notes = {"a.md": entry}
-            return json.dumps({**good, "payload": {**payload, "notes": notes}}).encode()
+        def with_payload(**changed: object) -> bytes:
+            return json.dumps({**good, "payload": {**payload, **changed}}).encode()
 
         damaged = [
             b"",
             b"{",
             b"[]",
-            b'{"kind": "accepted-index/1", "version": "0", "payload": {}}',
-            json.dumps({**good, "payload": {"sets": 1, "notes": {}}}).encode(),
-            json.dumps({**good, "payload": {**payload, "sets": [[1, 2]]}}).encode(),
-            with_entry([mark, 5, 0]),
-            with_entry([mark, None, 9]),
-            with_entry([True, None, 0]),
+            b'{"kind": "accepted-index/2", "version": "0", "payload": {}}',
+            with_payload(sets=1),
+            with_payload(sets=[[1, 2]]),
+            with_payload(sets=[payload["sets"][0], payload["sets"][0]]),
+            with_payload(note_shas={"a.md": 5}),
+            with_payload(note_shas={}),
+            with_payload(gate_sets={"a.md": 9}),
+            with_payload(gate_sets={"a.md": -1}),
+            with_payload(gate_sets={"a.md": "0"}),
+            with_payload(marks={"a.md": True}),
+            with_payload(marks={"a.md": str(payload["marks"]["a.md"])}),
+            with_payload(marks=[]),
             b"[" * 100_000,
         ]
         for raw in damaged:
             written.write_bytes(raw)
             index = accepted_index(store, "m", ["a.md"], cache)
             assert index.read == {"a.md": {"g/one": (SHAS[0], SHAS[1])}}, raw[:80]
-            assert index.settled("a.md", SHAS[0], ("g/one", SHAS[1]))
+            assert index.settled("a.md", SHAS[0], index.set_number(("g/one", SHAS[1])))
         written.unlink()
         os.mkfifo(written)  # never blocks, never trusted
         assert accepted_index(store, "m", ["a.md"], cache).read != {}

@@ -24,7 +24,7 @@ from commonplace import local_cache
 from commonplace.store import acceptance_marks, acceptances
 from commonplace.store.connection import Store
 
-KIND = "accepted-index/1"
+KIND = "accepted-index/2"
 # Above this share of notes to read again, one pass over the partition's
 # whole log costs less than looking the notes up.
 _WHOLE_LOG_SHARE = 0.25
@@ -39,22 +39,37 @@ class Summary(NamedTuple):
 
 
 class AcceptedIndex(NamedTuple):
-    """Summaries of the notes asked about that have acceptances, and the full
-    versions of those whose summary had to be read again."""
+    """Summaries of the notes asked about that have acceptances, column by
+    column (the selector asks 10,000 times; a set of gates is a number), and
+    the full versions of the notes whose summary had to be read again."""
 
-    summaries: dict[str, Summary]
+    note_shas: dict[str, str | None]
+    gate_sets: dict[str, int]  # note -> its number in `sets`
+    sets: dict[GateSet, int]
     read: dict[str, Versions]
 
-    def settled(self, note_path: str, note_sha: str, gates: GateSet) -> bool:
-        found = self.summaries.get(note_path)
-        return found is not None and found.note_sha == note_sha and found.gates == gates
+    @property
+    def summaries(self) -> dict[str, Summary]:
+        by_number = {n: s for s, n in self.sets.items()}
+        return {p: Summary(self.note_shas[p], by_number[n]) for p, n in self.gate_sets.items()}
+
+    def set_number(self, gates: GateSet) -> int | None:
+        """The number `settled` compares, or None when no note has these gates."""
+        return self.sets.get(gates)
+
+    def settled(self, note_path: str, note_sha: str, set_number: int | None) -> bool:
+        return (
+            set_number is not None
+            and self.gate_sets.get(note_path) == set_number
+            and self.note_shas.get(note_path) == note_sha
+        )
 
     def versions(
         self, store: Store, model_id: str, note_paths: Iterable[str]
     ) -> dict[str, Versions]:
         """The latest accepted versions per gate of these notes (those with
         any), reading from the store only what was not read already."""
-        wanted = [p for p in note_paths if p in self.summaries]
+        wanted = [p for p in note_paths if p in self.gate_sets]
         out = {p: self.read[p] for p in wanted if p in self.read}
         missing = [p for p in wanted if p not in self.read]
         if missing:
@@ -84,19 +99,25 @@ def accepted_index(
     name = _cache_name(store, model_id)
     kept = _load(cache, name, marks)
     asked = [p for p in note_paths if p in marks]
-    stale = [p for p in asked if p not in kept]
-    read: dict[str, Versions] = {}
+    stale = [p for p in asked if p not in kept.gate_sets]
     if stale:
         with store.read() as conn:
             if len(stale) > _WHOLE_LOG_SHARE * max(len(marks), 1):
-                read = acceptances.latest_by_note(conn, model_id)
+                kept.read.update(acceptances.latest_by_note(conn, model_id))
             else:
-                read = grouped(acceptances.latest_accepted(conn, model_id, stale))
+                kept.read.update(grouped(acceptances.latest_accepted(conn, model_id, stale)))
         # a whole log read gives every note's summary for the price of one
-        for path in marks if len(read) > len(stale) else stale:
-            kept[path] = summarize(read.get(path, {}))
+        for path in marks if len(kept.read) > len(stale) else stale:
+            only, gates = summarize(kept.read.get(path, {}))
+            kept.note_shas[path] = only
+            kept.gate_sets[path] = kept.sets.setdefault(gates, len(kept.sets))
         _save(cache, name, marks, kept)
-    return AcceptedIndex({p: kept[p] for p in asked}, read)
+    if len(asked) < len(kept.gate_sets):
+        return kept._replace(
+            note_shas={p: kept.note_shas[p] for p in asked},
+            gate_sets={p: kept.gate_sets[p] for p in asked},
+        )
+    return kept
 
 
 def accepted_versions(
@@ -119,47 +140,54 @@ def _cache_name(store: Store, model_id: str) -> str:
     return f"accepted-{hashlib.sha256(key).hexdigest()[:24]}.json"
 
 
-def _load(cache: Path | None, name: str, marks: Mapping[str, int]) -> dict[str, Summary]:
-    """The cached summaries whose mark is still the store's; anything
-    malformed is dropped, never trusted."""
+def _load(cache: Path | None, name: str, marks: dict[str, int]) -> AcceptedIndex:
+    """The cached summaries whose mark is still the store's. Checked column
+    by column (in C, not note by note): anything malformed drops the whole
+    file, never trusted. When no mark moved, which is the usual case, the
+    marks compare equal at once."""
+    empty = AcceptedIndex({}, {}, {}, {})
     payload = local_cache.load(cache, name, KIND)
     if not isinstance(payload, dict):
-        return {}
-    sets, notes = payload.get("sets"), payload.get("notes")
-    if not isinstance(sets, list) or not isinstance(notes, dict):
-        return {}
-    shapes = [
-        tuple(s) if isinstance(s, list) and all(isinstance(x, str) for x in s) else None
-        for s in sets
-    ]
-    kept: dict[str, Summary] = {}
-    for path, entry in notes.items():
-        if not (isinstance(entry, list) and len(entry) == 3):
-            continue
-        mark, note_sha, index = entry
-        if type(mark) is not int or marks.get(path) != mark:
-            continue
-        if not (note_sha is None or isinstance(note_sha, str)):
-            continue
-        if type(index) is not int or not 0 <= index < len(shapes):
-            continue
-        gates = shapes[index]
-        if gates is not None:
-            kept[path] = Summary(note_sha, gates)
-    return kept
+        return empty
+    kept_marks, note_shas = payload.get("marks"), payload.get("note_shas")
+    gate_sets, sets = payload.get("gate_sets"), payload.get("sets")
+    if not (
+        isinstance(kept_marks, dict)
+        and isinstance(note_shas, dict)
+        and isinstance(gate_sets, dict)
+        and isinstance(sets, list)
+        and kept_marks.keys() == note_shas.keys() == gate_sets.keys()
+        and set(map(type, kept_marks.values())) <= {int}
+        and set(map(type, note_shas.values())) <= {str, type(None)}
+        and set(map(type, gate_sets.values())) <= {int}
+        and all(type(s) is list and set(map(type, s)) <= {str} for s in sets)
+        and all(0 <= n < len(sets) for n in set(gate_sets.values()))
+    ):
+        return empty
+    numbered = {tuple(s): n for n, s in enumerate(sets)}
+    if len(numbered) != len(sets):
+        return empty  # one set under two numbers: not a file this module wrote
+    if kept_marks != marks:
+        moved = {p for p, m in kept_marks.items() if marks.get(p) != m}
+        note_shas = {p: v for p, v in note_shas.items() if p not in moved}
+        gate_sets = {p: v for p, v in gate_sets.items() if p not in moved}
+    return AcceptedIndex(note_shas, gate_sets, numbered, {})
 
 
-def _save(
-    cache: Path | None, name: str, marks: Mapping[str, int], kept: Mapping[str, Summary]
-) -> None:
-    """Summaries by note with their marks; the sets of gates, which few notes
-    do not share, are written once each."""
+def _save(cache: Path | None, name: str, marks: dict[str, int], kept: AcceptedIndex) -> None:
+    """Summaries by note with their marks, column by column; each set of
+    gates, which few notes do not share, written once."""
     if cache is None:
         return
-    index: dict[GateSet, int] = {}
-    notes = {
-        path: [marks[path], summary.note_sha, index.setdefault(summary.gates, len(index))]
-        for path, summary in kept.items()
-        if path in marks
+    paths = [p for p in kept.gate_sets if p in marks]
+    by_number = {n: s for s, n in kept.sets.items()}
+    renumbered: dict[int, int] = {}  # sets no note has any more are left out
+    for path in paths:
+        renumbered.setdefault(kept.gate_sets[path], len(renumbered))
+    payload = {
+        "marks": {p: marks[p] for p in paths},
+        "note_shas": {p: kept.note_shas[p] for p in paths},
+        "gate_sets": {p: renumbered[kept.gate_sets[p]] for p in paths},
+        "sets": [list(by_number[n]) for n in renumbered],
     }
-    local_cache.save(cache, name, KIND, {"sets": [list(s) for s in index], "notes": notes})
+    local_cache.save(cache, name, KIND, payload)

@@ -6,7 +6,6 @@ asked once, and a note's diff is computed once whatever the number of gates.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -17,7 +16,7 @@ from commonplace.kb.gates import Gate, GateScan, every_gate_ids, load_found_gate
 from commonplace.kb.notes import NoteFacts, NoteScan, find_notes, note_facts, resolve_note_refs
 from commonplace.kb.unreviewable import Unreviewable
 from commonplace.local_cache import cache_folder
-from commonplace.services.accepted_index import GateSet, accepted_index, gate_set
+from commonplace.services.accepted_index import accepted_index, gate_set
 from commonplace.store import snapshots
 from commonplace.store.connection import Store
 
@@ -80,25 +79,35 @@ def select_stale(
     # First the notes settled by their summary alone (the steady state), then
     # the others, whose accepted versions are read in one query.
     unsettled: list[tuple[KbFile, _Routing]] = []
+    # Notes alike share one facts object (the note cache hands them out), so
+    # most lookups go by identity; equal facts still share their routing.
+    routing_of: dict[int, _Routing] = {}
+    accepted_set, accepted_sha = index.gate_sets.get, index.note_shas.get
     for note in sorted(notes, key=lambda n: n.key):
         facts = note_facts(note) if routed else None
-        routing = applicable_for.get(facts)
+        routing = routing_of.get(id(facts))
         if routing is None:
-            applicable = [g for g in gates if facts is None or g.applies_to(facts)]
-            all_missing = tuple(
-                StaleGate(g.id, StaleReason.GATE_DIRTY if g.id in dirty else missing)
-                for g in applicable
-            )
-            routing = applicable_for[facts] = _Routing(
-                applicable,
-                tuple(g for g in all_missing if g.reason in wanted),
-                gate_set((g.id, g.sha) for g in applicable),
-                not any(g.id in dirty for g in applicable),
-            )
+            routing = applicable_for.get(facts)
+            if routing is None:
+                applicable = [g for g in gates if facts is None or g.applies_to(facts)]
+                all_missing = tuple(
+                    StaleGate(g.id, StaleReason.GATE_DIRTY if g.id in dirty else missing)
+                    for g in applicable
+                )
+                settled = index.set_number(gate_set((g.id, g.sha) for g in applicable))
+                routing = applicable_for[facts] = _Routing(
+                    applicable,
+                    tuple(g for g in all_missing if g.reason in wanted),
+                    # None: no note can be settled (a dirty gate, or none accepted so)
+                    settled if not any(g.id in dirty for g in applicable) else None,
+                )
+            routing_of[id(facts)] = routing  # `notes` keeps every facts object alive
+        key = note.key
         if (
-            routing.clean
-            and note.key not in claimed
-            and index.settled(note.key, note.sha, routing.shas)
+            routing.settled is not None
+            and accepted_set(key) == routing.settled
+            and accepted_sha(key) == note.sha
+            and key not in claimed
         ):
             continue
         unsettled.append((note, routing))
@@ -165,8 +174,7 @@ class _Routing(NamedTuple):
 
     gates: list[Gate]
     unreviewed: Sequence[StaleGate]  # every gate missing (or dirty), filtered by reason
-    shas: GateSet  # what a settled note's summary holds
-    clean: bool  # no applicable gate is dirty
+    settled: int | None  # the set number of a settled note's summary (AcceptedIndex)
 
 
 def _all_missing(applicable: Sequence[Gate], dirty: Collection[str]) -> list[StaleGate]:
@@ -200,6 +208,8 @@ def _diffs(
     store: Store, notes: dict[str, KbFile], wanted: dict[tuple[str, str], None]
 ) -> dict[tuple[str, str], str | None]:
     """A unified diff from each accepted snapshot to the current text, once per note."""
+    import difflib  # only when a diff is asked for: ~5 ms of start-up otherwise
+
     texts = snapshot_texts(store, {sha for _, sha in wanted})
     out: dict[tuple[str, str], str | None] = {}
     for note_path, sha in wanted:
