@@ -43,7 +43,7 @@ RACY_NS = 2_000_000_000
 _MAX_DEPTH = 16  # routing fields nested deeper are read each time, not kept
 _SHA = re.compile("[0-9a-f]{40}").fullmatch
 
-Identity = tuple[int, int, int, int, int]
+Identity = list[int]  # size, mtime_ns, ctime_ns, inode, device: as JSON keeps it
 # (identity, blob id, routing fields): blob id and fields None for "not a note"
 Entry = tuple[Identity, str | None, dict[str, object] | None]
 
@@ -56,14 +56,16 @@ class CachedNote(KbFile):
 
     _root: str
 
-    def __init__(
-        self, key: str, kb_root: str, sha: str, fields: dict[str, object], facts: NoteFacts
-    ) -> None:
-        object.__setattr__(self, "key", key)
-        object.__setattr__(self, "_root", kb_root)
-        # Filled in as `cached_property` would have: reading them costs nothing.
-        # `fields` and `facts` may be shared with other notes; routing only reads them.
-        self.__dict__.update(sha=sha, routing_fields=fields, facts=facts)
+    @classmethod
+    def known(
+        cls, key: str, kb_root: str, sha: str, fields: dict[str, object], facts: NoteFacts
+    ) -> CachedNote:
+        note = cls.__new__(cls)
+        # One update, no __init__: a scan makes 10,000 of them. sha, fields and
+        # facts are filled in as `cached_property` would have; `fields` and
+        # `facts` may be shared with other notes, and routing only reads them.
+        note.__dict__.update(key=key, _root=kb_root, sha=sha, routing_fields=fields, facts=facts)
+        return note
 
     def _read(self) -> bytes:
         try:
@@ -120,7 +122,7 @@ class NoteCache:
             st = entry.stat(follow_symlinks=False)
         except OSError:
             return None
-        return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
     def get(self, kb_root: str, key: str, ident: Identity | None) -> KbFile | bool:
         """What the cache knows of `key` with this identity: a `CachedNote`,
@@ -130,7 +132,7 @@ class NoteCache:
         raw = self._old.get(key)
         if ident is None or not isinstance(raw, list) or len(raw) != 7:
             return False
-        if tuple(raw[:5]) != ident:
+        if raw[:5] != ident:
             return False
         sha, index = raw[5], raw[6]
         if sha is None and index is None:
@@ -149,7 +151,7 @@ class NoteCache:
         facts = self._facts.get(shared)
         if facts is None:
             facts = self._facts[shared] = facts_from(fields, key)
-        return CachedNote(key, kb_root, sha, fields, facts)
+        return CachedNote.known(key, kb_root, sha, fields, facts)
 
     def put(self, key: str, ident: Identity | None, found: KbFile | Unreviewable | None) -> None:
         """Remember what reading `key` gave, if it may be trusted next time."""
