@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -62,21 +62,22 @@ class GitState:
 
 
 def read_state(kb_root: Path, pathspecs: Iterable[str]) -> GitState:
-    """Two git calls: where the KB sits in its repository, then one status."""
+    """Two git calls: where the KB sits in its repository, and one status."""
+    return start_state(kb_root, pathspecs)()
+
+
+def start_state(kb_root: Path, pathspecs: Iterable[str]) -> Callable[[], GitState]:
+    """`read_state` begun: both git calls start now, side by side, and the
+    function returned waits for them. A command that has other work before it
+    needs the state (loading gates) does it meanwhile, on another core."""
     if shutil.which("git") is None:
-        return GitState(is_repo=False)
-    where = process.run(
+        return lambda: GitState(is_repo=False)
+    where = process.start(
         ["git", "rev-parse", "--show-toplevel", "--show-prefix", "--absolute-git-dir"],
         cwd=kb_root,
-        check=False,
     )
-    if not where.ok:
-        return GitState(is_repo=False)
-    lines = where.stdout.decode("utf-8", "surrogateescape").split("\n")
-    prefix = lines[1] if len(lines) > 1 else ""
-    git_dir = lines[2] if len(lines) > 2 and lines[2] else None
     specs = [s for s in pathspecs if s] or ["."]
-    status = process.run(
+    status = process.start(
         [
             "git",
             "-c",
@@ -91,11 +92,20 @@ def read_state(kb_root: Path, pathspecs: Iterable[str]) -> GitState:
             *specs,
         ],
         cwd=kb_root,
-        check=False,
     )
-    if not status.ok:
-        raise UserError(f"cannot read git state of the knowledge base: {status.describe()}")
-    return _parse_status(status.stdout, prefix, git_dir)
+
+    def finish() -> GitState:
+        located, listed = where.finish(), status.finish()
+        if not located.ok:  # not a repository: status failed too, and says nothing new
+            return GitState(is_repo=False)
+        if not listed.ok:
+            raise UserError(f"cannot read git state of the knowledge base: {listed.describe()}")
+        lines = located.stdout.decode("utf-8", "surrogateescape").split("\n")
+        prefix = lines[1] if len(lines) > 1 else ""
+        git_dir = lines[2] if len(lines) > 2 and lines[2] else None
+        return _parse_status(listed.stdout, prefix, git_dir)
+
+    return finish
 
 
 def _parse_status(raw: bytes, prefix: str, git_dir: str | None = None) -> GitState:

@@ -1,6 +1,7 @@
 """The one place that starts external processes: `run` for short-lived ones
-(git, a CLI's version) and `spawn` for a runner streaming on pipes in a
-process group of its own. Nothing else imports `subprocess`.
+(git, a CLI's version), `start` for one to collect later, and `spawn` for a
+runner streaming on pipes in a process group of its own. Nothing else imports
+`subprocess`.
 
 A runner is watched by one watchdog per process (the runners' `guard.py`,
 which says why a pipe and not PR_SET_PDEATHSIG), started with the first
@@ -99,6 +100,38 @@ def run(
     if check and not result.ok:
         raise UserError(result.describe())
     return result
+
+
+class Started:
+    """A short-lived command started by `start`, running while the caller
+    does other work; `finish` waits for it and gives what `run` would have,
+    with `check=False`."""
+
+    def __init__(self, argv: Sequence[str], popen: subprocess.Popen[bytes]) -> None:
+        self.argv, self._popen = tuple(argv), popen
+
+    def finish(self) -> Completed:
+        stdout, stderr = self._popen.communicate()
+        return Completed(self.argv, self._popen.returncode, stdout, stderr)
+
+
+def start(argv: Sequence[str], *, cwd: Path | None = None) -> Started:
+    """Start a command that reads nothing and whose output is captured, and
+    return at once: two of them, or one and some work of this process, run
+    side by side. Raises like `run`."""
+    try:
+        popen = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except FileNotFoundError as exc:
+        raise CommandNotFound(f"command not found: {argv[0]}") from exc
+    except OSError as exc:
+        raise CannotRun(f"cannot run `{' '.join(argv)}`: {exc}", str(exc)) from exc
+    return Started(argv, popen)
 
 
 class Child:

@@ -14,6 +14,8 @@ from commonplace.store.connection import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from commonplace.git import GitState
 
 
@@ -25,13 +27,18 @@ class Workspace:
 
     def git_state(self) -> GitState:
         """The KB's git state over the notes and gates (two git calls)."""
-        from commonplace.git import read_state  # commands that need no git skip its imports
+        return self.start_git_state()()
+
+    def start_git_state(self) -> Callable[[], GitState]:
+        """`git_state` begun: the git calls run while the caller works on,
+        and the function returned waits for them."""
+        from commonplace.git import start_state  # commands that need no git skip its imports
         from commonplace.kb.conformance import conformance_pathspecs
 
         # Type specs are gates too (type conformance), wherever their folder is.
         config = self.config
         specs = [*config.scan_roots, config.gates_dir, *conformance_pathspecs(config)]
-        return read_state(self.config.kb_root, specs)
+        return start_state(self.config.kb_root, specs)
 
     def partition(self, model: str, effort: str | None) -> Partition:
         """The partition every read and write path uses for these flags."""

@@ -266,9 +266,10 @@ def select_targets(
     changed: ChangedScope | None = None,
 ) -> Selection:
     """The selector command: resolve scope and partition, then `select_stale`."""
+    pending_git = ws.start_git_state()  # git works while the gates load
     partition = ws.partition(model, effort)
-    git = ws.git_state()
     gate_scan = gate_scope(ws, gate_refs)
+    git = pending_git()
     # Read-only, and it needs only blob ids and routing facts: notes unchanged
     # since the last selector run in this clone are not read (kb/note_cache.py).
     note_scan = note_scope(
