@@ -8,8 +8,8 @@ in the text. Disagreeing result lines, or none, give `unknown`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from commonplace.markdown import unfenced
 
@@ -27,8 +27,7 @@ class Decision(StrEnum):
         return self in (Decision.PASS, Decision.WARN, Decision.FAIL)
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     severity: str
     text: str
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from commonplace.errors import UserError
 from commonplace.kb.paths import is_canonical
@@ -37,8 +37,7 @@ class MalformedOutput(UserError):
     """The output breaks the pair grammar; none of it can be trusted."""
 
 
-@dataclass(frozen=True)
-class ParsedOutput:
+class ParsedOutput(NamedTuple):
     bodies: Mapping[Pair, str]  # expected pairs found, each body as written
     missing: tuple[Pair, ...]  # expected pairs not found, in expected order
     # sentinel-like lines without the batch's token (v2): a reviewer that
