@@ -107,9 +107,11 @@ def canonical_rationale(text: str, decision: Decision) -> str:
 
 
 def parse_findings(text: str) -> tuple[Finding, ...]:
-    findings = []
+    findings: list[Finding] = []
+    if ":" not in text:  # every label ends with one
+        return ()
     for line in text.split("\n"):
-        label = _FINDING_LABEL.match(line)
+        label = _FINDING_LABEL.match(line) if ":" in line else None
         if label is not None:
             detail = line[label.end() :].strip().lstrip(_DECORATION).strip()
             if detail:
