@@ -274,11 +274,11 @@ def refuse_links(root: Path, path: Path, *, setting: str, entries: bool = False)
     parts = parts_under(root, path)
     if not parts:
         return
-    current = Path(os.path.abspath(root))
+    current = os.path.abspath(root)  # a string: a Path per component costs more than the lstat
     for index, part in enumerate(parts):
-        current = current / part
+        current = os.path.join(current, part)
         try:
-            mode = current.lstat().st_mode
+            mode = os.lstat(current).st_mode
         except OSError:
             return  # missing: nothing further can be a link
         if stat.S_ISLNK(mode):
