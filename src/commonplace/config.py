@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from commonplace.errors import UserError
 from commonplace.settings import (
@@ -29,10 +28,11 @@ from commonplace.settings import (
 
 CONFIG_FILE = "commonplace.toml"
 STORE_ENV = "COMMONPLACE_REVIEW_DB"
+# The default of every table setting: read-only, so one shared instance is safe.
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     kb_root: Path
     scan_roots: tuple[str, ...] = ("kb/notes", "kb/reference")
     # False: a scan root, or a folder given with --note, gives only the notes
@@ -46,13 +46,13 @@ class Config:
     schema: str | None = None
     # How long a run stays live unless its owner renews its lease (seconds).
     lease_seconds: float = DEFAULT_LEASE_SECONDS
-    model_aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    defaults: Defaults = field(default_factory=Defaults)
+    model_aliases: Mapping[str, str] = _EMPTY
+    defaults: Defaults = Defaults()
     # Each table as written (checked when loaded); runners.get_runner types it.
-    runners: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    runners: Mapping[str, Mapping[str, Any]] = _EMPTY
     # `[pricing.<model>]`: prices that replace or add to the shipped table
-    pricing: Mapping[str, PriceOverride] = field(default_factory=lambda: MappingProxyType({}))
-    report: ReportSettings = field(default_factory=ReportSettings)
+    pricing: Mapping[str, PriceOverride] = _EMPTY
+    report: ReportSettings = ReportSettings()
     source: Path | None = None
     # What kb modules find by walking the KB tree (the type specs and
     # COLLECTION.md files), kept here so that a command, which has one Config,

@@ -25,8 +25,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from commonplace.clock import iso_utc
 from commonplace.errors import UserError
@@ -37,8 +37,7 @@ GRACE_SECONDS = 3.0
 _HOST_LIMIT = 255  # as long as a DNS name may be
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(NamedTuple):
     """The process that owns running runs: the pid with its start time tells
     it from a later process that reuses the pid."""
 

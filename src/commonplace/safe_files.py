@@ -39,8 +39,10 @@ def parts_under(root: Path, path: Path) -> tuple[str, ...] | None:
     collapsed), or None when `path` is not inside `root`."""
     target = Path(os.path.normpath(os.path.abspath(path)))
     base = Path(os.path.abspath(root))
-    if target == base or base in target.parents:
+    try:  # lexical, as comparing with each of the parents would be, and cheaper
         return target.relative_to(base).parts
+    except ValueError:
+        pass
     # the root's real path only when needed: resolving costs a `stat` per
     # component, and an ingest opens a folder per run
     real = root.resolve()
@@ -63,6 +65,9 @@ class Folder:
 
     def __init__(self, fd: int, shown: str, setting: str) -> None:
         self.fd, self.shown, self.setting = fd, shown, setting
+        # temporary names: pid and randomness once per folder (two system
+        # calls fewer per file), a count for each file
+        self._tag, self._made = f"{os.getpid()}.{os.urandom(4).hex()}", 0
 
     def named(self, name: str) -> str:
         return name if self.shown == "." else f"{self.shown}/{name}"
@@ -123,6 +128,11 @@ class Folder:
         except OSError as exc:
             raise UserError(f"cannot delete {self.named(name)}: {exc.strerror}") from None
 
+    def _temporary(self, name: str) -> str:
+        """A fresh name to write `name` under before renaming it into place."""
+        self._made += 1
+        return f".{name}.{self._tag}.{self._made}.tmp"
+
     def write(self, name: str, data: bytes, *, overwrite: bool = True) -> bool:
         """Write `name` whole, atomically; False when it exists and not `overwrite`."""
         found = self.kind(name)
@@ -131,7 +141,7 @@ class Folder:
         if found is not None and not overwrite:
             return False
         self._refuse_special(name, found)
-        temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        temporary = self._temporary(name)
         try:
             fd = os.open(temporary, _FILE_FLAGS, 0o666, dir_fd=self.fd)
             try:
@@ -160,7 +170,7 @@ class Folder:
         if found == stat.S_IFLNK:
             raise self._refused(name)
         self._refuse_special(name, found)
-        temporary = f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        temporary = self._temporary(name)
         try:
             fd = os.open(temporary, _FILE_FLAGS, 0o666, dir_fd=self.fd)
         except OSError as exc:
@@ -198,9 +208,9 @@ def folder(
     (made when `create`). Outside `root` (or with no `root`) only when
     `outside_ok`; its folders are then opened as they are. `writing` names
     the file wanted there, for messages."""
-    shown = _show(root, path)
-    wanted = writing or shown
     parts = parts_under(root, path) if root is not None else None
+    shown = _shown(path, parts)
+    wanted = writing or shown
     if root is None or parts is None:
         if not outside_ok:
             raise UserError(f"refusing to write {wanted}: it is outside the knowledge base")
@@ -264,11 +274,11 @@ def refuse_links(root: Path, path: Path, *, setting: str, entries: bool = False)
     parts = parts_under(root, path)
     if not parts:
         return
-    current = Path(os.path.abspath(root))
+    current = os.path.abspath(root)  # a string: a Path per component costs more than the lstat
     for index, part in enumerate(parts):
-        current = current / part
+        current = os.path.join(current, part)
         try:
-            mode = current.lstat().st_mode
+            mode = os.lstat(current).st_mode
         except OSError:
             return  # missing: nothing further can be a link
         if stat.S_ISLNK(mode):
@@ -338,7 +348,10 @@ def _open_outside(path: Path, shown: str, create: bool) -> int:
 
 
 def _show(root: Path | None, path: Path) -> str:
-    parts = parts_under(root, path) if root is not None else None
+    return _shown(path, parts_under(root, path) if root is not None else None)
+
+
+def _shown(path: Path, parts: tuple[str, ...] | None) -> str:
     if parts is None:
         return str(path)
     return "/".join(parts) or "."

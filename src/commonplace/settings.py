@@ -1,6 +1,6 @@
 """The typed tables of commonplace.toml: `[defaults]` and `[runners.<name>]`.
 
-Each table is parsed once into a frozen dataclass; an unknown key or a value
+Each table is parsed once into a NamedTuple (a frozen record); an unknown key or a value
 of the wrong type is a `UserError` naming the key (and, from `load_config`,
 the file), never a value some command reads later.
 """
@@ -8,8 +8,7 @@ the file), never a value some command reads later.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 from commonplace.choices import DEFAULT_JOBS, DEFAULT_TIMEOUT, EFFORTS, Effort
 from commonplace.errors import UserError
@@ -20,8 +19,7 @@ DEFAULT_LEASE_SECONDS = 120.0
 LEASE_LIMITS = (1.0, 86400.0)  # below a second it renews in a busy loop
 
 
-@dataclass(frozen=True)
-class Defaults:
+class Defaults(NamedTuple):
     """`[defaults]`: what a command takes when its option is not given."""
 
     runner: str | None = None
@@ -31,8 +29,7 @@ class Defaults:
     jobs: int = DEFAULT_JOBS  # batches a sweep runs at once
 
 
-@dataclass(frozen=True)
-class RunnerSettings:
+class RunnerSettings(NamedTuple):
     """One runner's configuration (`[runners.<name>]` in commonplace.toml)."""
 
     binary: str | None = None
@@ -47,8 +44,7 @@ class RunnerSettings:
     max_retries: int | None = None  # 429, overload and 5xx answers retried this often
 
 
-@dataclass(frozen=True)
-class ReportSettings:
+class ReportSettings(NamedTuple):
     """`[report]`: how reports link to the KB's files."""
 
     repository_url: str | None = None
@@ -60,8 +56,7 @@ API_SETTINGS = ("base_url", "api", "max_output_tokens", "max_retries")
 OPENAI_APIS = ("responses", "chat")
 
 
-@dataclass(frozen=True)
-class ModelPrice:
+class ModelPrice(NamedTuple):
     """One model's prices in USD per million tokens (`[pricing.<model>]`)."""
 
     input: float
@@ -73,8 +68,7 @@ class ModelPrice:
     source: str = ""  # where the prices were taken from, and when
 
 
-@dataclass(frozen=True)
-class PriceOverride:
+class PriceOverride(NamedTuple):
     """A `[pricing.<model>]` table: the prices it gives (None: not given)."""
 
     input: float | None = None
@@ -88,7 +82,7 @@ class PriceOverride:
 
 def parse_defaults(table: Mapping[str, Any], where: str) -> Defaults:
     """`[defaults]` of the file `where`, every key known and typed."""
-    _no_unknown(table, Defaults, f"[defaults] of {where}")
+    _no_unknown(table, Defaults._fields, f"[defaults] of {where}")
 
     def name(key: str, what: str) -> str | None:
         value = table.get(key)
@@ -117,7 +111,7 @@ def parse_defaults(table: Mapping[str, Any], where: str) -> Defaults:
 def parse_runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings:
     """`[runners.<name>]`; errors start with the table's name."""
     where = f"[runners.{name}]"
-    unknown = sorted(set(table) - {f.name for f in fields(RunnerSettings)})
+    unknown = sorted(set(table) - set(RunnerSettings._fields))
     if unknown:
         raise UserError(f"{where}: unknown setting(s): {', '.join(unknown)}")
 
@@ -159,7 +153,7 @@ def parse_runner_settings(name: str, table: Mapping[str, Any]) -> RunnerSettings
 
 def parse_report(table: Mapping[str, Any], where: str) -> ReportSettings:
     """`[report]` of the file `where`."""
-    _no_unknown(table, ReportSettings, f"[report] of {where}")
+    _no_unknown(table, ReportSettings._fields, f"[report] of {where}")
     url = table.get("repository_url")
     if url is None:
         return ReportSettings()
@@ -235,8 +229,8 @@ def parse_lease_seconds(value: object, where: str) -> float:
     raise UserError(f"{where}: lease_seconds must be a number of seconds from {low:g} to {high:g}")
 
 
-def _no_unknown(table: Mapping[str, Any], kind: type, where: str) -> None:
-    known = sorted(f.name for f in fields(kind))
+def _no_unknown(table: Mapping[str, Any], names: tuple[str, ...], where: str) -> None:
+    known = sorted(names)
     for key in sorted(table):
         if key not in known:
             raise UserError(f"unknown key {key!r} in {where} (known: {', '.join(known)})")

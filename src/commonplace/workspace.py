@@ -4,8 +4,8 @@ the directory the command was started from."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from commonplace.config import STORE_ENV, Config, load_config
 from commonplace.errors import UserError
@@ -19,8 +19,7 @@ if TYPE_CHECKING:
     from commonplace.git import GitState
 
 
-@dataclass(frozen=True)
-class Workspace:
+class Workspace(NamedTuple):
     config: Config
     store: Store
     cwd: Path

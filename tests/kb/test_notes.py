@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -102,15 +101,15 @@ def test_scan_notes_outside_git_still_works(kb: Path) -> None:
 
 
 def test_scan_notes_custom_and_overlapping_roots(kb: Path) -> None:
-    config = dataclasses.replace(
-        load_config(kb), scan_roots=("kb/notes/sub", "kb/notes", "kb/missing", "kb/notes/a.md")
+    config = load_config(kb)._replace(
+        scan_roots=("kb/notes/sub", "kb/notes", "kb/missing", "kb/notes/a.md")
     )
     found = keys(scan_notes(config, state(config)))
     assert found == [k for k in REVIEWABLE if k.startswith("kb/notes/")]
 
 
 def test_scan_notes_whole_kb_as_scan_root(kb: Path) -> None:
-    config = dataclasses.replace(load_config(kb), scan_roots=(".",))
+    config = load_config(kb)._replace(scan_roots=(".",))
     found = keys(scan_notes(config, read_state(kb, [])))
     # kb/types is a types/ folder too.
     assert found == sorted([*REVIEWABLE, "kb/other/o.md"])
@@ -361,7 +360,7 @@ def test_note_facts_user_verified_underscore_is_not_the_key() -> None:
 
 
 def test_scan_notes_top_level_only(kb: Path) -> None:
-    config = dataclasses.replace(load_config(kb), recursive=False)
+    config = load_config(kb)._replace(recursive=False)
     assert keys(scan_notes(config, state(config))) == [
         "kb/notes/a.md",
         "kb/notes/bom.md",
@@ -371,7 +370,7 @@ def test_scan_notes_top_level_only(kb: Path) -> None:
 
 
 def test_resolve_directory_top_level_only(kb: Path) -> None:
-    config = dataclasses.replace(load_config(kb), recursive=False)
+    config = load_config(kb)._replace(recursive=False)
     assert keys(resolve_notes(config, state(config), ["kb/notes/sub"], cwd=kb)) == [
         "kb/notes/sub/index-of-things.md"
     ]

@@ -59,6 +59,16 @@ def test_is_canonical_refuses(key: str) -> None:
     assert not is_canonical(key)
 
 
+@settings(max_examples=400)
+@given(st.text(alphabet="/.a\\\0", max_size=9))
+def test_is_canonical_is_a_check_of_every_part(key: str) -> None:
+    """The substring checks agree with the definition: no empty, `.` or
+    `..` part (so no leading, trailing or doubled `/`), no `\\` nor NUL."""
+    parts_ok = all(part not in ("", ".", "..") for part in key.split("/"))
+    expected = bool(key) and "\\" not in key and "\0" not in key and parts_ok
+    assert is_canonical(key) == expected
+
+
 # -- key_for_path ----------------------------------------------------------------------
 
 

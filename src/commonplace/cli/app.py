@@ -39,6 +39,15 @@ class CommandSpec:
 
 
 class Parser(argparse.ArgumentParser):
+    examples: str | None = None  # the command whose examples end its help
+
+    def format_help(self) -> str:
+        if self.examples is not None and self.epilog is None:  # made only when shown
+            from commonplace.cli.examples import epilog
+
+            self.epilog = epilog(self.examples)
+        return super().format_help()
+
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> argparse.Namespace:
@@ -338,15 +347,13 @@ def build_parser(spec: CommandSpec, prog: str | None = None) -> tuple[ModuleType
     """The command's module and its parser, with the examples as the epilog."""
     import importlib
 
-    from commonplace.cli.examples import epilog
+    from commonplace.cli.help_width import formatter
 
     module = importlib.import_module(spec.module)
     parser = Parser(
-        prog=prog or f"commonplace-{spec.name}",
-        description=spec.help,
-        epilog=epilog(spec.name),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog or f"commonplace-{spec.name}", description=spec.help, formatter_class=formatter
     )
+    parser.examples = spec.name
     module.add_arguments(parser)
     parser.add_argument("--version", action="version", version=version())
     parser.add_argument(

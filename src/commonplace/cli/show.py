@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
         history=args.history,
     )
     payload = asdict(story)
+    for partition in payload["partitions"]:
+        for gate in partition["gates"]:  # a finding is a NamedTuple: an object in JSON
+            gate["findings"] = [finding._asdict() for finding in gate["findings"]]
     if story.history is None:
         del payload["history"]
     app.emit(args, payload, lambda: render(story))

@@ -11,9 +11,11 @@ from commonplace.errors import UserError
 
 def is_canonical(key: str) -> bool:
     """True when `key` is already a canonical KB-relative POSIX path."""
-    if not key or key.startswith("/") or "\\" in key or "\0" in key:
+    if not key or "\\" in key or "\0" in key:
         return False
-    return all(part not in ("", ".", "..") for part in key.split("/"))
+    # an empty, `.` or `..` part (a leading or trailing `/` makes an empty one)
+    wrapped = f"/{key}/"
+    return "//" not in wrapped and "/./" not in wrapped and "/../" not in wrapped
 
 
 def key_for_path(kb_root: Path, raw: str, *, cwd: Path, to_be_created: bool = False) -> str:

@@ -3,8 +3,8 @@ that have run too long."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from commonplace.clock import utc_before, utc_now
 from commonplace.lifecycle.create import host_name
@@ -89,8 +89,7 @@ def transition(
         raise RunNotFinalizable(f"review run {review_run_id} is no longer running; nothing changed")
 
 
-@dataclass(frozen=True)
-class StaleRun:
+class StaleRun(NamedTuple):
     """A running run the reaper fails, and why."""
 
     review_run_id: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from commonplace.choices import EFFORTS
 from commonplace.clock import utc_now
@@ -16,8 +16,7 @@ from commonplace.store.connection import Store
 _OTHER = re.compile(r"[^a-z0-9]+")
 
 
-@dataclass(frozen=True)
-class Partition:
+class Partition(NamedTuple):
     requested_model: str
     effort: str | None
     model: str
@@ -107,8 +106,7 @@ def observe_resolution(
         )
 
 
-@dataclass(frozen=True)
-class ResolutionChange:
+class ResolutionChange(NamedTuple):
     """Reviews asked for with the same flags as before went to another
     partition than the one those flags last resolved to (an alias the CLI now
     maps to a newer model, or a swap on the vendor's side)."""

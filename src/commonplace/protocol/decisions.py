@@ -8,8 +8,8 @@ in the text. Disagreeing result lines, or none, give `unknown`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from commonplace.markdown import unfenced
 
@@ -27,8 +27,7 @@ class Decision(StrEnum):
         return self in (Decision.PASS, Decision.WARN, Decision.FAIL)
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     severity: str
     text: str
 
@@ -108,9 +107,11 @@ def canonical_rationale(text: str, decision: Decision) -> str:
 
 
 def parse_findings(text: str) -> tuple[Finding, ...]:
-    findings = []
+    findings: list[Finding] = []
+    if ":" not in text:  # every label ends with one
+        return ()
     for line in text.split("\n"):
-        label = _FINDING_LABEL.match(line)
+        label = _FINDING_LABEL.match(line) if ":" in line else None
         if label is not None:
             detail = line[label.end() :].strip().lstrip(_DECORATION).strip()
             if detail:

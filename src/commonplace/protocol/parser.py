@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from commonplace.errors import UserError
 from commonplace.kb.paths import is_canonical
@@ -37,8 +37,7 @@ class MalformedOutput(UserError):
     """The output breaks the pair grammar; none of it can be trusted."""
 
 
-@dataclass(frozen=True)
-class ParsedOutput:
+class ParsedOutput(NamedTuple):
     bodies: Mapping[Pair, str]  # expected pairs found, each body as written
     missing: tuple[Pair, ...]  # expected pairs not found, in expected order
     # sentinel-like lines without the batch's token (v2): a reviewer that
@@ -82,9 +81,17 @@ def parse_output(
     opened_at = 0
     body: list[str] = []
     fence = ""  # the code fence open inside the current block, if any
+    keys: dict[str, Pair] = {}  # each key is checked once, at its START
     # CR alone ends a line too (old Mac, some terminals' captures)
     lines = text.split("\n") if "\r" not in text else _LINE_ENDS.split(text)
     for number, raw in enumerate(lines, start=1):
+        if MARK not in raw:  # most lines: text, no sentinel nor sentinel-like piece
+            if open_pair is not None:
+                text_line = raw.rstrip("\r")
+                body.append(text_line)
+                if fences:
+                    fence = track_fence(fence, text_line)
+            continue
         pieces = _pieces(raw, start, end)
         if token is not None and pieces[-1][0] is None and MARK in raw:
             untokened += raw.rstrip().endswith("===") and PLACEHOLDER not in raw
@@ -102,7 +109,7 @@ def parse_output(
             if fence and not (kind == end and _same_pair(content, open_pair)):
                 body.append(f"{kind}{content}{CLOSE}")  # quoted before the END, same line
                 continue
-            pair = _pair(content, number)
+            pair = keys.get(content) or keys.setdefault(content, _pair(content, number))
             if kind == start:
                 if open_pair is not None:
                     raise MalformedOutput(

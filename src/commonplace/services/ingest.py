@@ -11,7 +11,7 @@ Ingest is repeatable: runs already final are reported and left unchanged.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from commonplace import lifecycle
 from commonplace.config import Config
@@ -41,8 +41,7 @@ from commonplace.workspace import Workspace
 RUNS_PER_TRANSACTION = 50
 
 
-@dataclass(frozen=True)
-class IngestReport:
+class IngestReport(NamedTuple):
     """Where every run in scope stands after ingesting. `outcomes` are the
     runs this ingest finished; `already_final` were final before it."""
 

@@ -4,7 +4,7 @@ each with its pairs and how it stood when read."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from commonplace.errors import UserError
 from commonplace.lifecycle import RunStatus
@@ -13,8 +13,7 @@ from commonplace.store.connection import Store
 from commonplace.store.runs import RunGateRow, run_gate_rows
 
 
-@dataclass(frozen=True)
-class ScopedRun:
+class ScopedRun(NamedTuple):
     """A run as ingest sees it: its pairs and how it stood when read."""
 
     review_run_id: int

@@ -5,11 +5,10 @@ be carried over (triggers, functions, random ids) written for both."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Dialects:
+class Dialects(NamedTuple):
     """One statement that the two backends write differently (None: this
     backend needs none)."""
 
@@ -17,8 +16,7 @@ class Dialects:
     postgres: str | None
 
 
-@dataclass(frozen=True)
-class Migration:
+class Migration(NamedTuple):
     name: str
     statements: tuple[str | Dialects, ...]
 

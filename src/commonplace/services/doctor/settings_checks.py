@@ -4,7 +4,6 @@ a finding with a "did you mean", not the error that stops every command."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +66,12 @@ def _table_keys(raw: dict[str, Any], where: str) -> list[Finding]:
     found: list[Finding] = []
     defaults = raw.get("defaults")
     if isinstance(defaults, dict):
-        known = {f.name for f in fields(Defaults)}
+        known = set(Defaults._fields)
         for key in _unknown(defaults, known):
             found.append(_unknown_finding(where, "key in [defaults]", key, known))
         raw["defaults"] = {k: v for k, v in defaults.items() if k in known}
     for section, known in (
-        ("runners", {f.name for f in fields(RunnerSettings)}),
+        ("runners", set(RunnerSettings._fields)),
         ("pricing", set(PRICE_KEYS)),
     ):
         tables = raw.get(section)
