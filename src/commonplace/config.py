@@ -32,6 +32,26 @@ STORE_ENV = "COMMONPLACE_REVIEW_DB"
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+class WalkMemo:
+    """What was found by walking the KB tree, for as long as a command keeps
+    its Config. `_replace` shares it with the copy, so users key what they
+    keep by the settings it was found under."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: dict[object, object] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WalkMemo)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "WalkMemo()"
+
+
 class Config(NamedTuple):
     kb_root: Path
     scan_roots: tuple[str, ...] = ("kb/notes", "kb/reference")
@@ -55,9 +75,10 @@ class Config(NamedTuple):
     report: ReportSettings = ReportSettings()
     source: Path | None = None
     # What kb modules find by walking the KB tree (the type specs and
-    # COLLECTION.md files), kept here so that a command, which has one Config,
-    # walks the tree once. Never given (`replace` starts it empty), never compared.
-    found: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # COLLECTION.md files), kept so that a command, which has one Config,
+    # walks the tree once. `load_config` gives each Config its own; None keeps
+    # nothing. Never part of equality or the hash.
+    found: WalkMemo | None = None
 
     @property
     def gates_path(self) -> Path:
@@ -185,7 +206,7 @@ def config_from(root: Path, source: Path | None, raw: dict[str, Any]) -> Config:
         if not isinstance(raw["pricing"], dict):
             raise UserError(f"{where}: [pricing] must be a table of [pricing.<model>] tables")
         values["pricing"] = MappingProxyType(parse_prices(raw["pricing"], where))
-    return Config(kb_root=root, source=source, **values)
+    return Config(kb_root=root, source=source, found=WalkMemo(), **values)
 
 
 def _is_url(text: str) -> bool:

@@ -5,7 +5,6 @@ roots under a link or a hidden folder, roots inside other roots."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import posixpath
 import sys
@@ -116,7 +115,7 @@ def _expected(config: Config) -> conformance.ConformanceFiles:
     ],
 )
 def test_one_walk_finds_what_a_walk_per_top_finds(kb: Path, roots: tuple[str, ...]) -> None:
-    config = dataclasses.replace(load_config(kb), scan_roots=roots)
+    config = load_config(kb)._replace(scan_roots=roots)
     found = conformance.conformance_files(config)
     expected = _expected(config)
     assert found == expected
@@ -190,10 +189,12 @@ def test_a_command_walks_the_tree_once(kb: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_the_walk_is_kept_per_config(kb: Path) -> None:
     """A Config lives as long as one command: a spec added after the walk is
-    found by the next command's Config (or a copy with other settings)."""
+    found by the next command's Config, or a copy with other settings."""
     config = load_config(kb)
     assert "late" not in conformance.conformance_files(config).types
     (kb / "kb/types/late.md").write_text("# late\n", encoding="utf-8")
     assert "late" not in conformance.conformance_files(config).types
     assert "late" in conformance.conformance_files(load_config(kb)).types
-    assert "late" in conformance.conformance_files(dataclasses.replace(config)).types
+    assert "late" not in conformance.conformance_files(config._replace()).types
+    assert "late" in conformance.conformance_files(config._replace(recursive=False)).types
+    assert conformance.conformance_files(config._replace(found=None)).types["late"]

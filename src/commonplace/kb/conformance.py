@@ -158,9 +158,13 @@ def conformance_files(config: Config) -> ConformanceFiles:
     command has one): listing, resolving and loading the gates, and the git
     status of the specs' folders, would each walk the tree again. Treat as
     read-only."""
-    found = config.found.get(_FOUND)
+    if config.found is None:
+        return _find(config)
+    kept = config.found.found
+    key = (_FOUND, config.kb_root, config.scan_roots, config.recursive, config.gates_dir)
+    found = kept.get(key)
     if not isinstance(found, ConformanceFiles):
-        found = config.found[_FOUND] = _find(config)
+        found = kept[key] = _find(config)
     return found
 
 
