@@ -6,15 +6,18 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from commonplace.config import Config, load_config
-from commonplace.git import GitState, read_state
+from commonplace.git import GitState, blob_sha, read_state
 from commonplace.kb.files import KbFile, read_file
 from commonplace.lifecycle import CreatedBatch, Packing, create_batch
 from commonplace.lifecycle.partitions import Partition, normalize, with_effort
 from commonplace.lifecycle.targets import Plan, plan_runs
 from commonplace.services.batch import PreparedBatch, prepare_review_batch
+from commonplace.store import acceptances
 from commonplace.store.connection import Store
+from commonplace.store.snapshots import add_snapshots
 from commonplace.workspace import Workspace
 
 # Example-KB notes.
@@ -115,3 +118,29 @@ def observe(store: Store, requested: str, resolved: str, effort: str | None = No
 def prepare_batch(ws: Workspace, *pairs: str) -> PreparedBatch:
     """A claude-workflow batch of `pairs` (`note::gate` arguments) for `demo`."""
     return prepare_review_batch(ws, pairs, runner="claude-workflow", model="demo")
+
+
+def append_ack(
+    conn: Any,
+    texts: Sequence[str],
+    *,
+    note: str,
+    gate: str,
+    model: str,
+    note_sha: str,
+    gate_sha: str,
+) -> int:
+    """A trivial-change ack of (note, gate) at these versions, written straight
+    through the store layer, after the snapshots of `texts` it may refer to."""
+    add_snapshots(conn, [(blob_sha(t.encode()), t) for t in texts])
+    return acceptances.add_ack(
+        conn,
+        note_path=note,
+        gate_id=gate,
+        model_id=model,
+        note_sha=note_sha,
+        note_commit=None,
+        gate_sha=gate_sha,
+        at="2026-12-08T00:00:00Z",
+        kind="trivial-change-ack",
+    )

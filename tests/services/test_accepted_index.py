@@ -8,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from helpers.store import append_ack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,6 @@ from commonplace.services.accepted_index import (
 )
 from commonplace.store import acceptances, relocations
 from commonplace.store.connection import Connection, Store
-from commonplace.store.snapshots import add_snapshots
 
 NOTES = ("a.md", "b.md", "c.md", "d.md")
 GATES = ("g/one", "g/two", "g/three")
@@ -41,18 +41,8 @@ op = st.one_of(ack_op, look_op, ack_op, look_op, move_op, rekey_op, st.just(("re
 
 
 def add(conn: Connection, note: str, gate: str, note_sha: str, gate_sha: str, model: str) -> None:
-    add_snapshots(conn, [(s, f"version {i}\n") for i, s in enumerate(SHAS)])
-    acceptances.add_ack(
-        conn,
-        note_path=note,
-        gate_id=gate,
-        model_id=model,
-        note_sha=note_sha,
-        note_commit=None,
-        gate_sha=gate_sha,
-        at="2026-12-08T00:00:00Z",
-        kind="trivial-change-ack",
-    )
+    texts = [f"version {i}\n" for i in range(len(SHAS))]
+    append_ack(conn, texts, note=note, gate=gate, model=model, note_sha=note_sha, gate_sha=gate_sha)
 
 
 def expected(store: Store, model: str, scope: set[str]) -> dict[str, Summary]:

@@ -4,12 +4,12 @@ change to the note's acceptance log, whoever writes it, on both backends."""
 from __future__ import annotations
 
 import pytest
+from helpers.store import append_ack
 
 from commonplace.git import blob_sha
-from commonplace.store import acceptance_marks, acceptances, relocations
+from commonplace.store import acceptance_marks, relocations
 from commonplace.store.check import check_store
 from commonplace.store.connection import Connection, Store
-from commonplace.store.snapshots import add_snapshots
 
 pytestmark = pytest.mark.both_backends
 TEXTS = ("note one\n", "note two\n", "gate one\n", "gate two\n")
@@ -17,17 +17,9 @@ NOTE_1, NOTE_2, GATE_1, GATE_2 = (blob_sha(t.encode()) for t in TEXTS)
 
 
 def ack(conn: Connection, note: str, gate: str, model: str = "m", note_sha: str = NOTE_1) -> int:
-    add_snapshots(conn, [(blob_sha(t.encode()), t) for t in TEXTS])
-    return acceptances.add_ack(
-        conn,
-        note_path=note,
-        gate_id=gate,
-        model_id=model,
-        note_sha=note_sha,
-        note_commit=None,
-        gate_sha=GATE_1 if gate == "g/one" else GATE_2,
-        at="2026-12-08T00:00:00Z",
-        kind="trivial-change-ack",
+    gate_sha = GATE_1 if gate == "g/one" else GATE_2
+    return append_ack(
+        conn, TEXTS, note=note, gate=gate, model=model, note_sha=note_sha, gate_sha=gate_sha
     )
 
 
