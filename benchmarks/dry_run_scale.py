@@ -185,55 +185,39 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"dry run --json: {seconds:.2f} s, {peak:.0f} MB peak, {size / 1e6:.1f} MB out")
             select = [selector, "--all-gates", "--model", args.model, "--json"]
-            cold: list[float] = []
-            selector_cpu: list[float] = []
-            empty, peak, size = measured(
-                select,
-                cwd=root,
-                env=env,
-                repeat=args.repeat,
-                into=out,
-                cpu=selector_cpu,
-                first=cold,
-            )
-            print(
-                ratio_line(
-                    "selector, nothing accepted",
-                    empty,
-                    "git hash-object",
-                    hashing,
-                    f"<= {EMPTY_RATIO:g}x",
+
+            def selector_line(
+                label: str, ratio: float, hashed: tuple[float, float], cold: str
+            ) -> str:
+                """The selector timed against `git hash-object` (wall and CPU)."""
+                cpu: list[float] = []
+                first: list[float] = []
+                best, peak, size = measured(
+                    select, cwd=root, env=env, repeat=args.repeat, into=out, cpu=cpu, first=first
                 )
-                + cpu_line(selector_cpu[-1], hashing_cpu)
-                + f"; {peak:.0f} MB peak, {size / 1e6:.1f} MB out;"
-                f" first run (caches cold) {cold[0]:.3f} s"
+                return (
+                    ratio_line(label, best, "git hash-object", hashed[0], f"<= {ratio:g}x")
+                    + cpu_line(cpu[0], hashed[1])
+                    + f"; {peak:.0f} MB peak, {size / 1e6:.1f} MB out;"
+                    f" first run ({cold}) {first[0]:.3f} s"
+                )
+
+            print(
+                selector_line(
+                    "selector, nothing accepted", EMPTY_RATIO, (hashing, hashing_cpu), "caches cold"
+                )
             )
             started = time.perf_counter()
             accepted = accept_everything(root, env, args.model)
             print(f"accepted {accepted:,} pairs in {time.perf_counter() - started:.1f} s")
             changed = change_notes(root, notes, 0.01)
-            hashing, hashing_cpu = hashing_cost(root, stdin, args.repeat)
-            cold = []
-            steady, peak, size = measured(
-                select,
-                cwd=root,
-                env=env,
-                repeat=args.repeat,
-                into=out,
-                cpu=selector_cpu,
-                first=cold,
-            )
             print(
-                ratio_line(
+                selector_line(
                     f"selector, all accepted, {changed} notes changed",
-                    steady,
-                    "git hash-object",
-                    hashing,
-                    f"<= {STEADY_RATIO:g}x",
+                    STEADY_RATIO,
+                    hashing_cost(root, stdin, args.repeat),
+                    "acceptance summaries cold",
                 )
-                + cpu_line(selector_cpu[-1], hashing_cpu)
-                + f"; {peak:.0f} MB peak, {size / 1e6:.1f} MB out;"
-                f" first run (acceptance summaries cold) {cold[0]:.3f} s"
             )
         except CommandFailed as exc:
             print(f"dry-run/scale: failed: {exc}", file=sys.stderr)
