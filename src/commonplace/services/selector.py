@@ -87,7 +87,6 @@ def select_stale(
     # Notes alike share one facts object (the note cache hands them out), so
     # most lookups go by identity; equal facts still share their routing.
     routing_of: dict[int, _Routing] = {}
-    accepted_set, accepted_sha = index.gate_sets.get, index.note_shas.get
     for note in sorted(notes, key=lambda n: n.key):
         facts = note_facts(note) if routed else None
         routing = routing_of.get(id(facts))
@@ -107,13 +106,7 @@ def select_stale(
                     settled if not any(g.id in dirty for g in applicable) else None,
                 )
             routing_of[id(facts)] = routing  # `notes` keeps every facts object alive
-        key = note.key
-        if (  # AcceptedIndex.settled, inlined: it is asked once per note
-            routing.settled is not None
-            and accepted_set(key) == routing.settled
-            and accepted_sha(key) == note.sha
-            and key not in claimed
-        ):
+        if note.key not in claimed and index.settled(note.key, note.sha, routing.settled):
             continue
         unsettled.append((note, routing))
     accepted = index.versions(store, model_id, (n.key for n, _ in unsettled))
